@@ -1,0 +1,293 @@
+//! The command line, as clap definitions only: what the user can type, with its help text.
+//! Turning flags into a profile layer is the one piece of logic here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::profile::{Gpus, Ipc, Layer, PullPolicy, ShmSize, Variant, Version};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ptenv",
+    version,
+    about = "PyTorch environments on Docker, without environment hell",
+    long_about = "ptenv starts a PyTorch container that fits this machine: it reads the project's \
+profile (ptenv.yaml), detects the NVIDIA driver and GPUs, picks a pytorch/pytorch image that runs \
+on them, and starts it with the GPUs, enough shared memory, the project mounted at /workspace and \
+ports bound to 127.0.0.1. Modes: JupyterLab with a token, SSH for VS Code Remote-SSH, or a shell.",
+    after_help = "Start with `ptenv init`, then `ptenv up jupyter`. When torch cannot see the GPU, run `ptenv doctor`."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Print machine-readable JSON on stdout (for commands that report something)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors and the command's result
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Explain more: where facts came from, what is sent to Docker
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// The project folder (default: the current directory); it is mounted at /workspace
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start (or reuse) the project's environment for a profile: jupyter, ssh, shell or your own
+    Up(UpArgs),
+    /// Start the ssh environment and set up `ssh ptenv-<project>` for VS Code Remote-SSH
+    Ssh(SshArgs),
+    /// Open an interactive shell in the environment, like `docker run -it`
+    Shell(ShellArgs),
+    /// Find the broken link when torch cannot use the GPU, and say how to fix it
+    Doctor(DoctorArgs),
+    /// Show which PyTorch image fits this machine's driver and GPUs, and why
+    Select(SelectArgs),
+    /// Stop and remove the project's containers (keys and tokens are kept)
+    Down(DownArgs),
+    /// List ptenv's containers on this machine
+    Ls,
+    /// Show the output of the project's container
+    Logs(LogsArgs),
+    /// Run a command in the project's running container; its exit code is returned
+    Exec(ExecArgs),
+    /// Write a commented ptenv.yaml for the project
+    Init(InitArgs),
+    /// List the profiles available here and where each comes from
+    Profiles,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Flags that override the profile for one run (the highest layer).
+#[derive(Debug, Args, Default, Clone)]
+pub struct ProfileFlags {
+    /// PyTorch version of the image, e.g. 2.6 or 2.7
+    #[arg(long, value_name = "VERSION", value_parser = |s: &str| Version::parse(s))]
+    pub pytorch: Option<Version>,
+    /// Image variant: runtime, or devel (adds the CUDA toolkit, nvcc)
+    #[arg(long, value_enum)]
+    pub variant: Option<Variant>,
+    /// Pin the CUDA line of the image, e.g. 12.4
+    #[arg(long, value_name = "VERSION", value_parser = |s: &str| Version::parse(s))]
+    pub cuda: Option<Version>,
+    /// Use this image instead of choosing one (still checked against the GPUs)
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Image repository, e.g. a private mirror registry.example.com/team/pytorch
+    #[arg(long, value_name = "NAME")]
+    pub repository: Option<String>,
+    /// When to pull the image
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub pull: Option<PullPolicy>,
+    /// GPUs for the container: all, none, or indexes/UUIDs such as 0,1
+    #[arg(long, value_name = "GPUS", value_parser = |s: &str| Gpus::parse(s))]
+    pub gpus: Option<Gpus>,
+    /// Size of /dev/shm: auto (half of the host's RAM) or a size such as 8g
+    #[arg(long, value_name = "SIZE", value_parser = |s: &str| ShmSize::parse(s))]
+    pub shm_size: Option<ShmSize>,
+    /// IPC namespace: host shares the host's /dev/shm (then the shm size is ignored)
+    #[arg(long, value_enum)]
+    pub ipc: Option<Ipc>,
+}
+
+impl ProfileFlags {
+    /// The flags as the top profile layer.
+    pub fn layer(&self) -> Layer {
+        Layer {
+            pytorch: self.pytorch.clone(),
+            variant: self.variant,
+            cuda: self.cuda.clone(),
+            image: self.image.clone(),
+            repository: self.repository.clone(),
+            pull: self.pull,
+            gpus: self.gpus.clone(),
+            shm_size: self.shm_size,
+            ipc: self.ipc,
+            ..Layer::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Profile to start: jupyter, ssh, shell, or one from ptenv.yaml (default: the file's `default`, else jupyter)
+    pub mode: Option<String>,
+    #[command(flatten)]
+    pub profile: ProfileFlags,
+    /// Print the resolved profile (and with --json the container that would be created); change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Start in the background and return (a shell profile otherwise opens an interactive shell)
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Generate a new Jupyter token instead of reusing the stored one
+    #[arg(long)]
+    pub new_token: bool,
+    /// Open the Jupyter URL in the browser once it answers
+    #[arg(long)]
+    pub open: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// Profile to use (a profile of mode ssh; default: ssh)
+    #[arg(long, value_name = "NAME")]
+    pub profile_name: Option<String>,
+    #[command(flatten)]
+    pub profile: ProfileFlags,
+    /// Remove ptenv's host entry and its Include line from ~/.ssh/config
+    #[arg(long)]
+    pub forget: bool,
+    /// Open VS Code on the environment (needs `code` on PATH)
+    #[arg(long)]
+    pub code: bool,
+    /// A command to run over ssh instead of printing how to connect
+    #[arg(last = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// Profile to use (default: shell)
+    #[arg(long, value_name = "NAME")]
+    pub profile_name: Option<String>,
+    #[command(flatten)]
+    pub profile: ProfileFlags,
+    /// A command to run instead of the interactive shell
+    #[arg(last = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Skip the check that runs torch inside the selected image
+    #[arg(long)]
+    pub no_container: bool,
+    /// Read a log or traceback (a file, or - for stdin) and explain the known errors in it
+    #[arg(long, value_name = "FILE")]
+    pub explain: Option<PathBuf>,
+    /// Profile whose image and container are checked (default: the project's default)
+    #[arg(long, value_name = "NAME")]
+    pub profile_name: Option<String>,
+    #[command(flatten)]
+    pub profile: ProfileFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Profile whose PyTorch version, variant and pins are used (default: the project's default)
+    pub mode: Option<String>,
+    #[command(flatten)]
+    pub profile: ProfileFlags,
+    /// Plan for another machine: its NVIDIA driver version, e.g. 535.104.05 (skips detection)
+    #[arg(long, value_name = "VERSION", env = "PTENV_CUDA_DRIVER_VERSION")]
+    pub driver: Option<String>,
+    /// Plan for another machine: a GPU's compute capability, e.g. 8.6 (repeat for several GPUs)
+    #[arg(long = "gpu", value_name = "CC")]
+    pub gpu: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Only this profile's container (default: all of the project's containers)
+    pub mode: Option<String>,
+    /// Every ptenv container on this machine, of every project
+    #[arg(long, conflicts_with = "mode")]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Profile whose container to show (default: the project's only running one)
+    pub mode: Option<String>,
+    /// Keep following the output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Show only the last N lines
+    #[arg(long, value_name = "N")]
+    pub tail: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Profile whose container runs the command (default: the project's only running one)
+    #[arg(long, value_name = "NAME")]
+    pub profile_name: Option<String>,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Take the defaults without asking
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Overwrite an existing ptenv.yaml
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_become_the_top_layer() {
+        let cli = Cli::parse_from([
+            "ptenv",
+            "up",
+            "jupyter",
+            "--pytorch",
+            "2.7",
+            "--gpus",
+            "0,1",
+            "--shm-size",
+            "8g",
+        ]);
+        let Command::Up(up) = cli.command else {
+            panic!("not up")
+        };
+        let layer = up.profile.layer();
+        assert_eq!(layer.pytorch, Some(Version("2.7".into())));
+        assert_eq!(
+            layer.gpus,
+            Some(Gpus::Devices(vec!["0".into(), "1".into()]))
+        );
+        assert_eq!(layer.shm_size, Some(ShmSize::Bytes(8 << 30)));
+        assert_eq!(up.mode.as_deref(), Some("jupyter"));
+    }
+
+    #[test]
+    fn bad_flag_values_are_usage_errors() {
+        for args in [
+            vec!["ptenv", "up", "--shm-size", "lots"],
+            vec!["ptenv", "up", "--gpus", "some"],
+            vec!["ptenv", "up", "--pytorch", "latest"],
+            vec!["ptenv", "exec"],
+        ] {
+            let e = Cli::try_parse_from(&args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! One module per command. Each takes its arguments and the [`Ctx`] and returns the exit code.
+
+mod completions;
+mod init;
+mod profiles;
+mod up;
+
+use std::path::PathBuf;
+
+use crate::cli::{Cli, Command};
+use crate::error::{Error, Result};
+use crate::output::Printer;
+
+/// What every command gets: the printer and the project folder.
+pub struct Ctx {
+    pub printer: Printer,
+    /// Absolute path of the project folder.
+    pub project: PathBuf,
+}
+
+pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
+    let project = project_dir(cli.global.project.as_deref())?;
+    let ctx = Ctx { printer, project };
+    match cli.command {
+        Command::Up(args) => up::run(&ctx, args),
+        Command::Init(args) => init::run(&ctx, args),
+        Command::Profiles => profiles::run(&ctx),
+        Command::Completions { shell } => completions::run(shell),
+        Command::Ssh(_) => not_yet("ssh", 6),
+        Command::Shell(_) => not_yet("shell", 6),
+        Command::Doctor(_) => not_yet("doctor", 7),
+        Command::Select(_) => not_yet("select", 4),
+        Command::Down(_) => not_yet("down", 5),
+        Command::Ls => not_yet("ls", 5),
+        Command::Logs(_) => not_yet("logs", 5),
+        Command::Exec(_) => not_yet("exec", 5),
+    }
+}
+
+fn not_yet(command: &str, issue: u32) -> Result<i32> {
+    Err(Error::usage(format!(
+        "`ptenv {command}` is not yet implemented (issue #{issue})"
+    )))
+}
+
+/// The project folder as an absolute, canonical path: it names containers and is mounted.
+fn project_dir(given: Option<&std::path::Path>) -> Result<PathBuf> {
+    let dir = match given {
+        Some(d) => d.to_path_buf(),
+        None => std::env::current_dir()
+            .map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?,
+    };
+    dir.canonicalize().map_err(|e| {
+        Error::new(format!(
+            "the project folder {} is not usable: {e}",
+            dir.display()
+        ))
+        .hint("pass an existing folder with --project DIR, or cd into the project")
+    })
+}

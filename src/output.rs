@@ -1,0 +1,58 @@
+//! All terminal output goes through the [`Printer`], so `--quiet`, `--verbose` and `--json` mean
+//! the same thing in every command: human messages on stderr, results on stdout, and with
+//! `--json` only one JSON document on stdout.
+
+use std::io::{IsTerminal, Write};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Printer {
+    pub quiet: bool,
+    pub verbose: bool,
+    pub json: bool,
+}
+
+impl Printer {
+    /// Progress and status lines for humans (stderr). Silent with `--quiet` or `--json`.
+    pub fn info(&self, msg: impl AsRef<str>) {
+        if !self.quiet && !self.json {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// Warnings always reach stderr, even with `--json` (stdout stays machine-readable);
+    /// `--quiet` silences them.
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("warning: {}", msg.as_ref());
+        }
+    }
+
+    /// Details shown with `-v`.
+    pub fn detail(&self, msg: impl AsRef<str>) {
+        if self.verbose && !self.quiet {
+            eprintln!("  {}", msg.as_ref());
+        }
+    }
+
+    /// The command's result for humans (stdout). Not printed with `--json`.
+    pub fn result(&self, msg: impl AsRef<str>) {
+        if !self.json {
+            println!("{}", msg.as_ref());
+        }
+    }
+
+    /// The command's result as JSON (stdout), printed only with `--json`.
+    pub fn json(&self, value: &serde_json::Value) {
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            let _ = serde_json::to_writer_pretty(&mut out, value);
+            let _ = writeln!(out);
+        }
+    }
+
+    /// Whether progress bars and spinners make sense: a terminal on stderr and no
+    /// `--quiet`/`--json`.
+    pub fn fancy(&self) -> bool {
+        !self.quiet && !self.json && std::io::stderr().is_terminal()
+    }
+}
