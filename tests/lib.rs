@@ -1,0 +1,8 @@
+//! ptenv's integration tests: one test binary, run with `cargo test --test lib` after
+//! `./tests/testbed/setup.sh` (or all of it with `./tests/run.sh`).
+//!
+//! Each module lives in a folder as `NAME/mod.rs`: cargo builds every `tests/*.rs` file as a
+//! test binary of its own, so a module file at the top of `tests/` would be built twice.
+
+mod support;
+mod testbed_smoke;

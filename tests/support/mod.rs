@@ -1,0 +1,533 @@
+//! Test helpers: the test bed (Docker Engine, local registry, fixture images, fake NVML), a
+//! temporary project with an isolated home, and a builder that runs the real `ptenv` binary.
+//!
+//! Tests may use the `docker` CLI as an independent observer of what ptenv did; ptenv itself
+//! talks to the engine through its API only. Nothing here skips: a test that needs the test
+//! bed fails with a message that says how to bring it up.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The label ptenv puts on every container, volume and image it makes for a project; its
+/// value is the project's absolute path.
+pub const PROJECT_LABEL: &str = "dev.ptenv.project";
+
+/// How long a command may run before the harness kills it and fails the test.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What `tests/testbed/setup.sh` brought up, read from `target/testbed/testbed.env`.
+#[derive(Debug)]
+pub struct Testbed {
+    vars: BTreeMap<String, String>,
+    /// `127.0.0.1:5000`
+    pub registry: String,
+    /// `127.0.0.1:5000/ptenv-fixture/pytorch`: the small fixture (no torch) under every tag of
+    /// `small_tags`.
+    pub small_repo: String,
+    /// `127.0.0.1:5000/pytorch/pytorch`: the torch fixture under `2.6.0-cuda12.4-cudnn9-runtime`.
+    pub torch_repo: String,
+    /// `pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime`, in the engine already.
+    pub torch_image: String,
+    /// `ptenv-fixture/pytorch:2.6.0-cuda12.4-cudnn9-runtime`, in the engine already (as are
+    /// all `small_tags` under `ptenv-fixture/pytorch`).
+    pub small_image: String,
+    pub small_tags: Vec<String>,
+    /// The folder holding the fake `libnvidia-ml.so.1`, once `tests/nvml/build.sh` exists.
+    pub fake_nvml_dir: Option<PathBuf>,
+    /// The host's CA bundle, for pip inside containers.
+    pub ca_bundle: PathBuf,
+}
+
+impl Testbed {
+    /// The test bed, loaded once per test binary. Panics with what to do when it is not set up
+    /// or the engine does not answer.
+    pub fn get() -> &'static Testbed {
+        static TESTBED: OnceLock<Testbed> = OnceLock::new();
+        TESTBED.get_or_init(Testbed::load)
+    }
+
+    pub fn env_file() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/testbed/testbed.env")
+    }
+
+    fn load() -> Testbed {
+        let path = Testbed::env_file();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+            panic!(
+                "the test bed is not set up: cannot read {}: {err}\n\
+                 hint: run ./tests/testbed/setup.sh (or the whole suite with ./tests/run.sh)",
+                path.display()
+            )
+        });
+        let vars = parse_env_file(&text);
+        let get = |key: &str| -> String {
+            vars.get(key).cloned().unwrap_or_else(|| {
+                panic!(
+                    "{} has no {key}\nhint: run ./tests/testbed/setup.sh again",
+                    path.display()
+                )
+            })
+        };
+        let testbed = Testbed {
+            registry: get("PTENV_TEST_REGISTRY"),
+            small_repo: get("PTENV_TEST_SMALL_REPO"),
+            torch_repo: get("PTENV_TEST_TORCH_REPO"),
+            torch_image: get("PTENV_TEST_TORCH_IMAGE"),
+            small_image: get("PTENV_TEST_SMALL_IMAGE"),
+            small_tags: get("PTENV_TEST_SMALL_TAGS")
+                .split(',')
+                .map(str::to_owned)
+                .collect(),
+            fake_nvml_dir: vars.get("PTENV_FAKE_NVML_DIR").map(PathBuf::from),
+            ca_bundle: PathBuf::from(get("PTENV_TEST_CA_BUNDLE")),
+            vars,
+        };
+        let version = docker(&["version", "--format", "{{.Server.Version}}"]);
+        if !version.status.success() {
+            panic!(
+                "the Docker engine is not reachable: `docker version` failed:\n{}\n\
+                 hint: run ./tests/testbed/setup.sh (it starts dockerd when run as root)",
+                String::from_utf8_lossy(&version.stderr).trim()
+            );
+        }
+        testbed
+    }
+
+    /// Any KEY of testbed.env.
+    pub fn var(&self, key: &str) -> Option<&str> {
+        self.vars.get(key).map(String::as_str)
+    }
+
+    /// The registry's address, after checking that it answers `GET /v2/`.
+    pub fn registry(&self) -> &str {
+        if let Err(err) = http_get_status(&self.registry, "/v2/").and_then(|status| {
+            if status == 200 {
+                Ok(())
+            } else {
+                Err(format!("GET /v2/ answered {status}"))
+            }
+        }) {
+            panic!(
+                "the local registry does not answer at http://{}/v2/: {err}\n\
+                 hint: run ./tests/testbed/setup.sh (tests/run.sh stops the registry when done)",
+                self.registry
+            );
+        }
+        &self.registry
+    }
+
+    /// `ptenv-fixture/pytorch:TAG`, a local tag of the small fixture.
+    pub fn small_local(&self, tag: &str) -> String {
+        format!("ptenv-fixture/pytorch:{tag}")
+    }
+}
+
+/// Parses `KEY=VALUE` lines; `#` comments and blank lines are skipped.
+pub fn parse_env_file(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// `GET path` over plain HTTP/1.0; returns the status code.
+pub fn http_get_status(addr: &str, path: &str) -> Result<u16, String> {
+    let (status, _) = http_get(addr, path, &[])?;
+    Ok(status)
+}
+
+/// `GET path` over plain HTTP/1.0 with extra headers; returns the status code and the body.
+pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Result<(u16, String), String> {
+    let sock = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("{addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr}: no address"))?;
+    let mut stream = TcpStream::connect_timeout(&sock, Duration::from_secs(5))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("write {addr}: {e}"))?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| format!("read {addr}: {e}"))?;
+    // "HTTP/1.1 200 OK"
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {response:.80}"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Runs the `docker` CLI; never panics (look at `status`).
+pub fn docker<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run the docker CLI: {err}"))
+}
+
+/// Runs the `docker` CLI, panics unless it succeeds, returns its trimmed stdout.
+pub fn docker_ok<S: AsRef<OsStr>>(args: &[S]) -> String {
+    let out = docker(args);
+    if !out.status.success() {
+        let args: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+        panic!(
+            "docker {} failed ({}):\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// `docker inspect ID` (a container, image, volume or network), the object itself.
+pub fn docker_inspect(id: &str) -> serde_json::Value {
+    let text = docker_ok(&["inspect", id]);
+    let mut all: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("docker inspect {id}: not JSON: {err}"));
+    all.get_mut(0)
+        .map(serde_json::Value::take)
+        .unwrap_or_else(|| panic!("docker inspect {id}: empty answer"))
+}
+
+/// The ids of the containers (running or not) that carry `label` (`key` or `key=value`).
+pub fn containers_with_label(label: &str) -> Vec<String> {
+    let filter = format!("label={label}");
+    docker_ok(&["ps", "-aq", "--no-trunc", "--filter", &filter])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A temporary project folder with an isolated HOME and XDG folders. On drop it removes every
+/// container and volume labelled with its path, every image tag given to `track_image`, and
+/// its files, also when the test failed.
+pub struct Project {
+    name: String,
+    dir: PathBuf,
+    home: PathBuf,
+    config: PathBuf,
+    data: PathBuf,
+    cache: PathBuf,
+    images: Mutex<Vec<String>>,
+    // Last: dropped after the containers that may still use the folder are gone.
+    _tmp: tempfile::TempDir,
+}
+
+impl Project {
+    /// A project folder named `name` (ptenv derives names from it: keep it unique per test).
+    pub fn new(name: &str) -> Project {
+        let tmp = tempfile::Builder::new()
+            .prefix("ptenv-test-")
+            .tempdir()
+            .expect("make a temporary folder");
+        let base = tmp
+            .path()
+            .canonicalize()
+            .expect("canonicalize the temporary folder");
+        let dir = base.join(name);
+        let home = base.join("home");
+        let config = home.join(".config");
+        let data = home.join(".local/share");
+        let cache = home.join(".cache");
+        for d in [&dir, &home, &config, &data, &cache] {
+            std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+        }
+        Project {
+            name: name.to_owned(),
+            dir,
+            home,
+            config,
+            data,
+            cache,
+            images: Mutex::new(Vec::new()),
+            _tmp: tmp,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The project folder (absolute, canonical): the value of ptenv's project label.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+    pub fn config_dir(&self) -> &Path {
+        &self.config
+    }
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache
+    }
+
+    /// `dev.ptenv.project=<path>`, for `docker ps --filter label=...`.
+    pub fn label_filter(&self) -> String {
+        format!("{PROJECT_LABEL}={}", self.dir.display())
+    }
+
+    /// Writes `rel` (relative to the project folder) and its parent folders.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        let path = self.dir.join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    }
+
+    /// The real `ptenv` binary with these arguments, run in the project folder.
+    pub fn ptenv(&self, args: &[&str]) -> Run {
+        self.command(env!("CARGO_BIN_EXE_ptenv"), args)
+    }
+
+    /// Any program, run like `ptenv` would be: in the project folder, with the isolated home.
+    pub fn command(&self, program: impl AsRef<OsStr>, args: &[&str]) -> Run {
+        let program = program.as_ref();
+        let mut cmd = Command::new(program);
+        cmd.args(args).current_dir(&self.dir);
+        // What the developer's shell set for ptenv must not leak into a test.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("PTENV_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", &self.config)
+            .env("XDG_DATA_HOME", &self.data)
+            .env("XDG_CACHE_HOME", &self.cache)
+            .env("NO_COLOR", "1");
+        let name = Path::new(program)
+            .file_name()
+            .unwrap_or(program)
+            .to_string_lossy()
+            .into_owned();
+        Run {
+            cmd,
+            shown: std::iter::once(name)
+                .chain(args.iter().map(|a| a.to_string()))
+                .collect::<Vec<_>>()
+                .join(" "),
+            stdin: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Removes the image tag when the project is dropped.
+    pub fn track_image(&self, tag: &str) {
+        self.images.lock().unwrap().push(tag.to_owned());
+    }
+
+    /// The ids of the containers labelled with this project.
+    pub fn containers(&self) -> Vec<String> {
+        containers_with_label(&self.label_filter())
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let ids = self.containers();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = docker(&args);
+        }
+        let filter = format!("label={}", self.label_filter());
+        let volumes = docker(&["volume", "ls", "-q", "--filter", &filter]);
+        let volumes = String::from_utf8_lossy(&volumes.stdout).into_owned();
+        for volume in volumes.lines().filter(|v| !v.is_empty()) {
+            let _ = docker(&["volume", "rm", "-f", volume]);
+        }
+        let images = std::mem::take(&mut *self.images.lock().unwrap());
+        for image in images {
+            let _ = docker(&["rmi", "-f", &image]);
+        }
+    }
+}
+
+/// A command to run, built by `Project::ptenv` or `Project::command`.
+pub struct Run {
+    cmd: Command,
+    shown: String,
+    stdin: Option<Vec<u8>>,
+    timeout: Duration,
+}
+
+impl Run {
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Run {
+        self.shown.push(' ');
+        self.shown.push_str(&arg.as_ref().to_string_lossy());
+        self.cmd.arg(arg);
+        self
+    }
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Run {
+        self.cmd.env(key, value);
+        self
+    }
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Run {
+        self.cmd.env_remove(key);
+        self
+    }
+    /// Bytes for standard input (else it is empty: /dev/null).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Run {
+        self.stdin = Some(bytes.into());
+        self
+    }
+    pub fn timeout(mut self, timeout: Duration) -> Run {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Runs to the end (or kills it at the timeout) and returns what it did.
+    pub fn run(mut self) -> Outcome {
+        let start = Instant::now();
+        self.cmd
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self
+            .cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", self.shown));
+        let feeder = self.stdin.take().map(|bytes| {
+            let mut pipe = child.stdin.take().expect("stdin pipe");
+            thread::spawn(move || {
+                let _ = pipe.write_all(&bytes);
+            })
+        });
+        let mut out_pipe = child.stdout.take().expect("stdout pipe");
+        let mut err_pipe = child.stderr.take().expect("stderr pipe");
+        let out_reader = thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out_pipe.read_to_end(&mut buf);
+            buf
+        });
+        let err_reader = thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err_pipe.read_to_end(&mut buf);
+            buf
+        });
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for the child") {
+                break status;
+            }
+            if start.elapsed() > self.timeout {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().expect("wait for the killed child");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(feeder) = feeder {
+            let _ = feeder.join();
+        }
+        let stdout = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
+        let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+        let code = status.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + status.signal().unwrap_or(0)
+        });
+        let outcome = Outcome {
+            command: self.shown,
+            status: code,
+            stdout,
+            stderr,
+            elapsed: start.elapsed(),
+        };
+        if timed_out {
+            panic!("timed out after {:?}, killed:\n{outcome}", self.timeout);
+        }
+        outcome
+    }
+}
+
+/// What a command did. Its `Display` shows the command, the exit code and both streams.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub command: String,
+    /// The exit code; 128 + N when killed by signal N.
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    #[track_caller]
+    pub fn assert_success(&self) -> &Outcome {
+        self.assert_exit(0)
+    }
+
+    #[track_caller]
+    pub fn assert_exit(&self, code: i32) -> &Outcome {
+        if self.status != code {
+            panic!("expected exit code {code}, got {}:\n{self}", self.status);
+        }
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_failure(&self) -> &Outcome {
+        if self.status == 0 {
+            panic!("expected a failure, got exit code 0:\n{self}");
+        }
+        self
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "$ {}  (exit {}, {:.1} s)",
+            self.command,
+            self.status,
+            self.elapsed.as_secs_f64()
+        )?;
+        writeln!(f, "--- stdout ---\n{}", self.stdout)?;
+        write!(f, "--- stderr ---\n{}", self.stderr)
+    }
+}
