@@ -6,8 +6,11 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod identity;
+pub mod modes;
 pub mod output;
 pub mod profile;
+pub mod project;
 pub mod size;
 
 use clap::Parser;
