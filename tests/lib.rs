@@ -4,5 +4,6 @@
 //! Each module lives in a folder as `NAME/mod.rs`: cargo builds every `tests/*.rs` file as a
 //! test binary of its own, so a module file at the top of `tests/` would be built twice.
 
+mod cli;
 mod support;
 mod testbed_smoke;
