@@ -11,6 +11,7 @@ pub mod modes;
 pub mod output;
 pub mod profile;
 pub mod project;
+pub mod secrets;
 pub mod size;
 
 use clap::Parser;

@@ -1,0 +1,481 @@
+//! Secrets ptenv keeps per project: the Jupyter token, the ssh client key pair, the sshd host
+//! key pair and the known_hosts file that pins it.
+//!
+//! They live in the project's data folder (mode 0700) as files of mode 0600, written
+//! atomically (a temporary file in the same folder, renamed over the old one), so a crash never
+//! leaves half a key. Randomness comes from the operating system's secure source (`getrandom`).
+//! A folder or file whose permissions were loosened is tightened with a warning; one that
+//! belongs to someone else, or a symlink where a secret should be, is refused.
+
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ssh_key::private::{Ed25519Keypair, KeypairData};
+use ssh_key::{Algorithm, LineEnding, PrivateKey};
+
+use crate::error::{Error, Result};
+
+/// Bytes of randomness in a Jupyter token: 256 bits, written as 64 hex digits.
+const TOKEN_BYTES: usize = 32;
+
+const TOKEN_FILE: &str = "jupyter-token";
+const CLIENT_KEY_FILE: &str = "ssh/client_ed25519";
+const HOST_KEY_FILE: &str = "ssh/host_ed25519";
+const KNOWN_HOSTS_FILE: &str = "ssh/known_hosts";
+
+/// The project's secrets folder. Warnings about permissions that had to be tightened collect
+/// in `warnings`, for the command to print.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    pub warnings: Vec<String>,
+}
+
+/// An ed25519 key pair in OpenSSH formats.
+#[derive(Clone)]
+pub struct KeyPair {
+    /// The private key file (`-----BEGIN OPENSSH PRIVATE KEY-----`).
+    pub private_openssh: zeroize::Zeroizing<String>,
+    /// `ssh-ed25519 AAAA… comment`
+    pub public_openssh: String,
+    /// Where the private key is stored on the host.
+    pub path: PathBuf,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("public_openssh", &self.public_openssh)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// The secrets folder `dir` (created 0700 with its parents when absent).
+    pub fn open(dir: &Path) -> Result<Store> {
+        let mut store = Store {
+            dir: dir.to_path_buf(),
+            warnings: Vec::new(),
+        };
+        store.private_dir(dir)?;
+        store.private_dir(&dir.join("ssh"))?;
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn client_key_path(&self) -> PathBuf {
+        self.dir.join(CLIENT_KEY_FILE)
+    }
+
+    pub fn known_hosts_path(&self) -> PathBuf {
+        self.dir.join(KNOWN_HOSTS_FILE)
+    }
+
+    /// The project's Jupyter token: the stored one, or a new one when there is none or
+    /// `rotate` is set (`ptenv up jupyter --new-token`).
+    pub fn jupyter_token(&mut self, rotate: bool) -> Result<String> {
+        let path = self.dir.join(TOKEN_FILE);
+        if !rotate {
+            if let Some(bytes) = self.read_secret(&path)? {
+                let token = String::from_utf8_lossy(&bytes).trim().to_string();
+                if is_token(&token) {
+                    return Ok(token);
+                }
+                self.warnings.push(format!(
+                    "{} does not hold a ptenv token; a new one replaces it",
+                    path.display()
+                ));
+            }
+        }
+        let token = new_token()?;
+        write_secret(&path, token.as_bytes())?;
+        Ok(token)
+    }
+
+    /// The client key pair `ssh` logs in with (stored as `ssh/client_ed25519` and `.pub`).
+    pub fn client_key(&mut self, comment: &str) -> Result<KeyPair> {
+        self.key_pair(&self.dir.join(CLIENT_KEY_FILE), comment)
+    }
+
+    /// The host key pair sshd in the container presents; ptenv pins its public half.
+    pub fn host_key(&mut self, comment: &str) -> Result<KeyPair> {
+        self.key_pair(&self.dir.join(HOST_KEY_FILE), comment)
+    }
+
+    /// Writes ptenv's known_hosts for the project: the host key, for sshd published on
+    /// 127.0.0.1:`port`.
+    pub fn write_known_hosts(&self, port: u16, host_public: &str) -> Result<PathBuf> {
+        let path = self.known_hosts_path();
+        write_secret(&path, known_hosts_line(port, host_public).as_bytes())?;
+        Ok(path)
+    }
+
+    fn key_pair(&mut self, path: &Path, comment: &str) -> Result<KeyPair> {
+        if let Some(bytes) = self.read_secret(path)? {
+            let text = String::from_utf8_lossy(&bytes);
+            let key = PrivateKey::from_openssh(text.as_bytes()).map_err(|e| {
+                Error::new(format!(
+                    "{} is not an OpenSSH private key: {e}",
+                    path.display()
+                ))
+                .hint(format!(
+                    "delete it (ptenv makes a new key pair), then run the command again: rm {}",
+                    path.display()
+                ))
+            })?;
+            if key.algorithm() != Algorithm::Ed25519 || key.is_encrypted() {
+                return Err(Error::new(format!(
+                    "{} is not an unencrypted ed25519 key as ptenv writes them",
+                    path.display()
+                ))
+                .hint(format!(
+                    "delete it (ptenv makes a new key pair), then run the command again: rm {}",
+                    path.display()
+                )));
+            }
+            let pair = to_pair(&key, path)?;
+            // The .pub file is a convenience for the user; keep it in step with the key.
+            let pub_path = pub_path(path);
+            if fs::read_to_string(&pub_path).ok().as_deref().map(str::trim)
+                != Some(pair.public_openssh.as_str())
+            {
+                write_secret(&pub_path, format!("{}\n", pair.public_openssh).as_bytes())?;
+            }
+            return Ok(pair);
+        }
+        let key = new_ed25519(comment)?;
+        let pair = to_pair(&key, path)?;
+        write_secret(
+            &pub_path(path),
+            format!("{}\n", pair.public_openssh).as_bytes(),
+        )?;
+        write_secret(path, pair.private_openssh.as_bytes())?;
+        Ok(pair)
+    }
+
+    /// Creates `dir` with mode 0700, or checks the existing one: tightened when group or
+    /// others may enter it, refused when it belongs to another user.
+    fn private_dir(&mut self, dir: &Path) -> Result<()> {
+        match fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == ErrorKind::NotFound => fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| {
+                    Error::new(format!("cannot create {}: {e}", dir.display()))
+                        .hint("check that your home directory is writable")
+                }),
+            Err(e) => Err(Error::new(format!("cannot read {}: {e}", dir.display()))),
+            Ok(meta) if !meta.is_dir() => Err(Error::new(format!(
+                "{} should be ptenv's private folder, but it is not a folder",
+                dir.display()
+            ))
+            .hint(format!(
+                "move it away, then run the command again: {}",
+                dir.display()
+            ))),
+            Ok(meta) => {
+                check_owner(dir, &meta)?;
+                if meta.mode() & 0o077 != 0 {
+                    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
+                        Error::new(format!("cannot make {} private: {e}", dir.display()))
+                            .hint(format!("run: chmod 700 {}", dir.display()))
+                    })?;
+                    self.warnings.push(format!(
+                        "{} was accessible to other users (mode {:o}); ptenv set it to 700",
+                        dir.display(),
+                        meta.mode() & 0o777
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads a secret file (None when absent). A file that group or others could read is
+    /// tightened to 0600 with a warning; a symlink or another user's file is refused.
+    fn read_secret(&mut self, path: &Path) -> Result<Option<Vec<u8>>> {
+        let meta = match fs::symlink_metadata(path) {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::new(format!("cannot read {}: {e}", path.display()))),
+            Ok(meta) => meta,
+        };
+        if !meta.is_file() {
+            return Err(Error::new(format!(
+                "{} is not a regular file (a symlink or a folder), so ptenv will not use it as a secret",
+                path.display()
+            ))
+            .hint(format!(
+                "remove it (ptenv makes a new one), then run the command again: rm {}",
+                path.display()
+            )));
+        }
+        check_owner(path, &meta)?;
+        if meta.mode() & 0o077 != 0 {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|e| {
+                Error::new(format!("cannot make {} private: {e}", path.display()))
+                    .hint(format!("run: chmod 600 {}", path.display()))
+            })?;
+            let mut warning = format!(
+                "{} was readable by other users (mode {:o}); ptenv set it to 600",
+                path.display(),
+                meta.mode() & 0o777
+            );
+            if path.ends_with(TOKEN_FILE) {
+                warning.push_str("; consider a new token: ptenv up jupyter --new-token");
+            }
+            self.warnings.push(warning);
+        }
+        fs::read(path)
+            .map(Some)
+            .map_err(|e| Error::new(format!("cannot read {}: {e}", path.display())))
+    }
+}
+
+fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(Error::new(format!(
+            "{} belongs to user id {}, not to you (id {me}); ptenv keeps secrets only in files you own",
+            path.display(),
+            meta.uid()
+        ))
+        .hint(format!(
+            "fix the owner (sudo chown -R {me} {}) or remove it",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `[127.0.0.1]:2222 ssh-ed25519 AAAA…`: the known_hosts form for a host on a non-standard
+/// port, as ssh itself writes it. The key's comment is left out.
+pub fn known_hosts_line(port: u16, host_public: &str) -> String {
+    let mut parts = host_public.split_whitespace();
+    let algorithm = parts.next().unwrap_or_default();
+    let key = parts.next().unwrap_or_default();
+    format!("[127.0.0.1]:{port} {algorithm} {key}\n")
+}
+
+/// A fresh token: 256 bits from the OS's secure random source, as 64 lowercase hex digits.
+pub fn new_token() -> Result<String> {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::new(format!("the operating system's random source failed: {e}")))?;
+    Ok(crate::project::hex(&bytes))
+}
+
+fn is_token(text: &str) -> bool {
+    text.len() >= 32 && text.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn new_ed25519(comment: &str) -> Result<PrivateKey> {
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(seed.as_mut())
+        .map_err(|e| Error::new(format!("the operating system's random source failed: {e}")))?;
+    let pair = Ed25519Keypair::from_seed(&seed);
+    PrivateKey::new(KeypairData::Ed25519(pair), comment)
+        .map_err(|e| Error::new(format!("cannot make an ed25519 key: {e}")))
+}
+
+fn to_pair(key: &PrivateKey, path: &Path) -> Result<KeyPair> {
+    let private_openssh = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| Error::new(format!("cannot encode the ssh key: {e}")))?;
+    let public_openssh = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| Error::new(format!("cannot encode the ssh key: {e}")))?;
+    Ok(KeyPair {
+        private_openssh,
+        public_openssh,
+        path: path.to_path_buf(),
+    })
+}
+
+fn pub_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".pub");
+    PathBuf::from(name)
+}
+
+/// Writes `bytes` to `path` with mode 0600, atomically: a new temporary file in the same
+/// folder (never readable by others, not even for a moment), flushed to disk, then renamed.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, bytes, 0o600)
+}
+
+/// Writes `bytes` to `path` atomically with the given mode (see [`write_secret`]).
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut suffix = [0u8; 6];
+    getrandom::fill(&mut suffix)
+        .map_err(|e| Error::new(format!("the OS random source failed: {e}")))?;
+    let tmp = dir.join(format!(".{name}.ptenv-{}", crate::project::hex(&suffix)));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        // The umask may have removed bits from `mode`; set exactly what was asked.
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        let mut err = Error::new(format!("cannot write {}: {e}", path.display()));
+        if e.kind() == ErrorKind::PermissionDenied || e.raw_os_error() == Some(libc::EROFS) {
+            err = err.hint(format!(
+                "{} must be writable by you; check its permissions",
+                dir.display()
+            ));
+        }
+        err
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().mode() & 0o777
+    }
+
+    #[test]
+    fn tokens_are_256_random_bits_in_hex() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_eq!(a.len(), 64);
+        assert!(is_token(&a));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_token_is_stored_0600_reused_and_rotated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("projects/demo-1234");
+        let mut store = Store::open(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("ssh")), 0o700);
+        let first = store.jupyter_token(false).unwrap();
+        assert_eq!(mode(&dir.join(TOKEN_FILE)), 0o600);
+        assert_eq!(fs::read_to_string(dir.join(TOKEN_FILE)).unwrap(), first);
+        assert_eq!(store.jupyter_token(false).unwrap(), first);
+        let rotated = store.jupyter_token(true).unwrap();
+        assert_ne!(rotated, first);
+        assert_eq!(store.jupyter_token(false).unwrap(), rotated);
+        assert!(store.warnings.is_empty(), "{:?}", store.warnings);
+        // No temporary files are left behind.
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn loosened_permissions_are_tightened_with_a_warning() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p");
+        let token = Store::open(&dir).unwrap().jupyter_token(false).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(dir.join(TOKEN_FILE), fs::Permissions::from_mode(0o644)).unwrap();
+        let mut store = Store::open(&dir).unwrap();
+        assert_eq!(store.jupyter_token(false).unwrap(), token);
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(TOKEN_FILE)), 0o600);
+        assert_eq!(store.warnings.len(), 2, "{:?}", store.warnings);
+        assert!(
+            store.warnings[1].contains("--new-token"),
+            "{:?}",
+            store.warnings
+        );
+    }
+
+    #[test]
+    fn a_symlink_is_never_read_as_a_secret() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p");
+        let mut store = Store::open(&dir).unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        fs::write(&elsewhere, "0123456789abcdef0123456789abcdef").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.join(TOKEN_FILE)).unwrap();
+        let err = store.jupyter_token(false).unwrap_err();
+        assert!(err.message.contains("not a regular file"), "{err}");
+        assert!(err.hints[0].contains("rm "), "{err}");
+    }
+
+    #[test]
+    fn key_pairs_are_ed25519_openssh_stored_0600_and_reused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p");
+        let mut store = Store::open(&dir).unwrap();
+        let client = store.client_key("ptenv-demo").unwrap();
+        let host = store.host_key("ptenv-demo host").unwrap();
+        assert!(client
+            .private_openssh
+            .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----\n"));
+        assert!(client.public_openssh.starts_with("ssh-ed25519 AAAA"));
+        assert!(client.public_openssh.ends_with(" ptenv-demo"));
+        assert_ne!(client.public_openssh, host.public_openssh);
+        for f in [CLIENT_KEY_FILE, HOST_KEY_FILE] {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+            assert_eq!(mode(&pub_path(&dir.join(f))), 0o600, "{f}.pub");
+        }
+        assert_eq!(
+            fs::read_to_string(pub_path(&client.path)).unwrap().trim(),
+            client.public_openssh
+        );
+        let again = Store::open(&dir).unwrap().client_key("other").unwrap();
+        assert_eq!(again.public_openssh, client.public_openssh);
+        assert_eq!(*again.private_openssh, *client.private_openssh);
+    }
+
+    #[test]
+    fn a_damaged_key_is_refused_with_the_fix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p");
+        let mut store = Store::open(&dir).unwrap();
+        write_secret(&dir.join(CLIENT_KEY_FILE), b"not a key").unwrap();
+        let err = store.client_key("x").unwrap_err();
+        assert!(err.message.contains("not an OpenSSH private key"), "{err}");
+        assert!(err.hints[0].contains("rm "), "{err}");
+    }
+
+    #[test]
+    fn known_hosts_pins_the_host_key_on_its_port() {
+        assert_eq!(
+            known_hosts_line(2223, "ssh-ed25519 AAAAC3Nz host comment"),
+            "[127.0.0.1]:2223 ssh-ed25519 AAAAC3Nz\n"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("p")).unwrap();
+        let path = store
+            .write_known_hosts(2222, "ssh-ed25519 AAAAC3Nz x")
+            .unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(
+            fs::read_to_string(path).unwrap(),
+            "[127.0.0.1]:2222 ssh-ed25519 AAAAC3Nz\n"
+        );
+    }
+}
