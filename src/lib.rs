@@ -13,6 +13,7 @@ pub mod profile;
 pub mod project;
 pub mod secrets;
 pub mod size;
+pub mod sshconfig;
 
 use clap::Parser;
 

@@ -1,0 +1,478 @@
+//! The ssh client configuration that makes `ssh ptenv-<project>` and VS Code Remote-SSH work.
+//!
+//! ptenv never edits the user's host entries. It writes one file per project,
+//! `<data dir>/ssh/<alias>.conf`, holding a `Host <alias>` entry (usable alone with
+//! `ssh -F FILE <alias>`), and adds a single line `Include <data dir>/ssh/*.conf` at the top of
+//! `~/.ssh/config`. At the top, because a later `Include` would land inside the user's last
+//! `Host` block and apply only to it. Everything else in `~/.ssh/config` is kept byte for byte,
+//! its line endings (LF or CRLF) included; the file is replaced atomically, or created with mode
+//! 0600. `ptenv ssh --forget` removes the project's file, and the Include line with the last one.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::secrets::write_atomic;
+
+/// What ptenv puts in a project's `Host` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostEntry {
+    pub alias: String,
+    pub port: u16,
+    pub user: String,
+    pub identity_file: PathBuf,
+    pub known_hosts: PathBuf,
+    /// The project folder, named in a comment.
+    pub project: PathBuf,
+}
+
+/// Where ptenv's files are, and the user's `~/.ssh/config`.
+#[derive(Debug, Clone)]
+pub struct SshConfig {
+    /// `~/.ssh/config`
+    pub user_config: PathBuf,
+    /// ptenv's folder of `<alias>.conf` files.
+    pub dir: PathBuf,
+}
+
+/// What [`SshConfig::forget`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forgotten {
+    pub host_file: Option<PathBuf>,
+    pub include_removed: bool,
+}
+
+impl SshConfig {
+    /// The user's: `$HOME/.ssh/config` and `<ptenv data dir>/ssh`.
+    pub fn for_user() -> Result<SshConfig> {
+        let home = directories::BaseDirs::new()
+            .map(|d| d.home_dir().to_path_buf())
+            .ok_or_else(|| Error::new("cannot find your home directory").hint("set HOME"))?;
+        Ok(SshConfig {
+            user_config: home.join(".ssh").join("config"),
+            dir: crate::project::data_root()?.join("ssh"),
+        })
+    }
+
+    /// The project's own config file.
+    pub fn host_file(&self, alias: &str) -> PathBuf {
+        self.dir.join(format!("{alias}.conf"))
+    }
+
+    /// `Include /home/ana/.local/share/ptenv/ssh/*.conf`
+    pub fn include_line(&self) -> String {
+        format!(
+            "Include {}",
+            quote(&self.dir.join("*.conf").to_string_lossy())
+        )
+    }
+
+    /// Writes (or replaces) the project's `Host` entry in its own file, mode 0600.
+    pub fn write_host(&self, entry: &HostEntry) -> Result<PathBuf> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|e| Error::new(format!("cannot create {}: {e}", self.dir.display())))?;
+        let path = self.host_file(&entry.alias);
+        write_atomic(&path, render_host(entry).as_bytes(), 0o600)?;
+        Ok(path)
+    }
+
+    /// Adds the Include line at the top of `~/.ssh/config` (creating `~/.ssh` 0700 and the file
+    /// 0600 when absent). Returns false when the line was there already.
+    pub fn add_include(&self) -> Result<bool> {
+        let line = self.include_line();
+        let target = self.resolved_user_config()?;
+        let current = read_optional(&target)?;
+        let Some(updated) = with_include(current.as_deref().unwrap_or_default(), &line) else {
+            return Ok(false);
+        };
+        match &current {
+            Some(_) => self.check_writable(&target, &line)?,
+            None => {
+                if let Some(dir) = target.parent() {
+                    fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(dir)
+                        .map_err(|e| self.cannot_write(&target, &e.to_string(), &line))?;
+                }
+            }
+        }
+        let mode = match fs::metadata(&target) {
+            Ok(m) => m.permissions().mode() & 0o7777,
+            Err(_) => 0o600,
+        };
+        write_atomic(&target, &updated, mode)
+            .map_err(|e| self.cannot_write(&target, &e.message, &line))?;
+        Ok(true)
+    }
+
+    /// Removes the project's file and, when no project is left, the Include line.
+    pub fn forget(&self, alias: &str) -> Result<Forgotten> {
+        let file = self.host_file(alias);
+        let host_file = match fs::remove_file(&file) {
+            Ok(()) => Some(file),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(Error::new(format!("cannot remove {}: {e}", file.display()))
+                    .hint(format!("remove it yourself: rm {}", file.display())))
+            }
+        };
+        let mut include_removed = false;
+        if !self.has_hosts()? {
+            let line = self.include_line();
+            let target = self.resolved_user_config()?;
+            if let Some(current) = read_optional(&target)? {
+                if let Some(updated) = without_include(&current, &line) {
+                    self.check_writable(&target, &line)?;
+                    let mode = fs::metadata(&target)
+                        .map(|m| m.permissions().mode() & 0o7777)
+                        .unwrap_or(0o600);
+                    write_atomic(&target, &updated, mode)?;
+                    include_removed = true;
+                }
+            }
+        }
+        Ok(Forgotten {
+            host_file,
+            include_removed,
+        })
+    }
+
+    fn has_hosts(&self) -> Result<bool> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => {
+                return Err(Error::new(format!(
+                    "cannot read {}: {e}",
+                    self.dir.display()
+                )))
+            }
+        };
+        Ok(entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().ends_with(".conf")))
+    }
+
+    /// `~/.ssh/config`, or the file it links to (dotfile managers keep it elsewhere): the link
+    /// stays, the file it points to is updated.
+    fn resolved_user_config(&self) -> Result<PathBuf> {
+        match fs::symlink_metadata(&self.user_config) {
+            Ok(m) if m.file_type().is_symlink() => {
+                fs::canonicalize(&self.user_config).map_err(|e| {
+                    Error::new(format!(
+                        "{} is a link that cannot be followed: {e}",
+                        self.user_config.display()
+                    ))
+                    .hint("fix or remove the link, then run the command again")
+                })
+            }
+            _ => Ok(self.user_config.clone()),
+        }
+    }
+
+    /// Refuses a file the user made read-only (root could write it anyway, but should not).
+    fn check_writable(&self, target: &Path, line: &str) -> Result<()> {
+        let meta = fs::metadata(target)
+            .map_err(|e| Error::new(format!("cannot read {}: {e}", target.display())))?;
+        if !meta.is_file() {
+            return Err(Error::new(format!("{} is not a file", target.display()))
+                .hint(format!("add this line at its top yourself: {line}")));
+        }
+        if meta.permissions().mode() & 0o200 == 0 {
+            return Err(self.cannot_write(target, "it is read-only", line));
+        }
+        Ok(())
+    }
+
+    fn cannot_write(&self, target: &Path, why: &str, line: &str) -> Error {
+        Error::new(format!(
+            "cannot add ptenv's Include line to {}: {why}",
+            target.display()
+        ))
+        .hint(format!(
+            "add this line at the top of {} yourself, then run the command again: {line}",
+            target.display()
+        ))
+        .hint(format!(
+            "or connect without it: ssh -F {} <alias>",
+            quote(&self.dir.join("<alias>.conf").to_string_lossy())
+        ))
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::new(format!("cannot read {}: {e}", path.display()))
+            .hint("check its permissions: it must be readable by you")),
+    }
+}
+
+/// The `Host` entry of a project, e.g.:
+///
+/// ```text
+/// Host ptenv-demo-1a2b3c4d
+///     HostName 127.0.0.1
+///     Port 2222
+///     User dev
+///     IdentityFile /home/ana/.local/share/ptenv/projects/demo-1a2b3c4d/ssh/client_ed25519
+///     IdentitiesOnly yes
+///     UserKnownHostsFile /home/ana/.local/share/ptenv/projects/demo-1a2b3c4d/ssh/known_hosts
+///     StrictHostKeyChecking yes
+/// ```
+pub fn render_host(e: &HostEntry) -> String {
+    let project: String = e
+        .project
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    let path = |p: &Path| quote(&p.to_string_lossy().replace('%', "%%"));
+    format!(
+        "# Written by ptenv for {project}; `ptenv ssh --forget` removes it.\n\
+         Host {alias}\n\
+         \x20   HostName 127.0.0.1\n\
+         \x20   Port {port}\n\
+         \x20   User {user}\n\
+         \x20   IdentityFile {identity}\n\
+         \x20   IdentitiesOnly yes\n\
+         \x20   UserKnownHostsFile {known_hosts}\n\
+         \x20   StrictHostKeyChecking yes\n\
+         \x20   PasswordAuthentication no\n\
+         \x20   KbdInteractiveAuthentication no\n",
+        alias = e.alias,
+        port = e.port,
+        user = e.user,
+        identity = path(&e.identity_file),
+        known_hosts = path(&e.known_hosts),
+    )
+}
+
+/// A value for ssh_config: in double quotes when it holds spaces.
+fn quote(value: &str) -> String {
+    if value.chars().any(char::is_whitespace) {
+        format!("\"{value}\"")
+    } else {
+        value.to_string()
+    }
+}
+
+/// Splits into lines, each with its ending (`\n`, `\r\n`, or none for the last).
+fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    text.split_inclusive(|b| *b == b'\n')
+}
+
+fn is_line(line: &[u8], wanted: &str) -> bool {
+    line.trim_ascii() == wanted.as_bytes()
+}
+
+/// The text with `line` added at the top, in the file's own line ending; `None` when the line
+/// is in the file already (anywhere: the user may have moved it on purpose).
+pub fn with_include(text: &[u8], line: &str) -> Option<Vec<u8>> {
+    if lines(text).any(|l| is_line(l, line)) {
+        return None;
+    }
+    let crlf = lines(text).next().is_some_and(|l| l.ends_with(b"\r\n"));
+    let mut out = Vec::with_capacity(text.len() + line.len() + 2);
+    out.extend_from_slice(line.as_bytes());
+    out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+    out.extend_from_slice(text);
+    Some(out)
+}
+
+/// The text without `line` (every copy of it); `None` when it is not there.
+pub fn without_include(text: &[u8], line: &str) -> Option<Vec<u8>> {
+    if !lines(text).any(|l| is_line(l, line)) {
+        return None;
+    }
+    Some(
+        lines(text)
+            .filter(|l| !is_line(l, line))
+            .flatten()
+            .copied()
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    const LINE: &str = "Include /d/ssh/*.conf";
+
+    fn config(tmp: &Path) -> SshConfig {
+        SshConfig {
+            user_config: tmp.join("home/.ssh/config"),
+            dir: tmp.join("data/ptenv/ssh"),
+        }
+    }
+
+    fn entry(alias: &str, tmp: &Path) -> HostEntry {
+        HostEntry {
+            alias: alias.into(),
+            port: 2222,
+            user: "dev".into(),
+            identity_file: tmp.join("keys/client_ed25519"),
+            known_hosts: tmp.join("keys/known_hosts"),
+            project: "/home/ana/demo".into(),
+        }
+    }
+
+    #[test]
+    fn the_include_goes_on_top_and_the_rest_stays_byte_for_byte() {
+        let text = b"Host *\n    ServerAliveInterval 30\n\nHost gpu\n  HostName gpu.lan";
+        let out = with_include(text, LINE).unwrap();
+        assert_eq!(
+            out,
+            b"Include /d/ssh/*.conf\nHost *\n    ServerAliveInterval 30\n\nHost gpu\n  HostName gpu.lan"
+        );
+        assert_eq!(with_include(&out, LINE), None, "idempotent");
+        assert_eq!(without_include(&out, LINE).unwrap(), text);
+        assert_eq!(without_include(text, LINE), None);
+        assert_eq!(with_include(b"", LINE).unwrap(), b"Include /d/ssh/*.conf\n");
+    }
+
+    #[test]
+    fn crlf_files_get_a_crlf_line() {
+        let text = b"Host a\r\n  Port 22\r\n";
+        let out = with_include(text, LINE).unwrap();
+        assert_eq!(out, b"Include /d/ssh/*.conf\r\nHost a\r\n  Port 22\r\n");
+        assert_eq!(with_include(&out, LINE), None);
+        assert_eq!(without_include(&out, LINE).unwrap(), text);
+    }
+
+    #[test]
+    fn the_host_entry_pins_the_key_and_quotes_odd_paths() {
+        let e = HostEntry {
+            alias: "ptenv-demo-1a2b3c4d".into(),
+            port: 2223,
+            user: "dev".into(),
+            identity_file: "/home/ana b/100%/id".into(),
+            known_hosts: "/k/known_hosts".into(),
+            project: "/home/ana/demo\n".into(),
+        };
+        let text = render_host(&e);
+        assert!(
+            text.starts_with("# Written by ptenv for /home/ana/demo?;"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\nHost ptenv-demo-1a2b3c4d\n    HostName 127.0.0.1\n    Port 2223\n    User dev\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("    IdentityFile \"/home/ana b/100%%/id\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("    IdentitiesOnly yes\n"), "{text}");
+        assert!(
+            text.contains("    UserKnownHostsFile /k/known_hosts\n"),
+            "{text}"
+        );
+        assert!(text.contains("    StrictHostKeyChecking yes\n"), "{text}");
+        assert!(!text.contains("StrictHostKeyChecking no"));
+    }
+
+    #[test]
+    fn add_creates_the_file_0600_then_is_idempotent_and_forget_restores_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = config(tmp.path());
+        c.write_host(&entry("ptenv-a", tmp.path())).unwrap();
+        assert!(c.add_include().unwrap());
+        let ssh_dir = c.user_config.parent().unwrap();
+        assert_eq!(fs::metadata(ssh_dir).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(fs::metadata(&c.user_config).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::read_to_string(&c.user_config).unwrap(),
+            format!("{}\n", c.include_line())
+        );
+        assert!(!c.add_include().unwrap());
+        let host = c.host_file("ptenv-a");
+        assert_eq!(fs::metadata(&host).unwrap().mode() & 0o777, 0o600);
+        let f = c.forget("ptenv-a").unwrap();
+        assert_eq!(f.host_file, Some(host.clone()));
+        assert!(f.include_removed);
+        assert!(!host.exists());
+        assert_eq!(fs::read_to_string(&c.user_config).unwrap(), "");
+    }
+
+    #[test]
+    fn an_existing_config_keeps_its_bytes_and_mode_and_the_include_stays_while_hosts_remain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = config(tmp.path());
+        fs::create_dir_all(c.user_config.parent().unwrap()).unwrap();
+        let original = b"# mine\r\nHost x\n\tUser me\n\xff\xfe not utf-8";
+        fs::write(&c.user_config, original).unwrap();
+        fs::set_permissions(&c.user_config, fs::Permissions::from_mode(0o640)).unwrap();
+        c.write_host(&entry("ptenv-a", tmp.path())).unwrap();
+        c.write_host(&entry("ptenv-b", tmp.path())).unwrap();
+        assert!(c.add_include().unwrap());
+        let now = fs::read(&c.user_config).unwrap();
+        assert!(now.ends_with(original));
+        assert_eq!(fs::metadata(&c.user_config).unwrap().mode() & 0o777, 0o640);
+        let f = c.forget("ptenv-a").unwrap();
+        assert!(!f.include_removed, "ptenv-b still needs it");
+        assert_eq!(fs::read(&c.user_config).unwrap(), now);
+        assert!(c.forget("ptenv-b").unwrap().include_removed);
+        assert_eq!(fs::read(&c.user_config).unwrap(), original);
+        let again = c.forget("ptenv-b").unwrap();
+        assert_eq!(
+            again,
+            Forgotten {
+                host_file: None,
+                include_removed: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_symlinked_config_is_updated_through_the_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = config(tmp.path());
+        fs::create_dir_all(c.user_config.parent().unwrap()).unwrap();
+        let real = tmp.path().join("dotfiles-ssh-config");
+        fs::write(&real, "Host x\n").unwrap();
+        std::os::unix::fs::symlink(&real, &c.user_config).unwrap();
+        assert!(c.add_include().unwrap());
+        assert!(fs::symlink_metadata(&c.user_config)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            fs::read_to_string(&real).unwrap(),
+            format!("{}\nHost x\n", c.include_line())
+        );
+    }
+
+    #[test]
+    fn a_read_only_config_is_left_alone_with_the_line_to_add() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = config(tmp.path());
+        fs::create_dir_all(c.user_config.parent().unwrap()).unwrap();
+        fs::write(&c.user_config, "Host x\n").unwrap();
+        fs::set_permissions(&c.user_config, fs::Permissions::from_mode(0o444)).unwrap();
+        let err = c.add_include().unwrap_err();
+        assert!(err.message.contains("read-only"), "{err}");
+        assert!(err.hints[0].contains(&c.include_line()), "{err}");
+        assert_eq!(fs::read_to_string(&c.user_config).unwrap(), "Host x\n");
+    }
+
+    #[test]
+    fn a_path_with_spaces_is_quoted_in_the_include() {
+        let c = SshConfig {
+            user_config: "/h/.ssh/config".into(),
+            dir: "/h/My Data/ptenv/ssh".into(),
+        };
+        assert_eq!(c.include_line(), "Include \"/h/My Data/ptenv/ssh/*.conf\"");
+    }
+}
