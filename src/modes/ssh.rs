@@ -1,0 +1,224 @@
+//! The ssh mode: sshd in the container for `ssh ptenv-<project>` and VS Code Remote-SSH.
+//!
+//! Key-only: the client key and the host key are ed25519 pairs ptenv generates and keeps per
+//! project; the host key is copied into the container and pinned in ptenv's own known_hosts,
+//! so the client checks it strictly. No passwords, no root, only the container user. Every
+//! session (a shell, a command, VS Code's server) goes through a forced command that loads the
+//! container's environment and starts in /workspace.
+
+use super::{common_files, ContainerFile, Setup, SetupInput, CONTAINER_DIR, ENVIRONMENT_FILE};
+use crate::error::Result;
+use crate::secrets::Store;
+
+/// sshd's port inside the container.
+pub const PORT: u16 = 22;
+
+fn dir() -> String {
+    format!("{CONTAINER_DIR}/ssh")
+}
+
+pub fn config_path() -> String {
+    format!("{}/sshd_config", dir())
+}
+
+pub fn host_key_path() -> String {
+    format!("{}/ssh_host_ed25519_key", dir())
+}
+
+pub fn authorized_keys_path() -> String {
+    format!("{}/authorized_keys", dir())
+}
+
+fn start_path() -> String {
+    format!("{}/start.sh", dir())
+}
+
+fn session_path() -> String {
+    format!("{}/session.sh", dir())
+}
+
+/// The comment on the project's keys, shown by `ssh-add -l` and in authorized_keys.
+pub fn key_comment(alias: &str) -> String {
+    format!("{alias} (ptenv)")
+}
+
+pub fn setup(store: &mut Store, input: &SetupInput) -> Result<Setup> {
+    let alias = input.project.ssh_alias();
+    let client = store.client_key(&key_comment(&alias))?;
+    let host = store.host_key(&format!("{alias} host (ptenv)"))?;
+    let user = &input.user.name;
+    let root = |path: String, mode: u32, contents: Vec<u8>| ContainerFile {
+        path,
+        contents,
+        mode,
+        uid: 0,
+        gid: 0,
+    };
+    // sshd starts as root and writes the environment file itself.
+    let mut files: Vec<ContainerFile> = common_files(&crate::identity::User {
+        name: "root".into(),
+        uid: 0,
+        gid: 0,
+        home: "/root".into(),
+    });
+    files.extend([
+        root(config_path(), 0o644, sshd_config(user).into_bytes()),
+        root(
+            host_key_path(),
+            0o600,
+            host.private_openssh.as_bytes().to_vec(),
+        ),
+        root(
+            format!("{}.pub", host_key_path()),
+            0o644,
+            format!("{}\n", host.public_openssh).into_bytes(),
+        ),
+        root(
+            authorized_keys_path(),
+            0o644,
+            format!("{}\n", client.public_openssh).into_bytes(),
+        ),
+        root(start_path(), 0o755, start_script(user).into_bytes()),
+        root(session_path(), 0o755, session_script().into_bytes()),
+    ]);
+    Ok(Setup {
+        env: Vec::new(),
+        files,
+        command: Some(vec!["/bin/sh".into(), start_path()]),
+        run_as_root: true,
+        warnings: Vec::new(),
+    })
+}
+
+/// sshd's whole configuration: ptenv does not rely on the image's /etc/ssh/sshd_config.
+pub fn sshd_config(user: &str) -> String {
+    format!(
+        "# Written by ptenv: key-only logins of {user}; no passwords, no root.\n\
+         Port {PORT}\n\
+         AddressFamily inet\n\
+         ListenAddress 0.0.0.0\n\
+         HostKey {host_key}\n\
+         PidFile /run/sshd.pid\n\
+         AuthorizedKeysFile {authorized_keys}\n\
+         AuthenticationMethods publickey\n\
+         PubkeyAuthentication yes\n\
+         PasswordAuthentication no\n\
+         KbdInteractiveAuthentication no\n\
+         HostbasedAuthentication no\n\
+         PermitEmptyPasswords no\n\
+         PermitRootLogin no\n\
+         AllowUsers {user}\n\
+         StrictModes yes\n\
+         # PAM's session modules fail in containers; key-only logins need none of it.\n\
+         UsePAM no\n\
+         PermitUserEnvironment no\n\
+         X11Forwarding no\n\
+         # VS Code Remote-SSH forwards ports to reach its server.\n\
+         AllowTcpForwarding yes\n\
+         PrintMotd no\n\
+         # Every session starts in /workspace with the container's environment.\n\
+         ForceCommand {session}\n\
+         Subsystem sftp /usr/lib/openssh/sftp-server\n",
+        host_key = host_key_path(),
+        authorized_keys = authorized_keys_path(),
+        session = session_path(),
+    )
+}
+
+/// The container's command (as root): save the environment, make the user's account usable
+/// for key logins, run sshd in the foreground with its log on stderr (`ptenv logs`).
+fn start_script(user: &str) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # Written by ptenv: starts sshd for {user}.\n\
+         set -eu\n\
+         umask 022\n\
+         {save}\n\
+         # Without PAM, sshd refuses an account whose password is locked ('!' in /etc/shadow),\n\
+         # even for keys; '*' matches no password, which is what key-only logins want.\n\
+         if grep -q '^{user}:!' /etc/shadow; then usermod -p '*' {user}; fi\n\
+         mkdir -p /run/sshd\n\
+         chmod 0755 /run/sshd\n\
+         exec /usr/sbin/sshd -D -e -f {config}\n",
+        save = super::save_environment_code(),
+        config = config_path(),
+    )
+}
+
+/// sshd's forced command, run by the user's shell for every session; `SSH_ORIGINAL_COMMAND`
+/// holds what the client asked for (nothing for an interactive login).
+fn session_script() -> String {
+    format!(
+        "#!/bin/sh\n\
+         # Written by ptenv: every ssh session starts in /workspace with the container's\n\
+         # environment (image ENV, the profile's env, NVIDIA_*).\n\
+         if [ -r {ENVIRONMENT_FILE} ]; then . {ENVIRONMENT_FILE}; fi\n\
+         cd /workspace 2>/dev/null || cd\n\
+         shell=/bin/sh\n\
+         if [ -x /bin/bash ]; then shell=/bin/bash; fi\n\
+         if [ -n \"${{SSH_ORIGINAL_COMMAND:-}}\" ]; then\n\
+         \x20   exec \"$shell\" -c \"$SSH_ORIGINAL_COMMAND\"\n\
+         fi\n\
+         exec \"$shell\" -l\n"
+    )
+}
+
+/// How `ptenv ssh` tells the user to connect.
+pub fn vscode_command(alias: &str) -> Vec<String> {
+    vec![
+        "code".into(),
+        "--remote".into(),
+        format!("ssh-remote+{alias}"),
+        crate::profile::WORKDIR.into(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sshd_is_key_only_for_the_user_alone() {
+        let c = sshd_config("dev");
+        for line in [
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PermitRootLogin no",
+            "AllowUsers dev",
+            "PubkeyAuthentication yes",
+            "AuthenticationMethods publickey",
+            "HostKey /etc/ptenv/ssh/ssh_host_ed25519_key",
+            "AuthorizedKeysFile /etc/ptenv/ssh/authorized_keys",
+            "ForceCommand /etc/ptenv/ssh/session.sh",
+            "Port 22",
+        ] {
+            assert!(c.lines().any(|l| l == line), "missing `{line}` in\n{c}");
+        }
+        assert!(!c.contains("yes\nPermitRootLogin yes"));
+    }
+
+    #[test]
+    fn sessions_load_the_environment_and_start_in_the_workspace() {
+        let s = session_script();
+        assert!(s.contains(". /etc/ptenv/environment"), "{s}");
+        assert!(s.contains("cd /workspace"), "{s}");
+        assert!(
+            s.contains("exec \"$shell\" -c \"$SSH_ORIGINAL_COMMAND\""),
+            "{s}"
+        );
+        let start = start_script("dev");
+        assert!(
+            start.contains("export -p) >/etc/ptenv/environment"),
+            "{start}"
+        );
+        assert!(start.ends_with("exec /usr/sbin/sshd -D -e -f /etc/ptenv/ssh/sshd_config\n"));
+    }
+
+    #[test]
+    fn the_vscode_command_opens_the_workspace() {
+        assert_eq!(
+            vscode_command("ptenv-demo-1a2b3c4d").join(" "),
+            "code --remote ssh-remote+ptenv-demo-1a2b3c4d /workspace"
+        );
+    }
+}
