@@ -58,6 +58,7 @@ pub struct SetupInput<'a> {
 
 pub mod jupyter;
 pub mod shell;
+pub mod terminal;
 pub mod ssh;
 
 use crate::error::Result;
