@@ -3,15 +3,18 @@
 //! The pure core (`profile`, `size`, and later selection and planning) does no I/O and is
 //! covered by unit tests; `commands` wires it to the outside world.
 
+pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod gpu;
 pub mod identity;
 pub mod modes;
 pub mod output;
 pub mod profile;
 pub mod project;
 pub mod secrets;
+pub mod select;
 pub mod size;
 pub mod sshconfig;
 

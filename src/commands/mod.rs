@@ -3,6 +3,7 @@
 mod completions;
 mod init;
 mod profiles;
+mod select;
 mod up;
 
 use std::path::PathBuf;
@@ -29,7 +30,7 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Ssh(_) => not_yet("ssh", 6),
         Command::Shell(_) => not_yet("shell", 6),
         Command::Doctor(_) => not_yet("doctor", 7),
-        Command::Select(_) => not_yet("select", 4),
+        Command::Select(args) => select::run(&ctx, args),
         Command::Down(_) => not_yet("down", 5),
         Command::Ls => not_yet("ls", 5),
         Command::Logs(_) => not_yet("logs", 5),

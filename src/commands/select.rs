@@ -1,0 +1,179 @@
+//! `ptenv select [MODE]`: which image fits this machine (or the one described by `--driver`
+//! and `--gpu`), and why. The image reference goes to stdout, so `$(ptenv select)` works;
+//! the explanation goes to stderr.
+
+use super::Ctx;
+use crate::cli::SelectArgs;
+use crate::error::Result;
+use crate::gpu::{self, HostFacts, Source};
+use crate::output::Printer;
+use crate::profile;
+use crate::select::{self, Choice};
+
+pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
+    let sources = profile::load_sources(&ctx.project)?;
+    let name = args.mode.clone().unwrap_or_else(|| sources.default_name());
+    let resolved = sources.resolve(&name, &args.profile.layer())?;
+    let facts = if args.driver.is_some() || !args.gpu.is_empty() {
+        gpu::from_overrides(args.driver.as_deref(), &args.gpu)?
+    } else {
+        gpu::detect()
+    };
+    let p = &ctx.printer;
+    show_facts_source(p, &facts);
+    let choice = select::choose(&resolved, &facts)?;
+    p.json(&to_json(&choice, &facts, &resolved.name));
+    p.result(&choice.image);
+    explain(p, &choice, &facts);
+    Ok(0)
+}
+
+/// With `-v`: where the facts came from and what failed before.
+fn show_facts_source(p: &Printer, facts: &HostFacts) {
+    p.detail(format!("facts from: {}", facts.source.describe()));
+    for problem in &facts.problems {
+        p.detail(format!("  {problem}"));
+    }
+    if facts.source != Source::Nvml && facts.cuda_driver.is_some() {
+        p.detail(
+            "  the driver's CUDA version is derived from its branch (CUDA release notes, Table 3)",
+        );
+    }
+}
+
+fn to_json(choice: &Choice, facts: &HostFacts, profile: &str) -> serde_json::Value {
+    let gpus: Vec<serde_json::Value> = facts
+        .gpus
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "index": g.index,
+                "name": g.name,
+                "uuid": g.uuid,
+                "compute_capability": g.cc_str(),
+                "architecture": g.arch_name(),
+                "memory_bytes": g.memory_bytes,
+                "used": choice.gpus.contains(g),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "image": choice.image,
+        "pytorch": choice.pytorch,
+        "cuda": choice.cuda,
+        "variant": choice.variant,
+        "gpu": choice.gpu,
+        "status": choice.status,
+        "pinned": choice.pinned,
+        "profile": profile,
+        "driver": facts.driver,
+        "driver_cuda": facts.driver_cuda().map(|(a, b)| format!("{a}.{b}")),
+        "gpus": gpus,
+        "source": facts.source.as_str(),
+        "problems": facts.problems,
+        "reasons": choice.reasons,
+        "warnings": choice.warnings,
+        "rejected": choice.rejected,
+    })
+}
+
+/// The explanation under the image reference (stderr; `--quiet` and `--json` drop it, except
+/// warnings, which `--json` keeps on stderr).
+fn explain(p: &Printer, choice: &Choice, facts: &HostFacts) {
+    let mut out = vec![String::new()];
+    let machine = if facts.source == Source::Override {
+        "The planned machine"
+    } else {
+        "This machine"
+    };
+    match (&facts.driver, facts.driver_cuda()) {
+        (None, _) => out.push(format!("{machine}: no NVIDIA driver found.")),
+        (Some(d), Some((a, b))) => out.push(format!(
+            "{machine}: NVIDIA driver {d} (supports CUDA up to {a}.{b})."
+        )),
+        (Some(d), None) => out.push(format!("{machine}: NVIDIA driver {d}.")),
+    }
+    for g in &facts.gpus {
+        let mut line = format!(
+            "  GPU {}: {} ({}, compute capability {}",
+            g.index,
+            g.name,
+            g.arch_name(),
+            g.cc_str()
+        );
+        if g.memory_bytes > 0 {
+            line.push_str(&format!(", {}", crate::size::human(g.memory_bytes)));
+        }
+        line.push(')');
+        if !choice.gpus.contains(g) && choice.gpu {
+            line.push_str(" (not handed to the container)");
+        }
+        out.push(line);
+    }
+    out.push(String::new());
+    out.push("Why this image:".to_string());
+    for r in &choice.reasons {
+        out.extend(wrap(r, "  - ", "    "));
+    }
+    if !choice.rejected.is_empty() {
+        out.push(String::new());
+        out.push("Not chosen:".to_string());
+        for r in &choice.rejected {
+            out.extend(wrap(
+                &format!("{}: {}", r.image, r.reasons.join("; ")),
+                "  - ",
+                "    ",
+            ));
+        }
+    }
+    for line in out {
+        p.info(line);
+    }
+    if !choice.warnings.is_empty() {
+        p.info("");
+    }
+    for w in &choice.warnings {
+        p.warn(wrap(w, "", "  ").join("\n"));
+    }
+}
+
+/// Greedy word wrap at 100 columns with a first-line and a continuation prefix.
+fn wrap(text: &str, first: &str, rest: &str) -> Vec<String> {
+    const WIDTH: usize = 100;
+    let mut lines = Vec::new();
+    let mut current = first.to_string();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && current.chars().count() + 1 + word.chars().count() > WIDTH {
+            lines.push(std::mem::replace(&mut current, rest.to_string()));
+            empty = true;
+        }
+        if !empty {
+            current.push(' ');
+        }
+        current.push_str(word);
+        empty = false;
+    }
+    lines.push(current);
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrapping_keeps_every_word_and_the_prefixes() {
+        let text = "word ".repeat(60);
+        let lines = wrap(&text, "  - ", "    ");
+        assert!(lines.len() > 1);
+        assert!(lines[0].starts_with("  - word"));
+        assert!(lines[1].starts_with("    word"));
+        assert!(lines.iter().all(|l| l.chars().count() <= 100));
+        let words: usize = lines
+            .iter()
+            .map(|l| l.split_whitespace().filter(|w| *w == "word").count())
+            .sum();
+        assert_eq!(words, 60);
+    }
+}
