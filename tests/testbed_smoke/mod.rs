@@ -102,8 +102,8 @@ fn small_fixture_has_conda_python_and_no_jupyter_or_sshd() {
         &tb.small_image,
         "sh",
         "-c",
-        "command -v python pip; python --version; \
-         command -v jupyter jupyter-lab sshd; ls /usr/sbin/sshd /opt/conda/bin/jupyter 2>/dev/null; \
+        "for c in python pip jupyter jupyter-lab sshd; do command -v $c; done; python --version; \
+         ls /usr/sbin/sshd /opt/conda/bin/jupyter 2>/dev/null; \
          python -c 'import torch' 2>/dev/null && echo has-torch; true",
     ]);
     assert_eq!(
@@ -218,7 +218,7 @@ fn project_commands_run_in_the_project_with_an_isolated_home() {
             "sh",
             &[
                 "-c",
-                "pwd; echo $HOME; echo $XDG_CONFIG_HOME; echo $NO_COLOR; cat sub/file.txt; echo; cat; echo $EXTRA; exit 3",
+                "pwd; echo $HOME; echo $XDG_CONFIG_HOME; echo $NO_COLOR; cat sub/file.txt; echo; cat; echo; echo $EXTRA; exit 3",
             ],
         )
         .env("EXTRA", "extra")
