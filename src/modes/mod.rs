@@ -58,8 +58,8 @@ pub struct SetupInput<'a> {
 
 pub mod jupyter;
 pub mod shell;
-pub mod terminal;
 pub mod ssh;
+pub mod terminal;
 
 use crate::error::Result;
 use crate::profile::{Mode, Profile};
@@ -121,22 +121,20 @@ fn common_files(owner: &User) -> Vec<ContainerFile> {
             PROFILE_SCRIPT,
             0o644,
             format!(
-                "# Written by ptenv: login shells get the container's environment back
-                 # (/etc/profile may reset PATH and lose e.g. /opt/conda/bin).
-                 if [ -r {ENVIRONMENT_FILE} ]; then . {ENVIRONMENT_FILE}; fi
-"
+                "# Written by ptenv: login shells get the container's environment back\n\
+                 # (/etc/profile may reset PATH and lose e.g. /opt/conda/bin).\n\
+                 if [ -r {ENVIRONMENT_FILE} ]; then . {ENVIRONMENT_FILE}; fi\n"
             ),
         ),
         root(
             ENTRY_SCRIPT,
             0o755,
             format!(
-                "#!/bin/sh
-                 # Written by ptenv: the container's command. Saves the environment for login
-                 # shells, then runs the mode's program.
-                 {}
-                 exec \"$@\"
-",
+                "#!/bin/sh\n\
+                 # Written by ptenv: the container's command. Saves the environment for login\n\
+                 # shells, then runs the mode's program.\n\
+                 {}\n\
+                 exec \"$@\"\n",
                 save_environment_code()
             ),
         ),
