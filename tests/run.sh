@@ -3,7 +3,7 @@
 #
 #   tests/run.sh           the full suite: test bed up (tests/testbed/setup.sh), cargo fmt --check,
 #                          cargo clippy -D warnings, cargo test against the real engine and registry,
-#                          registry down, and no container left behind
+#                          registry down (if this run started it), and no container left behind
 #   tests/run.sh --fast    unit tests only (cargo test --lib --bins): no engine needed
 #
 # Exits non-zero if any phase failed; prints the time of each phase at the end.
@@ -41,25 +41,35 @@ unit_tests() {
     cargo test "${targets[@]}"
 }
 
-# Containers that a test left behind: ptenv's label, or a ptenv name. Removes them (unless
-# PTENV_KEEP_LEFTOVERS=1) so that the next run starts clean, and fails if there were any.
+# Containers that this run left behind. Tests make their projects under $RUN_TMP, and ptenv
+# labels a project's containers dev.ptenv.project=<project path>: a container labelled with a
+# path under $RUN_TMP is ours. A container with that label elsewhere, or named ptenv-*, made
+# since the run began is suspect: on CI (nothing else runs there) it counts as ours; on a
+# developer's machine it may belong to someone else, so it is only reported.
+# Ours are removed (unless PTENV_KEEP_LEFTOVERS=1) so that the next run starts clean.
 no_leftovers() {
-    local ids
-    ids=$({
-        docker ps -aq --no-trunc --filter label=dev.ptenv.project
-        docker ps -a --no-trunc --format '{{.ID}} {{.Names}}' | awk '$2 ~ /^ptenv-/ {print $1}'
-    } | sort -u)
-    if [ -z "$ids" ]; then
+    local id name label created ours=() suspects=()
+    while IFS=$'\t' read -r id name label; do
+        case $label in
+        "$RUN_TMP"/*) ours+=("$id") ; continue ;;
+        esac
+        [ -n "$label" ] || [[ $name == ptenv-* ]] || continue
+        created=$(docker inspect -f '{{.Created}}' "$id" 2>/dev/null) || continue
+        [ "$(date -d "$created" +%s)" -ge "$RUN_START" ] || continue
+        if [ "${CI:-}" = true ]; then ours+=("$id"); else suspects+=("$id"); fi
+    done < <(docker ps -a --no-trunc --format '{{.ID}}	{{.Names}}	{{.Label "dev.ptenv.project"}}')
+    local show='  {{.ID}} {{.Names}} {{.Image}} {{.Status}} {{.Labels}}'
+    if [ ${#suspects[@]} -gt 0 ]; then
+        echo "warning: containers made during this run, maybe by someone else (not removed):"
+        for id in "${suspects[@]}"; do docker ps -a --no-trunc --filter "id=$id" --format "$show"; done
+    fi
+    if [ ${#ours[@]} = 0 ]; then
         echo "no container left behind"
         return 0
     fi
     echo "containers left behind:"
-    # shellcheck disable=SC2086
-    docker ps -a --no-trunc --format '  {{.ID}} {{.Names}} {{.Image}} {{.Status}} {{.Labels}}' $(printf -- '--filter id=%s ' $ids)
-    if [ "${PTENV_KEEP_LEFTOVERS:-0}" != 1 ]; then
-        # shellcheck disable=SC2086
-        docker rm -f -v $ids >/dev/null
-    fi
+    for id in "${ours[@]}"; do docker ps -a --no-trunc --filter "id=$id" --format "$show"; done
+    [ "${PTENV_KEEP_LEFTOVERS:-0}" = 1 ] || docker rm -f -v "${ours[@]}" >/dev/null
     return 1
 }
 
@@ -70,11 +80,22 @@ if [ "${1:-}" = --fast ]; then
 fi
 [ $# = 0 ] || { echo "usage: $0 [--fast]" >&2; exit 2; }
 
+# The registry is stopped at the end if this run started it (on a developer's machine one that
+# was already running may serve someone else).
+registry_was_up=0
+tests/testbed/registry.sh status >/dev/null 2>&1 && registry_was_up=1
+RUN_START=$(date +%s)
+RUN_TMP=$(realpath "$(mktemp -d "${TMPDIR:-/tmp}/ptenv-run-XXXXXX")")
 if phase setup tests/testbed/setup.sh; then
     phase fmt cargo fmt --check
     phase clippy cargo clippy --all-targets -- -D warnings
-    phase test cargo test -- --test-threads=2
+    phase test env TMPDIR="$RUN_TMP" cargo test -- --test-threads=2
     phase leftovers no_leftovers
 fi
-phase registry tests/testbed/registry.sh stop
+rm -rf "$RUN_TMP"
+if [ $registry_was_up = 0 ]; then
+    phase registry tests/testbed/registry.sh stop
+else
+    echo "the registry was running before this run: left running (tests/testbed/registry.sh stop)"
+fi
 summary

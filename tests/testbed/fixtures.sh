@@ -15,8 +15,8 @@
 # An image is identified by a content hash of recipe.sh and the package lists, kept in the
 # image label dev.ptenv.testbed.hash. If the engine already has it, nothing is done; else it is
 # loaded from ${PTENV_FIXTURE_CACHE:-$HOME/.cache/ptenv-fixtures}/images/<kind>-<hash>.tar.zst;
-# else it is built and saved there. A push is skipped when the registry already holds a
-# manifest whose config digest is the image's id.
+# else it is built and saved there (PTENV_FIXTURE_REBUILD=1: built in any case). A push is
+# skipped when the registry already holds a manifest whose config digest is the image's id.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -80,6 +80,11 @@ ensure_image() { # ensure_image KIND: the image with the current hash is in the 
     exec 9>"$CACHE/$kind.lock"
     flock 9
     have=$(docker image inspect -f '{{index .Config.Labels "dev.ptenv.testbed.hash"}}' "$ref" 2>/dev/null || true)
+    if [ "${PTENV_FIXTURE_REBUILD:-0}" = 1 ]; then
+        log "$kind: PTENV_FIXTURE_REBUILD=1: building even if the engine or the cache has it"
+        have=rebuild
+        rm -f "$file"
+    fi
     if [ "$have" = "$hash" ]; then
         log "$kind: $ref ($hash) already in the engine"
     elif [ -f "$file" ]; then
@@ -104,6 +109,13 @@ ensure_image() { # ensure_image KIND: the image with the current hash is in the 
     local repo tag
     repo=$(repo_of "$kind")
     for tag in $(tags_of "$kind"); do docker tag "$ref" "$repo:$tag"; done
+    # Superseded fixtures of this kind that no tag names any more. (Images built FROM a fixture
+    # carry its labels too, hence dangling only; and no -f: one in use stays.)
+    local id old
+    id=$(docker image inspect -f '{{.Id}}' "$ref")
+    for old in $(docker images -q --no-trunc --filter dangling=true --filter "label=dev.ptenv.testbed.fixture=$kind"); do
+        [ "$old" = "$id" ] || docker rmi "$old" >/dev/null 2>&1 || true
+    done
     flock -u 9
 }
 
@@ -146,7 +158,7 @@ main() {
         --no-push) push=0 ;;
         --list-tags) list=1 ;;
         small | torch) kinds+=("$arg") ;;
-        -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; return 0 ;;
+        -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; return 0 ;;
         *) die "unknown argument: $arg" ;;
         esac
     done
