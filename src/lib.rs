@@ -6,11 +6,13 @@
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod engine;
 pub mod error;
 pub mod gpu;
 pub mod identity;
 pub mod modes;
 pub mod output;
+pub mod plan;
 pub mod profile;
 pub mod project;
 pub mod secrets;

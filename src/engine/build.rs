@@ -1,0 +1,280 @@
+//! Building the derived image through `POST /build` (the classic builder, which Engine 20.10
+//! runs for API clients), with the generated Dockerfile as the whole context. The output
+//! streams behind a spinner (every line with `-v`); a failed build shows its last lines.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::recipe::{Recipe, CA_ARG, PIP_ARGS, PROXY_ARGS};
+use super::tarball::{archive, Entry};
+use super::{error_text, Engine};
+use crate::error::{Error, Result};
+use crate::output::Printer;
+
+/// Lines of a failed build shown to the user.
+const TAIL: usize = 25;
+
+/// Label on derived images: the base they were built from.
+pub const LABEL_DERIVED_FROM: &str = "dev.ptenv.derived-from";
+
+/// How the build reaches the network: proxies, the pip index, a CA bundle. Read from the
+/// environment and the profile by [`Network::from_env`]; never part of the image's tag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Network {
+    /// Build args: the proxy variables and pip settings that are set.
+    pub args: Vec<(String, String)>,
+    /// The CA bundle's path and PEM text.
+    pub ca: Option<(PathBuf, String)>,
+}
+
+impl Network {
+    /// The proxy and pip variables of `env`, and the CA bundle: the profile's `ca_bundle`
+    /// (relative to the project), else `SSL_CERT_FILE`, else `PIP_CERT`.
+    pub fn from_env(
+        env: &dyn Fn(&str) -> Option<String>,
+        ca_bundle: Option<&str>,
+        project: &Path,
+    ) -> Result<Network> {
+        let mut args = Vec::new();
+        for key in PROXY_ARGS.iter().chain(PIP_ARGS.iter()) {
+            if let Some(v) = env(key).filter(|v| !v.is_empty()) {
+                args.push((key.to_string(), v));
+            }
+        }
+        let (path, from) = match ca_bundle {
+            Some(p) => (Some(project.join(p)), "the profile's ca_bundle"),
+            None => match env("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
+                Some(p) => (Some(PathBuf::from(p)), "SSL_CERT_FILE"),
+                None => (
+                    env("PIP_CERT").filter(|v| !v.is_empty()).map(PathBuf::from),
+                    "PIP_CERT",
+                ),
+            },
+        };
+        let ca = match path {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    Error::new(format!(
+                        "cannot read the CA bundle {} ({from}): {e}",
+                        path.display()
+                    ))
+                    .hint("point it at a PEM file, or unset it")
+                })?;
+                if !text.contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(Error::new(format!(
+                        "the CA bundle {} ({from}) holds no PEM certificate",
+                        path.display()
+                    ))
+                    .hint("a CA bundle is a text file of `-----BEGIN CERTIFICATE-----` blocks"));
+                }
+                Some((path, text))
+            }
+        };
+        Ok(Network { args, ca })
+    }
+
+    /// What the user should know before the build records these settings.
+    pub fn warnings(&self) -> Vec<String> {
+        self.args
+            .iter()
+            .filter(|(k, v)| PIP_ARGS.contains(&k.as_str()) && has_password(v))
+            .map(|(k, _)| {
+                format!(
+                    "{k} contains a password; the classic builder records build args in the derived image's history (the image stays on this machine)"
+                )
+            })
+            .collect()
+    }
+
+    fn build_args(&self) -> HashMap<String, String> {
+        let mut args: HashMap<String, String> = self.args.iter().cloned().collect();
+        if let Some((_, pem)) = &self.ca {
+            args.insert(CA_ARG.to_string(), pem.clone());
+        }
+        args
+    }
+}
+
+/// `https://user:pass@host/…`
+fn has_password(url: &str) -> bool {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .is_some_and(|authority| authority.contains('@'))
+}
+
+impl Engine {
+    /// The derived image for `recipe`, built unless an image with its tag exists. Returns the
+    /// tag.
+    pub async fn derive(
+        &self,
+        recipe: &Recipe<'_>,
+        network: &Network,
+        printer: &Printer,
+    ) -> Result<String> {
+        let tag = recipe.tag();
+        if self.image_id(&tag).await?.is_some() {
+            printer.detail(format!("derived image {tag} is here; not building"));
+            return Ok(tag);
+        }
+        for w in network.warnings() {
+            printer.warn(w);
+        }
+        printer.info(format!(
+            "Building {tag} from {} (once for this base and profile)",
+            recipe.base
+        ));
+        let dockerfile = recipe.dockerfile();
+        printer.detail(format!("Dockerfile:\n{dockerfile}"));
+        let context = archive(&[Entry {
+            path: "Dockerfile",
+            contents: dockerfile.as_bytes(),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        }])?;
+        let labels = HashMap::from([(LABEL_DERIVED_FROM.to_string(), recipe.base.to_string())]);
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(&tag)
+            .rm(true)
+            .forcerm(true)
+            .buildargs(&network.build_args())
+            .labels(&labels)
+            .build();
+        let mut stream =
+            self.docker
+                .build_image(options, None, Some(bollard::body_full(context.into())));
+        let spinner = Spinner::new(printer, &tag);
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let interrupt = tokio::signal::ctrl_c();
+        tokio::pin!(interrupt);
+        loop {
+            let item = tokio::select! {
+                item = stream.next() => item,
+                _ = &mut interrupt => {
+                    spinner.clear();
+                    return Err(Error::interrupted(format!("while building {tag}"))
+                        .hint("nothing was created; the next `ptenv up` builds it again"));
+                }
+            };
+            let Some(item) = item else { break };
+            match item {
+                Ok(info) => {
+                    let text = info.stream.or(info.status).unwrap_or_default();
+                    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                        spinner.line(printer, line);
+                        if tail.len() == TAIL {
+                            tail.pop_front();
+                        }
+                        tail.push_back(line.to_string());
+                    }
+                }
+                Err(e) => {
+                    spinner.clear();
+                    let shown: Vec<String> = tail.iter().map(|l| format!("  | {l}")).collect();
+                    return Err(Error::new(format!(
+                        "building the derived image {tag} failed: {}\n  last lines of the build:\n{}",
+                        error_text(&e),
+                        shown.join("\n")
+                    ))
+                    .hint("check the profile's `packages` (apt and pip names) and the network (proxy, ca_bundle, PIP_INDEX_URL)")
+                    .hint("run `ptenv up -v` to see the whole build"));
+                }
+            }
+        }
+        spinner.clear();
+        if self.image_id(&tag).await?.is_none() {
+            return Err(Error::new(format!(
+                "the build of {tag} ended without an image: last lines:\n{}",
+                tail.iter().cloned().collect::<Vec<_>>().join("\n")
+            )));
+        }
+        printer.info(format!("Built {tag}"));
+        Ok(tag)
+    }
+}
+
+/// A spinner on a terminal that shows the latest build line; plain lines with `-v`.
+struct Spinner(Option<ProgressBar>);
+
+impl Spinner {
+    fn new(printer: &Printer, tag: &str) -> Spinner {
+        if !printer.fancy() || printer.verbose {
+            return Spinner(None);
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} {wide_msg}")
+                .expect("a valid template"),
+        );
+        bar.set_prefix(format!("building {tag}:"));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Spinner(Some(bar))
+    }
+
+    fn line(&self, printer: &Printer, line: &str) {
+        match &self.0 {
+            Some(bar) => bar.set_message(line.trim().to_string()),
+            None => printer.detail(line),
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_settings_come_from_the_environment_and_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("corp.pem"),
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let env = |k: &str| -> Option<String> {
+            match k {
+                "HTTPS_PROXY" => Some("http://proxy:3128".into()),
+                "no_proxy" => Some("localhost".into()),
+                "PIP_INDEX_URL" => Some("https://ana:pw@pypi.corp/simple".into()),
+                "SSL_CERT_FILE" => Some("/nonexistent.pem".into()),
+                _ => None,
+            }
+        };
+        let n = Network::from_env(&env, Some("corp.pem"), dir.path()).unwrap();
+        assert!(n
+            .args
+            .contains(&("HTTPS_PROXY".into(), "http://proxy:3128".into())));
+        assert!(n.args.contains(&("no_proxy".into(), "localhost".into())));
+        assert_eq!(n.ca.as_ref().unwrap().0, dir.path().join("corp.pem"));
+        assert!(n.build_args()[CA_ARG].contains("BEGIN CERTIFICATE"));
+        assert_eq!(n.warnings().len(), 1, "the index URL has a password");
+        // Without the profile's bundle, SSL_CERT_FILE is used (and must be readable).
+        let e = Network::from_env(&env, None, dir.path()).unwrap_err();
+        assert!(e.message.contains("SSL_CERT_FILE"), "{e}");
+        let nothing = Network::from_env(&|_: &str| None, None, dir.path()).unwrap();
+        assert_eq!(nothing, Network::default());
+        std::fs::write(dir.path().join("bad.pem"), "hello").unwrap();
+        let e = Network::from_env(&|_: &str| None, Some("bad.pem"), dir.path()).unwrap_err();
+        assert!(e.message.contains("no PEM certificate"), "{e}");
+    }
+
+    #[test]
+    fn passwords_in_urls_are_noticed() {
+        assert!(has_password("https://u:p@host/simple"));
+        assert!(!has_password("https://host/simple"));
+        assert!(!has_password("https://host/simple?x=a@b"));
+    }
+}

@@ -1,0 +1,192 @@
+//! The Docker Engine, through its API (bollard). The only module that speaks bollard: connect,
+//! pull, build, create/start, exec, logs, list, remove. Thin adapters: decisions are made in
+//! `plan` and `recipe` (pure) and in the commands; this module carries them out and turns the
+//! engine's answers into ptenv's errors, each with what to do next.
+
+pub mod auth;
+pub mod build;
+pub mod container;
+pub mod modes_support;
+pub mod pull;
+pub mod recipe;
+mod tarball;
+
+use std::future::Future;
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use bollard::Docker;
+
+use crate::error::{Error, Result};
+
+/// Where the engine listens when `DOCKER_HOST` is not set.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+/// How long one request may wait for the engine's answer to begin. Generous: creating a
+/// container from a 6 GB image on a slow disk takes a while; streams (pull, build, logs) are
+/// not limited once they have begun.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long the first contact (version negotiation) may take before the engine counts as down:
+/// a `tcp://` host that drops packets would otherwise hang for minutes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection to the engine, with the API version negotiated.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) docker: Docker,
+    /// `unix:///var/run/docker.sock` or `tcp://host:2375`: named in errors.
+    pub endpoint: String,
+    /// The engine's version, e.g. `20.10.24+dfsg1`.
+    pub version: String,
+    /// The negotiated API version, e.g. `1.41`.
+    pub api_version: String,
+}
+
+/// Run a future on a fresh runtime: the commands are synchronous, the engine is not.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts")
+        .block_on(future)
+}
+
+impl Engine {
+    /// Connect to the engine named by `DOCKER_HOST`, else the default socket, and negotiate the
+    /// API version (bollard's default, 1.53, is newer than Engine 20.10's 1.41).
+    pub async fn connect() -> Result<Engine> {
+        let endpoint = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_HOST.to_string());
+        Engine::connect_to(&endpoint).await
+    }
+
+    pub async fn connect_to(endpoint: &str) -> Result<Engine> {
+        if let Some(path) = endpoint.strip_prefix("unix://") {
+            if !std::path::Path::new(path).exists() {
+                return Err(down(endpoint, "the socket does not exist"));
+            }
+        }
+        let docker = Docker::connect_with_host(endpoint)
+            .map_err(|e| {
+                Error::new(format!("cannot use DOCKER_HOST={endpoint}: {e}")).hint(
+                    "set DOCKER_HOST to unix:///path/to/docker.sock or tcp://host:port, or unset it",
+                )
+            })?
+            .with_timeout(REQUEST_TIMEOUT);
+        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+            Err(_) => return Err(down(endpoint, "no answer within 10 seconds")),
+            Ok(Err(e)) => return Err(connect_error(endpoint, &e)),
+            Ok(Ok(d)) => d,
+        };
+        let version = docker
+            .version()
+            .await
+            .map_err(|e| connect_error(endpoint, &e))?;
+        Ok(Engine {
+            endpoint: endpoint.to_string(),
+            version: version.version.unwrap_or_default(),
+            api_version: docker.client_version().to_string(),
+            docker,
+        })
+    }
+}
+
+/// The engine does not answer at `endpoint`.
+fn down(endpoint: &str, why: &str) -> Error {
+    Error::new(format!(
+        "cannot reach the Docker daemon at {endpoint}: {why}"
+    ))
+    .hint("start the daemon (`sudo systemctl start docker`), or point DOCKER_HOST at a running engine")
+    .hint("`ptenv doctor` checks the whole chain from the daemon to the GPU")
+}
+
+fn connect_error(endpoint: &str, e: &bollard::errors::Error) -> Error {
+    match io_kind(e) {
+        Some(ErrorKind::PermissionDenied) => Error::new(format!(
+            "permission denied on the Docker socket {endpoint}"
+        ))
+        .hint("join the docker group (`sudo usermod -aG docker $USER`), then log out and in again")
+        .hint("`ptenv doctor` checks the whole chain from the daemon to the GPU"),
+        Some(_) => down(endpoint, &error_text(e)),
+        None => down(endpoint, &error_text(e)),
+    }
+}
+
+/// The I/O error under a bollard error, if any (connection refused, permission denied, ...).
+pub(crate) fn io_kind(e: &bollard::errors::Error) -> Option<ErrorKind> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// The engine's own message for server errors, else the whole chain of causes in one line.
+pub(crate) fn error_text(e: &bollard::errors::Error) -> String {
+    use bollard::errors::Error as B;
+    match e {
+        B::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        B::DockerStreamError { error } => error.trim().to_string(),
+        _ => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                let s_text = s.to_string();
+                if !text.contains(&s_text) {
+                    text.push_str(": ");
+                    text.push_str(&s_text);
+                }
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+/// The HTTP status of a server error.
+pub(crate) fn status_of(e: &bollard::errors::Error) -> Option<u16> {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// An engine error while doing something, when nothing more specific applies. A lost
+/// connection gets the daemon hints.
+pub(crate) fn failed(doing: &str, endpoint: &str, e: &bollard::errors::Error) -> Error {
+    if status_of(e).is_none() && io_kind(e).is_some() {
+        return down(endpoint, &error_text(e)).context(doing);
+    }
+    Error::new(format!("{doing}: {}", error_text(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_socket_is_named_with_the_fix() {
+        let e = block_on(Engine::connect_to("unix:///nonexistent/docker.sock"))
+            .err()
+            .unwrap();
+        assert!(e.message.contains("/nonexistent/docker.sock"), "{e}");
+        assert!(
+            e.hints.iter().any(|h| h.contains("start the daemon")),
+            "{e}"
+        );
+        assert!(e.hints.iter().any(|h| h.contains("ptenv doctor")), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_scheme_says_what_docker_host_may_be() {
+        let e = block_on(Engine::connect_to("ftp://x")).err().unwrap();
+        assert!(e.message.contains("DOCKER_HOST=ftp://x"), "{e}");
+    }
+}

@@ -1,0 +1,214 @@
+//! What the modes need from the engine once their container runs: the published host port of
+//! a container port, the last lines of its log, and a process attached to our terminal (or
+//! pipes) like `docker exec -it`.
+
+use std::io::Write;
+
+use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
+use bollard::query_parameters::LogsOptionsBuilder;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::{failed, status_of, Engine};
+use crate::error::{Error, Result};
+use crate::modes::terminal;
+
+/// A process to run in a running container.
+#[derive(Debug, Clone)]
+pub struct ExecSpec {
+    pub cmd: Vec<String>,
+    /// `uid:gid`
+    pub user: String,
+    pub workdir: String,
+    /// `KEY=VALUE`
+    pub env: Vec<String>,
+}
+
+impl Engine {
+    /// The host port the engine published for `container_port`/tcp, read from the running
+    /// container (the port ptenv moved to when the default was taken).
+    pub async fn host_port(&self, container: &str, container_port: u16) -> Result<Option<u16>> {
+        let c = match self.docker.inspect_container(container, None).await {
+            Ok(c) => c,
+            Err(e) if status_of(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(failed("cannot inspect the container", &self.endpoint, &e)),
+        };
+        let key = format!("{container_port}/tcp");
+        let from_network = c
+            .network_settings
+            .and_then(|n| n.ports)
+            .and_then(|p| p.get(&key).cloned().flatten())
+            .and_then(|b| b.into_iter().find_map(|b| b.host_port?.parse().ok()));
+        if from_network.is_some() {
+            return Ok(from_network);
+        }
+        // Not running: what it was created with.
+        Ok(c.host_config
+            .and_then(|h| h.port_bindings)
+            .and_then(|p| p.get(&key).cloned().flatten())
+            .and_then(|b| b.into_iter().find_map(|b| b.host_port?.parse().ok())))
+    }
+
+    /// The last `lines` lines of the container's output (stdout and stderr together).
+    pub async fn log_tail(&self, container: &str, lines: usize) -> Result<String> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        let mut out = String::new();
+        while let Some(item) = stream.next().await {
+            let item = item.map_err(|e| failed("cannot read the logs", &self.endpoint, &e))?;
+            out.push_str(&item.to_string());
+        }
+        Ok(out)
+    }
+
+    /// Run `spec` in the container attached to our stdin/stdout/stderr; with a terminal on
+    /// both ends, through a pseudo-terminal in raw mode, following window size changes. Returns
+    /// the process's exit code.
+    pub async fn exec_attached(&self, container: &str, spec: &ExecSpec) -> Result<i32> {
+        let tty = terminal::is_terminal(0) && terminal::is_terminal(1);
+        let options = CreateExecOptions {
+            cmd: Some(spec.cmd.clone()),
+            user: Some(spec.user.clone()),
+            working_dir: Some(spec.workdir.clone()),
+            env: Some(spec.env.clone()),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(tty),
+            ..Default::default()
+        };
+        let exec = self
+            .docker
+            .create_exec(container, options)
+            .await
+            .map_err(|e| {
+                failed(
+                    "cannot start the process in the container",
+                    &self.endpoint,
+                    &e,
+                )
+            })?;
+        let started = self
+            .docker
+            .start_exec(
+                &exec.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty,
+                    output_capacity: None,
+                }),
+            )
+            .await
+            .map_err(|e| {
+                failed(
+                    "cannot start the process in the container",
+                    &self.endpoint,
+                    &e,
+                )
+            })?;
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        else {
+            return Err(Error::new("the engine did not attach to the process"));
+        };
+        let raw = if tty {
+            self.resize(&exec.id).await;
+            Some(terminal::RawMode::enable(0)?)
+        } else {
+            None
+        };
+        // stdin is read on a plain thread: a blocking read must not hold the runtime when the
+        // process ends first.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 4096];
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let mut winch =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let mut stdin_open = true;
+        loop {
+            tokio::select! {
+                item = output.next() => match item {
+                    Some(Ok(item)) => {
+                        use bollard::container::LogOutput;
+                        match item {
+                            LogOutput::StdErr { message } => {
+                                let mut err = std::io::stderr().lock();
+                                let _ = err.write_all(&message);
+                                let _ = err.flush();
+                            }
+                            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                                let mut out = std::io::stdout().lock();
+                                let _ = out.write_all(&message);
+                                let _ = out.flush();
+                            }
+                            LogOutput::StdIn { .. } => {}
+                        }
+                    }
+                    Some(Err(e)) => {
+                        drop(raw);
+                        return Err(failed("lost the connection to the process", &self.endpoint, &e));
+                    }
+                    None => break,
+                },
+                bytes = rx.recv(), if stdin_open => match bytes {
+                    Some(bytes) => {
+                        if input.write_all(&bytes).await.is_err() {
+                            stdin_open = false;
+                        }
+                    }
+                    None => {
+                        // EOF on our stdin: the process sees EOF too.
+                        let _ = input.shutdown().await;
+                        stdin_open = false;
+                    }
+                },
+                _ = winch.recv() => self.resize(&exec.id).await,
+                _ = term.recv() => break,
+                _ = hangup.recv() => break,
+            }
+        }
+        drop(raw);
+        let inspect = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| failed("cannot read the process's exit code", &self.endpoint, &e))?;
+        Ok(inspect.exit_code.map_or(1, |c| c as i32))
+    }
+
+    async fn resize(&self, exec_id: &str) {
+        if let Some((rows, cols)) = terminal::size(1) {
+            let _ = self
+                .docker
+                .resize_exec(
+                    exec_id,
+                    ResizeExecOptions {
+                        height: rows,
+                        width: cols,
+                    },
+                )
+                .await;
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Pulling the base image, per the profile's pull policy, with progress like `docker pull`: on
+//! a terminal one bar per layer (download, then extraction) and a total; elsewhere one line per
+//! layer event worth reading; with `--quiet`/`--json` nothing. Ctrl-C stops the pull (the
+//! engine cancels it when the connection closes) and exits 130.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bollard::query_parameters::CreateImageOptionsBuilder;
+use futures_util::StreamExt;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{error_text, failed, status_of, Engine};
+use crate::error::{Error, Result};
+use crate::output::Printer;
+use crate::profile::PullPolicy;
+use crate::size::human;
+
+/// `repository:tag` → (`repository`, `tag`); no tag means `latest`, as for docker. A digest
+/// reference (`repo@sha256:…`) is pulled by digest.
+pub fn split_reference(image: &str) -> (&str, &str) {
+    if let Some((repo, digest)) = image.split_once('@') {
+        return (repo, digest);
+    }
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(i) => (&image[..last_slash + i], &image[last_slash + i + 1..]),
+        None => (image, "latest"),
+    }
+}
+
+impl Engine {
+    /// The image's ID if the engine has it.
+    pub async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(i.id),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(failed(
+                &format!("cannot inspect image {image}"),
+                &self.endpoint,
+                &e,
+            )),
+        }
+    }
+
+    /// Make sure `image` is here according to `policy`; returns its ID.
+    pub async fn ensure_image(
+        &self,
+        image: &str,
+        policy: PullPolicy,
+        printer: &Printer,
+    ) -> Result<String> {
+        let present = self.image_id(image).await?;
+        match (policy, present) {
+            (PullPolicy::Missing, Some(id)) => {
+                printer.detail(format!(
+                    "{image} is here ({id}); not pulling (pull: missing)"
+                ));
+                return Ok(id);
+            }
+            (PullPolicy::Never, Some(id)) => return Ok(id),
+            (PullPolicy::Never, None) => {
+                return Err(Error::new(format!(
+                    "the image {image} is not on this machine, and the profile says `pull: never`"
+                ))
+                .hint(format!(
+                    "pull it once with `ptenv up --pull missing`, or `docker pull {image}`"
+                )))
+            }
+            (PullPolicy::Missing, None) => {
+                printer.info(format!("Pulling {image} (not on this machine yet)"))
+            }
+            (PullPolicy::Always, _) => printer.info(format!("Pulling {image} (pull: always)")),
+        }
+        self.pull(image, printer).await?;
+        self.image_id(image).await?.ok_or_else(|| {
+            Error::new(format!(
+                "the engine reported {image} as pulled, but does not have it"
+            ))
+        })
+    }
+
+    /// `POST /images/create`, showing progress; Ctrl-C cancels.
+    pub async fn pull(&self, image: &str, printer: &Printer) -> Result<()> {
+        let (repo, tag) = split_reference(image);
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(repo)
+            .tag(tag)
+            .build();
+        let credentials = super::auth::credentials_for(image);
+        let mut stream = self.docker.create_image(Some(options), None, credentials);
+        let mut progress = Progress::new(printer);
+        let interrupt = tokio::signal::ctrl_c();
+        tokio::pin!(interrupt);
+        loop {
+            let item = tokio::select! {
+                item = stream.next() => item,
+                _ = &mut interrupt => {
+                    progress.clear();
+                    return Err(Error::interrupted(format!("while pulling {image}"))
+                        .hint("nothing was created; run `ptenv up` again to resume the pull"));
+                }
+            };
+            let Some(item) = item else { break };
+            match item {
+                Ok(info) => progress.event(
+                    info.id.as_deref(),
+                    info.status.as_deref().unwrap_or(""),
+                    info.progress_detail
+                        .as_ref()
+                        .and_then(|d| Some((d.current?, d.total?))),
+                ),
+                Err(e) => {
+                    progress.clear();
+                    return Err(pull_error(image, &self.endpoint, &e));
+                }
+            }
+        }
+        progress.finish(image);
+        Ok(())
+    }
+}
+
+/// A failed pull, said in the user's terms: the image is not there, or the registry is not.
+fn pull_error(image: &str, endpoint: &str, e: &bollard::errors::Error) -> Error {
+    let text = error_text(e);
+    let registry = super::auth::registry_of(image);
+    let lower = text.to_lowercase();
+    if lower.contains("manifest unknown")
+        || lower.contains("not found")
+        || lower.contains("repository does not exist")
+        || lower.contains("pull access denied")
+        || lower.contains("unauthorized")
+    {
+        Error::new(format!("cannot pull {image}: {text}"))
+            .hint("check the image name and tag: `ptenv select` shows the images that fit this machine")
+            .hint(format!(
+                "if {registry} is private, log in with `docker login` (ptenv reads ~/.docker/config.json)"
+            ))
+    } else if lower.contains("connection refused")
+        || lower.contains("no such host")
+        || lower.contains("i/o timeout")
+        || lower.contains("dial tcp")
+        || lower.contains("tls handshake")
+        || lower.contains("client.timeout")
+    {
+        Error::new(format!(
+            "cannot pull {image}: the registry {registry} does not answer ({text})"
+        ))
+        .hint("check the network; behind a proxy, the Docker daemon needs HTTPS_PROXY in its own environment")
+        .hint("an image already on this machine can be used without pulling: `--pull never`")
+    } else if status_of(e).is_none() && super::io_kind(e).is_some() {
+        failed(&format!("cannot pull {image}"), endpoint, e)
+    } else {
+        Error::new(format!("cannot pull {image}: {text}"))
+    }
+}
+
+/// What is shown while pulling.
+enum Progress {
+    Bars {
+        multi: MultiProgress,
+        layers: BTreeMap<String, ProgressBar>,
+        total: ProgressBar,
+        sizes: BTreeMap<String, (u64, u64)>,
+    },
+    Lines {
+        last: BTreeMap<String, String>,
+        sizes: BTreeMap<String, u64>,
+    },
+    Silent,
+}
+
+impl Progress {
+    fn new(printer: &Printer) -> Progress {
+        if printer.fancy() {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let total = multi.add(ProgressBar::new(0));
+            total.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            total.set_prefix("total");
+            total.enable_steady_tick(Duration::from_millis(200));
+            Progress::Bars {
+                multi,
+                layers: BTreeMap::new(),
+                total,
+                sizes: BTreeMap::new(),
+            }
+        } else if printer.quiet || printer.json {
+            Progress::Silent
+        } else {
+            Progress::Lines {
+                last: BTreeMap::new(),
+                sizes: BTreeMap::new(),
+            }
+        }
+    }
+
+    /// One message of the pull stream: `{"id": "a1b2…", "status": "Downloading",
+    /// "progressDetail": {"current": 1024, "total": 52428800}}`.
+    fn event(&mut self, id: Option<&str>, status: &str, detail: Option<(i64, i64)>) {
+        let Some(id) = id.filter(|i| i.len() == 12) else {
+            // "Pulling from pytorch/pytorch", "Digest: …", "Status: …" (no layer).
+            return;
+        };
+        match self {
+            Progress::Silent => {}
+            Progress::Lines { last, sizes } => {
+                if status == "Downloading" {
+                    if let Some((_, total)) = detail {
+                        sizes.insert(id.to_string(), total.max(0) as u64);
+                    }
+                }
+                // Ticks are for bars; a log gets the changes of state.
+                if matches!(status, "Downloading" | "Extracting" | "Waiting") {
+                    if last.get(id).map(String::as_str) == Some(status) {
+                        return;
+                    }
+                }
+                if last.get(id).map(String::as_str) != Some(status) {
+                    last.insert(id.to_string(), status.to_string());
+                    let size = sizes
+                        .get(id)
+                        .filter(|_| status == "Downloading")
+                        .map(|s| format!(" ({})", human(*s)))
+                        .unwrap_or_default();
+                    eprintln!("  {id}: {status}{size}");
+                }
+            }
+            Progress::Bars {
+                multi,
+                layers,
+                total,
+                sizes,
+            } => {
+                let bar = layers.entry(id.to_string()).or_insert_with(|| {
+                    let bar = multi.insert_before(total, ProgressBar::new(0));
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{prefix:>12} {msg:<18} [{bar:30}] {bytes}/{total_bytes}",
+                        )
+                        .expect("a valid template")
+                        .progress_chars("=> "),
+                    );
+                    bar.set_prefix(id.to_string());
+                    bar
+                });
+                bar.set_message(status.to_string());
+                let entry = sizes.entry(id.to_string()).or_insert((0, 0));
+                match (status, detail) {
+                    ("Downloading", Some((current, t))) => {
+                        bar.set_length(t.max(0) as u64);
+                        bar.set_position(current.max(0) as u64);
+                        *entry = (current.max(0) as u64, t.max(0) as u64);
+                    }
+                    ("Extracting", Some((current, t))) => {
+                        bar.set_length(t.max(0) as u64);
+                        bar.set_position(current.max(0) as u64);
+                        entry.0 = entry.1;
+                    }
+                    ("Download complete" | "Verifying Checksum", _) => entry.0 = entry.1,
+                    ("Pull complete" | "Already exists", _) => {
+                        entry.0 = entry.1;
+                        bar.finish_with_message(status.to_string());
+                    }
+                    _ => {}
+                }
+                let (done, all) = sizes.values().fold((0, 0), |(d, a), (c, t)| (d + c, a + t));
+                total.set_length(all);
+                total.set_position(done);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        if let Progress::Bars { multi, .. } = self {
+            let _ = multi.clear();
+        }
+    }
+
+    fn finish(&mut self, image: &str) {
+        match self {
+            Progress::Bars {
+                multi,
+                total,
+                sizes,
+                ..
+            } => {
+                total.finish();
+                let _ = multi.clear();
+                let all: u64 = sizes.values().map(|(_, t)| t).sum();
+                eprintln!("Pulled {image} ({} downloaded)", human(all));
+            }
+            Progress::Lines { sizes, .. } => {
+                let all: u64 = sizes.values().sum();
+                eprintln!("Pulled {image} ({} downloaded)", human(all));
+            }
+            Progress::Silent => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_like_docker_splits_them() {
+        assert_eq!(
+            split_reference("127.0.0.1:5000/pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime"),
+            (
+                "127.0.0.1:5000/pytorch/pytorch",
+                "2.6.0-cuda12.4-cudnn9-runtime"
+            )
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/x"),
+            ("127.0.0.1:5000/x", "latest")
+        );
+        assert_eq!(split_reference("ubuntu"), ("ubuntu", "latest"));
+        assert_eq!(
+            split_reference("pytorch/pytorch@sha256:abc"),
+            ("pytorch/pytorch", "sha256:abc")
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! The derived image's recipe: the Dockerfile ptenv builds on top of the selected base image,
+//! and its deterministic tag. Pure: text in, text out.
+//!
+//! The official images have no Jupyter and no sshd and run as root. The derived image adds the
+//! mode's tools (skipped when the base has them: the checks run inside the build), the
+//! profile's extra apt/pip packages, and a user whose UID/GID match the host user, with
+//! passwordless sudo. The image's default user stays root: sshd needs it, and the other modes
+//! set the container's user at create time.
+//!
+//! Corporate networks: the proxy variables are Docker's predefined build args (`HTTP_PROXY`,
+//! `HTTPS_PROXY`, `NO_PROXY`, `FTP_PROXY`, `ALL_PROXY`, upper and lower case), which the builder
+//! passes to every `RUN` without declaring them and never records in the image's history. The
+//! CA bundle and the pip index have no such mechanism in the classic builder (Engine 20.10 has
+//! no secret mounts), so they come in as build args that only the single `RUN` consumes: the CA
+//! is written to /tmp, used by apt and pip, and deleted within that same `RUN`, so no layer's
+//! file system ever contains it, and the index URL lives only in that `RUN`'s environment.
+//! Trade-off: the classic builder records the values of declared build args in the image's
+//! history (`docker history --no-trunc`). For a public CA bundle that is harmless; an index URL
+//! with a password in it would be visible there, so ptenv tells the user when it passes one
+//! (see `build::Network::warnings`). The derived image is local and never pushed.
+
+use sha2::{Digest, Sha256};
+
+use crate::identity::User;
+use crate::profile::{Mode, Packages};
+use crate::project::{hex, slug};
+
+/// The build arg that carries the CA bundle's PEM text.
+pub const CA_ARG: &str = "PTENV_CA_PEM";
+/// The pip settings that reach the build as build args (pip reads them from the environment).
+pub const PIP_ARGS: [&str; 3] = ["PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"];
+/// Docker's predefined build args: passed through without `ARG`, never in the history.
+pub const PROXY_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// What the derived image is made of.
+#[derive(Debug, Clone)]
+pub struct Recipe<'a> {
+    /// The base image reference, e.g. `pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime`.
+    pub base: &'a str,
+    /// The base image's ID (`sha256:…`): a re-pulled tag gives a new derived image.
+    pub base_id: &'a str,
+    pub mode: Mode,
+    pub packages: &'a Packages,
+    pub user: &'a User,
+}
+
+impl Recipe<'_> {
+    /// `ptenv/<base tag>-<hash>`: the same base image and inputs give the same tag, so a second
+    /// `up` finds the image and builds nothing.
+    pub fn tag(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.base_id.as_bytes());
+        h.update(b"\n");
+        h.update(self.dockerfile().as_bytes());
+        let hash = hex(&h.finalize());
+        let (repo, tag) = crate::engine::pull::split_reference(self.base);
+        let name = repo.rsplit('/').next().unwrap_or(repo);
+        let base = slug(&format!("{name}-{tag}"));
+        format!("ptenv/{base}-{}", &hash[..12])
+    }
+
+    /// The Dockerfile. One `RUN`, so the CA bundle is created and deleted in the same layer.
+    pub fn dockerfile(&self) -> String {
+        let u = self.user;
+        let mut apt: Vec<String> = vec!["sudo".into()];
+        apt.extend(self.packages.apt.iter().cloned());
+        let mut script = vec![
+            "set -e".to_string(),
+            // The CA bundle (when given) for apt, pip and anything using OpenSSL.
+            format!(
+                "if [ -n \"${CA_ARG}\" ]; then printf '%s\\n' \"${CA_ARG}\" > /tmp/ptenv-ca.pem; \
+                 export PIP_CERT=/tmp/ptenv-ca.pem SSL_CERT_FILE=/tmp/ptenv-ca.pem \
+                 REQUESTS_CA_BUNDLE=/tmp/ptenv-ca.pem; \
+                 APT_CA='-o Acquire::https::CAInfo=/tmp/ptenv-ca.pem'; else APT_CA=''; fi"
+            ),
+            // apt packages not yet installed; sshd only when the base has none.
+            format!(
+                "need=''; for p in {}; do dpkg -s \"$p\" >/dev/null 2>&1 || need=\"$need $p\"; done",
+                apt.iter().map(|p| shell_word(p)).collect::<Vec<_>>().join(" ")
+            ),
+        ];
+        if self.mode == Mode::Ssh {
+            script.push(
+                "command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need=\"$need openssh-server\""
+                    .into(),
+            );
+        }
+        script.push(
+            "if [ -n \"$need\" ]; then apt-get $APT_CA update -q \
+             && DEBIAN_FRONTEND=noninteractive apt-get $APT_CA install -y -q --no-install-recommends $need \
+             && rm -rf /var/lib/apt/lists/*; fi"
+                .into(),
+        );
+        if self.mode == Mode::Ssh {
+            // sshd refuses to start without its privilege-separation folder.
+            script.push("mkdir -p /run/sshd".into());
+        }
+        // pip packages go into the image's own python, so notebooks and scripts see torch.
+        let mut pip_checks: Vec<(String, String)> = Vec::new();
+        if self.mode == Mode::Jupyter {
+            pip_checks.push(("jupyterlab".into(), "jupyterlab".into()));
+            pip_checks.push(("ipykernel".into(), "ipykernel".into()));
+        }
+        if !pip_checks.is_empty() || !self.packages.pip.is_empty() {
+            script.push(
+                "PY=$(command -v python3 || command -v python || true); \
+                 if [ -z \"$PY\" ]; then echo 'ptenv: the base image has no python' >&2; exit 1; fi"
+                    .into(),
+            );
+            script.push("pip=''".into());
+            for (module, package) in &pip_checks {
+                script.push(format!(
+                    "\"$PY\" -c 'import {module}' >/dev/null 2>&1 || pip=\"$pip {}\"",
+                    shell_word(package)
+                ));
+            }
+            for p in &self.packages.pip {
+                script.push(format!("pip=\"$pip {}\"", shell_word(p)));
+            }
+            script.push(
+                "if [ -n \"$pip\" ]; then \"$PY\" -m pip install --no-cache-dir -q $pip; fi".into(),
+            );
+        }
+        // The user: reuse a group or user that already has the IDs (e.g. `ubuntu` 1000 in
+        // newer Ubuntu bases), renamed, so files in /workspace show the host user's IDs.
+        script.push(format!(
+            "getent group {gid} >/dev/null || groupadd -g {gid} {name}",
+            gid = u.gid,
+            name = u.name
+        ));
+        script.push(format!(
+            "old=$(getent passwd {uid} | cut -d: -f1); \
+             if [ -z \"$old\" ]; then useradd -m -u {uid} -g {gid} -s /bin/bash -d {home} {name}; \
+             elif [ \"$old\" != {name} ]; then usermod -l {name} -d {home} -m -g {gid} -s /bin/bash \"$old\"; fi",
+            uid = u.uid,
+            gid = u.gid,
+            name = u.name,
+            home = u.home
+        ));
+        script.push(format!(
+            "echo '{name} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/ptenv && chmod 0440 /etc/sudoers.d/ptenv",
+            name = u.name
+        ));
+        script.push("rm -f /tmp/ptenv-ca.pem".into());
+
+        let mut out = String::new();
+        out.push_str(&format!(
+            "# Generated by ptenv: {base} with the {mode} tools, the profile's packages and the user {name} ({uid}:{gid}).\n",
+            base = self.base,
+            mode = self.mode,
+            name = u.name,
+            uid = u.uid,
+            gid = u.gid
+        ));
+        out.push_str(&format!("FROM {}\n", self.base));
+        out.push_str("USER root\n");
+        out.push_str(&format!("ARG {CA_ARG}\n"));
+        for a in PIP_ARGS {
+            out.push_str(&format!("ARG {a}\n"));
+        }
+        out.push_str("RUN ");
+        out.push_str(&script.join(" ; \\\n    "));
+        out.push('\n');
+        out
+    }
+}
+
+/// A package name as one shell word. Names come from the user's profile; quoting keeps
+/// `numpy>=2` or `torch==2.6.*` one argument and a stray `;` harmless.
+fn shell_word(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe<'a>(mode: Mode, packages: &'a Packages, user: &'a User) -> Recipe<'a> {
+        Recipe {
+            base: "127.0.0.1:5000/ptenv-fixture/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+            base_id: "sha256:abc",
+            mode,
+            packages,
+            user,
+        }
+    }
+
+    #[test]
+    fn the_tag_is_deterministic_and_follows_every_input() {
+        let none = Packages::default();
+        let user = User::for_ids(1234, 1300);
+        let r = recipe(Mode::Shell, &none, &user);
+        let tag = r.tag();
+        assert!(
+            tag.starts_with("ptenv/pytorch-2-6-0-cuda12-4-cudnn9-runtime-"),
+            "{tag}"
+        );
+        assert_eq!(tag, recipe(Mode::Shell, &none, &user).tag());
+        let other_base = Recipe {
+            base_id: "sha256:def",
+            ..r.clone()
+        };
+        assert_ne!(other_base.tag(), tag);
+        assert_ne!(recipe(Mode::Jupyter, &none, &user).tag(), tag);
+        let pkgs = Packages {
+            apt: vec!["git".into()],
+            pip: vec![],
+        };
+        assert_ne!(recipe(Mode::Shell, &pkgs, &user).tag(), tag);
+        assert_ne!(recipe(Mode::Shell, &none, &User::for_ids(0, 0)).tag(), tag);
+    }
+
+    #[test]
+    fn modes_add_their_tools_only_when_missing() {
+        let none = Packages::default();
+        let user = User::for_ids(1234, 1300);
+        let j = recipe(Mode::Jupyter, &none, &user).dockerfile();
+        assert!(
+            j.contains("import jupyterlab' >/dev/null 2>&1 || pip=\"$pip 'jupyterlab'\""),
+            "{j}"
+        );
+        assert!(j.contains("import ipykernel"));
+        assert!(!j.contains("openssh-server"));
+        let s = recipe(Mode::Ssh, &none, &user).dockerfile();
+        assert!(s.contains("command -v sshd"));
+        assert!(s.contains("openssh-server"));
+        assert!(s.contains("mkdir -p /run/sshd"));
+        let sh = recipe(Mode::Shell, &none, &user).dockerfile();
+        assert!(!sh.contains("pip install"));
+        assert!(sh.contains("useradd -m -u 1234 -g 1300 -s /bin/bash -d /home/dev dev"));
+        assert!(sh.contains("dev ALL=(ALL) NOPASSWD:ALL"));
+        assert!(sh.starts_with("# Generated by ptenv"));
+        assert!(sh.contains(
+            "\nFROM 127.0.0.1:5000/ptenv-fixture/pytorch:2.6.0-cuda12.4-cudnn9-runtime\n"
+        ));
+    }
+
+    #[test]
+    fn the_ca_is_made_and_removed_in_one_run_and_packages_are_quoted() {
+        let pkgs = Packages {
+            apt: vec!["git".into()],
+            pip: vec!["numpy>=2".into(), "it's".into()],
+        };
+        let user = User::for_ids(1000, 1000);
+        let d = recipe(Mode::Shell, &pkgs, &user).dockerfile();
+        assert_eq!(d.matches("\nRUN ").count(), 1, "{d}");
+        let run = d.split("\nRUN ").nth(1).unwrap();
+        assert!(run.contains("> /tmp/ptenv-ca.pem"));
+        assert!(run.trim_end().ends_with("rm -f /tmp/ptenv-ca.pem"));
+        assert!(d.contains("for p in 'sudo' 'git'; do"));
+        assert!(d.contains("pip=\"$pip 'numpy>=2'\""));
+        assert!(d.contains("pip=\"$pip 'it'\\''s'\""));
+        assert!(d.contains("ARG PTENV_CA_PEM\n"));
+        assert!(d.contains("ARG PIP_INDEX_URL\n"));
+        assert!(
+            !d.contains("ARG HTTP_PROXY"),
+            "proxies are predefined build args"
+        );
+    }
+}

@@ -1,0 +1,637 @@
+//! The container ptenv creates, decided from the resolved profile, the image choice, the
+//! project, the container user, the mode's setup and the host's RAM: a [`Spec`] in ptenv's own
+//! types, and the Engine API body `POST /containers/create` receives ([`Spec::create_body`]).
+//!
+//! Pure: no engine, no environment. Each field is mapped the way docker's CLI maps the flag an
+//! expert would type (`--gpus`, `--shm-size`, `--ipc`, `--ulimit`, `-v`, `-p`, `-e`, `--init`,
+//! `-w`, `--user`); `tests/parity.rs` checks that against `docker create` on the real engine.
+//! Reference: `/work/shared/reference/pytorch-cuda-facts.md` §5.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::identity::User;
+use crate::modes::{ContainerFile, Setup};
+use crate::profile::{Gpus, Ipc, Profile, ShmSize};
+use crate::project::{
+    hex, Project, LABEL_BASE_IMAGE, LABEL_CONFIG, LABEL_MODE, LABEL_PORTS, LABEL_PROFILE,
+    LABEL_PROJECT,
+};
+
+/// Which GPUs the container asked for (`all`, `0,1`, `none`), for `ptenv ls`.
+pub const LABEL_GPUS: &str = "dev.ptenv.gpus";
+/// Set when the engine refused `memlock=-1` and ptenv started the container at the engine's
+/// own limit instead; its value is the limit that applies. `ptenv doctor` explains it.
+pub const LABEL_MEMLOCK: &str = "dev.ptenv.memlock-capped";
+
+/// A container with nothing of its own to run stays up for `exec`, `shell` and `ssh`.
+/// `--init` makes tini PID 1, so it reaps the processes those leave behind.
+pub const KEEP_ALIVE: [&str; 2] = ["sleep", "infinity"];
+
+/// Everything the plan is made from.
+pub struct Input<'a> {
+    pub profile: &'a Profile,
+    pub project: &'a Project,
+    /// The image the container runs (the derived image).
+    pub image: &'a str,
+    /// The image it was derived from, for the label and `ptenv ls`.
+    pub base_image: &'a str,
+    /// Whether the selection decided to request GPUs (false on a host without a driver).
+    pub gpu: bool,
+    /// The host's RAM in bytes, for `shm_size: auto`.
+    pub host_ram: u64,
+    pub user: &'a User,
+    pub setup: &'a Setup,
+    /// The host user's home, for mounts written `~/data:/data`.
+    pub home: &'a Path,
+}
+
+/// `--gpus all` or `--gpus device=0,1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuRequest {
+    All,
+    Devices(Vec<String>),
+}
+
+/// `-p bind:host:container`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedPort {
+    pub container: u16,
+    /// The host port asked for; `ptenv up` moves it to the next free one when it is taken.
+    pub host: u16,
+    pub bind: String,
+}
+
+/// `--ulimit name=soft:hard`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ulimit {
+    pub name: &'static str,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// The container, in ptenv's terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Spec {
+    pub name: String,
+    pub image: String,
+    pub cmd: Vec<String>,
+    /// `uid:gid`, or `None` to run as the image's user (root) when the mode needs it (sshd).
+    pub user: Option<String>,
+    /// `KEY=VALUE`, sorted by key.
+    pub env: Vec<String>,
+    pub workdir: String,
+    pub labels: BTreeMap<String, String>,
+    /// `-v source:target[:ro]`, the project folder first.
+    pub binds: Vec<String>,
+    pub ports: Vec<PublishedPort>,
+    pub gpus: Option<GpuRequest>,
+    /// Bytes of /dev/shm; `None` with `ipc_host` (the host's /dev/shm is used, a size would be
+    /// ignored by the engine).
+    pub shm_size: Option<u64>,
+    pub ipc_host: bool,
+    pub ulimits: Vec<Ulimit>,
+    pub init: bool,
+}
+
+/// Decide the container. The config-hash label covers everything the user can change (profile,
+/// image, setup files) but not the host ports `up` picks later, so a moved port does not make the
+/// next `up` recreate the container.
+pub fn plan(input: &Input) -> Spec {
+    let p = input.profile;
+    let mut env: BTreeMap<String, String> = p.env.clone();
+    // The mode's variables are what makes the mode work (e.g. where Jupyter's token file is):
+    // they win over the profile's.
+    for (k, v) in &input.setup.env {
+        env.insert(k.clone(), v.clone());
+    }
+    let cmd = p
+        .command
+        .clone()
+        .or_else(|| input.setup.command.clone())
+        .unwrap_or_else(|| KEEP_ALIVE.map(String::from).to_vec());
+    let mut binds = vec![format!("{}:{}", input.project.path.display(), p.workdir)];
+    for m in &p.mounts {
+        let source = mount_source(&m.source, &input.project.path, input.home);
+        let ro = if m.readonly { ":ro" } else { "" };
+        binds.push(format!("{}:{}{ro}", source.display(), m.target));
+    }
+    let ports = p
+        .ports
+        .iter()
+        .map(|port| PublishedPort {
+            container: port.container,
+            host: port.host.unwrap_or(port.container),
+            bind: port.bind.clone().unwrap_or_else(|| p.bind.clone()),
+        })
+        .collect();
+    let gpus = match (&p.gpus, input.gpu) {
+        (_, false) | (Gpus::None, _) => None,
+        (Gpus::All, true) => Some(GpuRequest::All),
+        (Gpus::Devices(d), true) => Some(GpuRequest::Devices(d.clone())),
+    };
+    let (shm_size, ipc_host) = match (p.ipc, p.shm_size) {
+        (Ipc::Host, _) => (None, true),
+        (Ipc::Private, Some(ShmSize::Bytes(b))) => (Some(b), false),
+        (Ipc::Private, Some(ShmSize::Auto) | None) => (Some(auto_shm(input.host_ram)), false),
+    };
+    let ulimits = p
+        .ulimits
+        .iter()
+        .filter_map(|(name, u)| {
+            let name = crate::profile::ULIMIT_NAMES
+                .iter()
+                .find(|n| **n == name.as_str())?;
+            Some(Ulimit {
+                name,
+                soft: u.soft,
+                hard: u.hard,
+            })
+        })
+        .collect();
+    let mut labels = BTreeMap::new();
+    labels.insert(
+        LABEL_PROJECT.to_string(),
+        input.project.path.display().to_string(),
+    );
+    labels.insert(LABEL_MODE.to_string(), p.mode.to_string());
+    labels.insert(LABEL_PROFILE.to_string(), p.name.clone());
+    labels.insert(LABEL_BASE_IMAGE.to_string(), input.base_image.to_string());
+    labels.insert(
+        LABEL_GPUS.to_string(),
+        match &gpus {
+            None => "none".to_string(),
+            Some(GpuRequest::All) => "all".to_string(),
+            Some(GpuRequest::Devices(d)) => d.join(","),
+        },
+    );
+    let mut spec = Spec {
+        name: input.project.container_name(&p.name),
+        image: input.image.to_string(),
+        cmd,
+        user: (!input.setup.run_as_root).then(|| format!("{}:{}", input.user.uid, input.user.gid)),
+        env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        workdir: p.workdir.clone(),
+        labels,
+        binds,
+        ports,
+        gpus,
+        shm_size,
+        ipc_host,
+        ulimits,
+        init: true,
+    };
+    spec.set_ports_label();
+    let hash = config_hash(&spec.create_body(), &input.setup.files);
+    spec.labels.insert(LABEL_CONFIG.to_string(), hash);
+    spec
+}
+
+/// `shm_size: auto`: half of the host's RAM, as the NGC images suggest for DataLoader workers;
+/// /dev/shm is a tmpfs, so only what is written uses memory. At least Docker's 64 MiB.
+pub fn auto_shm(host_ram: u64) -> u64 {
+    (host_ram / 2).max(64 << 20)
+}
+
+/// A mount's host path: `~` is the user's home, a relative path is relative to the project.
+/// The Engine API needs absolute paths (docker's CLI resolves `./` the same way).
+pub fn mount_source(source: &str, project: &Path, home: &Path) -> PathBuf {
+    let joined = if source == "~" {
+        home.to_path_buf()
+    } else if let Some(rest) = source.strip_prefix("~/") {
+        home.join(rest)
+    } else {
+        project.join(source)
+    };
+    // Lexically drop `.` and resolve `..`, without touching the file system.
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// sha256 of the create body and the files copied in (their contents hashed, not stored).
+fn config_hash(body: &Value, files: &[ContainerFile]) -> String {
+    let mut h = Sha256::new();
+    h.update(body.to_string().as_bytes());
+    for f in files {
+        h.update(
+            format!(
+                "\n{} {:o} {}:{} {}",
+                f.path,
+                f.mode,
+                f.uid,
+                f.gid,
+                hex(&Sha256::digest(&f.contents))
+            )
+            .as_bytes(),
+        );
+    }
+    hex(&h.finalize())[..16].to_string()
+}
+
+impl Spec {
+    /// Replace the host ports (after `up` found free ones) and the label that records them.
+    pub fn set_host_ports(&mut self, hosts: &[u16]) {
+        for (port, host) in self.ports.iter_mut().zip(hosts) {
+            port.host = *host;
+        }
+        self.set_ports_label();
+    }
+
+    fn set_ports_label(&mut self) {
+        self.labels
+            .insert(LABEL_PORTS.to_string(), ports_label(&self.ports));
+    }
+
+    /// The same container without the memlock limit the engine refused, recording the cap in a
+    /// label. The config hash stays, so the next `up` reuses this container.
+    pub fn without_memlock(&self, engine_limit: &str) -> Spec {
+        let mut spec = self.clone();
+        spec.ulimits.retain(|u| u.name != "memlock");
+        spec.labels
+            .insert(LABEL_MEMLOCK.to_string(), engine_limit.to_string());
+        spec
+    }
+
+    /// The config hash recorded in the labels.
+    pub fn config_hash(&self) -> &str {
+        self.labels
+            .get(LABEL_CONFIG)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// The `POST /containers/create` body, Engine API field names and value types (ports are
+    /// strings, sizes are bytes), exactly what the engine receives.
+    pub fn create_body(&self) -> Value {
+        let mut config = serde_json::Map::new();
+        config.insert("Image".into(), json!(self.image));
+        config.insert("Cmd".into(), json!(self.cmd));
+        if let Some(user) = &self.user {
+            config.insert("User".into(), json!(user));
+        }
+        config.insert("Env".into(), json!(self.env));
+        config.insert("WorkingDir".into(), json!(self.workdir));
+        config.insert("Labels".into(), json!(self.labels));
+        let mut host = serde_json::Map::new();
+        host.insert("Binds".into(), json!(self.binds));
+        if !self.ports.is_empty() {
+            let mut exposed = serde_json::Map::new();
+            let mut bindings = serde_json::Map::new();
+            for p in &self.ports {
+                let key = format!("{}/tcp", p.container);
+                exposed.insert(key.clone(), json!({}));
+                bindings.insert(
+                    key,
+                    json!([{ "HostIp": p.bind, "HostPort": p.host.to_string() }]),
+                );
+            }
+            config.insert("ExposedPorts".into(), Value::Object(exposed));
+            host.insert("PortBindings".into(), Value::Object(bindings));
+        }
+        // docker/cli opts/gpus.go: `all` is Count -1; devices fill DeviceIDs with Count 0; the
+        // capabilities default to [["gpu"]] and Options to an empty map.
+        match &self.gpus {
+            None => {}
+            Some(GpuRequest::All) => {
+                host.insert(
+                    "DeviceRequests".into(),
+                    json!([{ "Driver": "", "Count": -1, "Capabilities": [["gpu"]], "Options": {} }]),
+                );
+            }
+            Some(GpuRequest::Devices(ids)) => {
+                host.insert(
+                    "DeviceRequests".into(),
+                    json!([{ "Driver": "", "Count": 0, "DeviceIDs": ids, "Capabilities": [["gpu"]], "Options": {} }]),
+                );
+            }
+        }
+        if let Some(bytes) = self.shm_size {
+            host.insert("ShmSize".into(), json!(bytes));
+        }
+        if self.ipc_host {
+            host.insert("IpcMode".into(), json!("host"));
+        }
+        if !self.ulimits.is_empty() {
+            host.insert(
+                "Ulimits".into(),
+                json!(self
+                    .ulimits
+                    .iter()
+                    .map(|u| json!({ "Name": u.name, "Soft": u.soft, "Hard": u.hard }))
+                    .collect::<Vec<_>>()),
+            );
+        }
+        host.insert("Init".into(), json!(self.init));
+        config.insert("HostConfig".into(), Value::Object(host));
+        Value::Object(config)
+    }
+
+    /// The `docker run` line an expert would type for this container (shown with `-v`).
+    pub fn docker_run_line(&self) -> String {
+        let mut args = vec!["docker run -d".to_string(), format!("--name {}", self.name)];
+        match &self.gpus {
+            Some(GpuRequest::All) => args.push("--gpus all".into()),
+            Some(GpuRequest::Devices(d)) => {
+                args.push(format!("--gpus '\"device={}\"'", d.join(",")))
+            }
+            None => {}
+        }
+        if self.ipc_host {
+            args.push("--ipc host".into());
+        }
+        if let Some(b) = self.shm_size {
+            args.push(format!("--shm-size {b}"));
+        }
+        for u in &self.ulimits {
+            args.push(format!("--ulimit {}={}:{}", u.name, u.soft, u.hard));
+        }
+        for p in &self.ports {
+            args.push(format!("-p {}:{}:{}", p.bind, p.host, p.container));
+        }
+        for b in &self.binds {
+            args.push(format!("-v '{b}'"));
+        }
+        for e in &self.env {
+            args.push(format!("-e '{e}'"));
+        }
+        if let Some(u) = &self.user {
+            args.push(format!("--user {u}"));
+        }
+        args.push("--init".into());
+        args.push(format!("-w {}", self.workdir));
+        args.push(self.image.clone());
+        args.extend(self.cmd.iter().map(|c| format!("'{c}'")));
+        args.join(" ")
+    }
+}
+
+/// `127.0.0.1:8889->8888/tcp,…`, as `docker ps` shows ports.
+pub fn ports_label(ports: &[PublishedPort]) -> String {
+    ports
+        .iter()
+        .map(|p| format!("{}:{}->{}/tcp", p.bind, p.host, p.container))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The host ports recorded in a ports label, by container port.
+pub fn parse_ports_label(text: &str) -> Vec<PublishedPort> {
+    text.split(',')
+        .filter_map(|item| {
+            // "127.0.0.1:8889->8888/tcp"
+            let (host_side, container) = item.split_once("->")?;
+            let container = container.trim_end_matches("/tcp").parse().ok()?;
+            let (bind, host) = host_side.rsplit_once(':')?;
+            Some(PublishedPort {
+                container,
+                host: host.parse().ok()?,
+                bind: bind.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Layer, Sources};
+
+    fn profile(mode: &str, yaml: &str) -> Profile {
+        let layer = crate::profile::parse(yaml, Path::new("ptenv.yaml")).unwrap();
+        let sources = Sources {
+            files: vec![crate::profile::Source {
+                origin: crate::profile::Origin::Project(PathBuf::from("ptenv.yaml")),
+                layer,
+            }],
+        };
+        sources.resolve(mode, &Layer::default()).unwrap()
+    }
+
+    fn spec_for(p: &Profile, gpu: bool, setup: &Setup) -> Spec {
+        let project = Project::new(Path::new("/home/ana/proj"));
+        let user = User::for_ids(1234, 1300);
+        plan(&Input {
+            profile: p,
+            project: &project,
+            image: "ptenv/x:1",
+            base_image: "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+            gpu,
+            host_ram: 24 << 30,
+            user: &user,
+            setup,
+            home: Path::new("/home/ana"),
+        })
+    }
+
+    #[test]
+    fn the_reference_docker_run_line_maps_field_for_field() {
+        // docker run --gpus all --ipc host --ulimit memlock=-1 --ulimit stack=67108864
+        //   -p 127.0.0.1:8888:8888 -v $PWD:/workspace IMAGE   (reference §5)
+        let p = profile("jupyter", "ipc: host\n");
+        let spec = spec_for(&p, true, &Setup::default());
+        let body = spec.create_body();
+        let host = &body["HostConfig"];
+        assert_eq!(
+            host["DeviceRequests"],
+            json!([{"Driver": "", "Count": -1, "Capabilities": [["gpu"]], "Options": {}}])
+        );
+        assert_eq!(host["IpcMode"], "host");
+        assert!(
+            host.get("ShmSize").is_none(),
+            "never both ShmSize and host IPC"
+        );
+        assert_eq!(
+            host["Ulimits"],
+            json!([{"Name": "memlock", "Soft": -1, "Hard": -1},
+                   {"Name": "stack", "Soft": 67108864, "Hard": 67108864}])
+        );
+        assert_eq!(
+            host["PortBindings"],
+            json!({"8888/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8888"}]})
+        );
+        assert_eq!(body["ExposedPorts"], json!({"8888/tcp": {}}));
+        assert_eq!(host["Binds"], json!(["/home/ana/proj:/workspace"]));
+        assert_eq!(host["Init"], true);
+        assert_eq!(body["WorkingDir"], "/workspace");
+        assert_eq!(body["User"], "1234:1300");
+        assert_eq!(body["Image"], "ptenv/x:1");
+    }
+
+    #[test]
+    fn shm_auto_is_half_the_ram_and_sizes_are_bytes() {
+        let spec = spec_for(&profile("shell", ""), false, &Setup::default());
+        assert_eq!(spec.shm_size, Some(12 << 30));
+        assert!(!spec.ipc_host);
+        let spec = spec_for(
+            &profile("shell", "shm_size: 8g\n"),
+            false,
+            &Setup::default(),
+        );
+        assert_eq!(
+            spec.create_body()["HostConfig"]["ShmSize"],
+            json!(8589934592u64)
+        );
+        assert!(spec.create_body()["HostConfig"].get("IpcMode").is_none());
+        assert_eq!(auto_shm(100 << 20), 64 << 20);
+    }
+
+    #[test]
+    fn gpus_follow_the_profile_and_the_selection() {
+        let p = profile("shell", "gpus: [0, 1]\n");
+        let body = spec_for(&p, true, &Setup::default()).create_body();
+        assert_eq!(
+            body["HostConfig"]["DeviceRequests"],
+            json!([{"Driver": "", "Count": 0, "DeviceIDs": ["0", "1"], "Capabilities": [["gpu"]], "Options": {}}])
+        );
+        assert_eq!(body["Labels"][LABEL_GPUS], "0,1");
+        // The selection found no usable GPU: no request, whatever the profile says.
+        let spec = spec_for(&p, false, &Setup::default());
+        assert!(spec.create_body()["HostConfig"]
+            .get("DeviceRequests")
+            .is_none());
+        assert_eq!(spec.labels[LABEL_GPUS], "none");
+        let spec = spec_for(&profile("shell", "gpus: none\n"), true, &Setup::default());
+        assert_eq!(spec.gpus, None);
+    }
+
+    #[test]
+    fn mounts_env_ports_and_command() {
+        let p = profile(
+            "jupyter",
+            "mounts: ['~/data:/data:ro', './cache/../out:/out']\nenv: {A: '1', JUPYTER_TOKEN_FILE: mine}\nports: ['0.0.0.0:6006:6006']\n",
+        );
+        let setup = Setup {
+            env: vec![(
+                "JUPYTER_TOKEN_FILE".into(),
+                "/etc/ptenv/jupyter/token".into(),
+            )],
+            command: Some(vec!["jupyter".into(), "lab".into()]),
+            ..Setup::default()
+        };
+        let spec = spec_for(&p, false, &setup);
+        assert_eq!(
+            spec.binds,
+            vec![
+                "/home/ana/proj:/workspace",
+                "/home/ana/data:/data:ro",
+                "/home/ana/proj/out:/out"
+            ]
+        );
+        assert_eq!(
+            spec.env,
+            vec!["A=1", "JUPYTER_TOKEN_FILE=/etc/ptenv/jupyter/token"]
+        );
+        assert_eq!(spec.cmd, vec!["jupyter", "lab"]);
+        assert_eq!(
+            spec.labels[LABEL_PORTS],
+            "127.0.0.1:8888->8888/tcp,0.0.0.0:6006->6006/tcp"
+        );
+        let body = spec.create_body();
+        assert_eq!(
+            body["HostConfig"]["PortBindings"]["6006/tcp"],
+            json!([{"HostIp": "0.0.0.0", "HostPort": "6006"}])
+        );
+    }
+
+    #[test]
+    fn a_mode_without_a_command_keeps_the_container_alive_and_root_modes_have_no_user() {
+        let setup = Setup {
+            run_as_root: true,
+            ..Setup::default()
+        };
+        let spec = spec_for(&profile("shell", ""), false, &setup);
+        assert_eq!(spec.cmd, KEEP_ALIVE.to_vec());
+        assert_eq!(spec.user, None);
+        assert!(spec.create_body().get("User").is_none());
+        let spec = spec_for(&profile("shell", "command: make train\n"), false, &setup);
+        assert_eq!(spec.cmd, vec!["/bin/sh", "-c", "make train"]);
+    }
+
+    #[test]
+    fn the_config_hash_ignores_moved_ports_and_memlock_caps_but_sees_changes() {
+        let p = profile("jupyter", "");
+        let spec = spec_for(&p, false, &Setup::default());
+        let mut moved = spec.clone();
+        moved.set_host_ports(&[8890]);
+        assert_eq!(moved.config_hash(), spec.config_hash());
+        assert_eq!(moved.labels[LABEL_PORTS], "127.0.0.1:8890->8888/tcp");
+        assert_eq!(
+            moved.create_body()["HostConfig"]["PortBindings"]["8888/tcp"][0]["HostPort"],
+            "8890"
+        );
+        let capped = spec.without_memlock("8388608");
+        assert_eq!(capped.config_hash(), spec.config_hash());
+        assert!(capped.ulimits.iter().all(|u| u.name != "memlock"));
+        assert_eq!(capped.labels[LABEL_MEMLOCK], "8388608");
+
+        let other = spec_for(
+            &profile("jupyter", "shm_size: 2g\n"),
+            false,
+            &Setup::default(),
+        );
+        assert_ne!(other.config_hash(), spec.config_hash());
+        let with_file = spec_for(
+            &p,
+            false,
+            &Setup {
+                files: vec![ContainerFile {
+                    path: "/etc/ptenv/jupyter/token".into(),
+                    contents: b"new".to_vec(),
+                    mode: 0o600,
+                    uid: 1,
+                    gid: 1,
+                }],
+                ..Setup::default()
+            },
+        );
+        assert_ne!(with_file.config_hash(), spec.config_hash());
+        assert_eq!(spec.config_hash().len(), 16);
+    }
+
+    #[test]
+    fn ports_label_round_trips() {
+        let ports = vec![
+            PublishedPort {
+                container: 8888,
+                host: 8890,
+                bind: "127.0.0.1".into(),
+            },
+            PublishedPort {
+                container: 22,
+                host: 2222,
+                bind: "::1".into(),
+            },
+        ];
+        assert_eq!(parse_ports_label(&ports_label(&ports)), ports);
+        assert!(parse_ports_label("").is_empty());
+    }
+
+    #[test]
+    fn names_and_labels() {
+        let spec = spec_for(&profile("shell", ""), false, &Setup::default());
+        let project = Project::new(Path::new("/home/ana/proj"));
+        assert_eq!(spec.name, project.container_name("shell"));
+        assert_eq!(spec.labels[LABEL_PROJECT], "/home/ana/proj");
+        assert_eq!(spec.labels[LABEL_MODE], "shell");
+        assert_eq!(spec.labels[LABEL_PROFILE], "shell");
+        assert_eq!(
+            spec.labels[LABEL_BASE_IMAGE],
+            "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime"
+        );
+        assert!(spec.docker_run_line().contains("--ulimit memlock=-1:-1"));
+    }
+}
