@@ -6,14 +6,25 @@
 //! `JUPYTER_TOKEN_FILE` names that file. Jupyter Server prints `?token=...` (literally three
 //! dots) in its log for a token it did not generate.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{common_files, entry_command, ContainerFile, Setup, SetupInput, CONTAINER_DIR};
-use crate::error::Result;
+use super::{
+    common_files, entry_command, AfterStart, ContainerFile, Setup, SetupInput, Started,
+    CONTAINER_DIR,
+};
+use crate::error::{Error, Result};
 use crate::secrets::Store;
+
+/// How long `up` waits for Jupyter to answer: the first start of JupyterLab builds its
+/// caches, which takes a while on a slow disk.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Lines of the container's log shown when Jupyter does not come up.
+const LOG_LINES: usize = 30;
 
 /// Jupyter's port inside the container.
 pub const PORT: u16 = 8888;
@@ -59,6 +70,138 @@ pub fn command() -> Vec<String> {
 /// `http://127.0.0.1:8888/lab?token=…`: what the user opens.
 pub fn url(host_port: u16, token: &str) -> String {
     format!("http://127.0.0.1:{host_port}/lab?token={token}")
+}
+
+/// Waits until Jupyter answers with the token, then prints its URL (and opens it with
+/// `--open`).
+pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
+    let mut store = Store::open(&s.project.data_dir()?)?;
+    let token = store.jupyter_token(false)?;
+    for w in store.warnings.drain(..) {
+        s.printer.warn(w);
+    }
+    let port = s.engine.host_port(s.container, PORT).await?.ok_or_else(|| {
+        Error::new(format!(
+            "Jupyter's port {PORT} is not published by container {}",
+            s.container
+        ))
+        .hint("the profile's `ports` must include 8888; recreate it with `ptenv down jupyter && ptenv up jupyter`")
+    })?;
+    wait_ready(s, port, &token).await?;
+    let url = url(port, &token);
+    s.printer.info(format!(
+        "Jupyter is ready in {} (as {}, in {}).",
+        s.container, s.user.name, s.profile.workdir
+    ));
+    s.printer.result(&url);
+    if s.open {
+        open_in_browser(&url, s.printer);
+    }
+    let mut out = AfterStart::default();
+    out.json.insert("url".into(), json!(url));
+    out.json.insert("port".into(), json!(port));
+    out.json.insert("token".into(), json!(token));
+    Ok(out)
+}
+
+/// Polls `/api/status` until it answers 200, with a spinner; fails with the container's last
+/// log lines when Jupyter stops or does not answer in time.
+async fn wait_ready(s: &Started<'_>, port: u16, token: &str) -> Result<()> {
+    let spinner = if s.printer.fancy() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(format!("waiting for Jupyter on 127.0.0.1:{port}"));
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Some(bar)
+    } else {
+        s.printer
+            .info(format!("waiting for Jupyter on 127.0.0.1:{port} ..."));
+        None
+    };
+    let start = Instant::now();
+    let result = loop {
+        let last = match status(port, Some(token), Duration::from_secs(5)).await {
+            Ok(200) => break Ok(()),
+            Ok(403) => {
+                break Err(Error::new(format!(
+                    "Jupyter on 127.0.0.1:{port} refuses ptenv's token"
+                ))
+                .hint("another program may hold that port, or the container kept an old token: ptenv down jupyter && ptenv up jupyter"))
+            }
+            Ok(code) => format!("it answered HTTP {code}"),
+            Err(e) => e.to_string(),
+        };
+        match s.engine.find(s.container).await? {
+            Some(c) if c.running() => {}
+            Some(c) => {
+                break Err(Error::new(format!(
+                    "the Jupyter container {} stopped ({}) before Jupyter answered",
+                    s.container, c.state
+                )))
+            }
+            None => {
+                break Err(Error::new(format!(
+                    "the Jupyter container {} is gone",
+                    s.container
+                )))
+            }
+        }
+        if start.elapsed() > READY_TIMEOUT {
+            break Err(Error::new(format!(
+                "Jupyter did not answer on 127.0.0.1:{port} within {} s (last: {last})",
+                READY_TIMEOUT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let logs = s
+                .engine
+                .log_tail(s.container, LOG_LINES)
+                .await
+                .unwrap_or_default();
+            let mut e = e;
+            if !logs.trim().is_empty() {
+                e.message.push_str(&format!(
+                    "\n  last lines of its log:\n{}",
+                    indent(logs.trim_end(), "    ")
+                ));
+            }
+            Err(e.hint(format!("see the whole log: ptenv logs {}", s.profile.name)))
+        }
+    }
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines()
+        .map(|l| format!("{prefix}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Opens `url` with the desktop's handler (`xdg-open`, `open` on macOS); a warning, not an
+/// error, when there is none: the URL is printed anyway.
+fn open_in_browser(url: &str, printer: &crate::output::Printer) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let spawned = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(e) = spawned {
+        printer.warn(format!(
+            "cannot open the browser with `{opener}`: {e}; open the URL above yourself"
+        ));
+    }
 }
 
 /// The answer to `GET /api/status` on 127.0.0.1:`port`, with the token when given: the HTTP

@@ -147,3 +147,38 @@ fn entry_command(command: Vec<String>) -> Vec<String> {
     out.extend(command);
     out
 }
+
+/// What `up` hands to the mode once its container runs.
+pub struct Started<'a> {
+    pub engine: &'a crate::engine::Engine,
+    pub printer: &'a crate::output::Printer,
+    pub profile: &'a Profile,
+    pub project: &'a crate::project::Project,
+    pub user: &'a User,
+    /// The container's name (or id).
+    pub container: &'a str,
+    /// `up --open`: open Jupyter's URL in the browser.
+    pub open: bool,
+    /// `up --detach`: start and return (the shell mode opens no shell).
+    pub detach: bool,
+}
+
+/// What the mode's step after start produced: `up`'s exit code, and the fields the mode adds
+/// to `up`'s `--json` document (e.g. Jupyter's `url`, `port` and `token`).
+#[derive(Debug, Default)]
+pub struct AfterStart {
+    pub code: i32,
+    pub json: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The mode's step once the container runs. Jupyter: wait until it answers with the token,
+/// print the URL (and open it with `--open`). ssh: pin the host key, write the client config,
+/// print how to connect. shell: open the interactive shell, unless `--detach`. Human output is
+/// printed here; the JSON fields are returned for `up` to print in its one document.
+pub async fn after_start(started: &Started<'_>) -> Result<AfterStart> {
+    match started.profile.mode {
+        Mode::Jupyter => jupyter::after_start(started).await,
+        Mode::Ssh => ssh::after_start(started).await,
+        Mode::Shell => shell::after_start(started).await,
+    }
+}

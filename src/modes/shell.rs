@@ -2,7 +2,9 @@
 //! `ptenv shell` opens a login shell in it as the container user, in /workspace, through the
 //! engine's exec API, like `docker run -it`.
 
-use super::{common_files, entry_command, Setup, SetupInput};
+use super::{common_files, entry_command, AfterStart, Setup, SetupInput, Started};
+use crate::engine::modes_support::ExecSpec;
+use crate::error::Result;
 
 pub fn setup(input: &SetupInput) -> Setup {
     Setup {
@@ -12,6 +14,34 @@ pub fn setup(input: &SetupInput) -> Setup {
         run_as_root: false,
         warnings: Vec::new(),
     }
+}
+
+/// `ptenv up shell`: opens the shell, unless `--detach`; `up`'s exit code is the shell's.
+pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
+    if s.detach {
+        s.printer.info(format!(
+            "{} runs; open a shell in it with: ptenv shell",
+            s.container
+        ));
+        return Ok(AfterStart::default());
+    }
+    let code = run(s, &[]).await?;
+    Ok(AfterStart {
+        code,
+        json: Default::default(),
+    })
+}
+
+/// Runs `cmd` (a login shell when empty) in the running container as the user, in the
+/// workspace, attached to our terminal or pipes; returns its exit code.
+pub async fn run(s: &Started<'_>, cmd: &[String]) -> Result<i32> {
+    let spec = ExecSpec {
+        cmd: command(cmd),
+        user: format!("{}:{}", s.user.uid, s.user.gid),
+        workdir: s.profile.workdir.clone(),
+        env: Vec::new(),
+    };
+    s.engine.exec_attached(s.container, &spec).await
 }
 
 /// What `ptenv shell` runs: the user's command as given, or a login shell (bash when the image

@@ -6,9 +6,22 @@
 //! session (a shell, a command, VS Code's server) goes through a forced command that loads the
 //! container's environment and starts in /workspace.
 
-use super::{common_files, ContainerFile, Setup, SetupInput, CONTAINER_DIR, ENVIRONMENT_FILE};
-use crate::error::Result;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+
+use super::{
+    common_files, AfterStart, ContainerFile, Setup, SetupInput, Started, CONTAINER_DIR,
+    ENVIRONMENT_FILE,
+};
+use crate::error::{Error, Result};
 use crate::secrets::Store;
+use crate::sshconfig::{HostEntry, SshConfig};
+
+/// How long to wait for sshd's greeting after the container started.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// sshd's port inside the container.
 pub const PORT: u16 = 22;
@@ -163,6 +176,189 @@ fn session_script() -> String {
     )
 }
 
+/// How to reach the project's sshd, once ptenv's client config is written.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub alias: String,
+    pub port: u16,
+    /// ptenv's config file with the project's `Host` entry (for `ssh -F`).
+    pub config_file: PathBuf,
+    /// Whether `~/.ssh/config` includes ptenv's files, so plain `ssh <alias>` works.
+    pub included: bool,
+}
+
+/// Pins the host key on the published port, writes the `Host` entry and the Include line, and
+/// waits until sshd greets.
+pub async fn connect_setup(s: &Started<'_>) -> Result<Connection> {
+    let alias = s.project.ssh_alias();
+    let port = s.engine.host_port(s.container, PORT).await?.ok_or_else(|| {
+        Error::new(format!(
+            "sshd's port {PORT} is not published by container {}",
+            s.container
+        ))
+        .hint("the profile's `ports` must include 22; recreate it with `ptenv down ssh && ptenv ssh`")
+    })?;
+    let mut store = Store::open(&s.project.data_dir()?)?;
+    let host = store.host_key(&format!("{alias} host (ptenv)"))?;
+    let client = store.client_key(&key_comment(&alias))?;
+    for w in store.warnings.drain(..) {
+        s.printer.warn(w);
+    }
+    wait_sshd(s, port).await?;
+    let known_hosts = store.write_known_hosts(port, &host.public_openssh)?;
+    let config = SshConfig::for_user()?;
+    let config_file = config.write_host(&HostEntry {
+        alias: alias.clone(),
+        port,
+        user: s.user.name.clone(),
+        identity_file: client.path.clone(),
+        known_hosts,
+        project: s.project.path.clone(),
+    })?;
+    let included = match config.add_include() {
+        Ok(_) => true,
+        Err(e) => {
+            // The environment works; only the short alias does not. Say how to get it.
+            s.printer.warn(e.to_string());
+            false
+        }
+    };
+    Ok(Connection {
+        alias,
+        port,
+        config_file,
+        included,
+    })
+}
+
+/// Prints how to connect: the alias, the ssh command and the VS Code command.
+pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
+    let c = connect_setup(s).await?;
+    print_connection(s.printer, &c);
+    Ok(AfterStart {
+        code: 0,
+        json: connection_json(&c),
+    })
+}
+
+pub fn ssh_command(c: &Connection) -> Vec<String> {
+    if c.included {
+        vec!["ssh".into(), c.alias.clone()]
+    } else {
+        vec![
+            "ssh".into(),
+            "-F".into(),
+            c.config_file.to_string_lossy().into_owned(),
+            c.alias.clone(),
+        ]
+    }
+}
+
+pub fn print_connection(printer: &crate::output::Printer, c: &Connection) {
+    printer.info(format!(
+        "sshd is ready on 127.0.0.1:{} (key-only; host key pinned in ptenv's known_hosts).",
+        c.port
+    ));
+    printer.result(format!("host:    {}", c.alias));
+    printer.result(format!("ssh:     {}", shell_words(&ssh_command(c))));
+    printer.result(format!("VS Code: {}", vscode_command(&c.alias).join(" ")));
+}
+
+pub fn connection_json(c: &Connection) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("alias".into(), json!(c.alias));
+    m.insert("port".into(), json!(c.port));
+    m.insert("ssh_config".into(), json!(c.config_file));
+    m.insert("ssh_command".into(), json!(ssh_command(c)));
+    m.insert("code_command".into(), json!(vscode_command(&c.alias)));
+    m
+}
+
+/// Words joined for a shell, quoted when needed.
+fn shell_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            if !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./+:=@%".contains(c))
+            {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Waits until sshd sends its `SSH-2.0-…` greeting through the published port (Docker's
+/// proxy accepts connections before sshd listens, so a connect alone proves nothing).
+async fn wait_sshd(s: &Started<'_>, port: u16) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let last = match greeting(port).await {
+            Ok(line) if line.starts_with("SSH-") => return Ok(()),
+            Ok(line) => format!("it answered {line:?}"),
+            Err(e) => e.to_string(),
+        };
+        match s.engine.find(s.container).await? {
+            Some(c) if c.running() => {}
+            _ => {
+                let logs = s.engine.log_tail(s.container, 30).await.unwrap_or_default();
+                return Err(Error::new(format!(
+                    "the ssh container {} stopped before sshd answered; its last log lines:\n{}",
+                    s.container,
+                    logs.trim_end()
+                ))
+                .hint(format!("see the whole log: ptenv logs {}", s.profile.name)));
+            }
+        }
+        if start.elapsed() > READY_TIMEOUT {
+            let logs = s.engine.log_tail(s.container, 30).await.unwrap_or_default();
+            return Err(Error::new(format!(
+                "sshd did not answer on 127.0.0.1:{port} within {} s (last: {last}); its log:\n{}",
+                READY_TIMEOUT.as_secs(),
+                logs.trim_end()
+            ))
+            .hint(format!("see the whole log: ptenv logs {}", s.profile.name)));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The first line sshd sends.
+async fn greeting(port: u16) -> std::io::Result<String> {
+    let read = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 256];
+        while !buf.contains(&b'\n') && buf.len() < 1024 {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed before greeting",
+                ));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        Ok(String::from_utf8_lossy(&buf)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string())
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no greeting",
+            ))
+        })
+}
+
 /// How `ptenv ssh` tells the user to connect.
 pub fn vscode_command(alias: &str) -> Vec<String> {
     vec![
@@ -212,6 +408,14 @@ mod tests {
             "{start}"
         );
         assert!(start.ends_with("exec /usr/sbin/sshd -D -e -f /etc/ptenv/ssh/sshd_config\n"));
+    }
+
+    #[test]
+    fn commands_are_quoted_for_a_shell() {
+        let words: Vec<String> = ["ssh", "-F", "/home/a b/x.conf", "it's"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(shell_words(&words), "ssh -F '/home/a b/x.conf' 'it'\\''s'");
     }
 
     #[test]
