@@ -1,0 +1,561 @@
+//! The host links: an NVIDIA GPU on the PCI bus, the kernel driver bound to it, and NVML.
+//!
+//! Files are read under a root folder (`/` on a real host; a fixture tree in tests, through
+//! `PTENV_SYSROOT`), so the same code reads the real sysfs and a test's copy of it.
+
+use std::path::{Path, PathBuf};
+
+use super::{id, Check};
+use crate::gpu::{HostFacts, Source};
+
+/// PCI vendor id of NVIDIA.
+pub const NVIDIA_VENDOR: u16 = 0x10de;
+
+/// One device of `/sys/bus/pci/devices`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PciDevice {
+    /// "0000:01:00.0"
+    pub address: String,
+    pub vendor: u16,
+    pub device: u16,
+    /// 24-bit class code: base class, subclass, programming interface (0x030000 = VGA).
+    pub class: u32,
+    /// The kernel driver bound to it ("nvidia", "nouveau", "vfio-pci"), if any.
+    pub driver: Option<String>,
+}
+
+impl PciDevice {
+    /// An NVIDIA display controller (base class 0x03: VGA 0x0300, 3D 0x0302). NVIDIA's HDMI
+    /// audio (0x0403) and USB-C (0x0c03) functions on the same card are not GPUs.
+    pub fn is_nvidia_gpu(&self) -> bool {
+        self.vendor == NVIDIA_VENDOR && self.class >> 16 == 0x03
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}: vendor {:#06x} device {:#06x} class {:#08x}, driver {}",
+            self.address,
+            self.vendor,
+            self.device,
+            self.class,
+            self.driver.as_deref().unwrap_or("(none bound)")
+        )
+    }
+}
+
+/// Hex as sysfs writes it: `0x10de` and a newline.
+fn hex(text: &str) -> Option<u32> {
+    u32::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()
+}
+
+/// Every PCI device under `<root>/sys/bus/pci/devices`; `Err` when the folder cannot be read
+/// (a container without /sys, or not Linux).
+pub fn read_pci(root: &Path) -> Result<Vec<PciDevice>, String> {
+    let dir = root.join("sys/bus/pci/devices");
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let read = |f: &str| std::fs::read_to_string(path.join(f)).ok();
+        let (Some(vendor), Some(device), Some(class)) = (
+            read("vendor").as_deref().and_then(hex),
+            read("device").as_deref().and_then(hex),
+            read("class").as_deref().and_then(hex),
+        ) else {
+            continue;
+        };
+        // `driver` is a symlink to …/bus/pci/drivers/<name>; only its last part matters.
+        let driver = std::fs::read_link(path.join("driver"))
+            .ok()
+            .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()));
+        out.push(PciDevice {
+            address: entry.file_name().to_string_lossy().into_owned(),
+            vendor: vendor as u16,
+            device: device as u16,
+            class,
+            driver,
+        });
+    }
+    out.sort_by(|a, b| a.address.cmp(&b.address));
+    Ok(out)
+}
+
+/// WSL 2 hands the GPU to Linux through `/dev/dxg`, with no PCI device and no kernel module:
+/// the Windows driver serves it.
+pub fn is_wsl(root: &Path) -> bool {
+    root.join("dev/dxg").exists()
+}
+
+/// Link 1: is there an NVIDIA GPU at all?
+pub fn check_pci(pci: &Result<Vec<PciDevice>, String>, wsl: bool) -> Check {
+    if wsl {
+        return Check::pass(
+            id::PCI,
+            "WSL 2: the GPU is paravirtualised through /dev/dxg (no PCI device in Linux)",
+        )
+        .evidence("/dev/dxg exists");
+    }
+    let devices = match pci {
+        Ok(d) => d,
+        Err(e) => {
+            return Check::warn(
+                id::PCI,
+                "cannot list PCI devices; assuming a GPU may be there",
+            )
+            .evidence(e.clone())
+            .fix(
+                "run `ptenv doctor` on the host itself, not inside a container or VM without /sys",
+            );
+        }
+    };
+    let gpus: Vec<&PciDevice> = devices.iter().filter(|d| d.is_nvidia_gpu()).collect();
+    if gpus.is_empty() {
+        let vendors: Vec<String> = {
+            let mut v: Vec<String> = devices
+                .iter()
+                .map(|d| format!("{:#06x}", d.vendor))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        return Check::fail(id::PCI, "no NVIDIA GPU on the PCI bus")
+            .evidence(format!(
+                "{} PCI devices, none with vendor 0x10de (NVIDIA) and a display class (0x03xxxx); vendors seen: {}",
+                devices.len(),
+                if vendors.is_empty() { "none".to_string() } else { vendors.join(", ") }
+            ))
+            .fix("run ptenv on a machine with an NVIDIA GPU (on a cloud VM: a GPU instance type; in a VM: pass the GPU through); without one, torch runs on the CPU only");
+    }
+    let n = gpus.len();
+    Check::pass(
+        id::PCI,
+        format!(
+            "{n} NVIDIA GPU{} on the PCI bus",
+            if n == 1 { "" } else { "s" }
+        ),
+    )
+    .evidence_all(gpus.iter().map(|g| g.describe()))
+}
+
+/// What the kernel says about the NVIDIA and nouveau modules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelFacts {
+    /// `/sys/module/nvidia` exists.
+    pub nvidia_loaded: bool,
+    /// The module's version, from `/sys/module/nvidia/version` or `/proc/driver/nvidia/version`.
+    pub nvidia_version: Option<String>,
+    /// Where the version was read.
+    pub version_source: Option<PathBuf>,
+    /// `/sys/module/nouveau` exists.
+    pub nouveau_loaded: bool,
+}
+
+pub fn read_kernel(root: &Path) -> KernelFacts {
+    let sys_version = root.join("sys/module/nvidia/version");
+    let proc_version = root.join("proc/driver/nvidia/version");
+    let from_sys = std::fs::read_to_string(&sys_version)
+        .ok()
+        .and_then(|t| crate::gpu::parse::sysfs_version(&t));
+    let (nvidia_version, version_source) = match from_sys {
+        Some(v) => (Some(v.to_string()), Some(sys_version)),
+        None => match std::fs::read_to_string(&proc_version)
+            .ok()
+            .and_then(|t| crate::gpu::parse::procfs_version(&t))
+        {
+            Some(v) => (Some(v.to_string()), Some(proc_version)),
+            None => (None, None),
+        },
+    };
+    KernelFacts {
+        nvidia_loaded: root.join("sys/module/nvidia").is_dir(),
+        nvidia_version,
+        version_source,
+        nouveau_loaded: root.join("sys/module/nouveau").is_dir(),
+    }
+}
+
+/// Why a kernel module is often missing although the driver was installed (fact sheet §6,
+/// the nvidia-smi row).
+const MODULE_FIX: &str = "install the NVIDIA driver (e.g. `sudo ubuntu-drivers install`, or your distribution's nvidia-driver package) and reboot; if it is installed, `sudo modprobe nvidia` and read `sudo dmesg | grep -i nvidia`: after a kernel update rebuild the module (`sudo dkms autoinstall`), and with Secure Boot on, enrol the module's signing key or turn Secure Boot off";
+
+/// Link 2: the NVIDIA kernel module is loaded and drives the GPUs (nouveau does not).
+pub fn check_kernel(k: &KernelFacts, pci: &[PciDevice], wsl: bool) -> Check {
+    if wsl {
+        return Check::pass(
+            id::KERNEL,
+            "WSL 2: the Windows NVIDIA driver serves the GPU",
+        )
+        .fix("keep the Windows NVIDIA driver current; do not install a Linux driver inside WSL");
+    }
+    let gpus: Vec<&PciDevice> = pci.iter().filter(|d| d.is_nvidia_gpu()).collect();
+    let bound = |name: &str| -> Vec<&PciDevice> {
+        gpus.iter()
+            .copied()
+            .filter(|g| g.driver.as_deref() == Some(name))
+            .collect()
+    };
+    let mut evidence: Vec<String> = gpus.iter().map(|g| g.describe()).collect();
+    evidence.push(format!(
+        "/sys/module/nvidia: {}",
+        if k.nvidia_loaded {
+            "present (module loaded)"
+        } else {
+            "absent"
+        }
+    ));
+    if let (Some(v), Some(src)) = (&k.nvidia_version, &k.version_source) {
+        evidence.push(format!("module version {v} (from {})", src.display()));
+    }
+    if k.nouveau_loaded {
+        evidence
+            .push("/sys/module/nouveau: present (the open-source nouveau driver is loaded)".into());
+    }
+    let nouveau = bound("nouveau");
+    if !nouveau.is_empty() {
+        let addrs: Vec<&str> = nouveau.iter().map(|g| g.address.as_str()).collect();
+        return Check::fail(
+            id::KERNEL,
+            format!("the nouveau driver, not NVIDIA's, drives {}", addrs.join(", ")),
+        )
+        .evidence_all(evidence)
+        .fix("CUDA needs NVIDIA's driver: install it, blacklist nouveau (`echo 'blacklist nouveau' | sudo tee /etc/modprobe.d/blacklist-nouveau.conf && sudo update-initramfs -u`) and reboot");
+    }
+    if !k.nvidia_loaded {
+        return Check::fail(id::KERNEL, "the NVIDIA kernel module is not loaded")
+            .evidence_all(evidence)
+            .fix(MODULE_FIX);
+    }
+    let vfio = bound("vfio-pci");
+    let unbound: Vec<&PciDevice> = gpus
+        .iter()
+        .copied()
+        .filter(|g| g.driver.is_none())
+        .collect();
+    let version = k
+        .nvidia_version
+        .as_deref()
+        .map(|v| format!(" ({v})"))
+        .unwrap_or_default();
+    if !gpus.is_empty() && vfio.len() == gpus.len() {
+        return Check::fail(
+            id::KERNEL,
+            "every NVIDIA GPU is bound to vfio-pci (reserved for virtual machines)",
+        )
+        .evidence_all(evidence)
+        .fix("unbind the GPU from vfio-pci (remove its id from the vfio-pci.ids= kernel option or /etc/modprobe.d) and reboot, so the nvidia module takes it");
+    }
+    if !vfio.is_empty() || !unbound.is_empty() {
+        let names: Vec<&str> = vfio
+            .iter()
+            .chain(unbound.iter())
+            .map(|g| g.address.as_str())
+            .collect();
+        return Check::warn(
+            id::KERNEL,
+            format!(
+                "the NVIDIA module{version} is loaded, but {} not driven by it",
+                names.join(", ")
+            ),
+        )
+        .evidence_all(evidence)
+        .fix("containers only get the GPUs the nvidia module drives; read `sudo dmesg | grep -i nvidia` for why the others were not taken");
+    }
+    Check::pass(
+        id::KERNEL,
+        format!("the NVIDIA kernel module{version} is loaded"),
+    )
+    .evidence_all(evidence)
+}
+
+/// Link 3: NVML answers with the driver, its CUDA version and the GPUs. The NVIDIA container
+/// toolkit itself uses NVML, so a driver that only the kernel module vouches for is not enough.
+pub fn check_nvml(facts: &HostFacts) -> Check {
+    let driver = facts.driver.as_deref().unwrap_or("unknown");
+    let cuda = facts
+        .driver_cuda()
+        .map(|(a, b)| format!("CUDA {a}.{b}"))
+        .unwrap_or_else(|| "CUDA unknown".into());
+    let problems = facts.problems.iter().map(|p| format!("problem: {p}"));
+    match facts.source {
+        Source::Nvml if facts.gpus.is_empty() => {
+            Check::fail(id::NVML, format!("NVML loads (driver {driver}) but lists no GPU"))
+                .evidence_all(problems)
+                .fix("read `nvidia-smi` and `sudo dmesg | grep -i nvidia`: the GPU may have fallen off the bus (Xid 79) and need a reboot")
+        }
+        Source::Nvml | Source::Override => {
+            let n = facts.gpus.len();
+            Check::pass(
+                id::NVML,
+                format!(
+                    "driver {driver} ({cuda}), {n} GPU{}",
+                    if n == 1 { "" } else { "s" }
+                ),
+            )
+            .evidence_all(facts.gpus.iter().map(|g| {
+                format!(
+                    "GPU {}: {}, compute capability {} ({}), {} memory",
+                    g.index,
+                    g.name,
+                    g.cc_str(),
+                    g.arch_name(),
+                    crate::size::human(g.memory_bytes)
+                )
+            }))
+            .evidence(format!("source: {}", facts.source.describe()))
+            .evidence_all(problems)
+        }
+        Source::None => Check::fail(id::NVML, "no NVIDIA driver answers (NVML, sysfs, /proc, nvidia-smi)")
+            .evidence_all(problems)
+            .fix("install the NVIDIA driver with its user-space libraries (libnvidia-ml.so.1 comes with it) and reboot"),
+        Source::Sysfs | Source::Procfs | Source::NvidiaSmi => {
+            let text = facts.problems.join(" ").to_ascii_lowercase();
+            let fix = if text.contains("mismatch") {
+                "the driver's libraries and the loaded kernel module differ (usually after a driver upgrade): reboot, or reload the module (`sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia`)"
+            } else {
+                "install the driver's user-space libraries that match the kernel module (libnvidia-ml.so.1: package nvidia-utils-<branch> / libnvidia-compute-<branch>), or reinstall the driver"
+            };
+            Check::fail(
+                id::NVML,
+                format!("NVML does not load, although the kernel module reports driver {driver}"),
+            )
+            .evidence_all(problems)
+            .evidence(format!("driver version from {}", facts.source.describe()))
+            .fix(fix)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::Gpu;
+
+    /// A sysfs-like tree in a temp folder: the same layout the real one has.
+    struct Tree(tempfile::TempDir);
+
+    impl Tree {
+        fn new() -> Tree {
+            let t = Tree(tempfile::tempdir().unwrap());
+            std::fs::create_dir_all(t.root().join("sys/bus/pci/devices")).unwrap();
+            t
+        }
+        fn root(&self) -> &Path {
+            self.0.path()
+        }
+        fn device(
+            &self,
+            addr: &str,
+            vendor: &str,
+            device: &str,
+            class: &str,
+            driver: Option<&str>,
+        ) {
+            let d = self.root().join("sys/bus/pci/devices").join(addr);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("vendor"), format!("{vendor}\n")).unwrap();
+            std::fs::write(d.join("device"), format!("{device}\n")).unwrap();
+            std::fs::write(d.join("class"), format!("{class}\n")).unwrap();
+            if let Some(drv) = driver {
+                std::os::unix::fs::symlink(
+                    format!("../../../bus/pci/drivers/{drv}"),
+                    d.join("driver"),
+                )
+                .unwrap();
+            }
+        }
+        fn write(&self, rel: &str, text: &str) {
+            let p = self.root().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_nvidia_display_controller_is_a_gpu_and_its_audio_function_is_not() {
+        let t = Tree::new();
+        // What this test machine's own bus looks like: virtio devices, an Intel bridge.
+        t.device("0000:00:00.0", "0x8086", "0x1237", "0x060000", None);
+        t.device(
+            "0000:00:02.0",
+            "0x1af4",
+            "0x1001",
+            "0x018000",
+            Some("virtio-pci"),
+        );
+        let pci = read_pci(t.root());
+        let c = check_pci(&pci, false);
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(c.evidence[0].contains("0x1af4, 0x8086"), "{c:?}");
+        assert!(c.fix.unwrap().contains("NVIDIA GPU"));
+
+        t.device(
+            "0000:01:00.1",
+            "0x10de",
+            "0x22e8",
+            "0x040300",
+            Some("snd_hda_intel"),
+        );
+        assert_eq!(check_pci(&read_pci(t.root()), false).status, Status::Fail);
+        t.device(
+            "0000:01:00.0",
+            "0x10de",
+            "0x2b85",
+            "0x030000",
+            Some("nvidia"),
+        );
+        t.device("0000:02:00.0", "0x10de", "0x20b0", "0x030200", None);
+        let pci = read_pci(t.root()).unwrap();
+        assert_eq!(pci.iter().filter(|d| d.is_nvidia_gpu()).count(), 2);
+        let c = check_pci(&Ok(pci), false);
+        assert_eq!(c.status, Status::Pass);
+        assert_eq!(c.summary, "2 NVIDIA GPUs on the PCI bus");
+        assert!(
+            c.evidence[0].contains(
+                "0000:01:00.0: vendor 0x10de device 0x2b85 class 0x030000, driver nvidia"
+            ),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_bus_warns_and_wsl_passes() {
+        let c = check_pci(&read_pci(Path::new("/nonexistent-root")), false);
+        assert_eq!(c.status, Status::Warn);
+        let t = Tree::new();
+        t.write("dev/dxg", "");
+        assert!(is_wsl(t.root()));
+        assert_eq!(check_pci(&Ok(vec![]), true).status, Status::Pass);
+        assert_eq!(
+            check_kernel(&KernelFacts::default(), &[], true).status,
+            Status::Pass
+        );
+    }
+
+    fn gpu_dev(addr: &str, driver: Option<&str>) -> PciDevice {
+        PciDevice {
+            address: addr.into(),
+            vendor: NVIDIA_VENDOR,
+            device: 0x2684,
+            class: 0x030000,
+            driver: driver.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn the_kernel_module_is_read_from_sysfs_then_proc() {
+        let t = Tree::new();
+        assert_eq!(read_kernel(t.root()), KernelFacts::default());
+        t.write(
+            "proc/driver/nvidia/version",
+            "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\n",
+        );
+        std::fs::create_dir_all(t.root().join("sys/module/nvidia")).unwrap();
+        let k = read_kernel(t.root());
+        assert!(k.nvidia_loaded);
+        assert_eq!(k.nvidia_version.as_deref(), Some("550.54.15"));
+        assert!(k
+            .version_source
+            .unwrap()
+            .ends_with("proc/driver/nvidia/version"));
+        t.write("sys/module/nvidia/version", "570.124.06\n");
+        let k = read_kernel(t.root());
+        assert_eq!(k.nvidia_version.as_deref(), Some("570.124.06"));
+        let c = check_kernel(&k, &[gpu_dev("0000:01:00.0", Some("nvidia"))], false);
+        assert_eq!(c.status, Status::Pass);
+        assert_eq!(c.summary, "the NVIDIA kernel module (570.124.06) is loaded");
+    }
+
+    #[test]
+    fn a_missing_module_nouveau_and_vfio_are_named() {
+        let none = KernelFacts::default();
+        let c = check_kernel(&none, &[gpu_dev("0000:01:00.0", None)], false);
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(c.summary, "the NVIDIA kernel module is not loaded");
+        assert!(c.fix.unwrap().contains("dkms"));
+
+        let nouveau = KernelFacts {
+            nouveau_loaded: true,
+            ..KernelFacts::default()
+        };
+        let c = check_kernel(&nouveau, &[gpu_dev("0000:01:00.0", Some("nouveau"))], false);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.summary.contains("nouveau"), "{c:?}");
+        assert!(c.fix.unwrap().contains("blacklist nouveau"));
+
+        let loaded = KernelFacts {
+            nvidia_loaded: true,
+            ..KernelFacts::default()
+        };
+        let c = check_kernel(&loaded, &[gpu_dev("0000:01:00.0", Some("vfio-pci"))], false);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.summary.contains("vfio-pci"));
+        let c = check_kernel(
+            &loaded,
+            &[
+                gpu_dev("0000:01:00.0", Some("nvidia")),
+                gpu_dev("0000:02:00.0", Some("vfio-pci")),
+            ],
+            false,
+        );
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.summary.contains("0000:02:00.0"), "{c:?}");
+    }
+
+    fn facts(source: Source, gpus: Vec<Gpu>, problems: &[&str]) -> HostFacts {
+        HostFacts {
+            driver: Some("550.54.15".into()),
+            cuda_driver: Some((12, 4)),
+            gpus,
+            source,
+            problems: problems.iter().map(|p| p.to_string()).collect(),
+            machine: "x86_64".into(),
+        }
+    }
+
+    fn rtx5090() -> Gpu {
+        Gpu {
+            index: 0,
+            name: "NVIDIA GeForce RTX 5090".into(),
+            uuid: "GPU-1".into(),
+            cc: (12, 0),
+            memory_bytes: 32 << 30,
+            arch: None,
+        }
+    }
+
+    #[test]
+    fn nvml_passes_with_the_driver_its_cuda_and_every_gpu() {
+        let c = check_nvml(&facts(Source::Nvml, vec![rtx5090()], &[]));
+        assert_eq!(c.status, Status::Pass);
+        assert_eq!(c.summary, "driver 550.54.15 (CUDA 12.4), 1 GPU");
+        assert!(
+            c.evidence[0].contains("RTX 5090, compute capability 12.0 (Blackwell)"),
+            "{c:?}"
+        );
+        let c = check_nvml(&facts(Source::Nvml, vec![], &[]));
+        assert_eq!(c.status, Status::Fail);
+    }
+
+    #[test]
+    fn nvml_failing_is_named_with_its_cause() {
+        let c = check_nvml(&HostFacts {
+            problems: vec!["NVML: libnvidia-ml.so.1 is not installed".into()],
+            ..HostFacts::default()
+        });
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.evidence[0].contains("libnvidia-ml.so.1"));
+        let c = check_nvml(&facts(
+            Source::Sysfs,
+            vec![],
+            &["NVML: Driver/library version mismatch"],
+        ));
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.summary.contains("550.54.15"));
+        assert!(c.fix.unwrap().contains("reboot"));
+        let c = check_nvml(&facts(Source::Procfs, vec![], &["NVML: not found"]));
+        assert!(c.fix.unwrap().contains("libnvidia-ml.so.1"));
+    }
+
+    use super::super::Status;
+}
