@@ -1,9 +1,15 @@
 //! One module per command. Each takes its arguments and the [`Ctx`] and returns the exit code.
 
 mod completions;
+mod down;
+mod exec;
 mod init;
+mod logs;
+mod ls;
 mod profiles;
 mod select;
+mod shell;
+mod ssh;
 mod up;
 
 use std::path::PathBuf;
@@ -27,14 +33,14 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Init(args) => init::run(&ctx, args),
         Command::Profiles => profiles::run(&ctx),
         Command::Completions { shell } => completions::run(shell),
-        Command::Ssh(_) => not_yet("ssh", 6),
-        Command::Shell(_) => not_yet("shell", 6),
+        Command::Ssh(args) => ssh::run(&ctx, args),
+        Command::Shell(args) => shell::run(&ctx, args),
         Command::Doctor(_) => not_yet("doctor", 7),
         Command::Select(args) => select::run(&ctx, args),
-        Command::Down(_) => not_yet("down", 5),
-        Command::Ls => not_yet("ls", 5),
-        Command::Logs(_) => not_yet("logs", 5),
-        Command::Exec(_) => not_yet("exec", 5),
+        Command::Down(args) => down::run(&ctx, args),
+        Command::Ls => ls::run(&ctx),
+        Command::Logs(args) => logs::run(&ctx, args),
+        Command::Exec(args) => exec::run(&ctx, args),
     }
 }
 

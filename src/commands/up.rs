@@ -1,21 +1,538 @@
-//! `ptenv up [MODE]`: resolve the profile and start (or reuse) the environment.
+//! `ptenv up [MODE]`: resolve the profile, choose the image, pull it, build the derived image,
+//! and start (or reuse) the project's container for the profile, the way an expert would type
+//! `docker run`. Then the mode takes over (`modes::after_start`: Jupyter's URL, ssh's config,
+//! the interactive shell).
+//!
+//! The container of a profile is reused while its config hash (a label: profile, image, mode
+//! files) is unchanged; a stopped one is started again; a changed one is recreated. Whatever
+//! fails after `create` removes what this run created, so nothing half-made stays behind.
+
+use std::net::{IpAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
 
 use super::Ctx;
 use crate::cli::UpArgs;
+use crate::engine::build::Network;
+use crate::engine::container::{CreateError, StartError};
+use crate::engine::recipe::Recipe;
+use crate::engine::{block_on, Engine};
 use crate::error::{Error, Result};
-use crate::profile;
+use crate::gpu;
+use crate::identity::User;
+use crate::modes::{self, Setup, SetupInput, Started};
+use crate::output::Printer;
+use crate::plan::{self, Spec};
+use crate::profile::{self, Profile};
+use crate::project::{Project, LABEL_CONFIG};
+use crate::select::{self, Choice};
+
+/// How far above a taken port ptenv looks for a free one.
+const PORT_SEARCH: u16 = 100;
+/// How long an `up` that lost the race for the container name waits for the winner's start.
+const RACE_WAIT: Duration = Duration::from_secs(120);
 
 pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
     let sources = profile::load_sources(&ctx.project)?;
     let name = args.mode.clone().unwrap_or_else(|| sources.default_name());
-    let resolved = sources.resolve(&name, &args.profile.layer())?;
-    if args.dry_run {
-        let p = &ctx.printer;
-        p.json(&serde_json::json!({ "profile": resolved }));
-        p.result(serde_yaml::to_string(&resolved).expect("a profile serializes"));
-        return Ok(0);
+    let profile = sources.resolve(&name, &args.profile.layer())?;
+    let p = &ctx.printer;
+    let facts = gpu::detect();
+    let choice = select::choose(&profile, &facts)?;
+    for w in &choice.warnings {
+        p.warn(w);
     }
-    Err(Error::usage(
-        "`ptenv up` without --dry-run is not yet implemented (issue #5)",
-    ))
+    let project = Project::new(&ctx.project);
+    let user = User::for_host();
+    let setup = modes::setup(
+        &profile,
+        &SetupInput {
+            user: &user,
+            project: &project,
+            new_token: args.new_token,
+        },
+    )?;
+    for w in &setup.warnings {
+        p.warn(w);
+    }
+    let up = Up {
+        printer: *p,
+        profile: &profile,
+        choice: &choice,
+        project: &project,
+        user: &user,
+        setup: &setup,
+        home: home(),
+        host_ram: host_ram(),
+    };
+    if args.dry_run {
+        return block_on(up.dry_run());
+    }
+    block_on(up.run(args.detach, args.open))
+}
+
+/// Everything `up` decided before it talks to the engine.
+struct Up<'a> {
+    printer: Printer,
+    profile: &'a Profile,
+    choice: &'a Choice,
+    project: &'a Project,
+    user: &'a User,
+    setup: &'a Setup,
+    home: PathBuf,
+    host_ram: u64,
+}
+
+/// What `up` did with the container, for messages and `--json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Created,
+    Recreated,
+    Started,
+    Reused,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Recreated => "recreated",
+            Action::Started => "started",
+            Action::Reused => "reused",
+        }
+    }
+}
+
+impl Up<'_> {
+    fn recipe<'b>(&'b self, base_id: &'b str) -> Recipe<'b> {
+        Recipe {
+            base: &self.choice.image,
+            base_id,
+            mode: self.profile.mode,
+            packages: &self.profile.packages,
+            user: self.user,
+        }
+    }
+
+    fn spec(&self, image: &str) -> Spec {
+        plan::plan(&plan::Input {
+            profile: self.profile,
+            project: self.project,
+            image,
+            base_image: &self.choice.image,
+            gpu: self.choice.gpu,
+            host_ram: self.host_ram,
+            user: self.user,
+            setup: self.setup,
+            home: &self.home,
+        })
+    }
+
+    fn network(&self) -> Result<Network> {
+        Network::from_env(
+            &|k| std::env::var(k).ok(),
+            self.profile.ca_bundle.as_deref(),
+            &self.project.path,
+        )
+    }
+
+    /// `--dry-run`: the resolved profile; with `--json` also the image, the container's name,
+    /// what `up` would do with it, and the exact create body. Reads from the engine when it
+    /// answers (to name the derived image), changes nothing.
+    async fn dry_run(&self) -> Result<i32> {
+        let p = &self.printer;
+        if !p.json {
+            p.result(serde_yaml::to_string(self.profile).expect("a profile serializes"));
+            return Ok(0);
+        }
+        let engine = tokio::time::timeout(Duration::from_secs(3), Engine::connect())
+            .await
+            .ok()
+            .and_then(|r| r.ok());
+        let base_id = match &engine {
+            Some(e) => e.image_id(&self.choice.image).await.ok().flatten(),
+            None => None,
+        };
+        let (image, derived, note) = match &base_id {
+            Some(id) => {
+                let tag = self.recipe(id).tag();
+                (tag.clone(), Some(tag), None)
+            }
+            None => (
+                self.choice.image.clone(),
+                None,
+                Some(match engine {
+                    Some(_) => "the base image is not on this machine yet: `Image` becomes the derived image ptenv/<base>-<hash> once it is pulled and built",
+                    None => "the Docker engine does not answer: `Image` becomes the derived image ptenv/<base>-<hash> once it is pulled and built",
+                }),
+            ),
+        };
+        let mut spec = self.spec(&image);
+        let hosts: Vec<u16> = spec
+            .ports
+            .iter()
+            .map(|port| free_port(&port.bind, port.host).unwrap_or(port.host))
+            .collect();
+        spec.set_host_ports(&hosts);
+        let action = match &engine {
+            Some(e) => match e.find(&spec.name).await.ok().flatten() {
+                Some(c) if c.label(LABEL_CONFIG) == spec.config_hash() && c.running() => "reuse",
+                Some(c) if c.label(LABEL_CONFIG) == spec.config_hash() => "start",
+                Some(_) => "recreate",
+                None => "create",
+            },
+            None => "create",
+        };
+        p.json(&json!({
+            "profile": self.profile,
+            "image": {
+                "base": self.choice.image,
+                "derived": derived,
+                "gpu": self.choice.gpu,
+                "note": note,
+            },
+            "container": {
+                "name": spec.name,
+                "action": action,
+                "files": self.setup.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+            },
+            "create": spec.create_body(),
+            "docker_run": spec.docker_run_line(),
+        }));
+        Ok(0)
+    }
+
+    async fn run(&self, detach: bool, open: bool) -> Result<i32> {
+        let p = &self.printer;
+        let engine = Engine::connect().await?;
+        p.detail(format!(
+            "Docker Engine {} (API {}) at {}",
+            engine.version, engine.api_version, engine.endpoint
+        ));
+        // What this run created and has not yet started: removed on Ctrl-C.
+        let pending: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let flow = self.container(&engine, &pending);
+        let interrupt = tokio::signal::ctrl_c();
+        let (spec, action) = tokio::select! {
+            r = flow => r?,
+            _ = interrupt => {
+                let id = pending.lock().expect("not poisoned").take();
+                if let Some(id) = id {
+                    let _ = engine.remove(&id).await;
+                }
+                return Err(Error::interrupted("`ptenv up`")
+                    .hint("nothing half-made was left behind; run `ptenv up` again"));
+            }
+        };
+        match action {
+            Action::Reused => p.info(format!("{} is already running; reusing it", spec.name)),
+            Action::Started => p.info(format!("Started {} again", spec.name)),
+            Action::Created | Action::Recreated => p.info(format!("Started {}", spec.name)),
+        }
+        p.detail(format!("equivalent: {}", spec.docker_run_line()));
+        let started = Started {
+            engine: &engine,
+            printer: p,
+            profile: self.profile,
+            project: self.project,
+            user: self.user,
+            container: &spec.name,
+            open,
+            detach,
+        };
+        let after = modes::after_start(&started).await?;
+        let mut doc = serde_json::Map::new();
+        doc.insert("container".into(), json!(spec.name));
+        doc.insert("action".into(), json!(action.as_str()));
+        doc.insert("image".into(), json!(spec.image));
+        doc.insert("base_image".into(), json!(self.choice.image));
+        doc.insert("gpu".into(), json!(spec.gpus.is_some()));
+        doc.insert("ports".into(), json!(spec.ports));
+        doc.extend(after.json);
+        p.json(&serde_json::Value::Object(doc));
+        Ok(after.code)
+    }
+
+    /// Pull, derive, then reuse, start, recreate or create the container. Returns the spec the
+    /// running container was made from.
+    async fn container(
+        &self,
+        engine: &Engine,
+        pending: &Mutex<Option<String>>,
+    ) -> Result<(Spec, Action)> {
+        let p = &self.printer;
+        let base_id = engine
+            .ensure_image(&self.choice.image, self.profile.pull, p)
+            .await?;
+        let network = self.network()?;
+        let image = engine.derive(&self.recipe(&base_id), &network, p).await?;
+        let spec = self.spec(&image);
+        let mut action = Action::Created;
+        if let Some(c) = engine.find(&spec.name).await? {
+            if c.label(LABEL_CONFIG) == spec.config_hash() {
+                let recorded = container_spec(&spec, &c.labels);
+                if c.running() {
+                    return Ok((recorded, Action::Reused));
+                }
+                if c.state == "created" {
+                    // Another `up` may be between its create and its start.
+                    return self.await_other_up(engine, &spec).await;
+                }
+                return match engine.start(&c.id).await {
+                    Ok(()) => Ok((recorded, Action::Started)),
+                    Err(StartError::PortTaken(m)) => {
+                        // Its port went to another program meanwhile: make it anew.
+                        p.warn(format!(
+                            "{} cannot start again ({m}); recreating it",
+                            c.name
+                        ));
+                        engine.remove(&c.id).await?;
+                        self.create(engine, spec, pending)
+                            .await
+                            .map(|s| (s, Action::Recreated))
+                    }
+                    Err(e) => Err(self.start_failed(e, &c.name)),
+                };
+            }
+            p.info(format!(
+                "The profile, image or mode files of {} changed; recreating it",
+                spec.name
+            ));
+            engine.remove(&c.id).await?;
+            action = Action::Recreated;
+        }
+        let spec = self.create(engine, spec, pending).await?;
+        Ok((spec, action))
+    }
+
+    /// Create, copy the mode's files in, start. Handles the engine's refusals: memlock (retry
+    /// without it), GPUs (clean error), a name taken by a concurrent `up` (wait for it).
+    async fn create(
+        &self,
+        engine: &Engine,
+        mut spec: Spec,
+        pending: &Mutex<Option<String>>,
+    ) -> Result<Spec> {
+        let p = &self.printer;
+        self.check_mounts()?;
+        let mut hosts = Vec::new();
+        for port in &spec.ports {
+            let free = free_port(&port.bind, port.host).ok_or_else(|| {
+                Error::new(format!(
+                    "no free port on {} between {} and {}",
+                    port.bind,
+                    port.host,
+                    port.host.saturating_add(PORT_SEARCH)
+                ))
+                .hint("give the profile another host port, e.g. `ports: [\"9000:8888\"]`")
+            })?;
+            if free != port.host {
+                p.warn(format!(
+                    "port {}:{} is taken; using {} for the container's port {}",
+                    port.bind, port.host, free, port.container
+                ));
+            }
+            hosts.push(free);
+        }
+        spec.set_host_ports(&hosts);
+        p.detail(format!(
+            "create body: {}",
+            serde_json::to_string(&spec.create_body()).unwrap_or_default()
+        ));
+        let mut capped = false;
+        loop {
+            let id = match engine.create(&spec.name, &spec.create_body()).await {
+                Ok(id) => id,
+                Err(CreateError::Conflict) => {
+                    return self.await_other_up(engine, &spec).await.map(|(s, _)| s)
+                }
+                Err(CreateError::Other(e)) => return Err(e),
+            };
+            *pending.lock().expect("not poisoned") = Some(id.clone());
+            let started = match engine.copy_files(&id, &self.setup.files).await {
+                Ok(()) => engine.start(&id).await,
+                Err(e) => Err(StartError::Other(e.message)),
+            };
+            match started {
+                Ok(()) => {
+                    *pending.lock().expect("not poisoned") = None;
+                    return Ok(spec);
+                }
+                Err(e) => {
+                    engine.remove(&id).await?;
+                    *pending.lock().expect("not poisoned") = None;
+                    match e {
+                        StartError::Memlock(_) if !capped => {
+                            p.warn(
+                                "this Docker engine may not raise the locked-memory limit (`--ulimit memlock=-1`: \"error setting rlimit type 8: operation not permitted\"); the container runs with the engine's own limit instead, which only matters for pinned-memory transfers of some libraries (`ptenv doctor` explains)",
+                            );
+                            spec = spec.without_memlock("engine-default");
+                            capped = true;
+                        }
+                        e => return Err(self.start_failed(e, &spec.name)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Another `up` of the same project and profile created the container a moment ago: wait
+    /// until it runs, and reuse it (exactly one container results).
+    async fn await_other_up(&self, engine: &Engine, spec: &Spec) -> Result<(Spec, Action)> {
+        self.printer.info(format!(
+            "Another `ptenv up` is starting {}; waiting for it",
+            spec.name
+        ));
+        let start = Instant::now();
+        loop {
+            match engine.find(&spec.name).await? {
+                Some(c) if c.running() => {
+                    if c.label(LABEL_CONFIG) != spec.config_hash() {
+                        return Err(Error::new(format!(
+                            "{} was just started by another `ptenv up` with different settings",
+                            spec.name
+                        ))
+                        .hint("run `ptenv up` again to recreate it with this profile"));
+                    }
+                    return Ok((container_spec(spec, &c.labels), Action::Reused));
+                }
+                Some(c) if c.state == "created" => {}
+                _ => {
+                    return Err(Error::new(format!(
+                        "another `ptenv up` was starting {} and did not finish",
+                        spec.name
+                    ))
+                    .hint("run `ptenv up` again"))
+                }
+            }
+            if start.elapsed() > RACE_WAIT {
+                return Err(Error::new(format!(
+                    "{} was created but not started within {} s",
+                    spec.name,
+                    RACE_WAIT.as_secs()
+                ))
+                .hint(format!(
+                    "remove it with `ptenv down {}` and run `ptenv up` again",
+                    self.profile.name
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Mount sources must exist: the engine would otherwise create them, owned by root.
+    fn check_mounts(&self) -> Result<()> {
+        for m in &self.profile.mounts {
+            let source = plan::mount_source(&m.source, &self.project.path, &self.home);
+            if !source.exists() {
+                return Err(Error::new(format!(
+                    "the mount source {} (`{}:{}`) does not exist",
+                    source.display(),
+                    m.source,
+                    m.target
+                ))
+                .hint("create the folder, or fix `mounts:` in ptenv.yaml"));
+            }
+        }
+        Ok(())
+    }
+
+    fn start_failed(&self, e: StartError, name: &str) -> Error {
+        match e {
+            StartError::GpuDriver(m) => Error::new(format!(
+                "Docker cannot give GPUs to {name}: {m}"
+            ))
+            .hint("install the NVIDIA Container Toolkit and restart the daemon: https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html (`sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`)")
+            .hint("`ptenv doctor` checks the driver, the toolkit and the daemon; `--gpus none` runs on the CPU meanwhile"),
+            StartError::PortTaken(m) => Error::new(format!(
+                "a port of {name} was taken while it started: {m}"
+            ))
+            .hint("run `ptenv up` again (it picks the next free port), or set another host port in `ports:`"),
+            StartError::Memlock(m) => Error::new(format!(
+                "{name} cannot start even without the memlock limit: {m}"
+            ))
+            .hint("`ptenv doctor` checks the engine's limits"),
+            StartError::Other(m) => Error::new(format!("cannot start {name}: {m}"))
+                .hint("check the profile's `command` and `mounts`; `ptenv up -v` shows the create body"),
+        }
+    }
+}
+
+/// The spec as the existing container was made: the same config, with the host ports and the
+/// memlock cap its labels record.
+fn container_spec(spec: &Spec, labels: &std::collections::HashMap<String, String>) -> Spec {
+    let mut s = spec.clone();
+    if let Some(ports) = labels.get(crate::project::LABEL_PORTS) {
+        let recorded = plan::parse_ports_label(ports);
+        let hosts: Vec<u16> = s
+            .ports
+            .iter()
+            .map(|p| {
+                recorded
+                    .iter()
+                    .find(|r| r.container == p.container)
+                    .map_or(p.host, |r| r.host)
+            })
+            .collect();
+        s.set_host_ports(&hosts);
+    }
+    if let Some(cap) = labels.get(plan::LABEL_MEMLOCK) {
+        s = s.without_memlock(cap);
+    }
+    s
+}
+
+/// The first port from `from` on that can be bound on `bind` right now.
+fn free_port(bind: &str, from: u16) -> Option<u16> {
+    let ip: IpAddr = bind.parse().ok()?;
+    (from..=from.saturating_add(PORT_SEARCH)).find(|port| TcpListener::bind((ip, *port)).is_ok())
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// The host's RAM from /proc/meminfo (`MemTotal:       24576000 kB`); 0 when unknown, which
+/// makes `shm_size: auto` Docker's 64 MiB floor.
+fn host_ram() -> u64 {
+    meminfo_total(Path::new("/proc/meminfo")).unwrap_or(0)
+}
+
+fn meminfo_total(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    parse_meminfo(&text)
+}
+
+fn parse_meminfo(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_gives_bytes() {
+        assert_eq!(
+            parse_meminfo("MemTotal:       24576000 kB\nMemFree:  1 kB\n"),
+            Some(24576000 * 1024)
+        );
+        assert_eq!(parse_meminfo("nothing"), None);
+    }
+
+    #[test]
+    fn a_taken_port_moves_to_the_next_free_one() {
+        let held = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = held.local_addr().unwrap().port();
+        let free = free_port("127.0.0.1", port).unwrap();
+        assert!(free > port, "{free} should be above the held {port}");
+        assert_eq!(free_port("not-an-ip", 80), None);
+    }
 }

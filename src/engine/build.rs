@@ -10,7 +10,7 @@ use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::recipe::{Recipe, CA_ARG, PIP_ARGS, PROXY_ARGS};
+use super::recipe::{Recipe, CA_ARG, CA_FLAG, PIP_ARGS, PROXY_ARGS, SYSTEM_BUNDLE};
 use super::tarball::{archive, Entry};
 use super::{error_text, Engine};
 use crate::error::{Error, Result};
@@ -92,14 +92,49 @@ impl Network {
             .collect()
     }
 
-    fn build_args(&self) -> HashMap<String, String> {
+    /// The build args; `extra_certs`: the CA bundle's certificates the base image lacks.
+    fn build_args(&self, extra_certs: Option<&str>) -> HashMap<String, String> {
         let mut args: HashMap<String, String> = self.args.iter().cloned().collect();
-        if let Some((_, pem)) = &self.ca {
-            args.insert(CA_ARG.to_string(), pem.clone());
+        if self.ca.is_some() {
+            args.insert(CA_FLAG.to_string(), "1".to_string());
+            args.insert(CA_ARG.to_string(), extra_certs.unwrap_or("").to_string());
         }
         args
     }
 }
+
+/// The PEM certificate blocks of a bundle, each normalized (trimmed lines, no comments), so
+/// the same certificate compares equal in two bundles.
+pub fn pem_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for line in text.lines().map(str::trim) {
+        if line == "-----BEGIN CERTIFICATE-----" {
+            current = Some(vec![line]);
+        } else if let Some(lines) = current.as_mut() {
+            lines.push(line);
+            if line == "-----END CERTIFICATE-----" {
+                blocks.push(lines.join("\n"));
+                current = None;
+            }
+        }
+    }
+    blocks
+}
+
+/// The certificates of `ours` that `theirs` (the base image's bundle) does not have.
+pub fn missing_certs(ours: &str, theirs: &str) -> String {
+    let known: std::collections::HashSet<String> = pem_blocks(theirs).into_iter().collect();
+    pem_blocks(ours)
+        .into_iter()
+        .filter(|b| !known.contains(b))
+        .map(|b| b + "\n")
+        .collect()
+}
+
+/// What fits in a build arg: the whole query string of `POST /build` must stay below 64 KiB,
+/// and URL encoding grows PEM text by about a third.
+const MAX_EXTRA_CERTS: usize = 40 * 1024;
 
 /// `https://user:pass@host/…`
 fn has_password(url: &str) -> bool {
@@ -138,13 +173,40 @@ impl Engine {
             uid: 0,
             gid: 0,
         }])?;
+        let extra_certs = match &network.ca {
+            None => None,
+            Some((path, pem)) => {
+                let theirs = self
+                    .image_file(recipe.base_id, SYSTEM_BUNDLE)
+                    .await?
+                    .unwrap_or_default();
+                let extra = missing_certs(pem, &String::from_utf8_lossy(&theirs));
+                printer.detail(format!(
+                    "CA bundle {}: {} certificate(s) that {} lacks",
+                    path.display(),
+                    pem_blocks(&extra).len(),
+                    recipe.base
+                ));
+                if extra.len() > MAX_EXTRA_CERTS {
+                    return Err(Error::new(format!(
+                        "the CA bundle {} has {} KiB of certificates that {} does not have; a build can take at most {} KiB",
+                        path.display(),
+                        extra.len() / 1024,
+                        recipe.base,
+                        MAX_EXTRA_CERTS / 1024
+                    ))
+                    .hint("set `ca_bundle:` in ptenv.yaml to a file with only your organisation's root certificates"));
+                }
+                Some(extra)
+            }
+        };
         let labels = HashMap::from([(LABEL_DERIVED_FROM.to_string(), recipe.base.to_string())]);
         let options = BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
             .t(&tag)
             .rm(true)
             .forcerm(true)
-            .buildargs(&network.build_args())
+            .buildargs(&network.build_args(extra_certs.as_deref()))
             .labels(&labels)
             .build();
         let mut stream =
@@ -197,6 +259,62 @@ impl Engine {
         }
         printer.info(format!("Built {tag}"));
         Ok(tag)
+    }
+}
+
+impl Engine {
+    /// A file of an image, read through a container that is created and removed, never
+    /// started. `None` when the image has no such file (or it is not a regular file).
+    pub async fn image_file(&self, image: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        use bollard::models::ContainerCreateBody;
+        use bollard::query_parameters::DownloadFromContainerOptionsBuilder;
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(vec!["true".to_string()]),
+            entrypoint: Some(vec![]),
+            ..Default::default()
+        };
+        let id = self
+            .docker
+            .create_container(None, body)
+            .await
+            .map_err(|e| {
+                super::failed(
+                    &format!("cannot read {path} of {image}"),
+                    &self.endpoint,
+                    &e,
+                )
+            })?
+            .id;
+        let options = DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let mut stream = self.docker.download_from_container(&id, Some(options));
+        let mut tar = Vec::new();
+        let mut missing = false;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => tar.extend_from_slice(&bytes),
+                Err(_) => {
+                    missing = true;
+                    break;
+                }
+            }
+        }
+        self.remove(&id).await?;
+        if missing {
+            return Ok(None);
+        }
+        let mut archive = tar::Archive::new(&tar[..]);
+        let Some(Ok(mut entry)) = archive.entries()?.next() else {
+            return Ok(None);
+        };
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Ok(None);
+        }
+        let mut contents = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut contents)?;
+        Ok(Some(contents))
     }
 }
 
@@ -259,7 +377,11 @@ mod tests {
             .contains(&("HTTPS_PROXY".into(), "http://proxy:3128".into())));
         assert!(n.args.contains(&("no_proxy".into(), "localhost".into())));
         assert_eq!(n.ca.as_ref().unwrap().0, dir.path().join("corp.pem"));
-        assert!(n.build_args()[CA_ARG].contains("BEGIN CERTIFICATE"));
+        let args = n.build_args(Some(
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        ));
+        assert!(args[CA_ARG].contains("BEGIN CERTIFICATE"));
+        assert_eq!(args[CA_FLAG], "1");
         assert_eq!(n.warnings().len(), 1, "the index URL has a password");
         // Without the profile's bundle, SSL_CERT_FILE is used (and must be readable).
         let e = Network::from_env(&env, None, dir.path()).unwrap_err();
@@ -269,6 +391,21 @@ mod tests {
         std::fs::write(dir.path().join("bad.pem"), "hello").unwrap();
         let e = Network::from_env(&|_: &str| None, Some("bad.pem"), dir.path()).unwrap_err();
         assert!(e.message.contains("no PEM certificate"), "{e}");
+    }
+
+    #[test]
+    fn only_the_certificates_the_image_lacks_are_sent() {
+        let a = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let b = "# corp root\n-----BEGIN CERTIFICATE-----\r\nBBBB\r\n-----END CERTIFICATE-----\n";
+        let ours = format!("{a}{b}");
+        assert_eq!(pem_blocks(&ours).len(), 2);
+        let extra = missing_certs(&ours, a);
+        assert_eq!(
+            extra,
+            "-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n"
+        );
+        assert_eq!(missing_certs(a, &ours), "");
+        assert_eq!(missing_certs(&ours, "").matches("BEGIN").count(), 2);
     }
 
     #[test]

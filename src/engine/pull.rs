@@ -216,12 +216,7 @@ impl Progress {
                         sizes.insert(id.to_string(), total.max(0) as u64);
                     }
                 }
-                // Ticks are for bars; a log gets the changes of state.
-                if matches!(status, "Downloading" | "Extracting" | "Waiting") {
-                    if last.get(id).map(String::as_str) == Some(status) {
-                        return;
-                    }
-                }
+                // Ticks are for bars; a log gets the changes of state only.
                 if last.get(id).map(String::as_str) != Some(status) {
                     last.insert(id.to_string(), status.to_string());
                     let size = sizes

@@ -14,6 +14,9 @@
 //! no secret mounts), so they come in as build args that only the single `RUN` consumes: the CA
 //! is written to /tmp, used by apt and pip, and deleted within that same `RUN`, so no layer's
 //! file system ever contains it, and the index URL lives only in that `RUN`'s environment.
+//! Build args travel in the request's URL, which is limited to 64 KiB: a whole system bundle
+//! (200 KiB) does not fit, so only the certificates the base image's own bundle lacks are sent
+//! (usually the one corporate root), and the `RUN` appends them to the image's bundle.
 //! Trade-off: the classic builder records the values of declared build args in the image's
 //! history (`docker history --no-trunc`). For a public CA bundle that is harmless; an index URL
 //! with a password in it would be visible there, so ptenv tells the user when it passes one
@@ -25,8 +28,13 @@ use crate::identity::User;
 use crate::profile::{Mode, Packages};
 use crate::project::{hex, slug};
 
-/// The build arg that carries the CA bundle's PEM text.
+/// The build arg that carries the PEM certificates the base image does not trust yet.
 pub const CA_ARG: &str = "PTENV_CA_PEM";
+/// Set (to `1`) when a CA bundle is in use, even if the base image already has all of its
+/// certificates: pip then still needs to be pointed at the system bundle (it trusts certifi's).
+pub const CA_FLAG: &str = "PTENV_CA";
+/// Where Debian and Ubuntu (the bases of the official images) keep the system bundle.
+pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// The pip settings that reach the build as build args (pip reads them from the environment).
 pub const PIP_ARGS: [&str; 3] = ["PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"];
 /// Docker's predefined build args: passed through without `ARG`, never in the history.
@@ -78,8 +86,10 @@ impl Recipe<'_> {
         let mut script = vec![
             "set -e".to_string(),
             // The CA bundle (when given) for apt, pip and anything using OpenSSL.
+            // The image's own system bundle plus the certificates it lacks.
             format!(
-                "if [ -n \"${CA_ARG}\" ]; then printf '%s\\n' \"${CA_ARG}\" > /tmp/ptenv-ca.pem; \
+                "if [ -n \"${CA_FLAG}\" ]; then {{ cat {SYSTEM_BUNDLE} 2>/dev/null || true; \
+                 printf '%s\\n' \"${CA_ARG}\"; }} > /tmp/ptenv-ca.pem; \
                  export PIP_CERT=/tmp/ptenv-ca.pem SSL_CERT_FILE=/tmp/ptenv-ca.pem \
                  REQUESTS_CA_BUNDLE=/tmp/ptenv-ca.pem; \
                  APT_CA='-o Acquire::https::CAInfo=/tmp/ptenv-ca.pem'; else APT_CA=''; fi"
@@ -165,7 +175,7 @@ impl Recipe<'_> {
         ));
         out.push_str(&format!("FROM {}\n", self.base));
         out.push_str("USER root\n");
-        out.push_str(&format!("ARG {CA_ARG}\n"));
+        out.push_str(&format!("ARG {CA_FLAG}\nARG {CA_ARG}\n"));
         for a in PIP_ARGS {
             out.push_str(&format!("ARG {a}\n"));
         }

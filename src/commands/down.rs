@@ -1,0 +1,44 @@
+//! `ptenv down [MODE|--all]`: stop and remove the project's containers (one profile's, or every
+//! ptenv container with `--all`). Keys, tokens and derived images are kept, so the next `up`
+//! is quick and the Jupyter URL stays the same.
+
+use serde_json::json;
+
+use super::Ctx;
+use crate::cli::DownArgs;
+use crate::engine::{block_on, Engine};
+use crate::error::Result;
+use crate::project::Project;
+
+pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
+    let p = &ctx.printer;
+    let project = Project::new(&ctx.project);
+    let removed = block_on(async {
+        let engine = Engine::connect().await?;
+        let targets = match (&args.mode, args.all) {
+            (_, true) => engine.list(None).await?,
+            (Some(mode), false) => engine
+                .find(&project.container_name(mode))
+                .await?
+                .into_iter()
+                .collect(),
+            (None, false) => engine.list(Some(&project.path)).await?,
+        };
+        let mut removed = Vec::new();
+        for c in targets {
+            engine.remove(&c.id).await?;
+            p.info(format!("Removed {}", c.name));
+            removed.push(c.name);
+        }
+        Ok::<_, crate::error::Error>(removed)
+    })?;
+    if removed.is_empty() {
+        p.info(match (&args.mode, args.all) {
+            (_, true) => "No ptenv containers on this machine.".to_string(),
+            (Some(mode), _) => format!("No `{mode}` container for this project."),
+            (None, _) => "No ptenv containers for this project.".to_string(),
+        });
+    }
+    p.json(&json!({ "removed": removed }));
+    Ok(0)
+}
