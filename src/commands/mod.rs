@@ -8,6 +8,8 @@ mod logs;
 mod ls;
 mod profiles;
 mod select;
+mod shell;
+mod ssh;
 mod up;
 
 use std::path::PathBuf;
@@ -31,8 +33,8 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Init(args) => init::run(&ctx, args),
         Command::Profiles => profiles::run(&ctx),
         Command::Completions { shell } => completions::run(shell),
-        Command::Ssh(_) => not_yet("ssh", 6),
-        Command::Shell(_) => not_yet("shell", 6),
+        Command::Ssh(args) => ssh::run(&ctx, args),
+        Command::Shell(args) => shell::run(&ctx, args),
         Command::Doctor(_) => not_yet("doctor", 7),
         Command::Select(args) => select::run(&ctx, args),
         Command::Down(args) => down::run(&ctx, args),

@@ -20,8 +20,8 @@ pub fn setup(input: &SetupInput) -> Setup {
 pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
     if s.detach {
         s.printer.info(format!(
-            "{} runs; open a shell in it with: ptenv shell",
-            s.container
+            "{} runs in the background (`ptenv shell` opens a shell in it, `ptenv down {}` stops it)",
+            s.container, s.profile.name
         ));
         return Ok(AfterStart::default());
     }

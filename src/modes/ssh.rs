@@ -231,10 +231,12 @@ pub async fn connect_setup(s: &Started<'_>) -> Result<Connection> {
     })
 }
 
-/// Prints how to connect: the alias, the ssh command and the VS Code command.
+/// Prints how to connect: the alias, the ssh command and the VS Code command. sshd always
+/// runs in the background; with `--detach` (as `ptenv ssh -- CMD` and `--code` call it) the
+/// lines go to stderr, so that stdout carries only the command's output.
 pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
     let c = connect_setup(s).await?;
-    print_connection(s.printer, &c);
+    print_connection(s.printer, &c, !s.detach);
     Ok(AfterStart {
         code: 0,
         json: connection_json(&c),
@@ -254,14 +256,23 @@ pub fn ssh_command(c: &Connection) -> Vec<String> {
     }
 }
 
-pub fn print_connection(printer: &crate::output::Printer, c: &Connection) {
+pub fn print_connection(printer: &crate::output::Printer, c: &Connection, to_stdout: bool) {
     printer.info(format!(
         "sshd is ready on 127.0.0.1:{} (key-only; host key pinned in ptenv's known_hosts).",
         c.port
     ));
-    printer.result(format!("host:    {}", c.alias));
-    printer.result(format!("ssh:     {}", shell_words(&ssh_command(c))));
-    printer.result(format!("VS Code: {}", vscode_command(&c.alias).join(" ")));
+    let lines = [
+        format!("host:    {}", c.alias),
+        format!("ssh:     {}", shell_words(&ssh_command(c))),
+        format!("VS Code: {}", vscode_command(&c.alias).join(" ")),
+    ];
+    for line in lines {
+        if to_stdout {
+            printer.result(line);
+        } else {
+            printer.info(line);
+        }
+    }
 }
 
 pub fn connection_json(c: &Connection) -> serde_json::Map<String, serde_json::Value> {
