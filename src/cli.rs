@@ -65,6 +65,10 @@ pub enum Command {
     Init(InitArgs),
     /// List the profiles available here and where each comes from
     Profiles,
+    /// Write the environment as a Docker Compose file or Kubernetes manifests
+    Export(ExportArgs),
+    /// Pin the resolved images by digest in ptenv.lock, for the whole team
+    Lock(LockArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell to complete for
@@ -140,6 +144,72 @@ pub struct UpArgs {
     /// Open the Jupyter URL in the browser once it answers
     #[arg(long)]
     pub open: bool,
+    /// Resolve the image again and rewrite ptenv.lock when the host's selection differs
+    #[arg(long)]
+    pub relock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub target: ExportTarget,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportTarget {
+    /// A Compose file (docker compose / docker-compose) for the resolved profile
+    Compose(ExportCommon),
+    /// Kubernetes manifests (Pod, Job or Deployment, Service, Secret) for the resolved profile
+    K8s(ExportK8s),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportCommon {
+    /// Profile to export (default: the project's default)
+    pub mode: Option<String>,
+    #[command(flatten)]
+    pub profile: ProfileFlags,
+    /// Write to FILE instead of stdout (secrets go to a 0600 file beside it)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportK8s {
+    #[command(flatten)]
+    pub common: ExportCommon,
+    /// The workload kind
+    #[arg(long, value_enum, default_value = "pod")]
+    pub kind: K8sKind,
+    /// GPUs per pod (nvidia.com/gpu limit); default: from the profile (all = 1)
+    #[arg(long = "gpu-count", value_name = "N")]
+    pub gpu_count: Option<u32>,
+    /// Name of the PersistentVolumeClaim that holds the workspace
+    #[arg(long, value_name = "NAME")]
+    pub pvc: Option<String>,
+    /// Mount the project folder with hostPath instead of a PVC (single-node clusters only)
+    #[arg(long, conflicts_with = "pvc")]
+    pub host_path: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum K8sKind {
+    Pod,
+    Job,
+    Deployment,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Exit non-zero when ptenv.lock is missing or stale (for CI); write nothing
+    #[arg(long)]
+    pub check: bool,
+    /// Resolve for another machine's NVIDIA driver version instead of this host's
+    #[arg(long, value_name = "VERSION")]
+    pub driver: Option<String>,
+    /// Resolve for a GPU compute capability (repeat for several GPUs)
+    #[arg(long = "gpu", value_name = "CC")]
+    pub gpu: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,7 @@ pub fn run(ctx: &Ctx, args: ShellArgs) -> Result<i32> {
         detach: true,
         new_token: false,
         open: false,
+        relock: false,
     };
     let code = super::up::run(ctx, up)?;
     if code != 0 {

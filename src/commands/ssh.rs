@@ -32,6 +32,7 @@ pub fn run(ctx: &Ctx, args: SshArgs) -> Result<i32> {
         detach: !args.cmd.is_empty() || args.code,
         new_token: false,
         open: false,
+        relock: false,
     };
     let code = super::up::run(ctx, up)?;
     if code != 0 {
