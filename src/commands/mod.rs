@@ -41,6 +41,8 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Ls => ls::run(&ctx),
         Command::Logs(args) => logs::run(&ctx, args),
         Command::Exec(args) => exec::run(&ctx, args),
+        Command::Export(_) => not_yet("export", 9),
+        Command::Lock(_) => not_yet("lock", 10),
     }
 }
 

@@ -221,6 +221,55 @@ pub fn scan(text: &str, host: &HostFacts) -> Vec<Finding> {
     out
 }
 
+/// The findings for people: each with where it was, what it means, what to do, and what this
+/// host adds. Echoed log lines are redacted (a Jupyter URL in a log carries its token).
+pub fn render(findings: &[Finding]) -> String {
+    use super::redact;
+    let mut out = String::new();
+    for f in findings {
+        let more = if f.count > 1 {
+            format!(
+                " (and {} more line{})",
+                f.count - 1,
+                if f.count == 2 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
+        out.push_str(&format!("line {}{more}: {}\n", f.line_no, redact(&f.line)));
+        out.push_str(&format!("  {}: {}\n", f.pattern.id, f.pattern.title));
+        out.push_str(&format!("  cause: {}\n", f.pattern.cause));
+        out.push_str(&format!("  fix: {}\n", f.fix));
+        if let Some(h) = &f.host {
+            out.push_str(&format!("  this host: {h}\n"));
+        }
+        out.push('\n');
+    }
+    match findings.len() {
+        0 => out.push_str("No known GPU/CUDA/Docker error found in the text. `ptenv doctor` checks the machine itself.\n"),
+        1 => out.push_str("1 known error found.\n"),
+        n => out.push_str(&format!("{n} known errors found; the first one in the text is usually the cause of the others.\n")),
+    }
+    out
+}
+
+/// `{findings: [{id, line, count, text, title, cause, fix, host}], recognised}`.
+pub fn to_json(findings: &[Finding]) -> serde_json::Value {
+    serde_json::json!({
+        "findings": findings.iter().map(|f| serde_json::json!({
+            "id": f.pattern.id,
+            "line": f.line_no,
+            "count": f.count,
+            "text": super::redact(&f.line),
+            "title": f.pattern.title,
+            "cause": f.pattern.cause,
+            "fix": f.fix,
+            "host": f.host,
+        })).collect::<Vec<_>>(),
+        "recognised": findings.len(),
+    })
+}
+
 fn no_context(_: &str, _: &HostFacts) -> Option<String> {
     None
 }
@@ -541,6 +590,29 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("nvidia-container-runtime-hook"));
+    }
+
+    #[test]
+    fn findings_render_with_cause_fix_and_redacted_lines() {
+        let log = "see http://127.0.0.1:8888/lab?token=abcdef\nERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory (shm). token=abcdef\n";
+        let f = scan(log, &host(None, vec![]));
+        let text = render(&f);
+        assert!(
+            text.starts_with("line 2: ERROR: Unexpected bus error"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  dataloader-bus-error: DataLoader workers ran out of shared memory")
+        );
+        assert!(text.contains("  fix: give the container more /dev/shm"));
+        assert!(!text.contains("abcdef"), "{text}");
+        assert!(text.ends_with("1 known error found.\n"));
+        let j = to_json(&f);
+        assert_eq!(j["recognised"], 1);
+        assert_eq!(j["findings"][0]["id"], "dataloader-bus-error");
+        assert_eq!(j["findings"][0]["line"], 2);
+        assert!(!j.to_string().contains("abcdef"));
+        assert!(render(&[]).contains("No known"));
     }
 
     #[test]

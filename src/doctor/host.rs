@@ -119,7 +119,7 @@ pub fn check_pci(pci: &Result<Vec<PciDevice>, String>, wsl: bool) -> Check {
             v.dedup();
             v
         };
-        return Check::fail(id::PCI, "no NVIDIA GPU on the PCI bus")
+        return Check::fail(id::PCI, "no NVIDIA GPU on the PCI bus, so no NVIDIA driver can run")
             .evidence(format!(
                 "{} PCI devices, none with vendor 0x10de (NVIDIA) and a display class (0x03xxxx); vendors seen: {}",
                 devices.len(),

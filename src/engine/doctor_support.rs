@@ -1,0 +1,100 @@
+//! What `ptenv doctor` needs from the engine beyond the other commands: the GPU-related parts
+//! of `GET /info`, the shared-memory settings of the project's running containers, and a
+//! short-lived container run to its end with its output collected (the torch probe).
+//! The answers are doctor's own plain structs, so its checks stay free of bollard types.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bollard::query_parameters::WaitContainerOptionsBuilder;
+use futures_util::StreamExt;
+
+use super::{failed, Engine};
+use crate::doctor::container::ContainerShm;
+use crate::doctor::docker::EngineInfo;
+use crate::error::Result;
+use crate::plan::LABEL_MEMLOCK;
+
+impl Engine {
+    /// Runtimes, cgroup driver and CDI facts from `GET /info`.
+    pub async fn doctor_info(&self) -> Result<EngineInfo> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| failed("cannot read the engine's info", &self.endpoint, &e))?;
+        let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
+        runtimes.sort();
+        Ok(EngineInfo {
+            runtimes,
+            default_runtime: info.default_runtime,
+            cgroup_driver: info.cgroup_driver.map(|d| d.to_string()),
+            cgroup_version: info.cgroup_version.map(|v| v.to_string()),
+            cdi_spec_dirs: info.cdi_spec_dirs,
+            discovered_devices: info.discovered_devices.map(|d| {
+                d.into_iter()
+                    .map(|x| {
+                        format!(
+                            "{} {}",
+                            x.source.unwrap_or_default(),
+                            x.id.unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            }),
+        })
+    }
+
+    /// `ShmSize`, `IpcMode` and ptenv's memlock label of each running container of `project`.
+    pub async fn project_shm(&self, project: &Path) -> Result<Vec<ContainerShm>> {
+        let mut out = Vec::new();
+        for c in self.list(Some(project)).await? {
+            if !c.running() {
+                continue;
+            }
+            let inspected = match self.docker.inspect_container(&c.id, None).await {
+                Ok(i) => i,
+                // Gone between the list and now.
+                Err(e) if super::status_of(&e) == Some(404) => continue,
+                Err(e) => {
+                    return Err(failed(
+                        &format!("cannot inspect container {}", c.name),
+                        &self.endpoint,
+                        &e,
+                    ))
+                }
+            };
+            let host = inspected.host_config.unwrap_or_default();
+            out.push(ContainerShm {
+                name: c.name.clone(),
+                shm_size: host.shm_size,
+                ipc_mode: host.ipc_mode,
+                memlock_capped: c.labels.get(LABEL_MEMLOCK).cloned(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Wait (at most `timeout`) for a started container to stop; its exit code and its whole
+    /// output, stdout and stderr together. The container is left for the caller to remove.
+    pub async fn wait_output(&self, id: &str, timeout: Duration) -> Result<(Option<i64>, String)> {
+        let options = WaitContainerOptionsBuilder::default()
+            .condition("not-running")
+            .build();
+        let mut wait = self.docker.wait_container(id, Some(options));
+        let code = match tokio::time::timeout(timeout, wait.next()).await {
+            Err(_) => None,
+            Ok(Some(Ok(r))) => Some(r.status_code),
+            // bollard reports a non-zero exit as an error that carries the code.
+            Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => {
+                Some(code)
+            }
+            Ok(Some(Err(e))) => {
+                return Err(failed("cannot wait for the container", &self.endpoint, &e))
+            }
+            Ok(None) => None,
+        };
+        let output = self.log_tail(id, 10_000).await?;
+        Ok((code, output))
+    }
+}
