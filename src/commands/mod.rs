@@ -1,6 +1,7 @@
 //! One module per command. Each takes its arguments and the [`Ctx`] and returns the exit code.
 
 mod completions;
+mod doctor;
 mod down;
 mod exec;
 mod init;
@@ -35,7 +36,7 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Completions { shell } => completions::run(shell),
         Command::Ssh(args) => ssh::run(&ctx, args),
         Command::Shell(args) => shell::run(&ctx, args),
-        Command::Doctor(_) => not_yet("doctor", 7),
+        Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Select(args) => select::run(&ctx, args),
         Command::Down(args) => down::run(&ctx, args),
         Command::Ls => ls::run(&ctx),
