@@ -32,6 +32,8 @@ use crate::select::{self, Choice};
 
 /// How far above a taken port ptenv looks for a free one.
 const PORT_SEARCH: u16 = 100;
+/// How often `create` retries when a concurrent `up` removes the container it waited for.
+const MAX_RACES: u32 = 10;
 /// How long an `up` that lost the race for the container name waits for the winner's start.
 const RACE_WAIT: Duration = Duration::from_secs(120);
 
@@ -270,7 +272,7 @@ impl Up<'_> {
         let network = self.network()?;
         let image = engine.derive(&self.recipe(&base_id), &network, p).await?;
         let spec = self.spec(&image);
-        let mut action = Action::Created;
+        let mut recreating = false;
         if let Some(c) = engine.find(&spec.name).await? {
             if c.label(LABEL_CONFIG) == spec.config_hash() {
                 let recorded = container_spec(&spec, &c.labels);
@@ -279,7 +281,10 @@ impl Up<'_> {
                 }
                 if c.state == "created" {
                     // Another `up` may be between its create and its start.
-                    return self.await_other_up(engine, &spec).await;
+                    if let Some(done) = self.await_other_up(engine, &spec).await? {
+                        return Ok(done);
+                    }
+                    return self.create(engine, spec, pending).await;
                 }
                 return match engine.start(&c.id).await {
                     Ok(()) => Ok((recorded, Action::Started)),
@@ -292,7 +297,7 @@ impl Up<'_> {
                         engine.remove(&c.id).await?;
                         self.create(engine, spec, pending)
                             .await
-                            .map(|s| (s, Action::Recreated))
+                            .map(|(s, a)| (s, recreated(a)))
                     }
                     Err(e) => Err(self.start_failed(e, &c.name)),
                 };
@@ -302,10 +307,17 @@ impl Up<'_> {
                 spec.name
             ));
             engine.remove(&c.id).await?;
-            action = Action::Recreated;
+            recreating = true;
         }
-        let spec = self.create(engine, spec, pending).await?;
-        Ok((spec, action))
+        let (spec, action) = self.create(engine, spec, pending).await?;
+        Ok((
+            spec,
+            if recreating {
+                recreated(action)
+            } else {
+                action
+            },
+        ))
     }
 
     /// Create, copy the mode's files in, start. Handles the engine's refusals: memlock (retry
@@ -315,7 +327,7 @@ impl Up<'_> {
         engine: &Engine,
         mut spec: Spec,
         pending: &Mutex<Option<String>>,
-    ) -> Result<Spec> {
+    ) -> Result<(Spec, Action)> {
         let p = &self.printer;
         self.check_mounts()?;
         let mut hosts = Vec::new();
@@ -343,12 +355,28 @@ impl Up<'_> {
             serde_json::to_string(&spec.create_body()).unwrap_or_default()
         ));
         let mut capped = false;
+        let mut races = 0;
         loop {
             let id = match engine.create(&spec.name, &spec.create_body()).await {
                 Ok(id) => id,
-                Err(CreateError::Conflict) => {
-                    return self.await_other_up(engine, &spec).await.map(|(s, _)| s)
-                }
+                Err(CreateError::Conflict) => match self.await_other_up(engine, &spec).await? {
+                    Some(done) => return Ok(done),
+                    // It went away (the other `up` failed, or is retrying): try again.
+                    None if races < MAX_RACES => {
+                        // While the engine removes a container its name stays taken and
+                        // inspecting it answers 404: give the removal a moment.
+                        races += 1;
+                        tokio::time::sleep(Duration::from_millis(100 * u64::from(races))).await;
+                        continue;
+                    }
+                    None => {
+                        return Err(Error::new(format!(
+                            "{} keeps being created and removed by another `ptenv up`",
+                            spec.name
+                        ))
+                        .hint("wait for the other `ptenv up` to finish, then run it again"))
+                    }
+                },
                 Err(CreateError::Other(e)) => return Err(e),
             };
             *pending.lock().expect("not poisoned") = Some(id.clone());
@@ -359,7 +387,7 @@ impl Up<'_> {
             match started {
                 Ok(()) => {
                     *pending.lock().expect("not poisoned") = None;
-                    return Ok(spec);
+                    return Ok((spec, Action::Created));
                 }
                 Err(e) => {
                     engine.remove(&id).await?;
@@ -380,8 +408,10 @@ impl Up<'_> {
     }
 
     /// Another `up` of the same project and profile created the container a moment ago: wait
-    /// until it runs, and reuse it (exactly one container results).
-    async fn await_other_up(&self, engine: &Engine, spec: &Spec) -> Result<(Spec, Action)> {
+    /// until it runs, and reuse it (exactly one container results). `None` when it went away
+    /// instead (the other `up` failed, or removes it to retry without memlock): the caller
+    /// creates it.
+    async fn await_other_up(&self, engine: &Engine, spec: &Spec) -> Result<Option<(Spec, Action)>> {
         self.printer.info(format!(
             "Another `ptenv up` is starting {}; waiting for it",
             spec.name
@@ -397,16 +427,20 @@ impl Up<'_> {
                         ))
                         .hint("run `ptenv up` again to recreate it with this profile"));
                     }
-                    return Ok((container_spec(spec, &c.labels), Action::Reused));
+                    return Ok(Some((container_spec(spec, &c.labels), Action::Reused)));
                 }
                 Some(c) if c.state == "created" => {}
-                _ => {
+                Some(c) => {
                     return Err(Error::new(format!(
-                        "another `ptenv up` was starting {} and did not finish",
-                        spec.name
+                        "another `ptenv up` was starting {}, which is now {}",
+                        spec.name, c.state
                     ))
-                    .hint("run `ptenv up` again"))
+                    .hint(format!(
+                        "see why with `ptenv logs {}`, then run `ptenv up` again",
+                        self.profile.name
+                    )))
                 }
+                None => return Ok(None),
             }
             if start.elapsed() > RACE_WAIT {
                 return Err(Error::new(format!(
@@ -419,7 +453,7 @@ impl Up<'_> {
                     self.profile.name
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -458,6 +492,14 @@ impl Up<'_> {
             StartError::Other(m) => Error::new(format!("cannot start {name}: {m}"))
                 .hint("check the profile's `command` and `mounts`; `ptenv up -v` shows the create body"),
         }
+    }
+}
+
+/// `Created` becomes `Recreated` when an old container was removed first.
+fn recreated(action: Action) -> Action {
+    match action {
+        Action::Created => Action::Recreated,
+        other => other,
     }
 }
 

@@ -1,0 +1,232 @@
+//! `ptenv up` and the lifecycle commands against the real engine (issue #5): the shell profile
+//! on the small fixture from the local registry, detached. Create, reuse, start again,
+//! recreate, ls, exec, logs, down, and two `up` at once.
+//!
+//! Every test here uses the same profile inputs, so the derived image is built once (by
+//! [`warm`]) and reused by the others.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::support::{docker_inspect, docker_ok, Project, Testbed};
+
+/// `ptenv.yaml` for a CPU shell on the small fixture, plus `extra` lines.
+pub fn shell_yaml(extra: &str) -> String {
+    format!(
+        "default: shell\nrepository: {}\ngpus: none\n{extra}",
+        Testbed::get().small_repo
+    )
+}
+
+/// A project with the shell profile. When the tests run as root, the folder is given to
+/// 1000:1000 (the container user ptenv uses for root), as a user's own folder would be theirs.
+pub fn shell_project(name: &str, extra: &str) -> Project {
+    Testbed::get().registry();
+    let p = Project::new(name);
+    p.write("ptenv.yaml", &shell_yaml(extra));
+    if unsafe { libc::getuid() } == 0 {
+        std::os::unix::fs::chown(p.path(), Some(1000), Some(1000)).expect("chown the project");
+    }
+    p
+}
+
+/// Build the derived shell image once per test run (the first `up` pulls and builds; the
+/// others find it).
+pub fn warm() {
+    static WARM: OnceLock<()> = OnceLock::new();
+    WARM.get_or_init(|| {
+        let p = shell_project("lifecycle-warm", "");
+        p.ptenv(&["up", "--detach"]).run().assert_success();
+    });
+}
+
+/// The one container of the project, inspected.
+pub fn only_container(p: &Project) -> serde_json::Value {
+    let ids = p.containers();
+    assert_eq!(ids.len(), 1, "expected exactly one container: {ids:?}");
+    docker_inspect(&ids[0])
+}
+
+#[test]
+fn up_shell_detach_creates_reuses_lists_execs_and_goes_down() {
+    warm();
+    let p = shell_project("lifecycle-main", "");
+    let first = p.ptenv(&["up", "shell", "--detach"]).run();
+    first.assert_success();
+    assert!(
+        first.stderr.contains("Started ptenv-lifecycle-main-"),
+        "{first}"
+    );
+    let c = only_container(&p);
+    assert_eq!(c["State"]["Running"], true);
+    let name = c["Name"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('/')
+        .to_string();
+    assert!(name.ends_with("-shell"), "{name}");
+    assert!(c["Config"]["Image"]
+        .as_str()
+        .unwrap()
+        .starts_with("ptenv/pytorch-"));
+    assert_eq!(c["Config"]["User"], "1000:1000");
+    assert_eq!(c["Config"]["WorkingDir"], "/workspace");
+    assert_eq!(c["Config"]["Labels"]["dev.ptenv.profile"], "shell");
+    assert_eq!(c["Config"]["Labels"]["dev.ptenv.mode"], "shell");
+    assert_eq!(
+        c["HostConfig"]["Binds"][0],
+        format!("{}:/workspace", p.path().display())
+    );
+
+    // A second `up` reuses the running container at once.
+    let second = p.ptenv(&["up", "shell", "--detach"]).run();
+    second.assert_success();
+    assert!(second.stderr.contains("reusing"), "{second}");
+    assert!(second.elapsed < Duration::from_secs(5), "{second}");
+    assert_eq!(only_container(&p)["Id"], c["Id"]);
+
+    // ls shows it, with its profile and project.
+    let ls = p.ptenv(&["ls", "--json"]).run();
+    ls.assert_success();
+    let list: serde_json::Value = serde_json::from_str(&ls.stdout).expect("ls --json is JSON");
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in ls:\n{ls}"));
+    assert_eq!(mine["profile"], "shell");
+    assert_eq!(mine["state"], "running");
+    assert_eq!(mine["project"], p.path().display().to_string());
+    assert_eq!(mine["gpus"], "none");
+    let table = p.ptenv(&["ls"]).run();
+    assert!(
+        table.stdout.lines().next().unwrap().starts_with("NAME"),
+        "{table}"
+    );
+    assert!(table.stdout.contains(&name), "{table}");
+
+    // exec runs as the user in /workspace; files it makes belong to that user on the host;
+    // its exit code is ptenv's.
+    let id = p
+        .ptenv(&["exec", "--", "sh", "-c", "id -u; pwd; touch made-inside"])
+        .run();
+    id.assert_success();
+    assert_eq!(id.stdout, "1000\n/workspace\n", "{id}");
+    let meta = std::fs::metadata(p.path().join("made-inside")).expect("the file is on the host");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 1000);
+    p.ptenv(&["exec", "--", "sh", "-c", "echo out; echo err >&2; exit 7"])
+        .run()
+        .assert_exit(7);
+    let sudo = p.ptenv(&["exec", "--", "sudo", "-n", "id", "-u"]).run();
+    sudo.assert_success();
+    assert_eq!(sudo.stdout, "0\n", "passwordless sudo: {sudo}");
+
+    // logs answers (the shell container prints little) and exits 0.
+    p.ptenv(&["logs", "--tail", "5"]).run().assert_success();
+
+    // down removes it; keys and tokens stay (the data folder is untouched).
+    let down = p.ptenv(&["down"]).run();
+    down.assert_success();
+    assert!(down.stderr.contains(&format!("Removed {name}")), "{down}");
+    assert!(p.containers().is_empty());
+    let again = p.ptenv(&["down"]).run();
+    again.assert_success();
+    assert!(again.stderr.contains("No ptenv containers"), "{again}");
+}
+
+#[test]
+fn a_stopped_container_is_started_again_and_a_changed_profile_recreates_it() {
+    warm();
+    let p = shell_project("lifecycle-change", "");
+    p.ptenv(&["up", "--detach"]).run().assert_success();
+    let before = only_container(&p);
+    let id = before["Id"].as_str().unwrap().to_string();
+    docker_ok(&["stop", "-t", "1", &id]);
+    let restart = p.ptenv(&["up", "--detach"]).run();
+    restart.assert_success();
+    assert!(restart.stderr.contains("again"), "{restart}");
+    let after = only_container(&p);
+    assert_eq!(after["Id"], before["Id"]);
+    assert_eq!(after["State"]["Running"], true);
+
+    p.write("ptenv.yaml", &shell_yaml("env: {TRAIN_SEED: '42'}\n"));
+    let changed = p.ptenv(&["up", "--detach"]).run();
+    changed.assert_success();
+    assert!(changed.stderr.contains("recreating"), "{changed}");
+    let new = only_container(&p);
+    assert_ne!(new["Id"], before["Id"]);
+    let env: Vec<&str> = new["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(env.contains(&"TRAIN_SEED=42"), "{env:?}");
+}
+
+#[test]
+fn two_ups_at_once_make_exactly_one_container() {
+    warm();
+    let p = shell_project("lifecycle-race", "");
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| p.ptenv(&["up", "--detach"]).run());
+        let b = s.spawn(|| p.ptenv(&["up", "--detach"]).run());
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    a.assert_success();
+    b.assert_success();
+    let c = only_container(&p);
+    assert_eq!(c["State"]["Running"], true);
+    // The loser said what it did: it waited for the winner or found it running.
+    let both = format!("{}{}", a.stderr, b.stderr);
+    assert_eq!(both.matches("Started ptenv-").count(), 1, "{a}\n{b}");
+}
+
+#[test]
+fn dry_run_json_prints_the_create_body_and_creates_nothing() {
+    warm();
+    let p = shell_project(
+        "lifecycle-dry",
+        "shm_size: 2g\nports: ['127.0.0.1:18080:8080']\n",
+    );
+    let out = p.ptenv(&["up", "--dry-run", "--json"]).run();
+    out.assert_success();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
+    let body = &v["create"];
+    assert_eq!(body["HostConfig"]["ShmSize"], 2u64 << 30);
+    assert_eq!(body["HostConfig"]["Init"], true);
+    assert_eq!(
+        body["HostConfig"]["Binds"][0],
+        format!("{}:/workspace", p.path().display())
+    );
+    assert_eq!(body["ExposedPorts"]["8080/tcp"], serde_json::json!({}));
+    assert_eq!(
+        body["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostIp"],
+        "127.0.0.1"
+    );
+    assert!(
+        body["HostConfig"].get("DeviceRequests").is_none(),
+        "gpus: none"
+    );
+    // The base is in the engine (warm pulled it), so the derived image is named exactly.
+    let derived = v["image"]["derived"].as_str().expect("the derived tag");
+    assert_eq!(body["Image"], derived);
+    assert_eq!(v["container"]["action"], "create");
+    assert!(p.containers().is_empty(), "a dry run creates nothing");
+}
+
+#[test]
+fn exec_and_logs_without_a_container_say_how_to_start_one() {
+    let p = shell_project("lifecycle-none", "");
+    let out = p.ptenv(&["exec", "--", "true"]).run();
+    out.assert_exit(1);
+    assert!(out.stderr.contains("has no ptenv container"), "{out}");
+    assert!(
+        out.stderr.contains("hint: start one with `ptenv up`"),
+        "{out}"
+    );
+    let logs = p.ptenv(&["logs", "jupyter"]).run();
+    logs.assert_exit(1);
+    assert!(logs.stderr.contains("no `jupyter` container"), "{logs}");
+}
