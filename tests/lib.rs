@@ -6,6 +6,5 @@
 
 mod cli;
 mod lifecycle;
-mod modes_shell;
 mod support;
 mod testbed_smoke;
