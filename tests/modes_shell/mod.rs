@@ -1,0 +1,242 @@
+//! Issue #6, the shell: `ptenv shell` against the real engine with the small fixture, with
+//! piped stdin and under a real pseudo-terminal (tmux): the user and folder, the image's PATH,
+//! stdin streamed, window resize, Ctrl-C and Ctrl-D passed through, the exit code returned and
+//! the host terminal restored.
+
+use std::path::Path;
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::support::{Project, Testbed};
+
+/// A project whose profiles use the small fixture from the local registry.
+pub fn fixture_project(name: &str, repo: &str) -> Project {
+    let tb = Testbed::get();
+    let p = Project::new(name);
+    p.write(
+        "ptenv.yaml",
+        &format!(
+            "repository: {repo}\nca_bundle: {}\n",
+            tb.ca_bundle.display()
+        ),
+    );
+    // The container user has the host user's ids, or 1000:1000 when the host user is root:
+    // the project folder belongs to that user, as it would on a developer's machine.
+    let uid = container_uid();
+    std::os::unix::fs::chown(p.path(), Some(uid), Some(uid)).expect("chown the project");
+    p
+}
+
+/// The uid the container user has: the host user's, 1000 for root.
+pub fn container_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata("/proc/self").expect("/proc/self").uid() {
+        0 => 1000,
+        uid => uid,
+    }
+}
+
+pub fn owner(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .uid()
+}
+
+#[test]
+fn shell_runs_commands_with_piped_stdin_and_returns_the_exit_code() {
+    let tb = Testbed::get();
+    let p = fixture_project("shell-piped", &tb.small_repo);
+    let up = p.ptenv(&["up", "shell", "--detach"]).run();
+    up.assert_success();
+
+    let out = p
+        .ptenv(&[
+            "-q",
+            "shell",
+            "--",
+            "sh",
+            "-c",
+            "id -u; pwd; touch made-in-shell; exit 3",
+        ])
+        .run();
+    out.assert_exit(3);
+    assert_eq!(
+        out.stdout,
+        format!("{}\n/workspace\n", container_uid()),
+        "{out}"
+    );
+    assert_eq!(owner(&p.path().join("made-in-shell")), container_uid());
+
+    let out = p
+        .ptenv(&["-q", "shell", "--", "cat"])
+        .stdin("streamed\nthrough\n")
+        .run();
+    out.assert_success();
+    assert_eq!(out.stdout, "streamed\nthrough\n", "{out}");
+
+    // No TTY and no command: the login shell reads its commands from stdin, with the image's
+    // PATH back after /etc/profile.
+    let out = p
+        .ptenv(&["-q", "shell"])
+        .stdin("echo \"path=$PATH\"; pwd; exit 5\n")
+        .run();
+    out.assert_exit(5);
+    assert!(
+        out.stdout.contains("path=/opt/conda/bin:"),
+        "the image's PATH is lost:\n{out}"
+    );
+    assert!(out.stdout.contains("\n/workspace\n"), "{out}");
+}
+
+/// tmux on a socket of its own, killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(name: &str, cols: u16, rows: u16, command: &str) -> Tmux {
+        let t = Tmux {
+            socket: format!("ptenv-test-{name}-{}", std::process::id()),
+        };
+        let status = Command::new("tmux")
+            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
+            .arg(command)
+            .status()
+            .expect("tmux is installed (tests/testbed/setup.sh installs it)");
+        assert!(status.success(), "tmux new-session failed");
+        t
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "0"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+    }
+
+    fn resize(&self, cols: u16, rows: u16) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "resize-window", "-t", "0"])
+            .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
+            .status()
+            .expect("tmux resize-window");
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "capture-pane",
+                "-p",
+                "-J",
+                "-S",
+                "-200",
+                "-t",
+                "0",
+            ])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `text`; panics with the screen after `timeout`.
+    fn wait_for(&self, text: &str, timeout: Duration) -> String {
+        self.wait_until(text, timeout, |screen| screen.contains(text))
+    }
+
+    /// Waits until a line of the screen is exactly `line` (not the command that prints it).
+    fn wait_for_line(&self, line: &str, timeout: Duration) -> String {
+        self.wait_until(line, timeout, |screen| {
+            screen.lines().any(|l| l.trim_end() == line)
+        })
+    }
+
+    fn wait_until(&self, text: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            if start.elapsed() > timeout {
+                panic!("`{text}` did not appear within {timeout:?}; the screen:\n{screen}");
+            }
+            sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn shell_under_a_real_terminal_follows_resizes_passes_keys_and_restores_the_terminal() {
+    let tb = Testbed::get();
+    let p = fixture_project("shell-tty", &tb.small_repo);
+    p.ptenv(&["up", "shell", "--detach"]).run().assert_success();
+
+    let env = format!(
+        "HOME='{}' XDG_CONFIG_HOME='{}' XDG_DATA_HOME='{}' XDG_CACHE_HOME='{}'",
+        p.home().display(),
+        p.config_dir().display(),
+        p.data_dir().display(),
+        p.cache_dir().display()
+    );
+    // After ptenv returns, print its exit code and whether the terminal is cooked again.
+    let script = format!(
+        "cd '{dir}' && env {env} '{bin}' -q shell; echo \"EXIT=$?\"; \
+         stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; \
+         echo STTY-DONE; sleep 600",
+        dir = p.path().display(),
+        bin = env!("CARGO_BIN_EXE_ptenv"),
+    );
+    let tmux = Tmux::start("shell", 100, 30, &script);
+    let t = Duration::from_secs(60);
+    tmux.wait_for("/workspace$", t);
+
+    tmux.keys(&["stty size; echo \"id=$(id -u) tty=$(tty)\"", "Enter"]);
+    let screen = tmux.wait_for("tty=/dev/pts/", t);
+    assert!(screen.lines().any(|l| l.trim_end() == "30 100"), "{screen}");
+    assert!(
+        screen.contains(&format!("id={}", container_uid())),
+        "{screen}"
+    );
+
+    tmux.resize(120, 40);
+    sleep(Duration::from_millis(500));
+    tmux.keys(&["clear; stty size", "Enter"]);
+    tmux.wait_for_line("40 120", t);
+
+    // Ctrl-C reaches the container's foreground process, not ptenv.
+    tmux.keys(&["clear; sleep 300", "Enter"]);
+    sleep(Duration::from_millis(800));
+    tmux.keys(&["C-c"]);
+    tmux.keys(&["echo after-ctrl-c", "Enter"]);
+    tmux.wait_for_line("after-ctrl-c", t);
+
+    // Ctrl-D ends `cat`'s input in the container.
+    tmux.keys(&["clear; cat; echo cat-ended", "Enter"]);
+    sleep(Duration::from_millis(800));
+    tmux.keys(&["C-d"]);
+    tmux.wait_for_line("cat-ended", t);
+
+    tmux.keys(&["exit 42", "Enter"]);
+    let screen = tmux.wait_for("STTY-DONE", t);
+    assert!(screen.contains("EXIT=42"), "{screen}");
+    assert!(
+        screen.contains("icanon echo STTY-DONE"),
+        "the terminal was not restored (want `icanon echo`):\n{screen}"
+    );
+}
