@@ -5,7 +5,6 @@
 //! test binary of its own, so a module file at the top of `tests/` would be built twice.
 
 mod cli;
-mod engine;
 mod lifecycle;
 mod modes_shell;
 mod support;
