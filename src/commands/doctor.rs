@@ -134,7 +134,7 @@ async fn diagnose(ctx: &Ctx, profile: &Profile, root: &Path, probe: bool) -> Rep
     let selection = select::choose(profile, &facts);
     let check = r.blocked(id::IMAGE, &[id::NVML]).unwrap_or_else(|| {
         let alternative = alternative(profile, &facts);
-        image::check_image(&selection, &facts, alternative.as_deref())
+        image::check_image(&selection, &facts, alternative.as_deref(), &profile.pytorch)
     });
     r.push(check);
 
@@ -210,7 +210,8 @@ fn no_gpu_reason(
             .get(link)
             .filter(|c| c.status == crate::doctor::Status::Fail)
         {
-            return Some((format!("`{link}` failed: {}", c.summary), c.fix.clone()));
+            // Short: the report shows that link's own summary just above.
+            return Some((format!("`{link}` failed"), c.fix.clone()));
         }
     }
     if !choice.gpu {
@@ -426,7 +427,7 @@ mod tests {
         r.push(Check::fail(id::KERNEL, "module missing").fix("install it"));
         r.push(Check::fail(id::GPU_PATH, "no toolkit"));
         let (why, fix) = no_gpu_reason(&r, &profile, &choice).unwrap();
-        assert_eq!(why, "`kernel-driver` failed: module missing");
+        assert_eq!(why, "`kernel-driver` failed");
         assert_eq!(fix.as_deref(), Some("install it"));
         let none = Profile {
             gpus: Gpus::None,

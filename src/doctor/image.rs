@@ -16,10 +16,23 @@ pub fn check_image(
     selection: &Result<Choice, Error>,
     facts: &HostFacts,
     alternative: Option<&str>,
+    pytorch: &str,
 ) -> Check {
     let choice = match selection {
         Ok(c) => c,
         Err(e) => {
+            // Name the kind of failure: no line of the release has code for every GPU.
+            let lines = catalog::lines_for(pytorch);
+            let arch = !lines.is_empty()
+                && !facts.gpus.is_empty()
+                && !lines
+                    .iter()
+                    .any(|l| facts.gpus.iter().all(|g| l.covers(g.cc).is_covered()));
+            let summary = if arch {
+                format!("architecture mismatch: {}", e.message)
+            } else {
+                e.message.clone()
+            };
             // select's error already says why no image fits and which one would; the hint
             // that sends the user to `ptenv doctor` is dropped: they are here.
             let hints: Vec<&str> = e
@@ -28,7 +41,7 @@ pub fn check_image(
                 .map(String::as_str)
                 .filter(|h| !h.contains("ptenv doctor"))
                 .collect();
-            let c = Check::fail(id::IMAGE, e.message.clone()).evidence_all(gpu_lines(facts));
+            let c = Check::fail(id::IMAGE, summary).evidence_all(gpu_lines(facts));
             return if hints.is_empty() {
                 c
             } else {
@@ -268,7 +281,7 @@ mod tests {
 
     fn check(layer: Layer, facts: &HostFacts) -> Check {
         let p = profile(layer);
-        check_image(&select::choose(&p, facts), facts, None)
+        check_image(&select::choose(&p, facts), facts, None, &p.pytorch)
     }
 
     #[test]
@@ -279,6 +292,7 @@ mod tests {
         );
         let c = check(Layer::default(), &facts);
         assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(c.summary.starts_with("architecture mismatch: "), "{c:?}");
         assert!(c.summary.contains("no kernel image"), "{c:?}");
         let fix = c.fix.unwrap();
         assert!(fix.contains("2.7.0-cuda12.8-cudnn9-runtime"), "{fix}");
@@ -310,7 +324,12 @@ mod tests {
             cuda: Some(Version("12.4".into())),
             ..Layer::default()
         });
-        let c = check_image(&select::choose(&p, &facts), &facts, Some("use 2.7 cu128"));
+        let c = check_image(
+            &select::choose(&p, &facts),
+            &facts,
+            Some("use 2.7 cu128"),
+            &p.pytorch,
+        );
         assert_eq!(c.status, Status::Fail, "{c:?}");
         assert!(c.summary.starts_with("architecture mismatch"), "{c:?}");
         assert_eq!(c.fix.as_deref(), Some("use 2.7 cu128"));
@@ -323,7 +342,7 @@ mod tests {
             cuda: Some(Version("12.4".into())),
             ..Layer::default()
         });
-        let c = check_image(&select::choose(&p, &facts), &facts, None);
+        let c = check_image(&select::choose(&p, &facts), &facts, None, &p.pytorch);
         assert_eq!(c.status, Status::Fail, "{c:?}");
         assert!(c.summary.contains("insufficient"), "{c:?}");
         let facts = host(
@@ -357,6 +376,10 @@ mod tests {
             &facts,
         );
         assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(
+            c.summary.starts_with("architecture mismatch: no single"),
+            "{c:?}"
+        );
         assert!(
             c.evidence.iter().any(|e| e.contains("GPU 0"))
                 && c.evidence.iter().any(|e| e.contains("GPU 1")),

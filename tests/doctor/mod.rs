@@ -248,6 +248,10 @@ fn an_rtx_5090_on_2_6_is_an_architecture_mismatch_with_the_2_7_cu128_fix() {
     out.assert_exit(1);
     let image = check(&report, "image");
     assert_eq!(image["status"], "fail", "{report:#}");
+    assert!(
+        text(&image["summary"]).starts_with("architecture mismatch: "),
+        "{image:#}"
+    );
     assert!(text(&image["summary"]).contains("RTX 5090"), "{image:#}");
     assert!(
         text(&image["summary"]).contains("no kernel image"),
