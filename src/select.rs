@@ -715,9 +715,12 @@ fn no_fit(
         e = Error::new(format!(
             "NVIDIA driver {d} is too old for every PyTorch {minor} {variant} image that runs on your GPUs"
         ));
+        // Only the lines that have code for the GPUs: the driver is what stops them.
         for (l, why) in rejected {
-            for w in why {
-                e = e.hint(format!("{}: {w}", image_of(profile, l, variant)));
+            if gpus.iter().all(|g| l.covers(g.cc).is_covered()) {
+                for w in why {
+                    e = e.hint(format!("{}: {w}", image_of(profile, l, variant)));
+                }
             }
         }
         if variant == Variant::Devel {
@@ -827,5 +830,679 @@ fn pinned_image(
         warnings,
         rejected: Vec::new(),
         line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Cc;
+    use crate::profile::{Layer, Sources, Version};
+
+    /// A host seen through NVML: `driver` and one GPU per compute capability.
+    fn host(driver: Option<&str>, ccs: &[Cc]) -> HostFacts {
+        HostFacts {
+            driver: driver.map(str::to_string),
+            cuda_driver: driver
+                .and_then(DriverVersion::parse)
+                .and_then(|d| catalog::cuda_for_driver(&d)),
+            gpus: ccs
+                .iter()
+                .enumerate()
+                .map(|(i, cc)| Gpu {
+                    index: i as u32,
+                    name: format!("NVIDIA Test GPU {}.{}", cc.0, cc.1),
+                    uuid: format!("GPU-{i}"),
+                    cc: *cc,
+                    memory_bytes: 1 << 30,
+                    arch: None,
+                })
+                .collect(),
+            source: if driver.is_some() {
+                Source::Nvml
+            } else {
+                Source::None
+            },
+            problems: Vec::new(),
+            machine: "x86_64".into(),
+        }
+    }
+
+    struct Want {
+        pytorch: &'static str,
+        variant: Variant,
+        cuda: Option<&'static str>,
+        image: Option<&'static str>,
+        gpus: Option<Gpus>,
+    }
+
+    fn want(pytorch: &'static str) -> Want {
+        Want {
+            pytorch,
+            variant: Variant::Runtime,
+            cuda: None,
+            image: None,
+            gpus: None,
+        }
+    }
+
+    impl Want {
+        fn devel(mut self) -> Want {
+            self.variant = Variant::Devel;
+            self
+        }
+        fn cuda(mut self, c: &'static str) -> Want {
+            self.cuda = Some(c);
+            self
+        }
+        fn image(mut self, i: &'static str) -> Want {
+            self.image = Some(i);
+            self
+        }
+        fn gpus(mut self, g: &str) -> Want {
+            self.gpus = Some(Gpus::parse(g).unwrap());
+            self
+        }
+        fn profile(&self) -> Profile {
+            let layer = Layer {
+                pytorch: Some(Version(self.pytorch.into())),
+                variant: Some(self.variant),
+                cuda: self.cuda.map(|c| Version(c.into())),
+                image: self.image.map(str::to_string),
+                gpus: self.gpus.clone(),
+                ..Layer::default()
+            };
+            Sources::default().resolve("jupyter", &layer).unwrap()
+        }
+    }
+
+    /// What a scenario must give: the tag (or the whole pinned image) and whether GPUs are
+    /// requested, or an error containing every given phrase.
+    enum Expect {
+        Image(&'static str, bool),
+        Fails(&'static [&'static str]),
+    }
+    use Expect::*;
+
+    const RTX_5090: Cc = (12, 0);
+
+    /// The scenario table: GPUs of fact sheet §4, mixed GPUs, drivers at and below every
+    /// threshold, runtime and devel, CPU only, pinned lines.
+    fn scenarios() -> Vec<(&'static str, Want, HostFacts, Expect)> {
+        vec![
+            // f: no driver or no GPU → CPU, chosen as for a host without GPU constraints.
+            (
+                "no driver, 2.6",
+                want("2.6"),
+                host(None, &[]),
+                Image("2.6.0-cuda12.4-cudnn9-runtime", false),
+            ),
+            (
+                "no driver, 2.7",
+                want("2.7"),
+                host(None, &[]),
+                Image("2.7.0-cuda12.6-cudnn9-runtime", false),
+            ),
+            (
+                "no driver, devel",
+                want("2.6").devel(),
+                host(None, &[]),
+                Image("2.6.0-cuda12.4-cudnn9-devel", false),
+            ),
+            (
+                "driver without GPUs",
+                want("2.7"),
+                host(Some("570.124.06"), &[]),
+                Image("2.7.0-cuda12.6-cudnn9-runtime", false),
+            ),
+            (
+                "gpus: none",
+                want("2.6").gpus("none"),
+                host(Some("550.54.15"), &[RTX_5090]),
+                Image("2.6.0-cuda12.4-cudnn9-runtime", false),
+            ),
+            (
+                "no driver, old driver irrelevant on CPU",
+                want("2.6").gpus("none"),
+                host(Some("440.33.01"), &[(8, 6)]),
+                Image("2.6.0-cuda12.4-cudnn9-runtime", false),
+            ),
+            // §4, one GPU each.
+            (
+                "K80 on 2.6",
+                want("2.6"),
+                host(Some("470.256.02"), &[(3, 7)]),
+                Image("2.6.0-cuda11.8-cudnn9-runtime", true),
+            ),
+            (
+                "K80 on 2.7",
+                want("2.7"),
+                host(Some("470.256.02"), &[(3, 7)]),
+                Image("2.7.0-cuda11.8-cudnn9-runtime", true),
+            ),
+            (
+                "P100 on 2.6",
+                want("2.6"),
+                host(Some("550.54.15"), &[(6, 0)]),
+                Image("2.6.0-cuda12.4-cudnn9-runtime", true),
+            ),
+            (
+                "GTX 1080 on 2.7",
+                want("2.7"),
+                host(Some("570.124.06"), &[(6, 1)]),
+                Image("2.7.0-cuda12.6-cudnn9-runtime", true),
+            ),
+            (
+                "V100 on 2.7",
+                want("2.7"),
+                host(Some("570.124.06"), &[(7, 0)]),
+                Image("2.7.0-cuda12.6-cudnn9-runtime", true),
+            ),
+            (
+                "T4 on 2.6",
+                want("2.6"),
+                host(Some("535.104.05"), &[(7, 5)]),
+                Image("2.6.0-cuda12.4-cudnn9-runtime", true),
+            ),
+            (
+                "T4 on 2.7",
+                want("2.7"),
+                host(Some("570.124.06"), &[(7, 5)]),
+                Image("2.7.0-cuda12.6-cudnn9-runtime", true),
+            ),
+            (
+                "A100 on 2.6",
+                want("2.6"),
+                host(Some("550.54.15"), &[(8, 0)]),
+                Image("2.6.0-cuda12.4-cudnn9-runtime", true),
+            ),
+            (
+                "RTX 3090 on 2.7",
+                want("2.7"),
+                host(Some("560.35.05"), &[(8, 6)]),
+                Image("2.7.0-cuda12.6-cudnn9-runtime", true),
+            ),
+            (
+                "RTX 4090 on 2.6 via sm_86",
+                want("2.6"),
+                host(Some("550.54.15"), &[(8, 9)]),
+                Image("2.6.0-cuda12.4-cudnn9-runtime", true),
+            ),
+            (
+                "H100 on 2.7",
+                want("2.7"),
+                host(Some("570.124.06"), &[(9, 0)]),
+                Image("2.7.0-cuda12.6-cudnn9-runtime", true),
+            ),
+            (
+                "B200 on 2.6",
+                want("2.6"),
+                host(Some("570.124.06"), &[(10, 0)]),
+                Fails(&[
+                    "Blackwell",
+                    "up to Hopper (9.0)",
+                    "2.7.0-cuda12.8-cudnn9-runtime",
+                    "--pytorch 2.7",
+                    "pytorch: \"2.7\"",
+                ]),
+            ),
+            (
+                "B200 on 2.7",
+                want("2.7"),
+                host(Some("570.124.06"), &[(10, 0)]),
+                Image("2.7.0-cuda12.8-cudnn9-runtime", true),
+            ),
+            (
+                "RTX 5090 on 2.6",
+                want("2.6"),
+                host(Some("570.124.06"), &[RTX_5090]),
+                Fails(&[
+                    "compute capability 12.0",
+                    "no kernel image",
+                    "2.7.0-cuda12.8-cudnn9-runtime",
+                    "--gpus none",
+                ]),
+            ),
+            (
+                "RTX 5090 on 2.7",
+                want("2.7"),
+                host(Some("570.124.06"), &[RTX_5090]),
+                Image("2.7.0-cuda12.8-cudnn9-runtime", true),
+            ),
+            (
+                "RTX 5090 on 2.7, R550 (observed to work)",
+                want("2.7"),
+                host(Some("550.127.08"), &[RTX_5090]),
+                Image("2.7.0-cuda12.8-cudnn9-runtime", true),
+            ),
+            (
+                "GB10 on 2.7",
+                want("2.7"),
+                host(Some("580.95.05"), &[(12, 1)]),
+                Image("2.7.0-cuda12.8-cudnn9-runtime", true),
+            ),
+            (
+                "Jetson Orin",
+                want("2.7"),
+                host(Some("540.4.0"), &[(8, 7)]),
+                Fails(&["Jetson", "image:"]),
+            ),
+            (
+                "Kepler K40 is too old",
+                want("2.6"),
+                host(Some("470.256.02"), &[(3, 5)]),
+                Fails(&["too old", "no PyTorch 2.6.0 or 2.7.0 image supports"]),
+            ),
+            // Mixed GPUs.
+            (
+                "3090 + 5090 on 2.7",
+                want("2.7"),
+                host(Some("570.124.06"), &[(8, 6), RTX_5090]),
+                Image("2.7.0-cuda12.8-cudnn9-runtime", true),
+            ),
+            (
+                "3090 + 5090 on 2.6",
+                want("2.6"),
+                host(Some("570.124.06"), &[(8, 6), RTX_5090]),
+                Fails(&["--pytorch 2.7", "--gpus 0"]),
+            ),
+            (
+                "V100 + 5090 on 2.7",
+                want("2.7"),
+                host(Some("570.124.06"), &[(7, 0), RTX_5090]),
+                Fails(&[
+                    "no single PyTorch 2.7 image",
+                    "--gpus 0 --cuda 12.6",
+                    "--gpus 1 --cuda 12.8",
+                ]),
+            ),
+            (
+                "only GPU 0 of 3090 + 5090",
+                want("2.6").gpus("0"),
+                host(Some("570.124.06"), &[(8, 6), RTX_5090]),
+                Image("2.6.0-cuda12.4-cudnn9-runtime", true),
+            ),
+            (
+                "only GPU 1 of 3090 + 5090",
+                want("2.6").gpus("1"),
+                host(Some("570.124.06"), &[(8, 6), RTX_5090]),
+                Fails(&["compute capability 12.0"]),
+            ),
+            (
+                "GPU by UUID",
+                want("2.7").gpus("GPU-1"),
+                host(Some("570.124.06"), &[(7, 0), RTX_5090]),
+                Image("2.7.0-cuda12.8-cudnn9-runtime", true),
+            ),
+            (
+                "a GPU that is not there",
+                want("2.6").gpus("0,7"),
+                host(Some("550.54.15"), &[(8, 6)]),
+                Fails(&["`7`", "not on this machine", "GPU 0"]),
+            ),
+            (
+                "listed GPUs but no driver",
+                want("2.6").gpus("0"),
+                host(None, &[]),
+                Fails(&["asks for GPU 0", "no NVIDIA driver", "--gpus none"]),
+            ),
+            // c: runtime floors, at and just below.
+            (
+                "cu12x floor",
+                want("2.6"),
+                host(Some("525.60.13"), &[(8, 6)]),
+                Image("2.6.0-cuda12.4-cudnn9-runtime", true),
+            ),
+            (
+                "just below the cu12x floor",
+                want("2.6"),
+                host(Some("525.60.12"), &[(8, 6)]),
+                Image("2.6.0-cuda11.8-cudnn9-runtime", true),
+            ),
+            (
+                "cu11x floor",
+                want("2.7"),
+                host(Some("450.80.02"), &[(8, 0)]),
+                Image("2.7.0-cuda11.8-cudnn9-runtime", true),
+            ),
+            (
+                "just below every floor",
+                want("2.7"),
+                host(Some("450.80.01"), &[(8, 0)]),
+                Fails(&[
+                    "driver 450.80.01 is too old",
+                    "450.80.02 or newer",
+                    "525.60.13 or newer",
+                    "--gpus none",
+                ]),
+            ),
+            (
+                "Blackwell just below the cu12x floor",
+                want("2.7"),
+                host(Some("525.60.12"), &[RTX_5090]),
+                Fails(&["too old", "525.60.13"]),
+            ),
+            // c: devel needs the driver's own CUDA version.
+            (
+                "devel on R535 (CUDA 12.2)",
+                want("2.6").devel(),
+                host(Some("535.104.05"), &[(8, 6)]),
+                Image("2.6.0-cuda11.8-cudnn9-devel", true),
+            ),
+            (
+                "devel at 12.4 GA",
+                want("2.6").devel(),
+                host(Some("550.54.14"), &[(8, 6)]),
+                Image("2.6.0-cuda12.4-cudnn9-devel", true),
+            ),
+            (
+                "devel just below 12.4",
+                want("2.6").devel(),
+                host(Some("545.29.06"), &[(8, 6)]),
+                Image("2.6.0-cuda11.8-cudnn9-devel", true),
+            ),
+            (
+                "devel 2.7 at 12.6 GA",
+                want("2.7").devel(),
+                host(Some("560.28.03"), &[(8, 6)]),
+                Image("2.7.0-cuda12.6-cudnn9-devel", true),
+            ),
+            (
+                "devel 2.7 just below 12.6",
+                want("2.7").devel(),
+                host(Some("555.58.02"), &[(8, 6)]),
+                Image("2.7.0-cuda11.8-cudnn9-devel", true),
+            ),
+            (
+                "devel below 11.8",
+                want("2.6").devel(),
+                host(Some("515.105.01"), &[(8, 6)]),
+                Fails(&[
+                    "too old",
+                    "NVIDIA_REQUIRE_CUDA",
+                    "--variant runtime",
+                    "520.61.05",
+                ]),
+            ),
+            (
+                "devel 5090 on R560",
+                want("2.7").devel(),
+                host(Some("560.35.05"), &[RTX_5090]),
+                Fails(&["12.8", "570.26", "--variant runtime"]),
+            ),
+            (
+                "devel 5090 on R570",
+                want("2.7").devel(),
+                host(Some("570.124.06"), &[RTX_5090]),
+                Image("2.7.0-cuda12.8-cudnn9-devel", true),
+            ),
+            // a: pins.
+            (
+                "pinned cuda 11.8",
+                want("2.6").cuda("11.8"),
+                host(Some("550.54.15"), &[(8, 6)]),
+                Image("2.6.0-cuda11.8-cudnn9-runtime", true),
+            ),
+            (
+                "pinned experimental cuda",
+                want("2.6").cuda("12.6"),
+                host(Some("560.35.05"), &[(8, 6)]),
+                Image("2.6.0-cuda12.6-cudnn9-runtime", true),
+            ),
+            (
+                "pinned cuda that cannot run wins, warned",
+                want("2.6").cuda("12.4"),
+                host(Some("570.124.06"), &[RTX_5090]),
+                Image("2.6.0-cuda12.4-cudnn9-runtime", true),
+            ),
+            (
+                "pinned cuda that does not exist",
+                want("2.6").cuda("12.1"),
+                host(Some("550.54.15"), &[(8, 6)]),
+                Fails(&["no CUDA 12.1 image", "11.8, 12.4, 12.6"]),
+            ),
+            (
+                "pinned image",
+                want("2.6").image("pytorch/pytorch:2.7.0-cuda12.8-cudnn9-runtime"),
+                host(Some("570.124.06"), &[RTX_5090]),
+                Image("pytorch/pytorch:2.7.0-cuda12.8-cudnn9-runtime", true),
+            ),
+            (
+                "pinned image that cannot run wins, warned",
+                want("2.6").image("pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime"),
+                host(Some("570.124.06"), &[RTX_5090]),
+                Image("pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime", true),
+            ),
+            (
+                "pinned image outside the catalog",
+                want("2.6").image("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"),
+                host(Some("550.54.15"), &[(8, 6)]),
+                Image("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime", true),
+            ),
+            (
+                "pinned image of another scheme",
+                want("2.6").image("nvcr.io/nvidia/pytorch:24.05-py3"),
+                host(Some("550.54.15"), &[(8, 6)]),
+                Image("nvcr.io/nvidia/pytorch:24.05-py3", true),
+            ),
+            (
+                "pinned image on CPU",
+                want("2.6").image("pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime"),
+                host(None, &[]),
+                Image("pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime", false),
+            ),
+            (
+                "unknown release",
+                want("2.5"),
+                host(Some("550.54.15"), &[(8, 6)]),
+                Fails(&["2.6.0 and 2.7.0, not 2.5", "--pytorch 2.6"]),
+            ),
+            (
+                "exact release",
+                want("2.7.0"),
+                host(None, &[]),
+                Image("2.7.0-cuda12.6-cudnn9-runtime", false),
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_scenario_table() {
+        let mut failed = Vec::new();
+        for (name, w, facts, expect) in scenarios() {
+            let profile = w.profile();
+            let got = choose(&profile, &facts);
+            let ok = match (&expect, &got) {
+                (Image(tag, gpu), Ok(c)) => {
+                    let image = if tag.contains('/') {
+                        tag.to_string()
+                    } else {
+                        format!("pytorch/pytorch:{tag}")
+                    };
+                    c.image == image && c.gpu == *gpu
+                }
+                (Fails(phrases), Err(e)) => {
+                    let text = e.to_string();
+                    e.code == crate::error::EXIT_FAILURE && phrases.iter().all(|p| text.contains(p))
+                }
+                _ => false,
+            };
+            if !ok {
+                failed.push(format!("{name}: got {got:#?}"));
+            }
+        }
+        assert!(
+            failed.is_empty(),
+            "{} scenarios failed:\n{}",
+            failed.len(),
+            failed.join("\n\n")
+        );
+    }
+
+    fn pick(w: Want, facts: HostFacts) -> Choice {
+        choose(&w.profile(), &facts).unwrap()
+    }
+
+    fn has(list: &[String], phrase: &str) -> bool {
+        list.iter().any(|w| w.contains(phrase))
+    }
+
+    #[test]
+    fn below_the_full_feature_driver_warns_about_minor_version_compatibility() {
+        for (pytorch, driver, ccs, warns) in [
+            ("2.6", "550.54.15", &[(8, 6)][..], false),
+            ("2.6", "550.54.14", &[(8, 6)][..], true),
+            ("2.6", "535.104.05", &[(8, 6)][..], true),
+            ("2.7", "560.35.05", &[(8, 6)][..], false),
+            ("2.7", "560.35.03", &[(8, 6)][..], true),
+            ("2.7", "570.26", &[RTX_5090][..], false),
+            ("2.7", "565.57.01", &[RTX_5090][..], true),
+            ("2.6", "520.61.05", &[(3, 7)][..], false),
+            ("2.6", "520.56.06", &[(3, 7)][..], true),
+        ] {
+            let c = pick(want(pytorch), host(Some(driver), ccs));
+            assert_eq!(
+                has(&c.warnings, "minor-version compatibility"),
+                warns,
+                "{pytorch} {driver}: {c:#?}"
+            );
+            if warns {
+                let full = c.line.unwrap().full_feature_driver;
+                assert!(
+                    has(&c.warnings, &format!("Update the driver to {full}")),
+                    "{c:#?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_cpu_is_said_clearly_and_requests_no_gpu() {
+        let c = pick(want("2.6"), host(None, &[]));
+        assert!(!c.gpu);
+        assert!(c.gpus.is_empty());
+        assert!(has(&c.reasons, "No NVIDIA driver was found"), "{c:#?}");
+        assert!(has(&c.reasons, "runs on the CPU"), "{c:#?}");
+        let c = pick(want("2.6").gpus("none"), host(Some("550.54.15"), &[(8, 6)]));
+        assert!(has(&c.reasons, "`gpus: none`"));
+    }
+
+    #[test]
+    fn a_driver_whose_gpus_cannot_be_listed_runs_on_the_cpu_with_a_warning() {
+        let mut facts = host(Some("550.54.15"), &[]);
+        facts.source = Source::Sysfs;
+        facts.problems = vec![
+            "NVML: the NVIDIA driver library and the loaded kernel module are different versions"
+                .into(),
+        ];
+        let c = pick(want("2.6"), facts);
+        assert!(!c.gpu);
+        assert!(has(&c.warnings, "could not be listed"), "{c:#?}");
+        assert!(has(&c.warnings, "different versions"), "{c:#?}");
+        assert!(has(&c.warnings, "ptenv doctor"));
+    }
+
+    #[test]
+    fn a_planned_driver_without_gpus_checks_the_driver_only() {
+        let facts = crate::gpu::from_overrides(Some("535.104.05"), &[]).unwrap();
+        let c = pick(want("2.6").devel(), facts);
+        assert!(c.gpu);
+        assert_eq!(c.image, "pytorch/pytorch:2.6.0-cuda11.8-cudnn9-devel");
+        assert!(has(&c.warnings, "no `--gpu` was given"));
+        let facts = crate::gpu::from_overrides(Some("550.54.15"), &["12.0".into()]).unwrap();
+        let c = pick(want("2.7"), facts);
+        assert!(has(&c.warnings, "R570"), "{c:#?}");
+    }
+
+    #[test]
+    fn pins_win_but_are_warned_about() {
+        let c = pick(
+            want("2.6").cuda("12.4"),
+            host(Some("570.124.06"), &[RTX_5090]),
+        );
+        assert_eq!(c.pinned, Some("cuda"));
+        assert!(has(&c.warnings, "no kernel image"), "{c:#?}");
+        let c = pick(
+            want("2.6").image("pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime"),
+            host(Some("570.124.06"), &[RTX_5090]),
+        );
+        assert_eq!(c.pinned, Some("image"));
+        assert!(
+            has(&c.warnings, "the pinned image has no GPU code"),
+            "{c:#?}"
+        );
+        let c = pick(
+            want("2.6").image("pytorch/pytorch:2.6.0-cuda12.4-cudnn9-devel"),
+            host(Some("535.104.05"), &[(8, 6)]),
+        );
+        assert_eq!(c.variant, Variant::Devel);
+        assert!(has(&c.warnings, "NVIDIA_REQUIRE_CUDA"), "{c:#?}");
+        let c = pick(
+            want("2.6").image("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"),
+            host(Some("470.256.02"), &[(8, 6)]),
+        );
+        assert_eq!(
+            (c.pytorch.as_str(), c.cuda.as_deref()),
+            ("2.5.1", Some("12.4"))
+        );
+        assert!(has(&c.warnings, "does not list PyTorch 2.5.1"), "{c:#?}");
+        assert!(has(&c.warnings, "525.60.13 or newer"), "{c:#?}");
+        let c = pick(
+            want("2.6").image("nvcr.io/nvidia/pytorch:24.05-py3"),
+            host(Some("550.54.15"), &[(8, 6)]),
+        );
+        assert_eq!(c.pytorch, "unknown");
+        assert_eq!(c.cuda, None);
+        assert!(has(&c.warnings, "cannot check it"), "{c:#?}");
+    }
+
+    #[test]
+    fn reasons_explain_the_gpu_in_plain_words() {
+        let c = pick(want("2.6"), host(Some("550.54.15"), &[(8, 9)]));
+        assert!(has(&c.reasons, "compute capability 8.9"), "{c:#?}");
+        assert!(
+            has(&c.reasons, "later models of the same generation"),
+            "{c:#?}"
+        );
+        assert!(has(&c.reasons, "pip install torch==2.6.0"), "{c:#?}");
+        let c = pick(want("2.7"), host(Some("580.95.05"), &[(13, 0)]));
+        assert!(has(&c.reasons, "PTX for 12.0"), "{c:#?}");
+        let e = choose(
+            &want("2.6").profile(),
+            &host(Some("570.124.06"), &[RTX_5090]),
+        )
+        .unwrap_err();
+        assert!(e.message.starts_with("Your Test GPU 12.0 (Blackwell, compute capability 12.0) needs GPU code built for its generation; PyTorch 2.6 images only contain code up to Hopper (9.0)"), "{e}");
+    }
+
+    #[test]
+    fn rejected_lines_say_why() {
+        let c = pick(want("2.7"), host(Some("570.124.06"), &[RTX_5090]));
+        assert_eq!(c.rejected.len(), 2);
+        for r in &c.rejected {
+            assert!(!r.fits);
+            assert!(r.reasons[0].contains("no kernel image"), "{r:?}");
+        }
+        let c = pick(want("2.6"), host(Some("550.54.15"), &[(8, 6)]));
+        assert!(c.rejected.iter().all(|r| r.fits));
+    }
+
+    #[test]
+    fn the_repository_comes_from_the_profile() {
+        let mut p = want("2.6").profile();
+        p.repository = "127.0.0.1:5000/pytorch/pytorch".into();
+        let c = choose(&p, &host(None, &[])).unwrap();
+        assert_eq!(
+            c.image,
+            "127.0.0.1:5000/pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime"
+        );
+    }
+
+    #[test]
+    fn arm64_hosts_are_warned_that_the_official_images_are_cpu_only() {
+        let mut facts = host(Some("550.54.15"), &[(9, 0)]);
+        facts.machine = "aarch64".into();
+        let c = pick(want("2.6"), facts);
+        assert!(has(&c.warnings, "arm64"), "{c:#?}");
     }
 }

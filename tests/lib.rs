@@ -8,5 +8,6 @@ mod cli;
 mod doctor;
 mod lifecycle;
 mod modes_shell;
+mod select;
 mod support;
 mod testbed_smoke;

@@ -20,8 +20,14 @@ pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
         gpu::detect()
     };
     let p = &ctx.printer;
-    show_facts_source(p, &facts);
-    let choice = select::choose(&resolved, &facts)?;
+    let choice = match select::choose(&resolved, &facts) {
+        Ok(c) => c,
+        Err(e) => {
+            // The error says what is wrong; `-v` adds where the facts came from.
+            show_facts_source(p, &facts);
+            return Err(e);
+        }
+    };
     p.json(&to_json(&choice, &facts, &resolved.name));
     p.result(&choice.image);
     explain(p, &choice, &facts);
@@ -30,9 +36,9 @@ pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
 
 /// With `-v`: where the facts came from and what failed before.
 fn show_facts_source(p: &Printer, facts: &HostFacts) {
-    p.detail(format!("facts from: {}", facts.source.describe()));
+    p.detail(format!("Facts from {}.", facts.source.describe()));
     for problem in &facts.problems {
-        p.detail(format!("  {problem}"));
+        p.detail(format!("  tried: {problem}"));
     }
     if facts.source != Source::Nvml && facts.cuda_driver.is_some() {
         p.detail(
@@ -110,6 +116,10 @@ fn explain(p: &Printer, choice: &Choice, facts: &HostFacts) {
         }
         out.push(line);
     }
+    for line in out.drain(..) {
+        p.info(line);
+    }
+    show_facts_source(p, facts);
     out.push(String::new());
     out.push("Why this image:".to_string());
     for r in &choice.reasons {

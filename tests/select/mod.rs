@@ -1,0 +1,394 @@
+//! `ptenv select` (issue #4) on machines described to the fake `libnvidia-ml.so.1`
+//! (tests/nvml/fake_nvml.c), loaded both ways ptenv finds NVML: the file in `PTENV_NVML_LIB`
+//! and `libnvidia-ml.so.1` through the loader's `LD_LIBRARY_PATH`. This machine has no NVIDIA
+//! kernel module and no nvidia-smi, so when NVML fails the real fallback chain runs to "no
+//! NVIDIA driver". These tests need no Docker engine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::support::{Outcome, Project, Run};
+
+/// The folder holding the fake `libnvidia-ml.so.1`, built once by tests/nvml/build.sh (the
+/// same script and output the test bed uses).
+fn fake_nvml_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nvml/build.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{} failed:\n{}{}",
+            script.display(),
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let so = PathBuf::from(stdout.lines().last().expect("build.sh prints the library"));
+        assert!(so.is_file(), "build.sh printed {}", so.display());
+        so.parent().expect("a folder").to_path_buf()
+    })
+}
+
+fn fake_nvml_lib() -> PathBuf {
+    fake_nvml_dir().join("libnvidia-ml.so.1")
+}
+
+/// How the fake library is found.
+#[derive(Clone, Copy)]
+enum Load {
+    /// `PTENV_NVML_LIB=<dir>/libnvidia-ml.so.1`
+    EnvLib,
+    /// `LD_LIBRARY_PATH=<dir>`
+    LoaderPath,
+}
+
+/// `ptenv select ARGS` on a machine described by `scenario` (fake NVML statements).
+fn select(p: &Project, load: Load, scenario: &str, args: &[&str]) -> Outcome {
+    let file = p.home().join("nvml-scenario");
+    std::fs::write(&file, scenario).expect("write the scenario");
+    let mut all = vec!["select"];
+    all.extend_from_slice(args);
+    let run: Run = p
+        .ptenv(&all)
+        .env("PTENV_FAKE_NVML_SCENARIO", &file)
+        .env_remove("LD_LIBRARY_PATH");
+    match load {
+        Load::EnvLib => run.env("PTENV_NVML_LIB", fake_nvml_lib()),
+        Load::LoaderPath => run.env("LD_LIBRARY_PATH", fake_nvml_dir()),
+    }
+    .run()
+}
+
+fn json(out: &Outcome) -> serde_json::Value {
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{out}"))
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+const RTX_3090_H100: &str = "\
+# an RTX 3090 and an H100 on driver 550.54.15
+driver 550.54.15
+cuda 12040
+gpu 8.6 25769803776 GPU-5d2e5e6a-9b1c-4c52-a43e-0d7d5d6e8c1f AMPERE NVIDIA GeForce RTX 3090
+gpu 9.0 85520809984 GPU-0b4f43c9-1b5e-7d59-3f6f-1a2b3c4d5e6f HOPPER NVIDIA H100 80GB HBM3
+";
+
+const RTX_5090: &str = "\
+driver 570.124.06
+cuda 12080
+gpu 12.0 34190917632 GPU-8a1b2c3d-0000-4000-8000-000000005090 BLACKWELL NVIDIA GeForce RTX 5090
+";
+
+#[test]
+fn nvml_from_ptenv_nvml_lib_lists_driver_and_gpus() {
+    let p = Project::new("select-nvml-lib");
+    let out = select(&p, Load::EnvLib, RTX_3090_H100, &["--json"]);
+    out.assert_success();
+    let v = json(&out);
+    assert_eq!(
+        v["image"], "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+        "{v:#}"
+    );
+    assert_eq!(v["pytorch"], "2.6.0");
+    assert_eq!(v["cuda"], "12.4");
+    assert_eq!(v["variant"], "runtime");
+    assert_eq!(v["gpu"], true);
+    assert_eq!(v["driver"], "550.54.15");
+    assert_eq!(v["driver_cuda"], "12.4");
+    assert_eq!(v["source"], "nvml");
+    assert_eq!(v["gpus"][0]["name"], "NVIDIA GeForce RTX 3090");
+    assert_eq!(v["gpus"][0]["compute_capability"], "8.6");
+    assert_eq!(v["gpus"][0]["memory_bytes"], 25769803776u64);
+    assert_eq!(v["gpus"][1]["compute_capability"], "9.0");
+    assert_eq!(
+        v["gpus"][1]["uuid"],
+        "GPU-0b4f43c9-1b5e-7d59-3f6f-1a2b3c4d5e6f"
+    );
+    assert_eq!(v["gpus"][1]["architecture"], "Hopper");
+    assert!(strings(&v["warnings"]).is_empty(), "{v:#}");
+    let rejected = v["rejected"].as_array().expect("rejected");
+    assert_eq!(rejected.len(), 2, "{v:#}");
+    assert!(strings(&v["problems"]).is_empty(), "{v:#}");
+}
+
+#[test]
+fn nvml_through_ld_library_path_and_blackwell_needs_2_7() {
+    let p = Project::new("select-ld-path");
+    // On 2.6 (the default) an RTX 5090 has no image: exit 1, with the tag to ask for.
+    let out = select(&p, Load::LoaderPath, RTX_5090, &["--json"]);
+    out.assert_exit(1);
+    let v = json(&out);
+    let error = v["error"].as_str().expect("error");
+    assert!(
+        error.contains("RTX 5090 (Blackwell, compute capability 12.0)"),
+        "{out}"
+    );
+    assert!(error.contains("up to Hopper (9.0)"), "{out}");
+    let hints = strings(&v["hints"]).join("\n");
+    assert!(
+        hints.contains("pytorch/pytorch:2.7.0-cuda12.8-cudnn9-runtime"),
+        "{out}"
+    );
+    assert!(hints.contains("--pytorch 2.7"), "{out}");
+    assert!(hints.contains("pytorch: \"2.7\""), "{out}");
+
+    // Asked for 2.7 in the project's file: the CUDA 12.8 line, experimental but the only fit.
+    p.write("ptenv.yaml", "pytorch: \"2.7\"\n");
+    let out = select(&p, Load::LoaderPath, RTX_5090, &[]);
+    out.assert_success();
+    assert_eq!(
+        out.stdout.trim(),
+        "pytorch/pytorch:2.7.0-cuda12.8-cudnn9-runtime",
+        "{out}"
+    );
+    for phrase in [
+        "This machine: NVIDIA driver 570.124.06 (supports CUDA up to 12.8).",
+        "GPU 0: NVIDIA GeForce RTX 5090 (Blackwell, compute capability 12.0",
+        "Why this image:",
+        "Your RTX 5090 (Blackwell, compute capability 12.0)",
+        "the only line of PyTorch 2.7 that fits (PyTorch marks it experimental)",
+        "Not chosen:",
+        "2.7.0-cuda12.6-cudnn9-runtime",
+        "no kernel image",
+    ] {
+        assert!(out.stderr.contains(phrase), "missing `{phrase}`:\n{out}");
+    }
+}
+
+#[test]
+fn nvml_init_errors_fall_back_to_no_driver_and_the_cpu() {
+    for (name, nvml_says) in [
+        ("DRIVER_NOT_LOADED", "the NVIDIA driver is not loaded"),
+        ("NO_PERMISSION", "no permission to talk to the driver"),
+        ("LIB_RM_VERSION_MISMATCH", "different versions"),
+        ("UNKNOWN", "unknown error"),
+    ] {
+        let p = Project::new("select-init-error");
+        let scenario = format!("init_error {name}\n{RTX_5090}");
+        let out = select(&p, Load::EnvLib, &scenario, &["--json"]);
+        out.assert_success();
+        let v = json(&out);
+        assert_eq!(v["source"], "none", "{name}: {v:#}");
+        assert_eq!(v["gpu"], false, "{name}");
+        assert_eq!(v["driver"], serde_json::Value::Null, "{name}");
+        assert_eq!(v["image"], "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime");
+        let problems = strings(&v["problems"]);
+        assert!(problems[0].starts_with("NVML: "), "{name}: {problems:?}");
+        assert!(problems[0].contains(nvml_says), "{name}: {problems:?}");
+        assert!(
+            problems[0].contains(&format!("NVML_ERROR_{name}")),
+            "{problems:?}"
+        );
+        // The rest of the chain ran on this machine, which has none of them.
+        for source in [
+            "/sys/module/nvidia/version",
+            "/proc/driver/nvidia/version",
+            "nvidia-smi",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(source)),
+                "{name}: no `{source}` in {problems:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_library_means_no_nvidia_driver_and_the_cpu_default() {
+    let p = Project::new("select-no-nvml");
+    // PTENV_NVML_LIB names a file that is not there.
+    let out = p
+        .ptenv(&["select", "--json"])
+        .env("PTENV_NVML_LIB", p.home().join("no/libnvidia-ml.so.1"))
+        .env_remove("LD_LIBRARY_PATH")
+        .run();
+    out.assert_success();
+    let v = json(&out);
+    let problems = strings(&v["problems"]);
+    assert!(problems[0].contains("cannot load"), "{problems:?}");
+    assert!(problems[0].contains("PTENV_NVML_LIB"), "{problems:?}");
+    assert_eq!(v["source"], "none");
+
+    // Nothing set: the loader finds no libnvidia-ml.so.1 on this machine.
+    let out = p
+        .ptenv(&["select", "-v"])
+        .env_remove("LD_LIBRARY_PATH")
+        .run();
+    out.assert_success();
+    assert_eq!(
+        out.stdout.trim(),
+        "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+        "{out}"
+    );
+    for phrase in [
+        "This machine: no NVIDIA driver found.",
+        "No NVIDIA driver was found on this machine, so the container runs on the CPU and no GPU is",
+        "Facts from nothing: no source answered.",
+        "tried: NVML: libnvidia-ml.so.1 is not installed or not on the library path",
+        "tried: nvidia-smi: not installed",
+    ] {
+        assert!(out.stderr.contains(phrase), "missing `{phrase}`:\n{out}");
+    }
+    // Without -v the sources stay quiet.
+    let out = p.ptenv(&["select"]).env_remove("LD_LIBRARY_PATH").run();
+    assert!(!out.stderr.contains("tried:"), "{out}");
+}
+
+#[test]
+fn a_gpu_that_does_not_answer_is_left_out_and_said() {
+    let p = Project::new("select-gpu-lost");
+    let scenario = format!("{RTX_3090_H100}gpu_error 1 GPU_IS_LOST\n");
+    let out = select(&p, Load::EnvLib, &scenario, &["--json"]);
+    out.assert_success();
+    let v = json(&out);
+    assert_eq!(v["gpus"].as_array().unwrap().len(), 1, "{v:#}");
+    assert!(
+        strings(&v["problems"])
+            .iter()
+            .any(|p| p.contains("GPU 1 does not answer")),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn without_libcuda_the_cuda_version_comes_from_the_driver_branch() {
+    let p = Project::new("select-no-libcuda");
+    let scenario = "driver 535.104.05\ngpu 8.0 85899345920 GPU-a100 AMPERE NVIDIA A100-SXM4-80GB\n";
+    let out = select(
+        &p,
+        Load::EnvLib,
+        scenario,
+        &["--json", "--variant", "devel"],
+    );
+    out.assert_success();
+    let v = json(&out);
+    // R535 supports CUDA 12.2: a devel image must not need more (NVIDIA_REQUIRE_CUDA).
+    assert_eq!(v["driver_cuda"], "12.2", "{v:#}");
+    assert_eq!(
+        v["image"], "pytorch/pytorch:2.6.0-cuda11.8-cudnn9-devel",
+        "{v:#}"
+    );
+    let rejected = v["rejected"].to_string();
+    assert!(rejected.contains("NVIDIA_REQUIRE_CUDA"), "{v:#}");
+}
+
+#[test]
+fn listed_gpus_are_the_only_ones_checked() {
+    let p = Project::new("select-listed");
+    let mixed = "driver 570.124.06\ncuda 12080\ngpu 8.6 25769803776 GPU-3090 AMPERE NVIDIA GeForce RTX 3090\ngpu 12.0 34190917632 GPU-5090 BLACKWELL NVIDIA GeForce RTX 5090\n";
+    let out = select(&p, Load::EnvLib, mixed, &["--gpus", "0", "--json"]);
+    out.assert_success();
+    let v = json(&out);
+    assert_eq!(v["image"], "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime");
+    assert_eq!(v["gpus"][0]["used"], true);
+    assert_eq!(v["gpus"][1]["used"], false);
+    // Both GPUs on 2.6: the 5090 stops it, and the hint offers the GPU that fits.
+    let out = select(&p, Load::EnvLib, mixed, &[]);
+    out.assert_exit(1);
+    assert!(out.stderr.contains("`--gpus 0`"), "{out}");
+    // gpus: none runs on the CPU whatever the GPUs.
+    let out = select(&p, Load::EnvLib, mixed, &["--gpus", "none", "--json"]);
+    out.assert_success();
+    assert_eq!(json(&out)["gpu"], false);
+    // A GPU that is not there.
+    let out = select(&p, Load::EnvLib, mixed, &["--gpus", "GPU-nope"]);
+    out.assert_exit(1);
+    assert!(out.stderr.contains("not on this machine"), "{out}");
+}
+
+#[test]
+fn overrides_plan_another_machine_without_detection() {
+    let p = Project::new("select-override");
+    // The fake NVML describes a 5090; the overrides must win over it.
+    let out = select(
+        &p,
+        Load::EnvLib,
+        RTX_5090,
+        &[
+            "--driver",
+            "535.104.05",
+            "--gpu",
+            "9.0",
+            "--gpu",
+            "8.6",
+            "--json",
+        ],
+    );
+    out.assert_success();
+    let v = json(&out);
+    assert_eq!(v["source"], "override", "{v:#}");
+    assert_eq!(v["driver"], "535.104.05");
+    assert_eq!(v["driver_cuda"], "12.2");
+    assert_eq!(v["gpus"][0]["compute_capability"], "9.0");
+    assert_eq!(v["gpus"][1]["compute_capability"], "8.6");
+    assert_eq!(v["image"], "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime");
+    let warnings = strings(&v["warnings"]).join("\n");
+    assert!(warnings.contains("minor-version compatibility"), "{v:#}");
+    assert!(warnings.contains("550.54.15"), "{v:#}");
+
+    // PTENV_CUDA_DRIVER_VERSION alone: the driver is checked, the GPUs cannot be.
+    let file = p.home().join("nvml-scenario");
+    std::fs::write(&file, RTX_5090).expect("write the scenario");
+    let out = p
+        .ptenv(&["select", "--json", "--variant", "devel"])
+        .env("PTENV_CUDA_DRIVER_VERSION", "545.23.08")
+        .env("PTENV_NVML_LIB", fake_nvml_lib())
+        .env("PTENV_FAKE_NVML_SCENARIO", &file)
+        .run();
+    out.assert_success();
+    let v = json(&out);
+    assert_eq!(v["source"], "override");
+    assert_eq!(v["gpu"], true);
+    assert_eq!(
+        v["image"], "pytorch/pytorch:2.6.0-cuda11.8-cudnn9-devel",
+        "{v:#}"
+    );
+
+    // Values that are not versions say how to write them.
+    let out = p.ptenv(&["select", "--driver", "latest"]).run();
+    out.assert_exit(1);
+    assert!(out.stderr.contains("--driver 535.104.05"), "{out}");
+    let out = p
+        .ptenv(&["select", "--driver", "550.54.15", "--gpu", "ampere"])
+        .run();
+    out.assert_exit(1);
+    assert!(out.stderr.contains("--gpu 8.6"), "{out}");
+}
+
+#[test]
+fn a_pinned_image_is_used_and_checked() {
+    let p = Project::new("select-pinned");
+    p.write(
+        "ptenv.yaml",
+        "image: pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime\n",
+    );
+    let out = select(&p, Load::EnvLib, RTX_5090, &["--json"]);
+    out.assert_success();
+    let v = json(&out);
+    assert_eq!(v["image"], "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime");
+    assert_eq!(v["pinned"], "image");
+    assert!(
+        strings(&v["warnings"])
+            .iter()
+            .any(|w| w.contains("no kernel image")),
+        "{v:#}"
+    );
+    // Warnings reach stderr even with --json.
+    assert!(
+        out.stderr
+            .contains("warning: the pinned image has no GPU code"),
+        "{out}"
+    );
+}
