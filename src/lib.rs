@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod gpu;
+pub mod host;
 pub mod identity;
 pub mod modes;
 pub mod output;

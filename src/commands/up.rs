@@ -8,7 +8,7 @@
 //! fails after `create` removes what this run created, so nothing half-made stays behind.
 
 use std::net::{IpAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,8 +67,8 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
         project: &project,
         user: &user,
         setup: &setup,
-        home: home(),
-        host_ram: host_ram(),
+        home: crate::host::home(),
+        host_ram: crate::host::ram(),
     };
     if args.dry_run {
         return block_on(up.dry_run());
@@ -533,41 +533,9 @@ fn free_port(bind: &str, from: u16) -> Option<u16> {
     (from..=from.saturating_add(PORT_SEARCH)).find(|port| TcpListener::bind((ip, *port)).is_ok())
 }
 
-fn home() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
-}
-
-/// The host's RAM from /proc/meminfo (`MemTotal:       24576000 kB`); 0 when unknown, which
-/// makes `shm_size: auto` Docker's 64 MiB floor.
-fn host_ram() -> u64 {
-    meminfo_total(Path::new("/proc/meminfo")).unwrap_or(0)
-}
-
-fn meminfo_total(path: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    parse_meminfo(&text)
-}
-
-fn parse_meminfo(text: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn meminfo_gives_bytes() {
-        assert_eq!(
-            parse_meminfo("MemTotal:       24576000 kB\nMemFree:  1 kB\n"),
-            Some(24576000 * 1024)
-        );
-        assert_eq!(parse_meminfo("nothing"), None);
-    }
 
     #[test]
     fn a_taken_port_moves_to_the_next_free_one() {
