@@ -31,12 +31,14 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<i32> {
         return explain_file(ctx, file);
     }
     let root = sysroot();
-    let sources = profile::load_sources(&ctx.project)?;
-    let name = args
-        .profile_name
-        .clone()
-        .unwrap_or_else(|| sources.default_name());
-    let profile = sources.resolve(&name, &args.profile.layer())?;
+    // A broken ptenv.yaml is one more finding, not a reason to skip the host and Docker.
+    let profile = profile::load_sources(&ctx.project).and_then(|sources| {
+        let name = args
+            .profile_name
+            .clone()
+            .unwrap_or_else(|| sources.default_name());
+        sources.resolve(&name, &args.profile.layer())
+    });
     let report = engine::block_on(diagnose(ctx, &profile, &root, !args.no_container));
     let p = &ctx.printer;
     p.json(&report.to_json());
@@ -52,7 +54,7 @@ fn sysroot() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
-async fn diagnose(ctx: &Ctx, profile: &Profile, root: &Path, probe: bool) -> Report {
+async fn diagnose(ctx: &Ctx, profile: &Result<Profile>, root: &Path, probe: bool) -> Report {
     let mut r = Report::default();
 
     // Host: PCI → kernel module → NVML.
@@ -131,12 +133,31 @@ async fn diagnose(ctx: &Ctx, profile: &Profile, root: &Path, probe: bool) -> Rep
     r.push(check);
 
     // The image the profile selects, against the driver and the GPUs.
-    let selection = select::choose(profile, &facts);
-    let check = r.blocked(id::IMAGE, &[id::NVML]).unwrap_or_else(|| {
-        let alternative = alternative(profile, &facts);
-        image::check_image(&selection, &facts, alternative.as_deref(), &profile.pytorch)
-    });
-    r.push(check);
+    let profile = match profile {
+        Ok(p) => Some(p),
+        Err(e) => {
+            r.push(
+                Check::fail(
+                    id::IMAGE,
+                    format!("the profile cannot be resolved: {}", e.message),
+                )
+                .fix(if e.hints.is_empty() {
+                    "fix ptenv.yaml (`ptenv profiles` lists what is defined)".to_string()
+                } else {
+                    e.hints.join("; ")
+                }),
+            );
+            None
+        }
+    };
+    let selection = profile.map(|p| select::choose(p, &facts));
+    if let (Some(p), Some(selection)) = (profile, &selection) {
+        let check = r.blocked(id::IMAGE, &[id::NVML]).unwrap_or_else(|| {
+            let alternative = alternative(p, &facts);
+            image::check_image(selection, &facts, alternative.as_deref(), &p.pytorch)
+        });
+        r.push(check);
+    }
 
     // The project's running containers.
     let check = match (r.blocked(id::SHM, &[id::DOCKER]), &engine) {
@@ -154,10 +175,17 @@ async fn diagnose(ctx: &Ctx, profile: &Profile, root: &Path, probe: bool) -> Rep
     let check = if !probe {
         Check::skip(id::TORCH, "skipped: --no-container")
     } else {
-        match (r.blocked(id::TORCH, &[id::DOCKER]), &engine) {
-            (Some(skip), _) => skip,
-            (None, Some(e)) => probe_torch(ctx, e, profile, &facts, &selection, path, &r).await,
-            (None, None) => Check::skip(id::TORCH, "no engine connection"),
+        match (
+            r.blocked(id::TORCH, &[id::DOCKER]),
+            &engine,
+            profile.zip(selection.as_ref()),
+        ) {
+            (Some(skip), _, _) => skip,
+            (None, _, None) => Check::skip(id::TORCH, "needs a profile to know which image to run"),
+            (None, Some(e), Some((p, selection))) => {
+                probe_torch(ctx, e, p, &facts, selection, path, &r).await
+            }
+            (None, None, _) => Check::skip(id::TORCH, "no engine connection"),
         }
     };
     r.push(check);

@@ -395,6 +395,24 @@ fn no_driver_module_and_a_broken_nvml_are_told_apart() {
 }
 
 #[test]
+fn a_broken_profile_fails_the_image_link_and_the_rest_still_runs() {
+    let p = Project::new("doctor-bad-yaml");
+    p.write("ptenv.yaml", "pytorch: [2.6\n");
+    let (out, report) = doctor(&p, &["--no-container"], None, None);
+    out.assert_exit(1);
+    let image = check(&report, "image");
+    assert_eq!(image["status"], "fail", "{report:#}");
+    assert!(
+        text(&image["summary"]).starts_with("the profile cannot be resolved: "),
+        "{image:#}"
+    );
+    assert!(text(&image["summary"]).contains("ptenv.yaml"), "{image:#}");
+    assert_eq!(status(&report, "docker"), "pass");
+    let (_, report) = doctor(&p, &[], None, None);
+    assert_eq!(status(&report, "torch"), "skip", "{report:#}");
+}
+
+#[test]
 fn an_unreachable_daemon_fails_and_the_links_after_it_are_skipped() {
     let p = Project::new("doctor-dead-daemon");
     let socket = p.home().join("nothing-listens.sock");
