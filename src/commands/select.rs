@@ -14,11 +14,7 @@ pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
     let sources = profile::load_sources(&ctx.project)?;
     let name = args.mode.clone().unwrap_or_else(|| sources.default_name());
     let resolved = sources.resolve(&name, &args.profile.layer())?;
-    let facts = if args.driver.is_some() || !args.gpu.is_empty() {
-        gpu::from_overrides(args.driver.as_deref(), &args.gpu)?
-    } else {
-        gpu::detect()
-    };
+    let facts = gpu::facts_for(args.driver.as_deref(), &args.gpu)?;
     let p = &ctx.printer;
     let choice = match select::choose(&resolved, &facts) {
         Ok(c) => c,

@@ -300,6 +300,16 @@ pub fn from_overrides(driver: Option<&str>, ccs: &[String]) -> Result<HostFacts>
     })
 }
 
+/// The facts a command plans for: the machine described by `--driver`/`--gpu` when either is
+/// given (`ptenv select`, `ptenv lock`), else this host's, detected.
+pub fn facts_for(driver: Option<&str>, gpus: &[String]) -> Result<HostFacts> {
+    if driver.is_some() || !gpus.is_empty() {
+        from_overrides(driver, gpus)
+    } else {
+        Ok(detect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
