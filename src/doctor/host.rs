@@ -195,7 +195,17 @@ pub fn check_kernel(k: &KernelFacts, pci: &[PciDevice], wsl: bool) -> Check {
             .filter(|g| g.driver.as_deref() == Some(name))
             .collect()
     };
-    let mut evidence: Vec<String> = gpus.iter().map(|g| g.describe()).collect();
+    // The PCI link lists the devices; here only who drives each one matters.
+    let mut evidence: Vec<String> = gpus
+        .iter()
+        .map(|g| {
+            format!(
+                "{}: driven by {}",
+                g.address,
+                g.driver.as_deref().unwrap_or("no driver")
+            )
+        })
+        .collect();
     evidence.push(format!(
         "/sys/module/nvidia: {}",
         if k.nvidia_loaded {
@@ -464,6 +474,7 @@ mod tests {
         let c = check_kernel(&k, &[gpu_dev("0000:01:00.0", Some("nvidia"))], false);
         assert_eq!(c.status, Status::Pass);
         assert_eq!(c.summary, "the NVIDIA kernel module (570.124.06) is loaded");
+        assert_eq!(c.evidence[0], "0000:01:00.0: driven by nvidia");
     }
 
     #[test]
