@@ -6,6 +6,7 @@
 
 mod cli;
 mod doctor;
+mod engine;
 mod lifecycle;
 mod modes_shell;
 mod select;
