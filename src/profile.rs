@@ -549,6 +549,195 @@ impl<'de> Deserialize<'de> for EnvValue {
     }
 }
 
+/// Settings only `ptenv export k8s` uses: where the pod may be scheduled, the workspace's
+/// claim, requests, and multi-GPU training. `ptenv up` ignores them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kubernetes {
+    /// Node labels the pod needs, e.g. `nvidia.com/gpu.product: NVIDIA-A100-SXM4-80GB`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, EnvValue>,
+    /// Taints the pod tolerates, e.g. `{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// The PersistentVolumeClaim that holds the workspace (default `<project>-workspace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pvc: Option<String>,
+    /// Train on N GPUs of one node: the Job runs `torchrun --nproc_per_node=N` with `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nproc_per_node: Option<u32>,
+    /// CPU request, as Kubernetes writes it: `4`, `500m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<EnvValue>,
+    /// Memory request, a size such as `32g` (default: the size of /dev/shm, which the pod's
+    /// memory pays for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<EnvValue>,
+}
+
+impl Kubernetes {
+    /// `over` on top of `self`: node labels merge by key, tolerations accumulate, the rest is
+    /// replaced when given.
+    fn merge(&mut self, over: &Kubernetes) {
+        self.node_selector.extend(over.node_selector.clone());
+        for t in &over.tolerations {
+            if !self.tolerations.contains(t) {
+                self.tolerations.push(t.clone());
+            }
+        }
+        if over.pvc.is_some() {
+            self.pvc = over.pvc.clone();
+        }
+        if over.nproc_per_node.is_some() {
+            self.nproc_per_node = over.nproc_per_node;
+        }
+        if over.cpu.is_some() {
+            self.cpu = over.cpu.clone();
+        }
+        if over.memory.is_some() {
+            self.memory = over.memory.clone();
+        }
+    }
+
+    /// What one layer cannot check alone: names and values as the API server would refuse them.
+    fn check(&self) -> std::result::Result<(), String> {
+        if let Some(pvc) = &self.pvc {
+            if !is_dns_subdomain(pvc) {
+                return Err(format!(
+                    "`kubernetes.pvc: {pvc}` is not a claim name: lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit"
+                ));
+            }
+        }
+        for (k, v) in &self.node_selector {
+            check_label_key(k)?;
+            let v = &v.0;
+            let ok = v.len() <= 63
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                && (v.is_empty()
+                    || v.starts_with(|c: char| c.is_ascii_alphanumeric())
+                        && v.ends_with(|c: char| c.is_ascii_alphanumeric()));
+            if !ok {
+                return Err(format!(
+                    "`kubernetes.node_selector`: `{v}` is not a label value (at most 63 letters, digits, `-`, `_`, `.`)"
+                ));
+            }
+        }
+        for t in &self.tolerations {
+            if let Some(k) = &t.key {
+                check_label_key(k)?;
+            }
+            match (t.operator, &t.key, &t.value) {
+                (TolerationOperator::Exists, _, Some(v)) => {
+                    return Err(format!(
+                        "`kubernetes.tolerations`: `operator: Exists` takes no value (`{v}`); use `operator: Equal`"
+                    ))
+                }
+                (TolerationOperator::Equal, None, _) => {
+                    return Err(
+                        "`kubernetes.tolerations`: `operator: Equal` needs a `key`".to_string()
+                    )
+                }
+                _ => {}
+            }
+        }
+        if self.nproc_per_node == Some(0) {
+            return Err("`kubernetes.nproc_per_node` must be at least 1".into());
+        }
+        if let Some(cpu) = &self.cpu {
+            let c = cpu.0.as_str();
+            let number = |t: &str| {
+                !t.is_empty()
+                    && t.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    && t.matches('.').count() <= 1
+                    && t.chars().any(|c| c.is_ascii_digit())
+            };
+            let ok = match c.strip_suffix('m') {
+                Some(milli) => !milli.is_empty() && milli.chars().all(|c| c.is_ascii_digit()),
+                None => number(c),
+            };
+            if !ok
+                || c.trim_end_matches('m')
+                    .chars()
+                    .all(|c| c == '0' || c == '.')
+            {
+                return Err(format!(
+                    "`kubernetes.cpu: {c}` is not a CPU request: write e.g. `4`, `0.5` or `500m`"
+                ));
+            }
+        }
+        if let Some(m) = &self.memory {
+            parse_size(&m.0).map_err(|e| format!("`kubernetes.memory`: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A toleration as Kubernetes writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Toleration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub operator: TolerationOperator,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<TaintEffect>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TolerationOperator {
+    /// Kubernetes' default.
+    #[default]
+    Equal,
+    Exists,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+/// RFC 1123 subdomain, as Kubernetes object names: `a-b.c`, at most 253 characters.
+pub fn is_dns_subdomain(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+/// A label key: `[prefix/]name`, the prefix a DNS subdomain, the name at most 63 letters,
+/// digits, `-`, `_`, `.`, starting and ending with a letter or digit.
+fn check_label_key(key: &str) -> std::result::Result<(), String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if name_ok && prefix.is_none_or(is_dns_subdomain) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{key}` is not a Kubernetes label key (e.g. `nvidia.com/gpu.product`)"
+        ))
+    }
+}
+
 fn scalar_string(v: &serde_yaml::Value) -> Option<String> {
     match v {
         serde_yaml::Value::String(s) => Some(s.clone()),
@@ -582,6 +771,7 @@ pub struct Layer {
     pub packages: Option<Packages>,
     pub command: Option<Command>,
     pub ca_bundle: Option<String>,
+    pub kubernetes: Option<Kubernetes>,
     /// Only at the top level of a file: the profile `ptenv up` uses without a MODE.
     pub default: Option<String>,
     /// Only at the top level of a file: named profiles.
@@ -589,7 +779,7 @@ pub struct Layer {
 }
 
 /// Every key a layer accepts, for "did you mean" suggestions.
-pub const KEYS: [&str; 21] = [
+pub const KEYS: [&str; 22] = [
     "description",
     "mode",
     "pytorch",
@@ -609,6 +799,7 @@ pub const KEYS: [&str; 21] = [
     "packages",
     "command",
     "ca_bundle",
+    "kubernetes",
     "default",
     "profiles",
 ];
@@ -665,6 +856,11 @@ impl Layer {
                 mine.retain(|x| x.container != port.container);
                 mine.push(port.clone());
             }
+        }
+        if let Some(k) = &over.kubernetes {
+            self.kubernetes
+                .get_or_insert_with(Kubernetes::default)
+                .merge(k);
         }
         if let Some(p) = &over.packages {
             let mine = self.packages.get_or_insert_with(Packages::default);
@@ -723,6 +919,12 @@ pub struct Profile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_bundle: Option<String>,
     pub workdir: String,
+    #[serde(skip_serializing_if = "is_default")]
+    pub kubernetes: Kubernetes,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// Where the project is mounted in every container.
@@ -1078,6 +1280,12 @@ fn finish(name: &str, l: Layer) -> Result<Profile> {
             )));
         }
     }
+    if let Some(k) = &l.kubernetes {
+        k.check().map_err(|m| {
+            Error::new(format!("profile `{name}`: {m}"))
+                .hint("fix the `kubernetes:` section of ptenv.yaml")
+        })?;
+    }
     if let Some(repo) = &l.repository {
         check_repository(repo).map_err(|m| Error::new(format!("profile `{name}`: {m}")))?;
     }
@@ -1123,6 +1331,7 @@ fn finish(name: &str, l: Layer) -> Result<Profile> {
         command: l.command.map(|c| c.0),
         ca_bundle: l.ca_bundle,
         workdir: WORKDIR.to_string(),
+        kubernetes: l.kubernetes.unwrap_or_default(),
     })
 }
 
@@ -1476,6 +1685,74 @@ mod tests {
         assert_eq!(ShmSize::parse("auto"), Ok(ShmSize::Auto));
         assert_eq!(Version::parse("2.7.0"), Ok(Version("2.7.0".into())));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn the_kubernetes_section_merges_and_is_checked() {
+        let s = project(
+            "kubernetes:\n  node_selector: {nvidia.com/gpu.product: NVIDIA-A100-SXM4-80GB}\n  tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]\n  pvc: team-data\nprofiles:\n  train:\n    mode: shell\n    kubernetes: {nproc_per_node: 4, cpu: 8, memory: 64g, node_selector: {pool: gpu}}\n",
+        );
+        let k = s.resolve("train", &Layer::default()).unwrap().kubernetes;
+        assert_eq!(k.node_selector.len(), 2, "node labels merge by key");
+        assert_eq!(k.node_selector["pool"], EnvValue("gpu".into()));
+        assert_eq!(
+            k.tolerations,
+            vec![Toleration {
+                key: Some("nvidia.com/gpu".into()),
+                operator: TolerationOperator::Exists,
+                value: None,
+                effect: Some(TaintEffect::NoSchedule),
+            }]
+        );
+        assert_eq!(k.pvc.as_deref(), Some("team-data"));
+        assert_eq!(k.nproc_per_node, Some(4));
+        assert_eq!(k.cpu, Some(EnvValue("8".into())));
+        let plain = s.resolve("shell", &Layer::default()).unwrap();
+        assert_eq!(plain.kubernetes.nproc_per_node, None);
+        assert_eq!(
+            Sources::default()
+                .resolve("shell", &Layer::default())
+                .unwrap()
+                .kubernetes,
+            Kubernetes::default()
+        );
+
+        let bad = [
+            ("kubernetes: {pvc: Team_Data}\n", "not a claim name"),
+            (
+                "kubernetes: {node_selector: {'-x': a}}\n",
+                "not a Kubernetes label key",
+            ),
+            (
+                "kubernetes: {node_selector: {pool: 'a b'}}\n",
+                "not a label value",
+            ),
+            (
+                "kubernetes: {tolerations: [{key: a, operator: Exists, value: b}]}\n",
+                "takes no value",
+            ),
+            ("kubernetes: {tolerations: [{value: b}]}\n", "needs a `key`"),
+            ("kubernetes: {nproc_per_node: 0}\n", "at least 1"),
+            ("kubernetes: {cpu: lots}\n", "not a CPU request"),
+            ("kubernetes: {cpu: 0}\n", "not a CPU request"),
+            ("kubernetes: {memory: much}\n", "kubernetes.memory"),
+        ];
+        for (text, want) in bad {
+            let e = project(text)
+                .resolve("shell", &Layer::default())
+                .unwrap_err();
+            assert!(
+                e.message.contains(want),
+                "{text:?} gave {e}, wanted {want:?}"
+            );
+            assert!(!e.hints.is_empty());
+        }
+        let e = err("kubernetes: {tolerations: [{key: a, effect: NoSchedul}]}\n");
+        assert!(e.message.contains("unknown variant `NoSchedul`"), "{e}");
+        let e = err("kubernetes: {node_selecter: {}}\n");
+        assert!(e.message.contains("unknown field `node_selecter`"), "{e}");
+        assert!(is_dns_subdomain("a-b.c9"));
+        assert!(!is_dns_subdomain("a..b"));
     }
 
     #[test]
