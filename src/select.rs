@@ -198,6 +198,21 @@ fn lowercase_first(s: &str) -> String {
     }
 }
 
+/// Why `image`, chosen elsewhere (pinned in `ptenv.lock`), cannot run on the machine of
+/// `facts` with `profile`'s `gpus:`, by rules (b) and (c); empty when it can, or when its tag
+/// is not in the catalog and ptenv cannot tell.
+pub fn misfits_of(profile: &Profile, image: &str, facts: &HostFacts) -> Result<Vec<String>> {
+    // The warnings belong to a selection; here only the verdict on `image` matters.
+    let mut ignored = Vec::new();
+    let target = target(profile, facts, &mut ignored)?;
+    let line = catalog::parse_tag(image)
+        .and_then(|t| catalog::find(&t.pytorch, t.cuda).map(|l| (l, t.variant)));
+    Ok(match line {
+        Some((l, variant)) => misfits(l, variant, facts, &target),
+        None => Vec::new(),
+    })
+}
+
 /// Why `line` (as `variant`) does not run on `target`; empty when it does.
 fn misfits(line: &Line, variant: Variant, facts: &HostFacts, target: &Target) -> Vec<String> {
     let mut out = Vec::new();
@@ -391,7 +406,7 @@ fn from_catalog(
     let gpu = !matches!(target, Target::Cpu(_));
     match target {
         Target::Cpu(why) => reasons.push(format!(
-            "{why} Any of the images runs on the CPU; ptenv takes the one it would take for a GPU of any kind, so the same image works if a GPU is added later."
+            "{why} Every image runs on the CPU, so ptenv chooses as it would for a GPU of any kind; the same image then also works once a GPU is there."
         )),
         Target::Gpus(gpus) => {
             for g in gpus {
@@ -412,7 +427,7 @@ fn from_catalog(
                 if let Target::Gpus(gpus) = target {
                     if gpus.iter().any(|g| g.cc.0 >= 10) && d.branch() < 570 {
                         warnings.push(format!(
-                            "Blackwell GPUs need driver branch R570 or newer before the driver recognises them at all (unverified, fact sheet §3d); {d} is older"
+                            "Blackwell GPUs need driver branch R570 or newer before the driver recognises them at all (unverified); {d} is older"
                         ));
                     }
                 }
@@ -1504,5 +1519,30 @@ mod tests {
         facts.machine = "aarch64".into();
         let c = pick(want("2.6"), facts);
         assert!(has(&c.warnings, "arm64"), "{c:#?}");
+    }
+
+    #[test]
+    fn an_image_pinned_elsewhere_is_judged_by_the_same_rules() {
+        // Locked for an RTX 5090: the cu128 line, which has no code for a Pascal GPU.
+        let locked = "pytorch/pytorch:2.7.0-cuda12.8-cudnn9-runtime";
+        let p = want("2.7").profile();
+        let why = misfits_of(&p, locked, &host(Some("550.54.15"), &[(6, 1)])).unwrap();
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(why[0].contains("compute capability 6.1"), "{why:?}");
+        assert!(
+            misfits_of(&p, locked, &host(Some("570.124.06"), &[RTX_5090]))
+                .unwrap()
+                .is_empty()
+        );
+        // The CPU runs anything; tags outside the catalog cannot be judged.
+        assert!(misfits_of(&p, locked, &host(None, &[])).unwrap().is_empty());
+        let odd = "example.com/own/pytorch:nightly";
+        assert!(misfits_of(&p, odd, &host(Some("550.54.15"), &[(6, 1)]))
+            .unwrap()
+            .is_empty());
+        // A devel image needs the driver's own CUDA version to reach its line's.
+        let devel = "pytorch/pytorch:2.7.0-cuda12.8-cudnn9-devel";
+        let why = misfits_of(&p, devel, &host(Some("550.54.15"), &[(8, 6)])).unwrap();
+        assert!(why[0].contains("NVIDIA_REQUIRE_CUDA"), "{why:?}");
     }
 }
