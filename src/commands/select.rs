@@ -96,13 +96,23 @@ fn explain(p: &Printer, choice: &Choice, facts: &HostFacts) {
         (Some(d), None) => out.push(format!("{machine}: NVIDIA driver {d}.")),
     }
     for g in &facts.gpus {
-        let mut line = format!(
-            "  GPU {}: {} ({}, compute capability {}",
-            g.index,
-            g.name,
-            g.arch_name(),
-            g.cc_str()
-        );
+        let arch = g.arch_name();
+        let mut line = if g.name.contains(&arch) {
+            // Planned with `--gpu 12.0`: the name is the architecture already.
+            format!(
+                "  GPU {}: {} (compute capability {}",
+                g.index,
+                g.name,
+                g.cc_str()
+            )
+        } else {
+            format!(
+                "  GPU {}: {} ({arch}, compute capability {}",
+                g.index,
+                g.name,
+                g.cc_str()
+            )
+        };
         if g.memory_bytes > 0 {
             line.push_str(&format!(", {}", crate::size::human(g.memory_bytes)));
         }
