@@ -98,8 +98,14 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
         Gpus::All => None,
         Gpus::Devices(d) => Some(d),
     };
-    let why_no_gpu = if facts.driver.is_none() {
+    let why_no_gpu = if facts.driver.is_none() && facts.gpus.is_empty() {
         Some("No NVIDIA driver was found on this machine".to_string())
+    } else if facts.driver.is_none() {
+        // NVML listed GPUs but not the driver version: use the GPUs, say what is unchecked.
+        warnings.push(
+            "the NVIDIA driver's version could not be read, so the image was not checked against it; run `ptenv doctor`".to_string(),
+        );
+        None
     } else if facts.gpus.is_empty() {
         match facts.source {
             Source::Override => return Ok(Target::UnknownGpus),
@@ -1415,6 +1421,17 @@ mod tests {
         assert!(has(&c.warnings, "could not be listed"), "{c:#?}");
         assert!(has(&c.warnings, "different versions"), "{c:#?}");
         assert!(has(&c.warnings, "ptenv doctor"));
+    }
+
+    #[test]
+    fn gpus_without_a_readable_driver_version_are_still_used() {
+        let mut facts = host(Some("550.54.15"), &[(8, 6)]);
+        facts.driver = None;
+        facts.cuda_driver = None;
+        let c = pick(want("2.6").devel(), facts);
+        assert!(c.gpu);
+        assert_eq!(c.image, "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-devel");
+        assert!(has(&c.warnings, "could not be read"), "{c:#?}");
     }
 
     #[test]

@@ -33,6 +33,14 @@ pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
 /// With `-v`: where the facts came from and what failed before.
 fn show_facts_source(p: &Printer, facts: &HostFacts) {
     p.detail(format!("Facts from {}.", facts.source.describe()));
+    if facts.source == Source::Nvml {
+        if let Some(lib) = std::env::var_os("PTENV_NVML_LIB").filter(|v| !v.is_empty()) {
+            p.detail(format!(
+                "  NVML loaded from {} (PTENV_NVML_LIB)",
+                lib.to_string_lossy()
+            ));
+        }
+    }
     for problem in &facts.problems {
         p.detail(format!("  tried: {problem}"));
     }

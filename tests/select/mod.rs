@@ -121,6 +121,11 @@ fn nvml_from_ptenv_nvml_lib_lists_driver_and_gpus() {
     let rejected = v["rejected"].as_array().expect("rejected");
     assert_eq!(rejected.len(), 2, "{v:#}");
     assert!(strings(&v["problems"]).is_empty(), "{v:#}");
+
+    let out = select(&p, Load::EnvLib, RTX_3090_H100, &["-v"]);
+    out.assert_success();
+    assert!(out.stderr.contains("Facts from NVML"), "{out}");
+    assert!(out.stderr.contains("(PTENV_NVML_LIB)"), "{out}");
 }
 
 #[test]
