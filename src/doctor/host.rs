@@ -295,7 +295,7 @@ pub fn check_nvml(facts: &HostFacts) -> Check {
         }
         Source::Nvml | Source::Override => {
             let n = facts.gpus.len();
-            Check::pass(
+            let c = Check::pass(
                 id::NVML,
                 format!(
                     "driver {driver} ({cuda}), {n} GPU{}",
@@ -313,7 +313,8 @@ pub fn check_nvml(facts: &HostFacts) -> Check {
                 )
             }))
             .evidence(format!("source: {}", facts.source.describe()))
-            .evidence_all(problems)
+            .evidence_all(problems);
+            nvml_problems(c, &facts.problems)
         }
         Source::None => Check::fail(id::NVML, "no NVIDIA driver answers (NVML, sysfs, /proc, nvidia-smi)")
             .evidence_all(problems)
@@ -334,6 +335,31 @@ pub fn check_nvml(facts: &HostFacts) -> Check {
             .fix(fix)
         }
     }
+}
+
+/// NVML answered but not about everything: a GPU that does not answer is lost to every
+/// container, and without libcuda on the host the toolkit has no libcuda to inject.
+fn nvml_problems(c: Check, problems: &[String]) -> Check {
+    let Some(first) = problems.first() else {
+        return c;
+    };
+    let fix = if problems.iter().any(|p| p.contains("does not answer")) {
+        "a GPU that does not answer has usually fallen off the bus (Xid 79) or overheated: read `sudo dmesg | grep -i xid`; it comes back after a reboot"
+    } else if problems.iter().any(|p| p.contains("CUDA version")) {
+        "libcuda.so.1 is missing on the host, and containers get theirs from the host: install the driver's CUDA library (libnvidia-compute-<branch>, or reinstall the driver)"
+    } else {
+        "read `nvidia-smi -q` and `sudo dmesg | grep -i nvidia`"
+    };
+    Check {
+        status: super::Status::Warn,
+        summary: format!(
+            "{}; but {}",
+            c.summary,
+            first.strip_prefix("NVML: ").unwrap_or(first)
+        ),
+        ..c
+    }
+    .fix(fix)
 }
 
 #[cfg(test)]
@@ -546,6 +572,29 @@ mod tests {
         );
         let c = check_nvml(&facts(Source::Nvml, vec![], &[]));
         assert_eq!(c.status, Status::Fail);
+    }
+
+    #[test]
+    fn a_gpu_that_does_not_answer_and_a_missing_libcuda_warn() {
+        let c = check_nvml(&facts(
+            Source::Nvml,
+            vec![rtx5090()],
+            &["NVML: GPU 1 does not answer (GPU is lost); it is left out"],
+        ));
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(
+            c.summary
+                .ends_with("but GPU 1 does not answer (GPU is lost); it is left out"),
+            "{c:?}"
+        );
+        assert!(c.fix.unwrap().contains("Xid 79"));
+        let c = check_nvml(&facts(
+            Source::Nvml,
+            vec![rtx5090()],
+            &["NVML: cannot read the CUDA version of the driver (NVML Shared Library Not Found); derived from the driver branch instead"],
+        ));
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.fix.unwrap().contains("libcuda.so.1"));
     }
 
     #[test]

@@ -314,6 +314,23 @@ fn mixed_gpus_that_no_single_image_covers_fail_the_image_link() {
 }
 
 #[test]
+fn a_gpu_that_does_not_answer_warns_in_the_nvml_link() {
+    let p = Project::new("doctor-lost-gpu");
+    let root = sysroot(&p, &[Some("nvidia"), Some("nvidia")], Some("550.54.15"));
+    let scenario = format!("{RTX_3090}gpu 8.6 25769803776 GPU-3090-0001 AMPERE NVIDIA GeForce RTX 3090\ngpu_error 1 GPU_IS_LOST\n");
+    let (_, report) = doctor(&p, &["--no-container"], Some(&root), Some(&scenario));
+    let nvml = check(&report, "nvml");
+    assert_eq!(nvml["status"], "warn", "{report:#}");
+    assert!(
+        text(&nvml["summary"]).contains("GPU 1 does not answer"),
+        "{nvml:#}"
+    );
+    assert!(text(&nvml["fix"]).contains("Xid 79"), "{nvml:#}");
+    // A warning does not block the links after it.
+    assert_eq!(status(&report, "image"), "pass", "{report:#}");
+}
+
+#[test]
 fn an_old_driver_fails_a_pinned_cuda_12_image() {
     let p = Project::new("doctor-old-driver");
     let root = sysroot(&p, &[Some("nvidia")], Some("470.256.02"));
