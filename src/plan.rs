@@ -288,9 +288,10 @@ impl Spec {
         config.insert("Labels".into(), json!(self.labels));
         let mut host = serde_json::Map::new();
         host.insert("Binds".into(), json!(self.binds));
+        // docker's CLI always sends PortBindings, `{}` without `-p` (found by tests/parity).
+        let mut bindings = serde_json::Map::new();
         if !self.ports.is_empty() {
             let mut exposed = serde_json::Map::new();
-            let mut bindings = serde_json::Map::new();
             for p in &self.ports {
                 let key = format!("{}/tcp", p.container);
                 exposed.insert(key.clone(), json!({}));
@@ -300,8 +301,8 @@ impl Spec {
                 );
             }
             config.insert("ExposedPorts".into(), Value::Object(exposed));
-            host.insert("PortBindings".into(), Value::Object(bindings));
         }
+        host.insert("PortBindings".into(), Value::Object(bindings));
         // docker/cli opts/gpus.go: `all` is Count -1; devices fill DeviceIDs with Count 0; the
         // capabilities default to [["gpu"]] and Options to an empty map.
         match &self.gpus {
@@ -476,6 +477,8 @@ mod tests {
         let spec = spec_for(&profile("shell", ""), false, &Setup::default());
         assert_eq!(spec.shm_size, Some(12 << 30));
         assert!(!spec.ipc_host);
+        assert_eq!(spec.create_body()["HostConfig"]["PortBindings"], json!({}));
+        assert!(spec.create_body().get("ExposedPorts").is_none());
         let spec = spec_for(
             &profile("shell", "shm_size: 8g\n"),
             false,

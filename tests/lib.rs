@@ -9,6 +9,7 @@ mod doctor;
 mod engine;
 mod lifecycle;
 mod modes_shell;
+mod parity;
 mod select;
 mod support;
 mod testbed_smoke;

@@ -107,7 +107,7 @@ fn a_registry_that_does_not_answer_is_a_clear_error() {
 }
 
 /// The fake NVML library (tests/nvml), so the selection requests GPUs on this GPU-less host.
-fn fake_nvml() -> PathBuf {
+pub fn fake_nvml_path() -> PathBuf {
     let dir = match &Testbed::get().fake_nvml_dir {
         Some(d) => d.clone(),
         None => {
@@ -146,7 +146,7 @@ fn a_gpu_request_without_the_nvidia_runtime_leaves_nothing_and_says_what_to_inst
     .unwrap();
     let out = p
         .ptenv(&["up", "--detach"])
-        .env("PTENV_NVML_LIB", fake_nvml())
+        .env("PTENV_NVML_LIB", fake_nvml_path())
         .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
         .run();
     out.assert_exit(1);
