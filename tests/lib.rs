@@ -10,6 +10,7 @@ mod engine;
 mod lifecycle;
 mod modes_shell;
 mod parity;
+mod modes_ssh;
 mod select;
 mod support;
 mod testbed_smoke;

@@ -10,14 +10,16 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Project, Testbed};
 
-/// A project whose profiles use the small fixture from the local registry.
-pub fn fixture_project(name: &str, repo: &str) -> Project {
+/// A project whose profiles use the fixture image `repo` from the local registry, with more
+/// of `ptenv.yaml` in `extra` (tests running at once give themselves different host ports,
+/// so that they do not race for the same free one).
+pub fn fixture_project(name: &str, repo: &str, extra: &str) -> Project {
     let tb = Testbed::get();
     let p = Project::new(name);
     p.write(
         "ptenv.yaml",
         &format!(
-            "repository: {repo}\nca_bundle: {}\n",
+            "repository: {repo}\nca_bundle: {}\n{extra}",
             tb.ca_bundle.display()
         ),
     );
@@ -47,7 +49,7 @@ pub fn owner(path: &Path) -> u32 {
 #[test]
 fn shell_runs_commands_with_piped_stdin_and_returns_the_exit_code() {
     let tb = Testbed::get();
-    let p = fixture_project("shell-piped", &tb.small_repo);
+    let p = fixture_project("shell-piped", &tb.small_repo, "");
     let up = p.ptenv(&["up", "shell", "--detach"]).run();
     up.assert_success();
 
@@ -184,7 +186,7 @@ impl Drop for Tmux {
 #[test]
 fn shell_under_a_real_terminal_follows_resizes_passes_keys_and_restores_the_terminal() {
     let tb = Testbed::get();
-    let p = fixture_project("shell-tty", &tb.small_repo);
+    let p = fixture_project("shell-tty", &tb.small_repo, "");
     p.ptenv(&["up", "shell", "--detach"]).run().assert_success();
 
     let env = format!(

@@ -1,0 +1,224 @@
+//! Issue #6, ssh: `ptenv ssh` against the real engine and the real OpenSSH client. Key-only
+//! login as the container user with the pinned host key, the image's environment and
+//! /workspace; a wrong host key, passwords and root are refused; `~/.ssh/config` gets one
+//! Include line on top and gets its old bytes back with `--forget`; torch runs over ssh.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::modes_shell::{container_uid, fixture_project, owner};
+use crate::support::{Outcome, Project, Testbed};
+
+/// What `ptenv --json ssh` reports.
+struct Connection {
+    alias: String,
+    port: u64,
+    config_file: PathBuf,
+}
+
+fn ssh_up(p: &Project) -> Connection {
+    let out = p.ptenv(&["--json", "ssh"]).run();
+    out.assert_success();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{out}"));
+    Connection {
+        alias: doc["alias"].as_str().expect("alias").to_owned(),
+        port: doc["port"].as_u64().expect("port"),
+        config_file: PathBuf::from(doc["ssh_config"].as_str().expect("ssh_config")),
+    }
+}
+
+/// The real ssh client with ptenv's config (the user's `~/.ssh/config` in the isolated home:
+/// ssh itself looks in the passwd entry's home, not $HOME). Never prompts.
+fn ssh(p: &Project, config: &Path, args: &[&str]) -> Outcome {
+    let mut all = vec!["-F", config.to_str().unwrap(), "-o", "BatchMode=yes"];
+    all.extend_from_slice(args);
+    p.command("ssh", &all).run()
+}
+
+#[test]
+fn ssh_logs_in_with_the_pinned_key_only_as_the_user_in_the_workspace() {
+    let tb = Testbed::get();
+    let p = fixture_project("ssh-login", &tb.small_repo, "");
+    // The user's own config, with CRLF line endings and no final newline: kept byte for byte.
+    let ssh_dir = p.home().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let user_config = ssh_dir.join("config");
+    let original = b"# mine\r\nHost gpu-box\r\n    HostName 10.1.2.3\r\n    User ana".to_vec();
+    std::fs::write(&user_config, &original).unwrap();
+
+    let c = ssh_up(&p);
+    assert!(c.alias.starts_with("ptenv-ssh-login-"), "{}", c.alias);
+    assert!((2222..2240).contains(&c.port), "{}", c.port);
+    let text = std::fs::read(&user_config).unwrap();
+    let include = format!("Include {}/ptenv/ssh/*.conf\r\n", p.data_dir().display());
+    assert!(
+        text.starts_with(include.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+    assert_eq!(&text[include.len()..], &original[..]);
+    let host_entry = std::fs::read_to_string(&c.config_file).unwrap();
+    assert!(
+        host_entry.contains("StrictHostKeyChecking yes"),
+        "{host_entry}"
+    );
+    assert!(
+        host_entry.contains(&format!("Port {}", c.port)),
+        "{host_entry}"
+    );
+
+    // Through the user's config (the Include), as `ssh ptenv-<project>` and VS Code do.
+    let out = ssh(
+        &p,
+        &user_config,
+        &[
+            &c.alias,
+            "id -u; pwd; echo \"path=$PATH\"; echo \"nvidia=$NVIDIA_VISIBLE_DEVICES\"; touch made-over-ssh",
+        ],
+    );
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], container_uid().to_string(), "{out}");
+    assert_eq!(lines[1], "/workspace", "{out}");
+    assert!(lines[2].starts_with("path=/opt/conda/bin:"), "{out}");
+    assert_eq!(lines[3], "nvidia=all", "{out}");
+    assert_eq!(owner(&p.path().join("made-over-ssh")), container_uid());
+
+    // `ptenv ssh -- CMD`: stdout is the command's alone, and its exit code is returned.
+    let out = p.ptenv(&["-q", "ssh", "--", "echo", "over", "ssh"]).run();
+    out.assert_success();
+    assert_eq!(out.stdout, "over ssh\n", "{out}");
+    p.ptenv(&["-q", "ssh", "--", "exit 7"]).run().assert_exit(7);
+
+    // A second `ptenv ssh` changes nothing in the user's config.
+    let again = ssh_up(&p);
+    assert_eq!(again.port, c.port);
+    assert_eq!(std::fs::read(&user_config).unwrap(), text);
+
+    // Another host key than the pinned one: refused, never accepted.
+    let wrong = p.home().join("wrong_known_hosts");
+    let keygen_dir = p.home().join("otherkey");
+    std::fs::create_dir_all(&keygen_dir).unwrap();
+    let key = keygen_dir.join("k");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    let other = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let other: Vec<&str> = other.split_whitespace().collect();
+    std::fs::write(
+        &wrong,
+        format!("[127.0.0.1]:{} {} {}\n", c.port, other[0], other[1]),
+    )
+    .unwrap();
+    let out = ssh(
+        &p,
+        &c.config_file,
+        &[
+            "-o",
+            &format!("UserKnownHostsFile={}", wrong.display()),
+            &c.alias,
+            "true",
+        ],
+    );
+    out.assert_exit(255);
+    assert!(out.stderr.contains("Host key verification failed"), "{out}");
+
+    // Passwords (and keyboard-interactive) are not offered; root may not log in.
+    let out = ssh(
+        &p,
+        &c.config_file,
+        &[
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+            &c.alias,
+            "true",
+        ],
+    );
+    out.assert_exit(255);
+    assert!(
+        out.stderr.contains("Permission denied (publickey)"),
+        "{out}"
+    );
+    let out = ssh(&p, &c.config_file, &["-l", "root", &c.alias, "true"]);
+    out.assert_exit(255);
+    assert!(out.stderr.contains("Permission denied"), "{out}");
+
+    // The secrets on the host are private.
+    let keys = p
+        .data_dir()
+        .join("ptenv/projects")
+        .join(c.alias.trim_start_matches("ptenv-"))
+        .join("ssh");
+    for f in ["client_ed25519", "host_ed25519", "known_hosts"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(keys.join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+
+    // --forget: the host file and (the last project) the Include line go; the rest is as it was.
+    let out = p.ptenv(&["ssh", "--forget"]).run();
+    out.assert_success();
+    assert!(!c.config_file.exists());
+    assert_eq!(std::fs::read(&user_config).unwrap(), original);
+}
+
+#[test]
+fn a_read_only_ssh_config_is_left_untouched_and_ssh_still_works_with_its_file() {
+    let tb = Testbed::get();
+    let p = fixture_project(
+        "ssh-readonly",
+        &tb.small_repo,
+        "profiles:\n  ssh:\n    ports: [{container: 22, host: 2240}]\n",
+    );
+    let ssh_dir = p.home().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let user_config = ssh_dir.join("config");
+    std::fs::write(&user_config, "Host x\n  User y\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&user_config, std::fs::Permissions::from_mode(0o444)).unwrap();
+
+    let out = p.ptenv(&["ssh"]).run();
+    out.assert_success();
+    assert!(out.stderr.contains("read-only"), "{out}");
+    assert!(out.stderr.contains("add this line at the top"), "{out}");
+    assert!(out.stdout.contains("ssh:     ssh -F "), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&user_config).unwrap(),
+        "Host x\n  User y\n"
+    );
+    let c = ssh_up(&p);
+    ssh(&p, &c.config_file, &[&c.alias, "true"]).assert_success();
+}
+
+#[test]
+fn torch_runs_over_ssh_in_the_torch_image() {
+    let tb = Testbed::get();
+    let p = fixture_project(
+        "ssh-torch",
+        &tb.torch_repo,
+        "profiles:\n  ssh:\n    ports: [{container: 22, host: 2260}]\n",
+    );
+    let c = ssh_up(&p);
+    let out = ssh(
+        &p,
+        &c.config_file,
+        &[
+            &c.alias,
+            "id -u; pwd; python -c \"import torch; print(torch.__version__)\"",
+        ],
+    );
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], container_uid().to_string(), "{out}");
+    assert_eq!(lines[1], "/workspace", "{out}");
+    assert!(lines[2].starts_with("2.6.0"), "{out}");
+}
