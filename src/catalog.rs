@@ -146,9 +146,14 @@ pub struct Line {
     pub full_feature_driver: &'static str,
     /// Image variants published for this line.
     pub variants: &'static [Variant],
+    /// The variants also published for linux/arm64 (whose images hold the CPU build of
+    /// PyTorch). `docker-release.yml` builds runtime images for `linux/arm64,linux/amd64` and
+    /// devel images for `linux/amd64` only (fact sheet §1).
+    pub arm64_variants: &'static [Variant],
 }
 
 const BOTH: &[Variant] = &[Variant::Runtime, Variant::Devel];
+const RUNTIME_ONLY: &[Variant] = &[Variant::Runtime];
 
 /// `sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90`: the CUDA 12.4/12.6 builds of 2.6 and 2.7.
 const SM_50_TO_90: &[Cc] = &[(5, 0), (6, 0), (7, 0), (7, 5), (8, 0), (8, 6), (9, 0)];
@@ -188,6 +193,7 @@ pub const LINES: &[Line] = &[
         driver_floor: "450.80.02",
         full_feature_driver: "520.61.05",
         variants: BOTH,
+        arm64_variants: RUNTIME_ONLY,
     },
     // 2.6.0 cu124: the PyPI default (torch==2.6.0 reports 2.6.0+cu124, pins cudart
     // 12.4.127 = 12.4 Update 1), §1a. Arch list *verified*: read from the PyPI wheel's
@@ -207,6 +213,7 @@ pub const LINES: &[Line] = &[
         driver_floor: "525.60.13",
         full_feature_driver: "550.54.15",
         variants: BOTH,
+        arm64_variants: RUNTIME_ONLY,
     },
     // 2.6.0 cu126: "experimental" in the 2.6 release matrix (RELEASE.md), §1a. Arch list
     // *unverified*: PR #145616 removed PTX from the 12.6 release builds, §2. Drivers: §3d
@@ -225,6 +232,7 @@ pub const LINES: &[Line] = &[
         driver_floor: "525.60.13",
         full_feature_driver: "560.35.05",
         variants: BOTH,
+        arm64_variants: RUNTIME_ONLY,
     },
     // 2.7.0 cu118: stable, §1a (RELEASE.md, 2.7 release blog). Arch list *unverified*: same
     // pattern as 2.6 cu118 including sm_37, §2. Drivers: §3d.
@@ -242,6 +250,7 @@ pub const LINES: &[Line] = &[
         driver_floor: "450.80.02",
         full_feature_driver: "520.61.05",
         variants: BOTH,
+        arm64_variants: RUNTIME_ONLY,
     },
     // 2.7.0 cu126: the PyPI default (torch==2.7.0 reports 2.7.0+cu126, pins cudart 12.6.77 =
     // 12.6 Update 3), §1a. Arch list *verified* from the PyPI wheel; PR #148000 removed
@@ -260,6 +269,7 @@ pub const LINES: &[Line] = &[
         driver_floor: "525.60.13",
         full_feature_driver: "560.35.05",
         variants: BOTH,
+        arm64_variants: RUNTIME_ONLY,
     },
     // 2.7.0 cu128: "experimental", the only 2.6/2.7 line with Blackwell kernels (2.7
     // release blog), §1a. Arch list observed on 2.7.1+cu128 (`sm_75 … sm_120` +
@@ -279,6 +289,7 @@ pub const LINES: &[Line] = &[
         driver_floor: "525.60.13",
         full_feature_driver: "570.26",
         variants: BOTH,
+        arm64_variants: RUNTIME_ONLY,
     },
 ];
 

@@ -78,6 +78,14 @@ pub fn choose(profile: &Profile, facts: &HostFacts) -> Result<Choice> {
         Some(image) => pinned_image(profile, image, facts, &target, warnings),
         None => from_catalog(profile, facts, &target, warnings)?,
     };
+    if let Some(line) = choice.line {
+        if facts.machine == "aarch64" && !line.arm64_variants.contains(&choice.variant) {
+            choice.warnings.push(format!(
+                "this is an arm64 (aarch64) machine, and PyTorch publishes {} images for linux/amd64 only: Docker will find no arm64 image to pull; use the runtime variant (`--variant runtime`)",
+                choice.variant
+            ));
+        }
+    }
     if choice.gpu && facts.machine == "aarch64" && choice.line.is_some() {
         // Fact sheet §1b: the arm64 build of the official image installs the CPU wheels.
         choice.warnings.push(
@@ -1534,8 +1542,11 @@ mod tests {
     fn arm64_hosts_are_warned_that_the_official_images_are_cpu_only() {
         let mut facts = host(Some("550.54.15"), &[(9, 0)]);
         facts.machine = "aarch64".into();
-        let c = pick(want("2.6"), facts);
-        assert!(has(&c.warnings, "arm64"), "{c:#?}");
+        let c = pick(want("2.6"), facts.clone());
+        assert!(has(&c.warnings, "CPU-only build"), "{c:#?}");
+        assert!(!has(&c.warnings, "linux/amd64 only"), "{c:#?}");
+        let c = pick(want("2.6").devel(), facts);
+        assert!(has(&c.warnings, "linux/amd64 only"), "{c:#?}");
     }
 
     #[test]
