@@ -117,10 +117,16 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
     } else if facts.gpus.is_empty() {
         match facts.source {
             Source::Override => return Ok(Target::UnknownGpus),
-            Source::Nvml => Some(format!(
-                "The NVIDIA driver {} is installed but reports no GPU",
-                facts.driver.as_deref().unwrap_or("")
-            )),
+            Source::Nvml => {
+                // GPUs that NVML counted but could not read are in the problems.
+                for p in facts.problems.iter().filter(|p| p.contains("GPU ")) {
+                    warnings.push(format!("{p}; run `ptenv doctor`"));
+                }
+                Some(format!(
+                    "The NVIDIA driver {} is installed but reports no usable GPU",
+                    facts.driver.as_deref().unwrap_or("")
+                ))
+            }
             _ => {
                 warnings.push(format!(
                     "the NVIDIA driver {} is loaded, but its GPUs could not be listed ({}); run `ptenv doctor` to find out why",

@@ -265,6 +265,16 @@ fn a_gpu_that_does_not_answer_is_left_out_and_said() {
             .any(|p| p.contains("GPU 1 does not answer")),
         "{v:#}"
     );
+
+    // When no GPU answers, the container runs on the CPU and the warning says why.
+    let scenario = "driver 550.54.15\ncuda 12040\ngpu 8.6 25769803776 GPU-3090 AMPERE NVIDIA GeForce RTX 3090\ngpu_error 0 GPU_IS_LOST\n";
+    let out = select(&p, Load::EnvLib, scenario, &[]);
+    out.assert_success();
+    assert!(out.stderr.contains("reports no usable GPU"), "{out}");
+    assert!(
+        out.stderr.contains("warning: NVML: GPU 0 does not answer"),
+        "{out}"
+    );
 }
 
 #[test]
