@@ -388,7 +388,7 @@ fn arch_context(line: &str, host: &HostFacts) -> Option<String> {
 fn module_context(_: &str, host: &HostFacts) -> Option<String> {
     let loaded = std::path::Path::new("/sys/module/nvidia").is_dir();
     Some(format!(
-        "on this host the nvidia module is {}{}",
+        "the nvidia kernel module is {}{}",
         if loaded { "loaded" } else { "not loaded" },
         host.driver
             .as_deref()
@@ -401,7 +401,7 @@ fn toolkit_context(_: &str, _: &HostFacts) -> Option<String> {
     let hook = super::docker::which("nvidia-container-runtime-hook");
     let specs = super::docker::read_cdi_specs(std::path::Path::new("/"));
     Some(format!(
-        "on this host nvidia-container-runtime-hook is {}; CDI specs: {}",
+        "nvidia-container-runtime-hook is {}; CDI specs: {}",
         hook.map(|h| format!("at {} (restart dockerd so it registers)", h.display()))
             .unwrap_or_else(|| "not on PATH (the toolkit is not installed)".into()),
         if specs.is_empty() {
