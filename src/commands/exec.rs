@@ -10,7 +10,7 @@ use crate::project::Project;
 
 pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<i32> {
     let project = Project::new(&ctx.project);
-    let user = User::for_host();
+    let user = User::for_host(&ctx.project);
     let code = block_on(async {
         let engine = Engine::connect().await?;
         let c = super::logs::pick(&engine, &project, args.profile_name.as_deref(), true).await?;

@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, args: ShellArgs) -> Result<i32> {
     }
     let profile = profile::load_sources(&ctx.project)?.resolve(&name, &args.profile.layer())?;
     let project = Project::new(&ctx.project);
-    let user = User::for_host();
+    let user = User::for_host(&ctx.project);
     let container = project.container_name(&profile.name);
     block_on(async {
         let engine = Engine::connect().await?;

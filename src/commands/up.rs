@@ -44,11 +44,14 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
     let p = &ctx.printer;
     let facts = gpu::detect();
     let choice = select::choose(&profile, &facts)?;
+    // With a ptenv.lock, the locked digest is the base image (or a refusal says why not).
+    let choice = super::lock::for_up(ctx, &profile, &facts, choice, args.relock, args.dry_run)?;
     for w in &choice.warnings {
         p.warn(w);
     }
     let project = Project::new(&ctx.project);
-    let user = User::for_host();
+    let user = User::for_host(&ctx.project);
+    warn_unwritable_workspace(ctx, &user);
     let setup = modes::setup(
         &profile,
         &SetupInput {
@@ -544,5 +547,31 @@ mod tests {
         let free = free_port("127.0.0.1", port).unwrap();
         assert!(free > port, "{free} should be above the held {port}");
         assert_eq!(free_port("not-an-ip", 80), None);
+    }
+}
+
+/// The container user gets the host user's IDs (or the folder owner's when ptenv runs as
+/// root); when even that user cannot write to the folder, say so now rather than leave the
+/// user to find a "Permission denied" in Jupyter.
+fn warn_unwritable_workspace(ctx: &Ctx, user: &User) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(&ctx.project) else {
+        return;
+    };
+    if !user.can_write((meta.uid(), meta.gid()), meta.mode()) {
+        ctx.printer.warn(format!(
+            "the container's user `{}` (uid {}) cannot write to /workspace: {} belongs to uid {} with mode {:o}",
+            user.name,
+            user.uid,
+            ctx.project.display(),
+            meta.uid(),
+            meta.mode() & 0o777
+        ));
+        ctx.printer.warn(format!(
+            "run ptenv as the folder's owner, or give the folder to the user: `chown -R {}:{} {}`",
+            user.uid,
+            user.gid,
+            ctx.project.display()
+        ));
     }
 }
