@@ -430,6 +430,45 @@ fn a_broken_profile_fails_the_image_link_and_the_rest_still_runs() {
 }
 
 #[test]
+fn a_user_outside_the_docker_group_is_told_to_join_it() {
+    let p = Project::new("doctor-no-permission");
+    // The test runs as root, who may use any socket; `nobody` may not use a 0660 root:docker
+    // socket. The folders must be readable for nobody.
+    use std::os::unix::fs::PermissionsExt;
+    for dir in [p.path().parent().unwrap(), p.path(), p.home()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = p
+        .command(
+            "setpriv",
+            &[
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_ptenv"),
+            ],
+        )
+        .arg("doctor")
+        .arg("--json")
+        .arg("--no-container")
+        .run();
+    out.assert_exit(1);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}:\n{out}"));
+    let d = check(&report, "docker");
+    assert_eq!(d["status"], "fail", "{report:#}");
+    assert!(
+        text(&d["summary"]).contains("permission denied on the Docker socket"),
+        "{d:#}"
+    );
+    assert!(
+        text(&d["evidence"]).contains("(euid 65534) may not use it"),
+        "{d:#}"
+    );
+    assert!(text(&d["fix"]).contains("usermod -aG"), "{d:#}");
+    assert_eq!(status(&report, "gpu-path"), "skip");
+}
+
+#[test]
 fn an_unreachable_daemon_fails_and_the_links_after_it_are_skipped() {
     let p = Project::new("doctor-dead-daemon");
     let socket = p.home().join("nothing-listens.sock");
