@@ -128,18 +128,20 @@ impl Recipe<'_> {
                  if [ -z \"$PY\" ]; then echo 'ptenv: the base image has no python' >&2; exit 1; fi"
                     .into(),
             );
-            script.push("pip=''".into());
+            // The packages collect in the positional parameters: a string of quoted words
+            // would reach pip with the quotes still on (`Invalid requirement: "'jupyterlab'"`).
+            script.push("set --".into());
             for (module, package) in &pip_checks {
                 script.push(format!(
-                    "\"$PY\" -c 'import {module}' >/dev/null 2>&1 || pip=\"$pip {}\"",
+                    "\"$PY\" -c 'import {module}' >/dev/null 2>&1 || set -- \"$@\" {}",
                     shell_word(package)
                 ));
             }
             for p in &self.packages.pip {
-                script.push(format!("pip=\"$pip {}\"", shell_word(p)));
+                script.push(format!("set -- \"$@\" {}", shell_word(p)));
             }
             script.push(
-                "if [ -n \"$pip\" ]; then \"$PY\" -m pip install --no-cache-dir -q $pip; fi".into(),
+                "if [ $# -gt 0 ]; then \"$PY\" -m pip install --no-cache-dir -q \"$@\"; fi".into(),
             );
         }
         // The user: reuse a group or user that already has the IDs (e.g. `ubuntu` 1000 in
@@ -237,7 +239,7 @@ mod tests {
         let user = User::for_ids(1234, 1300);
         let j = recipe(Mode::Jupyter, &none, &user).dockerfile();
         assert!(
-            j.contains("import jupyterlab' >/dev/null 2>&1 || pip=\"$pip 'jupyterlab'\""),
+            j.contains("import jupyterlab' >/dev/null 2>&1 || set -- \"$@\" 'jupyterlab'"),
             "{j}"
         );
         assert!(j.contains("import ipykernel"));
@@ -269,8 +271,8 @@ mod tests {
         assert!(run.contains("> /tmp/ptenv-ca.pem"));
         assert!(run.trim_end().ends_with("rm -f /tmp/ptenv-ca.pem"));
         assert!(d.contains("for p in 'sudo' 'git'; do"));
-        assert!(d.contains("pip=\"$pip 'numpy>=2'\""));
-        assert!(d.contains("pip=\"$pip 'it'\\''s'\""));
+        assert!(d.contains("set -- \"$@\" 'numpy>=2'"));
+        assert!(d.contains("set -- \"$@\" 'it'\\''s'"));
         assert!(d.contains("ARG PTENV_CA_PEM\n"));
         assert!(d.contains("ARG PIP_INDEX_URL\n"));
         assert!(
