@@ -178,7 +178,7 @@ impl Progress {
             let total = multi.add(ProgressBar::new(0));
             total.set_style(
                 ProgressStyle::with_template(
-                    "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                    "{prefix:>12} {msg:<18} {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
                 )
                 .expect("a valid template")
                 .progress_chars("=> "),
@@ -237,7 +237,7 @@ impl Progress {
                     let bar = multi.insert_before(total, ProgressBar::new(0));
                     bar.set_style(
                         ProgressStyle::with_template(
-                            "{prefix:>12} {msg:<18} [{bar:30}] {bytes}/{total_bytes}",
+                            "{prefix:>12} {msg:<18} {wide_bar} {bytes}/{total_bytes}",
                         )
                         .expect("a valid template")
                         .progress_chars("=> "),
