@@ -541,6 +541,45 @@ fn torch_in_the_real_image_sees_no_gpu_and_doctor_says_why() {
 }
 
 #[test]
+fn an_image_without_torch_fails_the_torch_link() {
+    let tb = Testbed::get();
+    let p = Project::new("doctor-no-torch");
+    let (_, report) = doctor(&p, &["--image", &tb.small_image], None, None);
+    let torch = check(&report, "torch");
+    assert_eq!(torch["status"], "fail", "{torch:#}");
+    assert!(
+        text(&torch["summary"]).contains("torch does not import"),
+        "{torch:#}"
+    );
+    assert!(
+        text(&torch["evidence"]).contains("No module named 'torch'"),
+        "{torch:#}"
+    );
+    assert!(p.containers().is_empty());
+}
+
+#[test]
+fn a_cdi_spec_on_an_engine_without_cdi_is_no_gpu_path() {
+    let p = Project::new("doctor-cdi-old-engine");
+    let root = sysroot(&p, &[Some("nvidia")], Some("550.54.15"));
+    write(
+        &root.join("etc/cdi"),
+        &[(
+            "nvidia.yaml",
+            "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices: []",
+        )],
+    );
+    let (_, report) = doctor(&p, &["--no-container"], Some(&root), Some(RTX_3090));
+    let path = check(&report, "gpu-path");
+    assert_eq!(path["status"], "fail", "{report:#}");
+    assert!(text(&path["summary"]).contains("predates CDI"), "{path:#}");
+    assert!(
+        text(&path["evidence"]).contains("kind nvidia.com/gpu"),
+        "{path:#}"
+    );
+}
+
+#[test]
 fn an_image_that_is_not_here_is_not_pulled_by_the_probe() {
     let p = Project::new("doctor-no-image");
     let (_, report) = doctor(
