@@ -4,7 +4,18 @@
 //!
 //! Every number here comes from `shared/reference/pytorch-cuda-facts.md` (§1–§4), which cites
 //! its primary sources; each row repeats the ones that matter for it. Rows marked "unverified"
-//! in the fact sheet say so in their comment.
+//! in the fact sheet say so in their comment. The primary sources:
+//! - tags and release status: pytorch/pytorch `RELEASE.md` (release compatibility matrix),
+//!   `.github/workflows/docker-release.yml`, `.github/scripts/generate_docker_release_matrix.py`,
+//!   `docker.Makefile`; <https://pytorch.org/get-started/previous-versions>; the 2.6 and 2.7
+//!   release blogs (<https://pytorch.org/blog/pytorch2-6/>, <https://pytorch.org/blog/pytorch-2-7/>);
+//! - architectures: the PyPI wheels' `libtorch_python.so` (`get_arch_list()` strings) and
+//!   pytorch/pytorch `.ci/manywheel/build_cuda.sh`, PRs #145616, #148000, #146265, #147607;
+//! - drivers: CUDA Toolkit release notes, Tables 2 and 3
+//!   (<https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html>) and the CUDA
+//!   minor-version compatibility guide
+//!   (<https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html>);
+//! - compute capabilities: <https://developer.nvidia.com/cuda-gpus>.
 
 use std::cmp::Ordering;
 use std::fmt;

@@ -80,6 +80,7 @@ fn to_json(choice: &Choice, facts: &HostFacts, profile: &str) -> serde_json::Val
         "driver_cuda": facts.driver_cuda().map(|(a, b)| format!("{a}.{b}")),
         "gpus": gpus,
         "source": facts.source.as_str(),
+        "machine": facts.machine,
         "problems": facts.problems,
         "reasons": choice.reasons,
         "warnings": choice.warnings,
