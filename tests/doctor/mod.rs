@@ -183,9 +183,11 @@ fn on_this_machine_the_missing_driver_is_the_first_broken_link() {
         ]))
     );
     assert!(text(&check(&report, "cgroup")["summary"]).contains("cgroupfs"));
-    // --no-container stays fast: no container, no image.
+    // --no-container stays fast: no container, no image. (About 0.2 s in a debug build; the
+    // bound leaves room for a test bed busy with other tests, and is still far below the
+    // seconds a torch import in a container takes.)
     assert!(
-        out.elapsed < Duration::from_secs(2),
+        out.elapsed < Duration::from_secs(4),
         "took {:?}",
         out.elapsed
     );
