@@ -79,6 +79,8 @@ impl Recipe<'_> {
     }
 
     /// The Dockerfile. One `RUN`, so the CA bundle is created and deleted in the same layer.
+    /// Commands are joined with `;` under `set -e`, never `&&`: a failure inside an `&&` list
+    /// does not stop the shell, and a missing package would pass unnoticed.
     pub fn dockerfile(&self) -> String {
         let u = self.user;
         let mut apt: Vec<String> = vec!["sudo".into()];
@@ -108,8 +110,8 @@ impl Recipe<'_> {
         }
         script.push(
             "if [ -n \"$need\" ]; then apt-get $APT_CA update -q \
-             && DEBIAN_FRONTEND=noninteractive apt-get $APT_CA install -y -q --no-install-recommends $need \
-             && rm -rf /var/lib/apt/lists/*; fi"
+             ; DEBIAN_FRONTEND=noninteractive apt-get $APT_CA install -y -q --no-install-recommends $need \
+             ; rm -rf /var/lib/apt/lists/*; fi"
                 .into(),
         );
         if self.mode == Mode::Ssh {
@@ -161,7 +163,7 @@ impl Recipe<'_> {
             home = u.home
         ));
         script.push(format!(
-            "echo '{name} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/ptenv && chmod 0440 /etc/sudoers.d/ptenv",
+            "echo '{name} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/ptenv; chmod 0440 /etc/sudoers.d/ptenv",
             name = u.name
         ));
         script.push("rm -f /tmp/ptenv-ca.pem".into());
@@ -267,6 +269,10 @@ mod tests {
         let user = User::for_ids(1000, 1000);
         let d = recipe(Mode::Shell, &pkgs, &user).dockerfile();
         assert_eq!(d.matches("\nRUN ").count(), 1, "{d}");
+        assert!(
+            !d.contains("&&"),
+            "`set -e` ignores failures inside && lists: {d}"
+        );
         let run = d.split("\nRUN ").nth(1).unwrap();
         assert!(run.contains("> /tmp/ptenv-ca.pem"));
         assert!(run.trim_end().ends_with("rm -f /tmp/ptenv-ca.pem"));

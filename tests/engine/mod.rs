@@ -401,3 +401,55 @@ fn the_derived_image_has_the_user_and_packages_and_no_trace_of_the_network_setti
     again.assert_success();
     assert!(!again.stderr.contains("Building"), "{again}");
 }
+
+#[test]
+fn a_socket_without_permission_says_to_join_the_docker_group() {
+    // The tests run as root, who may use any socket; `nobody` may not use the 0660 root:docker
+    // socket. The folders must be readable for nobody.
+    let p = Project::new("engine-no-permission");
+    use std::os::unix::fs::PermissionsExt;
+    for dir in [p.path().parent().unwrap(), p.path(), p.home()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = p
+        .command(
+            "setpriv",
+            &[
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_ptenv"),
+            ],
+        )
+        .arg("ls")
+        .run();
+    out.assert_exit(1);
+    assert!(
+        out.stderr
+            .contains("permission denied on the Docker socket"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("hint: join the docker group"), "{out}");
+}
+
+#[test]
+fn a_failed_build_shows_its_last_lines_and_leaves_nothing() {
+    let p = shell_project(
+        "engine-bad-build",
+        "packages: {apt: [ptenv-no-such-package]}\n",
+    );
+    let out = p.ptenv(&["up", "--detach"]).run();
+    out.assert_exit(1);
+    assert!(out.stderr.contains("building the derived image"), "{out}");
+    assert!(out.stderr.contains("last lines of the build"), "{out}");
+    assert!(
+        out.stderr
+            .contains("Unable to locate package ptenv-no-such-package"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("hint: check the profile's `packages`"),
+        "{out}"
+    );
+    nothing_left(&p);
+}
