@@ -12,6 +12,7 @@ pub mod error;
 pub mod gpu;
 pub mod host;
 pub mod identity;
+pub mod lock;
 pub mod modes;
 pub mod output;
 pub mod plan;

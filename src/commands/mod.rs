@@ -5,6 +5,7 @@ mod doctor;
 mod down;
 mod exec;
 mod init;
+mod lock;
 mod logs;
 mod ls;
 mod profiles;
@@ -43,7 +44,7 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Logs(args) => logs::run(&ctx, args),
         Command::Exec(args) => exec::run(&ctx, args),
         Command::Export(_) => not_yet("export", 9),
-        Command::Lock(_) => not_yet("lock", 10),
+        Command::Lock(args) => lock::run(&ctx, args),
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod build;
 pub mod container;
+pub mod distribution;
 pub mod doctor_support;
 pub mod modes_support;
 pub mod pull;

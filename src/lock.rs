@@ -1,0 +1,521 @@
+//! `ptenv.lock`: the images ptenv resolved for a project, pinned by registry digest, so every
+//! checkout of the project starts from the same bytes. Pure: the file's model, its rendering
+//! (sorted and stable, so a re-run that resolves the same images writes the same file and a
+//! review diff shows only what changed), its parsing with located errors, and the comparison
+//! that says what made a lock stale. Resolving (select, registry) happens in `commands::lock`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::profile::{Mode, Profile, Variant};
+
+/// The lock file, next to `ptenv.yaml`.
+pub const LOCK_FILE: &str = "ptenv.lock";
+
+/// The format this ptenv writes and reads. A newer format is refused rather than half-read.
+pub const VERSION: u32 = 1;
+
+/// The first lines of every lock file: what it is and what to do with it.
+const HEADER: &str = "\
+# ptenv.lock: the images `ptenv lock` resolved for this project, pinned by registry digest.
+# Commit it: `ptenv up` pulls these digests on every machine, and `ptenv lock --check` (CI)
+# fails when it is stale. Do not edit by hand; run `ptenv lock` to update it.
+";
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    pub version: u32,
+    /// The machine the images were chosen for.
+    pub target: Target,
+    /// Per profile, sorted by name.
+    pub profiles: BTreeMap<String, Entry>,
+}
+
+/// The machine the selection was made for: this host's facts when locked without flags, or
+/// `--driver`/`--gpu`. `ptenv lock --check` re-resolves for it, so CI needs no GPU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// `x86_64`, `aarch64`.
+    pub machine: String,
+    /// The NVIDIA driver version; absent: no usable GPU, the images were chosen for the CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// The GPUs' compute capabilities in index order, `["8.6"]`. Empty with a driver: the
+    /// GPUs were unknown (`--driver` alone) and only the driver was checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<String>,
+}
+
+/// One profile's pinned image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// What the profile asked for when it was locked: a change makes the entry stale.
+    pub settings: Settings,
+    /// The selected base image by tag, `pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime`.
+    pub image: String,
+    /// What the tag pointed to in the registry: the image index (manifest list) of a
+    /// multi-arch image, else the image manifest.
+    pub digest: String,
+    /// The media type of what `digest` names.
+    pub media_type: String,
+    /// The platform the image runs as, `linux/amd64`.
+    pub platform: String,
+    /// The inputs of the derived image ptenv builds on top.
+    pub derived: Derived,
+}
+
+/// The profile settings that decide the base image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub pytorch: String,
+    pub variant: Variant,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    pub repository: String,
+    /// `all`, `none` or `0,1`.
+    pub gpus: String,
+}
+
+/// The derived image's inputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Derived {
+    pub mode: Mode,
+    #[serde(default)]
+    pub apt: Vec<String>,
+    #[serde(default)]
+    pub pip: Vec<String>,
+    /// Who the image's user is. Always [`HOST_USER`]: the UID/GID are each machine's own, so
+    /// they cannot be pinned without making the lock differ between teammates.
+    pub user: String,
+    /// `sha256:` of the derived image's Dockerfile, built on the pinned digest for the
+    /// reference user: it changes with the base digest, the mode's tools, the packages and
+    /// ptenv's recipe.
+    pub recipe: String,
+}
+
+/// [`Derived::user`]: the `dev` user with the host user's UID/GID (root: 1000:1000).
+pub const HOST_USER: &str = "dev, with the UID/GID of the host user running `ptenv up`";
+
+impl Settings {
+    pub fn of(profile: &Profile) -> Settings {
+        Settings {
+            pytorch: profile.pytorch.clone(),
+            variant: profile.variant,
+            cuda: profile.cuda.clone(),
+            image: profile.image.clone(),
+            repository: profile.repository.clone(),
+            gpus: profile.gpus.to_string(),
+        }
+    }
+
+    /// "pytorch 2.6 → 2.7", one phrase per setting that differs from `old`.
+    pub fn changes_from(&self, old: &Settings) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut field = |name: &str, old: String, new: String| {
+            if old != new {
+                out.push(format!("{name} {old} → {new}"));
+            }
+        };
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+        field("pytorch", old.pytorch.clone(), self.pytorch.clone());
+        field("variant", old.variant.to_string(), self.variant.to_string());
+        field("cuda", opt(&old.cuda), opt(&self.cuda));
+        field("image", opt(&old.image), opt(&self.image));
+        field(
+            "repository",
+            old.repository.clone(),
+            self.repository.clone(),
+        );
+        field("gpus", old.gpus.clone(), self.gpus.clone());
+        out
+    }
+}
+
+impl Derived {
+    /// The inputs of `profile`'s derived image, with its recipe hash.
+    pub fn of(profile: &Profile, recipe: String) -> Derived {
+        Derived {
+            mode: profile.mode,
+            apt: profile.packages.apt.clone(),
+            pip: profile.packages.pip.clone(),
+            user: HOST_USER.to_string(),
+            recipe,
+        }
+    }
+
+    /// "pip [] → [numpy]", one phrase per input that differs from `old`.
+    pub fn changes_from(&self, old: &Derived) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.mode != old.mode {
+            out.push(format!("mode {} → {}", old.mode, self.mode));
+        }
+        if self.apt != old.apt {
+            out.push(format!("apt {} → {}", list(&old.apt), list(&self.apt)));
+        }
+        if self.pip != old.pip {
+            out.push(format!("pip {} → {}", list(&old.pip), list(&self.pip)));
+        }
+        if self.user != old.user {
+            out.push(format!("user `{}` → `{}`", old.user, self.user));
+        }
+        if out.is_empty() && self.recipe != old.recipe {
+            // Same inputs, another Dockerfile: the base digest or ptenv's recipe changed.
+            out.push(format!(
+                "recipe {} → {}",
+                short(&old.recipe),
+                short(&self.recipe)
+            ));
+        }
+        out
+    }
+}
+
+impl Entry {
+    /// `repository@sha256:…`: what `ptenv up` pulls and builds on.
+    pub fn reference(&self) -> String {
+        format!("{}@{}", repository_of(&self.image), self.digest)
+    }
+}
+
+impl Target {
+    /// "a machine with NVIDIA driver 550.54.15 and GPUs of compute capability 8.6, 8.6".
+    pub fn describe(&self) -> String {
+        match (&self.driver, self.gpus.is_empty()) {
+            (None, _) => "a machine without an NVIDIA GPU".to_string(),
+            (Some(d), true) => format!("a machine with NVIDIA driver {d} and GPUs not given"),
+            (Some(d), false) => format!(
+                "a machine with NVIDIA driver {d} and GPU{} of compute capability {}",
+                if self.gpus.len() == 1 { "" } else { "s" },
+                self.gpus.join(", ")
+            ),
+        }
+    }
+}
+
+/// `registry:5000/team/pytorch:2.6.0-…` → `registry:5000/team/pytorch` (a `:` before the last
+/// `/` is a registry port, not a tag).
+pub fn repository_of(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(i) => &image[..last_slash + i],
+        None => image,
+    }
+}
+
+/// The OCI platform of a machine as `uname -m` names it: `x86_64` → `linux/amd64`.
+pub fn platform(machine: &str) -> String {
+    let arch = match machine {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "armv7l" => "arm",
+        "ppc64le" => "ppc64le",
+        "s390x" => "s390x",
+        other => other,
+    };
+    format!("linux/{arch}")
+}
+
+/// Whether a media type names an image index (manifest list): a multi-arch image, whose one
+/// digest stands for every platform.
+pub fn is_index(media_type: &str) -> bool {
+    media_type == "application/vnd.oci.image.index.v1+json"
+        || media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+}
+
+/// The file's text: the header, then the YAML. serde_yaml writes struct fields in declaration
+/// order and `BTreeMap` keys sorted, so equal locks render to equal bytes.
+pub fn render(lock: &Lock) -> String {
+    let body = serde_yaml::to_string(lock).expect("a lock serializes");
+    format!("{HEADER}{body}")
+}
+
+/// Parse the file's text; errors name the file, line and column, and how to repair it.
+pub fn parse(text: &str, path: &Path) -> Result<Lock> {
+    let fix = format!(
+        "{} is written by `ptenv lock`: run it to write the file again (and commit it)",
+        path.display()
+    );
+    // The version first: a newer format may have fields this ptenv would call unknown.
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| located(&e, path, &fix))?;
+    match value.get("version").and_then(serde_yaml::Value::as_u64) {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) if v > u64::from(VERSION) => {
+            return Err(Error::new(format!(
+                "{} is in format {v}, written by a newer ptenv; this one reads format {VERSION}",
+                path.display()
+            ))
+            .hint("update ptenv (see the README's install section)"))
+        }
+        Some(v) => {
+            return Err(
+                Error::new(format!("{}: unknown format version {v}", path.display())).hint(fix),
+            )
+        }
+        None => {
+            return Err(Error::new(format!(
+                "{} has no `version:`; it is not a lock file ptenv wrote",
+                path.display()
+            ))
+            .hint(fix))
+        }
+    }
+    serde_yaml::from_str(text).map_err(|e| located(&e, path, &fix))
+}
+
+fn located(e: &serde_yaml::Error, path: &Path, fix: &str) -> Error {
+    let text = e.to_string();
+    // serde_yaml appends " at line L column C"; the place goes first, as compilers do.
+    let message = text.split(" at line ").next().unwrap_or(&text);
+    let place = match e.location() {
+        Some(l) => format!("{}:{}:{}", path.display(), l.line(), l.column()),
+        None => path.display().to_string(),
+    };
+    Error::new(format!("{place}: {message}")).hint(fix.to_string())
+}
+
+/// Why `old` (the file) differs from `new` (what `ptenv lock` resolves now): one sentence per
+/// change, in a stable order; empty when the lock is current.
+pub fn changes(old: &Lock, new: &Lock) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.target != new.target {
+        out.push(format!(
+            "the lock was made for {}; this check resolved for {}",
+            old.target.describe(),
+            new.target.describe()
+        ));
+    }
+    for (name, o) in &old.profiles {
+        match new.profiles.get(name) {
+            None => out.push(format!("profile `{name}` is locked but no longer defined")),
+            Some(n) => out.extend(entry_changes(name, o, n)),
+        }
+    }
+    for name in new.profiles.keys() {
+        if !old.profiles.contains_key(name) {
+            out.push(format!("profile `{name}` is not in the lock"));
+        }
+    }
+    out
+}
+
+/// What changed in one profile's entry.
+pub fn entry_changes(name: &str, old: &Entry, new: &Entry) -> Vec<String> {
+    let mut out = Vec::new();
+    let settings = new.settings.changes_from(&old.settings);
+    if !settings.is_empty() {
+        out.push(format!(
+            "profile `{name}`: its settings changed: {}",
+            settings.join(", ")
+        ));
+    }
+    if old.image != new.image {
+        out.push(format!(
+            "profile `{name}`: the selected image is now {} (locked: {})",
+            new.image, old.image
+        ));
+    } else if old.digest != new.digest {
+        out.push(format!(
+            "profile `{name}`: {} now has digest {} in the registry (locked: {}): the tag was pushed again",
+            new.image, new.digest, old.digest
+        ));
+    }
+    if old.platform != new.platform {
+        out.push(format!(
+            "profile `{name}`: platform {} → {}",
+            old.platform, new.platform
+        ));
+    }
+    let derived = new.derived.changes_from(&old.derived);
+    if !derived.is_empty() {
+        out.push(format!(
+            "profile `{name}`: the derived image's inputs changed: {}",
+            derived.join(", ")
+        ));
+    }
+    out
+}
+
+fn list(items: &[String]) -> String {
+    format!("[{}]", items.join(", "))
+}
+
+/// `sha256:0123456789ab…` for sentences.
+pub fn short(digest: &str) -> String {
+    match digest.strip_prefix("sha256:") {
+        Some(hex) if hex.len() > 12 => format!("sha256:{}…", &hex[..12]),
+        _ => digest.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn entry(image: &str, digest: &str) -> Entry {
+        Entry {
+            settings: Settings {
+                pytorch: "2.6".into(),
+                variant: Variant::Runtime,
+                cuda: None,
+                image: None,
+                repository: repository_of(image).to_string(),
+                gpus: "all".into(),
+            },
+            image: image.into(),
+            digest: digest.into(),
+            media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
+            platform: "linux/amd64".into(),
+            derived: Derived {
+                mode: Mode::Jupyter,
+                apt: vec!["git".into()],
+                pip: vec![],
+                user: HOST_USER.into(),
+                recipe: D1.into(),
+            },
+        }
+    }
+
+    fn lock() -> Lock {
+        let mut profiles = BTreeMap::new();
+        // Inserted out of order: the file is sorted regardless.
+        profiles.insert(
+            "shell".to_string(),
+            entry("pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime", D1),
+        );
+        profiles.insert(
+            "jupyter".to_string(),
+            entry(
+                "registry.example.com:5000/team/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+                D2,
+            ),
+        );
+        Lock {
+            version: VERSION,
+            target: Target {
+                machine: "x86_64".into(),
+                driver: Some("550.54.15".into()),
+                gpus: vec!["8.6".into()],
+            },
+            profiles,
+        }
+    }
+
+    #[test]
+    fn rendering_is_stable_sorted_and_parses_back() {
+        let l = lock();
+        let text = render(&l);
+        assert_eq!(text, render(&l.clone()));
+        assert!(text.starts_with("# ptenv.lock:"), "{text}");
+        let jupyter = text.find("\n  jupyter:").expect("jupyter entry");
+        let shell = text.find("\n  shell:").expect("shell entry");
+        assert!(jupyter < shell, "profiles are sorted:\n{text}");
+        // Versions stay strings ("2.6", not the float 2.6), and the digest is whole.
+        assert!(text.contains("pytorch: '2.6'"), "{text}");
+        assert!(text.contains(&format!("digest: {D2}")), "{text}");
+        let back = parse(&text, Path::new("ptenv.lock")).unwrap();
+        assert_eq!(back, l);
+        assert!(changes(&l, &back).is_empty());
+    }
+
+    #[test]
+    fn references_pin_the_repository_by_digest() {
+        let e = entry(
+            "registry.example.com:5000/team/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+            D1,
+        );
+        assert_eq!(
+            e.reference(),
+            format!("registry.example.com:5000/team/pytorch@{D1}")
+        );
+        assert_eq!(repository_of("localhost:5000/x"), "localhost:5000/x");
+        assert_eq!(repository_of("ubuntu"), "ubuntu");
+        assert_eq!(repository_of(&format!("a/b:1@{D1}")), "a/b");
+        assert_eq!(platform("x86_64"), "linux/amd64");
+        assert_eq!(platform("aarch64"), "linux/arm64");
+        assert!(is_index("application/vnd.oci.image.index.v1+json"));
+        assert!(!is_index(
+            "application/vnd.docker.distribution.manifest.v2+json"
+        ));
+        assert_eq!(short(D1), "sha256:111111111111…");
+    }
+
+    #[test]
+    fn a_repushed_tag_is_named_with_both_digests() {
+        let old = lock();
+        let mut new = old.clone();
+        new.profiles.get_mut("shell").unwrap().digest = D2.into();
+        let c = changes(&old, &new);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(c[0].contains("profile `shell`"), "{c:?}");
+        assert!(c[0].contains("pushed again"), "{c:?}");
+        assert!(c[0].contains(D1) && c[0].contains(D2), "{c:?}");
+    }
+
+    #[test]
+    fn every_kind_of_staleness_is_said() {
+        let old = lock();
+        let mut new = old.clone();
+        {
+            let j = new.profiles.get_mut("jupyter").unwrap();
+            j.image = "pytorch/pytorch:2.7.0-cuda12.6-cudnn9-runtime".into();
+            j.settings.pytorch = "2.7".into();
+            j.derived.pip = vec!["numpy>=2".into()];
+        }
+        new.profiles.remove("shell");
+        new.profiles
+            .insert("train".into(), entry("pytorch/pytorch:x", D1));
+        new.target.driver = None;
+        new.target.gpus.clear();
+        let c = changes(&old, &new).join("\n");
+        for want in [
+            "the lock was made for a machine with NVIDIA driver 550.54.15 and GPU of compute capability 8.6; this check resolved for a machine without an NVIDIA GPU",
+            "profile `jupyter`: its settings changed: pytorch 2.6 → 2.7",
+            "profile `jupyter`: the selected image is now pytorch/pytorch:2.7.0-cuda12.6-cudnn9-runtime",
+            "profile `jupyter`: the derived image's inputs changed: pip [] → [numpy>=2]",
+            "profile `shell` is locked but no longer defined",
+            "profile `train` is not in the lock",
+        ] {
+            assert!(c.contains(want), "missing `{want}` in:\n{c}");
+        }
+        // Only the recipe hash moved: said as such.
+        let mut d = old.profiles["shell"].derived.clone();
+        d.recipe = D2.into();
+        assert_eq!(
+            d.changes_from(&old.profiles["shell"].derived),
+            vec!["recipe sha256:111111111111… → sha256:222222222222…".to_string()]
+        );
+    }
+
+    #[test]
+    fn bad_files_are_located_and_say_how_to_repair() {
+        let path = Path::new("/p/ptenv.lock");
+        let e = parse("version: 1\ntarget: [\n", path).unwrap_err();
+        assert!(e.message.starts_with("/p/ptenv.lock:"), "{e}");
+        assert!(e.hints[0].contains("ptenv lock"), "{e}");
+        let mut text = render(&lock());
+        text = text.replace("media_type:", "mediatype:");
+        let e = parse(&text, path).unwrap_err();
+        assert!(e.message.contains("unknown field `mediatype`"), "{e}");
+        assert!(e.message.starts_with("/p/ptenv.lock:"), "{e}");
+        let e = parse("version: 9\n", path).unwrap_err();
+        assert!(e.message.contains("newer ptenv"), "{e}");
+        let e = parse("profiles: {}\n", path).unwrap_err();
+        assert!(e.message.contains("no `version:`"), "{e}");
+    }
+}
