@@ -7,6 +7,7 @@
 mod cli;
 mod doctor;
 mod engine;
+mod examples;
 mod lifecycle;
 mod modes_shell;
 mod modes_ssh;
