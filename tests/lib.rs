@@ -9,6 +9,7 @@ mod doctor;
 mod engine;
 mod examples;
 mod lifecycle;
+mod lock;
 mod modes_shell;
 mod modes_ssh;
 mod parity;

@@ -1,0 +1,221 @@
+//! Issue #6, Jupyter: `ptenv up jupyter` against the real engine with the small fixture and a
+//! real JupyterLab. It answers with the project's token and refuses without it; the token is
+//! stored 0600, reused, rotated by `--new-token`, and appears in no log, label, command or
+//! environment of the container; a file made through Jupyter belongs to the host user; a
+//! Jupyter that dies shows its last log lines.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::modes_shell::{container_uid, fixture_project, owner};
+use crate::support::{docker_inspect, http_get, Project, Testbed};
+
+struct Up {
+    container: String,
+    url: String,
+    port: u64,
+    token: String,
+    action: String,
+}
+
+fn up(p: &Project, extra: &[&str]) -> Up {
+    let mut args = vec!["--json", "up", "jupyter"];
+    args.extend_from_slice(extra);
+    let out = p.ptenv(&args).run();
+    out.assert_success();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{out}"));
+    let s = |k: &str| {
+        doc[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {k}:\n{out}"))
+            .to_owned()
+    };
+    Up {
+        container: s("container"),
+        url: s("url"),
+        port: doc["port"].as_u64().expect("port"),
+        token: s("token"),
+        action: s("action"),
+    }
+}
+
+fn status(port: u64, token: Option<&str>) -> u16 {
+    let auth = token.map(|t| format!("token {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("Authorization", a)])
+        .unwrap_or_default();
+    http_get(&format!("127.0.0.1:{port}"), "/api/status", &headers)
+        .unwrap_or_else(|e| panic!("GET /api/status: {e}"))
+        .0
+}
+
+/// `PUT path` with a JSON body over HTTP/1.0; the status code.
+fn put_json(port: u64, path: &str, token: &str, body: &str) -> u16 {
+    let mut s = TcpStream::connect(("127.0.0.1", port as u16)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "PUT {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAuthorization: token {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+}
+
+#[test]
+fn jupyter_answers_with_its_token_only_and_keeps_it_secret() {
+    let tb = Testbed::get();
+    let p = fixture_project(
+        "jupyter-token",
+        &tb.small_repo,
+        "profiles:\n  jupyter:\n    ports: [\"8900:8888\"]\n",
+    );
+    let j = up(&p, &[]);
+    assert!(
+        j.token.len() >= 32 && j.token.chars().all(|c| c.is_ascii_hexdigit()),
+        "{}",
+        j.token
+    );
+    assert_eq!(
+        j.url,
+        format!("http://127.0.0.1:{}/lab?token={}", j.port, j.token)
+    );
+    assert_eq!(status(j.port, Some(&j.token)), 200);
+    assert_eq!(status(j.port, None), 403);
+    assert_eq!(
+        status(j.port, Some("0123456789abcdef0123456789abcdef")),
+        403
+    );
+    let (code, _) = http_get(
+        &format!("127.0.0.1:{}", j.port),
+        &format!("/lab?token={}", j.token),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(code, 200, "the URL ptenv prints opens the lab");
+
+    // Stored 0600 in ptenv's data dir.
+    let id = j
+        .container
+        .trim_start_matches("ptenv-")
+        .trim_end_matches("-jupyter");
+    let token_file = p
+        .data_dir()
+        .join("ptenv/projects")
+        .join(id)
+        .join("jupyter-token");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), j.token);
+
+    // Nowhere that `docker inspect` or `docker logs` shows.
+    let inspect = docker_inspect(&j.container).to_string();
+    assert!(
+        !inspect.contains(&j.token),
+        "the token is in docker inspect"
+    );
+    let logs = crate::support::docker(&["logs", &j.container]);
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&logs.stdout),
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    assert!(logs.contains("ServerApp"), "{logs}");
+    assert!(
+        !logs.contains(&j.token),
+        "the token is in the logs:\n{logs}"
+    );
+
+    // Jupyter runs as the user in /workspace: a file it makes belongs to the host user.
+    let code = put_json(
+        j.port,
+        "/api/contents/made-by-jupyter.txt",
+        &j.token,
+        r#"{"type":"file","format":"text","content":"hello"}"#,
+    );
+    assert_eq!(code, 201);
+    let made = p.path().join("made-by-jupyter.txt");
+    assert_eq!(std::fs::read_to_string(&made).unwrap(), "hello");
+    assert_eq!(owner(&made), container_uid());
+
+    // A second `up` reuses the container and the token.
+    let again = up(&p, &[]);
+    assert_eq!(again.action, "reused");
+    assert_eq!(again.token, j.token);
+
+    // --new-token: a new token works, the old one no longer does.
+    let rotated = up(&p, &["--new-token"]);
+    assert_ne!(rotated.token, j.token);
+    assert_eq!(status(rotated.port, Some(&rotated.token)), 200);
+    assert_eq!(status(rotated.port, Some(&j.token)), 403);
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), rotated.token);
+}
+
+#[test]
+fn human_output_is_the_url_and_open_hands_it_to_the_browser() {
+    let tb = Testbed::get();
+    let p = fixture_project(
+        "jupyter-open",
+        &tb.small_repo,
+        "profiles:\n  jupyter:\n    ports: [\"8920:8888\"]\n",
+    );
+    // A stand-in for the desktop's opener that records what it was asked to open.
+    let bin = p.home().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let opened = p.home().join("opened");
+    let opener = bin.join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", opened.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = p
+        .ptenv(&["up", "jupyter", "--open"])
+        .env("PATH", path)
+        .run();
+    out.assert_success();
+    let url = out.stdout.trim();
+    assert!(url.starts_with("http://127.0.0.1:"), "{out}");
+    assert!(url.contains("/lab?token="), "{out}");
+    assert_eq!(
+        out.stdout.lines().count(),
+        1,
+        "stdout is the URL alone:\n{out}"
+    );
+    for _ in 0..50 {
+        if opened.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(&opened).unwrap(), url);
+}
+
+#[test]
+fn a_jupyter_that_dies_shows_its_last_log_lines() {
+    let tb = Testbed::get();
+    let p = fixture_project(
+        "jupyter-dies",
+        &tb.small_repo,
+        "profiles:\n  jupyter:\n    ports: [\"8940:8888\"]\n    command: \"sh -c 'echo broken-on-purpose >&2; exit 3'\"\n",
+    );
+    let out = p.ptenv(&["up", "jupyter"]).run();
+    out.assert_exit(1);
+    assert!(out.stderr.contains("stopped"), "{out}");
+    assert!(out.stderr.contains("broken-on-purpose"), "{out}");
+    assert!(out.stderr.contains("ptenv logs jupyter"), "{out}");
+}
