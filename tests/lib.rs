@@ -10,6 +10,7 @@ mod engine;
 mod examples;
 mod lifecycle;
 mod lock;
+mod modes_jupyter;
 mod modes_shell;
 mod modes_ssh;
 mod parity;
