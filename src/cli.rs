@@ -172,15 +172,21 @@ pub struct ExportCommon {
     /// Write to FILE instead of stdout (secrets go to a 0600 file beside it)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Choose the image for the machines that will run it: their NVIDIA driver version (skips detection)
+    #[arg(long, value_name = "VERSION")]
+    pub driver: Option<String>,
+    /// With --driver: a GPU compute capability of those machines, e.g. 8.0 (repeat for several GPUs)
+    #[arg(long = "gpu", value_name = "CC")]
+    pub gpu: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ExportK8s {
     #[command(flatten)]
     pub common: ExportCommon,
-    /// The workload kind
-    #[arg(long, value_enum, default_value = "pod")]
-    pub kind: K8sKind,
+    /// The workload kind (default: job when the profile sets `kubernetes.nproc_per_node`, else pod)
+    #[arg(long, value_enum)]
+    pub kind: Option<K8sKind>,
     /// GPUs per pod (nvidia.com/gpu limit); default: from the profile (all = 1)
     #[arg(long = "gpu-count", value_name = "N")]
     pub gpu_count: Option<u32>,

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod doctor;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod gpu;
 pub mod host;
 pub mod identity;

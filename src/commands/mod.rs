@@ -4,6 +4,7 @@ mod completions;
 mod doctor;
 mod down;
 mod exec;
+mod export;
 mod init;
 mod lock;
 mod logs;
@@ -43,15 +44,9 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Ls => ls::run(&ctx),
         Command::Logs(args) => logs::run(&ctx, args),
         Command::Exec(args) => exec::run(&ctx, args),
-        Command::Export(_) => not_yet("export", 9),
+        Command::Export(args) => export::run(&ctx, args),
         Command::Lock(args) => lock::run(&ctx, args),
     }
-}
-
-fn not_yet(command: &str, issue: u32) -> Result<i32> {
-    Err(Error::usage(format!(
-        "`ptenv {command}` is not yet implemented (issue #{issue})"
-    )))
 }
 
 /// The project folder as an absolute, canonical path: it names containers and is mounted.

@@ -1,0 +1,319 @@
+//! `ptenv export compose|k8s [PROFILE] [-o FILE]`: the container `ptenv up` would create,
+//! as a Compose file or Kubernetes manifests, for machines other than this one.
+//!
+//! It takes the same path as `up` (profile → image choice → mode setup → `plan::plan`) and
+//! hands the plan to the pure renderers in `export/`. Two differences, both because the file
+//! runs elsewhere: the GPUs follow the profile, not this machine's detection (a laptop without
+//! GPUs exports for a GPU server), and nothing is pulled or built: the image is ptenv's derived
+//! tag when the base image is on this machine, else a name Compose builds.
+//!
+//! With `-o FILE` the files beside it are written (secrets 0600, in folders only the user can
+//! read); without, the main document goes to stdout and no secret is printed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::Ctx;
+use crate::cli::{ExportArgs, ExportCommon, ExportK8s, ExportTarget};
+use crate::engine::recipe::Recipe;
+use crate::engine::{block_on, Engine};
+use crate::error::{Error, Result};
+use crate::export::{compose, k8s, Input, OutFile, Rendered};
+use crate::gpu;
+use crate::identity::User;
+use crate::modes::{self, SetupInput};
+use crate::plan;
+use crate::profile;
+use crate::project::{slug, Project};
+use crate::select;
+
+pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
+    match args.target {
+        ExportTarget::Compose(common) => export(ctx, &common, None),
+        ExportTarget::K8s(k) => export(ctx, &k.common, Some(&k)),
+    }
+}
+
+fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Result<i32> {
+    let p = &ctx.printer;
+    let sources = profile::load_sources(&ctx.project)?;
+    let name = common
+        .mode
+        .clone()
+        .unwrap_or_else(|| sources.default_name());
+    let profile = sources.resolve(&name, &common.profile.layer())?;
+    let facts = if common.driver.is_some() || !common.gpu.is_empty() {
+        gpu::from_overrides(common.driver.as_deref(), &common.gpu)?
+    } else {
+        gpu::detect()
+    };
+    let choice = select::choose(&profile, &facts)?;
+    for w in &choice.warnings {
+        p.warn(w);
+    }
+    let wants_gpu = profile.gpus.wants_gpu();
+    if wants_gpu && !choice.gpu {
+        p.warn(format!(
+            "this machine has no GPU ptenv can use, so {} was chosen without checking GPUs; the export still requests the GPUs the profile asks for (`gpus: {}`)",
+            choice.image, profile.gpus
+        ));
+        p.info("  check the image against the target machines with --driver VERSION [--gpu CC], or export for the CPU with --gpus none");
+    }
+    let project = Project::new(&ctx.project);
+    let user = User::for_host(&ctx.project);
+    let setup = modes::setup(
+        &profile,
+        &SetupInput {
+            user: &user,
+            project: &project,
+            new_token: false,
+        },
+    )?;
+    for w in &setup.warnings {
+        p.warn(w);
+    }
+    let base_id = block_on(local_image_id(&choice.image));
+    let recipe = Recipe {
+        base: &choice.image,
+        base_id: base_id.as_deref().unwrap_or(""),
+        mode: profile.mode,
+        packages: &profile.packages,
+        user: &user,
+    };
+    // The derived tag hashes the base image's ID: known only when the base is here. Otherwise
+    // a stable name that Compose builds from the Dockerfile.
+    let image = match &base_id {
+        Some(_) => recipe.tag(),
+        None => format!("ptenv/{}-{}", project.id, slug(&profile.name)),
+    };
+    let dockerfile = recipe.dockerfile();
+    let home = crate::host::home();
+    let spec = plan::plan(&plan::Input {
+        profile: &profile,
+        project: &project,
+        image: &image,
+        base_image: &choice.image,
+        gpu: wants_gpu,
+        host_ram: crate::host::ram(),
+        user: &user,
+        setup: &setup,
+        home: &home,
+    });
+    let input = Input {
+        profile: &profile,
+        project: &project,
+        spec: &spec,
+        setup: &setup,
+        base_image: &choice.image,
+        dockerfile: &dockerfile,
+    };
+    let output = common.output.as_deref().map(absolute).transpose()?;
+    let out_dir = output
+        .as_deref()
+        .map(|o| o.parent().unwrap_or(Path::new("/")).to_path_buf());
+    let rendered = match k8s_args {
+        None => {
+            let in_project = match &out_dir {
+                Some(d) => same_dir(d, &ctx.project),
+                None => std::env::current_dir().is_ok_and(|d| same_dir(&d, &ctx.project)),
+            };
+            compose::render(
+                &input,
+                &compose::Layout::for_profile(&profile.name, in_project),
+            )
+        }
+        Some(k) => {
+            let workspace = if k.host_path {
+                k8s::Workspace::HostPath
+            } else {
+                k8s::Workspace::Claim(
+                    k.pvc
+                        .clone()
+                        .or_else(|| profile.kubernetes.pvc.clone())
+                        .unwrap_or_else(|| k8s::default_claim(&input)),
+                )
+            };
+            if let Some(pvc) = &k.pvc {
+                if !profile::is_dns_subdomain(pvc) {
+                    return Err(Error::usage(format!("`--pvc {pvc}` is not a claim name"))
+                        .hint("lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit"));
+                }
+            }
+            let secret_file = output.as_deref().map(secret_file_name);
+            k8s::render(
+                &input,
+                &k8s::Options {
+                    kind: k.kind,
+                    gpu_count: k.gpu_count,
+                    workspace,
+                    secret_file,
+                },
+            )?
+        }
+    };
+    for w in &rendered.warnings {
+        p.warn(w);
+    }
+    let target = if k8s_args.is_some() { "k8s" } else { "compose" };
+    match (&output, &out_dir) {
+        (Some(file), Some(dir)) => {
+            let written = write_all(file, dir, &rendered)?;
+            p.info(format!("Wrote {}", file.display()));
+            for f in &written {
+                p.detail(format!("wrote {}", f.display()));
+            }
+            if !written.is_empty() {
+                p.info(format!("  and beside it: {}", summarize(&rendered.files)));
+            }
+            for n in &rendered.next {
+                p.info(format!("  {n}"));
+            }
+            p.json(&json!({
+                "target": target,
+                "profile": profile.name,
+                "image": spec.image,
+                "base_image": choice.image,
+                "output": file,
+                "files": written,
+                "warnings": rendered.warnings,
+            }));
+        }
+        _ => {
+            p.result(rendered.text.trim_end());
+            if !rendered.files.is_empty() {
+                p.info(format!(
+                    "note: this file refers to files ptenv writes beside it ({}); `ptenv export {target} -o FILE` writes them (secrets 0600)",
+                    summarize(&rendered.files)
+                ));
+            } else if k8s_args.is_some()
+                && !setup.files.is_empty()
+                && profile.mode != crate::profile::Mode::Shell
+            {
+                p.info(format!(
+                    "note: the Secret with the {} is not printed; `ptenv export k8s -o FILE` writes it to a 0600 file beside FILE",
+                    if profile.mode == crate::profile::Mode::Jupyter { "Jupyter token" } else { "ssh keys" }
+                ));
+            }
+            p.json(&json!({
+                "target": target,
+                "profile": profile.name,
+                "image": spec.image,
+                "base_image": choice.image,
+                "document": rendered.text,
+                "warnings": rendered.warnings,
+            }));
+        }
+    }
+    Ok(0)
+}
+
+/// The base image's ID when the engine answers and has it; `None` otherwise (export works
+/// without an engine).
+async fn local_image_id(image: &str) -> Option<String> {
+    let engine = tokio::time::timeout(Duration::from_secs(3), Engine::connect())
+        .await
+        .ok()?
+        .ok()?;
+    engine.image_id(image).await.ok().flatten()
+}
+
+/// `-o` relative to the current directory, as shells mean it.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
+    Ok(cwd.join(path))
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// `k8s.yaml` → `k8s.secret.yaml`, beside it.
+fn secret_file_name(output: &Path) -> String {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "ptenv".into());
+    format!("{stem}.secret.yaml")
+}
+
+/// `ptenv-jupyter/Dockerfile, 4 files of the mode, 1 secret`.
+fn summarize(files: &[OutFile]) -> String {
+    let secrets = files.iter().filter(|f| f.secret).count();
+    let mut parts: Vec<String> = files
+        .iter()
+        .filter(|f| f.path.file_name().is_some_and(|n| n == "Dockerfile"))
+        .map(|f| f.path.display().to_string())
+        .collect();
+    let others = files.len() - secrets - parts.len();
+    if others > 0 {
+        parts.push(format!("{others} file(s) of the mode"));
+    }
+    if secrets > 0 {
+        let names: Vec<String> = files
+            .iter()
+            .filter(|f| f.secret)
+            .map(|f| f.path.display().to_string())
+            .collect();
+        parts.push(format!("the secret(s) {}", names.join(", ")));
+    }
+    parts.join(", ")
+}
+
+/// Writes the main document and the files beside it. Folders that hold secrets are 0700;
+/// as root, files go to the user the container reads them as (as `ptenv up` copies them).
+fn write_all(file: &Path, dir: &Path, r: &Rendered) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::new(format!("cannot create {}: {e}", dir.display()))
+            .hint("pass -o with a path in a folder you can write to")
+    })?;
+    crate::secrets::write_atomic(file, r.text.as_bytes(), 0o644)?;
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut written = Vec::new();
+    for f in &r.files {
+        let path = dir.join(&f.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::new(format!("cannot create {}: {e}", parent.display())))?;
+            if f.secret && parent != dir {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
+        crate::secrets::write_atomic(&path, &f.contents, f.mode)?;
+        if root {
+            std::os::unix::fs::chown(&path, Some(f.owner.0), Some(f.owner.1)).map_err(|e| {
+                Error::new(format!(
+                    "cannot give {} to {}:{}: {e}",
+                    path.display(),
+                    f.owner.0,
+                    f.owner.1
+                ))
+            })?;
+        }
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_file_sits_beside_the_manifests() {
+        assert_eq!(
+            secret_file_name(Path::new("/x/k8s.yaml")),
+            "k8s.secret.yaml"
+        );
+        assert_eq!(secret_file_name(Path::new("deploy")), "deploy.secret.yaml");
+    }
+}
