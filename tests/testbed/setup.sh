@@ -7,6 +7,8 @@
 #   3. the local registry on 127.0.0.1:5000 (registry.sh)
 #   4. the fixture images, built or reloaded from cache, and pushed (fixtures.sh)
 #   5. the fake NVML library, if tests/nvml/build.sh exists (it prints the path of the .so)
+#   6. the validators of `ptenv export`: docker-compose, and kubernetes-validate (PyPI) in a venv
+#      under the cache folder
 #
 # Idempotent: a second run does (almost) nothing. tests/run.sh calls it; so can you, before
 # `cargo test`. Stop the registry afterwards with tests/testbed/registry.sh stop.
@@ -16,6 +18,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT="$ROOT/target/testbed"
 REGISTRY=${PTENV_TEST_REGISTRY:-127.0.0.1:5000}
+CACHE=${PTENV_FIXTURE_CACHE:-$HOME/.cache/ptenv-fixtures}
+# Pinned: each release bundles the schemas of the Kubernetes versions it knows.
+KUBERNETES_VALIDATE=kubernetes-validate==1.37.0
 CA_BUNDLE=${PTENV_TEST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 
 log() { printf '[setup %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -35,7 +40,8 @@ apt_install() {
 ensure_tools() {
     local missing=() cmd pkg
     for pair in ssh:openssh-client tmux:tmux curl:curl zstd:zstd debootstrap:debootstrap \
-        flock:util-linux chroot:coreutils update-ca-certificates:ca-certificates; do
+        flock:util-linux chroot:coreutils update-ca-certificates:ca-certificates \
+        docker-compose:docker-compose; do
         cmd=${pair%%:*} pkg=${pair#*:}
         command -v "$cmd" >/dev/null || missing+=("$pkg")
     done
@@ -87,13 +93,29 @@ build_nvml() { # prints the directory holding libnvidia-ml.so.1, or nothing
     dirname "$so"
 }
 
+# Prints the path of the kubernetes-validate executable, installing it into a venv first.
+ensure_kubernetes_validate() {
+    local venv="$CACHE/kubernetes-validate" bin installed
+    bin="$venv/bin/kubernetes-validate"
+    installed=$("$venv/bin/pip" show "${KUBERNETES_VALIDATE%%==*}" 2>/dev/null | sed -n 's/^Version: //p') || true
+    if [ "$installed" != "${KUBERNETES_VALIDATE#*==}" ]; then
+        python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+        [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" >&2
+        log "pip install $KUBERNETES_VALIDATE into $venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "$KUBERNETES_VALIDATE" >&2
+    fi
+    [ -x "$bin" ] || die "kubernetes-validate is not at $bin after pip install"
+    echo "$bin"
+}
+
 main() {
-    local t0=$SECONDS t nvml_dir
+    local t0=$SECONDS t nvml_dir kubernetes_validate
     t=$SECONDS; ensure_engine; log "engine: $((SECONDS - t)) s"
     t=$SECONDS; ensure_tools; log "tools: $((SECONDS - t)) s"
     t=$SECONDS; "$HERE/registry.sh" start; log "registry: $((SECONDS - t)) s"
     t=$SECONDS; "$HERE/fixtures.sh" small torch; log "fixtures: $((SECONDS - t)) s"
     t=$SECONDS; nvml_dir=$(build_nvml); log "nvml: $((SECONDS - t)) s"
+    t=$SECONDS; kubernetes_validate=$(ensure_kubernetes_validate); log "kubernetes-validate: $((SECONDS - t)) s"
 
     mkdir -p "$OUT"
     {
@@ -106,6 +128,7 @@ main() {
         echo "PTENV_TEST_SMALL_TAGS=$("$HERE/fixtures.sh" --list-tags small | paste -sd, -)"
         [ -z "$nvml_dir" ] || echo "PTENV_FAKE_NVML_DIR=$nvml_dir"
         echo "PTENV_TEST_CA_BUNDLE=$CA_BUNDLE"
+        echo "PTENV_TEST_KUBERNETES_VALIDATE=$kubernetes_validate"
     } >"$OUT/testbed.env.tmp"
     mv "$OUT/testbed.env.tmp" "$OUT/testbed.env"
     log "wrote $OUT/testbed.env; test bed ready in $((SECONDS - t0)) s"
