@@ -179,7 +179,7 @@ impl Up<'_> {
         let hosts: Vec<u16> = spec
             .ports
             .iter()
-            .map(|port| free_port(&port.bind, port.host).unwrap_or(port.host))
+            .map(|port| free_port(&port.bind, port.host, |_| true).unwrap_or(port.host))
             .collect();
         spec.set_host_ports(&hosts);
         let action = match &engine {
@@ -333,33 +333,18 @@ impl Up<'_> {
     ) -> Result<(Spec, Action)> {
         let p = &self.printer;
         self.check_mounts()?;
-        let mut hosts = Vec::new();
-        for port in &spec.ports {
-            let free = free_port(&port.bind, port.host).ok_or_else(|| {
-                Error::new(format!(
-                    "no free port on {} between {} and {}",
-                    port.bind,
-                    port.host,
-                    port.host.saturating_add(PORT_SEARCH)
-                ))
-                .hint("give the profile another host port, e.g. `ports: [\"9000:8888\"]`")
-            })?;
-            if free != port.host {
-                p.warn(format!(
-                    "port {}:{} is taken; using {} for the container's port {}",
-                    port.bind, port.host, free, port.container
-                ));
-            }
-            hosts.push(free);
-        }
-        spec.set_host_ports(&hosts);
-        p.detail(format!(
-            "create body: {}",
-            serde_json::to_string(&spec.create_body()).unwrap_or_default()
-        ));
+        // Ports the engine has published, and ports that turned out taken at start.
+        let mut avoid = engine.published_ports().await?;
+        let wanted: Vec<u16> = spec.ports.iter().map(|port| port.host).collect();
+        spec.set_host_ports(&self.pick_ports(&spec, &wanted, &avoid)?);
         let mut capped = false;
+        let mut moves = 0;
         let mut races = 0;
         loop {
+            p.detail(format!(
+                "create body: {}",
+                serde_json::to_string(&spec.create_body()).unwrap_or_default()
+            ));
             let id = match engine.create(&spec.name, &spec.create_body()).await {
                 Ok(id) => id,
                 Err(CreateError::Conflict) => match self.await_other_up(engine, &spec).await? {
@@ -396,6 +381,13 @@ impl Up<'_> {
                     engine.remove(&id).await?;
                     *pending.lock().expect("not poisoned") = None;
                     match e {
+                        // Taken between the check and the start (another container started):
+                        // move on to the next free ports.
+                        StartError::PortTaken(_) if moves < MAX_RACES && !spec.ports.is_empty() => {
+                            moves += 1;
+                            avoid.extend(spec.ports.iter().map(|port| port.host));
+                            spec.set_host_ports(&self.pick_ports(&spec, &wanted, &avoid)?);
+                        }
                         StartError::Memlock(_) if !capped => {
                             p.warn(
                                 "this Docker engine may not raise the locked-memory limit (`--ulimit memlock=-1`: \"error setting rlimit type 8: operation not permitted\"); the container runs with the engine's own limit instead, which only matters for pinned-memory transfers of some libraries (`ptenv doctor` explains)",
@@ -408,6 +400,39 @@ impl Up<'_> {
                 }
             }
         }
+    }
+
+    /// For each port, the first free host port from the one the profile wants on, skipping
+    /// `avoid`; warns when one moves.
+    fn pick_ports(
+        &self,
+        spec: &Spec,
+        wanted: &[u16],
+        avoid: &std::collections::HashSet<u16>,
+    ) -> Result<Vec<u16>> {
+        let mut hosts = Vec::new();
+        for (port, want) in spec.ports.iter().zip(wanted) {
+            let free = free_port(&port.bind, *want, |n| {
+                !avoid.contains(&n) && !hosts.contains(&n)
+            })
+            .ok_or_else(|| {
+                Error::new(format!(
+                    "no free port on {} between {} and {}",
+                    port.bind,
+                    want,
+                    want.saturating_add(PORT_SEARCH)
+                ))
+                .hint("give the profile another host port, e.g. `ports: [\"9000:8888\"]`")
+            })?;
+            if free != *want {
+                self.printer.warn(format!(
+                    "port {}:{} is taken; using {} for the container's port {}",
+                    port.bind, want, free, port.container
+                ));
+            }
+            hosts.push(free);
+        }
+        Ok(hosts)
     }
 
     /// Another `up` of the same project and profile created the container a moment ago: wait
@@ -530,24 +555,11 @@ fn container_spec(spec: &Spec, labels: &std::collections::HashMap<String, String
     s
 }
 
-/// The first port from `from` on that can be bound on `bind` right now.
-fn free_port(bind: &str, from: u16) -> Option<u16> {
+/// The first port from `from` on that `usable` allows and that can be bound on `bind` now.
+fn free_port(bind: &str, from: u16, usable: impl Fn(u16) -> bool) -> Option<u16> {
     let ip: IpAddr = bind.parse().ok()?;
-    (from..=from.saturating_add(PORT_SEARCH)).find(|port| TcpListener::bind((ip, *port)).is_ok())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_taken_port_moves_to_the_next_free_one() {
-        let held = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-        let port = held.local_addr().unwrap().port();
-        let free = free_port("127.0.0.1", port).unwrap();
-        assert!(free > port, "{free} should be above the held {port}");
-        assert_eq!(free_port("not-an-ip", 80), None);
-    }
+    (from..=from.saturating_add(PORT_SEARCH))
+        .find(|port| usable(*port) && TcpListener::bind((ip, *port)).is_ok())
 }
 
 /// The container user gets the host user's IDs (or the folder owner's when ptenv runs as
@@ -573,5 +585,21 @@ fn warn_unwritable_workspace(ctx: &Ctx, user: &User) {
             user.gid,
             ctx.project.display()
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_moves_to_the_next_free_one() {
+        let held = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = held.local_addr().unwrap().port();
+        let free = free_port("127.0.0.1", port, |_| true).unwrap();
+        assert!(free > port, "{free} should be above the held {port}");
+        let skipped = free_port("127.0.0.1", port, |n| n != free).unwrap();
+        assert!(skipped > free, "the engine's ports are skipped too");
+        assert_eq!(free_port("not-an-ip", 80, |_| true), None);
     }
 }

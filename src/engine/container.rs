@@ -227,6 +227,22 @@ impl Engine {
         Ok(found)
     }
 
+    /// The host ports the engine has published for running containers. The engine reserves
+    /// them in its own allocator, which a bind probe does not always see (e.g. without the
+    /// userland proxy, or while a container is starting).
+    pub async fn published_ports(&self) -> Result<std::collections::HashSet<u16>> {
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::default().build()))
+            .await
+            .map_err(|e| failed("cannot list containers", &self.endpoint, &e))?;
+        Ok(list
+            .into_iter()
+            .flat_map(|c| c.ports.unwrap_or_default())
+            .filter_map(|p| p.public_port)
+            .collect())
+    }
+
     /// The container's output, to our stdout and stderr; with `follow`, until it stops or the
     /// user presses Ctrl-C.
     pub async fn logs(&self, id: &str, follow: bool, tail: Option<u64>) -> Result<()> {
