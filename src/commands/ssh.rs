@@ -19,6 +19,15 @@ pub fn run(ctx: &Ctx, args: SshArgs) -> Result<i32> {
     if args.forget {
         return forget(ctx, &alias);
     }
+    // Before anything starts: without `code` there is nothing to open.
+    if args.code && find_on_path("code").is_none() {
+        return Err(Error::new("`code` (the VS Code command) is not on PATH")
+            .hint("in VS Code, run \"Shell Command: Install 'code' command in PATH\", then run this again")
+            .hint(format!(
+                "or start the environment with `ptenv ssh` and open it yourself: {}",
+                vscode_command(&alias).join(" ")
+            )));
+    }
     let up = UpArgs {
         mode: Some(
             args.profile_name
@@ -54,11 +63,6 @@ pub fn run(ctx: &Ctx, args: SshArgs) -> Result<i32> {
     }
     if args.code {
         let words = vscode_command(&alias);
-        if find_on_path(&words[0]).is_none() {
-            return Err(Error::new("`code` (the VS Code command) is not on PATH")
-                .hint("in VS Code, run \"Shell Command: Install 'code' command in PATH\", then run this again")
-                .hint(format!("or open it yourself: {}", words.join(" "))));
-        }
         let mut code = Command::new(&words[0]);
         code.args(&words[1..]);
         return run_program(&mut code, "code", "check your VS Code installation");

@@ -197,6 +197,38 @@ fn a_read_only_ssh_config_is_left_untouched_and_ssh_still_works_with_its_file() 
     );
     let c = ssh_up(&p);
     ssh(&p, &c.config_file, &[&c.alias, "true"]).assert_success();
+
+    // --code without VS Code's command: says how to get it, starts nothing new.
+    let out = p
+        .ptenv(&["ssh", "--code"])
+        .env("PATH", "/usr/bin:/bin")
+        .run();
+    out.assert_exit(1);
+    assert!(out.stderr.contains("`code`"), "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("code --remote ssh-remote+{} /workspace", c.alias)),
+        "{out}"
+    );
+    // With it: ptenv runs it on the alias and the workspace (a stand-in records the call).
+    let bin = p.home().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let called = p.home().join("code-args");
+    let code = bin.join("code");
+    std::fs::write(
+        &code,
+        format!("#!/bin/sh\necho \"$@\" > '{}'\n", called.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&code, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = p.ptenv(&["-q", "ssh", "--code"]).env("PATH", path).run();
+    out.assert_success();
+    assert_eq!(out.stdout, "", "stdout stays free with --code:\n{out}");
+    assert_eq!(
+        std::fs::read_to_string(&called).unwrap(),
+        format!("--remote ssh-remote+{} /workspace\n", c.alias)
+    );
 }
 
 #[test]
