@@ -433,3 +433,70 @@ fn a_locked_image_that_cannot_run_on_this_gpu_is_refused_with_the_fix() {
     assert!(up.stderr.contains("`--gpus none`"), "{up}");
     assert!(p.containers().is_empty(), "nothing was created");
 }
+
+#[test]
+fn a_multi_arch_tag_is_pinned_by_its_index_digest_and_a_missing_platform_is_refused() {
+    let repo = unique_repo("index");
+    let amd64 = format!("{repo}:amd64");
+    let arm64 = format!("{repo}:arm64");
+    push_marked(&amd64, "amd64");
+    // Built here, so really amd64; the index below calls it arm64, which is all ptenv sees.
+    push_marked(&arm64, "arm64");
+    let index = format!("{repo}:{TAG}");
+    docker_ok(&["manifest", "create", "--insecure", &index, &amd64, &arm64]);
+    docker_ok(&["manifest", "annotate", &index, &arm64, "--arch", "arm64"]);
+    let pushed = docker_ok(&["manifest", "push", "--purge", "--insecure", &index]);
+    let index_digest = pushed.lines().last().unwrap().trim().to_string();
+    assert!(index_digest.starts_with("sha256:"), "{pushed}");
+
+    let p = shell_project("lock-index", "");
+    let yaml = format!("default: shell\nrepository: {repo}\ngpus: none\n");
+    p.write("ptenv.yaml", &yaml);
+    p.track_image(&format!("{repo}@{index_digest}"));
+    p.ptenv(&["lock"]).run().assert_success();
+    let shell = entry(&p.read("ptenv.lock"), "shell");
+    assert!(
+        shell.contains(&format!("digest: {index_digest}\n")),
+        "the index's digest, not one platform's: {shell}"
+    );
+    assert!(
+        shell.contains("media_type: application/vnd.docker.distribution.manifest.list.v2+json\n"),
+        "{shell}"
+    );
+
+    // `up` pulls the index by digest; the engine takes this machine's platform from it.
+    let up = p.ptenv(&["up", "shell", "--detach"]).run();
+    up.assert_success();
+    let c = only_container(&p);
+    p.track_image(c["Config"]["Image"].as_str().unwrap());
+    assert_eq!(
+        c["Config"]["Labels"]["dev.ptenv.base-image"],
+        format!("{repo}@{index_digest}")
+    );
+    let marker = p.ptenv(&["exec", "--", "cat", "/ptenv-lock-marker"]).run();
+    assert_eq!(marker.stdout, "amd64\n", "{marker}");
+
+    // An index without this machine's platform cannot be pinned for it.
+    let arm_only = format!("{repo}:2.7.0-cuda12.6-cudnn9-runtime");
+    docker_ok(&["manifest", "create", "--insecure", &arm_only, &arm64]);
+    docker_ok(&["manifest", "annotate", &arm_only, &arm64, "--arch", "arm64"]);
+    docker_ok(&["manifest", "push", "--purge", "--insecure", &arm_only]);
+    p.write(
+        "ptenv.yaml",
+        &format!("{yaml}profiles:\n  arm:\n    mode: shell\n    pytorch: \"2.7\"\n"),
+    );
+    let refused = p.ptenv(&["lock"]).run();
+    refused.assert_exit(1);
+    assert!(
+        refused.stderr.contains(&format!(
+            "ptenv: {arm_only} has no linux/amd64 image in the registry (it has linux/arm64)"
+        )),
+        "{refused}"
+    );
+    assert!(refused.stderr.contains("hint:"), "{refused}");
+    assert!(
+        p.read("ptenv.lock")
+            .contains(&format!("digest: {index_digest}\n")),
+        "a failed lock leaves the file as it was"
+    );
+}
