@@ -8,6 +8,8 @@ mod cli;
 mod doctor;
 mod engine;
 mod examples;
+mod export;
+mod faults;
 mod lifecycle;
 mod lock;
 mod modes_jupyter;

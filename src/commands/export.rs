@@ -49,7 +49,19 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
     } else {
         gpu::detect()
     };
-    let choice = select::choose(&profile, &facts)?;
+    let overrides = common.driver.is_some() || !common.gpu.is_empty();
+    // The file runs elsewhere: on a machine without a driver, choose the image as for the CPU
+    // (as `gpus: all` does there) instead of refusing GPU indexes this machine cannot have;
+    // the export still requests them.
+    let choice = if facts.driver.is_none() && !overrides && profile.gpus.wants_gpu() {
+        let cpu = profile::Profile {
+            gpus: profile::Gpus::None,
+            ..profile.clone()
+        };
+        select::choose(&cpu, &facts)?
+    } else {
+        select::choose(&profile, &facts)?
+    };
     for w in &choice.warnings {
         p.warn(w);
     }
