@@ -500,3 +500,44 @@ fn a_multi_arch_tag_is_pinned_by_its_index_digest_and_a_missing_platform_is_refu
         "a failed lock leaves the file as it was"
     );
 }
+
+#[test]
+fn a_tag_the_registry_lacks_or_a_registry_that_does_not_answer_is_said_with_the_fix() {
+    let tb = Testbed::get();
+    let p = Project::new("lock-registry-errors");
+    p.write(
+        "ptenv.yaml",
+        &format!(
+            "repository: {}/ptenv-locktest-no-such-repo/pytorch\ngpus: none\n",
+            tb.registry()
+        ),
+    );
+    let missing = p.ptenv(&["lock"]).run();
+    missing.assert_exit(1);
+    assert!(
+        missing.stderr.contains(&format!(
+            "ptenv: cannot pin {}/ptenv-locktest-no-such-repo/pytorch:{TAG}: the registry has no such tag",
+            tb.registry
+        )),
+        "{missing}"
+    );
+    assert!(
+        missing.stderr.contains("hint: check `repository:`"),
+        "{missing}"
+    );
+    assert!(missing.stderr.contains("docker login"), "{missing}");
+    assert!(!p.path().join("ptenv.lock").exists());
+
+    p.write(
+        "ptenv.yaml",
+        "repository: 127.0.0.1:5999/ptenv-fixture/pytorch\ngpus: none\n",
+    );
+    let down = p.ptenv(&["lock"]).run();
+    down.assert_exit(1);
+    assert!(
+        down.stderr
+            .contains("the registry 127.0.0.1:5999 does not answer"),
+        "{down}"
+    );
+    assert!(down.stderr.contains("hint: check the network"), "{down}");
+}
