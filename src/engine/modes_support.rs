@@ -146,6 +146,7 @@ impl Engine {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         let mut stdin_open = true;
+        let mut signalled: Option<i32> = None;
         loop {
             tokio::select! {
                 item = output.next() => match item {
@@ -159,8 +160,12 @@ impl Engine {
                             }
                             LogOutput::StdOut { message } | LogOutput::Console { message } => {
                                 let mut out = std::io::stdout().lock();
-                                let _ = out.write_all(&message);
-                                let _ = out.flush();
+                                if out.write_all(&message).and_then(|_| out.flush()).is_err() {
+                                    // Our reader is gone (`ptenv shell -- yes | head`): stop,
+                                    // as a shell pipeline would, instead of reading forever.
+                                    signalled = Some(libc::SIGPIPE);
+                                    break;
+                                }
                             }
                             LogOutput::StdIn { .. } => {}
                         }
@@ -184,17 +189,31 @@ impl Engine {
                     }
                 },
                 _ = winch.recv() => self.resize(&exec.id).await,
-                _ = term.recv() => break,
-                _ = hangup.recv() => break,
+                _ = term.recv() => { signalled = Some(libc::SIGTERM); break; }
+                _ = hangup.recv() => { signalled = Some(libc::SIGHUP); break; }
+                // Without a TTY, Ctrl-C reaches ptenv, not the process (as with `docker exec`
+                // without -t); `up` installed a SIGINT handler, so it must be caught here.
+                _ = tokio::signal::ctrl_c() => { signalled = Some(libc::SIGINT); break; }
             }
         }
         drop(raw);
-        let inspect = self
-            .docker
-            .inspect_exec(&exec.id)
-            .await
-            .map_err(|e| failed("cannot read the process's exit code", &self.endpoint, &e))?;
-        Ok(inspect.exit_code.map_or(1, |c| c as i32))
+        if let Some(sig) = signalled {
+            return Ok(128 + sig);
+        }
+        // The output ends a moment before the engine records the exit code.
+        for _ in 0..50 {
+            let inspect =
+                self.docker.inspect_exec(&exec.id).await.map_err(|e| {
+                    failed("cannot read the process's exit code", &self.endpoint, &e)
+                })?;
+            if inspect.running != Some(true) {
+                return Ok(inspect.exit_code.map_or(1, |c| c as i32));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(Error::new(
+            "the process's output ended, but the engine still reports it running",
+        ))
     }
 
     async fn resize(&self, exec_id: &str) {

@@ -87,7 +87,7 @@ pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
         ))
         .hint("the profile's `ports` must include 8888; recreate it with `ptenv down jupyter && ptenv up jupyter`")
     })?;
-    wait_ready(s, port, &token).await?;
+    super::interruptible("waiting for Jupyter", wait_ready(s, port, &token)).await?;
     let url = url(port, &token);
     s.printer.info(format!(
         "Jupyter is ready in {} (as {}, in {}).",
@@ -111,7 +111,8 @@ async fn wait_ready(s: &Started<'_>, port: u16, token: &str) -> Result<()> {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_message(format!("waiting for Jupyter on 127.0.0.1:{port}"));
         bar.enable_steady_tick(Duration::from_millis(100));
-        Some(bar)
+        // Cleared however the wait ends, Ctrl-C included.
+        Some(ClearOnDrop(bar))
     } else {
         s.printer
             .info(format!("waiting for Jupyter on 127.0.0.1:{port} ..."));
@@ -153,9 +154,7 @@ async fn wait_ready(s: &Started<'_>, port: u16, token: &str) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    if let Some(bar) = spinner {
-        bar.finish_and_clear();
-    }
+    drop(spinner);
     match result {
         Ok(()) => Ok(()),
         Err(e) => {
@@ -173,6 +172,14 @@ async fn wait_ready(s: &Started<'_>, port: u16, token: &str) -> Result<()> {
             }
             Err(e.hint(format!("see the whole log: ptenv logs {}", s.profile.name)))
         }
+    }
+}
+
+struct ClearOnDrop(indicatif::ProgressBar);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 

@@ -171,6 +171,20 @@ pub struct AfterStart {
     pub json: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Runs `work` until it ends or the user presses Ctrl-C. Needed because `up` installs a SIGINT
+/// handler (to clean up a half-made container), after which Ctrl-C no longer ends the process
+/// by itself. The container keeps running; the next `ptenv up` reuses it.
+pub(crate) async fn interruptible<T>(
+    what: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        r = work => r,
+        _ = tokio::signal::ctrl_c() => Err(crate::error::Error::interrupted(what)
+            .hint("the container keeps running: `ptenv up` again reuses it, `ptenv down` stops it")),
+    }
+}
+
 /// The mode's step once the container runs. Jupyter: wait until it answers with the token,
 /// print the URL (and open it with `--open`). ssh: pin the host key, write the client config,
 /// print how to connect. shell: open the interactive shell, unless `--detach`. Human output is

@@ -204,7 +204,7 @@ pub async fn connect_setup(s: &Started<'_>) -> Result<Connection> {
     for w in store.warnings.drain(..) {
         s.printer.warn(w);
     }
-    wait_sshd(s, port).await?;
+    super::interruptible("waiting for sshd", wait_sshd(s, port)).await?;
     let known_hosts = store.write_known_hosts(port, &host.public_openssh)?;
     let config = SshConfig::for_user()?;
     let config_file = config.write_host(&HostEntry {
