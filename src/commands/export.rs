@@ -65,6 +65,8 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
     for w in &choice.warnings {
         p.warn(w);
     }
+    // With a ptenv.lock, the team's pinned digest, as `ptenv up` uses it (nothing is rewritten).
+    let choice = super::lock::for_up(ctx, &profile, &facts, choice, false, true)?;
     let wants_gpu = profile.gpus.wants_gpu();
     if wants_gpu && !choice.gpu {
         p.warn(format!(

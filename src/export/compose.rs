@@ -243,6 +243,11 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
         warnings.push("the extra mounts are absolute paths of this machine; change them in the compose file for another machine".into());
     }
     let mut next = Vec::new();
+    if spec.ulimits.iter().any(|u| u.name == "memlock") {
+        next.push(format!(
+            "an engine that may not raise memlock refuses to start it (\"error setting rlimit type 8\"): {MEMLOCK_VAR}=<its limit in bytes> docker compose up -d (see the file's header)"
+        ));
+    }
     match input.profile.mode {
         Mode::Jupyter => {
             if let (Some(p), Some(token)) = (
@@ -345,7 +350,8 @@ mod tests {
             .find(|f| f.path.ends_with("etc/ptenv/environment"))
             .unwrap();
         assert_eq!(env_file.owner, (1234, 1300), "the user writes it at start");
-        assert!(r.next[0].contains("/lab?token=$(cat ptenv-jupyter/secrets/jupyter-token)"));
+        assert!(r.next[0].contains("PTENV_MEMLOCK=<its limit in bytes>"));
+        assert!(r.next[1].contains("/lab?token=$(cat ptenv-jupyter/secrets/jupyter-token)"));
     }
 
     #[test]
