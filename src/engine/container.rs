@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
@@ -259,49 +258,6 @@ impl Engine {
             write_output(&item);
         }
         Ok(())
-    }
-
-    /// Run `cmd` in the running container as `user`, its output streamed to ours; returns its
-    /// exit code.
-    pub async fn exec(&self, id: &str, cmd: &[String], user: Option<&str>) -> Result<i64> {
-        let options = CreateExecOptions {
-            cmd: Some(cmd.to_vec()),
-            user: user.map(str::to_string),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            ..Default::default()
-        };
-        let exec = self
-            .docker
-            .create_exec(id, options)
-            .await
-            .map_err(|e| failed("cannot run the command", &self.endpoint, &e))?;
-        let started = self
-            .docker
-            .start_exec(&exec.id, Some(StartExecOptions::default()))
-            .await
-            .map_err(|e| failed("cannot run the command", &self.endpoint, &e))?;
-        if let StartExecResults::Attached { mut output, .. } = started {
-            while let Some(item) = output.next().await {
-                match item {
-                    Ok(item) => write_output(&item),
-                    Err(e) => return Err(failed("lost the command's output", &self.endpoint, &e)),
-                }
-            }
-        }
-        let inspect = self
-            .docker
-            .inspect_exec(&exec.id)
-            .await
-            .map_err(|e| failed("cannot read the command's exit code", &self.endpoint, &e))?;
-        match inspect.exit_code {
-            Some(code) => Ok(code),
-            None => Err(Error::new(format!(
-                "`{}` gave no exit code: it could not be started in the container",
-                cmd.join(" ")
-            ))
-            .hint("check that the program exists in the image: `ptenv exec -- which PROGRAM`")),
-        }
     }
 }
 

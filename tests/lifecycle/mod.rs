@@ -118,6 +118,10 @@ fn up_shell_detach_creates_reuses_lists_execs_and_goes_down() {
     p.ptenv(&["exec", "--", "sh", "-c", "echo out; echo err >&2; exit 7"])
         .run()
         .assert_exit(7);
+    // Piped input reaches the command, as with `docker exec -i`.
+    let cat = p.ptenv(&["exec", "--", "cat"]).stdin("piped in\n").run();
+    cat.assert_success();
+    assert_eq!(cat.stdout, "piped in\n", "{cat}");
     let sudo = p.ptenv(&["exec", "--", "sudo", "-n", "id", "-u"]).run();
     sudo.assert_success();
     assert_eq!(sudo.stdout, "0\n", "passwordless sudo: {sudo}");
