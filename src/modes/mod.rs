@@ -82,9 +82,14 @@ pub const ENTRY_SCRIPT: &str = "/etc/ptenv/entry.sh";
 /// copied in before start. Reads (or makes) the project's secrets.
 pub fn setup(profile: &Profile, input: &SetupInput) -> Result<Setup> {
     let mut store = Store::open(&input.project.data_dir()?)?;
+    setup_with(&mut store, profile, input)
+}
+
+/// [`setup`] with the project's secrets in `store`.
+fn setup_with(store: &mut Store, profile: &Profile, input: &SetupInput) -> Result<Setup> {
     let mut setup = match profile.mode {
-        Mode::Jupyter => jupyter::setup(&mut store, input)?,
-        Mode::Ssh => ssh::setup(&mut store, input)?,
+        Mode::Jupyter => jupyter::setup(store, input)?,
+        Mode::Ssh => ssh::setup(store, input)?,
         Mode::Shell => shell::setup(input),
     };
     setup.warnings.append(&mut store.warnings);
@@ -194,5 +199,112 @@ pub async fn after_start(started: &Started<'_>) -> Result<AfterStart> {
         Mode::Jupyter => jupyter::after_start(started).await,
         Mode::Ssh => ssh::after_start(started).await,
         Mode::Shell => shell::after_start(started).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Layer, Sources};
+    use crate::project::Project;
+
+    fn setup_of(mode: &str, store: &mut Store, new_token: bool) -> Setup {
+        let profile = Sources::default().resolve(mode, &Layer::default()).unwrap();
+        let user = User::for_ids(1234, 1300);
+        let project = Project::new(std::path::Path::new("/home/ana/demo"));
+        let input = SetupInput {
+            user: &user,
+            project: &project,
+            new_token,
+        };
+        setup_with(store, &profile, &input).unwrap()
+    }
+
+    fn file<'a>(setup: &'a Setup, path: &str) -> &'a ContainerFile {
+        setup
+            .files
+            .iter()
+            .find(|f| f.path == path)
+            .unwrap_or_else(|| panic!("no {path} in {:?}", setup.files))
+    }
+
+    #[test]
+    fn jupyter_gets_its_token_as_a_private_file_of_the_user_never_in_env_or_command() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = Store::open(tmp.path()).unwrap();
+        let s = setup_of("jupyter", &mut store, false);
+        let token = store.jupyter_token(false).unwrap();
+        let f = file(&s, "/etc/ptenv/jupyter/token");
+        assert_eq!(f.contents, token.as_bytes());
+        assert_eq!((f.mode, f.uid, f.gid), (0o600, 1234, 1300));
+        assert_eq!(
+            s.env,
+            [(
+                "JUPYTER_TOKEN_FILE".to_string(),
+                "/etc/ptenv/jupyter/token".to_string()
+            )]
+        );
+        let visible = format!("{:?} {:?} {:?}", s.env, s.command, s.files);
+        assert!(!visible.contains(&token), "{visible}");
+        assert!(!s.run_as_root);
+        // The environment file belongs to the user, who runs the entry script.
+        let env = file(&s, ENVIRONMENT_FILE);
+        assert_eq!((env.uid, env.mode), (1234, 0o644));
+        assert_eq!(s.command.as_ref().unwrap()[..2], ["/bin/sh", ENTRY_SCRIPT]);
+        // --new-token changes the file (so `up` recreates the container).
+        let rotated = setup_of("jupyter", &mut store, true);
+        assert_ne!(
+            file(&rotated, "/etc/ptenv/jupyter/token").contents,
+            f.contents
+        );
+    }
+
+    #[test]
+    fn ssh_gets_root_owned_keys_and_config_and_starts_as_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = Store::open(tmp.path()).unwrap();
+        let s = setup_of("ssh", &mut store, false);
+        assert!(s.run_as_root);
+        assert_eq!(
+            s.command.as_deref().unwrap(),
+            ["/bin/sh", "/etc/ptenv/ssh/start.sh"]
+        );
+        let host = file(&s, "/etc/ptenv/ssh/ssh_host_ed25519_key");
+        assert_eq!((host.mode, host.uid), (0o600, 0));
+        assert!(host
+            .contents
+            .starts_with(b"-----BEGIN OPENSSH PRIVATE KEY-----"));
+        let client = store.client_key("x").unwrap();
+        let auth = file(&s, "/etc/ptenv/ssh/authorized_keys");
+        assert_eq!(
+            auth.contents,
+            format!("{}\n", client.public_openssh).as_bytes()
+        );
+        assert_eq!((auth.mode, auth.uid), (0o644, 0));
+        let config =
+            String::from_utf8(file(&s, "/etc/ptenv/ssh/sshd_config").contents.clone()).unwrap();
+        assert!(config.contains("\nAllowUsers dev\n"), "{config}");
+        // The client's private key never goes into the container.
+        let all: Vec<u8> = s.files.iter().flat_map(|f| f.contents.clone()).collect();
+        let all = String::from_utf8_lossy(&all);
+        assert!(!all.contains(client.private_openssh.as_str()));
+        assert!(s.env.is_empty());
+    }
+
+    #[test]
+    fn the_shell_idles_as_the_user() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = Store::open(tmp.path()).unwrap();
+        let s = setup_of("shell", &mut store, false);
+        assert!(!s.run_as_root);
+        assert_eq!(
+            s.command.as_deref().unwrap(),
+            ["/bin/sh", ENTRY_SCRIPT, "sleep", "infinity"]
+        );
+        let profile_script = String::from_utf8(file(&s, PROFILE_SCRIPT).contents.clone()).unwrap();
+        assert!(
+            profile_script.contains(". /etc/ptenv/environment"),
+            "{profile_script}"
+        );
     }
 }

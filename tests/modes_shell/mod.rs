@@ -90,6 +90,18 @@ fn shell_runs_commands_with_piped_stdin_and_returns_the_exit_code() {
         "the image's PATH is lost:\n{out}"
     );
     assert!(out.stdout.contains("\n/workspace\n"), "{out}");
+
+    // A reader that goes away ends ptenv, as in any pipeline (it used to read forever).
+    let pipeline = format!(
+        "'{}' -q shell -- yes | head -n 2",
+        env!("CARGO_BIN_EXE_ptenv")
+    );
+    let out = p
+        .command("sh", &["-c", &pipeline])
+        .timeout(Duration::from_secs(60))
+        .run();
+    out.assert_success();
+    assert_eq!(out.stdout, "y\ny\n", "{out}");
 }
 
 /// tmux on a socket of its own, killed on drop.
