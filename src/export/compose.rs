@@ -94,8 +94,10 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
                 files.push(OutFile {
                     path: rel.into(),
                     contents: f.contents.clone(),
-                    // Outside swarm a secret is a bind mount: the file's own mode applies.
-                    mode: 0o600,
+                    // Outside swarm a secret is a bind mount: the file's own mode and owner
+                    // apply, as `ptenv up` sets them (sshd reads authorized_keys, 0644, as the
+                    // user; the token and the host key are 0600).
+                    mode: f.mode,
                     secret: true,
                     owner: (f.uid, f.gid),
                 });
@@ -263,9 +265,18 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
                 ));
             }
         }
-        Mode::Ssh => next.push(
-            "ssh: the key `ptenv ssh` uses logs in as the user on the published port 22".into(),
-        ),
+        Mode::Ssh => {
+            if let Some(p) = spec
+                .ports
+                .iter()
+                .find(|p| p.container == crate::modes::ssh::PORT)
+            {
+                next.push(format!(
+                    "ssh: with the key `ptenv ssh` uses, ssh -i <ptenv's client key> -p {} dev@127.0.0.1",
+                    p.host
+                ));
+            }
+        }
         Mode::Shell => next.push(format!(
             "a shell: docker compose exec {service_name} bash -l"
         )),

@@ -109,6 +109,143 @@ fn engine_memlock(image: &str) -> String {
     }
 }
 
+/// `docker-compose up -d`: NVIDIA's memlock=-1 first; an engine that may not raise it refuses,
+/// and the header's documented way out is PTENV_MEMLOCK=<the engine's limit>. Returns the
+/// memlock the container got.
+fn compose_up(compose: &ComposeProject, image: &str) -> String {
+    let up = compose.run(&["up", "-d"], &[]);
+    if up.status == 0 {
+        return "-1".into();
+    }
+    assert!(up.stderr.contains("rlimit type 8"), "{up}");
+    let memlock = engine_memlock(image);
+    compose
+        .run(&["up", "-d"], &[("PTENV_MEMLOCK", memlock.as_str())])
+        .assert_success();
+    memlock
+}
+
+/// A CPU project on the small fixture whose `extra` settings are added to ptenv.yaml.
+fn cpu_project(name: &str, extra: &str) -> Project {
+    let tb = Testbed::get();
+    tb.registry();
+    let p = Project::new(name);
+    p.write(
+        "ptenv.yaml",
+        &format!(
+            "repository: {}\ngpus: none\nshm_size: 256m\n{extra}",
+            tb.small_repo
+        ),
+    );
+    if unsafe { libc::getuid() } == 0 {
+        std::os::unix::fs::chown(p.path(), Some(1000), Some(1000)).expect("chown");
+    }
+    p
+}
+
+/// Exports `profile` with -o compose.yaml and returns the compose project and its image.
+fn export_compose<'a>(p: &'a Project, profile: &str) -> (ComposeProject<'a>, String) {
+    p.ptenv(&["export", "compose", profile, "-o", "compose.yaml"])
+        .run()
+        .assert_success();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&p.read("compose.yaml")).unwrap();
+    let image = doc["services"][profile]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    if !image.starts_with("ptenv/pytorch-") {
+        p.track_image(&image);
+    }
+    let compose = ComposeProject {
+        project: p,
+        name: format!("ptenv-export-{profile}-{}", std::process::id()),
+    };
+    (compose, image)
+}
+
+#[test]
+fn compose_jupyter_and_ssh_use_the_token_and_keys_of_their_secret_files() {
+    // Jupyter: the token file is a Compose secret; Jupyter answers with it and only with it.
+    let port = free_port();
+    let p = cpu_project("export-jupyter", &format!("ports: ['{port}:8888']\n"));
+    let (compose, image) = export_compose(&p, "jupyter");
+    compose_up(&compose, &image);
+    let token = p.read("ptenv-jupyter/secrets/jupyter-token");
+    let auth = format!("token {token}");
+    let addr = format!("127.0.0.1:{port}");
+    let start = Instant::now();
+    loop {
+        match http_get(&addr, "/api/status", &[("Authorization", &auth)]) {
+            Ok((200, _)) => break,
+            other if start.elapsed() > Duration::from_secs(180) => {
+                let logs = compose.run(&["logs", "--tail", "30"], &[]);
+                panic!("Jupyter did not answer on {addr}: {other:?}\n{logs}")
+            }
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+    let (status, _) = http_get(&addr, "/api/status", &[]).unwrap();
+    assert_eq!(status, 403, "without the token Jupyter refuses");
+    drop(compose);
+
+    // ssh: sshd's host key and the authorized key are secrets; ptenv's client key logs in as
+    // the user, in /workspace.
+    let port = free_port();
+    let p = cpu_project("export-ssh", &format!("ports: ['{port}:22']\n"));
+    let (compose, image) = export_compose(&p, "ssh");
+    let authorized =
+        std::fs::metadata(p.path().join("ptenv-ssh/secrets/ssh-authorized-keys")).unwrap();
+    assert_eq!(
+        authorized.permissions().mode() & 0o777,
+        0o644,
+        "sshd reads it as the user"
+    );
+    compose_up(&compose, &image);
+    let key = find_file(p.data_dir(), "client_ed25519").expect("ptenv made the client key");
+    let port = port.to_string();
+    let args = [
+        "-i",
+        key.to_str().unwrap(),
+        "-p",
+        &port,
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=5",
+        "dev@127.0.0.1",
+        "id -un; pwd",
+    ];
+    let start = Instant::now();
+    let out = loop {
+        let out = p.command("ssh", &args).run();
+        if out.status == 0 || start.elapsed() > Duration::from_secs(60) {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    out.assert_success();
+    assert_eq!(out.stdout, "dev\n/workspace\n", "{out}");
+}
+
+/// The first file named `name` under `dir`.
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
 #[test]
 fn compose_file_is_accepted_started_and_reachable_like_up() {
     let port = free_port();
@@ -149,16 +286,8 @@ fn compose_file_is_accepted_started_and_reachable_like_up() {
         "{config}"
     );
 
-    // NVIDIA's memlock=-1 first; an engine that may not raise it refuses, and the header's
-    // documented way out is PTENV_MEMLOCK=<the engine's limit>.
-    let mut up = compose.run(&["up", "-d"], &[]);
-    let mut memlock = "-1".to_string();
-    if up.status != 0 && up.stderr.contains("rlimit type 8") {
-        assert!(compose.run(&["config"], &[]).stdout.contains("memlock: -1"));
-        memlock = engine_memlock(&image);
-        up = compose.run(&["up", "-d"], &[("PTENV_MEMLOCK", memlock.as_str())]);
-    }
-    up.assert_success();
+    assert!(config.stdout.contains("memlock: -1"), "{config}");
+    let memlock = compose_up(&compose, &image);
 
     let id = compose.run(&["ps", "-q", "web"], &[]);
     id.assert_success();
