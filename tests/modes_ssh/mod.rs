@@ -254,3 +254,35 @@ fn torch_runs_over_ssh_in_the_torch_image() {
     assert_eq!(lines[1], "/workspace", "{out}");
     assert!(lines[2].starts_with("2.6.0"), "{out}");
 }
+
+#[test]
+fn a_failed_ssh_setup_leaves_the_users_ssh_config_as_it_was() {
+    let tb = Testbed::get();
+    let p = fixture_project(
+        "ssh-fails",
+        &tb.small_repo,
+        "profiles:\n  ssh:\n    ports: [{container: 22, host: 2280}]\n    command: \"sh -c 'echo no-sshd-today >&2; exit 3'\"\n",
+    );
+    let ssh_dir = p.home().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let user_config = ssh_dir.join("config");
+    std::fs::write(&user_config, "Host x\n  User y\n").unwrap();
+    let out = p.ptenv(&["ssh"]).run();
+    out.assert_exit(1);
+    assert!(out.stderr.contains("stopped before sshd answered"), "{out}");
+    assert!(out.stderr.contains("no-sshd-today"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&user_config).unwrap(),
+        "Host x\n  User y\n"
+    );
+    let ptenv_ssh = p.data_dir().join("ptenv/ssh");
+    let entries = std::fs::read_dir(&ptenv_ssh)
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(
+        entries,
+        0,
+        "a host entry was left in {}",
+        ptenv_ssh.display()
+    );
+}
