@@ -337,7 +337,16 @@ impl Up<'_> {
         let mut avoid = engine.published_ports().await?;
         let wanted: Vec<u16> = spec.ports.iter().map(|port| port.host).collect();
         spec.set_host_ports(&self.pick_ports(&spec, &wanted, &avoid)?);
+        // An engine that refused `memlock=-1` before refuses it again: skip the failed start
+        // (0.7 s of a 1.4 s cold start on the test machine, issue #8's benchmark).
+        let refused = MemlockMemo::for_engine(engine);
         let mut capped = false;
+        let unlimited = |u: &plan::Ulimit| u.name == "memlock" && (u.soft < 0 || u.hard < 0);
+        if spec.ulimits.iter().any(unlimited) && refused.remembered() {
+            p.warn(MEMLOCK_WARNING);
+            spec = spec.without_memlock("engine-default");
+            capped = true;
+        }
         let mut moves = 0;
         let mut races = 0;
         loop {
@@ -389,9 +398,8 @@ impl Up<'_> {
                             spec.set_host_ports(&self.pick_ports(&spec, &wanted, &avoid)?);
                         }
                         StartError::Memlock(_) if !capped => {
-                            p.warn(
-                                "this Docker engine may not raise the locked-memory limit (`--ulimit memlock=-1`: \"error setting rlimit type 8: operation not permitted\"); the container runs with the engine's own limit instead, which only matters for pinned-memory transfers of some libraries (`ptenv doctor` explains)",
-                            );
+                            p.warn(MEMLOCK_WARNING);
+                            refused.remember();
                             spec = spec.without_memlock("engine-default");
                             capped = true;
                         }
@@ -519,6 +527,48 @@ impl Up<'_> {
             .hint("`ptenv doctor` checks the engine's limits"),
             StartError::Other(m) => Error::new(format!("cannot start {name}: {m}"))
                 .hint("check the profile's `command` and `mounts`; `ptenv up -v` shows the create body"),
+        }
+    }
+}
+
+const MEMLOCK_WARNING: &str = "this Docker engine may not raise the locked-memory limit (`--ulimit memlock=-1`: \"error setting rlimit type 8: operation not permitted\"); the container runs with the engine's own limit instead, which only matters for pinned-memory transfers of some libraries (`ptenv doctor` explains)";
+
+/// How long a remembered memlock refusal holds before ptenv asks the engine again (its
+/// daemon may have been given other limits meanwhile).
+const MEMLOCK_MEMO_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The memory that an engine refused `memlock=-1`: an empty file in ptenv's cache dir, named
+/// after the engine's endpoint and version (an upgrade asks again). Best effort: without a
+/// cache dir, every `up` asks the engine as before.
+struct MemlockMemo(Option<PathBuf>);
+
+impl MemlockMemo {
+    fn for_engine(engine: &Engine) -> MemlockMemo {
+        use sha2::{Digest, Sha256};
+        let key = Sha256::digest(format!("{}\n{}", engine.endpoint, engine.version));
+        MemlockMemo(directories::ProjectDirs::from("", "", "ptenv").map(|d| {
+            d.cache_dir().join("engines").join(format!(
+                "{}.memlock-refused",
+                &crate::project::hex(&key)[..16]
+            ))
+        }))
+    }
+
+    fn remembered(&self) -> bool {
+        self.0
+            .as_ref()
+            .and_then(|path| std::fs::metadata(path).ok())
+            .and_then(|meta| meta.modified().ok())
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age < MEMLOCK_MEMO_TTL)
+    }
+
+    fn remember(&self) {
+        if let Some(path) = &self.0 {
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = std::fs::write(path, b"");
         }
     }
 }
