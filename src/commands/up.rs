@@ -20,7 +20,7 @@ use crate::engine::build::Network;
 use crate::engine::container::{CreateError, StartError};
 use crate::engine::recipe::Recipe;
 use crate::engine::{block_on, Engine};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, EXIT_INTERRUPTED};
 use crate::gpu;
 use crate::identity::User;
 use crate::modes::{self, Setup, SetupInput, Started};
@@ -248,7 +248,20 @@ impl Up<'_> {
             open,
             detach,
         };
-        let after = modes::after_start(&started).await?;
+        let after = match modes::after_start(&started).await {
+            // Ctrl-C before the mode was ready (e.g. while waiting for Jupyter): a container
+            // this run made is half-made, so it goes like one whose start failed (issue #8).
+            // One that was there before stays.
+            Err(mut e)
+                if e.code == EXIT_INTERRUPTED
+                    && matches!(action, Action::Created | Action::Recreated) =>
+            {
+                engine.remove(&spec.name).await?;
+                e.hints = vec!["nothing half-made was left behind; run `ptenv up` again".into()];
+                return Err(e);
+            }
+            other => other?,
+        };
         let mut doc = serde_json::Map::new();
         doc.insert("container".into(), json!(spec.name));
         doc.insert("action".into(), json!(action.as_str()));
