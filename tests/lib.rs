@@ -9,6 +9,7 @@ mod doctor;
 mod engine;
 mod examples;
 mod export;
+mod faults;
 mod lifecycle;
 mod lock;
 mod modes_jupyter;
