@@ -71,7 +71,8 @@ pub struct Entry {
     pub derived: Derived,
 }
 
-/// The profile settings that decide the base image.
+/// The profile settings that say which image is wanted. `gpus:` is not one of them: it says
+/// where the image runs, and a CPU-only run (`--gpus none`) of a locked image is fine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -82,8 +83,6 @@ pub struct Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     pub repository: String,
-    /// `all`, `none` or `0,1`.
-    pub gpus: String,
 }
 
 /// The derived image's inputs.
@@ -115,7 +114,6 @@ impl Settings {
             cuda: profile.cuda.clone(),
             image: profile.image.clone(),
             repository: profile.repository.clone(),
-            gpus: profile.gpus.to_string(),
         }
     }
 
@@ -137,7 +135,6 @@ impl Settings {
             old.repository.clone(),
             self.repository.clone(),
         );
-        field("gpus", old.gpus.clone(), self.gpus.clone());
         out
     }
 }
@@ -375,7 +372,6 @@ mod tests {
                 cuda: None,
                 image: None,
                 repository: repository_of(image).to_string(),
-                gpus: "all".into(),
             },
             image: image.into(),
             digest: digest.into(),

@@ -432,6 +432,22 @@ fn a_locked_image_that_cannot_run_on_this_gpu_is_refused_with_the_fix() {
     assert!(up.stderr.contains("hint: the lock was made for a machine with NVIDIA driver 570.124.06 and GPU of compute capability 12.0"), "{up}");
     assert!(up.stderr.contains("`--gpus none`"), "{up}");
     assert!(p.containers().is_empty(), "nothing was created");
+    // The fix it names works: on the CPU the locked image runs, still by digest.
+    let cpu = p
+        .ptenv(&["up", "shell", "--gpus", "none", "--dry-run", "--json"])
+        .env("PTENV_NVML_LIB", fake_nvml())
+        .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
+        .run();
+    cpu.assert_success();
+    let plan: serde_json::Value = serde_json::from_str(&cpu.stdout).expect("JSON");
+    assert!(
+        plan["image"]["base"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}@sha256:", tb.small_repo)),
+        "{cpu}"
+    );
+    assert_eq!(plan["image"]["gpu"], false, "{cpu}");
 }
 
 #[test]
