@@ -115,6 +115,22 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
             "`gpus: all` became 1 GPU per pod (`{GPU_RESOURCE}: 1`); ask for more with --gpu-count N"
         ));
     }
+    if let (Some(GpuRequest::Devices(ids)), None, None) = (&spec.gpus, opts.gpu_count, nproc) {
+        // Kubernetes counts GPUs; the device plugin picks which. `--gpus 2` (as for
+        // `docker run --gpus 2`) names the GPU with index 2, i.e. one GPU.
+        if let [one] = ids.as_slice() {
+            if one.parse::<u32>().is_ok_and(|n| n > 1) {
+                warnings.push(format!(
+                    "`gpus: [{one}]` names GPU {one}, so the pod asks for 1 GPU; for {one} GPUs use --gpu-count {one}"
+                ));
+            }
+        }
+        next.push(format!(
+            "`gpus: {}` became {} GPU(s) per pod: Kubernetes counts GPUs and its device plugin picks which",
+            ids.join(","),
+            ids.len()
+        ));
+    }
 
     let labels = Map::new()
         .set("app.kubernetes.io/name", slug(&profile.name))
@@ -872,6 +888,11 @@ mod tests {
         )
         .unwrap();
         assert!(r.text.contains("nvidia.com/gpu: 2"));
+        // `--gpus 2` means GPU index 2 to Docker: one GPU, and a warning.
+        let f = build("gpus: [2]\n", "shell");
+        let r = render(&f.input(), &opts(None)).unwrap();
+        assert!(r.text.contains("nvidia.com/gpu: 1"));
+        assert!(r.warnings[0].contains("--gpu-count 2"), "{:?}", r.warnings);
     }
 
     #[test]
