@@ -44,12 +44,12 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
         .clone()
         .unwrap_or_else(|| sources.default_name());
     let profile = sources.resolve(&name, &common.profile.layer())?;
-    let facts = if common.driver.is_some() || !common.gpu.is_empty() {
+    let overrides = common.driver.is_some() || !common.gpu.is_empty();
+    let facts = if overrides {
         gpu::from_overrides(common.driver.as_deref(), &common.gpu)?
     } else {
         gpu::detect()
     };
-    let overrides = common.driver.is_some() || !common.gpu.is_empty();
     // The file runs elsewhere: on a machine without a driver, choose the image as for the CPU
     // (as `gpus: all` does there) instead of refusing GPU indexes this machine cannot have;
     // the export still requests them.
