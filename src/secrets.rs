@@ -31,6 +31,9 @@ const KNOWN_HOSTS_FILE: &str = "ssh/known_hosts";
 pub struct Store {
     dir: PathBuf,
     pub warnings: Vec<String>,
+    /// False for a dry run: existing secrets are read, missing ones are made up for the
+    /// preview, and nothing on disk is created, written or re-permissioned.
+    persist: bool,
 }
 
 /// An ed25519 key pair in OpenSSH formats.
@@ -59,10 +62,30 @@ impl Store {
         let mut store = Store {
             dir: dir.to_path_buf(),
             warnings: Vec::new(),
+            persist: true,
         };
         store.private_dir(dir)?;
         store.private_dir(&dir.join("ssh"))?;
         Ok(store)
+    }
+
+    /// The secrets folder `dir` for a dry run (`ptenv up --dry-run`): what exists is used,
+    /// what is missing is generated in memory only, and the disk is left as it is.
+    pub fn preview(dir: &Path) -> Store {
+        Store {
+            dir: dir.to_path_buf(),
+            warnings: Vec::new(),
+            persist: false,
+        }
+    }
+
+    /// Stores a secret file, unless this is a preview.
+    fn save(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        if self.persist {
+            write_secret(path, bytes)
+        } else {
+            Ok(())
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -94,7 +117,7 @@ impl Store {
             }
         }
         let token = new_token()?;
-        write_secret(&path, token.as_bytes())?;
+        self.save(&path, token.as_bytes())?;
         Ok(token)
     }
 
@@ -112,7 +135,7 @@ impl Store {
     /// 127.0.0.1:`port`.
     pub fn write_known_hosts(&self, port: u16, host_public: &str) -> Result<PathBuf> {
         let path = self.known_hosts_path();
-        write_secret(&path, known_hosts_line(port, host_public).as_bytes())?;
+        self.save(&path, known_hosts_line(port, host_public).as_bytes())?;
         Ok(path)
     }
 
@@ -145,17 +168,17 @@ impl Store {
             if fs::read_to_string(&pub_path).ok().as_deref().map(str::trim)
                 != Some(pair.public_openssh.as_str())
             {
-                write_secret(&pub_path, format!("{}\n", pair.public_openssh).as_bytes())?;
+                self.save(&pub_path, format!("{}\n", pair.public_openssh).as_bytes())?;
             }
             return Ok(pair);
         }
         let key = new_ed25519(comment)?;
         let pair = to_pair(&key, path)?;
-        write_secret(
+        self.save(
             &pub_path(path),
             format!("{}\n", pair.public_openssh).as_bytes(),
         )?;
-        write_secret(path, pair.private_openssh.as_bytes())?;
+        self.save(path, pair.private_openssh.as_bytes())?;
         Ok(pair)
     }
 
@@ -217,7 +240,13 @@ impl Store {
             )));
         }
         check_owner(path, &meta)?;
-        if meta.mode() & 0o077 != 0 {
+        if meta.mode() & 0o077 != 0 && !self.persist {
+            self.warnings.push(format!(
+                "{} is readable by other users (mode {:o}); `ptenv up` will set it to 600",
+                path.display(),
+                meta.mode() & 0o777
+            ));
+        } else if meta.mode() & 0o077 != 0 {
             fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|e| {
                 Error::new(format!("cannot make {} private: {e}", path.display()))
                     .hint(format!("run: chmod 600 {}", path.display()))
@@ -358,6 +387,37 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().mode() & 0o777
+    }
+
+    #[test]
+    fn a_preview_uses_what_exists_and_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("proj");
+        let mut preview = Store::preview(&dir);
+        let token = preview.jupyter_token(false).unwrap();
+        assert!(is_token(&token));
+        preview.client_key("c").unwrap();
+        preview.host_key("h").unwrap();
+        preview.write_known_hosts(2222, "ssh-ed25519 AAAA").unwrap();
+        assert!(!dir.exists(), "a preview creates nothing");
+
+        // Once stored, the preview shows the stored secrets and leaves loose modes alone.
+        let mut store = Store::open(&dir).unwrap();
+        let stored = store.jupyter_token(false).unwrap();
+        fs::set_permissions(dir.join(TOKEN_FILE), fs::Permissions::from_mode(0o644)).unwrap();
+        let mut preview = Store::preview(&dir);
+        assert_eq!(preview.jupyter_token(false).unwrap(), stored);
+        assert_eq!(mode(&dir.join(TOKEN_FILE)), 0o644);
+        assert!(
+            preview.warnings[0].contains("will set it to 600"),
+            "{:?}",
+            preview.warnings
+        );
+        assert_ne!(preview.jupyter_token(true).unwrap(), stored);
+        assert_eq!(
+            Store::open(&dir).unwrap().jupyter_token(false).unwrap(),
+            stored
+        );
     }
 
     #[test]

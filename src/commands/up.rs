@@ -52,14 +52,17 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
     let project = Project::new(&ctx.project);
     let user = User::for_host(&ctx.project);
     warn_unwritable_workspace(ctx, &user);
-    let setup = modes::setup(
-        &profile,
-        &SetupInput {
-            user: &user,
-            project: &project,
-            new_token: args.new_token,
-        },
-    )?;
+    let input = SetupInput {
+        user: &user,
+        project: &project,
+        new_token: args.new_token,
+    };
+    // A dry run changes nothing, not even ptenv's own data folder.
+    let setup = if args.dry_run {
+        modes::preview(&profile, &input)?
+    } else {
+        modes::setup(&profile, &input)?
+    };
     for w in &setup.warnings {
         p.warn(w);
     }

@@ -85,6 +85,13 @@ pub fn setup(profile: &Profile, input: &SetupInput) -> Result<Setup> {
     setup_with(&mut store, profile, input)
 }
 
+/// What [`setup`] would add, for `ptenv up --dry-run`: the stored secrets when they exist,
+/// throwaway ones otherwise, and nothing written to ptenv's data folder.
+pub fn preview(profile: &Profile, input: &SetupInput) -> Result<Setup> {
+    let mut store = Store::preview(&input.project.data_dir()?);
+    setup_with(&mut store, profile, input)
+}
+
 /// [`setup`] with the project's secrets in `store`.
 fn setup_with(store: &mut Store, profile: &Profile, input: &SetupInput) -> Result<Setup> {
     let mut setup = match profile.mode {

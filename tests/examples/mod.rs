@@ -175,4 +175,8 @@ fn team_profile_resolves_to_the_promised_plan() {
     assert_eq!(v["create"]["Image"], create["Image"]);
     assert_eq!(v["create"]["Labels"]["dev.ptenv.mode"], "jupyter");
     assert!(p.containers().is_empty(), "a dry run creates nothing");
+    assert!(
+        !p.data_dir().join("ptenv").exists(),
+        "a dry run writes no keys or tokens into ptenv's data folder"
+    );
 }
