@@ -289,24 +289,52 @@ impl Up<'_> {
             .ensure_image(&self.choice.image, self.profile.pull, p)
             .await?;
         let network = self.network()?;
-        let image = engine.derive(&self.recipe(&base_id), &network, p).await?;
-        let spec = self.spec(&image);
+        let mut image = engine.derive(&self.recipe(&base_id), &network, p).await?;
+        loop {
+            match self.place(engine, &image, pending).await? {
+                Placed::Ready(spec, action) => return Ok((spec, action)),
+                // Removed between `derive` and `create` (an image prune, or another ptenv's
+                // cleanup): build it again, once.
+                Placed::ImageGone if !image.is_empty() => {
+                    p.warn(format!("{image} was removed meanwhile; building it again"));
+                    image = engine.derive(&self.recipe(&base_id), &network, p).await?;
+                    if engine.image_id(&image).await?.is_none() {
+                        image.clear();
+                    }
+                }
+                Placed::ImageGone => {
+                    return Err(Error::new("the derived image keeps disappearing while `ptenv up` uses it")
+                        .hint("stop whatever removes ptenv/* images (e.g. `docker image prune -a`), then run `ptenv up` again"))
+                }
+            }
+        }
+    }
+
+    /// Reuse, start, recreate or create the container of `image`.
+    async fn place(
+        &self,
+        engine: &Engine,
+        image: &str,
+        pending: &Mutex<Option<String>>,
+    ) -> Result<Placed> {
+        let p = &self.printer;
+        let spec = self.spec(image);
         let mut recreating = false;
         if let Some(c) = engine.find(&spec.name).await? {
             if c.label(LABEL_CONFIG) == spec.config_hash() {
                 let recorded = container_spec(&spec, &c.labels);
                 if c.running() {
-                    return Ok((recorded, Action::Reused));
+                    return Ok(Placed::Ready(recorded, Action::Reused));
                 }
                 if c.state == "created" {
                     // Another `up` may be between its create and its start.
-                    if let Some(done) = self.await_other_up(engine, &spec).await? {
-                        return Ok(done);
+                    if let Some((s, a)) = self.await_other_up(engine, &spec).await? {
+                        return Ok(Placed::Ready(s, a));
                     }
                     return self.create(engine, spec, pending).await;
                 }
                 return match engine.start(&c.id).await {
-                    Ok(()) => Ok((recorded, Action::Started)),
+                    Ok(()) => Ok(Placed::Ready(recorded, Action::Started)),
                     Err(StartError::PortTaken(m)) => {
                         // Its port went to another program meanwhile: make it anew.
                         p.warn(format!(
@@ -314,9 +342,7 @@ impl Up<'_> {
                             c.name
                         ));
                         engine.remove(&c.id).await?;
-                        self.create(engine, spec, pending)
-                            .await
-                            .map(|(s, a)| (s, recreated(a)))
+                        self.create(engine, spec, pending).await.map(recreated)
                     }
                     Err(e) => Err(self.start_failed(e, &c.name)),
                 };
@@ -328,15 +354,12 @@ impl Up<'_> {
             engine.remove(&c.id).await?;
             recreating = true;
         }
-        let (spec, action) = self.create(engine, spec, pending).await?;
-        Ok((
-            spec,
-            if recreating {
-                recreated(action)
-            } else {
-                action
-            },
-        ))
+        let placed = self.create(engine, spec, pending).await?;
+        Ok(if recreating {
+            recreated(placed)
+        } else {
+            placed
+        })
     }
 
     /// Create, copy the mode's files in, start. Handles the engine's refusals: memlock (retry
@@ -346,7 +369,7 @@ impl Up<'_> {
         engine: &Engine,
         mut spec: Spec,
         pending: &Mutex<Option<String>>,
-    ) -> Result<(Spec, Action)> {
+    ) -> Result<Placed> {
         let p = &self.printer;
         self.check_mounts()?;
         // Ports the engine has published, and ports that turned out taken at start.
@@ -373,7 +396,7 @@ impl Up<'_> {
             let id = match engine.create(&spec.name, &spec.create_body()).await {
                 Ok(id) => id,
                 Err(CreateError::Conflict) => match self.await_other_up(engine, &spec).await? {
-                    Some(done) => return Ok(done),
+                    Some((s, a)) => return Ok(Placed::Ready(s, a)),
                     // It went away (the other `up` failed, or is retrying): try again.
                     None if races < MAX_RACES => {
                         // While the engine removes a container its name stays taken and
@@ -390,6 +413,11 @@ impl Up<'_> {
                         .hint("wait for the other `ptenv up` to finish, then run it again"))
                     }
                 },
+                // The image may have been removed since `derive` looked (a prune, another
+                // ptenv's cleanup): ask the engine rather than parse its message.
+                Err(CreateError::Other(_)) if engine.image_id(&spec.image).await?.is_none() => {
+                    return Ok(Placed::ImageGone)
+                }
                 Err(CreateError::Other(e)) => return Err(e),
             };
             *pending.lock().expect("not poisoned") = Some(id.clone());
@@ -400,7 +428,7 @@ impl Up<'_> {
             match started {
                 Ok(()) => {
                     *pending.lock().expect("not poisoned") = None;
-                    return Ok((spec, Action::Created));
+                    return Ok(Placed::Ready(spec, Action::Created));
                 }
                 Err(e) => {
                     engine.remove(&id).await?;
@@ -481,7 +509,9 @@ impl Up<'_> {
                     }
                     return Ok(Some((container_spec(spec, &c.labels), Action::Reused)));
                 }
-                Some(c) if c.state == "created" => {}
+                // Between its create and its start, or being removed by it (to retry
+                // without memlock): wait for the outcome.
+                Some(c) if c.state == "created" || c.state == "removing" => {}
                 Some(c) => {
                     return Err(Error::new(format!(
                         "another `ptenv up` was starting {}, which is now {}",
@@ -589,10 +619,18 @@ impl MemlockMemo {
     }
 }
 
+/// What `place` did: the container runs, or the image it needs is gone. (One value per `up`:
+/// boxing the spec would buy nothing.)
+#[allow(clippy::large_enum_variant)]
+enum Placed {
+    Ready(Spec, Action),
+    ImageGone,
+}
+
 /// `Created` becomes `Recreated` when an old container was removed first.
-fn recreated(action: Action) -> Action {
-    match action {
-        Action::Created => Action::Recreated,
+fn recreated(placed: Placed) -> Placed {
+    match placed {
+        Placed::Ready(spec, Action::Created) => Placed::Ready(spec, Action::Recreated),
         other => other,
     }
 }
