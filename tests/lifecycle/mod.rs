@@ -234,3 +234,40 @@ fn exec_and_logs_without_a_container_say_how_to_start_one() {
     logs.assert_exit(1);
     assert!(logs.stderr.contains("no `jupyter` container"), "{logs}");
 }
+
+#[test]
+fn logs_follow_streams_until_ctrl_c() {
+    use std::io::Read;
+    warm();
+    let p = shell_project(
+        "lifecycle-logs",
+        "command: 'echo hello-from-the-container; exec sleep infinity'\n",
+    );
+    p.ptenv(&["up", "--detach"]).run().assert_success();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ptenv"))
+        .args(["logs", "-f"])
+        .current_dir(p.path())
+        .env("HOME", p.home())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("hello-from-the-container") {
+        let mut buf = [0u8; 256];
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "logs -f ended: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // Still following: it has not exited by itself.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "logs -f stopped following"
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "Ctrl-C ends `logs -f` quietly");
+}
