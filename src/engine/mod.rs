@@ -72,6 +72,18 @@ impl Engine {
                 return Err(down(endpoint, "the socket does not exist"));
             }
         }
+        // This build speaks to unix:// and plain tcp:// engines (bollard without its TLS and
+        // ssh features): say so instead of sending HTTP to a TLS port.
+        let tls = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
+        if endpoint.starts_with("https://")
+            || endpoint.starts_with("ssh://")
+            || (tls && endpoint.starts_with("tcp://"))
+        {
+            return Err(Error::new(format!(
+                "ptenv cannot connect to {endpoint}: it speaks to engines on a unix socket or plain tcp://, not over TLS or ssh"
+            ))
+            .hint("forward the remote socket and use it locally: `ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST &` then DOCKER_HOST=unix:///tmp/docker.sock"));
+        }
         let docker = Docker::connect_with_host(endpoint)
             .map_err(|e| {
                 Error::new(format!("cannot use DOCKER_HOST={endpoint}: {e}")).hint(
@@ -184,6 +196,15 @@ mod tests {
             "{e}"
         );
         assert!(e.hints.iter().any(|h| h.contains("ptenv doctor")), "{e}");
+    }
+
+    #[test]
+    fn tls_and_ssh_engines_get_the_socket_forwarding_hint() {
+        for host in ["ssh://me@build-box", "https://engine:2376"] {
+            let e = block_on(Engine::connect_to(host)).err().unwrap();
+            assert!(e.message.contains("not over TLS or ssh"), "{e}");
+            assert!(e.hints[0].contains("ssh -nNT -L"), "{e}");
+        }
     }
 
     #[test]
