@@ -52,6 +52,17 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
             owner: (0, 0),
         },
         OutFile {
+            // The folder is the build context: the Dockerfile needs nothing else, and the
+            // secrets must not travel to the builder.
+            path: format!("{b}/.dockerignore").into(),
+            contents:
+                b"# Written by ptenv export: the Dockerfile copies nothing in.\n*\n!Dockerfile\n"
+                    .to_vec(),
+            mode: 0o644,
+            secret: false,
+            owner: (0, 0),
+        },
+        OutFile {
             // The secrets sit beside the compose file, maybe in a repository: keep them out.
             path: format!("{b}/.gitignore").into(),
             contents: b"# Written by ptenv export: the secrets stay on this machine.\n/secrets/\n"

@@ -263,6 +263,10 @@ fn compose_file_is_accepted_started_and_reachable_like_up() {
         p.read("ptenv-web/.gitignore").lines().last(),
         Some("/secrets/")
     );
+    // The build context sends the Dockerfile alone (never the secrets).
+    assert!(p
+        .read("ptenv-web/.dockerignore")
+        .contains("\n*\n!Dockerfile\n"));
     let compose = p.read("compose.yaml");
     let doc: serde_yaml::Value = serde_yaml::from_str(&compose).expect("compose.yaml is YAML");
     let image = doc["services"]["web"]["image"]
