@@ -86,6 +86,8 @@ registry_was_up=0
 tests/testbed/registry.sh status >/dev/null 2>&1 && registry_was_up=1
 RUN_START=$(date +%s)
 RUN_TMP=$(realpath "$(mktemp -d "${TMPDIR:-/tmp}/ptenv-run-XXXXXX")")
+# Some tests run ptenv as an unprivileged user (setpriv), who must reach their project folders.
+chmod 755 "$RUN_TMP"
 if phase setup tests/testbed/setup.sh; then
     phase fmt cargo fmt --check
     phase clippy cargo clippy --all-targets -- -D warnings

@@ -436,21 +436,8 @@ fn a_user_outside_the_docker_group_is_told_to_join_it() {
     let p = Project::new("doctor-no-permission");
     // The test runs as root, who may use any socket; `nobody` may not use a 0660 root:docker
     // socket. The folders must be readable for nobody.
-    use std::os::unix::fs::PermissionsExt;
-    for dir in [p.path().parent().unwrap(), p.path(), p.home()] {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
     let out = p
-        .command(
-            "setpriv",
-            &[
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                env!("CARGO_BIN_EXE_ptenv"),
-            ],
-        )
-        .arg("doctor")
+        .ptenv_as_nobody(&["doctor"])
         .arg("--json")
         .arg("--no-container")
         .run();

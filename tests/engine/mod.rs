@@ -407,22 +407,7 @@ fn a_socket_without_permission_says_to_join_the_docker_group() {
     // The tests run as root, who may use any socket; `nobody` may not use the 0660 root:docker
     // socket. The folders must be readable for nobody.
     let p = Project::new("engine-no-permission");
-    use std::os::unix::fs::PermissionsExt;
-    for dir in [p.path().parent().unwrap(), p.path(), p.home()] {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let out = p
-        .command(
-            "setpriv",
-            &[
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                env!("CARGO_BIN_EXE_ptenv"),
-            ],
-        )
-        .arg("ls")
-        .run();
+    let out = p.ptenv_as_nobody(&["ls"]).run();
     out.assert_exit(1);
     assert!(
         out.stderr

@@ -319,6 +319,48 @@ impl Project {
         self.command(env!("CARGO_BIN_EXE_ptenv"), args)
     }
 
+    /// The real `ptenv` binary run as the unprivileged user `nobody` (65534, no groups) through
+    /// `setpriv`, for what only a non-root user sees (socket permissions). The project folder
+    /// and home are opened to others, and the binary is copied next to them, since the build
+    /// folder may sit under a home only root may enter.
+    pub fn ptenv_as_nobody(&self, args: &[&str]) -> Run {
+        use std::os::unix::fs::PermissionsExt;
+        let open = |d: &Path| {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))
+                .unwrap_or_else(|e| panic!("chmod 755 {}: {e}", d.display()))
+        };
+        let base = self
+            .dir
+            .parent()
+            .expect("the project sits in its temporary folder");
+        for d in [base, &self.dir, &self.home] {
+            open(d);
+        }
+        if let Some(tmp) = base.parent() {
+            // The run's TMPDIR (tests/run.sh makes it 755); a 0700 /tmp would be an error here.
+            let mode = std::fs::metadata(tmp)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
+            assert!(
+                mode & 0o001 != 0,
+                "{} must be searchable by others for `nobody`",
+                tmp.display()
+            );
+        }
+        let bin = base.join("ptenv-bin");
+        std::fs::copy(env!("CARGO_BIN_EXE_ptenv"), &bin).expect("copy the ptenv binary");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut run = self.command(
+            "setpriv",
+            &["--reuid=65534", "--regid=65534", "--clear-groups"],
+        );
+        run = run.arg(&bin);
+        for a in args {
+            run = run.arg(a);
+        }
+        run
+    }
+
     /// Any program, run like `ptenv` would be: in the project folder, with the isolated home.
     pub fn command(&self, program: impl AsRef<OsStr>, args: &[&str]) -> Run {
         let program = program.as_ref();
