@@ -272,6 +272,19 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
     } else {
         None
     };
+    // The Service sends traffic once the mode's server listens (Jupyter's first start builds
+    // its caches for a while); the profile's own command may listen on nothing.
+    let readiness = match (profile.command.is_some(), spec.ports.first()) {
+        (false, Some(p)) => Some(
+            Map::new()
+                .set(
+                    "tcpSocket",
+                    Map::new().set("port", port_name(profile.mode, p.container)),
+                )
+                .set("periodSeconds", 5u64),
+        ),
+        _ => None,
+    };
     let container = Map::new()
         .set("name", slug(&profile.name))
         .set("image", spec.image.as_str())
@@ -280,6 +293,7 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
         .set("workingDir", spec.workdir.as_str())
         .list("env", env)
         .list("ports", ports)
+        .opt("readinessProbe", readiness)
         .set("resources", resources)
         .opt("securityContext", container_security)
         .set("volumeMounts", Value::Sequence(mounts));
