@@ -116,8 +116,8 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
         ));
     }
     if let (Some(GpuRequest::Devices(ids)), None, None) = (&spec.gpus, opts.gpu_count, nproc) {
-        // Kubernetes counts GPUs; the device plugin picks which. `--gpus 2` (as for
-        // `docker run --gpus 2`) names the GPU with index 2, i.e. one GPU.
+        // Kubernetes counts GPUs; the device plugin picks which. ptenv's `--gpus 2` names the
+        // GPU with index 2, i.e. one GPU, where `docker run --gpus 2` would ask for two.
         if let [one] = ids.as_slice() {
             if one.parse::<u32>().is_ok_and(|n| n > 1) {
                 warnings.push(format!(
@@ -136,15 +136,7 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
         .set("app.kubernetes.io/name", slug(&profile.name))
         .set("app.kubernetes.io/instance", name.as_str())
         .set("app.kubernetes.io/managed-by", "ptenv");
-    let metadata = |object: &str| {
-        Map::new().set("name", object).set(
-            "labels",
-            Map::new()
-                .set("app.kubernetes.io/name", slug(&profile.name))
-                .set("app.kubernetes.io/instance", name.as_str())
-                .set("app.kubernetes.io/managed-by", "ptenv"),
-        )
-    };
+    let metadata = |object: &str| Map::new().set("name", object).set("labels", labels.clone());
 
     // --- files of the mode ---------------------------------------------------------------
     let files_name = format!("{name}-files");
