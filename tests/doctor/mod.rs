@@ -11,20 +11,6 @@ use serde_json::Value;
 
 use crate::support::{docker, docker_ok, Outcome, Project, Testbed};
 
-/// The fake `libnvidia-ml.so.1` of the test bed.
-fn fake_nvml() -> PathBuf {
-    let dir = Testbed::get().fake_nvml_dir.clone().unwrap_or_else(|| {
-        panic!("testbed.env has no PTENV_FAKE_NVML_DIR\nhint: run ./tests/testbed/setup.sh")
-    });
-    let lib = dir.join("libnvidia-ml.so.1");
-    assert!(
-        lib.is_file(),
-        "{} is missing\nhint: run ./tests/testbed/setup.sh",
-        lib.display()
-    );
-    lib
-}
-
 /// A sysfs/procfs tree with one NVIDIA GPU per `drivers` entry (the kernel driver bound to
 /// it, if any) and, with `module`, the nvidia kernel module of that version loaded.
 fn sysroot(p: &Project, drivers: &[Option<&str>], module: Option<&str>) -> PathBuf {
@@ -90,7 +76,7 @@ fn doctor(
         let file = p.home().join("nvml-scenario");
         std::fs::write(&file, text).unwrap();
         run = run
-            .env("PTENV_NVML_LIB", fake_nvml())
+            .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
             .env("PTENV_FAKE_NVML_SCENARIO", &file);
     }
     let out = run.run();
@@ -726,7 +712,7 @@ fn explain_reads_stdin_and_uses_this_hosts_gpus() {
     std::fs::write(&file, RTX_5090).unwrap();
     let out = p
         .ptenv(&["doctor", "--explain", "-"])
-        .env("PTENV_NVML_LIB", fake_nvml())
+        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
         .env("PTENV_FAKE_NVML_SCENARIO", &file)
         .stdin("Traceback (most recent call last):\nRuntimeError: CUDA error: no kernel image is available for execution on the device\n")
         .run();

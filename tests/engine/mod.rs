@@ -6,7 +6,6 @@
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -106,27 +105,6 @@ fn a_registry_that_does_not_answer_is_a_clear_error() {
     assert!(out.stderr.contains("`pull: never`"), "{out}");
 }
 
-/// The fake NVML library (tests/nvml), so the selection requests GPUs on this GPU-less host.
-pub fn fake_nvml_path() -> PathBuf {
-    let dir = match &Testbed::get().fake_nvml_dir {
-        Some(d) => d.clone(),
-        None => {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/nvml/build.sh");
-            let out = Command::new(&script)
-                .output()
-                .expect("run tests/nvml/build.sh");
-            assert!(out.status.success(), "tests/nvml/build.sh failed: {out:?}");
-            let so = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .unwrap()
-                .to_string();
-            PathBuf::from(so).parent().unwrap().to_path_buf()
-        }
-    };
-    dir.join("libnvidia-ml.so.1")
-}
-
 #[test]
 fn a_gpu_request_without_the_nvidia_runtime_leaves_nothing_and_says_what_to_install() {
     warm();
@@ -146,7 +124,7 @@ fn a_gpu_request_without_the_nvidia_runtime_leaves_nothing_and_says_what_to_inst
     .unwrap();
     let out = p
         .ptenv(&["up", "--detach"])
-        .env("PTENV_NVML_LIB", fake_nvml_path())
+        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
         .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
         .run();
     out.assert_exit(1);

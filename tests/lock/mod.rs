@@ -6,8 +6,6 @@
 //! Tests that push use a repository of their own (`ptenv-locktest-<unique>`), so the shared
 //! fixtures are only read.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::lifecycle::{only_container, shell_project};
@@ -361,27 +359,6 @@ fn a_machine_that_would_choose_another_image_keeps_the_lock_until_relock() {
     p.ptenv(&["lock", "--check"]).run().assert_success();
 }
 
-/// The fake NVML library (tests/nvml), so this GPU-less host looks like a GPU machine.
-fn fake_nvml() -> PathBuf {
-    let dir = match &Testbed::get().fake_nvml_dir {
-        Some(d) => d.clone(),
-        None => {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/nvml/build.sh");
-            let out = Command::new(&script)
-                .output()
-                .expect("run tests/nvml/build.sh");
-            assert!(out.status.success(), "tests/nvml/build.sh failed: {out:?}");
-            let so = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .unwrap()
-                .to_string();
-            PathBuf::from(so).parent().unwrap().to_path_buf()
-        }
-    };
-    dir.join("libnvidia-ml.so.1")
-}
-
 #[test]
 fn a_locked_image_that_cannot_run_on_this_gpu_is_refused_with_the_fix() {
     let tb = Testbed::get();
@@ -412,7 +389,7 @@ fn a_locked_image_that_cannot_run_on_this_gpu_is_refused_with_the_fix() {
     .unwrap();
     let up = p
         .ptenv(&["up", "shell", "--detach"])
-        .env("PTENV_NVML_LIB", fake_nvml())
+        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
         .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
         .run();
     up.assert_exit(1);
@@ -435,7 +412,7 @@ fn a_locked_image_that_cannot_run_on_this_gpu_is_refused_with_the_fix() {
     // The fix it names works: on the CPU the locked image runs, still by digest.
     let cpu = p
         .ptenv(&["up", "shell", "--gpus", "none", "--dry-run", "--json"])
-        .env("PTENV_NVML_LIB", fake_nvml())
+        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
         .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
         .run();
     cpu.assert_success();

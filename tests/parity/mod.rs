@@ -201,7 +201,7 @@ fn gpu_env(p: &Project) -> (std::path::PathBuf, std::path::PathBuf) {
         "driver 550.54.15\ncuda 12040\ngpu 8.6 25769803776 GPU-11111111-2222-3333-4444-555555555555 AMPERE NVIDIA RTX A5000\n",
     )
     .unwrap();
-    (crate::engine::fake_nvml_path(), scenario)
+    (crate::support::fake_nvml_lib(), scenario)
 }
 
 /// `POST /containers/create` with `body` through the engine's socket; returns the inspect.

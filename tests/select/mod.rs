@@ -4,39 +4,7 @@
 //! kernel module and no nvidia-smi, so when NVML fails the real fallback chain runs to "no
 //! NVIDIA driver". These tests need no Docker engine.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
-
 use crate::support::{Outcome, Project, Run};
-
-/// The folder holding the fake `libnvidia-ml.so.1`, built once by tests/nvml/build.sh (the
-/// same script and output the test bed uses).
-fn fake_nvml_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nvml/build.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{} failed:\n{}{}",
-            script.display(),
-            stdout,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let so = PathBuf::from(stdout.lines().last().expect("build.sh prints the library"));
-        assert!(so.is_file(), "build.sh printed {}", so.display());
-        so.parent().expect("a folder").to_path_buf()
-    })
-}
-
-fn fake_nvml_lib() -> PathBuf {
-    fake_nvml_dir().join("libnvidia-ml.so.1")
-}
 
 /// How the fake library is found.
 #[derive(Clone, Copy)]
@@ -58,8 +26,11 @@ fn select(p: &Project, load: Load, scenario: &str, args: &[&str]) -> Outcome {
         .env("PTENV_FAKE_NVML_SCENARIO", &file)
         .env_remove("LD_LIBRARY_PATH");
     match load {
-        Load::EnvLib => run.env("PTENV_NVML_LIB", fake_nvml_lib()),
-        Load::LoaderPath => run.env("LD_LIBRARY_PATH", fake_nvml_dir()),
+        Load::EnvLib => run.env("PTENV_NVML_LIB", crate::support::fake_nvml_lib()),
+        Load::LoaderPath => run.env(
+            "LD_LIBRARY_PATH",
+            crate::support::fake_nvml_lib().parent().expect("a folder"),
+        ),
     }
     .run()
 }
@@ -359,7 +330,7 @@ fn overrides_plan_another_machine_without_detection() {
     let out = p
         .ptenv(&["select", "--json", "--variant", "devel"])
         .env("PTENV_CUDA_DRIVER_VERSION", "545.23.08")
-        .env("PTENV_NVML_LIB", fake_nvml_lib())
+        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
         .env("PTENV_FAKE_NVML_SCENARIO", &file)
         .run();
     out.assert_success();

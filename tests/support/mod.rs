@@ -573,3 +573,29 @@ impl fmt::Display for Outcome {
         write!(f, "--- stderr ---\n{}", self.stderr)
     }
 }
+
+/// The fake `libnvidia-ml.so.1` (tests/nvml/fake_nvml.c), built once per test run by
+/// tests/nvml/build.sh (the script the test bed runs), for GPU scenarios this host lacks. It
+/// needs no engine, so the select tests that use it run without the test bed.
+pub fn fake_nvml_lib() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nvml/build.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{} failed:\n{}{}",
+            script.display(),
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let so = PathBuf::from(stdout.lines().last().expect("build.sh prints the library"));
+        assert!(so.is_file(), "build.sh printed {}", so.display());
+        so.parent().expect("a folder").to_path_buf()
+    })
+    .join("libnvidia-ml.so.1")
+}
