@@ -4,7 +4,7 @@
 //! what the tag names: the image index (manifest list) of a multi-arch image, else the image
 //! manifest. Nothing is downloaded but the manifest.
 
-use super::{error_text, failed, status_of, Engine};
+use super::{error_text, failed, registry_fault, status_of, Engine, RegistryFault};
 use crate::error::{Error, Result};
 
 /// A tag as the registry has it now.
@@ -62,37 +62,23 @@ impl Engine {
 fn distribution_error(image: &str, endpoint: &str, e: &bollard::errors::Error) -> Error {
     let text = error_text(e);
     let registry = super::auth::registry_of(image);
-    let lower = text.to_lowercase();
     let login = format!(
         "if {registry} is private, log in with `docker login {registry}` (ptenv reads ~/.docker/config.json, as for pulls)"
     );
-    if status_of(e) == Some(404) || lower.contains("manifest unknown") {
-        Error::new(format!(
+    match registry_fault(status_of(e), &text) {
+        RegistryFault::Missing => Error::new(format!(
             "cannot pin {image}: the registry has no such tag ({text})"
         ))
         .hint("check `repository:` and the tag: `ptenv select` shows the image ptenv chose")
-        .hint(login)
-    } else if status_of(e) == Some(401)
-        || status_of(e) == Some(403)
-        || lower.contains("unauthorized")
-        || lower.contains("denied")
-    {
-        Error::new(format!(
+        .hint(login),
+        RegistryFault::Denied => Error::new(format!(
             "cannot pin {image}: the registry refused access ({text})"
         ))
-        .hint(login)
-    } else if lower.contains("connection refused")
-        || lower.contains("no such host")
-        || lower.contains("i/o timeout")
-        || lower.contains("dial tcp")
-        || lower.contains("tls handshake")
-        || lower.contains("client.timeout")
-    {
-        Error::new(format!(
+        .hint(login),
+        RegistryFault::Unreachable => Error::new(format!(
             "cannot pin {image}: the registry {registry} does not answer ({text})"
         ))
-        .hint("check the network; behind a proxy, the Docker daemon needs HTTPS_PROXY in its own environment")
-    } else {
-        failed(&format!("cannot pin {image}"), endpoint, e)
+        .hint("check the network; behind a proxy, the Docker daemon needs HTTPS_PROXY in its own environment"),
+        RegistryFault::Other => failed(&format!("cannot pin {image}"), endpoint, e),
     }
 }

@@ -172,6 +172,41 @@ pub(crate) fn status_of(e: &bollard::errors::Error) -> Option<u16> {
     }
 }
 
+/// How a registry request made through the daemon (a pull, a distribution inspect) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RegistryFault {
+    /// No such repository or tag.
+    Missing,
+    /// The registry wants credentials, or refused the ones it got.
+    Denied,
+    /// The registry did not answer (DNS, connection, TLS, timeout).
+    Unreachable,
+    Other,
+}
+
+/// The daemon reports registry failures as text (and sometimes a status); these phrases are
+/// the ones moby's distribution code and Go's network errors use.
+pub(crate) fn registry_fault(status: Option<u16>, text: &str) -> RegistryFault {
+    let lower = text.to_lowercase();
+    let has = |phrases: &[&str]| phrases.iter().any(|p| lower.contains(p));
+    if status == Some(404) || has(&["manifest unknown", "not found", "repository does not exist"]) {
+        RegistryFault::Missing
+    } else if matches!(status, Some(401 | 403)) || has(&["unauthorized", "denied"]) {
+        RegistryFault::Denied
+    } else if has(&[
+        "connection refused",
+        "no such host",
+        "i/o timeout",
+        "dial tcp",
+        "tls handshake",
+        "client.timeout",
+    ]) {
+        RegistryFault::Unreachable
+    } else {
+        RegistryFault::Other
+    }
+}
+
 /// An engine error while doing something, when nothing more specific applies. A lost
 /// connection gets the daemon hints.
 pub(crate) fn failed(doing: &str, endpoint: &str, e: &bollard::errors::Error) -> Error {
@@ -184,6 +219,24 @@ pub(crate) fn failed(doing: &str, endpoint: &str, e: &bollard::errors::Error) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_failures_are_told_apart() {
+        use RegistryFault::*;
+        let cases = [
+            (Some(404), "manifest unknown: manifest unknown", Missing),
+            (None, "manifest for 127.0.0.1:5000/x:y not found: manifest unknown", Missing),
+            (None, "pull access denied for nope, repository does not exist or may require 'docker login'", Missing),
+            (Some(401), "unauthorized: authentication required", Denied),
+            (None, "denied: requested access to the resource is denied", Denied),
+            (None, "Get \"http://127.0.0.1:5999/v2/\": dial tcp 127.0.0.1:5999: connect: connection refused", Unreachable),
+            (None, "lookup registry.example.com: no such host", Unreachable),
+            (Some(500), "something else", Other),
+        ];
+        for (status, text, want) in cases {
+            assert_eq!(registry_fault(status, text), want, "{text}");
+        }
+    }
 
     #[test]
     fn a_missing_socket_is_named_with_the_fix() {

@@ -10,7 +10,7 @@ use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures_util::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{error_text, failed, status_of, Engine};
+use super::{error_text, failed, status_of, Engine, RegistryFault};
 use crate::error::{Error, Result};
 use crate::output::Printer;
 use crate::profile::PullPolicy;
@@ -125,34 +125,20 @@ impl Engine {
 fn pull_error(image: &str, endpoint: &str, e: &bollard::errors::Error) -> Error {
     let text = error_text(e);
     let registry = super::auth::registry_of(image);
-    let lower = text.to_lowercase();
-    if lower.contains("manifest unknown")
-        || lower.contains("not found")
-        || lower.contains("repository does not exist")
-        || lower.contains("pull access denied")
-        || lower.contains("unauthorized")
-    {
-        Error::new(format!("cannot pull {image}: {text}"))
+    match super::registry_fault(status_of(e), &text) {
+        // The daemon says "pull access denied" for a repository that does not exist as well
+        // as for one that needs a login, so both get both hints.
+        RegistryFault::Missing | RegistryFault::Denied => Error::new(format!("cannot pull {image}: {text}"))
             .hint("check the image name and tag: `ptenv select` shows the images that fit this machine")
             .hint(format!(
                 "if {registry} is private, log in with `docker login` (ptenv reads ~/.docker/config.json)"
-            ))
-    } else if lower.contains("connection refused")
-        || lower.contains("no such host")
-        || lower.contains("i/o timeout")
-        || lower.contains("dial tcp")
-        || lower.contains("tls handshake")
-        || lower.contains("client.timeout")
-    {
-        Error::new(format!(
+            )),
+        RegistryFault::Unreachable => Error::new(format!(
             "cannot pull {image}: the registry {registry} does not answer ({text})"
         ))
         .hint("check the network; behind a proxy, the Docker daemon needs HTTPS_PROXY in its own environment")
-        .hint("an image already on this machine can be used without pulling: `--pull never`")
-    } else if status_of(e).is_none() && super::io_kind(e).is_some() {
-        failed(&format!("cannot pull {image}"), endpoint, e)
-    } else {
-        Error::new(format!("cannot pull {image}: {text}"))
+        .hint("an image already on this machine can be used without pulling: `--pull never`"),
+        RegistryFault::Other => failed(&format!("cannot pull {image}"), endpoint, e),
     }
 }
 
