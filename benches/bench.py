@@ -185,7 +185,7 @@ class Bench:
             clean()
             return dt
 
-        n = 3 if self.quick else 7
+        n = 3 if self.quick else 11
         a, b = [], []
         for _ in range(n):
             a.append(ptenv_pull())
@@ -221,7 +221,7 @@ class Bench:
         self.run_ptenv(proj, "up", "--detach")
         flags, image = self.docker_flags(self.containers(proj)[0])
         self.notes.append("cold start docker flags: `docker run -d " + " ".join(flags) + f" {image} sleep infinity`")
-        n = 3 if self.quick else 9
+        n = 3 if self.quick else 15
         a, b = [], []
         for i in range(n):
             self.rm_containers(proj)
@@ -230,7 +230,7 @@ class Bench:
             b.append(timed(["docker", "run", "-d", "--name", name, *flags, image, "sleep", "infinity"]))
             sh(["docker", "rm", "-f", "-v", name])
         self.record("cold start, CPU shell (`up --detach` vs `docker run -d`)", a, b, "ratio ≤ 1.10", lambda m, r: r <= 1.10)
-        r = [timed([self.ptenv, "up", "--detach"], env=self.env, cwd=proj) for _ in range(5 if self.quick else 15)]
+        r = [timed([self.ptenv, "up", "--detach"], env=self.env, cwd=proj) for _ in range(5 if self.quick else 30)]
         self.record("reuse (`up --detach` on a running env)", r, None, "≤ 100 ms", lambda m, _: m <= 0.100)
         self.rm_containers(proj)
 
@@ -266,7 +266,7 @@ class Bench:
             sh(["docker", "rm", "-f", "-v", name])
             return dt
 
-        n = 3 if self.quick else 5
+        n = 3 if self.quick else 7
         a, b = [], []
         for i in range(n):
             self.rm_containers(proj)
