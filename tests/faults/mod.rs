@@ -539,6 +539,27 @@ fn chown_tree(path: &Path) {
     }
 }
 
+/// A real `ptenv up PROFILE` that stops where it would first talk to the engine (`DOCKER_HOST`
+/// at a socket that does not exist): the mode's setup, secrets included, comes before. Dry
+/// runs do not do: they write nothing and tighten nothing (they preview). Returns the outcome
+/// when the failure is something else than the missing daemon.
+fn up_until_the_engine(p: &Project, profile: &str) -> Outcome {
+    let out = p
+        .ptenv(&["up", profile])
+        .env("DOCKER_HOST", "unix:///nonexistent/ptenv-faults.sock")
+        .run();
+    out.assert_exit(1);
+    out
+}
+
+#[track_caller]
+fn stopped_at_the_engine(out: &Outcome) {
+    assert!(
+        out.stderr.contains("cannot reach the Docker daemon"),
+        "{out}"
+    );
+}
+
 #[test]
 fn a_corrupt_or_unreadable_ptenv_yaml_is_named_and_nothing_starts() {
     let p = shell_project("faults-yaml", "");
@@ -580,10 +601,7 @@ fn a_corrupt_or_unreadable_ptenv_yaml_is_named_and_nothing_starts() {
 fn a_corrupt_or_unreadable_token_is_named_and_a_loose_one_tightened() {
     let p = Project::new("faults-token");
     p.write("ptenv.yaml", "gpus: none\n");
-    // `up --dry-run` prepares the mode (secrets included) and stops before the engine.
-    p.ptenv(&["up", "jupyter", "--dry-run"])
-        .run()
-        .assert_success();
+    stopped_at_the_engine(&up_until_the_engine(&p, "jupyter"));
     let token = secrets_dir(&p).unwrap().join("jupyter-token");
     let good = std::fs::read_to_string(&token).unwrap();
 
@@ -594,8 +612,8 @@ fn a_corrupt_or_unreadable_token_is_named_and_a_loose_one_tightened() {
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
-    let out = p.ptenv(&["up", "jupyter", "--dry-run"]).run();
-    out.assert_success();
+    let out = up_until_the_engine(&p, "jupyter");
+    stopped_at_the_engine(&out);
     assert!(out.stderr.contains("ptenv set it to 600"), "{out}");
     assert!(out.stderr.contains("ptenv set it to 700"), "{out}");
     assert!(out.stderr.contains("--new-token"), "{out}");
@@ -604,8 +622,8 @@ fn a_corrupt_or_unreadable_token_is_named_and_a_loose_one_tightened() {
 
     // Not a token (e.g. an editor's leftovers): replaced, and said.
     std::fs::write(&token, "not a token\n").unwrap();
-    let out = p.ptenv(&["up", "jupyter", "--dry-run"]).run();
-    out.assert_success();
+    let out = up_until_the_engine(&p, "jupyter");
+    stopped_at_the_engine(&out);
     assert!(out.stderr.contains("does not hold a ptenv token"), "{out}");
     assert_ne!(
         std::fs::read_to_string(&token).unwrap().trim(),
@@ -616,8 +634,7 @@ fn a_corrupt_or_unreadable_token_is_named_and_a_loose_one_tightened() {
     // A folder where the token should be: refused, left as it is.
     std::fs::remove_file(&token).unwrap();
     std::fs::create_dir(&token).unwrap();
-    let out = p.ptenv(&["up", "jupyter", "--dry-run"]).run();
-    out.assert_exit(1);
+    let out = up_until_the_engine(&p, "jupyter");
     assert!(out.stderr.contains("is not a regular file"), "{out}");
     assert!(out.stderr.contains("hint: "), "{out}");
     assert!(token.is_dir());
@@ -642,13 +659,10 @@ fn a_corrupt_or_unreadable_token_is_named_and_a_loose_one_tightened() {
 fn secrets_of_another_user_are_refused_and_left_alone() {
     let p = Project::new("faults-owner");
     p.write("ptenv.yaml", "gpus: none\n");
-    p.ptenv(&["up", "jupyter", "--dry-run"])
-        .run()
-        .assert_success();
+    stopped_at_the_engine(&up_until_the_engine(&p, "jupyter"));
     let dir = secrets_dir(&p).unwrap();
     std::os::unix::fs::chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
-    let out = p.ptenv(&["up", "jupyter", "--dry-run"]).run();
-    out.assert_exit(1);
+    let out = up_until_the_engine(&p, "jupyter");
     assert!(out.stderr.contains("not to you"), "{out}");
     assert!(out.stderr.contains("hint: fix the owner"), "{out}");
     assert_eq!(std::fs::metadata(&dir).unwrap().uid(), NOBODY);
@@ -658,7 +672,7 @@ fn secrets_of_another_user_are_refused_and_left_alone() {
 fn a_corrupt_key_stops_ssh_before_anything_starts_and_leaves_a_crlf_config_as_it_was() {
     let tb = Testbed::get();
     let p = fixture_project("faults-key", &tb.small_repo, "gpus: none\n");
-    p.ptenv(&["up", "ssh", "--dry-run"]).run().assert_success();
+    stopped_at_the_engine(&up_until_the_engine(&p, "ssh"));
     let key = secrets_dir(&p).unwrap().join("ssh/client_ed25519");
     std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\ncut off\n").unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
