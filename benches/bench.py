@@ -63,6 +63,12 @@ def timed(args, env=None, cwd=None):
     return dt
 
 
+def spread(samples):
+    """`(p25-p75 ms)`: how much a median can be trusted on a shared machine."""
+    q = statistics.quantiles(samples, n=4)
+    return f"(p25-p75 {q[0] * 1000:.0f}-{q[2] * 1000:.0f} ms)"
+
+
 class Bench:
     def __init__(self, ptenv, testbed, quick):
         self.ptenv = os.path.abspath(ptenv)
@@ -120,7 +126,7 @@ class Bench:
         ratio = ma / mb if mb else None
         met = check(ma, ratio)
         self.rows.append((name, ma, mb, ratio, target, met, len(a)))
-        shown = f"ptenv {ma * 1000:.1f} ms" + (f", docker {mb * 1000:.1f} ms, ratio {ratio:.3f}" if mb else "")
+        shown = f"ptenv {ma * 1000:.1f} ms {spread(a)}" + (f", docker {mb * 1000:.1f} ms {spread(b)}, ratio {ratio:.3f}" if mb else "")
         log(f"{name}: {shown} ({'met' if met else 'MISSED'}: {target})")
 
     # --- pairs ----------------------------------------------------------------------------
