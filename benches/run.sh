@@ -5,8 +5,10 @@
 #
 # Builds the release binary, checks the test bed (./tests/testbed/setup.sh), then runs
 # benches/bench.py, which alternates ptenv and docker runs and prints medians, ratios and the
-# targets as a Markdown table (copy it into benches/RESULTS.md). About 10-15 minutes on a 2-core
-# machine; --quick does fewer rounds (a smoke run, not figures to record).
+# targets as a Markdown table (copy it into benches/RESULTS.md). About 2 minutes on a quiet 2-core
+# machine, plus a few the first time (it builds the Jupyter image and pushes a 100 MB test image);
+# --quick does fewer rounds (a smoke run, not figures to record), --only start,pull,cold,jupyter,select
+# runs some rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
