@@ -507,27 +507,13 @@ fn a_port_taken_between_check_and_start_moves_to_the_next_free_one() {
 
 // --- files: ptenv.yaml, token, key, data dir ------------------------------------------------------
 
-/// Runs ptenv as `nobody`, with the project and its home given to nobody (root reads every
-/// file whatever its mode; nobody does not).
+/// Runs ptenv as `nobody` (the harness's `ptenv_as_nobody`), with the project and its home
+/// given to nobody first: root reads every file whatever its mode, and nobody keeps secrets
+/// only in files of its own.
 fn as_nobody(p: &Project, args: &[&str]) -> Outcome {
-    for dir in [p.path().parent().unwrap(), p.path(), p.home()] {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
     chown_tree(p.path());
     chown_tree(p.home());
-    let mut run = p.command(
-        "setpriv",
-        &[
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_ptenv"),
-        ],
-    );
-    for a in args {
-        run = run.arg(a);
-    }
-    run.run()
+    p.ptenv_as_nobody(args).run()
 }
 
 fn chown_tree(path: &Path) {
