@@ -96,6 +96,12 @@ impl Background {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        // As `Project::command`: what the developer's shell set for ptenv stays out.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("PTENV_") {
+                cmd.env_remove(&key);
+            }
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
