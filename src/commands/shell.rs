@@ -16,15 +16,7 @@ pub fn run(ctx: &Ctx, args: ShellArgs) -> Result<i32> {
         .profile_name
         .clone()
         .unwrap_or_else(|| "shell".to_string());
-    let up = UpArgs {
-        mode: Some(name.clone()),
-        profile: args.profile.clone(),
-        dry_run: false,
-        detach: true,
-        new_token: false,
-        open: false,
-        relock: false,
-    };
+    let up = UpArgs::for_command(name.clone(), args.profile.clone(), true);
     let code = super::up::run(ctx, up)?;
     if code != 0 {
         return Ok(code);

@@ -28,21 +28,14 @@ pub fn run(ctx: &Ctx, args: SshArgs) -> Result<i32> {
                 vscode_command(&alias).join(" ")
             )));
     }
-    let up = UpArgs {
-        mode: Some(
-            args.profile_name
-                .clone()
-                .unwrap_or_else(|| "ssh".to_string()),
-        ),
-        profile: args.profile.clone(),
-        dry_run: false,
-        // sshd runs in the background either way; detached, the connection lines go to
-        // stderr and leave stdout to CMD.
-        detach: !args.cmd.is_empty() || args.code,
-        new_token: false,
-        open: false,
-        relock: false,
-    };
+    let name = args
+        .profile_name
+        .clone()
+        .unwrap_or_else(|| "ssh".to_string());
+    // sshd runs in the background either way; detached, the connection lines go to stderr
+    // and leave stdout to CMD.
+    let detach = !args.cmd.is_empty() || args.code;
+    let up = UpArgs::for_command(name, args.profile.clone(), detach);
     let code = super::up::run(ctx, up)?;
     if code != 0 {
         return Ok(code);
