@@ -211,23 +211,8 @@ fn memlock_is_unlimited_or_the_cap_is_recorded_and_said() {
 /// Push a small image of its own to the local registry (a layer of random bytes, so the
 /// engine must download it) and remove it locally; returns its repository.
 fn fresh_repo(name: &str, megabytes: u32) -> String {
-    let tb = Testbed::get();
-    let repo = format!("{}/ptenv-test-{name}/pytorch", tb.registry());
-    let tag = "2.6.0-cuda12.4-cudnn9-runtime";
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!(
-            "FROM {}\nRUN head -c {megabytes}000000 /dev/urandom > /blob-{name}\n",
-            tb.small_image
-        ),
-    )
-    .unwrap();
-    let image = format!("{repo}:{tag}");
-    docker_ok(&["build", "-q", "-t", &image, dir.path().to_str().unwrap()]);
-    docker_ok(&["push", "-q", &image]);
-    docker_ok(&["rmi", &image]);
-    repo
+    let repo = format!("{}/ptenv-test-{name}/pytorch", Testbed::get().registry());
+    crate::support::push_random_image(&repo, name, megabytes)
 }
 
 #[test]

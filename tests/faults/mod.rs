@@ -163,22 +163,8 @@ impl Background {
 /// An image of its own (the small fixture plus `megabytes` of random bytes, so a pull really
 /// downloads), pushed to `registry` and removed from the engine; returns its repository.
 fn own_image(registry: &str, name: &str, megabytes: u32) -> String {
-    let tb = Testbed::get();
     let repo = format!("{registry}/ptenv-faults-{name}/pytorch");
-    let image = format!("{repo}:{TAG}");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!(
-            "FROM {}\nRUN head -c {megabytes}000000 /dev/urandom > /blob-{name}\n",
-            tb.small_image
-        ),
-    )
-    .unwrap();
-    docker_ok(&["build", "-q", "-t", &image, dir.path().to_str().unwrap()]);
-    docker_ok(&["push", "-q", &image]);
-    docker_ok(&["rmi", &image]);
-    repo
+    crate::support::push_random_image(&repo, name, megabytes)
 }
 
 // --- the registry -------------------------------------------------------------------------------

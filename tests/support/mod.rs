@@ -599,3 +599,23 @@ pub fn fake_nvml_lib() -> PathBuf {
     })
     .join("libnvidia-ml.so.1")
 }
+
+/// Pushes an image of its own as `<repo>:2.6.0-cuda12.4-cudnn9-runtime`: the small fixture
+/// plus a layer of `megabytes` of random bytes (`/blob-<name>`), so a pull really downloads
+/// it; the local tag is removed again. Returns `repo`.
+pub fn push_random_image(repo: &str, name: &str, megabytes: u32) -> String {
+    let image = format!("{repo}:2.6.0-cuda12.4-cudnn9-runtime");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN head -c {megabytes}000000 /dev/urandom > /blob-{name}\n",
+            Testbed::get().small_image
+        ),
+    )
+    .unwrap();
+    docker_ok(&["build", "-q", "-t", &image, dir.path().to_str().unwrap()]);
+    docker_ok(&["push", "-q", &image]);
+    docker_ok(&["rmi", &image]);
+    repo.to_string()
+}
