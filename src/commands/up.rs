@@ -224,7 +224,10 @@ impl Up<'_> {
         let pending: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         let flow = self.container(&engine, &pending);
         let interrupt = tokio::signal::ctrl_c();
+        // Biased, flow first: the pull and the build watch Ctrl-C themselves and say which
+        // step was interrupted; a random branch order let this generic answer win at times.
         let (spec, action) = tokio::select! {
+            biased;
             r = flow => r?,
             _ = interrupt => {
                 let id = pending.lock().expect("not poisoned").take();
