@@ -19,6 +19,7 @@ pub mod output;
 pub mod plan;
 pub mod profile;
 pub mod project;
+pub mod registry;
 pub mod secrets;
 pub mod select;
 pub mod size;

@@ -16,6 +16,7 @@ mod modes_jupyter;
 mod modes_shell;
 mod modes_ssh;
 mod parity;
+mod registry;
 mod select;
 mod support;
 mod testbed_smoke;

@@ -88,10 +88,11 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
     for w in &setup.warnings {
         p.warn(w);
     }
-    let base_id = block_on(local_image_id(&choice.image));
+    let (base_id, base_user) = block_on(local_image(&choice.image)).unzip();
     let recipe = Recipe {
         base: &choice.image,
         base_id: base_id.as_deref().unwrap_or(""),
+        base_user: base_user.as_deref(),
         mode: profile.mode,
         packages: &profile.packages,
         user: &user,
@@ -231,14 +232,17 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
     Ok(0)
 }
 
-/// The base image's ID when the engine answers and has it; `None` otherwise (export works
+/// The base image's ID and user when the engine answers and has it (so the derived tag is the
+/// one `ptenv up` builds); `None` otherwise (export works
 /// without an engine).
-async fn local_image_id(image: &str) -> Option<String> {
+async fn local_image(image: &str) -> Option<(String, String)> {
     let engine = tokio::time::timeout(Duration::from_secs(3), Engine::connect())
         .await
         .ok()?
         .ok()?;
-    engine.image_id(image).await.ok().flatten()
+    let id = engine.image_id(image).await.ok().flatten()?;
+    let user = engine.image_user(image).await.ok().flatten()?;
+    Some((id, user))
 }
 
 /// `-o` relative to the current directory, as shells mean it.

@@ -214,6 +214,7 @@ fn recipe_hash(profile: &Profile, base: &str) -> String {
     let recipe = Recipe {
         base,
         base_id: "",
+        base_user: None,
         mode: profile.mode,
         packages: &profile.packages,
         user: &user,

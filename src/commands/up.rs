@@ -115,10 +115,11 @@ impl Action {
 }
 
 impl Up<'_> {
-    fn recipe<'b>(&'b self, base_id: &'b str) -> Recipe<'b> {
+    fn recipe<'b>(&'b self, base_id: &'b str, base_user: Option<&'b str>) -> Recipe<'b> {
         Recipe {
             base: &self.choice.image,
             base_id,
+            base_user,
             mode: self.profile.mode,
             packages: &self.profile.packages,
             user: self.user,
@@ -160,13 +161,16 @@ impl Up<'_> {
             .await
             .ok()
             .and_then(|r| r.ok());
-        let base_id = match &engine {
-            Some(e) => e.image_id(&self.choice.image).await.ok().flatten(),
-            None => None,
+        let (base_id, base_user) = match &engine {
+            Some(e) => (
+                e.image_id(&self.choice.image).await.ok().flatten(),
+                e.image_user(&self.choice.image).await.ok().flatten(),
+            ),
+            None => (None, None),
         };
         let (image, derived, note) = match &base_id {
             Some(id) => {
-                let tag = self.recipe(id).tag();
+                let tag = self.recipe(id, base_user.as_deref()).tag();
                 (tag.clone(), Some(tag), None)
             }
             None => (
@@ -288,11 +292,15 @@ impl Up<'_> {
         pending: &Mutex<Option<String>>,
     ) -> Result<(Spec, Action)> {
         let p = &self.printer;
-        let base_id = engine
-            .ensure_image(&self.choice.image, self.profile.pull, p)
-            .await?;
         let network = self.network()?;
-        let mut image = engine.derive(&self.recipe(&base_id), &network, p).await?;
+        let ca_files: Vec<PathBuf> = network.ca.iter().map(|(path, _)| path.clone()).collect();
+        let base_id = engine
+            .ensure_image(&self.choice.image, self.profile.pull, &ca_files, p)
+            .await?;
+        let base_user = engine.image_user(&base_id).await?;
+        let mut image = engine
+            .derive(&self.recipe(&base_id, base_user.as_deref()), &network, p)
+            .await?;
         loop {
             match self.place(engine, &image, pending).await? {
                 Placed::Ready(spec, action) => return Ok((spec, action)),
@@ -300,7 +308,7 @@ impl Up<'_> {
                 // cleanup): build it again, once.
                 Placed::ImageGone if !image.is_empty() => {
                     p.warn(format!("{image} was removed meanwhile; building it again"));
-                    image = engine.derive(&self.recipe(&base_id), &network, p).await?;
+                    image = engine.derive(&self.recipe(&base_id, base_user.as_deref()), &network, p).await?;
                     if engine.image_id(&image).await?.is_none() {
                         image.clear();
                     }

@@ -8,6 +8,7 @@ pub mod build;
 pub mod container;
 pub mod distribution;
 pub mod doctor_support;
+pub mod download;
 pub mod modes_support;
 pub mod pull;
 pub mod recipe;
@@ -43,6 +44,9 @@ pub struct Engine {
     pub version: String,
     /// The negotiated API version, e.g. `1.41`.
     pub api_version: String,
+    /// The platform the engine pulls for, e.g. `linux`/`amd64` (Go's names).
+    pub os: String,
+    pub arch: String,
 }
 
 /// Run a future on a fresh runtime: the commands are synchronous, the engine is not.
@@ -104,6 +108,8 @@ impl Engine {
             endpoint: endpoint.to_string(),
             version: version.version.unwrap_or_default(),
             api_version: docker.client_version().to_string(),
+            os: version.os.unwrap_or_else(|| "linux".into()),
+            arch: version.arch.unwrap_or_else(|| "amd64".into()),
             docker,
         })
     }

@@ -4,6 +4,7 @@
 //! engine cancels it when the connection closes) and exits 130.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bollard::query_parameters::CreateImageOptionsBuilder;
@@ -14,20 +15,8 @@ use super::{error_text, failed, status_of, Engine, RegistryFault};
 use crate::error::{Error, Result};
 use crate::output::Printer;
 use crate::profile::PullPolicy;
+use crate::registry::reference::split_reference;
 use crate::size::human;
-
-/// `repository:tag` → (`repository`, `tag`); no tag means `latest`, as for docker. A digest
-/// reference (`repo@sha256:…`) is pulled by digest.
-pub fn split_reference(image: &str) -> (&str, &str) {
-    if let Some((repo, digest)) = image.split_once('@') {
-        return (repo, digest);
-    }
-    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
-    match image[last_slash..].rfind(':') {
-        Some(i) => (&image[..last_slash + i], &image[last_slash + i + 1..]),
-        None => (image, "latest"),
-    }
-}
 
 impl Engine {
     /// The image's ID if the engine has it.
@@ -43,11 +32,26 @@ impl Engine {
         }
     }
 
-    /// Make sure `image` is here according to `policy`; returns its ID.
+    /// The user the image runs as (`Config.User`, empty for root), if the engine has it.
+    pub async fn image_user(&self, image: &str) -> Result<Option<String>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(Some(i.config.and_then(|c| c.user).unwrap_or_default())),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(failed(
+                &format!("cannot inspect image {image}"),
+                &self.endpoint,
+                &e,
+            )),
+        }
+    }
+
+    /// Make sure `image` is here according to `policy`; returns its ID. Before a pull, says
+    /// what it downloads when the registry tells (`ca_files`: extra roots for asking it).
     pub async fn ensure_image(
         &self,
         image: &str,
         policy: PullPolicy,
+        ca_files: &[PathBuf],
         printer: &Printer,
     ) -> Result<String> {
         let present = self.image_id(image).await?;
@@ -67,12 +71,28 @@ impl Engine {
                     "pull it once with `ptenv up --pull missing`, or `docker pull {image}`"
                 )))
             }
-            (PullPolicy::Missing, None) => {
-                printer.info(format!("Pulling {image} (not on this machine yet)"))
-            }
-            (PullPolicy::Always, _) => printer.info(format!("Pulling {image} (pull: always)")),
+            (PullPolicy::Missing, None) | (PullPolicy::Always, _) => {}
         }
-        self.pull(image, printer).await?;
+        let why = if policy == PullPolicy::Always {
+            "pull: always"
+        } else {
+            "not on this machine yet"
+        };
+        let size = self.pull_size(image, ca_files.to_vec()).await;
+        match &size {
+            Ok(size) => {
+                printer.info(format!("Pulling {image} ({why}): {}", size.describe()));
+                if let Some(w) = size.disk_warning() {
+                    printer.warn(w);
+                }
+            }
+            Err(why_not) => {
+                printer.info(format!("Pulling {image} ({why})"));
+                printer.detail(format!("its download size is unknown: {why_not}"));
+            }
+        }
+        let expected = size.map(|s| s.expected()).unwrap_or_default();
+        self.pull(image, &expected, printer).await?;
         self.image_id(image).await?.ok_or_else(|| {
             Error::new(format!(
                 "the engine reported {image} as pulled, but does not have it"
@@ -80,8 +100,14 @@ impl Engine {
         })
     }
 
-    /// `POST /images/create`, showing progress; Ctrl-C cancels.
-    pub async fn pull(&self, image: &str, printer: &Printer) -> Result<()> {
+    /// `POST /images/create`, showing progress; Ctrl-C cancels. `expected`: the sizes of the
+    /// layers to fetch by short ID, when the registry told, so the total is right from the start.
+    pub async fn pull(
+        &self,
+        image: &str,
+        expected: &[(String, u64)],
+        printer: &Printer,
+    ) -> Result<()> {
         let (repo, tag) = split_reference(image);
         let options = CreateImageOptionsBuilder::default()
             .from_image(repo)
@@ -89,7 +115,7 @@ impl Engine {
             .build();
         let credentials = super::auth::credentials_for(image);
         let mut stream = self.docker.create_image(Some(options), None, credentials);
-        let mut progress = Progress::new(printer);
+        let mut progress = Progress::new(printer, expected);
         let interrupt = tokio::signal::ctrl_c();
         tokio::pin!(interrupt);
         loop {
@@ -158,7 +184,7 @@ enum Progress {
 }
 
 impl Progress {
-    fn new(printer: &Printer) -> Progress {
+    fn new(printer: &Printer, expected: &[(String, u64)]) -> Progress {
         if printer.fancy() {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let total = multi.add(ProgressBar::new(0));
@@ -170,19 +196,23 @@ impl Progress {
                 .progress_chars("=> "),
             );
             total.set_prefix("total");
+            total.set_length(expected.iter().map(|(_, s)| s).sum());
             total.enable_steady_tick(Duration::from_millis(200));
             Progress::Bars {
                 multi,
                 layers: BTreeMap::new(),
                 total,
-                sizes: BTreeMap::new(),
+                sizes: expected
+                    .iter()
+                    .map(|(id, s)| (id.clone(), (0, *s)))
+                    .collect(),
             }
         } else if printer.quiet || printer.json {
             Progress::Silent
         } else {
             Progress::Lines {
                 last: BTreeMap::new(),
-                sizes: BTreeMap::new(),
+                sizes: expected.iter().cloned().collect(),
             }
         }
     }
@@ -197,6 +227,9 @@ impl Progress {
         match self {
             Progress::Silent => {}
             Progress::Lines { last, sizes } => {
+                if status == "Already exists" {
+                    sizes.remove(id);
+                }
                 if status == "Downloading" {
                     if let Some((_, total)) = detail {
                         sizes.insert(id.to_string(), total.max(0) as u64);
@@ -245,8 +278,14 @@ impl Progress {
                         entry.0 = entry.1;
                     }
                     ("Download complete" | "Verifying Checksum", _) => entry.0 = entry.1,
-                    ("Pull complete" | "Already exists", _) => {
+                    ("Pull complete", _) => {
                         entry.0 = entry.1;
+                        bar.finish_with_message(status.to_string());
+                    }
+                    // Not downloaded: out of the total (it may have been expected when the
+                    // engine had it from an image ptenv did not compare).
+                    ("Already exists", _) => {
+                        sizes.remove(id);
                         bar.finish_with_message(status.to_string());
                     }
                     _ => {}
@@ -283,30 +322,5 @@ impl Progress {
             }
             Progress::Silent => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_split_like_docker_splits_them() {
-        assert_eq!(
-            split_reference("127.0.0.1:5000/pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime"),
-            (
-                "127.0.0.1:5000/pytorch/pytorch",
-                "2.6.0-cuda12.4-cudnn9-runtime"
-            )
-        );
-        assert_eq!(
-            split_reference("127.0.0.1:5000/x"),
-            ("127.0.0.1:5000/x", "latest")
-        );
-        assert_eq!(split_reference("ubuntu"), ("ubuntu", "latest"));
-        assert_eq!(
-            split_reference("pytorch/pytorch@sha256:abc"),
-            ("pytorch/pytorch", "sha256:abc")
-        );
     }
 }

@@ -58,6 +58,9 @@ pub struct Recipe<'a> {
     pub base: &'a str,
     /// The base image's ID (`sha256:…`): a re-pulled tag gives a new derived image.
     pub base_id: &'a str,
+    /// The base image's configured user (`Config.User`), when known: a `USER root` line is
+    /// needed only when it is not root already.
+    pub base_user: Option<&'a str>,
     pub mode: Mode,
     pub packages: &'a Packages,
     pub user: &'a User,
@@ -72,7 +75,7 @@ impl Recipe<'_> {
         h.update(b"\n");
         h.update(self.dockerfile().as_bytes());
         let hash = hex(&h.finalize());
-        let (repo, tag) = crate::engine::pull::split_reference(self.base);
+        let (repo, tag) = crate::registry::reference::split_reference(self.base);
         let name = repo.rsplit('/').next().unwrap_or(repo);
         let base = slug(&format!("{name}-{tag}"));
         format!("ptenv/{base}-{}", &hash[..12])
@@ -178,11 +181,14 @@ impl Recipe<'_> {
             gid = u.gid
         ));
         out.push_str(&format!("FROM {}\n", self.base));
-        out.push_str("USER root\n");
-        out.push_str(&format!("ARG {CA_FLAG}\nARG {CA_ARG}\n"));
-        for a in PIP_ARGS {
-            out.push_str(&format!("ARG {a}\n"));
+        // Few instructions: the classic builder commits an image for each one, and on engines
+        // whose storage driver has no native diff (fuse-overlayfs, rootless setups) each commit
+        // walks the whole image, 20 s for a 6 GB base. One `ARG` line declares them all.
+        let root = |u: &str| matches!(u.split(':').next(), Some("" | "root" | "0"));
+        if !self.base_user.is_some_and(root) {
+            out.push_str("USER root\n");
         }
+        out.push_str(&format!("ARG {CA_FLAG} {CA_ARG} {}\n", PIP_ARGS.join(" ")));
         out.push_str("RUN ");
         out.push_str(&script.join(" ; \\\n    "));
         out.push('\n');
@@ -204,6 +210,7 @@ mod tests {
         Recipe {
             base: "127.0.0.1:5000/ptenv-fixture/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
             base_id: "sha256:abc",
+            base_user: None,
             mode,
             packages,
             user,
@@ -279,11 +286,39 @@ mod tests {
         assert!(d.contains("for p in 'sudo' 'git'; do"));
         assert!(d.contains("set -- \"$@\" 'numpy>=2'"));
         assert!(d.contains("set -- \"$@\" 'it'\\''s'"));
-        assert!(d.contains("ARG PTENV_CA_PEM\n"));
-        assert!(d.contains("ARG PIP_INDEX_URL\n"));
+        assert!(d.contains(
+            "\nARG PTENV_CA PTENV_CA_PEM PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST\n"
+        ));
         assert!(
-            !d.contains("ARG HTTP_PROXY"),
+            !d.contains("HTTP_PROXY"),
             "proxies are predefined build args"
         );
+    }
+
+    #[test]
+    fn user_root_only_when_the_base_runs_as_someone_else() {
+        let none = Packages::default();
+        let user = User::for_ids(1000, 1000);
+        let with = |base_user| {
+            Recipe {
+                base_user,
+                ..recipe(Mode::Shell, &none, &user)
+            }
+            .dockerfile()
+        };
+        for root in ["", "root", "0", "0:0", "root:root"] {
+            assert!(!with(Some(root)).contains("\nUSER "), "{root:?}");
+        }
+        assert!(with(Some("jovyan")).contains("\nUSER root\n"));
+        assert!(with(Some("1000:100")).contains("\nUSER root\n"));
+        // Unknown (a Compose export without the engine): say it.
+        assert!(with(None).contains("\nUSER root\n"));
+        // FROM, ARG, RUN: two committed steps for an official image.
+        let d = with(Some(""));
+        let instructions = d
+            .lines()
+            .filter(|l| l.starts_with(char::is_uppercase))
+            .count();
+        assert_eq!(instructions, 3, "{d}");
     }
 }

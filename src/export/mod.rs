@@ -250,6 +250,7 @@ pub(crate) mod fixture {
         let recipe = crate::engine::recipe::Recipe {
             base: BASE,
             base_id: "sha256:0123",
+            base_user: None,
             mode: profile.mode,
             packages: &profile.packages,
             user: &user,

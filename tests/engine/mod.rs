@@ -225,12 +225,42 @@ fn a_pull_shows_its_layers_and_size_when_not_on_a_terminal() {
     );
     let base = format!("{repo}:2.6.0-cuda12.4-cudnn9-runtime");
     p.track_image(&base);
+    // What the registry says, read by docker's own CLI: the base's layer is here already (the
+    // test bed's small image), the random one is not.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&docker_ok(&["manifest", "inspect", "--insecure", &base])).unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    let new_layer = layers.last().unwrap();
+    let new_bytes = new_layer["size"].as_u64().unwrap();
+    let short_id = &new_layer["digest"].as_str().unwrap()["sha256:".len()..][..12];
     let out = p.ptenv(&["up", "--detach"]).run();
     out.assert_success();
-    assert!(out.stderr.contains(&format!("Pulling {base}")), "{out}");
-    assert!(out.stderr.contains(": Pull complete"), "{out}");
+    // Before the pull: the size of what is missing, and what is here already.
+    let said = format!(
+        "Pulling {base} (not on this machine yet): {} to download in 1 of {} layers for linux/amd64 (",
+        ptenv::size::human(new_bytes),
+        layers.len()
+    );
+    assert!(out.stderr.contains(&said), "expected {said:?}\n{out}");
+    let before = out.stderr.find(&said).unwrap();
+    let first_event = out.stderr.find(": Pull complete").unwrap();
+    assert!(
+        before < first_event,
+        "the size comes before the pull: {out}"
+    );
+    // The engine's progress names the layer the registry described.
+    assert!(
+        out.stderr.contains(&format!("{short_id}: Pull complete")),
+        "{out}"
+    );
     assert!(out.stderr.contains(": Already exists"), "{out}");
-    assert!(out.stderr.contains(&format!("Pulled {base} (")), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "Pulled {base} ({} downloaded)",
+            ptenv::size::human(new_bytes)
+        )),
+        "{out}"
+    );
     let derived = only_container(&p)["Config"]["Image"]
         .as_str()
         .unwrap()

@@ -40,6 +40,7 @@ apt_install() {
 ensure_tools() {
     local missing=() cmd pkg
     for pair in ssh:openssh-client tmux:tmux curl:curl zstd:zstd debootstrap:debootstrap \
+        openssl:openssl htpasswd:apache2-utils \
         flock:util-linux chroot:coreutils update-ca-certificates:ca-certificates \
         docker-compose:docker-compose; do
         cmd=${pair%%:*} pkg=${pair#*:}

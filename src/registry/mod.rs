@@ -1,0 +1,562 @@
+//! Asking a container registry directly what a pull will download. The engine's API has no
+//! call for it (its distribution inspect gives the index's digest, not the layers' sizes), so
+//! ptenv reads the manifest itself over the Registry HTTP API v2, the way `docker manifest
+//! inspect` does, and follows the engine's own registry settings: Docker Hub mirrors first,
+//! plain HTTP only for registries the engine counts as insecure, the CA files of
+//! `/etc/docker/certs.d/<registry>/`, and the credentials of `~/.docker/config.json`.
+//!
+//! Only manifests and the small image config are read, never layers. Blocking (ureq): callers
+//! run it on a blocking thread with a deadline.
+
+pub mod challenge;
+pub mod manifest;
+pub mod reference;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bollard::auth::DockerCredentials;
+use ureq::http::Response;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::{Agent, Body, Proxy};
+
+use challenge::Challenge;
+use manifest::{Blob, Manifest};
+pub use reference::Reference;
+
+/// How a registry may be reached, from the engine's registry settings.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The engine counts the registry as insecure: HTTPS without verification, then plain HTTP
+    /// (the engine's order).
+    pub insecure: bool,
+    /// Mirrors the engine uses for Docker Hub (`https://mirror.example.com`), asked first.
+    pub mirrors: Vec<String>,
+    /// Extra PEM files of trusted roots: the profile's CA bundle, `SSL_CERT_FILE`.
+    pub ca_files: Vec<PathBuf>,
+    /// How long the whole question may take, over all endpoints and requests.
+    pub timeout: Duration,
+}
+
+/// The platform the engine pulls for: `linux`, `amd64`, maybe a variant (`v8`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.variant {
+            Some(v) => write!(f, "{}/{}/{v}", self.os, self.arch),
+            None => write!(f, "{}/{}", self.os, self.arch),
+        }
+    }
+}
+
+/// What a pull of the image downloads, as its registry describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// The compressed layers, bottom first.
+    pub layers: Vec<Blob>,
+    /// The image config blob.
+    pub config: Blob,
+    /// The layers' uncompressed digests (from the config), bottom first; empty when the config
+    /// could not be read. Lets the engine tell which layers it has already.
+    pub diff_ids: Vec<String>,
+    /// Where the manifest came from: `https://registry-1.docker.io`, a mirror, `http://…`.
+    pub source: String,
+}
+
+impl Download {
+    /// Bytes of the layers from `first` on (the ones below are on this machine already).
+    pub fn bytes_from(&self, first: usize) -> u64 {
+        self.layers.iter().skip(first).map(|l| l.size).sum()
+    }
+}
+
+/// Ask the registry of `reference` what a pull for `platform` downloads. The error is one line
+/// saying why the registry did not tell (the pull itself may still work: the engine has its own
+/// network settings).
+pub fn download(
+    reference: &Reference,
+    platform: &Platform,
+    settings: &Settings,
+    credentials: Option<&DockerCredentials>,
+) -> Result<Download, String> {
+    let deadline = Instant::now() + settings.timeout;
+    let mut last_error = String::new();
+    for endpoint in endpoints(reference, settings) {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let session = Session::new(&endpoint, reference, settings, credentials, deadline);
+        match session.download(platform) {
+            Ok(d) => return Ok(d),
+            // A connection that fails, on to the next endpoint (the mirror's fallback, or plain
+            // HTTP after HTTPS for an insecure registry); a registry that answered has spoken.
+            Err(Failure::Connect(e)) => last_error = format!("{}: {e}", endpoint.base),
+            Err(Failure::Answer(e)) => return Err(e),
+        }
+    }
+    if last_error.is_empty() {
+        last_error = format!("no answer within {} s", settings.timeout.as_secs());
+    }
+    Err(last_error)
+}
+
+/// One base URL to try, and whether its certificate is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Endpoint {
+    base: String,
+    verify: bool,
+}
+
+/// The engine's order: Docker Hub's mirrors, then the registry itself; HTTPS, and for an
+/// insecure registry HTTPS without verification, then HTTP.
+fn endpoints(reference: &Reference, settings: &Settings) -> Vec<Endpoint> {
+    let mut out = Vec::new();
+    if reference.is_docker_hub() {
+        for m in &settings.mirrors {
+            out.push(Endpoint {
+                base: m.trim_end_matches('/').to_string(),
+                verify: true,
+            });
+        }
+    }
+    let host = reference.api_host();
+    out.push(Endpoint {
+        base: format!("https://{host}"),
+        verify: !settings.insecure,
+    });
+    if settings.insecure {
+        out.push(Endpoint {
+            base: format!("http://{host}"),
+            verify: false,
+        });
+    }
+    out
+}
+
+enum Failure {
+    /// Nothing answered (connection refused, TLS handshake failed, timeout).
+    Connect(String),
+    /// The registry answered, but not with what a pull needs.
+    Answer(String),
+}
+
+/// Requests to one endpoint, carrying the authorization once it is known.
+struct Session<'a> {
+    agent: Agent,
+    base: &'a str,
+    reference: &'a Reference,
+    credentials: Option<&'a DockerCredentials>,
+    authorization: std::cell::RefCell<Option<String>>,
+    deadline: Instant,
+}
+
+impl<'a> Session<'a> {
+    fn new(
+        endpoint: &'a Endpoint,
+        reference: &'a Reference,
+        settings: &Settings,
+        credentials: Option<&'a DockerCredentials>,
+        deadline: Instant,
+    ) -> Session<'a> {
+        let tls = TlsConfig::builder()
+            .root_certs(roots(reference, settings))
+            .disable_verification(!endpoint.verify)
+            .build();
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(proxy_for(reference))
+            .user_agent(concat!("ptenv/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls)
+            .build()
+            .into();
+        Session {
+            agent,
+            base: &endpoint.base,
+            reference,
+            credentials,
+            authorization: std::cell::RefCell::new(None),
+            deadline,
+        }
+    }
+
+    /// What is left of the deadline, for the next request.
+    fn left(&self) -> Option<Duration> {
+        Some(
+            self.deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        )
+    }
+
+    fn download(&self, platform: &Platform) -> Result<Download, Failure> {
+        let (content_type, body) = self.manifest(&self.reference.reference)?;
+        let (config, layers) = match manifest::parse(&content_type, &body)
+            .map_err(Failure::Answer)?
+        {
+            Manifest::Image { config, layers } => (config, layers),
+            Manifest::Index(entries) => {
+                let entry = manifest::pick(
+                    &entries,
+                    &platform.os,
+                    &platform.arch,
+                    platform.variant.as_deref(),
+                )
+                .ok_or_else(|| Failure::Answer(format!("the image has no {platform} variant")))?;
+                let (content_type, body) = self.manifest(&entry.digest)?;
+                match manifest::parse(&content_type, &body).map_err(Failure::Answer)? {
+                    Manifest::Image { config, layers } => (config, layers),
+                    Manifest::Index(_) => {
+                        return Err(Failure::Answer(
+                            "the image's index points to another index".into(),
+                        ))
+                    }
+                }
+            }
+        };
+        // The config is a few kB; without it only the "already here" part is lost.
+        let diff_ids = self
+            .get(&format!("blobs/{}", config.digest), "*/*")
+            .map(|(_, body)| manifest::diff_ids(&body))
+            .unwrap_or_default();
+        Ok(Download {
+            layers,
+            config,
+            diff_ids,
+            source: self.base.to_string(),
+        })
+    }
+
+    fn manifest(&self, reference: &str) -> Result<(String, String), Failure> {
+        self.get(&format!("manifests/{reference}"), manifest::ACCEPT)
+    }
+
+    /// `GET /v2/<repository>/<path>`, answering one authentication challenge.
+    fn get(&self, path: &str, accept: &str) -> Result<(String, String), Failure> {
+        let url = format!("{}/v2/{}/{path}", self.base, self.reference.repository);
+        let mut retried = false;
+        loop {
+            let mut request = self
+                .agent
+                .get(&url)
+                .config()
+                .timeout_global(self.left())
+                .build()
+                .header("Accept", accept);
+            if let Some(a) = self.authorization.borrow().as_deref() {
+                request = request.header("Authorization", a);
+            }
+            let mut response = request
+                .call()
+                .map_err(|e| Failure::Connect(e.to_string()))?;
+            let status = response.status().as_u16();
+            if status == 401 && !retried {
+                retried = true;
+                let header = header(&response, "www-authenticate");
+                *self.authorization.borrow_mut() = Some(self.authorize(&header)?);
+                continue;
+            }
+            let content_type = header(&response, "content-type");
+            let body = read(&mut response).map_err(Failure::Connect)?;
+            return match status {
+                200 => Ok((content_type, body)),
+                401 | 403 => Err(Failure::Answer(format!(
+                    "the registry refused access ({status}){}",
+                    if self.credentials.is_some() {
+                        ""
+                    } else {
+                        "; `docker login` may help"
+                    }
+                ))),
+                404 => Err(Failure::Answer(format!(
+                    "the registry has no {}:{}",
+                    self.reference.repository, self.reference.reference
+                ))),
+                _ => Err(Failure::Answer(format!(
+                    "the registry answered {status}: {}",
+                    first_line(&body)
+                ))),
+            };
+        }
+    }
+
+    /// The `Authorization` value that answers `challenge`.
+    fn authorize(&self, challenge: &str) -> Result<String, Failure> {
+        match challenge::parse(challenge) {
+            Some(Challenge::Basic) => match self.credentials.and_then(basic) {
+                Some(b) => Ok(format!("Basic {b}")),
+                None => Err(Failure::Answer(
+                    "the registry wants a login; `docker login` stores one that ptenv reads".into(),
+                )),
+            },
+            Some(Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            }) => {
+                let scope = scope
+                    .unwrap_or_else(|| format!("repository:{}:pull", self.reference.repository));
+                self.token(&realm, service.as_deref(), &scope)
+                    .map(|t| format!("Bearer {t}"))
+            }
+            None => Err(Failure::Answer(format!(
+                "the registry asks for an authentication ptenv does not speak ({})",
+                first_line(challenge)
+            ))),
+        }
+    }
+
+    /// A token from the registry's token service: with an identity token by OAuth2's
+    /// refresh-token grant, with a user and password by basic authentication, else anonymous
+    /// (public images on Docker Hub need an anonymous token too).
+    fn token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String, Failure> {
+        let identity = self.credentials.and_then(|c| c.identitytoken.as_deref());
+        let mut response = if let Some(refresh) = identity {
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", "ptenv"),
+                ("scope", scope),
+            ];
+            form.extend(service.map(|s| ("service", s)));
+            self.agent
+                .post(realm)
+                .config()
+                .timeout_global(self.left())
+                .build()
+                .send_form(form)
+        } else {
+            let mut request = self
+                .agent
+                .get(realm)
+                .config()
+                .timeout_global(self.left())
+                .build()
+                .query("scope", scope);
+            if let Some(s) = service {
+                request = request.query("service", s);
+            }
+            if let Some(b) = self.credentials.and_then(basic) {
+                request = request.header("Authorization", format!("Basic {b}"));
+            }
+            request.call()
+        }
+        .map_err(|e| Failure::Connect(format!("token service {realm}: {e}")))?;
+        let status = response.status().as_u16();
+        let body = read(&mut response).map_err(Failure::Connect)?;
+        if status != 200 {
+            return Err(Failure::Answer(format!(
+                "the registry's token service refused ({status}: {})",
+                first_line(&body)
+            )));
+        }
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let t: Token = serde_json::from_str(&body)
+            .map_err(|e| Failure::Answer(format!("the token service sent no token ({e})")))?;
+        t.token
+            .or(t.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Failure::Answer("the token service sent an empty token".into()))
+    }
+}
+
+/// The proxy of the environment, except for loopback registries, which Go's HTTP client (and
+/// so the engine) never sends through a proxy.
+fn proxy_for(reference: &Reference) -> Option<Proxy> {
+    let host = reference.host_name();
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        None
+    } else {
+        Proxy::try_from_env()
+    }
+}
+
+fn header(response: &Response<Body>, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A manifest or config is small; anything over 4 MiB is not one.
+fn read(response: &mut Response<Body>) -> Result<String, String> {
+    response
+        .body_mut()
+        .with_config()
+        .limit(4 << 20)
+        .read_to_string()
+        .map_err(|e| e.to_string())
+}
+
+/// The first line of an answer, at most 200 characters: enough to name a proxy's error page.
+fn first_line(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+fn basic(c: &DockerCredentials) -> Option<String> {
+    let user = c.username.as_deref()?;
+    let password = c.password.as_deref().unwrap_or("");
+    Some(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// Where Linux distributions keep the system's trusted roots (the list Go's crypto/x509, and
+/// so the engine, reads).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The roots to trust: the system's bundle, the extra files of `settings` and the registry's
+/// `/etc/docker/certs.d/<registry>/*.crt` (the engine's per-registry CAs). Without a system
+/// bundle, Mozilla's roots (compiled in) stand in for it.
+fn roots(reference: &Reference, settings: &Settings) -> RootCerts {
+    let system = SYSTEM_BUNDLES
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file());
+    let certs_d = Path::new("/etc/docker/certs.d").join(&reference.registry);
+    let registry_cas = std::fs::read_dir(certs_d)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "crt"));
+    let files: Vec<PathBuf> = system
+        .iter()
+        .cloned()
+        .chain(settings.ca_files.iter().cloned())
+        .chain(registry_cas)
+        .collect();
+    let certs: Vec<Certificate<'static>> = files
+        .iter()
+        .filter_map(|f| std::fs::read(f).ok())
+        .flat_map(|pem| {
+            ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if system.is_some() {
+        return RootCerts::new_with_certs(&certs);
+    }
+    // No system bundle (a minimal container, say): Mozilla's roots, plus the extra CAs.
+    let mozilla = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned());
+    RootCerts::new_with_certs(&certs.into_iter().chain(mozilla).collect::<Vec<_>>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_asks_its_mirrors_first_and_insecure_registries_fall_back_to_http() {
+        let settings = Settings {
+            mirrors: vec!["https://mirror.example.com/".into()],
+            ..Default::default()
+        };
+        let hub = endpoints(&Reference::parse("pytorch/pytorch:2.6.0"), &settings);
+        let bases: Vec<_> = hub.iter().map(|e| (e.base.as_str(), e.verify)).collect();
+        assert_eq!(
+            bases,
+            vec![
+                ("https://mirror.example.com", true),
+                ("https://registry-1.docker.io", true)
+            ]
+        );
+        // Mirrors are for Docker Hub only.
+        let other = endpoints(
+            &Reference::parse("nvcr.io/nvidia/pytorch:24.01-py3"),
+            &settings,
+        );
+        assert_eq!(
+            other,
+            vec![Endpoint {
+                base: "https://nvcr.io".into(),
+                verify: true
+            }]
+        );
+        let insecure = Settings {
+            insecure: true,
+            ..Default::default()
+        };
+        let local = endpoints(&Reference::parse("127.0.0.1:5000/x:1"), &insecure);
+        assert_eq!(
+            local,
+            vec![
+                Endpoint {
+                    base: "https://127.0.0.1:5000".into(),
+                    verify: false
+                },
+                Endpoint {
+                    base: "http://127.0.0.1:5000".into(),
+                    verify: false
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn basic_credentials_are_user_colon_password() {
+        let c = DockerCredentials {
+            username: Some("ana".into()),
+            password: Some("s3cret".into()),
+            ..Default::default()
+        };
+        assert_eq!(basic(&c).as_deref(), Some("YW5hOnMzY3JldA=="));
+        assert_eq!(basic(&DockerCredentials::default()), None);
+    }
+
+    #[test]
+    fn sizes_from_a_layer_on() {
+        let blob = |d: &str, size| Blob {
+            digest: d.into(),
+            size,
+            media_type: String::new(),
+        };
+        let d = Download {
+            layers: vec![
+                blob("sha256:a", 10),
+                blob("sha256:b", 20),
+                blob("sha256:c", 30),
+            ],
+            config: blob("sha256:cfg", 1),
+            diff_ids: vec![],
+            source: String::new(),
+        };
+        assert_eq!(d.bytes_from(0), 60);
+        assert_eq!(d.bytes_from(2), 30);
+        assert_eq!(d.bytes_from(3), 0);
+        assert_eq!(d.bytes_from(9), 0);
+    }
+}

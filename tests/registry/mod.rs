@@ -1,0 +1,622 @@
+//! What a pull downloads, asked of real registries that need more than the test bed's open one:
+//! Debian's docker-registry with token authentication (the flow of Docker Hub, GHCR, NGC), and
+//! with TLS under a private CA plus htpasswd logins (a company registry). The token service is
+//! the test's own (the registry verifies its signed tokens for real); everything else is the
+//! real registry, the real engine and `ptenv up`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+use crate::lifecycle::shell_project;
+use crate::support::{docker_ok, Outcome, Project, Testbed};
+
+const USER: &str = "ptenv";
+const PASSWORD: &str = "s3cret-registry";
+const TAG: &str = "2.6.0-cuda12.4-cudnn9-runtime";
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn b64url(bytes: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn run(program: &str, args: &[&str], dir: &Path) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}\nhint: ./tests/testbed/setup.sh installs it"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An address of this machine that is not loopback: the engine counts loopback registries as
+/// insecure (plain HTTP allowed), any other as secure.
+fn outside_address() -> String {
+    let out = run("hostname", &["-I"], Path::new("/"));
+    out.split_whitespace()
+        .find(|a| !a.contains(':') && !a.starts_with("127."))
+        .unwrap_or_else(|| panic!("this machine has no IPv4 address besides loopback: {out:?}"))
+        .to_string()
+}
+
+/// A `docker-registry serve` of the test's own, stopped when dropped.
+struct Registry {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Registry {
+    /// Serves `storage` on `addr` with the extra config `http_extra` (under `http:`) and `auth`.
+    fn start(
+        dir: &Path,
+        name: &str,
+        addr: &str,
+        storage: &Path,
+        http_extra: &str,
+        auth: &str,
+    ) -> Registry {
+        let config = dir.join(format!("{name}.yml"));
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: {addr}\n{http_extra}{auth}",
+                storage.display()
+            ),
+        )
+        .unwrap();
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("docker-registry (./tests/testbed/setup.sh installs it)");
+        let mut r = Registry { child, log };
+        let start = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = r.child.try_wait() {
+                panic!("the registry ended ({status}): {}", r.log_text());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no registry on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A token service in the manner of Docker Hub's: `GET /token?service=…&scope=…` with the
+/// user's basic credentials answers a JWT (ES256, its certificate in `x5c`) that grants the
+/// asked scopes. Counts the requests of ptenv (by User-Agent) that carried the right login.
+struct TokenService {
+    addr: String,
+    ptenv_logins: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl TokenService {
+    fn start(dir: &Path) -> TokenService {
+        // An ECDSA key and its self-signed certificate; the registry trusts the certificate.
+        run(
+            "openssl",
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "token.key",
+            ],
+            dir,
+        );
+        run(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "token.key",
+                "-subj",
+                "/CN=ptenv-test-token",
+                "-days",
+                "2",
+                "-out",
+                "token.pem",
+            ],
+            dir,
+        );
+        run(
+            "openssl",
+            &[
+                "pkcs8",
+                "-topk8",
+                "-nocrypt",
+                "-in",
+                "token.key",
+                "-outform",
+                "DER",
+                "-out",
+                "token.p8",
+            ],
+            dir,
+        );
+        run(
+            "openssl",
+            &[
+                "x509",
+                "-in",
+                "token.pem",
+                "-outform",
+                "DER",
+                "-out",
+                "token.der",
+            ],
+            dir,
+        );
+        let pkcs8 = std::fs::read(dir.join("token.p8")).unwrap();
+        let cert = std::fs::read(dir.join("token.der")).unwrap();
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &pkcs8,
+            &rng,
+        )
+        .expect("an ECDSA P-256 key");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let ptenv_logins = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (logins, stopped) = (ptenv_logins.clone(), stop.clone());
+        let header = b64url(
+            serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [b64(&cert)]}).to_string(),
+        );
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                let _ = answer(stream, &header, &key, &rng, &logins);
+            }
+        });
+        TokenService {
+            addr,
+            ptenv_logins,
+            stop,
+        }
+    }
+}
+
+impl Drop for TokenService {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn answer(
+    stream: TcpStream,
+    header: &str,
+    key: &ring::signature::EcdsaKeyPair,
+    rng: &ring::rand::SystemRandom,
+    ptenv_logins: &AtomicUsize,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let (mut authorization, mut agent, mut length) = (String::new(), String::new(), 0usize);
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            match k.to_ascii_lowercase().as_str() {
+                "authorization" => authorization = v.trim().to_string(),
+                "user-agent" => agent = v.trim().to_string(),
+                "content-length" => length = v.trim().parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let target = request_line.split_whitespace().nth(1).unwrap_or("");
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let decode = |v: &str| {
+        let v = v.replace('+', " ");
+        let mut out = Vec::new();
+        let mut bytes = v.bytes();
+        while let Some(b) = bytes.next() {
+            if b == b'%' {
+                let hex: String = bytes.by_ref().take(2).map(char::from).collect();
+                out.push(u8::from_str_radix(&hex, 16).unwrap_or(b'?'));
+            } else {
+                out.push(b);
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let params: Vec<(String, String)> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect();
+    let expected = format!("Basic {}", b64(format!("{USER}:{PASSWORD}")));
+    let mut out = stream;
+    if authorization != expected {
+        let body = r#"{"details":"wrong user or password"}"#;
+        return write!(
+            out,
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+    if agent.starts_with("ptenv/") {
+        ptenv_logins.fetch_add(1, Ordering::SeqCst);
+    }
+    // `repository:ptenv-test/tok/pytorch:pull,push` → an access entry.
+    let access: Vec<serde_json::Value> = params
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .filter_map(|(_, scope)| {
+            let (kind, rest) = scope.split_once(':')?;
+            let (name, actions) = rest.rsplit_once(':')?;
+            Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+        })
+        .collect();
+    let service = params
+        .iter()
+        .find(|(k, _)| k == "service")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = b64url(
+        serde_json::json!({
+            "iss": "ptenv-test", "sub": USER, "aud": service, "exp": now + 600,
+            "nbf": now - 60, "iat": now, "jti": format!("{now}-{}", std::process::id()),
+            "access": access,
+        })
+        .to_string(),
+    );
+    let input = format!("{header}.{claims}");
+    let signature = key.sign(rng, input.as_bytes()).expect("sign");
+    let token = format!("{input}.{}", b64url(signature.as_ref()));
+    let body =
+        serde_json::json!({"token": token, "access_token": token, "expires_in": 600}).to_string();
+    write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// `~/.docker/config.json` of the test's user (and of the docker CLI that pushes), with a login
+/// for `registry`.
+fn docker_config(p: &Project, registry: &str, password: &str) -> PathBuf {
+    let dir = p.home().join(".docker");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::json!({"auths": {registry: {"auth": b64(format!("{USER}:{password}"))}}})
+            .to_string(),
+    )
+    .unwrap();
+    dir
+}
+
+/// Build the small fixture plus a random layer as `image`, push it with the login in
+/// `config_dir`, and remove it locally. Returns the new layer's size (compressed) and the number
+/// of layers, as the registry has them.
+fn push(image: &str, config_dir: &Path, megabytes: u32) -> (u64, usize) {
+    // On top of the shell image ptenv derived from the small fixture: it has the tools and
+    // the user already, so ptenv's own derived build of this image is quick.
+    crate::lifecycle::warm();
+    let derived = docker_ok(&[
+        "images",
+        "-q",
+        "--filter",
+        &format!(
+            "label=dev.ptenv.derived-from={}:{TAG}",
+            Testbed::get().small_repo
+        ),
+    ]);
+    let from = derived
+        .split_whitespace()
+        .next()
+        .expect("the warm derived image");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {from}\nRUN head -c {megabytes}000000 /dev/urandom > /blob\n"),
+    )
+    .unwrap();
+    docker_ok(&["build", "-q", "-t", image, dir.path().to_str().unwrap()]);
+    let config = config_dir.to_str().unwrap();
+    docker_ok(&["--config", config, "push", "-q", image]);
+    let manifest: serde_json::Value = serde_json::from_str(&docker_ok(&[
+        "--config",
+        config,
+        "manifest",
+        "inspect",
+        "--insecure",
+        image,
+    ]))
+    .unwrap();
+    docker_ok(&["rmi", image]);
+    let layers = manifest["layers"].as_array().unwrap();
+    (
+        layers.last().unwrap()["size"].as_u64().unwrap(),
+        layers.len(),
+    )
+}
+
+/// `ptenv up` said, before the pull, that one layer of `bytes` out of `count` is to download.
+fn assert_size_said(out: &Outcome, base: &str, bytes: u64, count: usize, registry: &Registry) {
+    let said = format!(
+        "Pulling {base} (not on this machine yet): {} to download in 1 of {count} layers for linux/amd64",
+        ptenv::size::human(bytes)
+    );
+    assert!(
+        out.stderr.contains(&said),
+        "expected {said:?}\n{out}\n{}",
+        registry.log_text()
+    );
+}
+
+#[test]
+fn a_token_registry_tells_the_size_to_ptenv_with_the_user_s_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = TokenService::start(dir.path());
+    let addr = format!("127.0.0.1:{}", free_port());
+    let auth = format!(
+        "auth:\n  token:\n    realm: http://{}/token\n    service: ptenv-test-registry\n    issuer: ptenv-test\n    rootcertbundle: {}\n",
+        tokens.addr,
+        dir.path().join("token.pem").display()
+    );
+    let registry = Registry::start(
+        dir.path(),
+        "token",
+        &addr,
+        &dir.path().join("storage"),
+        "",
+        &auth,
+    );
+    let p = shell_project("registry-token", "");
+    let config = docker_config(&p, &addr, PASSWORD);
+    let repo = format!("{addr}/ptenv-test/tok/pytorch");
+    let base = format!("{repo}:{TAG}");
+    let (layer, count) = push(&base, &config, 3);
+    p.track_image(&base);
+    p.write(
+        "ptenv.yaml",
+        &format!("default: shell\ngpus: none\nrepository: {repo}\n"),
+    );
+
+    // Without a login, ptenv cannot get a token (and neither can the engine).
+    std::fs::rename(config.join("config.json"), config.join("saved.json")).unwrap();
+    let out = p.ptenv(&["up", "--detach", "-v"]).run();
+    out.assert_exit(1);
+    assert!(
+        out.stderr
+            .contains("its download size is unknown: the registry's token service refused (401"),
+        "{out}\n{}",
+        registry.log_text()
+    );
+    assert!(out.stderr.contains(&format!("cannot pull {base}")), "{out}");
+    assert!(p.containers().is_empty(), "{:?}", p.containers());
+    assert_eq!(tokens.ptenv_logins.load(Ordering::SeqCst), 0);
+
+    // With it: the size before the pull, from a token ptenv got with the user's login.
+    std::fs::rename(config.join("saved.json"), config.join("config.json")).unwrap();
+    let out = p.ptenv(&["up", "--detach"]).run();
+    out.assert_success();
+    assert_size_said(&out, &base, layer, count, &registry);
+    assert!(tokens.ptenv_logins.load(Ordering::SeqCst) >= 1);
+    p.ptenv(&["down"]).run().assert_success();
+    let derived = docker_ok(&[
+        "images",
+        "-q",
+        "--filter",
+        &format!("label=dev.ptenv.derived-from={base}"),
+    ]);
+    for id in derived.split_whitespace() {
+        let _ = crate::support::docker(&["rmi", id]);
+    }
+}
+
+#[test]
+fn a_company_registry_under_a_private_ca_is_trusted_through_the_profile_s_ca_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let host = outside_address();
+    // The company's CA, and the registry's certificate for this machine's address.
+    run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-subj",
+            "/CN=ptenv test company CA",
+            "-days",
+            "2",
+            "-out",
+            "ca.pem",
+        ],
+        d,
+    );
+    run(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-subj",
+            "/CN=ptenv-test-registry",
+            "-out",
+            "server.csr",
+        ],
+        d,
+    );
+    std::fs::write(
+        d.join("server.ext"),
+        format!("subjectAltName=IP:{host}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n"),
+    )
+    .unwrap();
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+        d,
+    );
+    let htpasswd = run("htpasswd", &["-Bbn", USER, PASSWORD], d);
+    std::fs::write(d.join("htpasswd"), htpasswd).unwrap();
+
+    // Fill the storage through an open loopback registry (the engine does not trust the
+    // company CA, so it cannot push to the TLS one), then serve it with TLS and logins.
+    let storage = d.join("storage");
+    let p = shell_project("registry-tls", "");
+    let open_addr = format!("127.0.0.1:{}", free_port());
+    let (layer, count) = {
+        let _open = Registry::start(d, "open", &open_addr, &storage, "", "");
+        let config = docker_config(&p, &open_addr, PASSWORD);
+        push(
+            &format!("{open_addr}/ptenv-test/tls/pytorch:{TAG}"),
+            &config,
+            2,
+        )
+    };
+    let addr = format!("{host}:{}", free_port());
+    let tls = format!(
+        "  tls:\n    certificate: {}\n    key: {}\n",
+        d.join("server.pem").display(),
+        d.join("server.key").display()
+    );
+    let auth = format!(
+        "auth:\n  htpasswd:\n    realm: ptenv-test\n    path: {}\n",
+        d.join("htpasswd").display()
+    );
+    let registry = Registry::start(d, "tls", &addr, &storage, &tls, &auth);
+    docker_config(&p, &addr, PASSWORD);
+    std::fs::copy(d.join("ca.pem"), p.path().join("company-ca.pem")).unwrap();
+    let repo = format!("{addr}/ptenv-test/tls/pytorch");
+    let base = format!("{repo}:{TAG}");
+    let yaml = format!("default: shell\ngpus: none\nrepository: {repo}\n");
+
+    // The CA in the profile: ptenv trusts the registry and logs in by basic auth; it says the
+    // size, then the engine (which does not trust the CA) fails the pull with its own reason.
+    p.write("ptenv.yaml", &format!("{yaml}ca_bundle: company-ca.pem\n"));
+    let out = p
+        .ptenv(&["up", "--detach"])
+        .env_remove("SSL_CERT_FILE")
+        .run();
+    out.assert_exit(1);
+    assert_size_said(&out, &base, layer, count, &registry);
+    assert!(out.stderr.contains(&format!("cannot pull {base}")), "{out}");
+    assert!(p.containers().is_empty(), "{:?}", p.containers());
+
+    // Without the CA, the certificate is refused: no size, and -v says why.
+    p.write("ptenv.yaml", &yaml);
+    let out = p
+        .ptenv(&["up", "--detach", "-v"])
+        .env_remove("SSL_CERT_FILE")
+        .run();
+    out.assert_exit(1);
+    assert!(
+        out.stderr
+            .contains(&format!("Pulling {base} (not on this machine yet)\n")),
+        "{out}"
+    );
+    assert!(out.stderr.contains("its download size is unknown"), "{out}");
+    assert!(out.stderr.to_lowercase().contains("certificate"), "{out}");
+
+    // With the CA and a wrong password: the registry refuses, and ptenv says so.
+    p.write("ptenv.yaml", &format!("{yaml}ca_bundle: company-ca.pem\n"));
+    docker_config(&p, &addr, "not-the-password");
+    let out = p
+        .ptenv(&["up", "--detach", "-v"])
+        .env_remove("SSL_CERT_FILE")
+        .run();
+    out.assert_exit(1);
+    assert!(
+        out.stderr
+            .contains("its download size is unknown: the registry refused access (401)"),
+        "{out}"
+    );
+}
