@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bollard::models::RegistryServiceConfig;
 use bollard::query_parameters::ListImagesOptionsBuilder;
+use futures_util::StreamExt;
 
 use super::{error_text, Engine};
 use crate::registry::{self, Download, Platform, Reference, Settings};
@@ -154,12 +155,17 @@ impl Engine {
         let Ok(images) = self.docker.list_images(Some(options)).await else {
             return 0;
         };
+        // A few inspects at a time: the engine answers them in parallel.
+        let mut prefixes = futures_util::stream::iter(images.iter().take(MAX_IMAGES))
+            .map(|image| self.docker.inspect_image(&image.id))
+            .buffer_unordered(8);
         let mut best = 0;
-        for image in images.iter().take(MAX_IMAGES) {
-            let Ok(inspect) = self.docker.inspect_image(&image.id).await else {
-                continue;
-            };
-            let layers = inspect.root_fs.and_then(|r| r.layers).unwrap_or_default();
+        while let Some(inspect) = prefixes.next().await {
+            let layers = inspect
+                .ok()
+                .and_then(|i| i.root_fs)
+                .and_then(|r| r.layers)
+                .unwrap_or_default();
             best = best.max(common_prefix(&layers, diff_ids));
             if best == diff_ids.len() {
                 break;

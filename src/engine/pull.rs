@@ -11,6 +11,7 @@ use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures_util::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::download::PullSize;
 use super::{error_text, failed, status_of, Engine, RegistryFault};
 use crate::error::{Error, Result};
 use crate::output::Printer;
@@ -78,21 +79,7 @@ impl Engine {
         } else {
             "not on this machine yet"
         };
-        let size = self.pull_size(image, ca_files.to_vec()).await;
-        match &size {
-            Ok(size) => {
-                printer.info(format!("Pulling {image} ({why}): {}", size.describe()));
-                if let Some(w) = size.disk_warning() {
-                    printer.warn(w);
-                }
-            }
-            Err(why_not) => {
-                printer.info(format!("Pulling {image} ({why})"));
-                printer.detail(format!("its download size is unknown: {why_not}"));
-            }
-        }
-        let expected = size.map(|s| s.expected()).unwrap_or_default();
-        self.pull(image, &expected, printer).await?;
+        self.pull(image, why, ca_files, printer).await?;
         self.image_id(image).await?.ok_or_else(|| {
             Error::new(format!(
                 "the engine reported {image} as pulled, but does not have it"
@@ -100,12 +87,15 @@ impl Engine {
         })
     }
 
-    /// `POST /images/create`, showing progress; Ctrl-C cancels. `expected`: the sizes of the
-    /// layers to fetch by short ID, when the registry told, so the total is right from the start.
-    pub async fn pull(
+    /// `POST /images/create`, showing progress; Ctrl-C cancels. The registry is asked what the
+    /// pull downloads at the same time (see `download`), so the question costs the pull
+    /// nothing: the engine's first events wait until the answer (or its deadline) has been
+    /// printed, and the total bar starts with the right size.
+    async fn pull(
         &self,
         image: &str,
-        expected: &[(String, u64)],
+        why: &str,
+        ca_files: &[PathBuf],
         printer: &Printer,
     ) -> Result<()> {
         let (repo, tag) = split_reference(image);
@@ -115,36 +105,103 @@ impl Engine {
             .build();
         let credentials = super::auth::credentials_for(image);
         let mut stream = self.docker.create_image(Some(options), None, credentials);
-        let mut progress = Progress::new(printer, expected);
+        let size = self.pull_size(image, ca_files.to_vec());
+        tokio::pin!(size);
+        // Events that came before the size did, and the progress once it has been announced.
+        let mut early: Vec<Event> = Vec::new();
+        let mut progress: Option<Progress> = None;
         let interrupt = tokio::signal::ctrl_c();
         tokio::pin!(interrupt);
         loop {
             let item = tokio::select! {
                 item = stream.next() => item,
+                answer = &mut size, if progress.is_none() => {
+                    let mut p = announce(image, why, answer, printer);
+                    early.drain(..).for_each(|e| p.event(&e));
+                    progress = Some(p);
+                    continue;
+                }
                 _ = &mut interrupt => {
-                    progress.clear();
+                    if let Some(p) = progress.as_mut() {
+                        p.clear();
+                    }
                     return Err(Error::interrupted(format!("while pulling {image}"))
                         .hint("nothing was created; run `ptenv up` again to resume the pull"));
                 }
             };
             let Some(item) = item else { break };
             match item {
-                Ok(info) => progress.event(
-                    info.id.as_deref(),
-                    info.status.as_deref().unwrap_or(""),
-                    info.progress_detail
-                        .as_ref()
-                        .and_then(|d| Some((d.current?, d.total?))),
-                ),
+                Ok(info) => {
+                    let event = Event {
+                        id: info.id.unwrap_or_default(),
+                        status: info.status.unwrap_or_default(),
+                        detail: info
+                            .progress_detail
+                            .as_ref()
+                            .and_then(|d| Some((d.current?, d.total?))),
+                    };
+                    match progress.as_mut() {
+                        Some(p) => p.event(&event),
+                        None => early.push(event),
+                    }
+                }
                 Err(e) => {
-                    progress.clear();
+                    // Failed before the registry answered ptenv: its answer (quick when the
+                    // registry is up, at most the deadline) still comes first, since it often
+                    // says why (no such tag, no login, an unknown certificate).
+                    let mut p = match progress {
+                        Some(p) => p,
+                        None => announce(image, why, size.await, printer),
+                    };
+                    p.clear();
                     return Err(pull_error(image, &self.endpoint, &e));
                 }
             }
         }
+        // A pull quicker than the question: the answer (bounded by its deadline) still comes
+        // first, so the output reads in order.
+        let mut progress = match progress {
+            Some(p) => p,
+            None => {
+                let mut p = announce(image, why, size.await, printer);
+                early.drain(..).for_each(|e| p.event(&e));
+                p
+            }
+        };
         progress.finish(image);
         Ok(())
     }
+}
+
+/// One message of the pull stream: `{"id": "a1b2…", "status": "Downloading",
+/// "progressDetail": {"current": 1024, "total": 52428800}}`.
+struct Event {
+    id: String,
+    status: String,
+    detail: Option<(i64, i64)>,
+}
+
+/// Say what is pulled, with its size when the registry told, and start the progress display.
+fn announce(
+    image: &str,
+    why: &str,
+    size: std::result::Result<PullSize, String>,
+    printer: &Printer,
+) -> Progress {
+    match &size {
+        Ok(size) => {
+            printer.info(format!("Pulling {image} ({why}): {}", size.describe()));
+            if let Some(w) = size.disk_warning() {
+                printer.warn(w);
+            }
+        }
+        Err(why_not) => {
+            printer.info(format!("Pulling {image} ({why})"));
+            printer.detail(format!("its download size is unknown: {why_not}"));
+        }
+    }
+    let expected = size.map(|s| s.expected()).unwrap_or_default();
+    Progress::new(printer, &expected)
 }
 
 /// A failed pull, said in the user's terms: the image is not there, or the registry is not.
@@ -217,13 +274,12 @@ impl Progress {
         }
     }
 
-    /// One message of the pull stream: `{"id": "a1b2…", "status": "Downloading",
-    /// "progressDetail": {"current": 1024, "total": 52428800}}`.
-    fn event(&mut self, id: Option<&str>, status: &str, detail: Option<(i64, i64)>) {
-        let Some(id) = id.filter(|i| i.len() == 12) else {
+    fn event(&mut self, event: &Event) {
+        let (id, status, detail) = (event.id.as_str(), event.status.as_str(), event.detail);
+        if id.len() != 12 {
             // "Pulling from pytorch/pytorch", "Digest: …", "Status: …" (no layer).
             return;
-        };
+        }
         match self {
             Progress::Silent => {}
             Progress::Lines { last, sizes } => {

@@ -165,10 +165,14 @@ impl<'a> Session<'a> {
         credentials: Option<&'a DockerCredentials>,
         deadline: Instant,
     ) -> Session<'a> {
-        let tls = TlsConfig::builder()
-            .root_certs(roots(reference, settings))
-            .disable_verification(!endpoint.verify)
-            .build();
+        // Reading the roots (a system bundle of ~150 certificates) only where they are used.
+        let tls = if endpoint.verify {
+            TlsConfig::builder()
+                .root_certs(roots(reference, settings))
+                .build()
+        } else {
+            TlsConfig::builder().disable_verification(true).build()
+        };
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)
             .proxy(proxy_for(reference))

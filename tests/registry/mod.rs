@@ -355,7 +355,7 @@ fn docker_config(p: &Project, registry: &str, password: &str) -> PathBuf {
 /// Build the small fixture plus a random layer as `image`, push it with the login in
 /// `config_dir`, and remove it locally. Returns the new layer's size (compressed) and the number
 /// of layers, as the registry has them.
-fn push(image: &str, config_dir: &Path, megabytes: u32) -> (u64, usize) {
+fn push(p: &Project, image: &str, config_dir: &Path, megabytes: u32) -> (u64, usize) {
     // On top of the shell image ptenv derived from the small fixture: it has the tools and
     // the user already, so ptenv's own derived build of this image is quick.
     crate::lifecycle::warm();
@@ -367,6 +367,9 @@ fn push(image: &str, config_dir: &Path, megabytes: u32) -> (u64, usize) {
             "label=dev.ptenv.derived-from={}:{TAG}",
             Testbed::get().small_repo
         ),
+        // Images built on it inherit the label: only ptenv's own.
+        "--filter",
+        "reference=ptenv/*",
     ]);
     let from = derived
         .split_whitespace()
@@ -378,7 +381,16 @@ fn push(image: &str, config_dir: &Path, megabytes: u32) -> (u64, usize) {
         format!("FROM {from}\nRUN head -c {megabytes}000000 /dev/urandom > /blob\n"),
     )
     .unwrap();
-    docker_ok(&["build", "-q", "-t", image, dir.path().to_str().unwrap()]);
+    // Removed by the project even when the test fails before the `rmi` below.
+    p.track_image(image);
+    docker_ok(&[
+        "build",
+        "-q",
+        "--no-cache",
+        "-t",
+        image,
+        dir.path().to_str().unwrap(),
+    ]);
     let config = config_dir.to_str().unwrap();
     docker_ok(&["--config", config, "push", "-q", image]);
     let manifest: serde_json::Value = serde_json::from_str(&docker_ok(&[
@@ -433,7 +445,7 @@ fn a_token_registry_tells_the_size_to_ptenv_with_the_user_s_login() {
     let config = docker_config(&p, &addr, PASSWORD);
     let repo = format!("{addr}/ptenv-test/tok/pytorch");
     let base = format!("{repo}:{TAG}");
-    let (layer, count) = push(&base, &config, 3);
+    let (layer, count) = push(&p, &base, &config, 3);
     p.track_image(&base);
     p.write(
         "ptenv.yaml",
@@ -557,6 +569,7 @@ fn a_company_registry_under_a_private_ca_is_trusted_through_the_profile_s_ca_bun
         let _open = Registry::start(d, "open", &open_addr, &storage, "", "");
         let config = docker_config(&p, &open_addr, PASSWORD);
         push(
+            &p,
             &format!("{open_addr}/ptenv-test/tls/pytorch:{TAG}"),
             &config,
             2,

@@ -614,7 +614,14 @@ pub fn push_random_image(repo: &str, name: &str, megabytes: u32) -> String {
         ),
     )
     .unwrap();
-    docker_ok(&["build", "-q", "-t", &image, dir.path().to_str().unwrap()]);
+    docker_ok(&[
+        "build",
+        "-q",
+        "--no-cache",
+        "-t",
+        &image,
+        dir.path().to_str().unwrap(),
+    ]);
     docker_ok(&["push", "-q", &image]);
     docker_ok(&["rmi", &image]);
     repo.to_string()
