@@ -150,14 +150,55 @@ async fn diagnose(ctx: &Ctx, profile: &Result<Profile>, root: &Path, probe: bool
             None
         }
     };
-    let selection = profile.map(|p| select::choose(p, &facts));
+    // With a ptenv.lock, `ptenv up` runs the pinned image: that is the one to judge and probe.
+    // A lock that cannot be read stops `up` as well: it is this link's finding, and there is
+    // no image to judge or probe.
+    let (profile, pinned) = match profile.map(|p| (p, super::lock::pinned(&ctx.project, &p.name))) {
+        Some((p, Ok(entry))) => (Some(p), entry),
+        Some((_, Err(e))) => {
+            r.push(Check::fail(id::IMAGE, e.message.clone()).fix(e.hints.join("; ")));
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let selection = profile.map(|p| match &pinned {
+        None => select::choose(p, &facts),
+        Some(entry) => select::choose(
+            &Profile {
+                image: Some(entry.image.clone()),
+                ..p.clone()
+            },
+            &facts,
+        ),
+    });
     if let (Some(p), Some(selection)) = (profile, &selection) {
         let check = r.blocked(id::IMAGE, &[id::NVML]).unwrap_or_else(|| {
-            let alternative = alternative(p, &facts);
-            image::check_image(selection, &facts, alternative.as_deref(), &p.pytorch)
+            let alternative = match &pinned {
+                None => alternative(p, &facts),
+                Some(_) => select::choose(p, &facts).ok().map(|c| {
+                    format!("`ptenv up --relock` pins {}, which fits this machine (commit ptenv.lock if the team should use it too)", c.image)
+                }),
+            };
+            let check = image::check_image(selection, &facts, alternative.as_deref(), &p.pytorch);
+            match &pinned {
+                Some(entry) => check.evidence(format!(
+                    "ptenv.lock pins it for profile `{}` at {}",
+                    p.name,
+                    crate::lock::short(&entry.digest)
+                )),
+                None => check,
+            }
         });
         r.push(check);
     }
+    // The probe runs what `up` runs: the locked digest.
+    let selection = selection.map(|s| match &pinned {
+        Some(entry) => s.map(|mut c| {
+            c.image = entry.reference();
+            c
+        }),
+        None => s,
+    });
 
     // The project's running containers.
     let check = match (r.blocked(id::SHM, &[id::DOCKER]), &engine) {

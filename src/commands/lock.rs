@@ -249,6 +249,12 @@ fn facts_of(t: &Target) -> Result<HostFacts> {
     Ok(facts)
 }
 
+/// The entry of `ptenv.lock` for `profile`, if the project has a lock that pins it: the image
+/// `ptenv up` runs for it (doctor judges that one).
+pub fn pinned(project: &Path, profile: &str) -> Result<Option<lock::Entry>> {
+    Ok(read(&project.join(LOCK_FILE))?.and_then(|mut l| l.profiles.remove(profile)))
+}
+
 /// The lock file, if there is one.
 fn read(path: &Path) -> Result<Option<Lock>> {
     match std::fs::read_to_string(path) {

@@ -13,7 +13,7 @@ use crate::support::{docker, docker_ok, Outcome, Project, Testbed};
 
 /// A sysfs/procfs tree with one NVIDIA GPU per `drivers` entry (the kernel driver bound to
 /// it, if any) and, with `module`, the nvidia kernel module of that version loaded.
-fn sysroot(p: &Project, drivers: &[Option<&str>], module: Option<&str>) -> PathBuf {
+pub fn sysroot(p: &Project, drivers: &[Option<&str>], module: Option<&str>) -> PathBuf {
     let root = p.home().join("sysroot");
     let devices = root.join("sys/bus/pci/devices");
     std::fs::create_dir_all(&devices).unwrap();

@@ -409,6 +409,37 @@ fn a_locked_image_that_cannot_run_on_this_gpu_is_refused_with_the_fix() {
     assert!(up.stderr.contains("hint: the lock was made for a machine with NVIDIA driver 570.124.06 and GPU of compute capability 12.0"), "{up}");
     assert!(up.stderr.contains("`--gpus none`"), "{up}");
     assert!(p.containers().is_empty(), "nothing was created");
+    // doctor judges the image `up` runs, the locked one (unlocked it would pass cu126), and
+    // names the same fix.
+    let root = crate::doctor::sysroot(&p, &[Some("nvidia")], Some("550.54.15"));
+    let doctor = p
+        .ptenv(&["doctor", "--json", "--no-container"])
+        .env("PTENV_SYSROOT", &root)
+        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
+        .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
+        .run();
+    let report: serde_json::Value = serde_json::from_str(&doctor.stdout)
+        .unwrap_or_else(|e| panic!("--json printed no JSON ({e}):\n{doctor}"));
+    let image = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "image")
+        .unwrap_or_else(|| panic!("no image check: {report:#}"));
+    assert_eq!(image["status"], "fail", "{image:#}");
+    let said = image.to_string();
+    assert!(said.contains(&locked), "{image:#}");
+    assert!(
+        said.contains("ptenv.lock pins it for profile `shell` at sha256:"),
+        "{image:#}"
+    );
+    assert!(
+        image["fix"].as_str().unwrap_or_default().contains(&format!(
+            "`ptenv up --relock` pins {}:2.7.0-cuda12.6-cudnn9-runtime",
+            tb.small_repo
+        )),
+        "{image:#}"
+    );
     // The fix it names works: on the CPU the locked image runs, still by digest.
     let cpu = p
         .ptenv(&["up", "shell", "--gpus", "none", "--dry-run", "--json"])
