@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::cli::{ExportArgs, ExportCommon, ExportK8s, ExportTarget};
+use crate::engine::pull::LocalImage;
 use crate::engine::recipe::Recipe;
 use crate::engine::{block_on, Engine};
 use crate::error::{Error, Result};
@@ -88,7 +89,8 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
     for w in &setup.warnings {
         p.warn(w);
     }
-    let (base_id, base_user) = block_on(local_image(&choice.image)).unzip();
+    let base = block_on(local_image(&choice.image));
+    let (base_id, base_user) = base.map(|b| (b.id, b.user)).unzip();
     let recipe = Recipe {
         base: &choice.image,
         base_id: base_id.as_deref().unwrap_or(""),
@@ -235,14 +237,12 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
 /// The base image's ID and user when the engine answers and has it (so the derived tag is the
 /// one `ptenv up` builds); `None` otherwise (export works
 /// without an engine).
-async fn local_image(image: &str) -> Option<(String, String)> {
+async fn local_image(image: &str) -> Option<LocalImage> {
     let engine = tokio::time::timeout(Duration::from_secs(3), Engine::connect())
         .await
         .ok()?
         .ok()?;
-    let id = engine.image_id(image).await.ok().flatten()?;
-    let user = engine.image_user(image).await.ok().flatten()?;
-    Some((id, user))
+    engine.local_image(image).await.ok().flatten()
 }
 
 /// `-o` relative to the current directory, as shells mean it.

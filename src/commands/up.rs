@@ -161,16 +161,13 @@ impl Up<'_> {
             .await
             .ok()
             .and_then(|r| r.ok());
-        let (base_id, base_user) = match &engine {
-            Some(e) => (
-                e.image_id(&self.choice.image).await.ok().flatten(),
-                e.image_user(&self.choice.image).await.ok().flatten(),
-            ),
-            None => (None, None),
+        let base = match &engine {
+            Some(e) => e.local_image(&self.choice.image).await.ok().flatten(),
+            None => None,
         };
-        let (image, derived, note) = match &base_id {
-            Some(id) => {
-                let tag = self.recipe(id, base_user.as_deref()).tag();
+        let (image, derived, note) = match &base {
+            Some(base) => {
+                let tag = self.recipe(&base.id, Some(&base.user)).tag();
                 (tag.clone(), Some(tag), None)
             }
             None => (
@@ -294,12 +291,11 @@ impl Up<'_> {
         let p = &self.printer;
         let network = self.network()?;
         let ca_files: Vec<PathBuf> = network.ca.iter().map(|(path, _)| path.clone()).collect();
-        let base_id = engine
+        let base = engine
             .ensure_image(&self.choice.image, self.profile.pull, &ca_files, p)
             .await?;
-        let base_user = engine.image_user(&base_id).await?;
         let mut image = engine
-            .derive(&self.recipe(&base_id, base_user.as_deref()), &network, p)
+            .derive(&self.recipe(&base.id, Some(&base.user)), &network, p)
             .await?;
         loop {
             match self.place(engine, &image, pending).await? {
@@ -308,7 +304,7 @@ impl Up<'_> {
                 // cleanup): build it again, once.
                 Placed::ImageGone if !image.is_empty() => {
                     p.warn(format!("{image} was removed meanwhile; building it again"));
-                    image = engine.derive(&self.recipe(&base_id, base_user.as_deref()), &network, p).await?;
+                    image = engine.derive(&self.recipe(&base.id, Some(&base.user)), &network, p).await?;
                     if engine.image_id(&image).await?.is_none() {
                         image.clear();
                     }

@@ -14,15 +14,14 @@ use serde::Deserialize;
 /// The key Docker Hub's credentials are stored under.
 const DOCKER_HUB: &str = "https://index.docker.io/v1/";
 
-/// The registry host of an image reference: `127.0.0.1:5000/pytorch/pytorch:tag` →
-/// `127.0.0.1:5000`; `pytorch/pytorch:tag` → Docker Hub (docker's rule: the first path
-/// component is a host when it has a `.` or `:` or is `localhost`).
+/// The registry of an image reference as `config.json` keys it: `127.0.0.1:5000/pytorch/
+/// pytorch:tag` → `127.0.0.1:5000`; `pytorch/pytorch:tag` → Docker Hub's key.
 pub fn registry_of(image: &str) -> String {
-    match image.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            first.to_string()
-        }
-        _ => DOCKER_HUB.to_string(),
+    let reference = crate::registry::Reference::parse(image);
+    if reference.is_docker_hub() {
+        DOCKER_HUB.to_string()
+    } else {
+        reference.registry
     }
 }
 

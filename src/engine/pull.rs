@@ -19,11 +19,28 @@ use crate::profile::PullPolicy;
 use crate::registry::reference::split_reference;
 use crate::size::human;
 
+/// An image the engine has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalImage {
+    /// `sha256:…`
+    pub id: String,
+    /// The user it runs as (`Config.User`), empty for root.
+    pub user: String,
+}
+
 impl Engine {
     /// The image's ID if the engine has it.
     pub async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        Ok(self.local_image(image).await?.map(|i| i.id))
+    }
+
+    /// The image's ID and user if the engine has it.
+    pub async fn local_image(&self, image: &str) -> Result<Option<LocalImage>> {
         match self.docker.inspect_image(image).await {
-            Ok(i) => Ok(i.id),
+            Ok(i) => Ok(i.id.map(|id| LocalImage {
+                id,
+                user: i.config.and_then(|c| c.user).unwrap_or_default(),
+            })),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(failed(
                 &format!("cannot inspect image {image}"),
@@ -33,37 +50,25 @@ impl Engine {
         }
     }
 
-    /// The user the image runs as (`Config.User`, empty for root), if the engine has it.
-    pub async fn image_user(&self, image: &str) -> Result<Option<String>> {
-        match self.docker.inspect_image(image).await {
-            Ok(i) => Ok(Some(i.config.and_then(|c| c.user).unwrap_or_default())),
-            Err(e) if status_of(&e) == Some(404) => Ok(None),
-            Err(e) => Err(failed(
-                &format!("cannot inspect image {image}"),
-                &self.endpoint,
-                &e,
-            )),
-        }
-    }
-
-    /// Make sure `image` is here according to `policy`; returns its ID. Before a pull, says
-    /// what it downloads when the registry tells (`ca_files`: extra roots for asking it).
+    /// Make sure `image` is here according to `policy`; returns its ID and user. Before a
+    /// pull, says what it downloads when the registry tells (`ca_files`: extra roots for asking).
     pub async fn ensure_image(
         &self,
         image: &str,
         policy: PullPolicy,
         ca_files: &[PathBuf],
         printer: &Printer,
-    ) -> Result<String> {
-        let present = self.image_id(image).await?;
+    ) -> Result<LocalImage> {
+        let present = self.local_image(image).await?;
         match (policy, present) {
-            (PullPolicy::Missing, Some(id)) => {
+            (PullPolicy::Missing, Some(local)) => {
                 printer.detail(format!(
-                    "{image} is here ({id}); not pulling (pull: missing)"
+                    "{image} is here ({}); not pulling (pull: missing)",
+                    local.id
                 ));
-                return Ok(id);
+                return Ok(local);
             }
-            (PullPolicy::Never, Some(id)) => return Ok(id),
+            (PullPolicy::Never, Some(local)) => return Ok(local),
             (PullPolicy::Never, None) => {
                 return Err(Error::new(format!(
                     "the image {image} is not on this machine, and the profile says `pull: never`"
@@ -80,7 +85,7 @@ impl Engine {
             "not on this machine yet"
         };
         self.pull(image, why, ca_files, printer).await?;
-        self.image_id(image).await?.ok_or_else(|| {
+        self.local_image(image).await?.ok_or_else(|| {
             Error::new(format!(
                 "the engine reported {image} as pulled, but does not have it"
             ))
@@ -116,9 +121,7 @@ impl Engine {
             let item = tokio::select! {
                 item = stream.next() => item,
                 answer = &mut size, if progress.is_none() => {
-                    let mut p = announce(image, why, answer, printer);
-                    early.drain(..).for_each(|e| p.event(&e));
-                    progress = Some(p);
+                    progress = Some(announce(image, why, answer, &mut early, printer));
                     continue;
                 }
                 _ = &mut interrupt => {
@@ -151,7 +154,7 @@ impl Engine {
                     // says why (no such tag, no login, an unknown certificate).
                     let mut p = match progress {
                         Some(p) => p,
-                        None => announce(image, why, size.await, printer),
+                        None => announce(image, why, size.await, &mut early, printer),
                     };
                     p.clear();
                     return Err(pull_error(image, &self.endpoint, &e));
@@ -162,11 +165,7 @@ impl Engine {
         // first, so the output reads in order.
         let mut progress = match progress {
             Some(p) => p,
-            None => {
-                let mut p = announce(image, why, size.await, printer);
-                early.drain(..).for_each(|e| p.event(&e));
-                p
-            }
+            None => announce(image, why, size.await, &mut early, printer),
         };
         progress.finish(image);
         Ok(())
@@ -181,11 +180,13 @@ struct Event {
     detail: Option<(i64, i64)>,
 }
 
-/// Say what is pulled, with its size when the registry told, and start the progress display.
+/// Say what is pulled, with its size when the registry told, and start the progress display
+/// with the events that came `early`.
 fn announce(
     image: &str,
     why: &str,
     size: std::result::Result<PullSize, String>,
+    early: &mut Vec<Event>,
     printer: &Printer,
 ) -> Progress {
     match &size {
@@ -201,7 +202,9 @@ fn announce(
         }
     }
     let expected = size.map(|s| s.expected()).unwrap_or_default();
-    Progress::new(printer, &expected)
+    let mut progress = Progress::new(printer, &expected);
+    early.drain(..).for_each(|e| progress.event(&e));
+    progress
 }
 
 /// A failed pull, said in the user's terms: the image is not there, or the registry is not.
