@@ -98,6 +98,10 @@ pub fn download(
             // A connection that fails, on to the next endpoint (the mirror's fallback, or plain
             // HTTP after HTTPS for an insecure registry); a registry that answered has spoken.
             Err(Failure::Connect(e)) => last_error = format!("{}: {e}", endpoint.base),
+            // A mirror that lacks the image or refuses: on to the next, as the engine does.
+            Err(Failure::Answer(e)) if endpoint.mirror => {
+                last_error = format!("{}: {e}", endpoint.base)
+            }
             Err(Failure::Answer(e)) => return Err(e),
         }
     }
@@ -107,11 +111,12 @@ pub fn download(
     Err(last_error)
 }
 
-/// One base URL to try, and whether its certificate is checked.
+/// One base URL to try, whether its certificate is checked, and whether it is a mirror.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Endpoint {
     base: String,
     verify: bool,
+    mirror: bool,
 }
 
 /// The engine's order: Docker Hub's mirrors, then the registry itself; HTTPS, and for an
@@ -123,6 +128,7 @@ fn endpoints(reference: &Reference, settings: &Settings) -> Vec<Endpoint> {
             out.push(Endpoint {
                 base: m.trim_end_matches('/').to_string(),
                 verify: true,
+                mirror: true,
             });
         }
     }
@@ -130,11 +136,13 @@ fn endpoints(reference: &Reference, settings: &Settings) -> Vec<Endpoint> {
     out.push(Endpoint {
         base: format!("https://{host}"),
         verify: !settings.insecure,
+        mirror: false,
     });
     if settings.insecure {
         out.push(Endpoint {
             base: format!("http://{host}"),
             verify: false,
+            mirror: false,
         });
     }
     out
@@ -490,12 +498,15 @@ mod tests {
             ..Default::default()
         };
         let hub = endpoints(&Reference::parse("pytorch/pytorch:2.6.0"), &settings);
-        let bases: Vec<_> = hub.iter().map(|e| (e.base.as_str(), e.verify)).collect();
+        let bases: Vec<_> = hub
+            .iter()
+            .map(|e| (e.base.as_str(), e.verify, e.mirror))
+            .collect();
         assert_eq!(
             bases,
             vec![
-                ("https://mirror.example.com", true),
-                ("https://registry-1.docker.io", true)
+                ("https://mirror.example.com", true, true),
+                ("https://registry-1.docker.io", true, false)
             ]
         );
         // Mirrors are for Docker Hub only.
@@ -507,7 +518,8 @@ mod tests {
             other,
             vec![Endpoint {
                 base: "https://nvcr.io".into(),
-                verify: true
+                verify: true,
+                mirror: false
             }]
         );
         let insecure = Settings {
@@ -520,11 +532,13 @@ mod tests {
             vec![
                 Endpoint {
                     base: "https://127.0.0.1:5000".into(),
-                    verify: false
+                    verify: false,
+                    mirror: false
                 },
                 Endpoint {
                     base: "http://127.0.0.1:5000".into(),
-                    verify: false
+                    verify: false,
+                    mirror: false
                 },
             ]
         );

@@ -633,3 +633,58 @@ fn a_company_registry_under_a_private_ca_is_trusted_through_the_profile_s_ca_bun
         "{out}"
     );
 }
+
+#[test]
+fn docker_hub_images_are_asked_of_the_engine_s_mirrors_first() {
+    use ptenv::registry::{download, Platform, Reference, Settings};
+    let tb = Testbed::get();
+    // The test bed's registry as a Docker Hub mirror: it has `pytorch/pytorch:<tag>` (the torch
+    // fixture), as a pull-through mirror of Docker Hub would.
+    let mirror = format!("http://{}", tb.registry());
+    let settings = Settings {
+        mirrors: vec![mirror.clone()],
+        timeout: Duration::from_secs(4),
+        ..Default::default()
+    };
+    let platform = Platform {
+        os: "linux".into(),
+        arch: "amd64".into(),
+        variant: None,
+    };
+    let d = download(
+        &Reference::parse(&tb.torch_image),
+        &platform,
+        &settings,
+        None,
+    )
+    .unwrap_or_else(|e| panic!("the mirror did not answer: {e}"));
+    assert_eq!(d.source, mirror);
+    let manifest: serde_json::Value = serde_json::from_str(&docker_ok(&[
+        "manifest",
+        "inspect",
+        "--insecure",
+        &format!("{}:{TAG}", tb.torch_repo),
+    ]))
+    .unwrap();
+    let sizes: Vec<u64> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .collect();
+    assert_eq!(d.layers.iter().map(|l| l.size).collect::<Vec<_>>(), sizes);
+    assert!(!d.diff_ids.is_empty(), "the config's diff IDs were read");
+    // A mirror without the image does not end the question: Docker Hub is asked next (it does
+    // not answer here; where it does, it refuses an anonymous look at a repository it lacks).
+    let e = download(
+        &Reference::parse("ptenv-test-no-such/image:1"),
+        &platform,
+        &settings,
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("registry-1.docker.io") || e.contains("refused"),
+        "{e}"
+    );
+}
