@@ -76,6 +76,10 @@ impl Recipe<'_> {
         h.update(self.dockerfile().as_bytes());
         let hash = hex(&h.finalize());
         let (repo, tag) = crate::registry::reference::split_reference(self.base);
+        // A locked base (`repo@sha256:…`) is named by its short digest.
+        let tag = tag
+            .strip_prefix("sha256:")
+            .map_or(tag, |hex| &hex[..hex.len().min(12)]);
         let name = repo.rsplit('/').next().unwrap_or(repo);
         let base = slug(&format!("{name}-{tag}"));
         format!("ptenv/{base}-{}", &hash[..12])
@@ -240,6 +244,16 @@ mod tests {
         };
         assert_ne!(recipe(Mode::Shell, &pkgs, &user).tag(), tag);
         assert_ne!(recipe(Mode::Shell, &none, &User::for_ids(0, 0)).tag(), tag);
+        // A locked base by digest: its short digest in the name.
+        let locked = Recipe {
+            base: "127.0.0.1:5000/ptenv-fixture/pytorch@sha256:9f3c1a2b3c4d5e6f00112233445566778899aabbccddeeff0011223344556677",
+            ..r.clone()
+        };
+        assert!(
+            locked.tag().starts_with("ptenv/pytorch-9f3c1a2b3c4d-"),
+            "{}",
+            locked.tag()
+        );
     }
 
     #[test]
