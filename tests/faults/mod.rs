@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crate::lifecycle::{only_container, shell_project, warm};
 use crate::modes_shell::fixture_project;
-use crate::support::{docker, docker_ok, http_get_status, Outcome, Project, Testbed};
+use crate::support::{docker, docker_ok, Outcome, OwnRegistry, Project, Testbed};
 
 const TAG: &str = "2.6.0-cuda12.4-cudnn9-runtime";
 const NOBODY: u32 = 65534;
@@ -168,71 +168,6 @@ fn own_image(registry: &str, name: &str, megabytes: u32) -> String {
 }
 
 // --- the registry -------------------------------------------------------------------------------
-
-/// A registry of this test's own (never the test bed's on :5000, which other tests use):
-/// Debian's docker-registry on a free port with its storage in a temporary folder.
-struct OwnRegistry {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl OwnRegistry {
-    fn start() -> OwnRegistry {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
-                 storage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: {addr}\n",
-                dir.path().join("storage").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry (tests/testbed/setup.sh installs it)");
-        let registry = OwnRegistry {
-            child,
-            addr,
-            _dir: dir,
-        };
-        for _ in 0..100 {
-            if http_get_status(&registry.addr, "/v2/") == Ok(200) {
-                return registry;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "the test's own registry does not answer at {}",
-            registry.addr
-        );
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRegistry {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 #[test]
 fn the_registry_killed_mid_pull_is_a_clear_error_and_leaves_nothing() {

@@ -7,15 +7,15 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 
 use crate::lifecycle::shell_project;
-use crate::support::{docker_ok, Outcome, Project, Testbed};
+use crate::support::{docker_ok, free_port, Outcome, OwnRegistry, Project, Testbed};
 
 const USER: &str = "ptenv";
 const PASSWORD: &str = "s3cret-registry";
@@ -43,14 +43,6 @@ fn run(program: &str, args: &[&str], dir: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// An address of this machine that is not loopback: the engine counts loopback registries as
 /// insecure (plain HTTP allowed), any other as secure.
 fn outside_address() -> String {
@@ -59,68 +51,6 @@ fn outside_address() -> String {
         .find(|a| !a.contains(':') && !a.starts_with("127."))
         .unwrap_or_else(|| panic!("this machine has no IPv4 address besides loopback: {out:?}"))
         .to_string()
-}
-
-/// A `docker-registry serve` of the test's own, stopped when dropped.
-struct Registry {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Registry {
-    /// Serves `storage` on `addr` with the extra config `http_extra` (under `http:`) and `auth`.
-    fn start(
-        dir: &Path,
-        name: &str,
-        addr: &str,
-        storage: &Path,
-        http_extra: &str,
-        auth: &str,
-    ) -> Registry {
-        let config = dir.join(format!("{name}.yml"));
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
-                 storage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: {addr}\n{http_extra}{auth}",
-                storage.display()
-            ),
-        )
-        .unwrap();
-        let log = dir.join(format!("{name}.log"));
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("docker-registry (./tests/testbed/setup.sh installs it)");
-        let mut r = Registry { child, log };
-        let start = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            if let Ok(Some(status)) = r.child.try_wait() {
-                panic!("the registry ended ({status}): {}", r.log_text());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "no registry on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        r
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A token service in the manner of Docker Hub's: `GET /token?service=…&scope=…` with the
@@ -411,7 +341,7 @@ fn push(p: &Project, image: &str, config_dir: &Path, megabytes: u32) -> (u64, us
 }
 
 /// `ptenv up` said, before the pull, that one layer of `bytes` out of `count` is to download.
-fn assert_size_said(out: &Outcome, base: &str, bytes: u64, count: usize, registry: &Registry) {
+fn assert_size_said(out: &Outcome, base: &str, bytes: u64, count: usize, registry: &OwnRegistry) {
     let said = format!(
         "Pulling {base} (not on this machine yet): {} to download in 1 of {count} layers for linux/amd64",
         ptenv::size::human(bytes)
@@ -433,7 +363,7 @@ fn a_token_registry_tells_the_size_to_ptenv_with_the_user_s_login() {
         tokens.addr,
         dir.path().join("token.pem").display()
     );
-    let registry = Registry::start(
+    let registry = OwnRegistry::serve(
         dir.path(),
         "token",
         &addr,
@@ -566,7 +496,7 @@ fn a_company_registry_under_a_private_ca_is_trusted_through_the_profile_s_ca_bun
     let p = shell_project("registry-tls", "");
     let open_addr = format!("127.0.0.1:{}", free_port());
     let (layer, count) = {
-        let _open = Registry::start(d, "open", &open_addr, &storage, "", "");
+        let _open = OwnRegistry::serve(d, "open", &open_addr, &storage, "", "");
         let config = docker_config(&p, &open_addr, PASSWORD);
         push(
             &p,
@@ -585,7 +515,7 @@ fn a_company_registry_under_a_private_ca_is_trusted_through_the_profile_s_ca_bun
         "auth:\n  htpasswd:\n    realm: ptenv-test\n    path: {}\n",
         d.join("htpasswd").display()
     );
-    let registry = Registry::start(d, "tls", &addr, &storage, &tls, &auth);
+    let registry = OwnRegistry::serve(d, "tls", &addr, &storage, &tls, &auth);
     docker_config(&p, &addr, PASSWORD);
     std::fs::copy(d.join("ca.pem"), p.path().join("company-ca.pem")).unwrap();
     let repo = format!("{addr}/ptenv-test/tls/pytorch");

@@ -626,3 +626,108 @@ pub fn push_random_image(repo: &str, name: &str, megabytes: u32) -> String {
     docker_ok(&["rmi", &image]);
     repo.to_string()
 }
+
+/// A free TCP port on loopback (free when asked; bind it soon).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `docker-registry serve` of a test's own (never the test bed's on :5000, which other tests
+/// use), stopped when dropped.
+pub struct OwnRegistry {
+    child: std::process::Child,
+    pub addr: String,
+    log: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl OwnRegistry {
+    /// An open registry (plain HTTP, no logins) on a free loopback port, its storage in a
+    /// temporary folder.
+    pub fn start() -> OwnRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut r = OwnRegistry::serve(
+            dir.path(),
+            "open",
+            &addr,
+            &dir.path().join("storage"),
+            "",
+            "",
+        );
+        r._dir = Some(dir);
+        r
+    }
+
+    /// Serve `storage` on `addr`, with `http_extra` lines under `http:` (e.g. `tls:`) and an
+    /// `auth:` section; its config and log are `dir/<name>.yml` and `dir/<name>.log`.
+    pub fn serve(
+        dir: &Path,
+        name: &str,
+        addr: &str,
+        storage: &Path,
+        http_extra: &str,
+        auth: &str,
+    ) -> OwnRegistry {
+        let config = dir.join(format!("{name}.yml"));
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: {addr}\n{http_extra}{auth}",
+                storage.display()
+            ),
+        )
+        .unwrap();
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start docker-registry (tests/testbed/setup.sh installs it)");
+        let mut r = OwnRegistry {
+            child,
+            addr: addr.to_string(),
+            log,
+            _dir: None,
+        };
+        // Listening is ready: with TLS or logins, `/v2/` would not answer 200 to a plain GET.
+        let start = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = r.child.try_wait() {
+                panic!("the registry ended ({status}): {}", r.log_text());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the test's own registry does not answer at {addr}: {}",
+                r.log_text()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    /// Stop it now (a registry that goes away mid-pull).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for OwnRegistry {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
