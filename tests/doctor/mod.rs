@@ -60,7 +60,7 @@ fn write(dir: &Path, files: &[(&str, &str)]) {
 
 /// `ptenv doctor ARGS --json` with the machine described by `sysroot` and `scenario` (fake
 /// NVML statements); returns the outcome and the parsed report.
-fn doctor(
+pub fn doctor(
     p: &Project,
     args: &[&str],
     sysroot: Option<&Path>,
@@ -85,7 +85,7 @@ fn doctor(
     (out, json)
 }
 
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+pub fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["checks"]
         .as_array()
         .expect("checks is a list")

@@ -404,11 +404,7 @@ fn five_ups_at_once_make_exactly_one_container() {
 fn a_port_taken_between_check_and_start_moves_to_the_next_free_one() {
     warm();
     // A port of its own, free now: ptenv's check finds it free.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let p = shell_project(
         "faults-port-race",
         &format!("ports: [{{container: 9000, host: {port}}}]\n"),

@@ -381,12 +381,9 @@ fn a_locked_image_that_cannot_run_on_this_gpu_is_refused_with_the_fix() {
         p.read("ptenv.lock")
     );
     // A GTX 1080 (Pascal, 6.1): that line has no code for it.
+    let gtx_1080 = "driver 550.54.15\ncuda 12040\ngpu 6.1 8589934592 GPU-61616161-2222-3333-4444-555555555555 PASCAL NVIDIA GeForce GTX 1080\n";
     let scenario = p.home().join("nvml-scenario");
-    std::fs::write(
-        &scenario,
-        "driver 550.54.15\ncuda 12040\ngpu 6.1 8589934592 GPU-61616161-2222-3333-4444-555555555555 PASCAL NVIDIA GeForce GTX 1080\n",
-    )
-    .unwrap();
+    std::fs::write(&scenario, gtx_1080).unwrap();
     let up = p
         .ptenv(&["up", "shell", "--detach"])
         .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
@@ -412,20 +409,8 @@ fn a_locked_image_that_cannot_run_on_this_gpu_is_refused_with_the_fix() {
     // doctor judges the image `up` runs, the locked one (unlocked it would pass cu126), and
     // names the same fix.
     let root = crate::doctor::sysroot(&p, &[Some("nvidia")], Some("550.54.15"));
-    let doctor = p
-        .ptenv(&["doctor", "--json", "--no-container"])
-        .env("PTENV_SYSROOT", &root)
-        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
-        .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
-        .run();
-    let report: serde_json::Value = serde_json::from_str(&doctor.stdout)
-        .unwrap_or_else(|e| panic!("--json printed no JSON ({e}):\n{doctor}"));
-    let image = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "image")
-        .unwrap_or_else(|| panic!("no image check: {report:#}"));
+    let (_, report) = crate::doctor::doctor(&p, &["--no-container"], Some(&root), Some(gtx_1080));
+    let image = crate::doctor::check(&report, "image");
     assert_eq!(image["status"], "fail", "{image:#}");
     let said = image.to_string();
     assert!(said.contains(&locked), "{image:#}");
