@@ -6,6 +6,7 @@ number of GPUs). torchrun sets RANK, WORLD_SIZE and LOCAL_RANK for each process.
 """
 
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -52,8 +53,14 @@ def main() -> None:
     with torch.no_grad():
         final = loss_fn(model(x.to(device)), y.to(device)).item()
     backend = dist.get_backend()
-    print(f"rank {rank}/{world} backend={backend} final_loss={final:.6f}", flush=True)
-    dist.barrier()
+    # All ranks share one stdout. print() writes the text and its newline in two calls, which
+    # the other ranks' output can land between when Python runs unbuffered; so each rank writes
+    # its whole line in one call, and the ranks take turns, so the lines come in rank order.
+    for turn in range(world):
+        if turn == rank:
+            sys.stdout.write(f"rank {rank}/{world} backend={backend} final_loss={final:.6f}\n")
+            sys.stdout.flush()
+        dist.barrier()
     dist.destroy_process_group()
 
 
