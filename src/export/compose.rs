@@ -11,6 +11,7 @@
 use serde_yaml::Value;
 
 use super::{document, mode_files, strings, FileKind, Input, Map, OutFile, Rendered};
+use crate::engine::recipe::{CA_ARG, CA_FLAG, PIP_ARGS, PROXY_ARGS};
 use crate::plan::GpuRequest;
 use crate::profile::Mode;
 use crate::project::slug;
@@ -178,7 +179,12 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
 
     let service = Map::new()
         .set("image", spec.image.as_str())
-        .set("build", Map::new().set("context", format!("./{b}")))
+        .set(
+            "build",
+            Map::new()
+                .set("context", format!("./{b}"))
+                .list("args", build_arg_names()),
+        )
         .opt("user", spec.user.as_deref())
         .set("working_dir", spec.workdir.as_str())
         .set("command", strings(&spec.cmd))
@@ -215,6 +221,10 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
         format!("image: built from ./{b}/Dockerfile when it is not on the machine yet"),
         format!("(FROM {}", input.base_image),
         "plus the mode's tools and the user); `docker compose build` rebuilds it.".into(),
+        "The build takes proxies, PIP_INDEX_URL and a CA from the environment, as `ptenv up`"
+            .into(),
+        "does: behind a TLS-inspecting proxy, the certificates the base image lacks go in".into(),
+        format!("{CA_FLAG}=1 {CA_ARG}=\"$(cat corp-root.pem)\" docker compose build."),
     ];
     if spec.ulimits.iter().any(|u| u.name == "memlock") {
         header.extend([
@@ -300,6 +310,18 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
     }
 }
 
+/// The build args `docker compose build` takes from its own environment (names without
+/// values; unset ones stay unset): the ones `ptenv up` passes to its build, so the same
+/// Dockerfile builds behind the same proxy, package index and CA.
+fn build_arg_names() -> Vec<Value> {
+    PROXY_ARGS
+        .iter()
+        .chain(PIP_ARGS.iter())
+        .chain([CA_FLAG, CA_ARG].iter())
+        .map(|name| Value::from(*name))
+        .collect()
+}
+
 /// Compose reads `[::1]` for IPv6 binds, as `docker run -p`.
 fn bind_host(ip: &str) -> String {
     if ip.contains(':') {
@@ -340,6 +362,14 @@ mod tests {
         let s = service(&r.text, "jupyter");
         assert_eq!(s["image"], f.spec.image.as_str());
         assert_eq!(s["build"]["context"], "./ptenv-jupyter");
+        // The build args ptenv up passes, by name: compose fills them in from its environment.
+        let args = s["build"]["args"].as_sequence().unwrap();
+        for name in ["HTTPS_PROXY", "PIP_INDEX_URL", "PTENV_CA", "PTENV_CA_PEM"] {
+            assert!(args.contains(&name.into()), "{name} in {args:?}");
+        }
+        assert!(r
+            .text
+            .contains("PTENV_CA=1 PTENV_CA_PEM=\"$(cat corp-root.pem)\""));
         assert_eq!(s["user"], "1234:1300");
         assert_eq!(s["init"], true);
         assert_eq!(s["shm_size"], "12g");

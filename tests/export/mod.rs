@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ptenv::engine::build::missing_certs;
+use ptenv::engine::recipe::SYSTEM_BUNDLE;
+
 use crate::support::{docker, docker_inspect, docker_ok, http_get, Outcome, Project, Testbed};
 
 /// `kubernetes-validate --strict FILE...`: every document of every file must pass.
@@ -69,21 +72,50 @@ fn free_port() -> u16 {
 struct ComposeProject<'a> {
     project: &'a Project,
     name: String,
+    /// The CA certificates the small fixture lacks: compose passes them to the build of the
+    /// derived image as the file's header says (this machine's network may inspect TLS).
+    extra_certs: String,
 }
 
-impl ComposeProject<'_> {
+impl<'a> ComposeProject<'a> {
+    fn new(project: &'a Project, name: String) -> ComposeProject<'a> {
+        ComposeProject {
+            project,
+            name,
+            extra_certs: extra_certs(),
+        }
+    }
+
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
         let mut all = vec!["-p", self.name.as_str()];
         all.extend_from_slice(args);
         let mut run = self
             .project
             .command("docker-compose", &all)
-            .timeout(Duration::from_secs(900));
+            .timeout(Duration::from_secs(900))
+            .env("PTENV_CA", "1")
+            .env("PTENV_CA_PEM", &self.extra_certs);
         for (k, v) in env {
             run = run.env(k, v);
         }
         run.run()
     }
+}
+
+/// The certificates of the test bed's CA bundle that the small fixture's system bundle lacks,
+/// what a user behind a TLS-inspecting proxy passes to `docker compose build`.
+fn extra_certs() -> String {
+    let tb = Testbed::get();
+    let ours = std::fs::read_to_string(&tb.ca_bundle).expect("the test bed's CA bundle");
+    let theirs = docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        tb.small_image.as_str(),
+        SYSTEM_BUNDLE,
+    ]);
+    missing_certs(&ours, &theirs)
 }
 
 impl Drop for ComposeProject<'_> {
@@ -156,10 +188,7 @@ fn export_compose<'a>(p: &'a Project, profile: &str) -> (ComposeProject<'a>, Str
     if !image.starts_with("ptenv/pytorch-") {
         p.track_image(&image);
     }
-    let compose = ComposeProject {
-        project: p,
-        name: format!("ptenv-export-{profile}-{}", std::process::id()),
-    };
+    let compose = ComposeProject::new(p, format!("ptenv-export-{profile}-{}", std::process::id()));
     (compose, image)
 }
 
@@ -278,10 +307,7 @@ fn compose_file_is_accepted_started_and_reachable_like_up() {
         p.track_image(&image);
     }
 
-    let compose = ComposeProject {
-        project: &p,
-        name: format!("ptenv-export-{}", std::process::id()),
-    };
+    let compose = ComposeProject::new(&p, format!("ptenv-export-{}", std::process::id()));
     compose.run(&["config", "-q"], &[]).assert_success();
     let config = compose.run(&["config"], &[]);
     config.assert_success();
