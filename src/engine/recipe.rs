@@ -25,6 +25,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::identity::User;
+use crate::modes::ContainerFile;
 use crate::profile::{Mode, Packages};
 use crate::project::{hex, slug};
 
@@ -173,6 +174,10 @@ impl Recipe<'_> {
             "echo '{name} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/ptenv; chmod 0440 /etc/sudoers.d/ptenv",
             name = u.name
         ));
+        // ptenv's own files for every container of the image (see `modes::image_files`).
+        for f in crate::modes::image_files(u) {
+            script.push(write_file(&f));
+        }
         script.push("rm -f /tmp/ptenv-ca.pem".into());
 
         let mut out = String::new();
@@ -198,6 +203,33 @@ impl Recipe<'_> {
         out.push('\n');
         out
     }
+}
+
+/// Shell code that writes `f` with its mode and owner, on one line of the Dockerfile: each
+/// line of the file is one quoted `printf` argument, so the Dockerfile stays readable.
+fn write_file(f: &ContainerFile) -> String {
+    let path = shell_word(&f.path);
+    let dir = shell_word(f.path.rsplit_once('/').map_or("/", |(d, _)| d));
+    let text = String::from_utf8_lossy(&f.contents);
+    let lines = |t: &str| t.split('\n').map(shell_word).collect::<Vec<_>>().join(" ");
+    let write = match text.strip_suffix('\n') {
+        _ if text.is_empty() => format!(": > {path}"),
+        Some(body) => format!("printf '%s\\n' {} > {path}", lines(body)),
+        // No newline at the end: the last line is printed without one.
+        None => {
+            let (body, last) = text.rsplit_once('\n').unwrap_or(("", &text));
+            let head = if text.contains('\n') {
+                format!("printf '%s\\n' {}; ", lines(body))
+            } else {
+                String::new()
+            };
+            format!("{{ {head}printf '%s' {}; }} > {path}", shell_word(last))
+        }
+    };
+    format!(
+        "mkdir -p {dir}; {write}; chown {}:{} {path}; chmod {:o} {path}",
+        f.uid, f.gid, f.mode
+    )
 }
 
 /// A package name as one shell word. Names come from the user's profile; quoting keeps
@@ -307,6 +339,54 @@ mod tests {
             !d.contains("HTTP_PROXY"),
             "proxies are predefined build args"
         );
+    }
+
+    #[test]
+    fn ptenv_s_files_are_baked_in_with_their_bytes_mode_and_owner() {
+        let none = Packages::default();
+        let user = User::for_ids(1234, 1300);
+        let d = recipe(Mode::Shell, &none, &user).dockerfile();
+        for f in crate::modes::image_files(&user) {
+            assert!(d.contains(&write_file(&f)), "{} in {d}", f.path);
+        }
+        // The Dockerfile parser sees one RUN: no line of a file starts a line of its own.
+        assert_eq!(d.matches("\nRUN ").count(), 1, "{d}");
+
+        // The shell code writes exactly the bytes, run by a real shell.
+        let dir = tempfile::tempdir().unwrap();
+        // SAFETY: getuid/getgid touch no memory.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let texts: [&[u8]; 6] = [
+            b"",
+            b"one line\n",
+            b"#!/bin/sh\n\n  it's \"$@\" 100% \\n $HOME `x`\nexec \"$@\"\n",
+            b"no newline at the end",
+            b"two\nlines, no newline",
+            b"\n\n",
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            let path = dir.path().join(format!("sub/f{i}"));
+            let f = ContainerFile {
+                path: path.display().to_string(),
+                contents: text.to_vec(),
+                mode: 0o640,
+                uid,
+                gid,
+            };
+            let out = std::process::Command::new("/bin/sh")
+                .args(["-c", &format!("set -e; {}", write_file(&f))])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(std::fs::read(&path).unwrap(), *text, "file {i}");
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o640);
+        }
     }
 
     #[test]

@@ -114,14 +114,9 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
                     owner: (f.uid, f.gid),
                 });
             }
-            FileKind::Config | FileKind::Writable => {
+            FileKind::Config => {
                 let rel = format!("{b}/files{}", f.path);
-                let ro = if m.kind == FileKind::Config {
-                    ":ro"
-                } else {
-                    ""
-                };
-                volumes.push(Value::String(format!("./{rel}:{}{ro}", f.path)));
+                volumes.push(Value::String(format!("./{rel}:{}:ro", f.path)));
                 files.push(OutFile {
                     path: rel.into(),
                     contents: f.contents.clone(),
@@ -396,12 +391,19 @@ mod tests {
             .find(|f| f.path.ends_with("Dockerfile"))
             .unwrap();
         assert_eq!(dockerfile.contents, f.dockerfile.as_bytes());
-        let env_file = r
+        // The entry script and the environment file come with the image the Dockerfile
+        // builds: nothing of ptenv's is bind-mounted but the token.
+        let baked = String::from_utf8_lossy(&dockerfile.contents);
+        assert!(baked.contains("> '/etc/ptenv/entry.sh'"), "{baked}");
+        assert!(
+            baked.contains("chown 1234:1300 '/etc/ptenv/environment'"),
+            "{baked}"
+        );
+        assert!(!r
             .files
             .iter()
-            .find(|f| f.path.ends_with("etc/ptenv/environment"))
-            .unwrap();
-        assert_eq!(env_file.owner, (1234, 1300), "the user writes it at start");
+            .any(|f| f.path.starts_with("ptenv-jupyter/files")));
+        assert_eq!(s["volumes"].as_sequence().unwrap().len(), 1, "{}", r.text);
         assert!(r.next[0].contains("PTENV_MEMLOCK=<its limit in bytes>"));
         assert!(r.next[1].contains("/lab?token=$(cat ptenv-jupyter/secrets/jupyter-token)"));
     }

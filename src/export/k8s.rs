@@ -1,5 +1,5 @@
 //! Kubernetes manifests for the container `ptenv up` creates, as a Kubernetes engineer writes
-//! them by hand: a ConfigMap with the mode's scripts, a Service for its ports, the workload
+//! them by hand: a ConfigMap with the mode's scripts (sshd's), a Service for its ports, the workload
 //! (Pod, Job or Deployment) and, in a file of its own, a Secret with the token or the keys.
 //!
 //! The mapping of `docker run`'s flags: `--gpus` → the `nvidia.com/gpu` limit of the NVIDIA
@@ -7,7 +7,7 @@
 //! /dev/shm (the kubelet gives pods Docker's 64 MiB otherwise); `--ipc host` → `hostIPC`;
 //! `-v project:/workspace` → a PersistentVolumeClaim (or a hostPath); `--user` →
 //! `securityContext`; files copied in → ConfigMap and Secret items mounted with `subPath`
-//! under an `emptyDir` at /etc/ptenv (the container writes its environment file there);
+//! (the entry script and the environment file it writes are in the derived image);
 //! `-p` → a ClusterIP Service (`kubectl port-forward` binds 127.0.0.1, as `ptenv up` does).
 //! Ulimits have no Kubernetes field: the node's container runtime decides them.
 
@@ -20,7 +20,6 @@ use super::{
 };
 use crate::cli::K8sKind;
 use crate::error::{Error, Result};
-use crate::modes::CONTAINER_DIR;
 use crate::plan::GpuRequest;
 use crate::profile::{Mode, PullPolicy};
 use crate::project::slug;
@@ -146,16 +145,10 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
     let mut secret_data = Map::new();
     let mut secret_items = Vec::new();
     let mut file_mounts = Vec::new();
-    let mut needs_run_dir = false;
     let run_as_user = spec.user.is_some();
     for m in mode_files(input.setup) {
         let f = m.file;
-        if f.path.starts_with(&format!("{CONTAINER_DIR}/")) {
-            needs_run_dir = true;
-        }
         match m.kind {
-            // The container writes it at start, into the emptyDir at /etc/ptenv.
-            FileKind::Writable => continue,
             FileKind::Config => {
                 config_data =
                     config_data.set(&m.key, String::from_utf8_lossy(&f.contents).into_owned());
@@ -247,14 +240,6 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
                 .into(),
         );
     }
-    if needs_run_dir {
-        mounts.push(
-            Map::new()
-                .set("name", "ptenv")
-                .set("mountPath", CONTAINER_DIR)
-                .into(),
-        );
-    }
     mounts.extend(file_mounts);
     let container_security = if run_as_user {
         Some(Map::new().set("allowPrivilegeEscalation", false).set(
@@ -321,14 +306,6 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
                         .set("medium", "Memory")
                         .set("sizeLimit", quantity(bytes)),
                 )
-                .into(),
-        );
-    }
-    if needs_run_dir {
-        volumes.push(
-            Map::new()
-                .set("name", "ptenv")
-                .set("emptyDir", Map::new())
                 .into(),
         );
     }

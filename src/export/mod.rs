@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use serde_yaml::{Mapping, Value};
 
-use crate::modes::{ContainerFile, Setup, CONTAINER_DIR, ENVIRONMENT_FILE};
+use crate::modes::{ContainerFile, Setup, CONTAINER_DIR};
 use crate::plan::Spec;
 use crate::profile::Profile;
 use crate::project::{slug, Project};
@@ -69,8 +69,6 @@ pub enum FileKind {
     Secret,
     /// A script or a config: a bind mount, a ConfigMap.
     Config,
-    /// Written by the container at start (the saved environment for login shells).
-    Writable,
 }
 
 /// A file of the mode, classified, with a name usable as a Compose secret name and a
@@ -92,9 +90,7 @@ pub fn mode_files(setup: &Setup) -> Vec<ModeFile<'_>> {
         .files
         .iter()
         .map(|f| {
-            let kind = if f.path == ENVIRONMENT_FILE {
-                FileKind::Writable
-            } else if f.mode & 0o077 == 0 || f.path == authorized {
+            let kind = if f.mode & 0o077 == 0 || f.path == authorized {
                 FileKind::Secret
             } else {
                 FileKind::Config
@@ -235,7 +231,7 @@ pub(crate) mod fixture {
         let mut setup = match profile.mode {
             crate::profile::Mode::Jupyter => crate::modes::jupyter::setup(&mut store, &input),
             crate::profile::Mode::Ssh => crate::modes::ssh::setup(&mut store, &input),
-            crate::profile::Mode::Shell => Ok(crate::modes::shell::setup(&input)),
+            crate::profile::Mode::Shell => Ok(crate::modes::shell::setup()),
         }
         .unwrap();
         for f in &mut setup.files {
@@ -326,7 +322,7 @@ mod tests {
     use std::path::Path;
 
     #[test]
-    fn mode_files_are_secrets_configs_or_writable() {
+    fn mode_files_are_secrets_or_configs() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
         let user = User::for_ids(1234, 1300);
@@ -341,24 +337,30 @@ mod tests {
             .iter()
             .map(|m| (m.key.clone(), m.kind))
             .collect();
-        assert!(
-            kinds.contains(&("jupyter-token".into(), FileKind::Secret)),
-            "{kinds:?}"
-        );
-        assert!(kinds.contains(&("entry-sh".into(), FileKind::Config)));
-        assert!(kinds.contains(&("environment".into(), FileKind::Writable)));
-        assert!(kinds.contains(&("etc-profile-d-ptenv-sh".into(), FileKind::Config)));
+        // The entry script and the login hook are in the derived image: only the token.
+        assert_eq!(kinds, vec![("jupyter-token".into(), FileKind::Secret)]);
 
         let s = crate::modes::ssh::setup(&mut store, &input).unwrap();
-        let secrets: Vec<String> = mode_files(&s)
-            .iter()
-            .filter(|m| m.kind == FileKind::Secret)
-            .map(|m| m.key.clone())
-            .collect();
+        let keys = |kind: FileKind| -> Vec<String> {
+            mode_files(&s)
+                .iter()
+                .filter(|m| m.kind == kind)
+                .map(|m| m.key.clone())
+                .collect()
+        };
         assert_eq!(
-            secrets,
+            keys(FileKind::Secret),
             vec!["ssh-ssh-host-ed25519-key", "ssh-authorized-keys"],
             "the host key's public half is no secret"
+        );
+        assert_eq!(
+            keys(FileKind::Config),
+            vec![
+                "ssh-sshd-config",
+                "ssh-ssh-host-ed25519-key-pub",
+                "ssh-start-sh",
+                "ssh-session-sh"
+            ]
         );
     }
 

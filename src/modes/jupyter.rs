@@ -12,10 +12,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{
-    common_files, entry_command, AfterStart, ContainerFile, Setup, SetupInput, Started,
-    CONTAINER_DIR,
-};
+use super::{entry_command, AfterStart, ContainerFile, Setup, SetupInput, Started, CONTAINER_DIR};
 use crate::error::{Error, Result};
 use crate::secrets::Store;
 
@@ -36,14 +33,14 @@ pub fn token_path() -> String {
 
 pub fn setup(store: &mut Store, input: &SetupInput) -> Result<Setup> {
     let token = store.jupyter_token(input.new_token)?;
-    let mut files = common_files(input.user);
-    files.push(ContainerFile {
+    // The token is the only file copied in (a secret never goes into an image).
+    let files = vec![ContainerFile {
         path: token_path(),
         contents: token.into_bytes(),
         mode: 0o600,
         uid: input.user.uid,
         gid: input.user.gid,
-    });
+    }];
     Ok(Setup {
         env: vec![("JUPYTER_TOKEN_FILE".into(), token_path())],
         files,

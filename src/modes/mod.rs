@@ -97,7 +97,7 @@ fn setup_with(store: &mut Store, profile: &Profile, input: &SetupInput) -> Resul
     let mut setup = match profile.mode {
         Mode::Jupyter => jupyter::setup(store, input)?,
         Mode::Ssh => ssh::setup(store, input)?,
-        Mode::Shell => shell::setup(input),
+        Mode::Shell => shell::setup(),
     };
     setup.warnings.append(&mut store.warnings);
     Ok(setup)
@@ -111,9 +111,13 @@ pub fn save_environment_code() -> String {
     )
 }
 
-/// The files every mode places: the environment file (writable by whoever runs the command,
-/// `owner`), the login-shell hook and the entry script.
-fn common_files(owner: &User) -> Vec<ContainerFile> {
+/// The files every derived image carries, for every mode: the environment file (the image
+/// user's, who runs the command; root, who runs sshd, writes it anyway), the login-shell hook
+/// and the entry script. They depend on nothing but ptenv and the user, so the recipe bakes
+/// them into the image (`engine::recipe`) instead of copying them into each container before
+/// its start: on storage drivers without a native diff (fuse-overlayfs, rootless engines) that
+/// copy mounts the container's file system, about 50 ms of a 300 ms start.
+pub fn image_files(owner: &User) -> Vec<ContainerFile> {
     let root = |path: &str, mode: u32, text: String| ContainerFile {
         path: path.into(),
         contents: text.into_bytes(),
@@ -254,9 +258,8 @@ mod tests {
         let visible = format!("{:?} {:?} {:?}", s.env, s.command, s.files);
         assert!(!visible.contains(&token), "{visible}");
         assert!(!s.run_as_root);
-        // The environment file belongs to the user, who runs the entry script.
-        let env = file(&s, ENVIRONMENT_FILE);
-        assert_eq!((env.uid, env.mode), (1234, 0o644));
+        // Only the token is copied in; the entry script is in the image.
+        assert_eq!(s.files.len(), 1, "{:?}", s.files);
         assert_eq!(s.command.as_ref().unwrap()[..2], ["/bin/sh", ENTRY_SCRIPT]);
         // --new-token changes the file (so `up` recreates the container).
         let rotated = setup_of("jupyter", &mut store, true);
@@ -308,10 +311,24 @@ mod tests {
             s.command.as_deref().unwrap(),
             ["/bin/sh", ENTRY_SCRIPT, "sleep", "infinity"]
         );
-        let profile_script = String::from_utf8(file(&s, PROFILE_SCRIPT).contents.clone()).unwrap();
-        assert!(
-            profile_script.contains(". /etc/ptenv/environment"),
-            "{profile_script}"
-        );
+        assert!(s.files.is_empty(), "nothing to copy in: {:?}", s.files);
+    }
+
+    #[test]
+    fn every_image_carries_the_entry_script_the_login_hook_and_the_user_s_environment_file() {
+        let user = User::for_ids(1234, 1300);
+        let files = image_files(&user);
+        let of = |path: &str| files.iter().find(|f| f.path == path).unwrap();
+        // The user runs the entry script, which writes the environment file.
+        let env = of(ENVIRONMENT_FILE);
+        assert_eq!((env.uid, env.gid, env.mode), (1234, 1300, 0o644));
+        assert!(env.contents.is_empty());
+        let hook = String::from_utf8(of(PROFILE_SCRIPT).contents.clone()).unwrap();
+        assert!(hook.contains(". /etc/ptenv/environment"), "{hook}");
+        let entry = of(ENTRY_SCRIPT);
+        assert_eq!((entry.uid, entry.mode), (0, 0o755));
+        let entry = String::from_utf8(entry.contents.clone()).unwrap();
+        assert!(entry.contains(&save_environment_code()), "{entry}");
+        assert!(entry.ends_with("exec \"$@\"\n"), "{entry}");
     }
 }

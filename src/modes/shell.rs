@@ -2,14 +2,15 @@
 //! `ptenv shell` opens a login shell in it as the container user, in /workspace, through the
 //! engine's exec API, like `docker run -it`.
 
-use super::{common_files, entry_command, AfterStart, Setup, SetupInput, Started};
+use super::{entry_command, AfterStart, Setup, Started};
 use crate::engine::modes_support::ExecSpec;
 use crate::error::Result;
 
-pub fn setup(input: &SetupInput) -> Setup {
+/// Nothing to copy in: the entry script and the login hook are in the derived image.
+pub fn setup() -> Setup {
     Setup {
         env: Vec::new(),
-        files: common_files(input.user),
+        files: Vec::new(),
         command: Some(entry_command(vec!["sleep".into(), "infinity".into()])),
         run_as_root: false,
         warnings: Vec::new(),

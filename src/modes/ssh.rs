@@ -13,8 +13,7 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use super::{
-    common_files, AfterStart, ContainerFile, Setup, SetupInput, Started, CONTAINER_DIR,
-    ENVIRONMENT_FILE,
+    AfterStart, ContainerFile, Setup, SetupInput, Started, CONTAINER_DIR, ENVIRONMENT_FILE,
 };
 use crate::error::{Error, Result};
 use crate::secrets::Store;
@@ -67,14 +66,9 @@ pub fn setup(store: &mut Store, input: &SetupInput) -> Result<Setup> {
         uid: 0,
         gid: 0,
     };
-    // sshd starts as root and writes the environment file itself.
-    let mut files: Vec<ContainerFile> = common_files(&crate::identity::User {
-        name: "root".into(),
-        uid: 0,
-        gid: 0,
-        home: "/root".into(),
-    });
-    files.extend([
+    // The keys, and sshd's config and scripts with them (the environment file, the login hook
+    // and the entry script are in the derived image).
+    let files = vec![
         root(config_path(), 0o644, sshd_config(user).into_bytes()),
         root(
             host_key_path(),
@@ -93,7 +87,7 @@ pub fn setup(store: &mut Store, input: &SetupInput) -> Result<Setup> {
         ),
         root(start_path(), 0o755, start_script(user).into_bytes()),
         root(session_path(), 0o755, session_script().into_bytes()),
-    ]);
+    ];
     Ok(Setup {
         env: Vec::new(),
         files,
