@@ -110,9 +110,13 @@ pub fn plan(input: &Input) -> Spec {
     for (k, v) in &input.setup.env {
         env.insert(k.clone(), v.clone());
     }
+    // The profile's own command goes through ptenv's entry script as the modes' commands do:
+    // it saves the environment for login shells (`ptenv shell`, ssh sessions, Jupyter's
+    // terminals), which would otherwise lose e.g. /opt/conda/bin from PATH.
     let cmd = p
         .command
         .clone()
+        .map(crate::modes::entry_command)
         .or_else(|| input.setup.command.clone())
         .unwrap_or_else(|| KEEP_ALIVE.map(String::from).to_vec());
     let mut binds = vec![format!("{}:{}", input.project.path.display(), p.workdir)];
@@ -561,7 +565,16 @@ mod tests {
         assert_eq!(spec.user, None);
         assert!(spec.create_body().get("User").is_none());
         let spec = spec_for(&profile("shell", "command: make train\n"), false, &setup);
-        assert_eq!(spec.cmd, vec!["/bin/sh", "-c", "make train"]);
+        assert_eq!(
+            spec.cmd,
+            vec![
+                "/bin/sh",
+                crate::modes::ENTRY_SCRIPT,
+                "/bin/sh",
+                "-c",
+                "make train"
+            ]
+        );
     }
 
     #[test]

@@ -425,7 +425,9 @@ mod tests {
         assert_eq!(s["volumes"][1], "/home/ana/data:/data:ro");
         assert_eq!(s["environment"][0], "AT=10:30");
         assert_eq!(s["ulimits"]["nofile"]["soft"], 1024);
-        assert_eq!(s["command"][1], "train.py");
+        // Through the entry script, so login shells get the environment.
+        assert_eq!(s["command"][1], crate::modes::ENTRY_SCRIPT);
+        assert_eq!(s["command"][3], "train.py");
         assert_eq!(s["shm_size"], "8g");
         assert!(
             r.files.iter().all(|f| !f.secret),

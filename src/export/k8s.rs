@@ -14,6 +14,8 @@
 use base64::Engine as _;
 use serde_yaml::Value;
 
+use crate::modes::{entry_command, without_entry};
+
 use super::{
     comment_lines, document, mode_files, split_env, strings, FileKind, Input, Map, OutFile,
     Rendered,
@@ -93,7 +95,7 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
         .hint("or export the interactive environment with `--kind pod` or `--kind deployment`"));
     }
     let args = match nproc {
-        Some(n) => torchrun(n, &spec.cmd),
+        Some(n) => entry_command(torchrun(n, without_entry(&spec.cmd))),
         None => spec.cmd.clone(),
     };
 
@@ -806,6 +808,8 @@ mod tests {
         assert_eq!(
             c["args"],
             serde_yaml::to_value([
+                "/bin/sh",
+                crate::modes::ENTRY_SCRIPT,
                 "torchrun",
                 "--standalone",
                 "--nproc_per_node=4",

@@ -158,10 +158,19 @@ pub fn image_files(owner: &User) -> Vec<ContainerFile> {
 }
 
 /// `command` run through [`ENTRY_SCRIPT`].
-fn entry_command(command: Vec<String>) -> Vec<String> {
+pub fn entry_command(command: Vec<String>) -> Vec<String> {
     let mut out = vec!["/bin/sh".to_string(), ENTRY_SCRIPT.to_string()];
     out.extend(command);
     out
+}
+
+/// The command [`entry_command`] runs, or `cmd` itself when it does not go through the entry
+/// script.
+pub fn without_entry(cmd: &[String]) -> &[String] {
+    match cmd {
+        [sh, entry, rest @ ..] if sh == "/bin/sh" && entry == ENTRY_SCRIPT => rest,
+        _ => cmd,
+    }
 }
 
 /// What `up` hands to the mode once its container runs.
@@ -312,6 +321,15 @@ mod tests {
             ["/bin/sh", ENTRY_SCRIPT, "sleep", "infinity"]
         );
         assert!(s.files.is_empty(), "nothing to copy in: {:?}", s.files);
+    }
+
+    #[test]
+    fn commands_go_through_the_entry_script_and_back() {
+        let cmd: Vec<String> = vec!["python".into(), "train.py".into()];
+        let wrapped = entry_command(cmd.clone());
+        assert_eq!(wrapped[..2], ["/bin/sh", ENTRY_SCRIPT]);
+        assert_eq!(without_entry(&wrapped), cmd.as_slice());
+        assert_eq!(without_entry(&cmd), cmd.as_slice());
     }
 
     #[test]

@@ -104,6 +104,34 @@ fn shell_runs_commands_with_piped_stdin_and_returns_the_exit_code() {
     assert_eq!(out.stdout, "y\ny\n", "{out}");
 }
 
+#[test]
+fn a_profile_s_own_command_still_gives_login_shells_the_image_s_environment() {
+    // Debian's /etc/profile resets PATH; ptenv's entry script saves the container's
+    // environment for login shells, also in front of a command the profile sets.
+    let tb = Testbed::get();
+    let p = fixture_project(
+        "shell-own-command",
+        &tb.small_repo,
+        "profiles:\n  idle:\n    mode: shell\n    env: {FROM_PROFILE: 'it is here'}\n    command: [sleep, infinity]\n",
+    );
+    p.ptenv(&["up", "idle", "--detach"]).run().assert_success();
+    let out = p
+        .ptenv(&[
+            "-q",
+            "exec",
+            "--",
+            "bash",
+            "-lc",
+            "echo \"path=$PATH\"; echo \"from=$FROM_PROFILE\"; command -v python",
+        ])
+        .run();
+    out.assert_success();
+    assert!(out.stdout.contains("path=/opt/conda/bin:"), "{out}");
+    assert!(out.stdout.contains("from=it is here\n"), "{out}");
+    assert!(out.stdout.ends_with("/opt/conda/bin/python\n"), "{out}");
+    p.ptenv(&["down", "idle"]).run().assert_success();
+}
+
 /// tmux on a socket of its own, killed on drop.
 struct Tmux {
     socket: String,
