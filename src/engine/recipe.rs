@@ -212,19 +212,19 @@ fn write_file(f: &ContainerFile) -> String {
     let dir = shell_word(f.path.rsplit_once('/').map_or("/", |(d, _)| d));
     let text = String::from_utf8_lossy(&f.contents);
     let lines = |t: &str| t.split('\n').map(shell_word).collect::<Vec<_>>().join(" ");
-    let write = match text.strip_suffix('\n') {
-        _ if text.is_empty() => format!(": > {path}"),
-        Some(body) => format!("printf '%s\\n' {} > {path}", lines(body)),
+    let write = if text.is_empty() {
+        format!(": > {path}")
+    } else if let Some(body) = text.strip_suffix('\n') {
+        format!("printf '%s\\n' {} > {path}", lines(body))
+    } else if let Some((body, last)) = text.rsplit_once('\n') {
         // No newline at the end: the last line is printed without one.
-        None => {
-            let (body, last) = text.rsplit_once('\n').unwrap_or(("", &text));
-            let head = if text.contains('\n') {
-                format!("printf '%s\\n' {}; ", lines(body))
-            } else {
-                String::new()
-            };
-            format!("{{ {head}printf '%s' {}; }} > {path}", shell_word(last))
-        }
+        let last = shell_word(last);
+        format!(
+            "{{ printf '%s\\n' {}; printf '%s' {last}; }} > {path}",
+            lines(body)
+        )
+    } else {
+        format!("printf '%s' {} > {path}", shell_word(&text))
     };
     format!(
         "mkdir -p {dir}; {write}; chown {}:{} {path}; chmod {:o} {path}",
