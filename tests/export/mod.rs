@@ -103,19 +103,25 @@ impl<'a> ComposeProject<'a> {
 }
 
 /// The certificates of the test bed's CA bundle that the small fixture's system bundle lacks,
-/// what a user behind a TLS-inspecting proxy passes to `docker compose build`.
+/// what a user behind a TLS-inspecting proxy passes to `docker compose build`. Read once (a
+/// container run) for all the compose projects of the test process.
 fn extra_certs() -> String {
-    let tb = Testbed::get();
-    let ours = std::fs::read_to_string(&tb.ca_bundle).expect("the test bed's CA bundle");
-    let theirs = docker_ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "cat",
-        tb.small_image.as_str(),
-        SYSTEM_BUNDLE,
-    ]);
-    missing_certs(&ours, &theirs)
+    static CERTS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CERTS
+        .get_or_init(|| {
+            let tb = Testbed::get();
+            let ours = std::fs::read_to_string(&tb.ca_bundle).expect("the test bed's CA bundle");
+            let theirs = docker_ok(&[
+                "run",
+                "--rm",
+                "--entrypoint",
+                "cat",
+                tb.small_image.as_str(),
+                SYSTEM_BUNDLE,
+            ]);
+            missing_certs(&ours, &theirs)
+        })
+        .clone()
 }
 
 impl Drop for ComposeProject<'_> {
