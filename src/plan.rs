@@ -519,7 +519,7 @@ mod tests {
     fn mounts_env_ports_and_command() {
         let p = profile(
             "jupyter",
-            "mounts: ['~/data:/data:ro', './cache/../out:/out']\nenv: {A: '1', JUPYTER_TOKEN_FILE: mine}\nports: ['0.0.0.0:6006:6006']\n",
+            "mounts: ['~/data:/data:ro', './cache/../out:/out']\nenv: {A: '1'}\nports: ['0.0.0.0:6006:6006']\n",
         );
         let setup = Setup {
             env: vec![(

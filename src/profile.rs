@@ -14,6 +14,7 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::project::slug;
 use crate::size::parse_size;
 
 /// The three ways of working inside an environment.
@@ -549,6 +550,37 @@ impl<'de> Deserialize<'de> for EnvValue {
     }
 }
 
+/// An environment variable's name. Names that ptenv itself sets in the container (its
+/// `PTENV_*` wiring, and `JUPYTER_*`, which carries the Jupyter token) are refused: a project
+/// file could otherwise replace the generated token with one it knows.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct EnvName(pub String);
+
+/// Prefixes of the variables ptenv owns in its containers.
+pub const RESERVED_ENV_PREFIXES: [&str; 2] = ["PTENV_", "JUPYTER_"];
+
+impl EnvName {
+    pub fn parse(text: &str) -> std::result::Result<EnvName, String> {
+        if text.is_empty() || text.contains('=') || text.chars().any(char::is_control) {
+            return Err(format!("`{text}` is not an environment variable name"));
+        }
+        if let Some(prefix) = RESERVED_ENV_PREFIXES.iter().find(|p| text.starts_with(*p)) {
+            return Err(format!(
+                "`{text}` is refused: ptenv sets the `{prefix}*` variables itself (the Jupyter token, its own wiring); remove it (`ptenv up --new-token` rotates the token)"
+            ));
+        }
+        Ok(EnvName(text.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for EnvName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        EnvName::parse(&text).map_err(de::Error::custom)
+    }
+}
+
 /// Settings only `ptenv export k8s` uses: where the pod may be scheduled, the workspace's
 /// claim, requests, and multi-GPU training. `ptenv up` ignores them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -765,7 +797,7 @@ pub struct Layer {
     pub ipc: Option<Ipc>,
     pub ulimits: Option<BTreeMap<String, Ulimit>>,
     pub mounts: Option<Vec<Mount>>,
-    pub env: Option<BTreeMap<String, EnvValue>>,
+    pub env: Option<BTreeMap<EnvName, EnvValue>>,
     pub ports: Option<Vec<Port>>,
     pub bind: Option<String>,
     pub packages: Option<Packages>,
@@ -1121,11 +1153,30 @@ pub fn load_sources(project_dir: &Path) -> Result<Sources> {
             layer,
         });
     }
-    Ok(Sources { files })
+    let sources = Sources { files };
+    sources.check_names()?;
+    Ok(sources)
 }
 
+/// The largest profile file ptenv reads. Real ones are a few KiB; YAML aliases can make a
+/// small file expand, and a huge one is a mistake or an attack, so it is refused unread.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 fn read_layer(path: &Path) -> Result<Option<Layer>> {
-    match std::fs::read(path) {
+    use std::io::Read;
+    let read = std::fs::File::open(path).and_then(|f| {
+        let mut bytes = Vec::new();
+        // One byte more than allowed tells a too-large file without reading all of it.
+        f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    });
+    match read {
+        Ok(bytes) if bytes.len() as u64 > MAX_FILE_BYTES => Err(Error::new(format!(
+            "{} is larger than {} MiB; ptenv does not read profile files that large",
+            path.display(),
+            MAX_FILE_BYTES >> 20
+        ))
+        .hint("a ptenv.yaml holds settings, not data: check that this is the file you meant")),
         Ok(bytes) => {
             let text = String::from_utf8(bytes).map_err(|_| {
                 Error::new(format!("{} is not UTF-8 text", path.display()))
@@ -1150,6 +1201,32 @@ pub struct Listed {
 }
 
 impl Sources {
+    /// Two different profile names must not become the same container name (`Train` and
+    /// `train`, `a_b` and `a-b`): their environments would take over each other's container.
+    pub fn check_names(&self) -> Result<()> {
+        let mut seen: Vec<(String, String, String)> = Mode::ALL
+            .iter()
+            .map(|m| (slug(m.as_str()), m.to_string(), Origin::BuiltIn.to_string()))
+            .collect();
+        for source in &self.files {
+            for name in source.layer.profiles.iter().flatten().map(|(n, _)| n) {
+                let key = slug(name);
+                match seen.iter().find(|(k, _, _)| *k == key) {
+                    Some((_, other, _)) if other == name => {}
+                    Some((_, other, where_)) => {
+                        return Err(Error::new(format!(
+                            "{}: profile `{name}` and profile `{other}` ({where_}) would share the container name `…-{key}`",
+                            source.origin
+                        ))
+                        .hint("rename one of them; profile names that differ only in case or in `-`/`_` name the same container"))
+                    }
+                    None => seen.push((key, name.clone(), source.origin.to_string())),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The profile `ptenv up` uses without a MODE: the project's `default`, else the user's,
     /// else [`DEFAULT_PROFILE`].
     pub fn default_name(&self) -> String {
@@ -1273,13 +1350,6 @@ fn finish(name: &str, l: Layer) -> Result<Profile> {
             )));
         }
     }
-    for key in l.env.iter().flatten().map(|(k, _)| k) {
-        if key.is_empty() || key.contains('=') || key.contains('\0') {
-            return Err(Error::new(format!(
-                "profile `{name}`: `{key}` is not an environment variable name"
-            )));
-        }
-    }
     if let Some(k) = &l.kubernetes {
         k.check().map_err(|m| {
             Error::new(format!("profile `{name}`: {m}"))
@@ -1323,7 +1393,7 @@ fn finish(name: &str, l: Layer) -> Result<Profile> {
             .env
             .unwrap_or_default()
             .into_iter()
-            .map(|(k, v)| (k, v.0))
+            .map(|(k, v)| (k.0, v.0))
             .collect(),
         ports: l.ports.unwrap_or_default(),
         bind,
@@ -1753,6 +1823,98 @@ mod tests {
         assert!(e.message.contains("unknown field `node_selecter`"), "{e}");
         assert!(is_dns_subdomain("a-b.c9"));
         assert!(!is_dns_subdomain("a..b"));
+    }
+
+    #[test]
+    fn env_names_that_ptenv_owns_are_refused_where_they_are_written() {
+        for (text, name) in [
+            (
+                "mode: jupyter\nenv:\n  A: 1\n  JUPYTER_TOKEN: known\n",
+                "JUPYTER_TOKEN",
+            ),
+            ("env: {JUPYTER_TOKEN_FILE: /tmp/t}\n", "JUPYTER_TOKEN_FILE"),
+            (
+                "profiles:\n  a:\n    mode: shell\n    env: {PTENV_CA: '1'}\n",
+                "PTENV_CA",
+            ),
+        ] {
+            let e = err(text);
+            assert!(
+                e.message.contains(&format!("env: `{name}` is refused")),
+                "{e}"
+            );
+            assert!(e.message.starts_with("ptenv.yaml:"), "{e}");
+        }
+        // serde_yaml places errors raised inside a map at the map's first entry.
+        let e = err("mode: jupyter\nenv:\n  A: 1\n  JUPYTER_TOKEN: known\n");
+        assert!(e.message.starts_with("ptenv.yaml:3:"), "{e}");
+        assert!(err("env: {'A=B': 1}\n")
+            .message
+            .contains("not an environment variable name"));
+        let p = project("env: {jupyter_theme: dark, MY_JUPYTER_TOKEN: x}\n")
+            .resolve("shell", &Layer::default())
+            .unwrap();
+        assert_eq!(p.env["MY_JUPYTER_TOKEN"], "x");
+    }
+
+    #[test]
+    fn profile_names_that_make_the_same_container_name_are_refused() {
+        for (user, project_text) in [
+            (
+                "",
+                "profiles: {Train: {mode: shell}, train: {mode: shell}}\n",
+            ),
+            ("", "profiles: {a_b: {mode: shell}, a-b: {mode: ssh}}\n"),
+            ("", "profiles: {Jupyter: {mode: shell}}\n"),
+            (
+                "profiles: {train: {mode: shell}}\n",
+                "profiles: {TRAIN: {mode: shell}}\n",
+            ),
+        ] {
+            let mut files = Vec::new();
+            if !user.is_empty() {
+                files.push(Source {
+                    origin: Origin::User(PathBuf::from("config.yaml")),
+                    layer: parse(user, Path::new("config.yaml")).unwrap(),
+                });
+            }
+            files.push(Source {
+                origin: Origin::Project(PathBuf::from("ptenv.yaml")),
+                layer: parse(project_text, Path::new("ptenv.yaml")).unwrap(),
+            });
+            let e = Sources { files }.check_names().unwrap_err();
+            assert!(e.message.contains("would share the container name"), "{e}");
+        }
+        // The same name in two layers is one profile, refined.
+        let files = vec![
+            Source {
+                origin: Origin::User(PathBuf::from("config.yaml")),
+                layer: parse("profiles: {train: {mode: shell}}\n", Path::new("c")).unwrap(),
+            },
+            Source {
+                origin: Origin::Project(PathBuf::from("ptenv.yaml")),
+                layer: parse(
+                    "profiles: {train: {gpus: none}, jupyter: {}}\n",
+                    Path::new("p"),
+                )
+                .unwrap(),
+            },
+        ];
+        Sources { files }.check_names().unwrap();
+    }
+
+    #[test]
+    fn a_file_over_one_mib_is_refused_unparsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(PROJECT_FILE);
+        let mut text = String::from("description: big\n");
+        text.push_str(&"# padding\n".repeat((MAX_FILE_BYTES as usize) / 10 + 1));
+        std::fs::write(&path, &text).unwrap();
+        let e = load_sources(dir.path()).unwrap_err();
+        assert!(e.message.contains("larger than 1 MiB"), "{e}");
+        text.truncate(MAX_FILE_BYTES as usize - 1);
+        std::fs::write(&path, &text).unwrap();
+        assert!(load_sources(dir.path()).is_ok());
     }
 
     #[test]

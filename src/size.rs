@@ -16,7 +16,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     if number.is_empty() || number.starts_with('.') || number.ends_with('.') {
         return Err(bad());
     }
-    let value: f64 = number.parse().map_err(|_| bad())?;
+    let too_large = || format!("`{text}` is too large: sizes must be below 8 EiB (2^63 bytes)");
     // Accepted suffixes: k, kb, kib (and m, g, t, p likewise), b, or none.
     let unit = unit
         .strip_suffix('b')
@@ -31,9 +31,22 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "p" => 50,
         _ => return Err(bad()),
     };
+    // Docker and the kernel take sizes and limits as signed 64-bit numbers: 2^63 and above
+    // would wrap to a negative value (which a ulimit reads as "unlimited"). Whole numbers are
+    // computed exactly; fractions (`1.5g`) through f64, as go-units does.
+    const LIMIT: u128 = 1 << 63;
+    if !number.contains('.') {
+        let whole: u128 = number.parse().map_err(|_| too_large())?;
+        let bytes = whole.checked_shl(shift).filter(|b| *b >> shift == whole);
+        return match bytes {
+            Some(b) if b < LIMIT => Ok(b as u64),
+            _ => Err(too_large()),
+        };
+    }
+    let value: f64 = number.parse().map_err(|_| bad())?;
     let bytes = value * (1u64 << shift) as f64;
-    if !bytes.is_finite() || bytes > i64::MAX as f64 {
-        return Err(format!("`{text}` is too large"));
+    if !bytes.is_finite() || bytes >= LIMIT as f64 {
+        return Err(too_large());
     }
     Ok(bytes as u64)
 }
@@ -77,6 +90,23 @@ mod tests {
             "", "g", "8x", "8gg", "-1g", "1..5g", ".5g", "8 gigs", "eight",
         ] {
             assert!(parse_size(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn sizes_at_or_above_2_pow_63_are_refused() {
+        assert_eq!(parse_size("9223372036854775807"), Ok(i64::MAX as u64));
+        assert_eq!(parse_size("8191p"), Ok(8191 << 50));
+        for big in [
+            "9223372036854775808",
+            "8192p",
+            "8192.0p",
+            "99999999999999999999999999999999999999999",
+            "18446744073709551616",
+            "16777216t",
+        ] {
+            let e = parse_size(big).unwrap_err();
+            assert!(e.contains("too large"), "{big}: {e}");
         }
     }
 
