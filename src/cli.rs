@@ -69,6 +69,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Pin the resolved images by digest in ptenv.lock, for the whole team
     Lock(LockArgs),
+    /// Trust the project's ptenv.yaml: its mounts, command, env, packages, image and open ports
+    Trust(TrustArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell to complete for
@@ -147,12 +149,15 @@ pub struct UpArgs {
     /// Resolve the image again and rewrite ptenv.lock when the host's selection differs
     #[arg(long)]
     pub relock: bool,
+    /// Apply the project's untrusted ptenv.yaml settings for this run (CI); `ptenv trust` records trust instead
+    #[arg(long)]
+    pub trust: bool,
 }
 
 impl UpArgs {
     /// `ptenv up NAME` as other commands (`ssh`, `shell`) run it before doing their part:
     /// no dry run, the stored token, no browser.
-    pub fn for_command(mode: String, profile: ProfileFlags, detach: bool) -> UpArgs {
+    pub fn for_command(mode: String, profile: ProfileFlags, detach: bool, trust: bool) -> UpArgs {
         UpArgs {
             mode: Some(mode),
             profile,
@@ -161,6 +166,7 @@ impl UpArgs {
             new_token: false,
             open: false,
             relock: false,
+            trust,
         }
     }
 }
@@ -194,6 +200,9 @@ pub struct ExportCommon {
     /// With --driver: a GPU compute capability of those machines, e.g. 8.0 (repeat for several GPUs)
     #[arg(long = "gpu", value_name = "CC")]
     pub gpu: Vec<String>,
+    /// Apply the project's untrusted ptenv.yaml settings for this run (CI); `ptenv trust` records trust instead
+    #[arg(long)]
+    pub trust: bool,
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +241,9 @@ pub struct LockArgs {
     /// Resolve for a GPU compute capability (repeat for several GPUs)
     #[arg(long = "gpu", value_name = "CC")]
     pub gpu: Vec<String>,
+    /// Apply the project's untrusted ptenv.yaml settings for this run (CI); `ptenv trust` records trust instead
+    #[arg(long)]
+    pub trust: bool,
 }
 
 #[derive(Debug, Args)]
@@ -250,6 +262,9 @@ pub struct SshArgs {
     /// A command to run over ssh instead of printing how to connect
     #[arg(last = true, value_name = "CMD")]
     pub cmd: Vec<String>,
+    /// Apply the project's untrusted ptenv.yaml settings for this run (CI); `ptenv trust` records trust instead
+    #[arg(long)]
+    pub trust: bool,
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +277,9 @@ pub struct ShellArgs {
     /// A command to run instead of the interactive shell
     #[arg(last = true, value_name = "CMD")]
     pub cmd: Vec<String>,
+    /// Apply the project's untrusted ptenv.yaml settings for this run (CI); `ptenv trust` records trust instead
+    #[arg(long)]
+    pub trust: bool,
 }
 
 #[derive(Debug, Args)]
@@ -275,6 +293,9 @@ pub struct DoctorArgs {
     /// Profile whose image and container are checked (default: the project's default)
     #[arg(long, value_name = "NAME")]
     pub profile_name: Option<String>,
+    /// Apply the project's untrusted ptenv.yaml settings for this run (CI); `ptenv trust` records trust instead
+    #[arg(long)]
+    pub trust: bool,
     #[command(flatten)]
     pub profile: ProfileFlags,
 }
@@ -322,6 +343,16 @@ pub struct ExecArgs {
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Only show the settings that need trust and whether they are trusted; record nothing
+    #[arg(long, conflicts_with = "revoke")]
+    pub show: bool,
+    /// Remove the trust recorded for this project
+    #[arg(long)]
+    pub revoke: bool,
 }
 
 #[derive(Debug, Args)]

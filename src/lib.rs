@@ -24,6 +24,7 @@ pub mod secrets;
 pub mod select;
 pub mod size;
 pub mod sshconfig;
+pub mod trust;
 
 use clap::Parser;
 

@@ -27,6 +27,11 @@ impl Printer {
         }
     }
 
+    /// What a question on the terminal is about: always shown (the user is asked to decide).
+    pub fn ask(&self, msg: impl AsRef<str>) {
+        eprintln!("{}", msg.as_ref());
+    }
+
     /// Details shown with `-v`.
     pub fn detail(&self, msg: impl AsRef<str>) {
         if self.verbose && !self.quiet {

@@ -1227,6 +1227,20 @@ impl Sources {
         Ok(())
     }
 
+    /// Whether the project's file gives profile `name` a setting (at its top level or in the
+    /// profile itself): for settings that may not vouch for the user's credentials when a
+    /// project file wrote them.
+    pub fn project_sets(&self, name: &str, set: impl Fn(&Layer) -> bool) -> bool {
+        self.files
+            .iter()
+            .filter(|s| matches!(s.origin, Origin::Project(_)))
+            .flat_map(|s| {
+                let named = s.layer.profiles.as_ref().and_then(|p| p.get(name));
+                std::iter::once(&s.layer).chain(named)
+            })
+            .any(set)
+    }
+
     /// The profile `ptenv up` uses without a MODE: the project's `default`, else the user's,
     /// else [`DEFAULT_PROFILE`].
     pub fn default_name(&self) -> String {

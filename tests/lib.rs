@@ -20,3 +20,4 @@ mod registry;
 mod select;
 mod support;
 mod testbed_smoke;
+mod trust;

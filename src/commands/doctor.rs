@@ -32,14 +32,28 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<i32> {
     }
     let root = sysroot();
     // A broken ptenv.yaml is one more finding, not a reason to skip the host and Docker.
-    let profile = profile::load_sources(&ctx.project).and_then(|sources| {
+    let sources = profile::load_sources(&ctx.project);
+    let profile = sources.as_ref().map_err(Clone::clone).and_then(|sources| {
         let name = args
             .profile_name
             .clone()
             .unwrap_or_else(|| sources.default_name());
         sources.resolve(&name, &args.profile.layer())
     });
-    let report = engine::block_on(diagnose(ctx, &profile, &root, !args.no_container));
+    // The probe runs the profile's image: not one that an untrusted project file names.
+    let untrusted = match &sources {
+        Ok(s) if !args.trust => super::trust::untrusted(ctx, s)?,
+        _ => None,
+    };
+    let probe = match (args.no_container, untrusted) {
+        (true, _) => Err("skipped: --no-container".to_string()),
+        (false, Some(a)) => Err(format!(
+            "skipped: {} is not trusted, and the probe would run what it names (`ptenv trust`, or `ptenv doctor --trust`, then run doctor again)",
+            a.file.display()
+        )),
+        (false, None) => Ok(()),
+    };
+    let report = engine::block_on(diagnose(ctx, &profile, &root, probe));
     let p = &ctx.printer;
     p.json(&report.to_json());
     p.result(report.render().trim_end());
@@ -54,7 +68,13 @@ fn sysroot() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
-async fn diagnose(ctx: &Ctx, profile: &Result<Profile>, root: &Path, probe: bool) -> Report {
+/// `probe`: whether to run torch in the image, or why not.
+async fn diagnose(
+    ctx: &Ctx,
+    profile: &Result<Profile>,
+    root: &Path,
+    probe: std::result::Result<(), String>,
+) -> Report {
     let mut r = Report::default();
 
     // Host: PCI → kernel module → NVML.
@@ -213,8 +233,8 @@ async fn diagnose(ctx: &Ctx, profile: &Result<Profile>, root: &Path, probe: bool
     r.push(check);
 
     // torch inside the image.
-    let check = if !probe {
-        Check::skip(id::TORCH, "skipped: --no-container")
+    let check = if let Err(why) = probe {
+        Check::skip(id::TORCH, why)
     } else {
         match (
             r.blocked(id::TORCH, &[id::DOCKER]),

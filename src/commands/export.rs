@@ -45,6 +45,13 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
         .clone()
         .unwrap_or_else(|| sources.default_name());
     let profile = sources.resolve(&name, &common.profile.layer())?;
+    super::trust::require(
+        ctx,
+        &sources,
+        super::trust::Gate::Apply {
+            trust_flag: common.trust,
+        },
+    )?;
     let overrides = common.driver.is_some() || !common.gpu.is_empty();
     let facts = if overrides {
         gpu::from_overrides(common.driver.as_deref(), &common.gpu)?

@@ -26,6 +26,13 @@ pub fn run(ctx: &Ctx, args: LockArgs) -> Result<i32> {
     let p = &ctx.printer;
     let path = ctx.project.join(LOCK_FILE);
     let sources = profile::load_sources(&ctx.project)?;
+    super::trust::require(
+        ctx,
+        &sources,
+        super::trust::Gate::Apply {
+            trust_flag: args.trust,
+        },
+    )?;
     let old = read(&path)?;
     let flags = args.driver.is_some() || !args.gpu.is_empty();
     let facts = match &old {

@@ -13,6 +13,7 @@ mod profiles;
 mod select;
 mod shell;
 mod ssh;
+mod trust;
 mod up;
 
 use std::path::PathBuf;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Exec(args) => exec::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Lock(args) => lock::run(&ctx, args),
+        Command::Trust(args) => trust::run(&ctx, args),
     }
 }
 

@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, args: ShellArgs) -> Result<i32> {
         .profile_name
         .clone()
         .unwrap_or_else(|| "shell".to_string());
-    let up = UpArgs::for_command(name.clone(), args.profile.clone(), true);
+    let up = UpArgs::for_command(name.clone(), args.profile.clone(), true, args.trust);
     let code = super::up::run(ctx, up)?;
     if code != 0 {
         return Ok(code);
@@ -36,6 +36,7 @@ pub fn run(ctx: &Ctx, args: ShellArgs) -> Result<i32> {
             container: &container,
             open: false,
             detach: false,
+            made_now: false,
         };
         modes::shell::run(&started, &args.cmd).await
     })

@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, args: SshArgs) -> Result<i32> {
     // sshd runs in the background either way; detached, the connection lines go to stderr
     // and leave stdout to CMD.
     let detach = !args.cmd.is_empty() || args.code;
-    let up = UpArgs::for_command(name, args.profile.clone(), detach);
+    let up = UpArgs::for_command(name, args.profile.clone(), detach, args.trust);
     let code = super::up::run(ctx, up)?;
     if code != 0 {
         return Ok(code);

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::trust::Gate;
 use super::Ctx;
 use crate::cli::UpArgs;
 use crate::engine::build::Network;
@@ -41,6 +42,13 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
     let sources = profile::load_sources(&ctx.project)?;
     let name = args.mode.clone().unwrap_or_else(|| sources.default_name());
     let profile = sources.resolve(&name, &args.profile.layer())?;
+    let gate = match args.dry_run {
+        true => Gate::Preview,
+        false => Gate::Apply {
+            trust_flag: args.trust,
+        },
+    };
+    super::trust::require(ctx, &sources, gate)?;
     let p = &ctx.printer;
     let facts = gpu::detect();
     let choice = select::choose(&profile, &facts)?;
@@ -66,7 +74,11 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
     for w in &setup.warnings {
         p.warn(w);
     }
+    // ptenv's own registry requests carry the user's credentials: a CA that a project file
+    // names never vouches for them (the image build may use it; it needed trust for that).
+    let registry_ca_from_profile = !sources.project_sets(&name, |l| l.ca_bundle.is_some());
     let up = Up {
+        registry_ca_from_profile,
         printer: *p,
         profile: &profile,
         choice: &choice,
@@ -84,6 +96,9 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
 
 /// Everything `up` decided before it talks to the engine.
 struct Up<'a> {
+    /// Whether the profile's `ca_bundle` may serve ptenv's registry requests (it comes from the
+    /// user's own config, not from the project's file).
+    registry_ca_from_profile: bool,
     printer: Printer,
     profile: &'a Profile,
     choice: &'a Choice,
@@ -245,6 +260,7 @@ impl Up<'_> {
             Action::Created | Action::Recreated => p.info(format!("Started {}", spec.name)),
         }
         p.detail(format!("equivalent: {}", spec.docker_run_line()));
+        let made_now = matches!(action, Action::Created | Action::Recreated);
         let started = Started {
             engine: &engine,
             printer: p,
@@ -254,17 +270,21 @@ impl Up<'_> {
             container: &spec.name,
             open,
             detach,
+            made_now,
         };
         let after = match modes::after_start(&started).await {
-            // Ctrl-C before the mode was ready (e.g. while waiting for Jupyter): a container
-            // this run made is half-made, so it goes like one whose start failed (issue #8).
-            // One that was there before stays.
-            Err(mut e)
-                if e.code == EXIT_INTERRUPTED
-                    && matches!(action, Action::Created | Action::Recreated) =>
-            {
+            // The mode never became ready (Jupyter stopped, sshd did not answer, Ctrl-C while
+            // waiting): a container this run made is half-made, so it goes like one whose
+            // start failed. One that was there before stays.
+            Err(mut e) if made_now => {
                 engine.remove(&spec.name).await?;
-                e.hints = vec!["nothing half-made was left behind; run `ptenv up` again".into()];
+                if e.code == EXIT_INTERRUPTED {
+                    e.hints.clear();
+                }
+                e.hints.push(format!(
+                    "ptenv removed {}, which this run had created, so nothing half-made was left behind; run `ptenv up` again once the cause is fixed",
+                    spec.name
+                ));
                 return Err(e);
             }
             other => other?,
@@ -290,7 +310,15 @@ impl Up<'_> {
     ) -> Result<(Spec, Action)> {
         let p = &self.printer;
         let network = self.network()?;
-        let ca_files: Vec<PathBuf> = network.ca.iter().map(|(path, _)| path.clone()).collect();
+        let registry_network = match self.registry_ca_from_profile {
+            true => network.clone(),
+            false => Network::from_env(&|k| std::env::var(k).ok(), None, &self.project.path)?,
+        };
+        let ca_files: Vec<PathBuf> = registry_network
+            .ca
+            .iter()
+            .map(|(path, _)| path.clone())
+            .collect();
         let base = engine
             .ensure_image(&self.choice.image, self.profile.pull, &ca_files, p)
             .await?;

@@ -170,7 +170,10 @@ async fn wait_ready(s: &Started<'_>, port: u16, token: &str) -> Result<()> {
                     indent(logs.trim_end(), "    ")
                 ));
             }
-            Err(e.hint(format!("see the whole log: ptenv logs {}", s.profile.name)))
+            Err(match s.made_now {
+                true => e,
+                false => e.hint(format!("see the whole log: ptenv logs {}", s.profile.name)),
+            })
         }
     }
 }

@@ -186,6 +186,9 @@ pub struct Started<'a> {
     pub open: bool,
     /// `up --detach`: start and return (the shell mode opens no shell).
     pub detach: bool,
+    /// This `up` created the container: if the mode fails, `up` removes it, and with it the
+    /// log that `ptenv logs` would show (so errors quote the log's last lines instead).
+    pub made_now: bool,
 }
 
 /// What the mode's step after start produced: `up`'s exit code, and the fields the mode adds

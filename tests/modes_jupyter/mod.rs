@@ -217,5 +217,12 @@ fn a_jupyter_that_dies_shows_its_last_log_lines() {
     out.assert_exit(1);
     assert!(out.stderr.contains("stopped"), "{out}");
     assert!(out.stderr.contains("broken-on-purpose"), "{out}");
-    assert!(out.stderr.contains("ptenv logs jupyter"), "{out}");
+    // The container this run made is half-made: removed, so the error quotes its log instead
+    // of pointing at `ptenv logs`.
+    assert!(
+        out.stderr.contains("nothing half-made was left behind"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("ptenv logs jupyter"), "{out}");
+    assert!(p.containers().is_empty(), "{:?}", p.containers());
 }

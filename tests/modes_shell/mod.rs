@@ -4,11 +4,10 @@
 //! the host terminal restored.
 
 use std::path::Path;
-use std::process::Command;
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{Project, Testbed};
+use crate::support::{Project, Testbed, Tmux};
 
 /// A project whose profiles use the fixture image `repo` from the local registry, with more
 /// of `ptenv.yaml` in `extra` (tests running at once give themselves different host ports,
@@ -130,97 +129,6 @@ fn a_profile_s_own_command_still_gives_login_shells_the_image_s_environment() {
     assert!(out.stdout.contains("from=it is here\n"), "{out}");
     assert!(out.stdout.ends_with("/opt/conda/bin/python\n"), "{out}");
     p.ptenv(&["down", "idle"]).run().assert_success();
-}
-
-/// tmux on a socket of its own, killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, cols: u16, rows: u16, command: &str) -> Tmux {
-        let t = Tmux {
-            socket: format!("ptenv-test-{name}-{}", std::process::id()),
-        };
-        let status = Command::new("tmux")
-            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d"])
-            .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
-            .arg(command)
-            .status()
-            .expect("tmux is installed (tests/testbed/setup.sh installs it)");
-        assert!(status.success(), "tmux new-session failed");
-        t
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "-t", "0"])
-            .args(keys)
-            .status()
-            .expect("tmux send-keys");
-        assert!(status.success());
-    }
-
-    fn resize(&self, cols: u16, rows: u16) {
-        let status = Command::new("tmux")
-            .args(["-L", &self.socket, "resize-window", "-t", "0"])
-            .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
-            .status()
-            .expect("tmux resize-window");
-        assert!(status.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args([
-                "-L",
-                &self.socket,
-                "capture-pane",
-                "-p",
-                "-J",
-                "-S",
-                "-200",
-                "-t",
-                "0",
-            ])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until the screen shows `text`; panics with the screen after `timeout`.
-    fn wait_for(&self, text: &str, timeout: Duration) -> String {
-        self.wait_until(text, timeout, |screen| screen.contains(text))
-    }
-
-    /// Waits until a line of the screen is exactly `line` (not the command that prints it).
-    fn wait_for_line(&self, line: &str, timeout: Duration) -> String {
-        self.wait_until(line, timeout, |screen| {
-            screen.lines().any(|l| l.trim_end() == line)
-        })
-    }
-
-    fn wait_until(&self, text: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if ok(&screen) {
-                return screen;
-            }
-            if start.elapsed() > timeout {
-                panic!("`{text}` did not appear within {timeout:?}; the screen:\n{screen}");
-            }
-            sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
 }
 
 #[test]

@@ -415,7 +415,8 @@ fn a_token_registry_tells_the_size_to_ptenv_with_the_user_s_login() {
 }
 
 #[test]
-fn a_company_registry_under_a_private_ca_is_trusted_through_the_profile_s_ca_bundle() {
+fn a_company_registry_under_a_private_ca_is_trusted_through_the_user_s_ca_bundle_never_the_project_s(
+) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let host = outside_address();
@@ -522,9 +523,14 @@ fn a_company_registry_under_a_private_ca_is_trusted_through_the_profile_s_ca_bun
     let base = format!("{repo}:{TAG}");
     let yaml = format!("default: shell\ngpus: none\nrepository: {repo}\n");
 
-    // The CA in the profile: ptenv trusts the registry and logs in by basic auth; it says the
-    // size, then the engine (which does not trust the CA) fails the pull with its own reason.
-    p.write("ptenv.yaml", &format!("{yaml}ca_bundle: company-ca.pem\n"));
+    // The CA in the user's own config: ptenv trusts the registry and logs in by basic auth; it
+    // says the size, then the engine (which does not trust the CA) fails the pull with its own
+    // reason.
+    let user_config = p.config_dir().join("ptenv/config.yaml");
+    std::fs::create_dir_all(user_config.parent().unwrap()).unwrap();
+    let user_ca = format!("ca_bundle: {}\n", p.path().join("company-ca.pem").display());
+    std::fs::write(&user_config, &user_ca).unwrap();
+    p.write("ptenv.yaml", &yaml);
     let out = p
         .ptenv(&["up", "--detach"])
         .env_remove("SSL_CERT_FILE")
@@ -534,23 +540,29 @@ fn a_company_registry_under_a_private_ca_is_trusted_through_the_profile_s_ca_bun
     assert!(out.stderr.contains(&format!("cannot pull {base}")), "{out}");
     assert!(p.containers().is_empty(), "{:?}", p.containers());
 
-    // Without the CA, the certificate is refused: no size, and -v says why.
-    p.write("ptenv.yaml", &yaml);
-    let out = p
-        .ptenv(&["up", "--detach", "-v"])
-        .env_remove("SSL_CERT_FILE")
-        .run();
-    out.assert_exit(1);
-    assert!(
-        out.stderr
-            .contains(&format!("Pulling {base} (not on this machine yet)\n")),
-        "{out}"
-    );
-    assert!(out.stderr.contains("its download size is unknown"), "{out}");
-    assert!(out.stderr.to_lowercase().contains("certificate"), "{out}");
+    // Without the CA, the certificate is refused: no size, and -v says why. The same when the
+    // CA comes from the project's file, even a trusted one: ptenv's requests carry the user's
+    // credentials, and a project file may not vouch for where they go.
+    std::fs::remove_file(&user_config).unwrap();
+    for project_yaml in [yaml.clone(), format!("{yaml}ca_bundle: company-ca.pem\n")] {
+        p.write("ptenv.yaml", &project_yaml);
+        let out = p
+            .ptenv(&["up", "--detach", "-v"])
+            .env_remove("SSL_CERT_FILE")
+            .run();
+        out.assert_exit(1);
+        assert!(
+            out.stderr
+                .contains(&format!("Pulling {base} (not on this machine yet)\n")),
+            "{out}"
+        );
+        assert!(out.stderr.contains("its download size is unknown"), "{out}");
+        assert!(out.stderr.to_lowercase().contains("certificate"), "{out}");
+    }
 
     // With the CA and a wrong password: the registry refuses, and ptenv says so.
-    p.write("ptenv.yaml", &format!("{yaml}ca_bundle: company-ca.pem\n"));
+    std::fs::write(&user_config, &user_ca).unwrap();
+    p.write("ptenv.yaml", &yaml);
     docker_config(&p, &addr, "not-the-password");
     let out = p
         .ptenv(&["up", "--detach", "-v"])

@@ -239,6 +239,8 @@ pub struct Project {
     data: PathBuf,
     cache: PathBuf,
     images: Mutex<Vec<String>>,
+    /// Whether `write("ptenv.yaml", …)` trusts what it wrote (see [`Project::write`]).
+    trusting: bool,
     // Last: dropped after the containers that may still use the folder are gone.
     _tmp: tempfile::TempDir,
 }
@@ -270,8 +272,15 @@ impl Project {
             data,
             cache,
             images: Mutex::new(Vec::new()),
+            trusting: true,
             _tmp: tmp,
         }
+    }
+
+    /// A project whose `ptenv.yaml` the harness does not trust: for tests of trust itself.
+    pub fn untrusted(mut self) -> Project {
+        self.trusting = false;
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -300,12 +309,20 @@ impl Project {
     }
 
     /// Writes `rel` (relative to the project folder) and its parent folders.
+    ///
+    /// The project's `ptenv.yaml` is then trusted with the real `ptenv trust`, as its author
+    /// would (tests of other features write settings that need trust, e.g. the local registry
+    /// as `repository:`); [`Project::untrusted`] projects skip that. A file that does not parse
+    /// cannot be trusted: the command under test then reports its error as it would anyway.
     pub fn write(&self, rel: &str, text: &str) -> PathBuf {
         let path = self.dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("mkdir");
         }
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        if rel == "ptenv.yaml" && self.trusting {
+            self.ptenv(&["trust"]).run();
+        }
         path
     }
 
@@ -729,5 +746,96 @@ impl OwnRegistry {
 impl Drop for OwnRegistry {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// tmux on a socket of its own, killed on drop.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    pub fn start(name: &str, cols: u16, rows: u16, command: &str) -> Tmux {
+        let t = Tmux {
+            socket: format!("ptenv-test-{name}-{}", std::process::id()),
+        };
+        let status = Command::new("tmux")
+            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
+            .arg(command)
+            .status()
+            .expect("tmux is installed (tests/testbed/setup.sh installs it)");
+        assert!(status.success(), "tmux new-session failed");
+        t
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "0"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+    }
+
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "resize-window", "-t", "0"])
+            .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
+            .status()
+            .expect("tmux resize-window");
+        assert!(status.success());
+    }
+
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "capture-pane",
+                "-p",
+                "-J",
+                "-S",
+                "-200",
+                "-t",
+                "0",
+            ])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `text`; panics with the screen after `timeout`.
+    pub fn wait_for(&self, text: &str, timeout: Duration) -> String {
+        self.wait_until(text, timeout, |screen| screen.contains(text))
+    }
+
+    /// Waits until a line of the screen is exactly `line` (not the command that prints it).
+    pub fn wait_for_line(&self, line: &str, timeout: Duration) -> String {
+        self.wait_until(line, timeout, |screen| {
+            screen.lines().any(|l| l.trim_end() == line)
+        })
+    }
+
+    pub fn wait_until(&self, text: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            if start.elapsed() > timeout {
+                panic!("`{text}` did not appear within {timeout:?}; the screen:\n{screen}");
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
     }
 }
