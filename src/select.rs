@@ -32,6 +32,9 @@ pub struct Choice {
     pub variant: Variant,
     /// Whether to request GPUs from Docker.
     pub gpu: bool,
+    /// Why the container runs on the CPU, when it does (a sentence for the user).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_reason: Option<String>,
     /// PyTorch's label for the line, when it is in the catalog.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
@@ -78,6 +81,9 @@ pub fn choose(profile: &Profile, facts: &HostFacts) -> Result<Choice> {
         Some(image) => pinned_image(profile, image, facts, &target, warnings),
         None => from_catalog(profile, facts, &target, warnings)?,
     };
+    if let Target::Cpu(why) = &target {
+        choice.cpu_reason = Some(why.clone());
+    }
     if let Some(line) = choice.line {
         if facts.machine == "aarch64" && !line.arm64_variants.contains(&choice.variant) {
             choice.warnings.push(format!(
@@ -503,6 +509,7 @@ fn from_catalog(
     rej.sort_by(|a, b| a.image.cmp(&b.image));
 
     Ok(Choice {
+        cpu_reason: None,
         image: image_of(profile, line, variant),
         pytorch: line.pytorch.to_string(),
         cuda: Some(line.cuda_str()),
@@ -847,6 +854,7 @@ fn pinned_image(
         )),
     }
     Choice {
+        cpu_reason: None,
         image: image.to_string(),
         pytorch: tag
             .as_ref()

@@ -57,6 +57,13 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
     for w in &choice.warnings {
         p.warn(w);
     }
+    say_cpu(
+        p,
+        &choice,
+        &facts,
+        &profile.gpus,
+        args.profile.gpus.as_ref(),
+    );
     let project = Project::new(&ctx.project);
     let user = User::for_host(&ctx.project);
     warn_unwritable_workspace(ctx, &user);
@@ -417,7 +424,8 @@ impl Up<'_> {
         let mut capped = false;
         let unlimited = |u: &plan::Ulimit| u.name == "memlock" && (u.soft < 0 || u.hard < 0);
         if spec.ulimits.iter().any(unlimited) && refused.remembered() {
-            p.warn(MEMLOCK_WARNING);
+            // Warned when the engine refused; `ptenv doctor` explains it from the label.
+            p.detail("this engine refused `memlock=-1` before: starting without it (`ptenv doctor` explains)");
             spec = spec.without_memlock("engine-default");
             capped = true;
         }
@@ -699,6 +707,36 @@ fn free_port(bind: &str, from: u16, usable: impl Fn(u16) -> bool) -> Option<u16>
     let ip: IpAddr = bind.parse().ok()?;
     (from..=from.saturating_add(PORT_SEARCH))
         .find(|port| usable(*port) && TcpListener::bind((ip, *port)).is_ok())
+}
+
+/// One line when no GPU will be used, and why; a warning when the user asked for GPUs with
+/// `--gpus` and the chain to them is broken.
+fn say_cpu(
+    p: &Printer,
+    choice: &Choice,
+    facts: &gpu::HostFacts,
+    wanted: &profile::Gpus,
+    flag: Option<&profile::Gpus>,
+) {
+    let Some(why) = &choice.cpu_reason else {
+        return;
+    };
+    if *wanted == profile::Gpus::None {
+        p.info(format!("Running on the CPU: {why}"));
+    } else if let Some(gpus) = flag.filter(|g| g.wants_gpu()) {
+        let link = facts
+            .problems
+            .first()
+            .map(|p| format!(" What failed: {p}."))
+            .unwrap_or_default();
+        p.warn(format!(
+            "`--gpus {gpus}` was asked for, but no GPU will be used: {why}{link} `ptenv doctor` shows which link to the GPU is missing."
+        ));
+    } else {
+        p.info(format!(
+            "Running on the CPU: {why} If this machine has an NVIDIA GPU, `ptenv doctor` shows which link to it is missing."
+        ));
+    }
 }
 
 /// The container user gets the host user's IDs (or the folder owner's when ptenv runs as

@@ -172,7 +172,7 @@ fn a_taken_port_moves_to_the_next_free_one_and_is_recorded() {
 #[test]
 fn memlock_is_unlimited_or_the_cap_is_recorded_and_said() {
     warm();
-    let p = shell_project("engine-memlock", "");
+    let p = shell_project("engine-memlock", "profiles: {second: {mode: shell}}\n");
     let out = p.ptenv(&["up", "--detach"]).run();
     out.assert_success();
     let c = only_container(&p);
@@ -193,6 +193,16 @@ fn memlock_is_unlimited_or_the_cap_is_recorded_and_said() {
                 1,
                 "{out}"
             );
+            // Once per engine: the next container is capped without a word (-v says why).
+            let next = p.ptenv(&["up", "second", "--detach"]).run();
+            next.assert_success();
+            assert!(!next.stderr.contains("locked-memory limit"), "{next}");
+            let ids = p.containers();
+            assert_eq!(ids.len(), 2, "{ids:?}");
+            for id in ids {
+                let labels = &docker_inspect(&id)["Config"]["Labels"];
+                assert!(labels.get("dev.ptenv.memlock-capped").is_some(), "{labels}");
+            }
         }
         // An engine that may raise it gets exactly what docker run would set.
         None => {

@@ -271,3 +271,66 @@ fn logs_follow_streams_until_ctrl_c() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "Ctrl-C ends `logs -f` quietly");
 }
+
+#[test]
+fn up_says_in_one_line_when_it_runs_on_the_cpu_and_warns_when_gpus_were_asked_for() {
+    // A machine whose NVIDIA kernel module is not loaded (the fake NVML says so).
+    let p = shell_project("lifecycle-cpu", "");
+    let scenario = p.home().join("nvml-scenario");
+    std::fs::write(&scenario, "init_error DRIVER_NOT_LOADED\n").unwrap();
+    let up = |args: &[&str]| {
+        let out = p
+            .ptenv(args)
+            .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
+            .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
+            .run();
+        out.assert_success();
+        out
+    };
+
+    // `gpus: none` in the profile: said, no doctor needed.
+    let out = up(&["up", "--dry-run"]);
+    assert!(
+        out.stderr
+            .contains("Running on the CPU: The profile says `gpus: none`"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("warning: `--gpus"), "{out}");
+
+    // Asked for with --gpus: a warning that names the broken link and doctor.
+    let out = up(&["up", "--dry-run", "--gpus", "all"]);
+    let warning = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("warning: `--gpus all` was asked for, but no GPU will be used"))
+        .unwrap_or_else(|| panic!("no warning:\n{out}"));
+    assert!(warning.contains("No NVIDIA driver was found"), "{out}");
+    assert!(warning.contains("DRIVER_NOT_LOADED"), "{out}");
+    assert!(warning.contains("`ptenv doctor`"), "{out}");
+
+    // The default (all GPUs, none found): one line, with doctor for those who expected one.
+    p.write(
+        "ptenv.yaml",
+        &format!(
+            "default: shell\nrepository: {}\n",
+            Testbed::get().small_repo
+        ),
+    );
+    let out = up(&["up", "--detach"]);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("on the CPU"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(
+        lines[0].starts_with("Running on the CPU: No NVIDIA driver"),
+        "{out}"
+    );
+    assert!(lines[0].contains("`ptenv doctor`"), "{out}");
+    let c = only_container(&p);
+    assert!(
+        c["HostConfig"]["DeviceRequests"].is_null(),
+        "no GPU requested: {c:#}"
+    );
+}
