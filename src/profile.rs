@@ -955,6 +955,17 @@ pub struct Profile {
     pub kubernetes: Kubernetes,
 }
 
+impl Profile {
+    /// The host port the user pinned for `container` (in a file or by flag), as opposed to one
+    /// ptenv chose: the built-in profiles' defaults (ssh's 2222) move when taken; a pin never.
+    pub fn pinned_host_port(&self, container: u16) -> Option<u16> {
+        let port = self.ports.iter().find(|p| p.container == container)?;
+        let builtin = builtin(self.mode);
+        let chosen_by_ptenv = builtin.ports.iter().flatten().any(|b| b == port);
+        port.host.filter(|_| !chosen_by_ptenv)
+    }
+}
+
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
@@ -1929,6 +1940,23 @@ mod tests {
         text.truncate(MAX_FILE_BYTES as usize - 1);
         std::fs::write(&path, &text).unwrap();
         assert!(load_sources(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn only_host_ports_the_user_gives_are_pinned() {
+        let resolve =
+            |text: &str, name: &str| project(text).resolve(name, &Layer::default()).unwrap();
+        // ssh's 2222 and jupyter's 8888 are ptenv's choices.
+        assert_eq!(resolve("", "ssh").pinned_host_port(22), None);
+        assert_eq!(resolve("", "jupyter").pinned_host_port(8888), None);
+        let p = resolve(
+            "ports: ['8888:8888', 6006, {container: 22, host: 2200}]\n",
+            "ssh",
+        );
+        assert_eq!(p.pinned_host_port(8888), Some(8888));
+        assert_eq!(p.pinned_host_port(6006), None);
+        assert_eq!(p.pinned_host_port(22), Some(2200));
+        assert_eq!(p.pinned_host_port(1), None);
     }
 
     #[test]

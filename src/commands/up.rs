@@ -205,7 +205,10 @@ impl Up<'_> {
         let hosts: Vec<u16> = spec
             .ports
             .iter()
-            .map(|port| free_port(&port.bind, port.host, |_| true).unwrap_or(port.host))
+            .map(|port| match self.profile.pinned_host_port(port.container) {
+                Some(pinned) => pinned,
+                None => free_port(&port.bind, port.host, |_| true).unwrap_or(port.host),
+            })
             .collect();
         spec.set_host_ports(&hosts);
         let action = match &engine {
@@ -481,7 +484,13 @@ impl Up<'_> {
                         // move on to the next free ports.
                         StartError::PortTaken(_) if moves < MAX_RACES && !spec.ports.is_empty() => {
                             moves += 1;
-                            avoid.extend(spec.ports.iter().map(|port| port.host));
+                            // Ours are free again now that the container is gone: a port that
+                            // cannot be bound is held by someone else.
+                            for port in &spec.ports {
+                                if !bindable(&port.bind, port.host) {
+                                    avoid.insert(port.host, "another program".to_string());
+                                }
+                            }
                             spec.set_host_ports(&self.pick_ports(&spec, &wanted, &avoid)?);
                         }
                         StartError::Memlock(_) if !capped => {
@@ -498,17 +507,34 @@ impl Up<'_> {
     }
 
     /// For each port, the first free host port from the one the profile wants on, skipping
-    /// `avoid`; warns when one moves.
+    /// `avoid`; warns when one moves. A host port the user pinned in the profile never moves:
+    /// taken, it is an error that says who holds it.
     fn pick_ports(
         &self,
         spec: &Spec,
         wanted: &[u16],
-        avoid: &std::collections::HashSet<u16>,
+        avoid: &std::collections::HashMap<u16, String>,
     ) -> Result<Vec<u16>> {
         let mut hosts = Vec::new();
         for (port, want) in spec.ports.iter().zip(wanted) {
+            if self.profile.pinned_host_port(port.container) == Some(*want) {
+                let holder = avoid.get(want).cloned().or_else(|| {
+                    (!bindable(&port.bind, *want)).then(|| "another program".to_string())
+                });
+                if let Some(who) = holder {
+                    return Err(Error::new(format!(
+                        "port {}:{want}, which profile `{}` pins for the container's port {}, is taken by {who}",
+                        port.bind, self.profile.name, port.container
+                    ))
+                    .hint(format!(
+                        "free it (`docker ps` or `ss -ltnp 'sport = :{want}'` shows who holds it), or change the host port in `ports:`; without one, ptenv picks a free port"
+                    )));
+                }
+                hosts.push(*want);
+                continue;
+            }
             let free = free_port(&port.bind, *want, |n| {
-                !avoid.contains(&n) && !hosts.contains(&n)
+                !avoid.contains_key(&n) && !hosts.contains(&n)
             })
             .ok_or_else(|| {
                 Error::new(format!(
@@ -704,9 +730,14 @@ fn container_spec(spec: &Spec, labels: &std::collections::HashMap<String, String
 
 /// The first port from `from` on that `usable` allows and that can be bound on `bind` now.
 fn free_port(bind: &str, from: u16, usable: impl Fn(u16) -> bool) -> Option<u16> {
-    let ip: IpAddr = bind.parse().ok()?;
-    (from..=from.saturating_add(PORT_SEARCH))
-        .find(|port| usable(*port) && TcpListener::bind((ip, *port)).is_ok())
+    bind.parse::<IpAddr>().ok()?;
+    (from..=from.saturating_add(PORT_SEARCH)).find(|port| usable(*port) && bindable(bind, *port))
+}
+
+/// Whether `port` can be bound on `bind` now.
+fn bindable(bind: &str, port: u16) -> bool {
+    bind.parse::<IpAddr>()
+        .is_ok_and(|ip| TcpListener::bind((ip, port)).is_ok())
 }
 
 /// One line when no GPU will be used, and why; a warning when the user asked for GPUs with

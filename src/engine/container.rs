@@ -226,20 +226,30 @@ impl Engine {
         Ok(found)
     }
 
-    /// The host ports the engine has published for running containers. The engine reserves
+    /// The host ports the engine has published for running containers, each with who holds it
+    /// ("container NAME"). The engine reserves
     /// them in its own allocator, which a bind probe does not always see (e.g. without the
     /// userland proxy, or while a container is starting).
-    pub async fn published_ports(&self) -> Result<std::collections::HashSet<u16>> {
+    pub async fn published_ports(&self) -> Result<std::collections::HashMap<u16, String>> {
         let list = self
             .docker
             .list_containers(Some(ListContainersOptionsBuilder::default().build()))
             .await
             .map_err(|e| failed("cannot list containers", &self.endpoint, &e))?;
-        Ok(list
-            .into_iter()
-            .flat_map(|c| c.ports.unwrap_or_default())
-            .filter_map(|p| p.public_port)
-            .collect())
+        let mut ports = std::collections::HashMap::new();
+        for c in list {
+            let name = c
+                .names
+                .and_then(|n| n.into_iter().next())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_else(|| c.id.unwrap_or_default());
+            for p in c.ports.unwrap_or_default() {
+                if let Some(port) = p.public_port {
+                    ports.insert(port, format!("container {name}"));
+                }
+            }
+        }
+        Ok(ports)
     }
 
     /// The container's output, to our stdout and stderr; with `follow`, until it stops or the

@@ -403,12 +403,10 @@ fn five_ups_at_once_make_exactly_one_container() {
 #[test]
 fn a_port_taken_between_check_and_start_moves_to_the_next_free_one() {
     warm();
-    // A port of its own, free now: ptenv's check finds it free.
+    // A port of its own, free now: ptenv's check finds it free. No host port in the profile:
+    // ptenv chooses (the container's port, else the next free one), so it may move it.
     let port = crate::support::free_port();
-    let p = shell_project(
-        "faults-port-race",
-        &format!("ports: [{{container: 9000, host: {port}}}]\n"),
-    );
+    let p = shell_project("faults-port-race", &format!("ports: [{port}]\n"));
     // `-v` prints the create body after the check and before the start: take the port then.
     let mut up = Background::start(&p, &["-v", "up", "--detach"], &[]);
     up.wait_for("create body:");
@@ -416,7 +414,7 @@ fn a_port_taken_between_check_and_start_moves_to_the_next_free_one() {
     let (code, stderr) = up.finish();
     assert_eq!(code, 0, "{stderr}");
     let c = only_container(&p);
-    let bound = c["HostConfig"]["PortBindings"]["9000/tcp"][0]["HostPort"]
+    let bound = c["HostConfig"]["PortBindings"][format!("{port}/tcp")][0]["HostPort"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -426,6 +424,45 @@ fn a_port_taken_between_check_and_start_moves_to_the_next_free_one() {
         "{stderr}"
     );
     drop(holder);
+}
+
+#[test]
+fn a_host_port_the_profile_pins_is_kept_or_the_error_names_who_holds_it() {
+    warm();
+    let port = crate::support::free_port();
+    let yaml = format!("ports: ['{port}:9000']\n");
+    // Held by another program: an error, not a move, and nothing is left behind.
+    let holder = TcpListener::bind(("127.0.0.1", port)).expect("take the port");
+    let p = shell_project("faults-port-pinned", &yaml);
+    let out = p.ptenv(&["up", "--detach"]).run();
+    out.assert_exit(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "port 127.0.0.1:{port}, which profile `shell` pins for the container's port 9000, is taken by another program"
+        )),
+        "{out}"
+    );
+    assert!(out.stderr.contains("ss -ltnp"), "{out}");
+    assert!(!out.stderr.contains("using"), "{out}");
+    assert!(p.containers().is_empty(), "{:?}", p.containers());
+    drop(holder);
+
+    // Held by another environment: named.
+    p.ptenv(&["up", "--detach"]).run().assert_success();
+    let other = shell_project("faults-port-pinned-2", &yaml);
+    let out = other.ptenv(&["up", "--detach"]).run();
+    out.assert_exit(1);
+    let first = only_container(&p)["Name"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('/')
+        .to_owned();
+    assert!(
+        out.stderr
+            .contains(&format!("is taken by container {first}")),
+        "{out}"
+    );
+    assert!(other.containers().is_empty());
 }
 
 // --- files: ptenv.yaml, token, key, data dir ------------------------------------------------------
