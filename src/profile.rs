@@ -1262,7 +1262,8 @@ impl Sources {
             .unwrap_or_else(|| DEFAULT_PROFILE.to_string())
     }
 
-    /// Every profile available, built-ins first, with the layers that define it.
+    /// Every profile available, built-ins first, with the layers that shape it: the built-in,
+    /// each file whose top-level settings apply to every profile, each file that names it.
     pub fn list(&self) -> Vec<Listed> {
         let default = self.default_name();
         let mut out: Vec<Listed> = Mode::ALL
@@ -1290,7 +1291,6 @@ impl Sources {
                         out.last_mut().expect("just pushed")
                     }
                 };
-                entry.origins.push(source.origin.to_string());
                 if layer.mode.is_some() {
                     entry.mode = layer.mode;
                 }
@@ -1301,6 +1301,19 @@ impl Sources {
         }
         for l in &mut out {
             l.is_default = l.name == default;
+            for source in &self.files {
+                let top = source.layer.settings() != Layer::default();
+                let named = source
+                    .layer
+                    .profiles
+                    .as_ref()
+                    .is_some_and(|p| p.contains_key(&l.name));
+                match (top, named) {
+                    (_, true) => l.origins.push(source.origin.to_string()),
+                    (true, false) => l.origins.push(format!("{} (top level)", source.origin)),
+                    (false, false) => {}
+                }
+            }
         }
         out
     }
@@ -1576,6 +1589,51 @@ mod tests {
         assert!(train.is_default);
         assert_eq!(train.mode, Some(Mode::Ssh));
         assert_eq!(train.origins, vec!["project ptenv.yaml"]);
+    }
+
+    #[test]
+    fn the_list_names_every_file_that_changes_a_profile() {
+        let s = Sources {
+            files: vec![
+                Source {
+                    origin: Origin::User(PathBuf::from("config.yaml")),
+                    layer: parse("shm_size: 4g\n", Path::new("c")).unwrap(),
+                },
+                Source {
+                    origin: Origin::Project(PathBuf::from("ptenv.yaml")),
+                    layer: parse(
+                        "default: train\nprofiles: {train: {mode: shell}}\n",
+                        Path::new("p"),
+                    )
+                    .unwrap(),
+                },
+            ],
+        };
+        let listed = s.list();
+        let origins = |name: &str| {
+            listed
+                .iter()
+                .find(|l| l.name == name)
+                .unwrap()
+                .origins
+                .clone()
+        };
+        // `default:` alone changes no profile's settings.
+        assert_eq!(
+            origins("jupyter"),
+            ["built-in", "user config config.yaml (top level)"]
+        );
+        assert_eq!(
+            origins("train"),
+            ["user config config.yaml (top level)", "project ptenv.yaml"]
+        );
+        let s = project("gpus: none\nprofiles: {train: {mode: shell}}\n");
+        let listed = s.list();
+        let shell = listed.iter().find(|l| l.name == "shell").unwrap();
+        assert_eq!(
+            shell.origins,
+            ["built-in", "project ptenv.yaml (top level)"]
+        );
     }
 
     #[test]

@@ -176,6 +176,17 @@ impl Up<'_> {
     async fn dry_run(&self) -> Result<i32> {
         let p = &self.printer;
         if !p.json {
+            // Comments, so the output stays the profile as YAML.
+            p.result(format!(
+                "# image: {} ({})\n# container: {}",
+                self.choice.image,
+                if self.choice.gpu {
+                    "with the GPUs"
+                } else {
+                    "on the CPU"
+                },
+                self.project.container_name(&self.profile.name)
+            ));
             p.result(serde_yaml::to_string(self.profile).expect("a profile serializes"));
             return Ok(0);
         }

@@ -49,6 +49,17 @@ fn dry_run_in_an_empty_folder_prints_the_builtin_jupyter_profile() {
     assert_eq!(yaml["ports"][0]["container"], 8888);
     assert_eq!(yaml["ulimits"]["memlock"]["soft"], -1);
     assert_eq!(yaml["workdir"], "/workspace");
+    // The chosen image and the container, as comments above the profile.
+    let first = out.stdout.lines().next().unwrap();
+    assert!(
+        first.starts_with("# image: pytorch/pytorch:2.6.0-cuda")
+            && first.ends_with("-runtime (on the CPU)"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("\n# container: ptenv-cli-dry-run-"),
+        "{out}"
+    );
     // Nothing was written into the project.
     assert_eq!(std::fs::read_dir(p.path()).unwrap().count(), 0);
 }
@@ -91,10 +102,19 @@ fn layers_reach_the_resolved_profile() {
         .iter()
         .find(|x| x["name"] == "train")
         .unwrap();
+    // The user's top-level settings shape it too, then the project's file.
+    let from: Vec<&str> = train["from"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(from.len(), 2, "{train}");
     assert!(
-        train["from"][0].as_str().unwrap().ends_with("ptenv.yaml"),
+        from[0].starts_with("user config ") && from[0].ends_with("config.yaml (top level)"),
         "{train}"
     );
+    assert!(from[1].ends_with("ptenv.yaml"), "{train}");
 }
 
 #[test]
