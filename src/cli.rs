@@ -249,7 +249,10 @@ pub struct LockArgs {
 #[derive(Debug, Args)]
 pub struct SshArgs {
     /// Profile to use (a profile of mode ssh; default: ssh)
-    #[arg(long, value_name = "NAME")]
+    #[arg(value_name = "PROFILE")]
+    pub mode: Option<String>,
+    /// The same as PROFILE (the older spelling)
+    #[arg(long, value_name = "NAME", hide = true, conflicts_with = "mode")]
     pub profile_name: Option<String>,
     #[command(flatten)]
     pub profile: ProfileFlags,
@@ -270,7 +273,10 @@ pub struct SshArgs {
 #[derive(Debug, Args)]
 pub struct ShellArgs {
     /// Profile to use (default: shell)
-    #[arg(long, value_name = "NAME")]
+    #[arg(value_name = "PROFILE")]
+    pub mode: Option<String>,
+    /// The same as PROFILE (the older spelling)
+    #[arg(long, value_name = "NAME", hide = true, conflicts_with = "mode")]
     pub profile_name: Option<String>,
     #[command(flatten)]
     pub profile: ProfileFlags,
@@ -291,7 +297,10 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "FILE")]
     pub explain: Option<PathBuf>,
     /// Profile whose image and container are checked (default: the project's default)
-    #[arg(long, value_name = "NAME")]
+    #[arg(value_name = "PROFILE")]
+    pub mode: Option<String>,
+    /// The same as PROFILE (the older spelling)
+    #[arg(long, value_name = "NAME", hide = true, conflicts_with = "mode")]
     pub profile_name: Option<String>,
     /// Apply the project's untrusted ptenv.yaml settings for this run (CI); `ptenv trust` records trust instead
     #[arg(long)]
@@ -338,7 +347,10 @@ pub struct LogsArgs {
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Profile whose container runs the command (default: the project's only running one)
-    #[arg(long, value_name = "NAME")]
+    #[arg(value_name = "PROFILE")]
+    pub mode: Option<String>,
+    /// The same as PROFILE (the older spelling)
+    #[arg(long, value_name = "NAME", hide = true, conflicts_with = "mode")]
     pub profile_name: Option<String>,
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]

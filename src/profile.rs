@@ -1318,6 +1318,30 @@ impl Sources {
         out
     }
 
+    /// `name` is a profile here (built-in or in a file) or one of `also` (e.g. the profiles of
+    /// the project's existing containers); else the error names the nearest ones.
+    pub fn check_defined(&self, name: &str, also: &[String]) -> Result<()> {
+        let mut names: Vec<String> = self.list().into_iter().map(|l| l.name).collect();
+        for a in also {
+            if !names.contains(a) {
+                names.push(a.clone());
+            }
+        }
+        if names.iter().any(|n| n == name) {
+            return Ok(());
+        }
+        let mut err = Error::new(format!("there is no profile named `{name}`"));
+        if let Some(near) = names.iter().min_by_key(|n| edit_distance(name, n)) {
+            if edit_distance(name, near) <= 2 {
+                err = err.hint(format!("did you mean `{near}`?"));
+            }
+        }
+        Err(err.hint(format!(
+            "available profiles: {} (see `ptenv profiles`); define new ones under `profiles:` in {PROJECT_FILE}",
+            names.join(", ")
+        )))
+    }
+
     /// Resolve profile `name` with `flags` on top: built-in of its mode → each file's top-level
     /// settings and its profile `name` → flags.
     pub fn resolve(&self, name: &str, flags: &Layer) -> Result<Profile> {
@@ -1325,20 +1349,7 @@ impl Sources {
             s.layer.profiles.as_ref().and_then(|p| p.get(name))
         }
         let builtin_mode = Mode::ALL.iter().copied().find(|m| m.as_str() == name);
-        let defined = builtin_mode.is_some() || self.files.iter().any(|s| named(s, name).is_some());
-        if !defined {
-            let names: Vec<String> = self.list().into_iter().map(|l| l.name).collect();
-            let mut err = Error::new(format!("there is no profile named `{name}`"));
-            if let Some(near) = names.iter().min_by_key(|n| edit_distance(name, n)) {
-                if edit_distance(name, near) <= 2 {
-                    err = err.hint(format!("did you mean `{near}`?"));
-                }
-            }
-            return Err(err.hint(format!(
-                "available profiles: {} (see `ptenv profiles`); define new ones under `profiles:` in {PROJECT_FILE}",
-                names.join(", ")
-            )));
-        }
+        self.check_defined(name, &[])?;
 
         let mut stack: Vec<Layer> = Vec::new();
         for s in &self.files {

@@ -35,8 +35,9 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<i32> {
     let sources = profile::load_sources(&ctx.project);
     let profile = sources.as_ref().map_err(Clone::clone).and_then(|sources| {
         let name = args
-            .profile_name
+            .mode
             .clone()
+            .or_else(|| args.profile_name.clone())
             .unwrap_or_else(|| sources.default_name());
         sources.resolve(&name, &args.profile.layer())
     });

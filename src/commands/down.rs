@@ -17,11 +17,15 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
         let engine = Engine::connect().await?;
         let targets = match (&args.mode, args.all) {
             (_, true) => engine.list(None).await?,
-            (Some(mode), false) => engine
-                .find(&project.container_name(mode))
-                .await?
-                .into_iter()
-                .collect(),
+            (Some(mode), false) => {
+                let all = engine.list(Some(&project.path)).await?;
+                super::check_profile_name(&project.path, mode, &all)?;
+                engine
+                    .find(&project.container_name(mode))
+                    .await?
+                    .into_iter()
+                    .collect()
+            }
             (None, false) => engine.list(Some(&project.path)).await?,
         };
         let mut removed = Vec::new();

@@ -1,4 +1,4 @@
-//! `ptenv exec [--profile-name NAME] -- CMD`: run a command in the project's running container
+//! `ptenv exec [PROFILE] -- CMD`: run a command in the project's running container
 //! as the container user, in /workspace, like `docker exec` (with `-it` when on a terminal, and
 //! piped input passed on); its exit code becomes ptenv's.
 
@@ -15,7 +15,8 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<i32> {
     let user = User::for_host(&ctx.project);
     let code = block_on(async {
         let engine = Engine::connect().await?;
-        let c = super::logs::pick(&engine, &project, args.profile_name.as_deref(), true).await?;
+        let name = args.mode.clone().or_else(|| args.profile_name.clone());
+        let c = super::logs::pick(&engine, &project, name.as_deref(), true).await?;
         let spec = ExecSpec {
             cmd: args.cmd.clone(),
             user: format!("{}:{}", user.uid, user.gid),

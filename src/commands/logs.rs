@@ -30,16 +30,19 @@ pub(super) async fn pick(
     profile: Option<&str>,
     running: bool,
 ) -> Result<Found> {
+    let all = engine.list(Some(&project.path)).await?;
     let found = match profile {
-        Some(name) => engine
-            .find(&project.container_name(name))
-            .await?
-            .ok_or_else(|| {
-                Error::new(format!("this project has no `{name}` container"))
-                    .hint(format!("start it with `ptenv up {name}`"))
-            })?,
+        Some(name) => {
+            super::check_profile_name(&project.path, name, &all)?;
+            engine
+                .find(&project.container_name(name))
+                .await?
+                .ok_or_else(|| {
+                    Error::new(format!("this project has no `{name}` container"))
+                        .hint(format!("start it with `ptenv up {name}`"))
+                })?
+        }
         None => {
-            let all = engine.list(Some(&project.path)).await?;
             let live: Vec<&Found> = all.iter().filter(|c| c.running()).collect();
             match (all.len(), live.len()) {
                 (0, _) => {
@@ -58,7 +61,7 @@ pub(super) async fn pick(
                         names.join(", ")
                     ))
                     .hint(format!(
-                        "e.g. `ptenv logs {}` or `ptenv exec --profile-name {} -- CMD`",
+                        "e.g. `ptenv logs {}` or `ptenv exec {} -- CMD`",
                         names[0], names[0]
                     )));
                 }

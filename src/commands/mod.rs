@@ -51,6 +51,23 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
     }
 }
 
+/// A profile name given to a command that acts on existing containers (`down`, `logs`,
+/// `exec`): a profile defined here or one that has a container of this project; else the
+/// error names the nearest. A broken ptenv.yaml does not stop these commands: the built-in
+/// profiles and the containers still count.
+fn check_profile_name(
+    project: &std::path::Path,
+    name: &str,
+    containers: &[crate::engine::container::Found],
+) -> Result<()> {
+    let sources = crate::profile::load_sources(project).unwrap_or_default();
+    let existing: Vec<String> = containers
+        .iter()
+        .map(|c| c.label(crate::project::LABEL_PROFILE).to_string())
+        .collect();
+    sources.check_defined(name, &existing)
+}
+
 /// The project folder as an absolute, canonical path: it names containers and is mounted.
 fn project_dir(given: Option<&std::path::Path>) -> Result<PathBuf> {
     let dir = match given {

@@ -13,8 +13,9 @@ use crate::project::Project;
 
 pub fn run(ctx: &Ctx, args: ShellArgs) -> Result<i32> {
     let name = args
-        .profile_name
+        .mode
         .clone()
+        .or_else(|| args.profile_name.clone())
         .unwrap_or_else(|| "shell".to_string());
     let up = UpArgs::for_command(name.clone(), args.profile.clone(), true, args.trust);
     let code = super::up::run(ctx, up)?;

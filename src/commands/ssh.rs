@@ -29,8 +29,9 @@ pub fn run(ctx: &Ctx, args: SshArgs) -> Result<i32> {
             )));
     }
     let name = args
-        .profile_name
+        .mode
         .clone()
+        .or_else(|| args.profile_name.clone())
         .unwrap_or_else(|| "ssh".to_string());
     // sshd runs in the background either way; detached, the connection lines go to stderr
     // and leave stdout to CMD.

@@ -233,6 +233,59 @@ fn exec_and_logs_without_a_container_say_how_to_start_one() {
     let logs = p.ptenv(&["logs", "jupyter"]).run();
     logs.assert_exit(1);
     assert!(logs.stderr.contains("no `jupyter` container"), "{logs}");
+    assert!(
+        logs.stderr.contains("start it with `ptenv up jupyter`"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn every_command_names_the_profile_the_same_way_and_unknown_names_are_errors() {
+    warm();
+    let p = shell_project("lifecycle-names", "profiles: {train: {mode: shell}}\n");
+    p.ptenv(&["up", "train", "--detach"]).run().assert_success();
+    // PROFILE as an argument, as for up, logs and down.
+    let out = p.ptenv(&["exec", "train", "--", "echo", "in-train"]).run();
+    out.assert_success();
+    assert_eq!(out.stdout.trim(), "in-train", "{out}");
+    // The older --profile-name still works.
+    let out = p
+        .ptenv(&["exec", "--profile-name", "train", "--", "true"])
+        .run();
+    out.assert_success();
+    let out = p.ptenv(&["exec", "shell", "--", "true"]).run();
+    out.assert_exit(1);
+    assert!(out.stderr.contains("no `shell` container"), "{out}");
+
+    // A name that is no profile: an error with the nearest, for every command.
+    for args in [
+        &["down", "trian"][..],
+        &["logs", "trian"],
+        &["exec", "trian", "--", "true"],
+    ] {
+        let out = p.ptenv(args).run();
+        out.assert_exit(1);
+        assert!(
+            out.stderr.contains("there is no profile named `trian`"),
+            "{args:?}: {out}"
+        );
+        assert!(
+            out.stderr.contains("did you mean `train`?"),
+            "{args:?}: {out}"
+        );
+        assert!(!out.stderr.contains("ptenv up trian"), "{args:?}: {out}");
+    }
+    assert_eq!(p.containers().len(), 1, "down trian removed nothing");
+    // A defined profile without a container: said, and not an error for down.
+    let out = p.ptenv(&["down", "shell"]).run();
+    out.assert_success();
+    assert!(out.stderr.contains("No `shell` container"), "{out}");
+    // A container whose profile left ptenv.yaml can still be named.
+    p.write("ptenv.yaml", &shell_yaml(""));
+    let out = p.ptenv(&["logs", "train"]).run();
+    out.assert_success();
+    p.ptenv(&["down", "train"]).run().assert_success();
+    assert!(p.containers().is_empty());
 }
 
 #[test]
