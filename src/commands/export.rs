@@ -37,6 +37,28 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
     }
 }
 
+/// The memory a pod of the profile has, and where that figure comes from: the profile's
+/// `kubernetes.memory`, else [`K8S_DEFAULT_POD_MEMORY`].
+fn k8s_pod_memory(profile: &profile::Profile) -> (u64, String) {
+    match &profile.kubernetes.memory {
+        Some(m) => (
+            crate::size::parse_size(&m.0).expect("checked when the profile was resolved"),
+            format!("`kubernetes.memory: {}`", m.0),
+        ),
+        None => (
+            K8S_DEFAULT_POD_MEMORY,
+            format!(
+                "{} assumed for the pod (no `kubernetes.memory`)",
+                crate::size::human(K8S_DEFAULT_POD_MEMORY)
+            ),
+        ),
+    }
+}
+
+/// The pod memory assumed when the profile does not say: it gives an 8 GiB /dev/shm, enough for
+/// a few DataLoader workers on one GPU, and fits the nodes of any GPU cluster.
+const K8S_DEFAULT_POD_MEMORY: u64 = 16 << 30;
+
 fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Result<i32> {
     let p = &ctx.printer;
     let sources = profile::load_sources(&ctx.project)?;
@@ -114,13 +136,28 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
     };
     let dockerfile = recipe.dockerfile();
     let home = crate::host::home();
+    // `shm_size: auto` is half of the RAM of the machine that runs the environment: this one
+    // for Compose; for Kubernetes the pod's memory, which this machine cannot know.
+    let target_ram = match k8s_args {
+        None => crate::host::ram(),
+        Some(_) => {
+            let (ram, from) = k8s_pod_memory(&profile);
+            if profile.shm_size == Some(profile::ShmSize::Auto) {
+                p.info(format!(
+                    "/dev/shm in the pod: {} (`shm_size: auto` is half of {from}); set `shm_size` or `kubernetes.memory` for your nodes",
+                    crate::size::human(plan::auto_shm(ram))
+                ));
+            }
+            ram
+        }
+    };
     let spec = plan::plan(&plan::Input {
         profile: &profile,
         project: &project,
         image: &image,
         base_image: &choice.image,
         gpu: wants_gpu,
-        host_ram: crate::host::ram(),
+        host_ram: target_ram,
         user: &user,
         setup: &setup,
         home: &home,

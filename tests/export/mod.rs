@@ -471,6 +471,55 @@ fn export_and_validate(p: &Project, name: &str, args: &[&str]) -> (String, Optio
 }
 
 #[test]
+fn kubernetes_sizes_come_from_the_profile_or_a_stated_default_never_this_machine() {
+    let p = Project::new("export-k8s-sizes");
+    p.write(
+        "ptenv.yaml",
+        "profiles:\n  big:\n    mode: shell\n    kubernetes: {memory: 64g}\n  fixed:\n    mode: shell\n    shm_size: 2g\n",
+    );
+    let doc = |name: &str| -> (serde_yaml::Value, String) {
+        let out = p.ptenv(&["export", "k8s", name]).run();
+        out.assert_success();
+        let pod = serde_yaml::Deserializer::from_str(&out.stdout)
+            .map(<serde_yaml::Value as serde::Deserialize>::deserialize)
+            .map(Result::unwrap)
+            .find(|d| d["kind"] == "Pod")
+            .unwrap_or_else(|| panic!("no Pod:\n{out}"));
+        (pod, out.stderr)
+    };
+    let sizes = |pod: &serde_yaml::Value| {
+        let spec = &pod["spec"];
+        let shm = spec["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "dshm")
+            .unwrap()["emptyDir"]["sizeLimit"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let memory = spec["containers"][0]["resources"]["requests"]["memory"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (shm, memory)
+    };
+    // `shm_size: auto` without `kubernetes.memory`: the stated default, whatever this host has.
+    let (pod, said) = doc("shell");
+    assert_eq!(sizes(&pod), ("8Gi".to_string(), "8Gi".to_string()));
+    assert!(said.contains("/dev/shm in the pod: 8 GiB"), "{said}");
+    assert!(said.contains("16 GiB assumed for the pod"), "{said}");
+    // Half of the pod's memory.
+    let (pod, said) = doc("big");
+    assert_eq!(sizes(&pod), ("32Gi".to_string(), "64Gi".to_string()));
+    assert!(said.contains("`kubernetes.memory: 64g`"), "{said}");
+    // A size the profile gives is kept, and nothing needs saying.
+    let (pod, said) = doc("fixed");
+    assert_eq!(sizes(&pod), ("2Gi".to_string(), "2Gi".to_string()));
+    assert!(!said.contains("/dev/shm in the pod"), "{said}");
+}
+
+#[test]
 fn kubernetes_manifests_validate_against_the_schemas() {
     let p = Project::new("export-k8s");
     p.write(
