@@ -144,15 +144,16 @@ impl Serialize for Gpus {
 
 impl<'de> Deserialize<'de> for Gpus {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        match serde_yaml::Value::deserialize(d)? {
-            serde_yaml::Value::String(s) => Gpus::parse(&s).map_err(de::Error::custom),
+        checked(d, |v| {
+            match v {
+            serde_yaml::Value::String(s) => Gpus::parse(&s).map_err(bad),
             serde_yaml::Value::Sequence(items) => {
                 let mut devices = Vec::new();
                 for item in items {
                     let d = scalar_string(&item).ok_or_else(|| {
-                        de::Error::custom("a GPU in the list must be an index (0) or a UUID (GPU-…)")
+                        bad("a GPU in the list must be an index (0) or a UUID (GPU-…)")
                     })?;
-                    Gpus::check_device(&d).map_err(de::Error::custom)?;
+                    Gpus::check_device(&d).map_err(bad)?;
                     devices.push(d);
                 }
                 if devices.is_empty() {
@@ -161,14 +162,15 @@ impl<'de> Deserialize<'de> for Gpus {
                 Ok(Gpus::Devices(devices))
             }
             serde_yaml::Value::Number(n) => {
-                Err(de::Error::custom(format!(
+                Err(bad(format!(
                     "`gpus: {n}` is ambiguous: write `all`, `none`, or a list of GPU indexes such as `[{n}]`"
                 )))
             }
-            _ => Err(de::Error::custom(
+            _ => Err(bad(
                 "`gpus` must be `all`, `none`, or a list of GPU indexes or UUIDs",
             )),
         }
+        })
     }
 }
 
@@ -208,10 +210,11 @@ impl Serialize for ShmSize {
 
 impl<'de> Deserialize<'de> for ShmSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let v = serde_yaml::Value::deserialize(d)?;
-        let text = scalar_string(&v)
-            .ok_or_else(|| de::Error::custom("`shm_size` must be `auto` or a size like `8g`"))?;
-        ShmSize::parse(&text).map_err(de::Error::custom)
+        checked(d, |v| {
+            let text = scalar_string(&v)
+                .ok_or_else(|| bad("`shm_size` must be `auto` or a size like `8g`"))?;
+            ShmSize::parse(&text).map_err(bad)
+        })
     }
 }
 
@@ -278,7 +281,7 @@ impl Ulimit {
 
 impl<'de> Deserialize<'de> for Ulimit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        match serde_yaml::Value::deserialize(d)? {
+        checked(d, |v| match v {
             serde_yaml::Value::Mapping(m) => {
                 #[derive(Deserialize)]
                 #[serde(deny_unknown_fields)]
@@ -288,19 +291,18 @@ impl<'de> Deserialize<'de> for Ulimit {
                 }
                 let sh: SoftHard =
                     serde_yaml::from_value(serde_yaml::Value::Mapping(m)).map_err(|e| {
-                        de::Error::custom(format!(
+                        bad(format!(
                             "a ulimit written as a map needs `soft` and `hard` numbers ({e})"
                         ))
                     })?;
-                Ulimit::parse(&format!("{}:{}", sh.soft, sh.hard)).map_err(de::Error::custom)
+                Ulimit::parse(&format!("{}:{}", sh.soft, sh.hard)).map_err(bad)
             }
             v => {
-                let text = scalar_string(&v).ok_or_else(|| {
-                    de::Error::custom("a ulimit is a number, `-1`, or `soft:hard`")
-                })?;
-                Ulimit::parse(&text).map_err(de::Error::custom)
+                let text = scalar_string(&v)
+                    .ok_or_else(|| bad("a ulimit is a number, `-1`, or `soft:hard`"))?;
+                Ulimit::parse(&text).map_err(bad)
             }
-        }
+        })
     }
 }
 
@@ -354,8 +356,8 @@ impl Mount {
 
 impl<'de> Deserialize<'de> for Mount {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        match serde_yaml::Value::deserialize(d)? {
-            serde_yaml::Value::String(s) => Mount::parse(&s).map_err(de::Error::custom),
+        checked(d, |v| match v {
+            serde_yaml::Value::String(s) => Mount::parse(&s).map_err(bad),
             v @ serde_yaml::Value::Mapping(_) => {
                 #[derive(Deserialize)]
                 #[serde(deny_unknown_fields)]
@@ -366,16 +368,16 @@ impl<'de> Deserialize<'de> for Mount {
                     readonly: bool,
                 }
                 let l: Long = serde_yaml::from_value(v).map_err(|e| {
-                    de::Error::custom(format!(
+                    bad(format!(
                         "a mount written as a map has `source`, `target` and optional `readonly` ({e})"
                     ))
                 })?;
-                Mount::new(&l.source, &l.target, l.readonly).map_err(de::Error::custom)
+                Mount::new(&l.source, &l.target, l.readonly).map_err(bad)
             }
-            _ => Err(de::Error::custom(
+            _ => Err(bad(
                 "a mount is `source:target[:ro]` or a map with `source` and `target`",
             )),
-        }
+        })
     }
 }
 
@@ -431,7 +433,7 @@ fn check_ip(ip: &str) -> std::result::Result<String, String> {
 
 impl<'de> Deserialize<'de> for Port {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        match serde_yaml::Value::deserialize(d)? {
+        checked(d, |v| match v {
             v @ serde_yaml::Value::Mapping(_) => {
                 #[derive(Deserialize)]
                 #[serde(deny_unknown_fields)]
@@ -441,17 +443,13 @@ impl<'de> Deserialize<'de> for Port {
                     bind: Option<String>,
                 }
                 let l: Long = serde_yaml::from_value(v).map_err(|e| {
-                    de::Error::custom(format!(
+                    bad(format!(
                         "a port written as a map has `container`, optional `host` and `bind` ({e})"
                     ))
                 })?;
-                let bind = l
-                    .bind
-                    .map(|b| check_ip(&b))
-                    .transpose()
-                    .map_err(de::Error::custom)?;
+                let bind = l.bind.map(|b| check_ip(&b)).transpose().map_err(bad)?;
                 if l.container == 0 || l.host == Some(0) {
-                    return Err(de::Error::custom("port 0 is not a port"));
+                    return Err(bad("port 0 is not a port"));
                 }
                 Ok(Port {
                     container: l.container,
@@ -461,10 +459,10 @@ impl<'de> Deserialize<'de> for Port {
             }
             v => {
                 let text = scalar_string(&v)
-                    .ok_or_else(|| de::Error::custom("a port is `8888`, `8000:8888` or a map"))?;
-                Port::parse(&text).map_err(de::Error::custom)
+                    .ok_or_else(|| bad("a port is `8888`, `8000:8888` or a map"))?;
+                Port::parse(&text).map_err(bad)
             }
-        }
+        })
     }
 }
 
@@ -485,22 +483,21 @@ pub struct Command(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for Command {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        match serde_yaml::Value::deserialize(d)? {
+        checked(d, |v| match v {
             serde_yaml::Value::String(s) if !s.trim().is_empty() => {
                 Ok(Command(vec!["/bin/sh".into(), "-c".into(), s]))
             }
             serde_yaml::Value::Sequence(items) if !items.is_empty() => items
                 .iter()
                 .map(|i| {
-                    scalar_string(i)
-                        .ok_or_else(|| de::Error::custom("each word of `command` must be a string"))
+                    scalar_string(i).ok_or_else(|| bad("each word of `command` must be a string"))
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map(Command),
-            _ => Err(de::Error::custom(
+            _ => Err(bad(
                 "`command` must be a non-empty string or list of strings",
             )),
-        }
+        })
     }
 }
 
@@ -529,10 +526,10 @@ impl Version {
 
 impl<'de> Deserialize<'de> for Version {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let v = serde_yaml::Value::deserialize(d)?;
-        let text = scalar_string(&v)
-            .ok_or_else(|| de::Error::custom("a version is written like \"2.6\""))?;
-        Version::parse(&text).map_err(de::Error::custom)
+        checked(d, |v| {
+            let text = scalar_string(&v).ok_or_else(|| bad("a version is written like \"2.6\""))?;
+            Version::parse(&text).map_err(bad)
+        })
     }
 }
 
@@ -543,9 +540,10 @@ pub struct EnvValue(pub String);
 
 impl<'de> Deserialize<'de> for EnvValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let v = serde_yaml::Value::deserialize(d)?;
-        scalar_string(&v).map(EnvValue).ok_or_else(|| {
-            de::Error::custom("an environment value must be a string, number or boolean")
+        checked(d, |v| {
+            scalar_string(&v)
+                .map(EnvValue)
+                .ok_or_else(|| bad("an environment value must be a string, number or boolean"))
         })
     }
 }
@@ -576,8 +574,11 @@ impl EnvName {
 
 impl<'de> Deserialize<'de> for EnvName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        EnvName::parse(&text).map_err(de::Error::custom)
+        checked(d, |v| {
+            let text =
+                scalar_string(&v).ok_or_else(|| bad("an environment variable name is a string"))?;
+            EnvName::parse(&text).map_err(bad)
+        })
     }
 }
 
@@ -587,25 +588,74 @@ impl<'de> Deserialize<'de> for EnvName {
 #[serde(deny_unknown_fields)]
 pub struct Kubernetes {
     /// Node labels the pod needs, e.g. `nvidia.com/gpu.product: NVIDIA-A100-SXM4-80GB`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "k8s_node_selector"
+    )]
     pub node_selector: BTreeMap<String, EnvValue>,
     /// Taints the pod tolerates, e.g. `{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "k8s_tolerations"
+    )]
     pub tolerations: Vec<Toleration>,
     /// The PersistentVolumeClaim that holds the workspace (default `<project>-workspace`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "k8s_pvc"
+    )]
     pub pvc: Option<String>,
     /// Train on N GPUs of one node: the Job runs `torchrun --nproc_per_node=N` with `command`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "k8s_nproc_per_node"
+    )]
     pub nproc_per_node: Option<u32>,
     /// CPU request, as Kubernetes writes it: `4`, `500m`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "k8s_cpu"
+    )]
     pub cpu: Option<EnvValue>,
     /// Memory request, a size such as `32g` (default: the size of /dev/shm, which the pod's
     /// memory pays for).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "k8s_memory"
+    )]
     pub memory: Option<EnvValue>,
 }
+
+/// Field deserializers of [`Kubernetes`]: each value is checked where it is written (so the
+/// error has its line), by the same rules as the whole section.
+macro_rules! k8s_field {
+    ($name:ident, $field:ident: $ty:ty, $wrap:expr) => {
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<$ty, D::Error> {
+            checked(d, |v| {
+                let value: $ty = $wrap(serde_yaml::from_value(v)?);
+                Kubernetes {
+                    $field: value.clone(),
+                    ..Kubernetes::default()
+                }
+                .check()
+                .map_err(bad)?;
+                Ok(value)
+            })
+        }
+    };
+}
+k8s_field!(k8s_node_selector, node_selector: BTreeMap<String, EnvValue>, std::convert::identity);
+k8s_field!(k8s_tolerations, tolerations: Vec<Toleration>, std::convert::identity);
+k8s_field!(k8s_pvc, pvc: Option<String>, Some);
+k8s_field!(k8s_nproc_per_node, nproc_per_node: Option<u32>, Some);
+k8s_field!(k8s_cpu, cpu: Option<EnvValue>, Some);
+k8s_field!(k8s_memory, memory: Option<EnvValue>, Some);
 
 impl Kubernetes {
     /// `over` on top of `self`: node labels merge by key, tolerations accumulate, the rest is
@@ -770,6 +820,79 @@ fn check_label_key(key: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// A check's error, placed by [`checked`].
+fn bad(message: impl fmt::Display) -> serde_yaml::Error {
+    <serde_yaml::Error as de::Error>::custom(message)
+}
+
+/// Deserialize one value of a profile file through `check`, so that its errors carry the
+/// place of that value: serde_yaml marks an error with the position of the node whose visitor
+/// raised it, and a check that ran after `Value::deserialize` returned would be marked at the
+/// enclosing map instead (the file's first key, for top-level settings).
+fn checked<'de, D, T>(
+    d: D,
+    check: impl FnOnce(serde_yaml::Value) -> std::result::Result<T, serde_yaml::Error>,
+) -> std::result::Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    d.deserialize_any(Checked(check, std::marker::PhantomData))
+}
+
+struct Checked<F, T>(F, std::marker::PhantomData<T>);
+
+impl<F, T> Checked<F, T>
+where
+    F: FnOnce(serde_yaml::Value) -> std::result::Result<T, serde_yaml::Error>,
+{
+    fn run<E: de::Error>(self, v: serde_yaml::Value) -> std::result::Result<T, E> {
+        (self.0)(v).map_err(|e| E::custom(e.to_string()))
+    }
+}
+
+impl<'de, F, T> de::Visitor<'de> for Checked<F, T>
+where
+    F: FnOnce(serde_yaml::Value) -> std::result::Result<T, serde_yaml::Error>,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<T, E> {
+        self.run(serde_yaml::Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<T, E> {
+        self.run(serde_yaml::Value::Number(v.into()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<T, E> {
+        self.run(serde_yaml::Value::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<T, E> {
+        self.run(serde_yaml::Value::Number(v.into()))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<T, E> {
+        self.run(serde_yaml::Value::String(v.to_string()))
+    }
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<T, E> {
+        self.run(serde_yaml::Value::Null)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<T, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<serde_yaml::Value>()? {
+            items.push(item);
+        }
+        self.run(serde_yaml::Value::Sequence(items))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<T, A::Error> {
+        let mut m = serde_yaml::Mapping::new();
+        while let Some((k, v)) = map.next_entry::<serde_yaml::Value, serde_yaml::Value>()? {
+            m.insert(k, v);
+        }
+        self.run(serde_yaml::Value::Mapping(m))
+    }
+}
+
 fn scalar_string(v: &serde_yaml::Value) -> Option<String> {
     match v {
         serde_yaml::Value::String(s) => Some(s.clone()),
@@ -789,16 +912,20 @@ pub struct Layer {
     pub pytorch: Option<Version>,
     pub variant: Option<Variant>,
     pub cuda: Option<Version>,
+    #[serde(default, deserialize_with = "image_ref")]
     pub image: Option<String>,
+    #[serde(default, deserialize_with = "repository_name")]
     pub repository: Option<String>,
     pub pull: Option<PullPolicy>,
     pub gpus: Option<Gpus>,
     pub shm_size: Option<ShmSize>,
     pub ipc: Option<Ipc>,
+    #[serde(default, deserialize_with = "ulimit_map")]
     pub ulimits: Option<BTreeMap<String, Ulimit>>,
     pub mounts: Option<Vec<Mount>>,
     pub env: Option<BTreeMap<EnvName, EnvValue>>,
     pub ports: Option<Vec<Port>>,
+    #[serde(default, deserialize_with = "bind_address")]
     pub bind: Option<String>,
     pub packages: Option<Packages>,
     pub command: Option<Command>,
@@ -808,6 +935,73 @@ pub struct Layer {
     pub default: Option<String>,
     /// Only at the top level of a file: named profiles.
     pub profiles: Option<BTreeMap<String, Layer>>,
+}
+
+/// A string setting checked where it is written.
+fn checked_string<'de, D: Deserializer<'de>>(
+    d: D,
+    check: fn(&str) -> std::result::Result<(), String>,
+) -> std::result::Result<Option<String>, D::Error> {
+    checked(d, |v| {
+        let text = scalar_string(&v).ok_or_else(|| bad("expected a string"))?;
+        check(&text).map_err(bad)?;
+        Ok(Some(text))
+    })
+}
+
+fn bind_address<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    checked_string(d, |t| check_ip(t).map(drop))
+}
+
+fn repository_name<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    checked_string(d, check_repository)
+}
+
+fn image_ref<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    checked_string(d, check_image)
+}
+
+/// `ulimits:` with each name checked at its key.
+fn ulimit_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<BTreeMap<String, Ulimit>>, D::Error> {
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    struct Name(String);
+    impl<'de> Deserialize<'de> for Name {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            checked(d, |v| {
+                let name = scalar_string(&v).ok_or_else(|| bad("a ulimit's name is a string"))?;
+                check_ulimit_name(&name).map_err(bad)?;
+                Ok(Name(name))
+            })
+        }
+    }
+    let map = BTreeMap::<Name, Ulimit>::deserialize(d)?;
+    Ok(Some(map.into_iter().map(|(k, v)| (k.0, v)).collect()))
+}
+
+fn check_ulimit_name(name: &str) -> std::result::Result<(), String> {
+    if ULIMIT_NAMES.contains(&name) {
+        return Ok(());
+    }
+    let near = ULIMIT_NAMES
+        .iter()
+        .min_by_key(|n| edit_distance(name, n))
+        .expect("non-empty");
+    Err(format!(
+        "`{name}` is not a ulimit (did you mean `{near}`? valid names: {})",
+        ULIMIT_NAMES.join(", ")
+    ))
+}
+
+fn check_image(image: &str) -> std::result::Result<(), String> {
+    if image.trim().is_empty() || image.contains(char::is_whitespace) {
+        Err(format!("`{image}` is not an image reference"))
+    } else {
+        Ok(())
+    }
 }
 
 /// Every key a layer accepts, for "did you mean" suggestions.
@@ -1382,38 +1576,14 @@ impl Sources {
 /// Turn a merged layer into a profile: fill defaults and check what single layers cannot.
 fn finish(name: &str, l: Layer) -> Result<Profile> {
     let ipc = l.ipc.unwrap_or(Ipc::Private);
+    // Values from files were checked where they are written; `--repository` and `--image`
+    // come from the command line.
     let bind = l.bind.clone().unwrap_or_else(|| "127.0.0.1".to_string());
-    check_ip(&bind).map_err(|m| Error::new(format!("profile `{name}`: `bind`: {m}")))?;
-    for name_of_limit in l.ulimits.iter().flatten().map(|(k, _)| k) {
-        if !ULIMIT_NAMES.contains(&name_of_limit.as_str()) {
-            let near = ULIMIT_NAMES
-                .iter()
-                .min_by_key(|n| edit_distance(name_of_limit, n))
-                .expect("non-empty");
-            return Err(Error::new(format!(
-                "profile `{name}`: `{name_of_limit}` is not a ulimit"
-            ))
-            .hint(format!(
-                "did you mean `{near}`? valid names: {}",
-                ULIMIT_NAMES.join(", ")
-            )));
-        }
-    }
-    if let Some(k) = &l.kubernetes {
-        k.check().map_err(|m| {
-            Error::new(format!("profile `{name}`: {m}"))
-                .hint("fix the `kubernetes:` section of ptenv.yaml")
-        })?;
-    }
     if let Some(repo) = &l.repository {
         check_repository(repo).map_err(|m| Error::new(format!("profile `{name}`: {m}")))?;
     }
     if let Some(image) = &l.image {
-        if image.trim().is_empty() || image.contains(char::is_whitespace) {
-            return Err(Error::new(format!(
-                "profile `{name}`: `{image}` is not an image reference"
-            )));
-        }
+        check_image(image).map_err(|m| Error::new(format!("profile `{name}`: {m}")))?;
     }
     Ok(Profile {
         name: name.to_string(),
@@ -1799,23 +1969,64 @@ mod tests {
     }
 
     #[test]
-    fn checks_after_merging() {
-        let e = project("ulimits: {memlok: -1}\n")
-            .resolve("shell", &Layer::default())
-            .unwrap_err();
-        assert!(e.message.contains("`memlok` is not a ulimit"));
-        assert!(e.hints[0].starts_with("did you mean `memlock`?"));
-        let e = project("bind: localhost\n")
-            .resolve("shell", &Layer::default())
-            .unwrap_err();
-        assert!(e.message.contains("not an IP address"));
-        let e = project("repository: pytorch/pytorch:2.6\n")
-            .resolve("shell", &Layer::default())
-            .unwrap_err();
-        assert!(e.message.contains("without a tag"));
+    fn single_values_are_checked_where_they_are_written() {
+        let e = err("ulimits: {memlok: -1}\n");
+        assert!(
+            e.message
+                .contains("`memlok` is not a ulimit (did you mean `memlock`?"),
+            "{e}"
+        );
+        let e = err("bind: localhost\n");
+        assert!(e.message.contains("not an IP address"), "{e}");
+        let e = err("repository: pytorch/pytorch:2.6\n");
+        assert!(e.message.contains("without a tag"), "{e}");
+        let e = err("image: 'a b'\n");
+        assert!(e.message.contains("not an image reference"), "{e}");
         let ok = project("repository: 127.0.0.1:5000/pytorch/pytorch\n")
             .resolve("shell", &Layer::default());
         assert_eq!(ok.unwrap().repository, "127.0.0.1:5000/pytorch/pytorch");
+        // Flags are checked too, after merging.
+        let flags = Layer {
+            repository: Some("pytorch/pytorch:2.6".into()),
+            ..Layer::default()
+        };
+        let e = Sources::default().resolve("shell", &flags).unwrap_err();
+        assert!(e.message.contains("without a tag"), "{e}");
+
+        // Each error names the line and column of the offending value, however deep, and
+        // wherever the file's first key is.
+        let head = "# a comment\n\ndefault: train\nprofiles:\n  train:\n    mode: shell\n";
+        for (tail, place) in [
+            ("    gpus: 0\n", "ptenv.yaml:7:11: profiles.train.gpus:"),
+            (
+                "    shm_size: 16x\n",
+                "ptenv.yaml:7:15: profiles.train.shm_size:",
+            ),
+            (
+                "    ulimits:\n      stack: 1\n      memlok: -1\n",
+                "ptenv.yaml:9:7:",
+            ),
+            ("    bind: localhost\n", "ptenv.yaml:7:11:"),
+            (
+                "    env:\n      A: 1\n      JUPYTER_TOKEN: x\n",
+                "ptenv.yaml:9:7:",
+            ),
+            ("    ports: [8888, 70000]\n", "ptenv.yaml:7:19:"),
+            (
+                "    mounts:\n      - /a:/b\n      - nope\n",
+                "ptenv.yaml:9:9:",
+            ),
+            (
+                "    kubernetes:\n      cpu: 4\n      pvc: Team_Data\n",
+                "ptenv.yaml:9:12:",
+            ),
+        ] {
+            let e = err(&format!("{head}{tail}"));
+            assert!(
+                e.message.starts_with(place),
+                "{tail:?} gave {e}, wanted {place}"
+            );
+        }
     }
 
     #[test]
@@ -1902,9 +2113,7 @@ mod tests {
             ("kubernetes: {memory: much}\n", "kubernetes.memory"),
         ];
         for (text, want) in bad {
-            let e = project(text)
-                .resolve("shell", &Layer::default())
-                .unwrap_err();
+            let e = err(text);
             assert!(
                 e.message.contains(want),
                 "{text:?} gave {e}, wanted {want:?}"
@@ -1939,9 +2148,8 @@ mod tests {
             );
             assert!(e.message.starts_with("ptenv.yaml:"), "{e}");
         }
-        // serde_yaml places errors raised inside a map at the map's first entry.
         let e = err("mode: jupyter\nenv:\n  A: 1\n  JUPYTER_TOKEN: known\n");
-        assert!(e.message.starts_with("ptenv.yaml:3:"), "{e}");
+        assert!(e.message.starts_with("ptenv.yaml:4:3:"), "{e}");
         assert!(err("env: {'A=B': 1}\n")
             .message
             .contains("not an environment variable name"));
