@@ -15,6 +15,16 @@ pub const LABEL_PROFILE: &str = "dev.ptenv.profile";
 pub const LABEL_BASE_IMAGE: &str = "dev.ptenv.base-image";
 pub const LABEL_PORTS: &str = "dev.ptenv.ports";
 pub const LABEL_CONFIG: &str = "dev.ptenv.config-hash";
+/// Who made the container: `<uid>:<ptenv data dir>`. Keys and tokens live in the data dir, so
+/// two users (or two HOMEs) of one project folder have different environments.
+pub const LABEL_OWNER: &str = "dev.ptenv.owner";
+
+/// The value of [`LABEL_OWNER`] for this process.
+pub fn owner() -> Result<String> {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let uid = unsafe { libc::geteuid() };
+    Ok(format!("{uid}:{}", data_root()?.display()))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {

@@ -85,6 +85,7 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
     // names never vouches for them (the image build may use it; it needed trust for that).
     let registry_ca_from_profile = !sources.project_sets(&name, |l| l.ca_bundle.is_some());
     let up = Up {
+        owner: crate::project::owner()?,
         registry_ca_from_profile,
         printer: *p,
         profile: &profile,
@@ -103,6 +104,8 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
 
 /// Everything `up` decided before it talks to the engine.
 struct Up<'a> {
+    /// Who runs this `up` (the owner label of the containers it makes).
+    owner: String,
     /// Whether the profile's `ca_bundle` may serve ptenv's registry requests (it comes from the
     /// user's own config, not from the project's file).
     registry_ca_from_profile: bool,
@@ -149,7 +152,7 @@ impl Up<'_> {
     }
 
     fn spec(&self, image: &str) -> Spec {
-        plan::plan(&plan::Input {
+        let mut spec = plan::plan(&plan::Input {
             profile: self.profile,
             project: self.project,
             image,
@@ -159,7 +162,10 @@ impl Up<'_> {
             user: self.user,
             setup: self.setup,
             home: &self.home,
-        })
+        });
+        spec.labels
+            .insert(crate::project::LABEL_OWNER.into(), self.owner.clone());
+        spec
     }
 
     fn network(&self) -> Result<Network> {
@@ -377,6 +383,7 @@ impl Up<'_> {
         let spec = self.spec(image);
         let mut recreating = false;
         if let Some(c) = engine.find(&spec.name).await? {
+            self.check_owner(&c)?;
             if c.label(LABEL_CONFIG) == spec.config_hash() {
                 let recorded = container_spec(&spec, &c.labels);
                 if c.running() {
@@ -617,6 +624,27 @@ impl Up<'_> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Another user's (or another HOME's) container of the same project and profile is
+    /// theirs: its keys and token are in their data dir, so reusing or recreating it would
+    /// lock them out. (Containers made before ptenv recorded owners have no label.)
+    fn check_owner(&self, c: &crate::engine::container::Found) -> Result<()> {
+        let theirs = c.label(crate::project::LABEL_OWNER);
+        if theirs.is_empty() || theirs == self.owner {
+            return Ok(());
+        }
+        let (uid, data) = theirs.split_once(':').unwrap_or((theirs, "?"));
+        Err(Error::new(format!(
+            "{} belongs to someone else: uid {uid}, with ptenv's data in {data} (you are {})",
+            c.name,
+            self.owner.replace(':', ", data in ")
+        ))
+        .hint("ptenv does not take over another user's environment (their keys and token would stop working)")
+        .hint(format!(
+            "run ptenv as that user, or give yourself your own profile: `profiles: {{{0}-mine: {{mode: {1}}}}}` in ptenv.yaml, then `ptenv up {0}-mine`",
+            self.profile.name, self.profile.mode
+        )))
     }
 
     /// Mount sources must exist: the engine would otherwise create them, owned by root.

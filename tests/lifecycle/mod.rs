@@ -387,3 +387,40 @@ fn up_says_in_one_line_when_it_runs_on_the_cpu_and_warns_when_gpus_were_asked_fo
         "no GPU requested: {c:#}"
     );
 }
+
+#[test]
+fn a_second_home_on_the_same_project_does_not_take_over_the_first_users_environment() {
+    warm();
+    let p = shell_project("lifecycle-two-homes", "");
+    p.ptenv(&["up", "--detach"]).run().assert_success();
+    let before = only_container(&p)["Id"].as_str().unwrap().to_owned();
+
+    // Another HOME on the same folder (as `sudo ptenv …` after `ptenv …`).
+    let other = tempfile::tempdir().unwrap();
+    let as_other = |args: &[&str]| {
+        p.ptenv(args)
+            .env("HOME", other.path())
+            .env("XDG_CONFIG_HOME", other.path().join(".config"))
+            .env("XDG_DATA_HOME", other.path().join(".local/share"))
+            .env("XDG_CACHE_HOME", other.path().join(".cache"))
+            .run()
+    };
+    let out = as_other(&["up", "--detach", "--trust"]);
+    out.assert_exit(1);
+    assert!(out.stderr.contains("belongs to someone else"), "{out}");
+    assert!(
+        out.stderr.contains(&p.data_dir().display().to_string()),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("profiles: {shell-mine: {mode: shell}}"),
+        "{out}"
+    );
+    // Untouched: the same container, still running.
+    let after = only_container(&p);
+    assert_eq!(after["Id"], before.as_str());
+    assert_eq!(after["State"]["Running"], true);
+    // Its owner may still use it.
+    p.ptenv(&["up", "--detach"]).run().assert_success();
+    assert_eq!(only_container(&p)["Id"], before.as_str());
+}
