@@ -226,3 +226,86 @@ fn a_missing_project_folder_is_an_error() {
     out.assert_exit(1);
     assert!(out.stderr.contains("--project"), "{out}");
 }
+
+/// The command lines of the README's tables, as `(subcommand words, flags)`: a cell such as
+/// `` `ptenv export compose\|k8s [PROFILE] [-o FILE]` `` gives `export compose` and
+/// `export k8s`, each with `-o`.
+fn readme_command_lines() -> Vec<(Vec<String>, Vec<String>)> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let mut lines = Vec::new();
+    for row in readme.lines().filter(|l| l.starts_with("| `ptenv")) {
+        let cell = row.trim_start_matches('|').split(" | ").next().unwrap();
+        for command in cell.split('`').skip(1).step_by(2) {
+            let command = command.replace("\\|", "|");
+            let mut words: Vec<Vec<String>> = vec![Vec::new()];
+            let mut flags = Vec::new();
+            for token in command.split_whitespace().skip(1) {
+                let bare = token.trim_matches(|c| c == '[' || c == ']' || c == '.');
+                if bare == "--" {
+                    // What follows is the command to run, not ptenv's.
+                    break;
+                } else if bare.starts_with('-') {
+                    for alt in bare.split('|').filter(|a| a.starts_with('-')) {
+                        flags.push(alt.to_string());
+                    }
+                } else if flags.is_empty()
+                    && !token.starts_with('[')
+                    && bare
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "|-".contains(c))
+                    && !bare.is_empty()
+                {
+                    // A subcommand word, or alternatives `compose|k8s`.
+                    words = words
+                        .into_iter()
+                        .flat_map(|w| {
+                            bare.split('|').map(move |alt| {
+                                let mut w = w.clone();
+                                w.push(alt.to_string());
+                                w
+                            })
+                        })
+                        .collect();
+                }
+            }
+            for w in words {
+                lines.push((w, flags.clone()));
+            }
+        }
+    }
+    lines
+}
+
+#[test]
+fn every_command_line_of_the_readme_tables_exists_with_its_flags() {
+    let p = Project::new("cli-readme");
+    let lines = readme_command_lines();
+    assert!(
+        lines.len() >= 16,
+        "the README's command table was not found: {lines:?}"
+    );
+    assert!(
+        lines.iter().any(|(w, _)| w == &["export", "k8s"]),
+        "{lines:?}"
+    );
+    for (words, flags) in &lines {
+        let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = p.ptenv(&args).run();
+        out.assert_success();
+        for flag in flags {
+            let shown = out
+                .stdout
+                .split(|c: char| c.is_whitespace() || c == ',' || c == '=')
+                .any(|w| w == flag.as_str());
+            assert!(
+                shown,
+                "the README shows `ptenv {} {flag}`, but the command has no such flag:\n{out}",
+                words.join(" ")
+            );
+        }
+    }
+    // The README's `up --dry-run` lines run as written.
+    p.ptenv(&["up", "--dry-run"]).run().assert_success();
+}
