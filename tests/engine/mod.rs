@@ -176,6 +176,17 @@ fn memlock_is_unlimited_or_the_cap_is_recorded_and_said() {
     let out = p.ptenv(&["up", "--detach"]).run();
     out.assert_success();
     let c = only_container(&p);
+    // What the engine itself answers to `docker run --ulimit memlock=-1`: ptenv must cap the
+    // limit exactly when the engine refuses it.
+    let refused = docker_refuses_unlimited_memlock();
+    assert_eq!(
+        c["Config"]["Labels"]
+            .get("dev.ptenv.memlock-capped")
+            .is_some(),
+        refused,
+        "docker run --ulimit memlock=-1 {} here:\n{out}",
+        if refused { "fails" } else { "works" }
+    );
     let names: Vec<&str> = c["HostConfig"]["Ulimits"]
         .as_array()
         .unwrap()
@@ -216,6 +227,29 @@ fn memlock_is_unlimited_or_the_cap_is_recorded_and_said() {
             assert_eq!(memlock["Hard"], -1);
         }
     }
+}
+
+/// Whether this engine refuses to start a container with `--ulimit memlock=-1` ("error
+/// setting rlimit type 8", as rootless and locked-down engines do), asked with the docker CLI.
+fn docker_refuses_unlimited_memlock() -> bool {
+    let name = format!("ptenv-test-memlock-probe-{}", std::process::id());
+    let image = &Testbed::get().small_image;
+    let out = docker(&[
+        "run",
+        "--name",
+        &name,
+        "--ulimit",
+        "memlock=-1",
+        image,
+        "true",
+    ]);
+    let _ = docker(&["rm", "-f", &name]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || stderr.contains("rlimit"),
+        "docker run --ulimit memlock=-1 failed for another reason: {stderr}"
+    );
+    !out.status.success()
 }
 
 /// Push a small image of its own to the local registry (a layer of random bytes, so the

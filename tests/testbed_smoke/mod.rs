@@ -141,39 +141,6 @@ fn torch_fixture_has_no_jupyter_or_sshd() {
     );
 }
 
-/// A probe, not an assertion: engines differ. On the 20.10 engine of our machines, a container
-/// with `--ulimit memlock=-1` cannot start ("error setting rlimit type 8"); ptenv must not ask
-/// for it there. This prints which kind of engine the suite ran on.
-#[test]
-fn probe_memlock_unlimited() {
-    let tb = Testbed::get();
-    let name = format!("ptenv-test-memlock-probe-{}", std::process::id());
-    let out = docker(&[
-        "run",
-        "--name",
-        &name,
-        "--ulimit",
-        "memlock=-1",
-        &tb.small_image,
-        "true",
-    ]);
-    let _ = docker(&["rm", "-f", &name]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() {
-        println!("probe: this engine starts containers with --ulimit memlock=-1");
-    } else if stderr.contains("rlimit") {
-        println!(
-            "probe: this engine cannot start containers with --ulimit memlock=-1: {}",
-            stderr.trim()
-        );
-    } else {
-        println!(
-            "probe: --ulimit memlock=-1 failed for another reason: {}",
-            stderr.trim()
-        );
-    }
-}
-
 #[test]
 fn project_drop_removes_its_containers_and_images() {
     let tb = Testbed::get();
