@@ -140,9 +140,11 @@ fn a_gpu_request_without_the_nvidia_runtime_leaves_nothing_and_says_what_to_inst
 #[test]
 fn a_taken_port_moves_to_the_next_free_one_and_is_recorded() {
     warm();
+    // A container port without a host port: ptenv chooses the host port, starting at the
+    // same number. Held by another program, it moves.
     let held = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = held.local_addr().unwrap().port();
-    let p = shell_project("engine-port", &format!("ports: ['{port}:8080']\n"));
+    let p = shell_project("engine-port", &format!("ports: [{port}]\n"));
     let out = p.ptenv(&["up", "--detach"]).run();
     out.assert_success();
     assert!(
@@ -150,13 +152,13 @@ fn a_taken_port_moves_to_the_next_free_one_and_is_recorded() {
         "{out}"
     );
     let c = only_container(&p);
-    let binding = &c["HostConfig"]["PortBindings"]["8080/tcp"][0];
+    let binding = &c["HostConfig"]["PortBindings"][format!("{port}/tcp")][0];
     assert_eq!(binding["HostIp"], "127.0.0.1");
     let used: u16 = binding["HostPort"].as_str().unwrap().parse().unwrap();
     assert!(used > port, "{used} should be above the taken {port}");
     assert_eq!(
         c["Config"]["Labels"]["dev.ptenv.ports"],
-        format!("127.0.0.1:{used}->8080/tcp")
+        format!("127.0.0.1:{used}->{port}/tcp")
     );
     // The next `up` reuses it on its moved port; `ls` shows that port.
     let again = p.ptenv(&["up", "--detach"]).run();
@@ -164,7 +166,7 @@ fn a_taken_port_moves_to_the_next_free_one_and_is_recorded() {
     assert!(again.stderr.contains("reusing"), "{again}");
     let ls = p.ptenv(&["ls"]).run();
     assert!(
-        ls.stdout.contains(&format!("127.0.0.1:{used}->8080")),
+        ls.stdout.contains(&format!("127.0.0.1:{used}->{port}")),
         "{ls}"
     );
 }

@@ -177,8 +177,16 @@ fn team_profile_resolves_to_the_promised_plan() {
     assert_eq!(v["create"]["Image"], create["Image"]);
     assert_eq!(v["create"]["Labels"]["dev.ptenv.mode"], "jupyter");
     assert!(p.containers().is_empty(), "a dry run creates nothing");
-    assert!(
-        !p.data_dir().join("ptenv").exists(),
-        "a dry run writes no keys or tokens into ptenv's data folder"
+    // ptenv's data folder holds the trust the README's `ptenv trust` recorded, and nothing
+    // of the dry runs: no keys, no tokens.
+    let data = p.data_dir().join("ptenv");
+    let kept: Vec<_> = std::fs::read_dir(&data)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        kept,
+        ["trust"],
+        "a dry run writes no keys or tokens into {}",
+        data.display()
     );
 }
