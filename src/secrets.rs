@@ -8,13 +8,14 @@
 //! belongs to someone else, or a symlink where a secret should be, is refused.
 
 use std::fs;
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ssh_key::private::{Ed25519Keypair, KeypairData};
 use ssh_key::{Algorithm, LineEnding, PrivateKey};
 
+use crate::atomic;
 use crate::error::{Error, Result};
 
 /// Bytes of randomness in a Jupyter token: 256 bits, written as 64 hex digits.
@@ -335,50 +336,15 @@ fn pub_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes `bytes` to `path` with mode 0600, atomically: a new temporary file in the same
-/// folder (never readable by others, not even for a moment), flushed to disk, then renamed.
+/// Writes `bytes` to `path` with mode 0600, atomically (see [`crate::atomic`]): never
+/// readable by others, not even for a moment, and the process's own.
 pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic(path, bytes, 0o600)
-}
-
-/// Writes `bytes` to `path` atomically with the given mode (see [`write_secret`]).
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut suffix = [0u8; 6];
-    getrandom::fill(&mut suffix)
-        .map_err(|e| Error::new(format!("the OS random source failed: {e}")))?;
-    let tmp = dir.join(format!(".{name}.ptenv-{}", crate::project::hex(&suffix)));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        // The umask may have removed bits from `mode`; set exactly what was asked.
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        let mut err = Error::new(format!("cannot write {}: {e}", path.display()));
-        if e.kind() == ErrorKind::PermissionDenied || e.raw_os_error() == Some(libc::EROFS) {
-            err = err.hint(format!(
-                "{} must be writable by you; check its permissions",
-                dir.display()
-            ));
-        }
-        err
-    })
+    atomic::write(
+        path,
+        bytes,
+        atomic::Mode::Exactly(0o600),
+        atomic::Owner::Process,
+    )
 }
 
 #[cfg(test)]

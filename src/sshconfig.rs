@@ -11,10 +11,11 @@
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+
 use std::path::{Path, PathBuf};
 
+use crate::atomic::{self, Mode, Owner};
 use crate::error::{Error, Result};
-use crate::secrets::write_atomic;
 
 /// What ptenv puts in a project's `Host` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +78,12 @@ impl SshConfig {
             .create(&self.dir)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", self.dir.display())))?;
         let path = self.host_file(&entry.alias);
-        write_atomic(&path, render_host(entry).as_bytes(), 0o600)?;
+        atomic::write(
+            &path,
+            render_host(entry).as_bytes(),
+            Mode::Exactly(0o600),
+            Owner::Process,
+        )?;
         Ok(path)
     }
 
@@ -102,11 +108,8 @@ impl SshConfig {
                 }
             }
         }
-        let mode = match fs::metadata(&target) {
-            Ok(m) => m.permissions().mode() & 0o7777,
-            Err(_) => 0o600,
-        };
-        write_atomic(&target, &updated, mode)
+        // The user's file: their mode and owner stay, even when root rewrites it.
+        atomic::write(&target, &updated, Mode::KeepOr(0o600), Owner::Inherit)
             .map_err(|e| self.cannot_write(&target, &e.message, &line))?;
         Ok(true)
     }
@@ -129,10 +132,7 @@ impl SshConfig {
             if let Some(current) = read_optional(&target)? {
                 if let Some(updated) = without_include(&current, &line) {
                     self.check_writable(&target, &line)?;
-                    let mode = fs::metadata(&target)
-                        .map(|m| m.permissions().mode() & 0o7777)
-                        .unwrap_or(0o600);
-                    write_atomic(&target, &updated, mode)?;
+                    atomic::write(&target, &updated, Mode::KeepOr(0o600), Owner::Inherit)?;
                     include_removed = true;
                 }
             }
@@ -433,6 +433,29 @@ mod tests {
                 include_removed: false
             }
         );
+    }
+
+    #[test]
+    fn root_rewriting_a_user_s_config_keeps_it_theirs() {
+        // SAFETY: geteuid cannot fail and touches no memory.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let c = config(tmp.path());
+        fs::create_dir_all(c.user_config.parent().unwrap()).unwrap();
+        fs::write(&c.user_config, "Host x\n").unwrap();
+        fs::set_permissions(&c.user_config, fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::chown(&c.user_config, Some(1234), Some(1300)).unwrap();
+        c.write_host(&entry("ptenv-a", tmp.path())).unwrap();
+        assert!(c.add_include().unwrap());
+        let meta = fs::metadata(&c.user_config).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1234, 1300));
+        assert_eq!(meta.mode() & 0o777, 0o644);
+        assert!(c.forget("ptenv-a").unwrap().include_removed);
+        let meta = fs::metadata(&c.user_config).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1234, 1300));
+        assert_eq!(fs::read_to_string(&c.user_config).unwrap(), "Host x\n");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::Ctx;
+use crate::atomic;
 use crate::cli::LockArgs;
 use crate::engine::distribution::RegistryImage;
 use crate::engine::recipe::Recipe;
@@ -265,16 +266,14 @@ fn read(path: &Path) -> Result<Option<Lock>> {
     }
 }
 
-/// Write through a temporary file and a rename: a reader never sees half a lock.
+/// A reader never sees half a lock.
 fn write(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension(format!("lock.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::new(format!("cannot write {}: {e}", path.display()))
-                .hint("check that the project folder is writable")
-        })
+    atomic::write(
+        path,
+        text.as_bytes(),
+        atomic::Mode::KeepOr(0o644),
+        atomic::Owner::Inherit,
+    )
 }
 
 fn plural(n: usize) -> &'static str {
@@ -540,5 +539,18 @@ mod tests {
         assert_eq!(read(&path).unwrap(), Some(l));
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
+    }
+
+    #[test]
+    fn a_link_planted_at_a_guessable_temporary_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_FILE);
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let guess = path.with_extension(format!("lock.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &guess).unwrap();
+        let _ = write(&path, "version: 1\n");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "version: 1\n");
     }
 }
