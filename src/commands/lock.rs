@@ -252,8 +252,12 @@ fn facts_of(t: &Target) -> Result<HostFacts> {
 
 /// The entry of `ptenv.lock` for `profile`, if the project has a lock that pins it: the image
 /// `ptenv up` runs for it (doctor judges that one).
-pub fn pinned(project: &Path, profile: &str) -> Result<Option<lock::Entry>> {
-    Ok(read(&project.join(LOCK_FILE))?.and_then(|mut l| l.profiles.remove(profile)))
+pub fn pinned(project: &Path, profile: &Profile) -> Result<Option<lock::Entry>> {
+    let entry = read(&project.join(LOCK_FILE))?.and_then(|mut l| l.profiles.remove(&profile.name));
+    if let Some(e) = &entry {
+        e.check_pins(profile)?;
+    }
+    Ok(entry)
 }
 
 /// The lock file, if there is one.
@@ -336,6 +340,7 @@ pub fn for_up(
     if relock && (choice.image != entry.image || !derived_changes.is_empty()) {
         return relocked(ctx, profile, facts, choice, dry_run);
     }
+    entry.check_pins(profile)?;
     if choice.image != entry.image {
         p.info(format!(
             "This machine would now get {}, but {LOCK_FILE} pins {} for profile `{name}`: it was locked for {}, and this is {}. Keeping the lock; `ptenv up --relock` pins {} instead.",
