@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod flock;
 pub mod gpu;
 pub mod host;
 pub mod identity;

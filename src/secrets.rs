@@ -17,6 +17,7 @@ use ssh_key::{Algorithm, LineEnding, PrivateKey};
 
 use crate::atomic;
 use crate::error::{Error, Result};
+use crate::flock;
 
 /// Bytes of randomness in a Jupyter token: 256 bits, written as 64 hex digits.
 const TOKEN_BYTES: usize = 32;
@@ -25,6 +26,7 @@ const TOKEN_FILE: &str = "jupyter-token";
 const CLIENT_KEY_FILE: &str = "ssh/client_ed25519";
 const HOST_KEY_FILE: &str = "ssh/host_ed25519";
 const KNOWN_HOSTS_FILE: &str = "ssh/known_hosts";
+const LOCK_FILE: &str = ".lock";
 
 /// The project's secrets folder. Warnings about permissions that had to be tightened collect
 /// in `warnings`, for the command to print.
@@ -80,6 +82,16 @@ impl Store {
         }
     }
 
+    /// Holds the folder's lock while a secret is read and maybe made, so two commands that
+    /// need it at once end up with the same one. A preview writes nothing and needs none.
+    fn lock(&self) -> Result<Option<flock::Held>> {
+        if self.persist {
+            flock::exclusive(&self.dir.join(LOCK_FILE)).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Stores a secret file, unless this is a preview.
     fn save(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         if self.persist {
@@ -105,6 +117,7 @@ impl Store {
     /// `rotate` is set (`ptenv up jupyter --new-token`).
     pub fn jupyter_token(&mut self, rotate: bool) -> Result<String> {
         let path = self.dir.join(TOKEN_FILE);
+        let _held = self.lock()?;
         if !rotate {
             if let Some(bytes) = self.read_secret(&path)? {
                 let token = String::from_utf8_lossy(&bytes).trim().to_string();
@@ -136,11 +149,13 @@ impl Store {
     /// 127.0.0.1:`port`.
     pub fn write_known_hosts(&self, port: u16, host_public: &str) -> Result<PathBuf> {
         let path = self.known_hosts_path();
+        let _held = self.lock()?;
         self.save(&path, known_hosts_line(port, host_public).as_bytes())?;
         Ok(path)
     }
 
     fn key_pair(&mut self, path: &Path, comment: &str) -> Result<KeyPair> {
+        let _held = self.lock()?;
         if let Some(bytes) = self.read_secret(path)? {
             let text = String::from_utf8_lossy(&bytes);
             let key = PrivateKey::from_openssh(text.as_bytes()).map_err(|e| {
@@ -411,11 +426,40 @@ mod tests {
         assert_eq!(store.jupyter_token(false).unwrap(), rotated);
         assert!(store.warnings.is_empty(), "{:?}", store.warnings);
         // No temporary files are left behind.
-        let names: Vec<_> = fs::read_dir(&dir)
+        let mut names: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names.len(), 2, "{names:?}");
+        names.sort();
+        assert_eq!(names, vec![LOCK_FILE, TOKEN_FILE, "ssh"]);
+    }
+
+    #[test]
+    fn first_uses_at_the_same_time_all_get_the_same_secrets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = std::sync::Arc::new(tmp.path().join("p"));
+        Store::open(&dir).unwrap();
+        let n = 8;
+        let start = std::sync::Arc::new(std::sync::Barrier::new(n));
+        let threads: Vec<_> = (0..n)
+            .map(|_| {
+                let (dir, start) = (dir.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let mut store = Store::open(&dir).unwrap();
+                    start.wait();
+                    let token = store.jupyter_token(false).unwrap();
+                    let key = store.client_key("c").unwrap().public_openssh;
+                    (token, key)
+                })
+            })
+            .collect();
+        let got: Vec<(String, String)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let stored = fs::read_to_string(dir.join(TOKEN_FILE)).unwrap();
+        let stored_key = fs::read_to_string(pub_path(&dir.join(CLIENT_KEY_FILE))).unwrap();
+        for (token, key) in &got {
+            assert_eq!(token, &stored, "{got:?}");
+            assert_eq!(key, stored_key.trim(), "{got:?}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic::{self, Mode, Owner};
 use crate::error::{Error, Result};
+use crate::flock;
 
 /// What ptenv puts in a project's `Host` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,13 +71,21 @@ impl SshConfig {
         )
     }
 
-    /// Writes (or replaces) the project's `Host` entry in its own file, mode 0600.
-    pub fn write_host(&self, entry: &HostEntry) -> Result<PathBuf> {
+    /// Holds ptenv's lock on the ssh configuration while it reads and rewrites it: `forget`
+    /// decides from the host files whether the Include line goes, and `ssh` writes a host
+    /// file then makes sure the line is there; one at a time, neither undoes the other.
+    fn lock(&self) -> Result<flock::Held> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", self.dir.display())))?;
+        flock::exclusive(&self.dir.join(".lock"))
+    }
+
+    /// Writes (or replaces) the project's `Host` entry in its own file, mode 0600.
+    pub fn write_host(&self, entry: &HostEntry) -> Result<PathBuf> {
+        let _held = self.lock()?;
         let path = self.host_file(&entry.alias);
         atomic::write(
             &path,
@@ -90,6 +99,7 @@ impl SshConfig {
     /// Adds the Include line at the top of `~/.ssh/config` (creating `~/.ssh` 0700 and the file
     /// 0600 when absent). Returns false when the line was there already.
     pub fn add_include(&self) -> Result<bool> {
+        let _held = self.lock()?;
         let line = self.include_line();
         let target = self.resolved_user_config()?;
         let current = read_optional(&target)?;
@@ -116,6 +126,7 @@ impl SshConfig {
 
     /// Removes the project's file and, when no project is left, the Include line.
     pub fn forget(&self, alias: &str) -> Result<Forgotten> {
+        let _held = self.lock()?;
         let file = self.host_file(alias);
         let host_file = match fs::remove_file(&file) {
             Ok(()) => Some(file),
@@ -456,6 +467,40 @@ mod tests {
         let meta = fs::metadata(&c.user_config).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (1234, 1300));
         assert_eq!(fs::read_to_string(&c.user_config).unwrap(), "Host x\n");
+    }
+
+    #[test]
+    fn adding_and_forgetting_at_the_same_time_keep_the_file_consistent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = std::sync::Arc::new(config(tmp.path()));
+        fs::create_dir_all(c.user_config.parent().unwrap()).unwrap();
+        let mine = "Host x\n    User me\n";
+        fs::write(&c.user_config, mine).unwrap();
+        let line = c.include_line();
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let (c, line, root) = (c.clone(), line.clone(), tmp.path().to_path_buf());
+                std::thread::spawn(move || {
+                    let alias = format!("ptenv-{i}");
+                    for _ in 0..150 {
+                        c.write_host(&entry(&alias, &root)).unwrap();
+                        c.add_include().unwrap();
+                        // While this project's entry exists, nothing may take the line away.
+                        let text = fs::read_to_string(&c.user_config).unwrap();
+                        assert!(
+                            text.lines().any(|l| l == line),
+                            "the Include line was lost:\n{text}"
+                        );
+                        c.forget(&alias).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // Everyone forgot: the user's own file, byte for byte.
+        assert_eq!(fs::read_to_string(&c.user_config).unwrap(), mine);
     }
 
     #[test]
