@@ -576,9 +576,8 @@ fn a_lock_that_pins_another_repository_is_refused_by_up_and_doctor() {
     let up = p.ptenv(&["up", "shell", "--dry-run"]).run();
     up.assert_exit(1);
     assert!(
-        up.stderr.contains(&format!(
-            "ptenv: ptenv.lock pins profile `shell` to evil.example/x@sha256:"
-        )),
+        up.stderr
+            .contains("ptenv: ptenv.lock pins profile `shell` to evil.example/x@sha256:"),
         "{up}"
     );
     assert!(
