@@ -570,12 +570,17 @@ mod tests {
         );
     }
 
-    /// A one-request-at-a-time HTTP server on loopback: `answer` gets the request's head (request
-    /// line and headers, lower-cased names) and returns the whole response.
-    fn serve(answer: impl Fn(&str) -> String + Send + 'static) -> u16 {
+    /// The heads (request line and headers, lower-cased) a test server received.
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+    /// A one-request-at-a-time HTTP server on loopback: `answer` gets each request's head and
+    /// returns the whole response. Returns its port and the heads it received.
+    fn serve(answer: impl Fn(&str) -> String + Send + 'static) -> (u16, Seen) {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let seen = Seen::default();
+        let log = seen.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let mut reader = BufReader::new(&stream);
@@ -587,32 +592,63 @@ mod tests {
                     }
                     head.push_str(&line.to_ascii_lowercase());
                 }
-                let _ = (&stream).write_all(answer(&head).as_bytes());
+                let response = answer(&head);
+                log.lock().unwrap().push(head);
+                let _ = (&stream).write_all(response.as_bytes());
             }
         });
-        port
+        (port, seen)
+    }
+
+    /// An answer with no body.
+    fn empty(status: &str, headers: &str) -> String {
+        format!("HTTP/1.1 {status}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n")
+    }
+
+    fn ana() -> DockerCredentials {
+        DockerCredentials {
+            username: Some("ana".into()),
+            password: Some("s3cret".into()),
+            ..Default::default()
+        }
+    }
+
+    /// One request of a session to `base` for `reference`, with Ana's login.
+    fn get_once(base: String, mirror: bool, reference: &str) -> Result<(String, String), Failure> {
+        let endpoint = Endpoint {
+            base,
+            verify: false,
+            mirror,
+        };
+        let reference = Reference::parse(reference);
+        let login = ana();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        Session::new(
+            &endpoint,
+            &reference,
+            &Settings::default(),
+            Some(&login),
+            deadline,
+        )
+        .get(&format!("manifests/{}", reference.reference), "*/*")
     }
 
     #[test]
     fn a_redirect_to_another_host_carries_no_login() {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-        let log = seen.clone();
-        let storage = serve(move |head| {
-            log.lock().unwrap().push(head.to_string());
-            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
-        });
-        let registry = serve(move |head| {
+        let (storage, seen) = serve(|_| empty("404 Not Found", ""));
+        let (registry, _) = serve(move |head| {
             if head.contains("authorization: basic") {
-                format!("HTTP/1.1 302 Found\r\nLocation: http://localhost:{storage}/blob\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                empty(
+                    "302 Found",
+                    &format!("Location: http://localhost:{storage}/blob\r\n"),
+                )
             } else {
-                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+                empty(
+                    "401 Unauthorized",
+                    "WWW-Authenticate: Basic realm=\"r\"\r\n",
+                )
             }
         });
-        let credentials = DockerCredentials {
-            username: Some("ana".into()),
-            password: Some("s3cret".into()),
-            ..Default::default()
-        };
         let settings = Settings {
             insecure: true,
             timeout: Duration::from_secs(10),
@@ -624,7 +660,7 @@ mod tests {
             arch: "amd64".into(),
             variant: None,
         };
-        let err = download(&reference, &platform, &settings, Some(&credentials)).unwrap_err();
+        let err = download(&reference, &platform, &settings, Some(&ana())).unwrap_err();
         assert!(err.contains("has no x/y:1"), "{err}");
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 1, "the redirect was followed once: {seen:?}");
@@ -634,32 +670,17 @@ mod tests {
 
     #[test]
     fn a_mirror_never_gets_the_registry_s_login() {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-        let log = seen.clone();
-        let mirror = serve(move |head| {
-            log.lock().unwrap().push(head.to_string());
-            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+        let (mirror, seen) = serve(|_| {
+            empty(
+                "401 Unauthorized",
+                "WWW-Authenticate: Basic realm=\"r\"\r\n",
+            )
         });
-        let endpoint = Endpoint {
-            base: format!("http://127.0.0.1:{mirror}"),
-            verify: true,
-            mirror: true,
-        };
-        let hub_login = DockerCredentials {
-            username: Some("ana".into()),
-            password: Some("s3cret".into()),
-            ..Default::default()
-        };
-        let reference = Reference::parse("pytorch/pytorch:2.6.0");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let session = Session::new(
-            &endpoint,
-            &reference,
-            &Settings::default(),
-            Some(&hub_login),
-            deadline,
-        );
-        match session.get("manifests/2.6.0", "*/*") {
+        match get_once(
+            format!("http://127.0.0.1:{mirror}"),
+            true,
+            "pytorch/pytorch:2.6.0",
+        ) {
             Err(Failure::Answer(e)) => assert!(e.contains("wants a login"), "{e}"),
             _ => panic!("the mirror's challenge is not answered"),
         }
@@ -672,37 +693,16 @@ mod tests {
 
     #[test]
     fn a_token_service_on_another_host_gets_no_login() {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-        let log = seen.clone();
-        let tokens = serve(move |head| {
-            log.lock().unwrap().push(head.to_string());
-            let body = r#"{"details":"who are you"}"#;
-            format!("HTTP/1.1 401 Unauthorized\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
-        });
+        let (tokens, seen) = serve(|_| empty("401 Unauthorized", ""));
         // `localhost` is another host than `127.0.0.1` as far as names go.
-        let registry = serve(move |_| {
-            format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://localhost:{tokens}/token\",service=\"s\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        let (registry, _) = serve(move |_| {
+            empty(
+                "401 Unauthorized",
+                &format!("WWW-Authenticate: Bearer realm=\"http://localhost:{tokens}/token\",service=\"s\"\r\n"),
+            )
         });
-        let endpoint = Endpoint {
-            base: format!("http://127.0.0.1:{registry}"),
-            verify: false,
-            mirror: false,
-        };
-        let login = DockerCredentials {
-            username: Some("ana".into()),
-            password: Some("s3cret".into()),
-            ..Default::default()
-        };
-        let reference = Reference::parse(&format!("127.0.0.1:{registry}/x/y:1"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let session = Session::new(
-            &endpoint,
-            &reference,
-            &Settings::default(),
-            Some(&login),
-            deadline,
-        );
-        match session.get("manifests/1", "*/*") {
+        let reference = format!("127.0.0.1:{registry}/x/y:1");
+        match get_once(format!("http://127.0.0.1:{registry}"), false, &reference) {
             Err(Failure::Answer(e)) => assert!(
                 e.contains("ptenv did not send your login to localhost, which is not 127.0.0.1"),
                 "{e}"
@@ -716,12 +716,7 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_user_colon_password() {
-        let c = DockerCredentials {
-            username: Some("ana".into()),
-            password: Some("s3cret".into()),
-            ..Default::default()
-        };
-        assert_eq!(basic(&c).as_deref(), Some("YW5hOnMzY3JldA=="));
+        assert_eq!(basic(&ana()).as_deref(), Some("YW5hOnMzY3JldA=="));
         assert_eq!(basic(&DockerCredentials::default()), None);
     }
 
