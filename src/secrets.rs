@@ -2,8 +2,9 @@
 //! key pair and the known_hosts file that pins it.
 //!
 //! They live in the project's data folder (mode 0700) as files of mode 0600, written
-//! atomically (a temporary file in the same folder, renamed over the old one), so a crash never
-//! leaves half a key. Randomness comes from the operating system's secure source (`getrandom`).
+//! atomically ([`crate::atomic`]), so a crash never leaves half a key. Reading a secret and
+//! making it when missing hold the folder's lock ([`crate::flock`]), so two commands starting
+//! at once agree on one token and one key. Randomness comes from the operating system's secure source (`getrandom`).
 //! A folder or file whose permissions were loosened is tightened with a warning; one that
 //! belongs to someone else, or a symlink where a secret should be, is refused.
 

@@ -5,8 +5,10 @@
 //! `ssh -F FILE <alias>`), and adds a single line `Include <data dir>/ssh/*.conf` at the top of
 //! `~/.ssh/config`. At the top, because a later `Include` would land inside the user's last
 //! `Host` block and apply only to it. Everything else in `~/.ssh/config` is kept byte for byte,
-//! its line endings (LF or CRLF) included; the file is replaced atomically, or created with mode
-//! 0600. `ptenv ssh --forget` removes the project's file, and the Include line with the last one.
+//! its line endings (LF or CRLF) included; the file is replaced atomically, keeping its owner and
+//! mode, or created with mode 0600. `ptenv ssh --forget` removes the project's file, and the
+//! Include line with the last one. Changes hold a lock in ptenv's folder, so `ssh` and
+//! `ssh --forget` of two projects at once cannot undo each other.
 
 use std::fs;
 use std::io::ErrorKind;
