@@ -3,6 +3,7 @@
 //! The pure core (`profile`, `size`, and later selection and planning) does no I/O and is
 //! covered by unit tests; `commands` wires it to the outside world.
 
+pub mod atomic;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
@@ -10,6 +11,7 @@ pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod flock;
 pub mod gpu;
 pub mod host;
 pub mod identity;

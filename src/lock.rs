@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::profile::{Mode, Profile, Variant};
+use crate::registry::Reference;
 
 /// The lock file, next to `ptenv.yaml`.
 pub const LOCK_FILE: &str = "ptenv.lock";
@@ -182,6 +183,37 @@ impl Entry {
     /// `repository@sha256:…`: what `ptenv up` pulls and builds on.
     pub fn reference(&self) -> String {
         format!("{}@{}", repository_of(&self.image), self.digest)
+    }
+
+    /// Refuses an entry that does not pin an image of the repository `profile` names (that of
+    /// its `image:`, else its `repository:`) by a sha256 digest. A lock chooses which image of
+    /// the repository runs, never another one: the file comes with the project, and an
+    /// edited lock must not be a way to run someone else's image.
+    pub fn check_pins(&self, profile: &Profile) -> Result<()> {
+        let name = &profile.name;
+        let fix = "run `ptenv lock` to pin the profile's own image again, and see who changed ptenv.lock: `git log -p ptenv.lock`";
+        let hex = self.digest.strip_prefix("sha256:").unwrap_or_default();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::new(format!(
+                "ptenv.lock pins profile `{name}` at `{}`, which is not a sha256 digest",
+                self.digest
+            ))
+            .hint(fix));
+        }
+        let wanted = profile
+            .image
+            .as_deref()
+            .map_or(profile.repository.as_str(), repository_of);
+        let (a, b) = (Reference::parse(wanted), Reference::parse(&self.image));
+        if (a.registry, a.repository) != (b.registry, b.repository) {
+            return Err(Error::new(format!(
+                "ptenv.lock pins profile `{name}` to {}@{}, which is not an image of {wanted}, the repository the profile names",
+                repository_of(&self.image),
+                short(&self.digest)
+            ))
+            .hint(fix));
+        }
+        Ok(())
     }
 }
 
@@ -427,6 +459,48 @@ mod tests {
         let back = parse(&text, Path::new("ptenv.lock")).unwrap();
         assert_eq!(back, l);
         assert!(changes(&l, &back).is_empty());
+    }
+
+    #[test]
+    fn an_entry_may_pin_only_an_image_of_the_profile_s_repository() {
+        use crate::profile::{Layer, Sources};
+        let profile = |layer: Layer| Sources::default().resolve("shell", &layer).unwrap();
+        let hub = profile(Layer::default());
+        let tag = "2.6.0-cuda12.4-cudnn9-runtime";
+        assert!(entry(&format!("pytorch/pytorch:{tag}"), D1)
+            .check_pins(&hub)
+            .is_ok());
+        // The same repository, spelt as the engine would.
+        assert!(entry(&format!("docker.io/pytorch/pytorch:{tag}"), D1)
+            .check_pins(&hub)
+            .is_ok());
+        let err = entry(&format!("evil.example/x:{tag}"), D1)
+            .check_pins(&hub)
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "ptenv.lock pins profile `shell` to evil.example/x@sha256:111111111111…, which is not an image of pytorch/pytorch, the repository the profile names"
+        );
+        assert!(err.hints[0].starts_with("run `ptenv lock`"), "{err}");
+        assert!(entry(&format!("pytorch/pytorch-x:{tag}"), D1)
+            .check_pins(&hub)
+            .is_err());
+        assert!(entry(&format!("pytorch/pytorch:{tag}"), "sha256:12")
+            .check_pins(&hub)
+            .unwrap_err()
+            .message
+            .contains("not a sha256 digest"));
+        // A profile that pins an image names its repository.
+        let pinned = profile(Layer {
+            image: Some("nvcr.io/nvidia/pytorch:24.01-py3".into()),
+            ..Layer::default()
+        });
+        assert!(entry("nvcr.io/nvidia/pytorch:24.01-py3", D1)
+            .check_pins(&pinned)
+            .is_ok());
+        assert!(entry(&format!("pytorch/pytorch:{tag}"), D1)
+            .check_pins(&pinned)
+            .is_err());
     }
 
     #[test]

@@ -2,20 +2,23 @@
 //! key pair and the known_hosts file that pins it.
 //!
 //! They live in the project's data folder (mode 0700) as files of mode 0600, written
-//! atomically (a temporary file in the same folder, renamed over the old one), so a crash never
-//! leaves half a key. Randomness comes from the operating system's secure source (`getrandom`).
+//! atomically ([`crate::atomic`]), so a crash never leaves half a key. Reading a secret and
+//! making it when missing hold the folder's lock ([`crate::flock`]), so two commands starting
+//! at once agree on one token and one key. Randomness comes from the operating system's secure source (`getrandom`).
 //! A folder or file whose permissions were loosened is tightened with a warning; one that
 //! belongs to someone else, or a symlink where a secret should be, is refused.
 
 use std::fs;
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ssh_key::private::{Ed25519Keypair, KeypairData};
 use ssh_key::{Algorithm, LineEnding, PrivateKey};
 
+use crate::atomic;
 use crate::error::{Error, Result};
+use crate::flock;
 
 /// Bytes of randomness in a Jupyter token: 256 bits, written as 64 hex digits.
 const TOKEN_BYTES: usize = 32;
@@ -24,6 +27,7 @@ const TOKEN_FILE: &str = "jupyter-token";
 const CLIENT_KEY_FILE: &str = "ssh/client_ed25519";
 const HOST_KEY_FILE: &str = "ssh/host_ed25519";
 const KNOWN_HOSTS_FILE: &str = "ssh/known_hosts";
+const LOCK_FILE: &str = ".lock";
 
 /// The project's secrets folder. Warnings about permissions that had to be tightened collect
 /// in `warnings`, for the command to print.
@@ -79,6 +83,16 @@ impl Store {
         }
     }
 
+    /// Holds the folder's lock while a secret is read and maybe made, so two commands that
+    /// need it at once end up with the same one. A preview writes nothing and needs none.
+    fn lock(&self) -> Result<Option<flock::Held>> {
+        if self.persist {
+            flock::exclusive(&self.dir.join(LOCK_FILE)).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Stores a secret file, unless this is a preview.
     fn save(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         if self.persist {
@@ -104,6 +118,7 @@ impl Store {
     /// `rotate` is set (`ptenv up jupyter --new-token`).
     pub fn jupyter_token(&mut self, rotate: bool) -> Result<String> {
         let path = self.dir.join(TOKEN_FILE);
+        let _held = self.lock()?;
         if !rotate {
             if let Some(bytes) = self.read_secret(&path)? {
                 let token = String::from_utf8_lossy(&bytes).trim().to_string();
@@ -135,11 +150,13 @@ impl Store {
     /// 127.0.0.1:`port`.
     pub fn write_known_hosts(&self, port: u16, host_public: &str) -> Result<PathBuf> {
         let path = self.known_hosts_path();
+        let _held = self.lock()?;
         self.save(&path, known_hosts_line(port, host_public).as_bytes())?;
         Ok(path)
     }
 
     fn key_pair(&mut self, path: &Path, comment: &str) -> Result<KeyPair> {
+        let _held = self.lock()?;
         if let Some(bytes) = self.read_secret(path)? {
             let text = String::from_utf8_lossy(&bytes);
             let key = PrivateKey::from_openssh(text.as_bytes()).map_err(|e| {
@@ -335,50 +352,15 @@ fn pub_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes `bytes` to `path` with mode 0600, atomically: a new temporary file in the same
-/// folder (never readable by others, not even for a moment), flushed to disk, then renamed.
+/// Writes `bytes` to `path` with mode 0600, atomically (see [`crate::atomic`]): never
+/// readable by others, not even for a moment, and the process's own.
 pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic(path, bytes, 0o600)
-}
-
-/// Writes `bytes` to `path` atomically with the given mode (see [`write_secret`]).
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut suffix = [0u8; 6];
-    getrandom::fill(&mut suffix)
-        .map_err(|e| Error::new(format!("the OS random source failed: {e}")))?;
-    let tmp = dir.join(format!(".{name}.ptenv-{}", crate::project::hex(&suffix)));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        // The umask may have removed bits from `mode`; set exactly what was asked.
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        let mut err = Error::new(format!("cannot write {}: {e}", path.display()));
-        if e.kind() == ErrorKind::PermissionDenied || e.raw_os_error() == Some(libc::EROFS) {
-            err = err.hint(format!(
-                "{} must be writable by you; check its permissions",
-                dir.display()
-            ));
-        }
-        err
-    })
+    atomic::write(
+        path,
+        bytes,
+        atomic::Mode::Exactly(0o600),
+        atomic::Owner::Process,
+    )
 }
 
 #[cfg(test)]
@@ -445,11 +427,40 @@ mod tests {
         assert_eq!(store.jupyter_token(false).unwrap(), rotated);
         assert!(store.warnings.is_empty(), "{:?}", store.warnings);
         // No temporary files are left behind.
-        let names: Vec<_> = fs::read_dir(&dir)
+        let mut names: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names.len(), 2, "{names:?}");
+        names.sort();
+        assert_eq!(names, vec![LOCK_FILE, TOKEN_FILE, "ssh"]);
+    }
+
+    #[test]
+    fn first_uses_at_the_same_time_all_get_the_same_secrets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = std::sync::Arc::new(tmp.path().join("p"));
+        Store::open(&dir).unwrap();
+        let n = 8;
+        let start = std::sync::Arc::new(std::sync::Barrier::new(n));
+        let threads: Vec<_> = (0..n)
+            .map(|_| {
+                let (dir, start) = (dir.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let mut store = Store::open(&dir).unwrap();
+                    start.wait();
+                    let token = store.jupyter_token(false).unwrap();
+                    let key = store.client_key("c").unwrap().public_openssh;
+                    (token, key)
+                })
+            })
+            .collect();
+        let got: Vec<(String, String)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let stored = fs::read_to_string(dir.join(TOKEN_FILE)).unwrap();
+        let stored_key = fs::read_to_string(pub_path(&dir.join(CLIENT_KEY_FILE))).unwrap();
+        for (token, key) in &got {
+            assert_eq!(token, &stored, "{got:?}");
+            assert_eq!(key, stored_key.trim(), "{got:?}");
+        }
     }
 
     #[test]

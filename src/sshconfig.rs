@@ -5,16 +5,20 @@
 //! `ssh -F FILE <alias>`), and adds a single line `Include <data dir>/ssh/*.conf` at the top of
 //! `~/.ssh/config`. At the top, because a later `Include` would land inside the user's last
 //! `Host` block and apply only to it. Everything else in `~/.ssh/config` is kept byte for byte,
-//! its line endings (LF or CRLF) included; the file is replaced atomically, or created with mode
-//! 0600. `ptenv ssh --forget` removes the project's file, and the Include line with the last one.
+//! its line endings (LF or CRLF) included; the file is replaced atomically, keeping its owner and
+//! mode, or created with mode 0600. `ptenv ssh --forget` removes the project's file, and the
+//! Include line with the last one. Changes hold a lock in ptenv's folder, so `ssh` and
+//! `ssh --forget` of two projects at once cannot undo each other.
 
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+
 use std::path::{Path, PathBuf};
 
+use crate::atomic::{self, Mode, Owner};
 use crate::error::{Error, Result};
-use crate::secrets::write_atomic;
+use crate::flock;
 
 /// What ptenv puts in a project's `Host` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,21 +73,35 @@ impl SshConfig {
         )
     }
 
-    /// Writes (or replaces) the project's `Host` entry in its own file, mode 0600.
-    pub fn write_host(&self, entry: &HostEntry) -> Result<PathBuf> {
+    /// Holds ptenv's lock on the ssh configuration while it reads and rewrites it: `forget`
+    /// decides from the host files whether the Include line goes, and `ssh` writes a host
+    /// file then makes sure the line is there; one at a time, neither undoes the other.
+    fn lock(&self) -> Result<flock::Held> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", self.dir.display())))?;
+        flock::exclusive(&self.dir.join(".lock"))
+    }
+
+    /// Writes (or replaces) the project's `Host` entry in its own file, mode 0600.
+    pub fn write_host(&self, entry: &HostEntry) -> Result<PathBuf> {
+        let _held = self.lock()?;
         let path = self.host_file(&entry.alias);
-        write_atomic(&path, render_host(entry).as_bytes(), 0o600)?;
+        atomic::write(
+            &path,
+            render_host(entry).as_bytes(),
+            Mode::Exactly(0o600),
+            Owner::Process,
+        )?;
         Ok(path)
     }
 
     /// Adds the Include line at the top of `~/.ssh/config` (creating `~/.ssh` 0700 and the file
     /// 0600 when absent). Returns false when the line was there already.
     pub fn add_include(&self) -> Result<bool> {
+        let _held = self.lock()?;
         let line = self.include_line();
         let target = self.resolved_user_config()?;
         let current = read_optional(&target)?;
@@ -102,17 +120,15 @@ impl SshConfig {
                 }
             }
         }
-        let mode = match fs::metadata(&target) {
-            Ok(m) => m.permissions().mode() & 0o7777,
-            Err(_) => 0o600,
-        };
-        write_atomic(&target, &updated, mode)
+        // The user's file: their mode and owner stay, even when root rewrites it.
+        atomic::write(&target, &updated, Mode::KeepOr(0o600), Owner::Inherit)
             .map_err(|e| self.cannot_write(&target, &e.message, &line))?;
         Ok(true)
     }
 
     /// Removes the project's file and, when no project is left, the Include line.
     pub fn forget(&self, alias: &str) -> Result<Forgotten> {
+        let _held = self.lock()?;
         let file = self.host_file(alias);
         let host_file = match fs::remove_file(&file) {
             Ok(()) => Some(file),
@@ -129,10 +145,7 @@ impl SshConfig {
             if let Some(current) = read_optional(&target)? {
                 if let Some(updated) = without_include(&current, &line) {
                     self.check_writable(&target, &line)?;
-                    let mode = fs::metadata(&target)
-                        .map(|m| m.permissions().mode() & 0o7777)
-                        .unwrap_or(0o600);
-                    write_atomic(&target, &updated, mode)?;
+                    atomic::write(&target, &updated, Mode::KeepOr(0o600), Owner::Inherit)?;
                     include_removed = true;
                 }
             }
@@ -433,6 +446,63 @@ mod tests {
                 include_removed: false
             }
         );
+    }
+
+    #[test]
+    fn root_rewriting_a_user_s_config_keeps_it_theirs() {
+        // SAFETY: geteuid cannot fail and touches no memory.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let c = config(tmp.path());
+        fs::create_dir_all(c.user_config.parent().unwrap()).unwrap();
+        fs::write(&c.user_config, "Host x\n").unwrap();
+        fs::set_permissions(&c.user_config, fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::chown(&c.user_config, Some(1234), Some(1300)).unwrap();
+        c.write_host(&entry("ptenv-a", tmp.path())).unwrap();
+        assert!(c.add_include().unwrap());
+        let meta = fs::metadata(&c.user_config).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1234, 1300));
+        assert_eq!(meta.mode() & 0o777, 0o644);
+        assert!(c.forget("ptenv-a").unwrap().include_removed);
+        let meta = fs::metadata(&c.user_config).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1234, 1300));
+        assert_eq!(fs::read_to_string(&c.user_config).unwrap(), "Host x\n");
+    }
+
+    #[test]
+    fn adding_and_forgetting_at_the_same_time_keep_the_file_consistent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = std::sync::Arc::new(config(tmp.path()));
+        fs::create_dir_all(c.user_config.parent().unwrap()).unwrap();
+        let mine = "Host x\n    User me\n";
+        fs::write(&c.user_config, mine).unwrap();
+        let line = c.include_line();
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let (c, line, root) = (c.clone(), line.clone(), tmp.path().to_path_buf());
+                std::thread::spawn(move || {
+                    let alias = format!("ptenv-{i}");
+                    for _ in 0..150 {
+                        c.write_host(&entry(&alias, &root)).unwrap();
+                        c.add_include().unwrap();
+                        // While this project's entry exists, nothing may take the line away.
+                        let text = fs::read_to_string(&c.user_config).unwrap();
+                        assert!(
+                            text.lines().any(|l| l == line),
+                            "the Include line was lost:\n{text}"
+                        );
+                        c.forget(&alias).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // Everyone forgot: the user's own file, byte for byte.
+        assert_eq!(fs::read_to_string(&c.user_config).unwrap(), mine);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod engine;
 mod examples;
 mod export;
 mod faults;
+mod files;
 mod lifecycle;
 mod lock;
 mod modes_jupyter;

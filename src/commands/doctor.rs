@@ -174,7 +174,7 @@ async fn diagnose(
     // With a ptenv.lock, `ptenv up` runs the pinned image: that is the one to judge and probe.
     // A lock that cannot be read stops `up` as well: it is this link's finding, and there is
     // no image to judge or probe.
-    let (profile, pinned) = match profile.map(|p| (p, super::lock::pinned(&ctx.project, &p.name))) {
+    let (profile, pinned) = match profile.map(|p| (p, super::lock::pinned(&ctx.project, p))) {
         Some((p, Ok(entry))) => (Some(p), entry),
         Some((_, Err(e))) => {
             r.push(Check::fail(id::IMAGE, e.message.clone()).fix(e.hints.join("; ")));

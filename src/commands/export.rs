@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::Ctx;
+use crate::atomic;
 use crate::cli::{ExportArgs, ExportCommon, ExportK8s, ExportTarget};
 use crate::engine::pull::LocalImage;
 use crate::engine::recipe::Recipe;
@@ -339,36 +340,32 @@ fn summarize(files: &[OutFile]) -> String {
 }
 
 /// Writes the main document and the files beside it. Folders that hold secrets are 0700;
-/// as root, files go to the user the container reads them as (as `ptenv up` copies them).
+/// as root, files go to the user the container reads them as (as `ptenv up` copies them),
+/// the others to the folder's owner (see [`atomic`]).
 fn write_all(file: &Path, dir: &Path, r: &Rendered) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Error::new(format!("cannot create {}: {e}", dir.display()))
-            .hint("pass -o with a path in a folder you can write to")
-    })?;
-    crate::secrets::write_atomic(file, r.text.as_bytes(), 0o644)?;
-    let root = unsafe { libc::geteuid() } == 0;
+    atomic::create_dir_all(dir, 0o755)
+        .map_err(|e| e.hint("pass -o with a path in a folder you can write to"))?;
+    atomic::write(
+        file,
+        r.text.as_bytes(),
+        atomic::Mode::KeepOr(0o644),
+        atomic::Owner::Inherit,
+    )?;
     let mut written = Vec::new();
     for f in &r.files {
         let path = dir.join(&f.path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::new(format!("cannot create {}: {e}", parent.display())))?;
+            atomic::create_dir_all(parent, 0o755)?;
             if f.secret && parent != dir {
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))?;
             }
         }
-        crate::secrets::write_atomic(&path, &f.contents, f.mode)?;
-        if root {
-            std::os::unix::fs::chown(&path, Some(f.owner.0), Some(f.owner.1)).map_err(|e| {
-                Error::new(format!(
-                    "cannot give {} to {}:{}: {e}",
-                    path.display(),
-                    f.owner.0,
-                    f.owner.1
-                ))
-            })?;
-        }
+        let owner = match f.owner {
+            Some((uid, gid)) => atomic::Owner::Ids(uid, gid),
+            None => atomic::Owner::Inherit,
+        };
+        atomic::write(&path, &f.contents, atomic::Mode::Exactly(f.mode), owner)?;
         written.push(path);
     }
     Ok(written)

@@ -2,9 +2,10 @@
 //! (dialoguer); `--yes` or a non-terminal takes the defaults. An existing file is kept unless
 //! `--force`.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 use super::Ctx;
+use crate::atomic::{self, Mode, Owner};
 use crate::cli::InitArgs;
 use crate::error::{Error, Result};
 use crate::profile::{self, PROJECT_FILE};
@@ -50,7 +51,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<i32> {
     let text = render(&answers);
     // The rendered file must load: a template that ptenv itself rejects would be a bug.
     profile::parse(&text, &path)?;
-    write_atomic(&path, text.as_bytes())?;
+    atomic::write(&path, text.as_bytes(), Mode::KeepOr(0o644), Owner::Inherit)?;
     ctx.printer.info(format!("wrote {}", path.display()));
     ctx.printer.info(format!(
         "next: `ptenv up {}` (or `ptenv up --dry-run` to see the resolved profile)",
@@ -179,24 +180,6 @@ shm_size: {shm}
     )
 }
 
-/// Write through a temporary file in the same folder and rename it, so a crash never leaves
-/// half a file.
-fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().expect("a file in the project folder");
-    let tmp = dir.join(format!(".{PROJECT_FILE}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::new(format!("cannot write {}: {e}", path.display()))
-            .hint("check that the project folder is writable")
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +206,36 @@ mod tests {
         assert_eq!(p.gpus, Gpus::All);
         assert_eq!(p.shm_size, Some(ShmSize::Auto));
         assert!(p.packages.pip.is_empty());
+    }
+
+    #[test]
+    fn a_link_planted_at_a_guessable_temporary_name_is_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join("p");
+        std::fs::create_dir(&project).unwrap();
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        // The name a writer that uses its process id would pick.
+        let guess = project.join(format!(".{PROJECT_FILE}.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &guess).unwrap();
+        let ctx = Ctx {
+            printer: crate::output::Printer {
+                quiet: true,
+                verbose: false,
+                json: false,
+            },
+            project: project.clone(),
+        };
+        let _ = run(
+            &ctx,
+            InitArgs {
+                yes: true,
+                force: false,
+            },
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        let written = std::fs::read_to_string(project.join(PROJECT_FILE)).unwrap();
+        profile::parse(&written, Path::new("ptenv.yaml")).unwrap();
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::Ctx;
+use crate::atomic;
 use crate::cli::LockArgs;
 use crate::engine::distribution::RegistryImage;
 use crate::engine::recipe::Recipe;
@@ -258,8 +259,12 @@ fn facts_of(t: &Target) -> Result<HostFacts> {
 
 /// The entry of `ptenv.lock` for `profile`, if the project has a lock that pins it: the image
 /// `ptenv up` runs for it (doctor judges that one).
-pub fn pinned(project: &Path, profile: &str) -> Result<Option<lock::Entry>> {
-    Ok(read(&project.join(LOCK_FILE))?.and_then(|mut l| l.profiles.remove(profile)))
+pub fn pinned(project: &Path, profile: &Profile) -> Result<Option<lock::Entry>> {
+    let entry = read(&project.join(LOCK_FILE))?.and_then(|mut l| l.profiles.remove(&profile.name));
+    if let Some(e) = &entry {
+        e.check_pins(profile)?;
+    }
+    Ok(entry)
 }
 
 /// The lock file, if there is one.
@@ -272,16 +277,14 @@ fn read(path: &Path) -> Result<Option<Lock>> {
     }
 }
 
-/// Write through a temporary file and a rename: a reader never sees half a lock.
+/// A reader never sees half a lock.
 fn write(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension(format!("lock.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::new(format!("cannot write {}: {e}", path.display()))
-                .hint("check that the project folder is writable")
-        })
+    atomic::write(
+        path,
+        text.as_bytes(),
+        atomic::Mode::KeepOr(0o644),
+        atomic::Owner::Inherit,
+    )
 }
 
 fn plural(n: usize) -> &'static str {
@@ -344,6 +347,7 @@ pub fn for_up(
     if relock && (choice.image != entry.image || !derived_changes.is_empty()) {
         return relocked(ctx, profile, facts, choice, dry_run);
     }
+    entry.check_pins(profile)?;
     if choice.image != entry.image {
         p.info(format!(
             "This machine would now get {}, but {LOCK_FILE} pins {} for profile `{name}`: it was locked for {}, and this is {}. Keeping the lock; `ptenv up --relock` pins {} instead.",
@@ -547,5 +551,18 @@ mod tests {
         assert_eq!(read(&path).unwrap(), Some(l));
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
+    }
+
+    #[test]
+    fn a_link_planted_at_a_guessable_temporary_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_FILE);
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let guess = path.with_extension(format!("lock.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &guess).unwrap();
+        let _ = write(&path, "version: 1\n");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "version: 1\n");
     }
 }

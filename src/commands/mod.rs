@@ -32,6 +32,15 @@ pub struct Ctx {
 pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
     let project = project_dir(cli.global.project.as_deref())?;
     let ctx = Ctx { printer, project };
+    let uses_engine = !matches!(
+        cli.command,
+        Command::Init(_) | Command::Profiles | Command::Completions { .. } | Command::Select(_)
+    );
+    if uses_engine {
+        if let Some(w) = crate::engine::exposure_warning(&crate::engine::endpoint()) {
+            printer.warn(w);
+        }
+    }
     match cli.command {
         Command::Up(args) => up::run(&ctx, args),
         Command::Init(args) => init::run(&ctx, args),

@@ -722,7 +722,12 @@ impl MemlockMemo {
             if let Some(dir) = path.parent() {
                 let _ = std::fs::create_dir_all(dir);
             }
-            let _ = std::fs::write(path, b"");
+            let _ = crate::atomic::write(
+                path,
+                b"",
+                crate::atomic::Mode::KeepOr(0o644),
+                crate::atomic::Owner::Process,
+            );
         }
     }
 }

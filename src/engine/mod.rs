@@ -63,11 +63,7 @@ impl Engine {
     /// Connect to the engine named by `DOCKER_HOST`, else the default socket, and negotiate the
     /// API version (bollard's default, 1.53, is newer than Engine 20.10's 1.41).
     pub async fn connect() -> Result<Engine> {
-        let endpoint = std::env::var("DOCKER_HOST")
-            .ok()
-            .filter(|h| !h.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_HOST.to_string());
-        Engine::connect_to(&endpoint).await
+        Engine::connect_to(&endpoint()).await
     }
 
     pub async fn connect_to(endpoint: &str) -> Result<Engine> {
@@ -113,6 +109,34 @@ impl Engine {
             docker,
         })
     }
+}
+
+/// `DOCKER_HOST`, else the default socket: the engine [`Engine::connect`] talks to.
+pub fn endpoint() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_HOST.to_string())
+}
+
+/// A warning for an engine reached over plain TCP (this build speaks no TLS to engines) at an
+/// address other than loopback: the engine's API is root on its machine, and anyone on the
+/// network path can use it or read what ptenv sends it (tokens, keys).
+pub fn exposure_warning(endpoint: &str) -> Option<String> {
+    let rest = endpoint
+        .strip_prefix("tcp://")
+        .or_else(|| endpoint.strip_prefix("http://"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    if crate::registry::realm::is_loopback(host) {
+        return None;
+    }
+    Some(format!(
+        "DOCKER_HOST={endpoint} reaches the Docker Engine over plain TCP on the network: whoever can reach that port controls the engine, and with it root on its machine, and sees the tokens and keys ptenv sends it; prefer an ssh tunnel to the engine's socket (`ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST &`, then DOCKER_HOST=unix:///tmp/docker.sock)"
+    ))
 }
 
 /// The engine does not answer at `endpoint`.
@@ -225,6 +249,26 @@ pub(crate) fn failed(doing: &str, endpoint: &str, e: &bollard::errors::Error) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_tcp_off_loopback_is_warned_about() {
+        for exposed in [
+            "tcp://10.0.0.5:2375",
+            "tcp://docker.lan:2375",
+            "http://[2001:db8::1]:2375",
+        ] {
+            let w = exposure_warning(exposed).unwrap_or_else(|| panic!("{exposed}"));
+            assert!(w.contains(&format!("DOCKER_HOST={exposed} reaches")), "{w}");
+        }
+        for safe in [
+            "unix:///var/run/docker.sock",
+            "tcp://127.0.0.1:2375",
+            "tcp://localhost:2375",
+            "tcp://[::1]:2375",
+        ] {
+            assert_eq!(exposure_warning(safe), None, "{safe}");
+        }
+    }
 
     #[test]
     fn registry_failures_are_told_apart() {

@@ -50,7 +50,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
             contents: input.dockerfile.as_bytes().to_vec(),
             mode: 0o644,
             secret: false,
-            owner: (0, 0),
+            owner: None,
         },
         OutFile {
             // The folder is the build context: the Dockerfile needs nothing else, and the
@@ -61,7 +61,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
                     .to_vec(),
             mode: 0o644,
             secret: false,
-            owner: (0, 0),
+            owner: None,
         },
         OutFile {
             // The secrets sit beside the compose file, maybe in a repository: keep them out.
@@ -70,7 +70,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
                 .to_vec(),
             mode: 0o644,
             secret: false,
-            owner: (0, 0),
+            owner: None,
         },
     ];
 
@@ -111,7 +111,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
                     // user; the token and the host key are 0600).
                     mode: f.mode,
                     secret: true,
-                    owner: (f.uid, f.gid),
+                    owner: Some((f.uid, f.gid)),
                 });
             }
             FileKind::Config => {
@@ -122,7 +122,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
                     contents: f.contents.clone(),
                     mode: f.mode,
                     secret: false,
-                    owner: (f.uid, f.gid),
+                    owner: Some((f.uid, f.gid)),
                 });
             }
         }
@@ -384,7 +384,7 @@ mod tests {
             token.path,
             std::path::PathBuf::from("ptenv-jupyter/secrets/jupyter-token")
         );
-        assert_eq!((token.mode, token.owner), (0o600, (1234, 1300)));
+        assert_eq!((token.mode, token.owner), (0o600, Some((1234, 1300))));
         let dockerfile = r
             .files
             .iter()

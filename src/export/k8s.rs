@@ -596,7 +596,7 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
                 .into_bytes(),
                 mode: 0o600,
                 secret: true,
-                owner: (0, 0),
+                owner: None,
             });
         }
     }

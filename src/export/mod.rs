@@ -45,8 +45,9 @@ pub struct OutFile {
     /// Whether it holds a secret (its folder is kept from git and from other users).
     pub secret: bool,
     /// `uid:gid` the container reads or writes it as: when ptenv runs as root, the file is
-    /// given to that user, as `ptenv up` gives the files it copies in.
-    pub owner: (u32, u32),
+    /// given to that user, as `ptenv up` gives the files it copies in. `None` for files only
+    /// people read (the Dockerfile, ignore files): they go to the folder's owner.
+    pub owner: Option<(u32, u32)>,
 }
 
 /// An export: the main document, the files beside it, and what to tell the user.

@@ -10,6 +10,7 @@
 
 pub mod challenge;
 pub mod manifest;
+pub mod realm;
 pub mod reference;
 
 use std::path::{Path, PathBuf};
@@ -159,7 +160,10 @@ enum Failure {
 struct Session<'a> {
     agent: Agent,
     base: &'a str,
+    /// The endpoint's host, without the port: where the login may go (see [`realm`]).
+    host: String,
     reference: &'a Reference,
+    /// The login for the registry; none for a mirror, which is another host.
     credentials: Option<&'a DockerCredentials>,
     authorization: std::cell::RefCell<Option<String>>,
     deadline: Instant,
@@ -183,16 +187,25 @@ impl<'a> Session<'a> {
         };
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)
+            // A registry redirects blob requests to storage elsewhere: no login goes along.
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
             .proxy(proxy_for(reference))
             .user_agent(concat!("ptenv/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls)
             .build()
             .into();
+        let host = endpoint
+            .base
+            .parse::<ureq::http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(str::to_string))
+            .unwrap_or_default();
         Session {
             agent,
             base: &endpoint.base,
+            host,
             reference,
-            credentials,
+            credentials: credentials.filter(|_| !endpoint.mirror),
             authorization: std::cell::RefCell::new(None),
             deadline,
         }
@@ -314,7 +327,8 @@ impl<'a> Session<'a> {
             }) => {
                 let scope = scope
                     .unwrap_or_else(|| format!("repository:{}:pull", self.reference.repository));
-                self.token(&realm, service.as_deref(), &scope)
+                let realm_host = realm::check(&realm).map_err(Failure::Answer)?;
+                self.token(&realm, &realm_host, service.as_deref(), &scope)
                     .map(|t| format!("Bearer {t}"))
             }
             None => Err(Failure::Answer(format!(
@@ -326,9 +340,18 @@ impl<'a> Session<'a> {
 
     /// A token from the registry's token service: with an identity token by OAuth2's
     /// refresh-token grant, with a user and password by basic authentication, else anonymous
-    /// (public images on Docker Hub need an anonymous token too).
-    fn token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String, Failure> {
-        let identity = self.credentials.and_then(|c| c.identitytoken.as_deref());
+    /// (public images on Docker Hub need an anonymous token too). The login goes only to a
+    /// service on the registry's own domain ([`realm::may_send_login`]).
+    fn token(
+        &self,
+        realm: &str,
+        realm_host: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<String, Failure> {
+        let withheld = self.credentials.is_some() && !realm::may_send_login(realm_host, &self.host);
+        let credentials = self.credentials.filter(|_| !withheld);
+        let identity = credentials.and_then(|c| c.identitytoken.as_deref());
         let mut response = if let Some(refresh) = identity {
             let mut form = vec![
                 ("grant_type", "refresh_token"),
@@ -354,7 +377,7 @@ impl<'a> Session<'a> {
             if let Some(s) = service {
                 request = request.query("service", s);
             }
-            if let Some(b) = self.credentials.and_then(basic) {
+            if let Some(b) = credentials.and_then(basic) {
                 request = request.header("Authorization", format!("Basic {b}"));
             }
             request.call()
@@ -364,8 +387,16 @@ impl<'a> Session<'a> {
         let body = read(&mut response).map_err(Failure::Connect)?;
         if status != 200 {
             return Err(Failure::Answer(format!(
-                "the registry's token service refused ({status}: {})",
-                first_line(&body)
+                "the registry's token service refused ({status}: {}){}",
+                first_line(&body),
+                if withheld {
+                    format!(
+                        "; ptenv did not send your login to {realm_host}, which is not {}",
+                        self.host
+                    )
+                } else {
+                    String::new()
+                }
             )));
         }
         #[derive(serde::Deserialize)]
@@ -385,12 +416,7 @@ impl<'a> Session<'a> {
 /// The proxy of the environment, except for loopback registries, which Go's HTTP client (and
 /// so the engine) never sends through a proxy.
 fn proxy_for(reference: &Reference) -> Option<Proxy> {
-    let host = reference.host_name();
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback {
+    if realm::is_loopback(reference.host_name()) {
         None
     } else {
         Proxy::try_from_env()
@@ -544,14 +570,153 @@ mod tests {
         );
     }
 
-    #[test]
-    fn basic_credentials_are_user_colon_password() {
-        let c = DockerCredentials {
+    /// The heads (request line and headers, lower-cased) a test server received.
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+    /// A one-request-at-a-time HTTP server on loopback: `answer` gets each request's head and
+    /// returns the whole response. Returns its port and the heads it received.
+    fn serve(answer: impl Fn(&str) -> String + Send + 'static) -> (u16, Seen) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Seen::default();
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(&stream);
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    head.push_str(&line.to_ascii_lowercase());
+                }
+                let response = answer(&head);
+                log.lock().unwrap().push(head);
+                let _ = (&stream).write_all(response.as_bytes());
+            }
+        });
+        (port, seen)
+    }
+
+    /// An answer with no body.
+    fn empty(status: &str, headers: &str) -> String {
+        format!("HTTP/1.1 {status}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n")
+    }
+
+    fn ana() -> DockerCredentials {
+        DockerCredentials {
             username: Some("ana".into()),
             password: Some("s3cret".into()),
             ..Default::default()
+        }
+    }
+
+    /// One request of a session to `base` for `reference`, with Ana's login.
+    fn get_once(base: String, mirror: bool, reference: &str) -> Result<(String, String), Failure> {
+        let endpoint = Endpoint {
+            base,
+            verify: false,
+            mirror,
         };
-        assert_eq!(basic(&c).as_deref(), Some("YW5hOnMzY3JldA=="));
+        let reference = Reference::parse(reference);
+        let login = ana();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        Session::new(
+            &endpoint,
+            &reference,
+            &Settings::default(),
+            Some(&login),
+            deadline,
+        )
+        .get(&format!("manifests/{}", reference.reference), "*/*")
+    }
+
+    #[test]
+    fn a_redirect_to_another_host_carries_no_login() {
+        let (storage, seen) = serve(|_| empty("404 Not Found", ""));
+        let (registry, _) = serve(move |head| {
+            if head.contains("authorization: basic") {
+                empty(
+                    "302 Found",
+                    &format!("Location: http://localhost:{storage}/blob\r\n"),
+                )
+            } else {
+                empty(
+                    "401 Unauthorized",
+                    "WWW-Authenticate: Basic realm=\"r\"\r\n",
+                )
+            }
+        });
+        let settings = Settings {
+            insecure: true,
+            timeout: Duration::from_secs(10),
+            ..Default::default()
+        };
+        let reference = Reference::parse(&format!("127.0.0.1:{registry}/x/y:1"));
+        let platform = Platform {
+            os: "linux".into(),
+            arch: "amd64".into(),
+            variant: None,
+        };
+        let err = download(&reference, &platform, &settings, Some(&ana())).unwrap_err();
+        assert!(err.contains("has no x/y:1"), "{err}");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "the redirect was followed once: {seen:?}");
+        assert!(seen[0].starts_with("get /blob "), "{seen:?}");
+        assert!(!seen[0].contains("authorization"), "{seen:?}");
+    }
+
+    #[test]
+    fn a_mirror_never_gets_the_registry_s_login() {
+        let (mirror, seen) = serve(|_| {
+            empty(
+                "401 Unauthorized",
+                "WWW-Authenticate: Basic realm=\"r\"\r\n",
+            )
+        });
+        match get_once(
+            format!("http://127.0.0.1:{mirror}"),
+            true,
+            "pytorch/pytorch:2.6.0",
+        ) {
+            Err(Failure::Answer(e)) => assert!(e.contains("wants a login"), "{e}"),
+            _ => panic!("the mirror's challenge is not answered"),
+        }
+        let seen = seen.lock().unwrap();
+        assert!(
+            !seen.is_empty() && seen.iter().all(|h| !h.contains("authorization")),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_token_service_on_another_host_gets_no_login() {
+        let (tokens, seen) = serve(|_| empty("401 Unauthorized", ""));
+        // `localhost` is another host than `127.0.0.1` as far as names go.
+        let (registry, _) = serve(move |_| {
+            empty(
+                "401 Unauthorized",
+                &format!("WWW-Authenticate: Bearer realm=\"http://localhost:{tokens}/token\",service=\"s\"\r\n"),
+            )
+        });
+        let reference = format!("127.0.0.1:{registry}/x/y:1");
+        match get_once(format!("http://127.0.0.1:{registry}"), false, &reference) {
+            Err(Failure::Answer(e)) => assert!(
+                e.contains("ptenv did not send your login to localhost, which is not 127.0.0.1"),
+                "{e}"
+            ),
+            _ => panic!("the token service refused"),
+        }
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(!seen[0].contains("authorization"), "{seen:?}");
+    }
+
+    #[test]
+    fn basic_credentials_are_user_colon_password() {
+        assert_eq!(basic(&ana()).as_deref(), Some("YW5hOnMzY3JldA=="));
         assert_eq!(basic(&DockerCredentials::default()), None);
     }
 

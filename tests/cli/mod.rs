@@ -309,3 +309,25 @@ fn every_command_line_of_the_readme_tables_exists_with_its_flags() {
     // The README's `up --dry-run` lines run as written.
     p.ptenv(&["up", "--dry-run"]).run().assert_success();
 }
+
+#[test]
+fn a_plain_tcp_engine_on_the_network_is_warned_about() {
+    let p = Project::new("cli-tcp-engine");
+    // Nothing listens on port 1: the warning comes before the connection fails.
+    let host = format!("tcp://{}:1", crate::registry::outside_address());
+    let out = p.ptenv(&["ls"]).env("DOCKER_HOST", &host).run();
+    out.assert_exit(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: DOCKER_HOST={host} reaches the Docker Engine over plain TCP on the network"
+        )),
+        "{out}"
+    );
+    // On loopback the traffic stays on this machine: no warning.
+    let out = p
+        .ptenv(&["ls"])
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+        .run();
+    out.assert_exit(1);
+    assert!(!out.stderr.contains("warning: DOCKER_HOST"), "{out}");
+}

@@ -550,3 +550,58 @@ fn a_tag_the_registry_lacks_or_a_registry_that_does_not_answer_is_said_with_the_
     );
     assert!(down.stderr.contains("hint: check the network"), "{down}");
 }
+
+#[test]
+fn a_lock_that_pins_another_repository_is_refused_by_up_and_doctor() {
+    let tb = Testbed::get();
+    tb.registry();
+    let p = Project::new("lock-foreign");
+    p.write(
+        "ptenv.yaml",
+        &format!(
+            "default: shell\nrepository: {}\ngpus: none\n",
+            tb.small_repo
+        ),
+    );
+    p.ptenv(&["lock"]).run().assert_success();
+    // A hand-edited lock: the profile's settings as they are, the image another repository's.
+    let lock = p.read("ptenv.lock");
+    let ours = format!("image: {}:{TAG}\n", tb.small_repo);
+    assert!(entry(&lock, "shell").contains(&ours), "{lock}");
+    p.write(
+        "ptenv.lock",
+        &lock.replace(&ours, &format!("image: evil.example/x:{TAG}\n")),
+    );
+
+    let up = p.ptenv(&["up", "shell", "--dry-run"]).run();
+    up.assert_exit(1);
+    assert!(
+        up.stderr
+            .contains("ptenv: ptenv.lock pins profile `shell` to evil.example/x@sha256:"),
+        "{up}"
+    );
+    assert!(
+        up.stderr.contains(&format!(
+            "not an image of {}, the repository",
+            tb.small_repo
+        )),
+        "{up}"
+    );
+    assert!(up.stderr.contains("hint: run `ptenv lock`"), "{up}");
+    assert!(!up.stderr.contains("Using ptenv.lock"), "{up}");
+
+    let (_, report) = crate::doctor::doctor(&p, &["--no-container"], None, None);
+    let image = crate::doctor::check(&report, "image");
+    assert_eq!(image["status"], "fail", "{image:#}");
+    assert!(
+        image.to_string().contains("evil.example/x@sha256:"),
+        "{image:#}"
+    );
+    assert!(
+        image["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("run `ptenv lock`"),
+        "{image:#}"
+    );
+}

@@ -45,7 +45,7 @@ fn run(program: &str, args: &[&str], dir: &Path) -> String {
 
 /// An address of this machine that is not loopback: the engine counts loopback registries as
 /// insecure (plain HTTP allowed), any other as secure.
-fn outside_address() -> String {
+pub fn outside_address() -> String {
     let out = run("hostname", &["-I"], Path::new("/"));
     out.split_whitespace()
         .find(|a| !a.contains(':') && !a.starts_with("127."))
@@ -63,7 +63,8 @@ struct TokenService {
 }
 
 impl TokenService {
-    fn start(dir: &Path) -> TokenService {
+    /// Listens on `ip` (an ephemeral port), with its key and certificate in `dir`.
+    fn start(dir: &Path, ip: &str) -> TokenService {
         // An ECDSA key and its self-signed certificate; the registry trusts the certificate.
         run(
             "openssl",
@@ -132,7 +133,7 @@ impl TokenService {
             &rng,
         )
         .expect("an ECDSA P-256 key");
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind(format!("{ip}:0")).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let ptenv_logins = Arc::new(AtomicUsize::new(0));
@@ -356,7 +357,7 @@ fn assert_size_said(out: &Outcome, base: &str, bytes: u64, count: usize, registr
 #[test]
 fn a_token_registry_tells_the_size_to_ptenv_with_the_user_s_login() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens = TokenService::start(dir.path());
+    let tokens = TokenService::start(dir.path(), "127.0.0.1");
     let addr = format!("127.0.0.1:{}", free_port());
     let auth = format!(
         "auth:\n  token:\n    realm: http://{}/token\n    service: ptenv-test-registry\n    issuer: ptenv-test\n    rootcertbundle: {}\n",
@@ -402,15 +403,56 @@ fn a_token_registry_tells_the_size_to_ptenv_with_the_user_s_login() {
     out.assert_success();
     assert_size_said(&out, &base, layer, count, &registry);
     assert!(tokens.ptenv_logins.load(Ordering::SeqCst) >= 1);
+
+    // The same images behind a registry whose token service is plain http on this machine's
+    // network address: ptenv sends no login there (the engine, with its own rules, still pulls).
+    let open_dir = dir.path().join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    let open_tokens = TokenService::start(&open_dir, &outside_address());
+    let open_addr = format!("127.0.0.1:{}", free_port());
+    let open_auth = format!(
+        "auth:\n  token:\n    realm: http://{}/token\n    service: ptenv-test-registry\n    issuer: ptenv-test\n    rootcertbundle: {}\n",
+        open_tokens.addr,
+        open_dir.join("token.pem").display()
+    );
+    let open_registry = OwnRegistry::serve(
+        &open_dir,
+        "token-open",
+        &open_addr,
+        &dir.path().join("storage"),
+        "",
+        &open_auth,
+    );
+    let open_base = format!("{open_addr}/ptenv-test/tok/pytorch:{TAG}");
+    docker_config(&p, &open_addr, PASSWORD);
+    p.track_image(&open_base);
+    p.write(
+        "ptenv.yaml",
+        &format!("default: shell\ngpus: none\nrepository: {open_addr}/ptenv-test/tok/pytorch\n"),
+    );
+    let out = p.ptenv(&["up", "--detach", "-v"]).run();
+    out.assert_success();
+    assert!(
+        out.stderr.contains(&format!(
+            "its download size is unknown: the registry names a token service that is not https (http://{}/token)",
+            open_tokens.addr
+        )),
+        "{out}\n{}",
+        open_registry.log_text()
+    );
+    assert_eq!(open_tokens.ptenv_logins.load(Ordering::SeqCst), 0);
+
     p.ptenv(&["down"]).run().assert_success();
-    let derived = docker_ok(&[
-        "images",
-        "-q",
-        "--filter",
-        &format!("label=dev.ptenv.derived-from={base}"),
-    ]);
-    for id in derived.split_whitespace() {
-        let _ = crate::support::docker(&["rmi", id]);
+    for b in [&base, &open_base] {
+        let derived = docker_ok(&[
+            "images",
+            "-q",
+            "--filter",
+            &format!("label=dev.ptenv.derived-from={b}"),
+        ]);
+        for id in derived.split_whitespace() {
+            let _ = crate::support::docker(&["rmi", id]);
+        }
     }
 }
 
