@@ -39,11 +39,10 @@ fn as_root_init_export_and_lock_leave_the_project_to_its_owner() {
         .run()
         .assert_success();
     // The lock needs a repository the test registry has.
-    std::fs::write(
-        p.path().join("ptenv.yaml"),
-        format!("repository: {}\ngpus: none\n", tb.small_repo),
-    )
-    .unwrap();
+    p.write(
+        "ptenv.yaml",
+        &format!("repository: {}\ngpus: none\n", tb.small_repo),
+    );
     p.ptenv(&["lock"]).run().assert_success();
 
     let files = tree(p.path());
