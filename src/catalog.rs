@@ -2,20 +2,14 @@
 //! GPU code compiled in and the drivers it needs. Selection (`select.rs`) and `ptenv doctor`
 //! filter these rows; no decision about a particular tag is hard-coded anywhere else.
 //!
-//! Every number here comes from `shared/reference/pytorch-cuda-facts.md` (§1–§4), which cites
-//! its primary sources; each row repeats the ones that matter for it. Rows marked "unverified"
-//! in the fact sheet say so in their comment. The primary sources:
-//! - tags and release status: pytorch/pytorch `RELEASE.md` (release compatibility matrix),
-//!   `.github/workflows/docker-release.yml`, `.github/scripts/generate_docker_release_matrix.py`,
-//!   `docker.Makefile`; <https://pytorch.org/get-started/previous-versions>; the 2.6 and 2.7
-//!   release blogs (<https://pytorch.org/blog/pytorch2-6/>, <https://pytorch.org/blog/pytorch-2-7/>);
-//! - architectures: the PyPI wheels' `libtorch_python.so` (`get_arch_list()` strings) and
-//!   pytorch/pytorch `.ci/manywheel/build_cuda.sh`, PRs #145616, #148000, #146265, #147607;
-//! - drivers: CUDA Toolkit release notes, Tables 2 and 3
-//!   (<https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html>) and the CUDA
-//!   minor-version compatibility guide
-//!   (<https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html>);
-//! - compute capabilities: <https://developer.nvidia.com/cuda-gpus>.
+//! Every number here comes from `docs/compatibility.md` (§1–§6), which gives each fact its
+//! primary source and says which ones are unverified; each row's comment names the sections
+//! that matter for it and repeats the unverified marks:
+//! - tags, release status, cuDNN, PyPI defaults: §1 (pytorch/pytorch `RELEASE.md`, the release
+//!   workflow and the PyPI wheels);
+//! - architectures: §2 (the PyPI wheels' `libtorch_python.so`, `.ci/manywheel/build_cuda.sh`);
+//! - drivers: §4 (CUDA Toolkit release notes Tables 2 and 3, the CUDA compatibility guide);
+//! - compute capabilities: §6 (<https://developer.nvidia.com/cuda-gpus>).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -134,7 +128,8 @@ pub struct Line {
     pub pytorch: &'static str,
     /// The CUDA line, as in the tag: (12, 4) for `cuda12.4`.
     pub cuda: (u32, u32),
-    /// The full CUDA version the release build used, for display only (fact sheet §1a).
+    /// The full CUDA version the release build used, for display only
+    /// (docs/compatibility.md §1.2).
     pub cuda_full: &'static str,
     /// The cuDNN major version in the tag (`cudnn9`) and the exact version inside.
     pub cudnn: u32,
@@ -146,20 +141,20 @@ pub struct Line {
     pub sass: &'static [Cc],
     /// Embedded PTX (`compute_XY`), which the driver can JIT-compile for newer GPUs.
     pub ptx: &'static [Cc],
-    /// Whether `sass`/`ptx` were read from the published wheel (else the fact sheet marks them
-    /// unverified: inferred from the build scripts).
+    /// Whether `sass`/`ptx` were read from the published wheel (else docs/compatibility.md §2
+    /// marks them unverified: inferred from the build scripts).
     pub arch_verified: bool,
     /// Oldest driver that starts this CUDA runtime at all, under CUDA minor-version
-    /// compatibility (fact sheet §3b, §3d).
+    /// compatibility (docs/compatibility.md §4.1, §4.3).
     pub driver_floor: &'static str,
     /// The driver NVIDIA ships with the CUDA runtime the wheel bundles (release notes Table 3,
-    /// fact sheet §3a, §3d): below it the image runs "with limited feature-set".
+    /// docs/compatibility.md §4.2, §4.3): below it the image runs "with limited feature-set".
     pub full_feature_driver: &'static str,
     /// Image variants published for this line.
     pub variants: &'static [Variant],
     /// The variants also published for linux/arm64 (whose images hold the CPU build of
     /// PyTorch). `docker-release.yml` builds runtime images for `linux/arm64,linux/amd64` and
-    /// devel images for `linux/amd64` only (fact sheet §1).
+    /// devel images for `linux/amd64` only (docs/compatibility.md §1.4).
     pub arm64_variants: &'static [Variant],
 }
 
@@ -179,17 +174,15 @@ const SM_37_TO_90: &[Cc] = &[
     (8, 6),
     (9, 0),
 ];
-/// 2.7 CUDA 12.8: `sm_75 sm_80 sm_86 sm_90 sm_100 sm_120` (sm_50/60 dropped by
-/// pytorch/pytorch#146265, sm_70 by #147607).
+/// 2.7 CUDA 12.8: `sm_75 sm_80 sm_86 sm_90 sm_100 sm_120` (no Maxwell, Pascal or Volta:
+/// docs/compatibility.md §2).
 const SM_75_TO_120: &[Cc] = &[(7, 5), (8, 0), (8, 6), (9, 0), (10, 0), (12, 0)];
 
 /// The images ptenv chooses from. Order does not matter; selection sorts.
 pub const LINES: &[Line] = &[
-    // 2.6.0 cu118. Tags: fact sheet §1a (pytorch/pytorch RELEASE.md compatibility matrix,
-    // PR #143538, pytorch.org/get-started/previous-versions). cuDNN 9.1.0.70: RELEASE.md.
+    // 2.6.0 cu118. Tag, status and cuDNN 9.1.0.70: docs/compatibility.md §1.2 (RELEASE.md).
     // Arch list: §2, *unverified*, from .ci/manywheel/build_cuda.sh (11.8 adds 3.7 and 9.0
-    // to the base list). Drivers: §3d (CUDA release notes Tables 2 and 3: 11.x floor
-    // 450.80.02; 11.8 GA ships 520.61.05).
+    // to the base list). Drivers: §4.3 (11.x floor 450.80.02; 11.8 GA ships 520.61.05).
     Line {
         pytorch: "2.6.0",
         cuda: (11, 8),
@@ -207,9 +200,9 @@ pub const LINES: &[Line] = &[
         arm64_variants: RUNTIME_ONLY,
     },
     // 2.6.0 cu124: the PyPI default (torch==2.6.0 reports 2.6.0+cu124, pins cudart
-    // 12.4.127 = 12.4 Update 1), §1a. Arch list *verified*: read from the PyPI wheel's
-    // libtorch_python.so, §2. Drivers: §3d (12.x floor 525.60.13; 12.4 Update 1 ships
-    // 550.54.15).
+    // 12.4.127 = 12.4 Update 1), docs/compatibility.md §1.2. Arch list *verified*: read from
+    // the PyPI wheel's libtorch_python.so, §2. Drivers: §4.3 (12.x floor 525.60.13; 12.4
+    // Update 1 ships 550.54.15).
     Line {
         pytorch: "2.6.0",
         cuda: (12, 4),
@@ -226,9 +219,9 @@ pub const LINES: &[Line] = &[
         variants: BOTH,
         arm64_variants: RUNTIME_ONLY,
     },
-    // 2.6.0 cu126: "experimental" in the 2.6 release matrix (RELEASE.md), §1a. Arch list
-    // *unverified*: PR #145616 removed PTX from the 12.6 release builds, §2. Drivers: §3d
-    // (12.6 Update 3 ships 560.35.05).
+    // 2.6.0 cu126: "experimental" in the 2.6 release matrix (RELEASE.md),
+    // docs/compatibility.md §1.2. Arch list *unverified*; the release builds of 12.6 carry no
+    // PTX, §2. Drivers: §4.3 (12.6 Update 3 ships 560.35.05).
     Line {
         pytorch: "2.6.0",
         cuda: (12, 6),
@@ -245,8 +238,8 @@ pub const LINES: &[Line] = &[
         variants: BOTH,
         arm64_variants: RUNTIME_ONLY,
     },
-    // 2.7.0 cu118: stable, §1a (RELEASE.md, 2.7 release blog). Arch list *unverified*: same
-    // pattern as 2.6 cu118 including sm_37, §2. Drivers: §3d.
+    // 2.7.0 cu118: stable, docs/compatibility.md §1.2 (RELEASE.md, 2.7 release blog). Arch
+    // list *unverified*: same pattern as 2.6 cu118 including sm_37, §2. Drivers: §4.3.
     Line {
         pytorch: "2.7.0",
         cuda: (11, 8),
@@ -264,8 +257,8 @@ pub const LINES: &[Line] = &[
         arm64_variants: RUNTIME_ONLY,
     },
     // 2.7.0 cu126: the PyPI default (torch==2.7.0 reports 2.7.0+cu126, pins cudart 12.6.77 =
-    // 12.6 Update 3), §1a. Arch list *verified* from the PyPI wheel; PR #148000 removed
-    // +PTX, §2. Drivers: §3d (560.35.05).
+    // 12.6 Update 3), docs/compatibility.md §1.2. Arch list *verified* from the PyPI wheel,
+    // no PTX, §2. Drivers: §4.3 (560.35.05).
     Line {
         pytorch: "2.7.0",
         cuda: (12, 6),
@@ -283,9 +276,9 @@ pub const LINES: &[Line] = &[
         arm64_variants: RUNTIME_ONLY,
     },
     // 2.7.0 cu128: "experimental", the only 2.6/2.7 line with Blackwell kernels (2.7
-    // release blog), §1a. Arch list observed on 2.7.1+cu128 (`sm_75 … sm_120` +
-    // `compute_120`), presumed identical for 2.7.0 (*unverified*), §2. Drivers: §3d (12.8 GA
-    // ships 570.26; the 2.7.0 cudart pin is unverified).
+    // release blog), docs/compatibility.md §1.2. Arch list observed on 2.7.1+cu128
+    // (`sm_75 … sm_120` + `compute_120`), presumed identical for 2.7.0 (*unverified*), §2.
+    // Drivers: §4.3 (12.8 GA ships 570.26; the 2.7.0 cudart pin is unverified).
     Line {
         pytorch: "2.7.0",
         cuda: (12, 8),
@@ -305,13 +298,13 @@ pub const LINES: &[Line] = &[
 ];
 
 /// The oldest driver a CUDA major family runs on under minor-version compatibility (release
-/// notes Table 2, fact sheet §3b); used for pinned images that are not in [`LINES`].
+/// notes Table 2, docs/compatibility.md §4.1); used for pinned images that are not in [`LINES`].
 pub const FAMILY_FLOORS: &[(u32, &str)] = &[(11, "450.80.02"), (12, "525.60.13"), (13, "580")];
 
-/// "CUDA Toolkit and Corresponding Driver Versions", Linux x86_64 (release notes Table 3, fact
-/// sheet §3a): the GA driver of each toolkit. A driver supports the CUDA version of the newest
-/// row it reaches; this is how `--driver` overrides get their CUDA version (§3c: "each driver
-/// branch reports one CUDA version … derived from Table 3").
+/// "CUDA Toolkit and Corresponding Driver Versions", Linux x86_64 (release notes Table 3,
+/// docs/compatibility.md §4.2): the GA driver of each toolkit. A driver supports the CUDA
+/// version of the newest row it reaches; this is how `--driver` overrides get their CUDA
+/// version (§5: each driver branch reports one CUDA version).
 pub const TOOLKIT_DRIVERS: &[((u32, u32), &str)] = &[
     ((11, 8), "520.61.05"),
     ((12, 0), "525.60.13"),
@@ -336,7 +329,7 @@ pub fn cuda_for_driver(d: &DriverVersion) -> Option<(u32, u32)> {
         .map(|(cuda, _)| *cuda)
 }
 
-/// The family floor of a CUDA major version, if the fact sheet gives one.
+/// The family floor of a CUDA major version, if docs/compatibility.md §4.1 gives one.
 pub fn family_floor(cuda_major: u32) -> Option<DriverVersion> {
     FAMILY_FLOORS
         .iter()
@@ -436,13 +429,14 @@ impl Coverage {
 }
 
 /// The Tegra (Jetson) parts: not binary-compatible with the desktop architectures of the same
-/// major version (fact sheet §2 rule 1; PyTorch's own table treats 72 and 87 as separate sets).
+/// major version (docs/compatibility.md §3 rule 2; PyTorch's own table treats 72 and 87 as
+/// separate sets).
 const TEGRA: &[Cc] = &[(7, 2), (8, 7)];
 
-/// Does an architecture list run on a GPU of compute capability `cc`? (fact sheet §2, rules 1
-/// and 2.) A cubin for `sm_XY` runs on devices of the same major version X and a minor version
-/// ≥ Y (Tegra only on its exact arch); PTX `compute_XY` is JIT-compiled for any device ≥ X.Y.
-/// SASS is preferred when both apply. Pure; `ptenv doctor` uses it on `get_arch_list()`.
+/// Does an architecture list run on a GPU of compute capability `cc`? (docs/compatibility.md
+/// §3, rules 1–3.) A cubin for `sm_XY` runs on devices of the same major version X and a minor
+/// version ≥ Y (Tegra only on its exact arch); PTX `compute_XY` is JIT-compiled for any device
+/// ≥ X.Y. SASS is preferred when both apply. Pure; `ptenv doctor` uses it on `get_arch_list()`.
 pub fn coverage(sass: &[Cc], ptx: &[Cc], cc: Cc) -> Coverage {
     let tegra = TEGRA.contains(&cc);
     let native = sass
@@ -490,8 +484,8 @@ pub fn parse_arch_list(text: &str) -> (Vec<Cc>, Vec<Cc>) {
     (sass, ptx)
 }
 
-/// The name NVIDIA gives the architecture of a compute capability (cuda-gpus pages, fact sheet
-/// §4), for explanations: "Blackwell", "Ampere".
+/// The name NVIDIA gives the architecture of a compute capability (cuda-gpus pages,
+/// docs/compatibility.md §6), for explanations: "Blackwell", "Ampere".
 pub fn arch_name(cc: Cc) -> &'static str {
     match cc {
         (3, _) => "Kepler",
@@ -530,8 +524,8 @@ pub fn find(pytorch: &str, cuda: (u32, u32)) -> Option<&'static Line> {
         .find(|l| l.pytorch == pytorch && l.cuda == cuda)
 }
 
-/// A tag in the official scheme `<pytorch>-cuda<x.y>-cudnn<n>-<runtime|devel>` (fact sheet §1,
-/// `docker.Makefile`).
+/// A tag in the official scheme `<pytorch>-cuda<x.y>-cudnn<n>-<runtime|devel>`
+/// (docs/compatibility.md §1.1, `docker.Makefile`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
     pub pytorch: String,
@@ -614,7 +608,7 @@ mod tests {
             assert!(tags.contains(&t.to_string()), "{t}");
         }
         assert_eq!(tags.len(), 6);
-        // No 12.1 / cuDNN 8 myth (fact sheet §0).
+        // No 12.1 / cuDNN 8 line (docs/compatibility.md §10).
         assert!(find("2.6.0", (12, 1)).is_none());
         assert_eq!(lines_for("2.6").len(), 3);
         assert_eq!(lines_for("2.7.0").len(), 3);
@@ -643,7 +637,7 @@ mod tests {
 
     #[test]
     fn driver_branches_map_to_the_cuda_version_nvidia_smi_shows() {
-        // Fact sheet §3c: R525 → 12.0 … R580 → 13.0.
+        // docs/compatibility.md §5: R525 → 12.0 … R580 → 13.0.
         for (d, cuda) in [
             ("525.60.13", Some((12, 0))),
             ("525.147.05", Some((12, 0))),

@@ -5,7 +5,7 @@
 //! Pure: no engine, no environment. Each field is mapped the way docker's CLI maps the flag an
 //! expert would type (`--gpus`, `--shm-size`, `--ipc`, `--ulimit`, `-v`, `-p`, `-e`, `--init`,
 //! `-w`, `--user`); `tests/parity.rs` checks that against `docker create` on the real engine.
-//! Reference: `/work/shared/reference/pytorch-cuda-facts.md` §5.
+//! Reference: `docs/compatibility.md` §7.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -445,7 +445,7 @@ mod tests {
     #[test]
     fn the_reference_docker_run_line_maps_field_for_field() {
         // docker run --gpus all --ipc host --ulimit memlock=-1 --ulimit stack=67108864
-        //   -p 127.0.0.1:8888:8888 -v $PWD:/workspace IMAGE   (reference §5)
+        //   -p 127.0.0.1:8888:8888 -v $PWD:/workspace IMAGE   (docs/compatibility.md §7)
         let p = profile("jupyter", "ipc: host\n");
         let spec = spec_for(&p, true, &Setup::default());
         let body = spec.create_body();

@@ -1,6 +1,6 @@
 //! Which image runs here: the profile's wishes and the host's facts in, a [`Choice`] with its
 //! reasons out. Pure: no I/O, only the catalog's data (`catalog.rs`) and the rules of
-//! `shared/reference/pytorch-cuda-facts.md` §2–§3:
+//! `docs/compatibility.md` §3–§4:
 //!
 //! a. Candidates are the catalog lines of the profile's PyTorch version and variant; a pinned
 //!    `cuda:` or `image:` wins but is still checked, and what fails becomes a warning.
@@ -93,7 +93,8 @@ pub fn choose(profile: &Profile, facts: &HostFacts) -> Result<Choice> {
         }
     }
     if choice.gpu && facts.machine == "aarch64" && choice.line.is_some() {
-        // Fact sheet §1b: the arm64 build of the official image installs the CPU wheels.
+        // docs/compatibility.md §1.4: the arm64 build of the official image installs the CPU
+        // wheels.
         choice.warnings.push(
             "this is an arm64 (aarch64) machine: the official pytorch/pytorch images for arm64 contain the CPU-only build of PyTorch, so torch will not see the GPUs (GH200/GB200/Jetson need NVIDIA's own images, pinned with `image:`)".to_string(),
         );
@@ -969,8 +970,8 @@ mod tests {
 
     const RTX_5090: Cc = (12, 0);
 
-    /// The scenario table: GPUs of fact sheet §4, mixed GPUs, drivers at and below every
-    /// threshold, runtime and devel, CPU only, pinned lines.
+    /// The scenario table: GPUs of docs/compatibility.md §6, mixed GPUs, drivers at and below
+    /// every threshold, runtime and devel, CPU only, pinned lines.
     fn scenarios() -> Vec<(&'static str, Want, HostFacts, Expect)> {
         vec![
             // f: no driver or no GPU → CPU, chosen as for a host without GPU constraints.
@@ -1010,7 +1011,7 @@ mod tests {
                 host(Some("440.33.01"), &[(8, 6)]),
                 Image("2.6.0-cuda12.4-cudnn9-runtime", false),
             ),
-            // §4, one GPU each.
+            // §6, one GPU each.
             (
                 "K80 on 2.6",
                 want("2.6"),

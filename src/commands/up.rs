@@ -440,7 +440,7 @@ impl Up<'_> {
         let wanted: Vec<u16> = spec.ports.iter().map(|port| port.host).collect();
         spec.set_host_ports(&self.pick_ports(&spec, &wanted, &avoid)?);
         // An engine that refused `memlock=-1` before refuses it again: skip the failed start
-        // (0.7 s of a 1.4 s cold start on the test machine, issue #8's benchmark).
+        // (0.7 s of a 1.4 s cold start on the test machine, benches/RESULTS.md).
         let refused = MemlockMemo::for_engine(engine);
         let mut capped = false;
         let unlimited = |u: &plan::Ulimit| u.name == "memlock" && (u.soft < 0 || u.hard < 0);

@@ -8,7 +8,7 @@ use crate::catalog::{self, Coverage};
 use crate::gpu::HostFacts;
 
 /// Below this, DataLoader workers run out of /dev/shm ("Unexpected bus error encountered in
-/// worker"); the NGC banner's older advice was `--shm-size=1g` (fact sheet §7).
+/// worker"); the NGC banner's older advice was `--shm-size=1g` (docs/compatibility.md §9).
 pub const SHM_MINIMUM: i64 = 1 << 30;
 
 /// What the engine says about one running container of the project.
@@ -24,7 +24,7 @@ pub struct ContainerShm {
     pub memlock_capped: Option<String>,
 }
 
-/// Docker's ShmSize when the field is omitted (Engine API, fact sheet §5).
+/// Docker's ShmSize when the field is omitted (Engine API, docs/compatibility.md §7).
 const DOCKER_DEFAULT_SHM: i64 = 64 * 1024 * 1024;
 
 /// Link 8: /dev/shm of the project's running containers, and the memlock fallback.
@@ -106,8 +106,9 @@ pub fn check_shm(containers: &[ContainerShm]) -> Check {
 
 /// The probe, run with `python -c` in the image. It never raises: every question is asked in a
 /// try block, and CUDA is forced to initialise, because `is_available()` returns False silently
-/// when libcuda is missing (fact sheet §6) and only `torch.cuda.init()` says why. The arch list
-/// comes from `_cuda_getArchFlags()` too, since `get_arch_list()` is empty without a GPU.
+/// when libcuda is missing (docs/compatibility.md §8) and only `torch.cuda.init()` says why.
+/// The arch list comes from `_cuda_getArchFlags()` too, since `get_arch_list()` is empty
+/// without a GPU.
 pub const PROBE_SCRIPT: &str = r#"
 import json, os, glob, sys, warnings, ctypes
 r = {"dev_nvidia": sorted(glob.glob("/dev/nvidia*")),
@@ -213,7 +214,7 @@ pub struct ProbeRun {
     pub output: String,
 }
 
-/// The first known error of the fact sheet's §6 in `text`, as "cause" and "fix".
+/// The first known error of docs/compatibility.md §8 in `text`, as "cause" and "fix".
 fn diagnose(text: &str, host: &HostFacts) -> Option<(String, String)> {
     explain::scan(text, host)
         .into_iter()

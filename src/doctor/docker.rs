@@ -120,8 +120,8 @@ pub fn engine_version(text: &str) -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
-/// The Engine API version `DeviceRequests` (`--gpus`) appeared in: 1.40, Docker 19.03 (fact
-/// sheet §5, marked unverified there; it matches moby's API changelog).
+/// The Engine API version `DeviceRequests` (`--gpus`) appeared in: 1.40, Docker 19.03
+/// (docs/compatibility.md §7, marked unverified there; it matches moby's API changelog).
 const GPUS_API: (u32, u32) = (1, 40);
 
 /// Link 4: the daemon answers, and the user may talk to it.
@@ -289,7 +289,8 @@ const CDI_OPT_IN: (u32, u32) = (25, 0);
 const TOOLKIT_FIX: &str = "install the NVIDIA Container Toolkit (https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html), then `sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`; on Docker ≥ 28.2 CDI works too: `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`";
 
 /// Link 5: a way for the GPU into containers. Without one, `--gpus` fails with `could not
-/// select device driver "" with capabilities: [[gpu]]` (moby `daemon/devices.go`, fact sheet §5).
+/// select device driver "" with capabilities: [[gpu]]` (moby `daemon/devices.go`,
+/// docs/compatibility.md §7).
 pub fn check_gpu_path(f: &GpuPathFacts) -> (Check, GpuPath) {
     let runtimes = if f.info.runtimes.is_empty() {
         "none reported".to_string()
@@ -469,8 +470,8 @@ pub fn read_char_links(root: &Path) -> BTreeMap<String, String> {
 
 /// Link 6 (a warning at most): with the systemd cgroup driver, `systemctl daemon-reload`
 /// makes runc re-apply device rules from `/dev/char`; NVIDIA nodes without a symlink there are
-/// dropped and running containers fail with `Failed to initialize NVML: Unknown Error` (fact
-/// sheet §6; nvidia-container-toolkit#48).
+/// dropped and running containers fail with `Failed to initialize NVML: Unknown Error`
+/// (docs/compatibility.md §8).
 pub fn check_cgroup(
     info: &EngineInfo,
     path: GpuPath,

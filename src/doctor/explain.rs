@@ -1,12 +1,11 @@
 //! `ptenv doctor --explain FILE`: the known errors of the chain from GPU to torch, as a table.
 //!
-//! Every row of the fact sheet's §6 (`shared/reference/pytorch-cuda-facts.md`, which cites
-//! pytorch/pytorch `c10/cuda/CUDAFunctions.cpp`, `torch/cuda/__init__.py`,
-//! `torch/csrc/DataLoader.cpp`, moby `daemon/errors.go`, the CUDA runtime error enum and
-//! NVIDIA's troubleshooting notes) is one [`Pattern`]; a few neighbours that show up in the
-//! same logs are added. Matching is by fixed substrings: the messages are printed verbatim
-//! by their emitters. The host's own facts (driver, GPUs, toolkit) are added where they decide
-//! the fix.
+//! Every row of `docs/compatibility.md` §8 (which cites pytorch/pytorch
+//! `c10/cuda/CUDAFunctions.cpp`, `torch/cuda/__init__.py`, `torch/csrc/DataLoader.cpp`, moby
+//! `daemon/errors.go`, the NVIDIA container stack, the CUDA runtime error enum and NVIDIA's
+//! troubleshooting notes) is one [`Pattern`]. Matching is by fixed substrings: the messages
+//! are printed verbatim by their emitters. The host's own facts (driver, GPUs, toolkit) are
+//! added where they decide the fix.
 
 use crate::catalog::{self, Cc, DriverVersion};
 use crate::gpu::HostFacts;
@@ -491,8 +490,7 @@ mod tests {
         }
     }
 
-    /// One real line per row of fact sheet §6 (and the neighbours in the table), as users
-    /// post them.
+    /// One real line per row of docs/compatibility.md §8, as users post them.
     const SAMPLES: &[(&str, &str)] = &[
         ("insufficient-driver", "RuntimeError: CUDA error: CUDA driver version is insufficient for CUDA runtime version"),
         ("driver-too-old", "/opt/conda/lib/python3.11/site-packages/torch/cuda/__init__.py:129: UserWarning: CUDA initialization: The NVIDIA driver on your system is too old (found version 11040). Please update your GPU driver by downloading and installing a new version from the URL: http://www.nvidia.com/Download/index.aspx Alternatively, go to: https://pytorch.org to install a PyTorch version that has been compiled with your version of the CUDA driver. (Triggered internally at ../c10/cuda/CUDAFunctions.cpp:108.)"),

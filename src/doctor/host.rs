@@ -175,8 +175,8 @@ pub fn read_kernel(root: &Path) -> KernelFacts {
     }
 }
 
-/// Why a kernel module is often missing although the driver was installed (fact sheet §6,
-/// the nvidia-smi row).
+/// Why a kernel module is often missing although the driver was installed
+/// (docs/compatibility.md §8, the nvidia-smi row).
 const MODULE_FIX: &str = "install the NVIDIA driver (e.g. `sudo ubuntu-drivers install`, or your distribution's nvidia-driver package) and reboot; if it is installed, `sudo modprobe nvidia` and read `sudo dmesg | grep -i nvidia`: after a kernel update rebuild the module (`sudo dkms autoinstall`), and with Secure Boot on, enrol the module's signing key or turn Secure Boot off";
 
 /// Link 2: the NVIDIA kernel module is loaded and drives the GPUs (nouveau does not).

@@ -135,7 +135,8 @@ pub fn check_image(
     c
 }
 
-/// What is wrong with a catalog line on these GPUs and this driver (fact sheet §2–§3).
+/// What is wrong with a catalog line on these GPUs and this driver (docs/compatibility.md
+/// §2–§4).
 fn judge_line(
     line: &Line,
     variant: Variant,
@@ -214,7 +215,7 @@ fn judge_line(
             _ => {}
         }
         if gpus.iter().any(|g| g.cc.0 >= 10) && d.branch() < 570 {
-            // Fact sheet §3d, marked unverified there: a warning, not a failure.
+            // docs/compatibility.md §4.5, marked unverified there: a warning, not a failure.
             out.push((
                 Status::Warn,
                 format!("Blackwell GPUs need driver branch R570 or newer to be recognised at all; this machine has {d}"),

@@ -100,7 +100,7 @@ pub struct HostFacts {
     /// The driver version, "550.54.15"; `None` when no driver was found.
     pub driver: Option<String>,
     /// The CUDA version the driver supports (nvidia-smi's "CUDA Version"), (12, 4). From NVML
-    /// when it answers, else derived from the driver branch (fact sheet §3c).
+    /// when it answers, else derived from the driver branch (docs/compatibility.md §5).
     pub cuda_driver: Option<(u32, u32)>,
     pub gpus: Vec<Gpu>,
     pub source: Source,
@@ -108,7 +108,7 @@ pub struct HostFacts {
     /// not loaded (NVML_ERROR_DRIVER_NOT_LOADED)".
     pub problems: Vec<String>,
     /// The host's CPU architecture (`x86_64`, `aarch64`): the official arm64 images are
-    /// CPU-only (fact sheet §1b).
+    /// CPU-only (docs/compatibility.md §1.4).
     pub machine: String,
 }
 
@@ -264,7 +264,7 @@ fn run_nvidia_smi() -> std::result::Result<String, String> {
 
 /// The facts of a machine described on the command line: `--driver 535.104.05 --gpu 9.0
 /// --gpu 8.6` (or `PTENV_CUDA_DRIVER_VERSION`). The driver's CUDA version comes from its
-/// branch (fact sheet §3c). A driver without `--gpu` plans for GPUs of unknown kind.
+/// branch (docs/compatibility.md §5). A driver without `--gpu` plans for GPUs of unknown kind.
 pub fn from_overrides(driver: Option<&str>, ccs: &[String]) -> Result<HostFacts> {
     let Some(driver) = driver.map(str::trim).filter(|d| !d.is_empty()) else {
         return Err(

@@ -29,8 +29,8 @@ pub fn probe(lib: Option<&Path>) -> Result<Found, String> {
             describe(&e)
         )),
     }
-    // The _v2 call answers only when libcuda is installed (fact sheet §3c); without it the
-    // CUDA version is derived from the driver branch by `HostFacts::driver_cuda`.
+    // The _v2 call answers only when libcuda is installed (docs/compatibility.md §5); without
+    // it the CUDA version is derived from the driver branch by `HostFacts::driver_cuda`.
     match nvml.sys_cuda_driver_version() {
         Ok(v) => found.cuda_driver = parse::cuda_driver_int(v),
         Err(e) => found.problems.push(format!(

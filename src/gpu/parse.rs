@@ -100,8 +100,8 @@ pub fn cc(text: &str) -> Option<Cc> {
     }
 }
 
-/// `nvmlSystemGetCudaDriverVersion` encodes CUDA x.y as 1000·x + 10·y (12040 is 12.4; fact
-/// sheet §3c). Zero or negative means none.
+/// `nvmlSystemGetCudaDriverVersion` encodes CUDA x.y as 1000·x + 10·y (12040 is 12.4;
+/// docs/compatibility.md §5). Zero or negative means none.
 pub fn cuda_driver_int(v: i32) -> Option<(u32, u32)> {
     if v <= 0 {
         return None;

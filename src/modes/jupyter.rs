@@ -151,7 +151,7 @@ async fn wait_ready(s: &Started<'_>, port: u16, token: &str) -> Result<()> {
         }
         // Each round costs a connect and an inspect, a few ms; a longer pause only makes the
         // user wait after Jupyter is up (at 300 ms, time to Jupyter was 1.09x docker's with a
-        // 50 ms poll: benches/RESULTS.md, issue #8).
+        // 50 ms poll: benches/RESULTS.md).
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     drop(spinner);

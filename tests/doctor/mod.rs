@@ -627,7 +627,7 @@ fn a_large_shm_passes() {
     assert!(text(&shm["evidence"]).contains("2 GiB"), "{shm:#}");
 }
 
-/// One line of each row of the fact sheet's §6, as users post them.
+/// One line of each row of docs/compatibility.md §8, as users post them.
 const LOG: &str = "\
 Epoch 1/10
 RuntimeError: CUDA error: CUDA driver version is insufficient for CUDA runtime version

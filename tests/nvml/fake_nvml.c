@@ -281,7 +281,7 @@ nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *cudaDriverVersion) {
 nvmlReturn_t nvmlSystemGetCudaDriverVersion(int *cudaDriverVersion) {
     if (!S.initialized) return NVML_ERROR_UNINITIALIZED;
     if (cudaDriverVersion == NULL) return NVML_ERROR_INVALID_ARGUMENT;
-    /* v1 answers "a known supported version number" without libcuda (fact sheet §3c). */
+    /* v1 answers "a known supported version number" without libcuda (docs/compatibility.md §5). */
     *cudaDriverVersion = S.cuda > 0 ? S.cuda : 12000;
     return NVML_SUCCESS;
 }
