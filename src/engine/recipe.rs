@@ -29,6 +29,9 @@ use crate::modes::ContainerFile;
 use crate::profile::{Mode, Packages};
 use crate::project::{hex, slug};
 
+/// JupyterLab settings ptenv's Jupyter images start with: no news pop-up, no update check.
+pub const JUPYTERLAB_OVERRIDES: &str = r#"{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}"#;
+
 /// The build arg that carries the PEM certificates the base image does not trust yet.
 pub const CA_ARG: &str = "PTENV_CA_PEM";
 /// Set (to `1`) when a CA bundle is in use, even if the base image already has all of its
@@ -153,6 +156,17 @@ impl Recipe<'_> {
             script.push(
                 "if [ $# -gt 0 ]; then \"$PY\" -m pip install --no-cache-dir -q \"$@\"; fi".into(),
             );
+        }
+        if self.mode == Mode::Jupyter {
+            // JupyterLab's first screen asks whether to fetch Jupyter's news and checks for
+            // updates over the network; neither belongs in a project's environment. Defaults
+            // for every user go in `<sys.prefix>/share/jupyter/lab/settings/overrides.json`
+            // (JupyterLab's documented place); an image that has one keeps it.
+            script.push(format!(
+                "d=$(\"$PY\" -c 'import sys; print(sys.prefix)')/share/jupyter/lab/settings; \
+                 mkdir -p \"$d\"; [ -e \"$d/overrides.json\" ] || printf '%s\\n' {} > \"$d/overrides.json\"",
+                shell_word(JUPYTERLAB_OVERRIDES)
+            ));
         }
         // The user: reuse a group or user that already has the IDs (e.g. `ubuntu` 1000 in
         // newer Ubuntu bases), renamed, so files in /workspace show the host user's IDs.

@@ -103,6 +103,23 @@ fn jupyter_answers_with_its_token_only_and_keeps_it_secret() {
     )
     .unwrap();
     assert_eq!(code, 200, "the URL ptenv prints opens the lab");
+    // The first screen asks nothing: no news pop-up, no update check. JupyterLab applies
+    // `overrides.json` to the settings' schema defaults, which its settings API returns.
+    let auth = format!("token {}", j.token);
+    let (code, body) = http_get(
+        &format!("127.0.0.1:{}", j.port),
+        "/lab/api/settings/@jupyterlab/apputils-extension:notification",
+        &[("Authorization", auth.as_str())],
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let settings: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let defaults = &settings["schema"]["properties"];
+    assert_eq!(defaults["fetchNews"]["default"], "false", "{settings:#}");
+    assert_eq!(
+        defaults["checkForUpdates"]["default"], false,
+        "{settings:#}"
+    );
 
     // Stored 0600 in ptenv's data dir.
     let id = j
