@@ -194,12 +194,20 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
     let service = if ulimits.is_empty() {
         service
     } else {
-        service.set("ulimits", ulimits)
+        service.set("ulimits", ulimits.clone())
     };
     let service = service.opt("deploy", deploy);
     let mut top = Map::new().set("services", Map::new().set(&service_name, service));
     if !secrets_top.is_empty() {
         top = top.set("secrets", secrets_top);
+    }
+    // Compose interpolates `$` in every value: what comes from the profile (env, command,
+    // paths) must reach the container as written. The ulimits are put back afterwards: they
+    // hold ptenv's own `${PTENV_MEMLOCK:-…}` and nothing of the user's.
+    let mut doc: Value = top.into();
+    escape_interpolation(&mut doc);
+    if !ulimits.is_empty() {
+        doc["services"][service_name.as_str()]["ulimits"] = ulimits.into();
     }
 
     let mut header = vec![
@@ -245,7 +253,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
                 .into(),
         ]);
     }
-    let mut text = document(&header, top.into());
+    let mut text = document(&header, doc);
     if let Some(user) = &spec.user {
         // serde_yaml leaves `1000:50` unquoted, which YAML 1.1 (PyYAML, docker-compose 1.x)
         // reads as the base-60 number 60050.
@@ -315,6 +323,17 @@ fn build_arg_names() -> Vec<Value> {
         .chain([CA_FLAG, CA_ARG].iter())
         .map(|name| Value::from(*name))
         .collect()
+}
+
+/// Every `$` in the strings of `value` written `$$`, which Compose reads as a literal `$`.
+fn escape_interpolation(value: &mut Value) {
+    match value {
+        Value::String(s) => *s = s.replace('$', "$$"),
+        Value::Sequence(items) => items.iter_mut().for_each(escape_interpolation),
+        Value::Mapping(m) => m.iter_mut().for_each(|(_, v)| escape_interpolation(v)),
+        Value::Tagged(t) => escape_interpolation(&mut t.value),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
 }
 
 /// Compose reads `[::1]` for IPv6 binds, as `docker run -p`.
@@ -448,6 +467,23 @@ mod tests {
         assert!(s.get("shm_size").is_none());
         assert_eq!(s["ipc"], "host");
         assert!(!r.text.contains("GPUs:"));
+    }
+
+    #[test]
+    fn dollars_in_values_are_literal_for_compose() {
+        let f = build(
+            "profiles:\n  t:\n    mode: shell\n    env: {A: '${HOME}', B: 'costs $5'}\n    command: [echo, '$HOME', 'costs $5']\n",
+            "t",
+        );
+        let r = render(&f.input(), &Layout::for_profile("t", true));
+        let s = service(&r.text, "t");
+        assert_eq!(s["environment"][0], "A=$${HOME}", "{}", r.text);
+        assert_eq!(s["environment"][1], "B=costs $$5");
+        let cmd = s["command"].as_sequence().unwrap();
+        assert_eq!(cmd[cmd.len() - 2], "$$HOME");
+        assert_eq!(cmd[cmd.len() - 1], "costs $$5");
+        // ptenv's own interpolation stays one.
+        assert_eq!(s["ulimits"]["memlock"], "${PTENV_MEMLOCK:--1}");
     }
 
     #[test]

@@ -585,3 +585,27 @@ fn wrong_requests_are_usage_errors_with_hints() {
     assert!(bad.stderr.contains("needs a `key`"), "{bad}");
     assert!(bad.stderr.contains("hint: "), "{bad}");
 }
+
+#[test]
+fn compose_keeps_dollars_in_values_literal() {
+    let p = cpu_project(
+        "export-dollars",
+        "profiles:\n  lit:\n    mode: shell\n    env: {FROM_HOME: '${HOME}', PRICE: 'costs $5'}\n    command: [echo, '${HOME}', 'costs $5']\n",
+    );
+    p.ptenv(&["export", "compose", "lit", "-o", "compose.yaml"])
+        .run()
+        .assert_success();
+    let config = p.command("docker-compose", &["config"]).run();
+    config.assert_success();
+    // `config` prints the interpolated file with each literal `$` escaped again as `$$`: a
+    // `${HOME}` that Compose expanded would show the home folder instead.
+    let doc: serde_yaml::Value = serde_yaml::from_str(&config.stdout).unwrap();
+    let s = &doc["services"]["lit"];
+    assert_eq!(s["environment"]["FROM_HOME"], "$${HOME}", "{config}");
+    assert_eq!(s["environment"]["PRICE"], "costs $$5", "{config}");
+    let cmd = s["command"].as_sequence().unwrap();
+    assert_eq!(cmd[cmd.len() - 2], "$${HOME}", "{config}");
+    assert_eq!(cmd[cmd.len() - 1], "costs $$5", "{config}");
+    // ptenv's own variable is still interpolated.
+    assert_eq!(s["ulimits"]["memlock"], -1, "{config}");
+}
