@@ -10,7 +10,10 @@
 
 use serde_yaml::Value;
 
-use super::{document, mode_files, strings, FileKind, Input, Map, OutFile, Rendered};
+use super::{
+    bundle_dir, document, mode_files, secrets_gitignore, strings, FileKind, Input, Map, OutFile,
+    Rendered,
+};
 use crate::engine::recipe::{CA_ARG, CA_FLAG, PIP_ARGS, PROXY_ARGS};
 use crate::plan::GpuRequest;
 use crate::profile::Mode;
@@ -34,7 +37,7 @@ impl Layout {
     /// `ptenv-<profile>`.
     pub fn for_profile(profile: &str, in_project: bool) -> Layout {
         Layout {
-            bundle: format!("ptenv-{}", slug(profile)),
+            bundle: bundle_dir(profile),
             in_project,
         }
     }
@@ -63,15 +66,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
             secret: false,
             owner: (0, 0),
         },
-        OutFile {
-            // The secrets sit beside the compose file, maybe in a repository: keep them out.
-            path: format!("{b}/.gitignore").into(),
-            contents: b"# Written by ptenv export: the secrets stay on this machine.\n/secrets/\n"
-                .to_vec(),
-            mode: 0o644,
-            secret: false,
-            owner: (0, 0),
-        },
+        secrets_gitignore(b),
     ];
 
     let project = input.project.path.display().to_string();

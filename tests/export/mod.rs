@@ -458,7 +458,11 @@ fn export_and_validate(p: &Project, name: &str, args: &[&str]) -> (String, Optio
     let out = p.ptenv(&all).run();
     out.assert_success();
     let main = p.path().join(name);
-    let secret = p.path().join(name.replace(".yaml", ".secret.yaml"));
+    let profile = args.first().filter(|a| !a.starts_with('-')).unwrap();
+    let secret = p.path().join(format!(
+        "ptenv-{profile}/secrets/{}",
+        name.replace(".yaml", ".secret.yaml")
+    ));
     let mut files = vec![main.as_path()];
     let secret = secret.exists().then_some(secret);
     if let Some(s) = &secret {
@@ -512,7 +516,7 @@ fn kubernetes_manifests_validate_against_the_schemas() {
     assert!(!out.stderr.contains("no GPU ptenv can use"), "{out}");
     kubernetes_validate(&[
         &p.path().join("ssh.yaml"),
-        &p.path().join("ssh.secret.yaml"),
+        &p.path().join("ptenv-ssh/secrets/ssh.secret.yaml"),
     ]);
     assert!(p.read("ssh.yaml").contains("claimName: team-workspace"));
 
@@ -608,4 +612,27 @@ fn compose_keeps_dollars_in_values_literal() {
     assert_eq!(cmd[cmd.len() - 1], "costs $$5", "{config}");
     // ptenv's own variable is still interpolated.
     assert_eq!(s["ulimits"]["memlock"], -1, "{config}");
+}
+
+#[test]
+fn k8s_secret_file_in_a_repository_is_ignored_by_git() {
+    let p = Project::new("export-k8s-git");
+    p.command("git", &["init", "-q"]).run().assert_success();
+    p.ptenv(&["export", "k8s", "jupyter", "-o", "k8s.yaml"])
+        .run()
+        .assert_success();
+    let status = p
+        .command("git", &["status", "--porcelain", "--untracked-files=all"])
+        .run();
+    status.assert_success();
+    assert!(status.stdout.contains("k8s.yaml"), "{status}");
+    assert!(!status.stdout.contains("secret"), "{status}");
+    let secret = find_file(p.path(), "k8s.secret.yaml").expect("the Secret file is written");
+    let secret = secret.strip_prefix(p.path()).unwrap().to_str().unwrap();
+    p.command("git", &["check-ignore", "-q", secret])
+        .run()
+        .assert_success();
+    assert!(p
+        .read("k8s.yaml")
+        .contains(&format!("kubectl apply -f {secret}")));
 }
