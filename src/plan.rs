@@ -345,42 +345,54 @@ impl Spec {
         Value::Object(config)
     }
 
-    /// The `docker run` line an expert would type for this container (shown with `-v`).
+    /// The `docker run` line an expert would type for this container (shown with `-v`),
+    /// quoted so that pasting it into a shell runs exactly this container.
     pub fn docker_run_line(&self) -> String {
-        let mut args = vec!["docker run -d".to_string(), format!("--name {}", self.name)];
+        crate::shell::join(&self.docker_run_args())
+    }
+
+    /// The words of [`Spec::docker_run_line`].
+    fn docker_run_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec!["docker", "run", "-d", "--name"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        args.push(self.name.clone());
+        let mut flag = |name: &str, value: String| {
+            args.push(name.to_string());
+            args.push(value);
+        };
         match &self.gpus {
-            Some(GpuRequest::All) => args.push("--gpus all".into()),
-            Some(GpuRequest::Devices(d)) => {
-                args.push(format!("--gpus '\"device={}\"'", d.join(",")))
-            }
+            Some(GpuRequest::All) => flag("--gpus", "all".into()),
+            // docker reads `--gpus` as CSV: the quotes keep the list's commas in one field.
+            Some(GpuRequest::Devices(d)) => flag("--gpus", format!("\"device={}\"", d.join(","))),
             None => {}
         }
         if self.ipc_host {
-            args.push("--ipc host".into());
+            flag("--ipc", "host".into());
         }
         if let Some(b) = self.shm_size {
-            args.push(format!("--shm-size {b}"));
+            flag("--shm-size", b.to_string());
         }
         for u in &self.ulimits {
-            args.push(format!("--ulimit {}={}:{}", u.name, u.soft, u.hard));
+            flag("--ulimit", format!("{}={}:{}", u.name, u.soft, u.hard));
         }
         for p in &self.ports {
-            args.push(format!("-p {}:{}:{}", p.bind, p.host, p.container));
+            flag("-p", format!("{}:{}:{}", p.bind, p.host, p.container));
         }
         for b in &self.binds {
-            args.push(format!("-v '{b}'"));
+            flag("-v", b.clone());
         }
         for e in &self.env {
-            args.push(format!("-e '{e}'"));
+            flag("-e", e.clone());
         }
         if let Some(u) = &self.user {
-            args.push(format!("--user {u}"));
+            flag("--user", u.clone());
         }
         args.push("--init".into());
-        args.push(format!("-w {}", self.workdir));
-        args.push(self.image.clone());
-        args.extend(self.cmd.iter().map(|c| format!("'{c}'")));
-        args.join(" ")
+        args.extend(["-w".to_string(), self.workdir.clone(), self.image.clone()]);
+        args.extend(self.cmd.iter().cloned());
+        args
     }
 }
 
@@ -634,6 +646,43 @@ mod tests {
         ];
         assert_eq!(parse_ports_label(&ports_label(&ports)), ports);
         assert!(parse_ports_label("").is_empty());
+    }
+
+    /// The words a POSIX shell makes of `line` when `docker run` is replaced by a program
+    /// that prints its arguments.
+    fn shell_argv(line: &str) -> Vec<String> {
+        let rest = line.strip_prefix("docker run ").expect(line);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s\\0' {rest}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{line}: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.split_terminator('\0').map(String::from).collect()
+    }
+
+    #[test]
+    fn the_docker_run_line_pastes_into_a_shell_as_the_spec() {
+        let odd = "it's \"a b\" $HOME `id` \\ x\ny";
+        let yaml = format!(
+            "profiles:\n  t:\n    mode: shell\n    env: {{ODD: {odd:?}}}\n    command: [echo, {odd:?}, '']\n    mounts: ['/data/a b:/in']\n"
+        );
+        let p = profile("t", &yaml);
+        let spec = spec_for(&p, false, &Setup::default());
+        let argv = shell_argv(&spec.docker_run_line());
+        let after = |flag: &str| -> Vec<&str> {
+            argv.windows(2)
+                .filter(|w| w[0] == flag)
+                .map(|w| w[1].as_str())
+                .collect()
+        };
+        assert_eq!(after("-e"), vec![format!("ODD={odd}")], "{argv:?}");
+        assert_eq!(after("--name"), vec![spec.name.as_str()]);
+        let tail: Vec<String> = std::iter::once(spec.image.clone())
+            .chain(spec.cmd.iter().cloned())
+            .collect();
+        assert_eq!(argv[argv.len() - tail.len()..], tail[..], "{argv:?}");
     }
 
     #[test]
