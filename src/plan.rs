@@ -3,7 +3,7 @@
 //! types, and the Engine API body `POST /containers/create` receives ([`Spec::create_body`]).
 //!
 //! Pure: no engine, no environment. Each field is mapped the way docker's CLI maps the flag an
-//! expert would type (`--gpus`, `--shm-size`, `--ipc`, `--ulimit`, `-v`, `-p`, `-e`, `--init`,
+//! expert would type (`--gpus`, `--shm-size`, `--ipc`, `--ulimit`, `--mount`, `-p`, `-e`, `--init`,
 //! `-w`, `--user`); `tests/parity.rs` checks that against `docker create` on the real engine.
 //! Reference: `/work/shared/reference/pytorch-cuda-facts.md` §5.
 
@@ -67,6 +67,46 @@ pub struct PublishedPort {
     pub bind: String,
 }
 
+/// `--mount type=bind,source=…,target=…[,readonly]`: the Engine API's `Mounts` field, which
+/// takes the paths as they are (`-v`'s `source:target` string cannot hold a path with `:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BindMount {
+    pub source: String,
+    pub target: String,
+    pub readonly: bool,
+}
+
+impl std::fmt::Display for BindMount {
+    /// `source:target[:ro]`, as ptenv.yaml writes a mount.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ro = if self.readonly { ":ro" } else { "" };
+        write!(f, "{}:{}{ro}", self.source, self.target)
+    }
+}
+
+impl BindMount {
+    /// The value of `--mount`, which docker reads as one CSV record: a field holding a `,`
+    /// or a `"` is put in double quotes.
+    pub fn mount_flag(&self) -> String {
+        let csv = |field: String| {
+            if field.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", field.replace('"', "\"\""))
+            } else {
+                field
+            }
+        };
+        let mut fields = vec![
+            "type=bind".to_string(),
+            csv(format!("source={}", self.source)),
+            csv(format!("target={}", self.target)),
+        ];
+        if self.readonly {
+            fields.push("readonly".into());
+        }
+        fields.join(",")
+    }
+}
+
 /// `--ulimit name=soft:hard`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Ulimit {
@@ -87,8 +127,8 @@ pub struct Spec {
     pub env: Vec<String>,
     pub workdir: String,
     pub labels: BTreeMap<String, String>,
-    /// `-v source:target[:ro]`, the project folder first.
-    pub binds: Vec<String>,
+    /// The project folder first, then the profile's mounts.
+    pub mounts: Vec<BindMount>,
     pub ports: Vec<PublishedPort>,
     pub gpus: Option<GpuRequest>,
     /// Bytes of /dev/shm; `None` with `ipc_host` (the host's /dev/shm is used, a size would be
@@ -119,11 +159,19 @@ pub fn plan(input: &Input) -> Spec {
         .map(crate::modes::entry_command)
         .or_else(|| input.setup.command.clone())
         .unwrap_or_else(|| KEEP_ALIVE.map(String::from).to_vec());
-    let mut binds = vec![format!("{}:{}", input.project.path.display(), p.workdir)];
+    let mut mounts = vec![BindMount {
+        source: input.project.path.display().to_string(),
+        target: p.workdir.clone(),
+        readonly: false,
+    }];
     for m in &p.mounts {
-        let source = mount_source(&m.source, &input.project.path, input.home);
-        let ro = if m.readonly { ":ro" } else { "" };
-        binds.push(format!("{}:{}{ro}", source.display(), m.target));
+        mounts.push(BindMount {
+            source: mount_source(&m.source, &input.project.path, input.home)
+                .display()
+                .to_string(),
+            target: m.target.clone(),
+            readonly: m.readonly,
+        });
     }
     let ports = p
         .ports
@@ -182,7 +230,7 @@ pub fn plan(input: &Input) -> Spec {
         env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         workdir: p.workdir.clone(),
         labels,
-        binds,
+        mounts,
         ports,
         gpus,
         shm_size,
@@ -291,7 +339,19 @@ impl Spec {
         config.insert("WorkingDir".into(), json!(self.workdir));
         config.insert("Labels".into(), json!(self.labels));
         let mut host = serde_json::Map::new();
-        host.insert("Binds".into(), json!(self.binds));
+        // As docker's CLI sends `--mount`: `ReadOnly` only when set.
+        let mounts: Vec<Value> = self
+            .mounts
+            .iter()
+            .map(|m| {
+                let mut v = json!({ "Type": "bind", "Source": m.source, "Target": m.target });
+                if m.readonly {
+                    v["ReadOnly"] = json!(true);
+                }
+                v
+            })
+            .collect();
+        host.insert("Mounts".into(), json!(mounts));
         // docker's CLI always sends PortBindings, `{}` without `-p` (found by tests/parity).
         let mut bindings = serde_json::Map::new();
         if !self.ports.is_empty() {
@@ -380,8 +440,8 @@ impl Spec {
         for p in &self.ports {
             flag("-p", format!("{}:{}:{}", p.bind, p.host, p.container));
         }
-        for b in &self.binds {
-            flag("-v", b.clone());
+        for m in &self.mounts {
+            flag("--mount", m.mount_flag());
         }
         for e in &self.env {
             flag("-e", e.clone());
@@ -481,7 +541,11 @@ mod tests {
             json!({"8888/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8888"}]})
         );
         assert_eq!(body["ExposedPorts"], json!({"8888/tcp": {}}));
-        assert_eq!(host["Binds"], json!(["/home/ana/proj:/workspace"]));
+        assert_eq!(
+            host["Mounts"],
+            json!([{"Type": "bind", "Source": "/home/ana/proj", "Target": "/workspace"}])
+        );
+        assert!(host.get("Binds").is_none());
         assert_eq!(host["Init"], true);
         assert_eq!(body["WorkingDir"], "/workspace");
         assert_eq!(body["User"], "1234:1300");
@@ -542,13 +606,18 @@ mod tests {
             ..Setup::default()
         };
         let spec = spec_for(&p, false, &setup);
+        let mounts: Vec<String> = spec.mounts.iter().map(|m| m.to_string()).collect();
         assert_eq!(
-            spec.binds,
+            mounts,
             vec![
                 "/home/ana/proj:/workspace",
                 "/home/ana/data:/data:ro",
                 "/home/ana/proj/out:/out"
             ]
+        );
+        assert_eq!(
+            spec.create_body()["HostConfig"]["Mounts"][1],
+            json!({"Type": "bind", "Source": "/home/ana/data", "Target": "/data", "ReadOnly": true})
         );
         assert_eq!(
             spec.env,
@@ -666,7 +735,7 @@ mod tests {
     fn the_docker_run_line_pastes_into_a_shell_as_the_spec() {
         let odd = "it's \"a b\" $HOME `id` \\ x\ny";
         let yaml = format!(
-            "profiles:\n  t:\n    mode: shell\n    env: {{ODD: {odd:?}}}\n    command: [echo, {odd:?}, '']\n    mounts: ['/data/a b:/in']\n"
+            "profiles:\n  t:\n    mode: shell\n    env: {{ODD: {odd:?}}}\n    command: [echo, {odd:?}, '']\n    mounts: [{{source: '/data/a b,\"c\"', target: /in, readonly: true}}]\n"
         );
         let p = profile("t", &yaml);
         let spec = spec_for(&p, false, &Setup::default());
@@ -679,6 +748,14 @@ mod tests {
         };
         assert_eq!(after("-e"), vec![format!("ODD={odd}")], "{argv:?}");
         assert_eq!(after("--name"), vec![spec.name.as_str()]);
+        // docker reads `--mount` as CSV: the field with `,` and `"` is quoted for it.
+        assert_eq!(
+            after("--mount"),
+            vec![
+                "type=bind,source=/home/ana/proj,target=/workspace",
+                "type=bind,\"source=/data/a b,\"\"c\"\"\",target=/in,readonly"
+            ]
+        );
         let tail: Vec<String> = std::iter::once(spec.image.clone())
             .chain(spec.cmd.iter().cloned())
             .collect();

@@ -71,18 +71,16 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
 
     let project = input.project.path.display().to_string();
     let mut volumes: Vec<Value> = spec
-        .binds
+        .mounts
         .iter()
-        .map(|bind| {
-            let relative = match bind.strip_prefix(&project) {
-                Some(rest)
-                    if layout.in_project && (rest.is_empty() || rest.starts_with(['/', ':'])) =>
-                {
+        .map(|m| {
+            let source = match m.source.strip_prefix(&project) {
+                Some(rest) if layout.in_project && (rest.is_empty() || rest.starts_with('/')) => {
                     format!(".{rest}")
                 }
-                _ => bind.clone(),
+                _ => m.source.clone(),
             };
-            Value::String(relative)
+            bind_volume(&source, &m.target, m.readonly)
         })
         .collect();
     let mut secrets_used = Vec::new();
@@ -111,7 +109,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
             }
             FileKind::Config => {
                 let rel = format!("{b}/files{}", f.path);
-                volumes.push(Value::String(format!("./{rel}:{}:ro", f.path)));
+                volumes.push(bind_volume(&format!("./{rel}"), &f.path, true));
                 files.push(OutFile {
                     path: rel.into(),
                     contents: f.contents.clone(),
@@ -260,7 +258,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
     }
 
     let mut warnings = Vec::new();
-    if spec.binds.len() > 1 && !layout.in_project {
+    if spec.mounts.len() > 1 && !layout.in_project {
         warnings.push("the extra mounts are absolute paths of this machine; change them in the compose file for another machine".into());
     }
     let mut next = Vec::new();
@@ -318,6 +316,19 @@ fn build_arg_names() -> Vec<Value> {
         .chain([CA_FLAG, CA_ARG].iter())
         .map(|name| Value::from(*name))
         .collect()
+}
+
+/// A bind mount in the long syntax: the short `source:target` cannot hold a path with `:`.
+fn bind_volume(source: &str, target: &str, readonly: bool) -> Value {
+    let volume = Map::new()
+        .set("type", "bind")
+        .set("source", source)
+        .set("target", target);
+    if readonly {
+        volume.set("read_only", true).into()
+    } else {
+        volume.into()
+    }
 }
 
 /// Every `$` in the strings of `value` written `$$`, which Compose reads as a literal `$`.
@@ -383,7 +394,10 @@ mod tests {
         assert_eq!(s["init"], true);
         assert_eq!(s["shm_size"], "12g");
         assert_eq!(s["ports"][0], "127.0.0.1:8888:8888");
-        assert_eq!(s["volumes"][0], ".:/workspace");
+        assert_eq!(s["volumes"][0]["type"], "bind");
+        assert_eq!(s["volumes"][0]["source"], ".");
+        assert_eq!(s["volumes"][0]["target"], "/workspace");
+        assert!(s["volumes"][0].get("read_only").is_none());
         assert_eq!(s["ulimits"]["memlock"], "${PTENV_MEMLOCK:--1}");
         assert_eq!(s["ulimits"]["stack"], 67108864);
         assert_eq!(
@@ -435,8 +449,11 @@ mod tests {
             s["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"],
             serde_yaml::to_value(["0", "2"]).unwrap()
         );
-        assert_eq!(s["volumes"][0], "/home/ana/proj:/workspace");
-        assert_eq!(s["volumes"][1], "/home/ana/data:/data:ro");
+        assert_eq!(s["volumes"][0]["source"], "/home/ana/proj");
+        assert_eq!(s["volumes"][0]["target"], "/workspace");
+        assert_eq!(s["volumes"][1]["source"], "/home/ana/data");
+        assert_eq!(s["volumes"][1]["target"], "/data");
+        assert_eq!(s["volumes"][1]["read_only"], true);
         assert_eq!(s["environment"][0], "AT=10:30");
         assert_eq!(s["ulimits"]["nofile"]["soft"], 1024);
         // Through the entry script, so login shells get the environment.

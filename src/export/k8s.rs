@@ -343,15 +343,11 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
                 .into(),
         );
     }
-    let extra_mounts: Vec<&String> = spec.binds.iter().skip(1).collect();
+    let extra_mounts: Vec<String> = spec.mounts.iter().skip(1).map(|m| m.to_string()).collect();
     if !extra_mounts.is_empty() {
         warnings.push(format!(
             "the profile's extra mounts ({}) are folders of this machine and are left out: add volumes for them to the manifest",
-            extra_mounts
-                .iter()
-                .map(|b| b.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            extra_mounts.join(", ")
         ));
     }
 

@@ -348,17 +348,27 @@ fn compose_file_is_accepted_started_and_reachable_like_up() {
         memlock,
         "{ulimits:?}"
     );
-    let binds: Vec<String> = host["Binds"]
+    let mounts: Vec<(String, String, bool)> = c["Mounts"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|b| b.as_str().unwrap().to_string())
+        .map(|m| {
+            (
+                m["Source"].as_str().unwrap().to_string(),
+                m["Destination"].as_str().unwrap().to_string(),
+                m["RW"].as_bool().unwrap(),
+            )
+        })
         .collect();
     // The project only: ptenv's own files are in the image.
     assert_eq!(
-        binds,
-        vec![format!("{}:/workspace:rw", p.path().display())],
-        "{binds:?}"
+        mounts,
+        vec![(
+            p.path().display().to_string(),
+            "/workspace".to_string(),
+            true
+        )],
+        "{mounts:?}"
     );
     assert_eq!(c["Config"]["WorkingDir"], "/workspace");
     let owner = std::fs::metadata(p.path()).unwrap();
