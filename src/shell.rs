@@ -12,15 +12,26 @@ pub fn quote(word: &str) -> String {
     {
         word.to_string()
     } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
+        single_quoted(word)
     }
 }
 
-/// Words joined into one command line, each quoted as needed.
+/// `word` in single quotes whatever it holds (a `'` inside becomes `'\''`), for text whose
+/// exact bytes matter, e.g. the lines of a generated script.
+pub fn single_quoted(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+/// Words joined into one command line, each quoted as needed. A first word with `=` is
+/// quoted too: unquoted, the shell would take it for a variable assignment.
 pub fn join<S: AsRef<str>>(words: &[S]) -> String {
     words
         .iter()
-        .map(|w| quote(w.as_ref()))
+        .enumerate()
+        .map(|(i, w)| match w.as_ref() {
+            w if i == 0 && w.contains('=') => single_quoted(w),
+            w => quote(w),
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -37,5 +48,7 @@ mod tests {
         );
         assert_eq!(quote("memlock=-1:-1"), "memlock=-1:-1");
         assert_eq!(quote("`id`"), "'`id`'");
+        assert_eq!(single_quoted("numpy"), "'numpy'");
+        assert_eq!(join(&["A=b", "c=d"]), "'A=b' c=d");
     }
 }
