@@ -275,7 +275,11 @@ fn logs_follow_streams_until_ctrl_c() {
 #[test]
 fn a_project_path_with_a_colon_is_the_workspace() {
     warm();
-    let p = shell_project("lifecycle-proj:1", "");
+    let odd = "it's $HOME `id` \"q\" a\nb";
+    let p = shell_project(
+        "lifecycle-proj:1",
+        &format!("env: {{ODD: {}}}\n", serde_json::json!(odd)),
+    );
     let workspace_mount = |c: &serde_json::Value| {
         let mounts = c["Mounts"].as_array().expect("Mounts").clone();
         let m = mounts
@@ -301,7 +305,15 @@ fn a_project_path_with_a_colon_is_the_workspace() {
     let created = p.command("sh", &["-c", &create]).run();
     created.assert_success();
     let id = created.stdout.trim().to_string();
-    workspace_mount(&docker_inspect(&id));
+    let theirs = docker_inspect(&id);
+    workspace_mount(&theirs);
+    // The line is quoted for the shell: values reach docker as written.
+    let env = theirs["Config"]["Env"].as_array().unwrap();
+    assert!(
+        env.contains(&serde_json::json!(format!("ODD={odd}"))),
+        "{env:?}"
+    );
+    assert_eq!(theirs["Config"]["Cmd"], v["create"]["Cmd"]);
     docker_ok(&["rm", "-f", id.as_str()]);
 
     // `up` mounts it at /workspace: what the container writes there is in the folder.
