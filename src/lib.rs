@@ -24,6 +24,7 @@ pub mod project;
 pub mod registry;
 pub mod secrets;
 pub mod select;
+pub mod shell;
 pub mod size;
 pub mod sshconfig;
 pub mod trust;

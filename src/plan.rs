@@ -3,7 +3,7 @@
 //! types, and the Engine API body `POST /containers/create` receives ([`Spec::create_body`]).
 //!
 //! Pure: no engine, no environment. Each field is mapped the way docker's CLI maps the flag an
-//! expert would type (`--gpus`, `--shm-size`, `--ipc`, `--ulimit`, `-v`, `-p`, `-e`, `--init`,
+//! expert would type (`--gpus`, `--shm-size`, `--ipc`, `--ulimit`, `--mount`, `-p`, `-e`, `--init`,
 //! `-w`, `--user`); `tests/parity.rs` checks that against `docker create` on the real engine.
 //! Reference: `docs/compatibility.md` §7.
 
@@ -67,6 +67,46 @@ pub struct PublishedPort {
     pub bind: String,
 }
 
+/// `--mount type=bind,source=…,target=…[,readonly]`: the Engine API's `Mounts` field, which
+/// takes the paths as they are (`-v`'s `source:target` string cannot hold a path with `:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BindMount {
+    pub source: String,
+    pub target: String,
+    pub readonly: bool,
+}
+
+impl std::fmt::Display for BindMount {
+    /// `source:target[:ro]`, as ptenv.yaml writes a mount.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ro = if self.readonly { ":ro" } else { "" };
+        write!(f, "{}:{}{ro}", self.source, self.target)
+    }
+}
+
+impl BindMount {
+    /// The value of `--mount`, which docker reads as one CSV record: a field holding a `,`
+    /// or a `"` is put in double quotes.
+    pub fn mount_flag(&self) -> String {
+        let csv = |field: String| {
+            if field.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", field.replace('"', "\"\""))
+            } else {
+                field
+            }
+        };
+        let mut fields = vec![
+            "type=bind".to_string(),
+            csv(format!("source={}", self.source)),
+            csv(format!("target={}", self.target)),
+        ];
+        if self.readonly {
+            fields.push("readonly".into());
+        }
+        fields.join(",")
+    }
+}
+
 /// `--ulimit name=soft:hard`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Ulimit {
@@ -87,8 +127,8 @@ pub struct Spec {
     pub env: Vec<String>,
     pub workdir: String,
     pub labels: BTreeMap<String, String>,
-    /// `-v source:target[:ro]`, the project folder first.
-    pub binds: Vec<String>,
+    /// The project folder first, then the profile's mounts.
+    pub mounts: Vec<BindMount>,
     pub ports: Vec<PublishedPort>,
     pub gpus: Option<GpuRequest>,
     /// Bytes of /dev/shm; `None` with `ipc_host` (the host's /dev/shm is used, a size would be
@@ -119,11 +159,19 @@ pub fn plan(input: &Input) -> Spec {
         .map(crate::modes::entry_command)
         .or_else(|| input.setup.command.clone())
         .unwrap_or_else(|| KEEP_ALIVE.map(String::from).to_vec());
-    let mut binds = vec![format!("{}:{}", input.project.path.display(), p.workdir)];
+    let mut mounts = vec![BindMount {
+        source: input.project.path.display().to_string(),
+        target: p.workdir.clone(),
+        readonly: false,
+    }];
     for m in &p.mounts {
-        let source = mount_source(&m.source, &input.project.path, input.home);
-        let ro = if m.readonly { ":ro" } else { "" };
-        binds.push(format!("{}:{}{ro}", source.display(), m.target));
+        mounts.push(BindMount {
+            source: mount_source(&m.source, &input.project.path, input.home)
+                .display()
+                .to_string(),
+            target: m.target.clone(),
+            readonly: m.readonly,
+        });
     }
     let ports = p
         .ports
@@ -182,7 +230,7 @@ pub fn plan(input: &Input) -> Spec {
         env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         workdir: p.workdir.clone(),
         labels,
-        binds,
+        mounts,
         ports,
         gpus,
         shm_size,
@@ -291,7 +339,19 @@ impl Spec {
         config.insert("WorkingDir".into(), json!(self.workdir));
         config.insert("Labels".into(), json!(self.labels));
         let mut host = serde_json::Map::new();
-        host.insert("Binds".into(), json!(self.binds));
+        // As docker's CLI sends `--mount`: `ReadOnly` only when set.
+        let mounts: Vec<Value> = self
+            .mounts
+            .iter()
+            .map(|m| {
+                let mut v = json!({ "Type": "bind", "Source": m.source, "Target": m.target });
+                if m.readonly {
+                    v["ReadOnly"] = json!(true);
+                }
+                v
+            })
+            .collect();
+        host.insert("Mounts".into(), json!(mounts));
         // docker's CLI always sends PortBindings, `{}` without `-p` (found by tests/parity).
         let mut bindings = serde_json::Map::new();
         if !self.ports.is_empty() {
@@ -345,42 +405,54 @@ impl Spec {
         Value::Object(config)
     }
 
-    /// The `docker run` line an expert would type for this container (shown with `-v`).
+    /// The `docker run` line an expert would type for this container (shown with `-v`),
+    /// quoted so that pasting it into a shell runs exactly this container.
     pub fn docker_run_line(&self) -> String {
-        let mut args = vec!["docker run -d".to_string(), format!("--name {}", self.name)];
+        crate::shell::join(&self.docker_run_args())
+    }
+
+    /// The words of [`Spec::docker_run_line`].
+    fn docker_run_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec!["docker", "run", "-d", "--name"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        args.push(self.name.clone());
+        let mut flag = |name: &str, value: String| {
+            args.push(name.to_string());
+            args.push(value);
+        };
         match &self.gpus {
-            Some(GpuRequest::All) => args.push("--gpus all".into()),
-            Some(GpuRequest::Devices(d)) => {
-                args.push(format!("--gpus '\"device={}\"'", d.join(",")))
-            }
+            Some(GpuRequest::All) => flag("--gpus", "all".into()),
+            // docker reads `--gpus` as CSV: the quotes keep the list's commas in one field.
+            Some(GpuRequest::Devices(d)) => flag("--gpus", format!("\"device={}\"", d.join(","))),
             None => {}
         }
         if self.ipc_host {
-            args.push("--ipc host".into());
+            flag("--ipc", "host".into());
         }
         if let Some(b) = self.shm_size {
-            args.push(format!("--shm-size {b}"));
+            flag("--shm-size", b.to_string());
         }
         for u in &self.ulimits {
-            args.push(format!("--ulimit {}={}:{}", u.name, u.soft, u.hard));
+            flag("--ulimit", format!("{}={}:{}", u.name, u.soft, u.hard));
         }
         for p in &self.ports {
-            args.push(format!("-p {}:{}:{}", p.bind, p.host, p.container));
+            flag("-p", format!("{}:{}:{}", p.bind, p.host, p.container));
         }
-        for b in &self.binds {
-            args.push(format!("-v '{b}'"));
+        for m in &self.mounts {
+            flag("--mount", m.mount_flag());
         }
         for e in &self.env {
-            args.push(format!("-e '{e}'"));
+            flag("-e", e.clone());
         }
         if let Some(u) = &self.user {
-            args.push(format!("--user {u}"));
+            flag("--user", u.clone());
         }
         args.push("--init".into());
-        args.push(format!("-w {}", self.workdir));
-        args.push(self.image.clone());
-        args.extend(self.cmd.iter().map(|c| format!("'{c}'")));
-        args.join(" ")
+        args.extend(["-w".to_string(), self.workdir.clone(), self.image.clone()]);
+        args.extend(self.cmd.iter().cloned());
+        args
     }
 }
 
@@ -469,7 +541,11 @@ mod tests {
             json!({"8888/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8888"}]})
         );
         assert_eq!(body["ExposedPorts"], json!({"8888/tcp": {}}));
-        assert_eq!(host["Binds"], json!(["/home/ana/proj:/workspace"]));
+        assert_eq!(
+            host["Mounts"],
+            json!([{"Type": "bind", "Source": "/home/ana/proj", "Target": "/workspace"}])
+        );
+        assert!(host.get("Binds").is_none());
         assert_eq!(host["Init"], true);
         assert_eq!(body["WorkingDir"], "/workspace");
         assert_eq!(body["User"], "1234:1300");
@@ -530,13 +606,18 @@ mod tests {
             ..Setup::default()
         };
         let spec = spec_for(&p, false, &setup);
+        let mounts: Vec<String> = spec.mounts.iter().map(|m| m.to_string()).collect();
         assert_eq!(
-            spec.binds,
+            mounts,
             vec![
                 "/home/ana/proj:/workspace",
                 "/home/ana/data:/data:ro",
                 "/home/ana/proj/out:/out"
             ]
+        );
+        assert_eq!(
+            spec.create_body()["HostConfig"]["Mounts"][1],
+            json!({"Type": "bind", "Source": "/home/ana/data", "Target": "/data", "ReadOnly": true})
         );
         assert_eq!(
             spec.env,
@@ -634,6 +715,51 @@ mod tests {
         ];
         assert_eq!(parse_ports_label(&ports_label(&ports)), ports);
         assert!(parse_ports_label("").is_empty());
+    }
+
+    /// The words a POSIX shell makes of `line` when `docker run` is replaced by a program
+    /// that prints its arguments.
+    fn shell_argv(line: &str) -> Vec<String> {
+        let rest = line.strip_prefix("docker run ").expect(line);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s\\0' {rest}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{line}: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.split_terminator('\0').map(String::from).collect()
+    }
+
+    #[test]
+    fn the_docker_run_line_pastes_into_a_shell_as_the_spec() {
+        let odd = "it's \"a b\" $HOME `id` \\ x\ny";
+        let yaml = format!(
+            "profiles:\n  t:\n    mode: shell\n    env: {{ODD: {odd:?}}}\n    command: [echo, {odd:?}, '']\n    mounts: [{{source: '/data/a b,\"c\"', target: /in, readonly: true}}]\n"
+        );
+        let p = profile("t", &yaml);
+        let spec = spec_for(&p, false, &Setup::default());
+        let argv = shell_argv(&spec.docker_run_line());
+        let after = |flag: &str| -> Vec<&str> {
+            argv.windows(2)
+                .filter(|w| w[0] == flag)
+                .map(|w| w[1].as_str())
+                .collect()
+        };
+        assert_eq!(after("-e"), vec![format!("ODD={odd}")], "{argv:?}");
+        assert_eq!(after("--name"), vec![spec.name.as_str()]);
+        // docker reads `--mount` as CSV: the field with `,` and `"` is quoted for it.
+        assert_eq!(
+            after("--mount"),
+            vec![
+                "type=bind,source=/home/ana/proj,target=/workspace",
+                "type=bind,\"source=/data/a b,\"\"c\"\"\",target=/in,readonly"
+            ]
+        );
+        let tail: Vec<String> = std::iter::once(spec.image.clone())
+            .chain(spec.cmd.iter().cloned())
+            .collect();
+        assert_eq!(argv[argv.len() - tail.len()..], tail[..], "{argv:?}");
     }
 
     #[test]

@@ -307,7 +307,7 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// `k8s.yaml` → `k8s.secret.yaml`, beside it.
+/// `k8s.yaml` → `k8s.secret.yaml` (in the profile's bundle folder beside it).
 fn secret_file_name(output: &Path) -> String {
     let stem = output
         .file_stem()
@@ -376,7 +376,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_secret_file_sits_beside_the_manifests() {
+    fn the_secret_file_is_named_after_the_manifests() {
         assert_eq!(
             secret_file_name(Path::new("/x/k8s.yaml")),
             "k8s.secret.yaml"

@@ -328,7 +328,7 @@ mod tests {
             "Labels": {"dev.ptenv.project": "/p"},
             "ExposedPorts": {"8888/tcp": {}},
             "HostConfig": {
-                "Binds": ["/p:/workspace"],
+                "Mounts": [{"Type": "bind", "Source": "/p:1", "Target": "/workspace"}, {"Type": "bind", "Source": "/d", "Target": "/d", "ReadOnly": true}],
                 "PortBindings": {"8888/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8888"}]},
                 "DeviceRequests": [{"Driver": "", "Count": 0, "DeviceIDs": ["0"], "Capabilities": [["gpu"]], "Options": {}}],
                 "ShmSize": 8589934592u64,

@@ -10,7 +10,10 @@
 
 use serde_yaml::Value;
 
-use super::{document, mode_files, strings, FileKind, Input, Map, OutFile, Rendered};
+use super::{
+    bundle_dir, document, mode_files, secrets_gitignore, strings, FileKind, Input, Map, OutFile,
+    Rendered,
+};
 use crate::engine::recipe::{CA_ARG, CA_FLAG, PIP_ARGS, PROXY_ARGS};
 use crate::plan::GpuRequest;
 use crate::profile::Mode;
@@ -34,7 +37,7 @@ impl Layout {
     /// `ptenv-<profile>`.
     pub fn for_profile(profile: &str, in_project: bool) -> Layout {
         Layout {
-            bundle: format!("ptenv-{}", slug(profile)),
+            bundle: bundle_dir(profile),
             in_project,
         }
     }
@@ -63,31 +66,21 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
             secret: false,
             owner: None,
         },
-        OutFile {
-            // The secrets sit beside the compose file, maybe in a repository: keep them out.
-            path: format!("{b}/.gitignore").into(),
-            contents: b"# Written by ptenv export: the secrets stay on this machine.\n/secrets/\n"
-                .to_vec(),
-            mode: 0o644,
-            secret: false,
-            owner: None,
-        },
+        secrets_gitignore(b),
     ];
 
     let project = input.project.path.display().to_string();
     let mut volumes: Vec<Value> = spec
-        .binds
+        .mounts
         .iter()
-        .map(|bind| {
-            let relative = match bind.strip_prefix(&project) {
-                Some(rest)
-                    if layout.in_project && (rest.is_empty() || rest.starts_with(['/', ':'])) =>
-                {
+        .map(|m| {
+            let source = match m.source.strip_prefix(&project) {
+                Some(rest) if layout.in_project && (rest.is_empty() || rest.starts_with('/')) => {
                     format!(".{rest}")
                 }
-                _ => bind.clone(),
+                _ => m.source.clone(),
             };
-            Value::String(relative)
+            bind_volume(&source, &m.target, m.readonly)
         })
         .collect();
     let mut secrets_used = Vec::new();
@@ -116,7 +109,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
             }
             FileKind::Config => {
                 let rel = format!("{b}/files{}", f.path);
-                volumes.push(Value::String(format!("./{rel}:{}:ro", f.path)));
+                volumes.push(bind_volume(&format!("./{rel}"), &f.path, true));
                 files.push(OutFile {
                     path: rel.into(),
                     contents: f.contents.clone(),
@@ -194,12 +187,20 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
     let service = if ulimits.is_empty() {
         service
     } else {
-        service.set("ulimits", ulimits)
+        service.set("ulimits", ulimits.clone())
     };
     let service = service.opt("deploy", deploy);
     let mut top = Map::new().set("services", Map::new().set(&service_name, service));
     if !secrets_top.is_empty() {
         top = top.set("secrets", secrets_top);
+    }
+    // Compose interpolates `$` in every value: what comes from the profile (env, command,
+    // paths) must reach the container as written. The ulimits are put back afterwards: they
+    // hold ptenv's own `${PTENV_MEMLOCK:-…}` and nothing of the user's.
+    let mut doc: Value = top.into();
+    escape_interpolation(&mut doc);
+    if !ulimits.is_empty() {
+        doc["services"][service_name.as_str()]["ulimits"] = ulimits.into();
     }
 
     let mut header = vec![
@@ -245,7 +246,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
                 .into(),
         ]);
     }
-    let mut text = document(&header, top.into());
+    let mut text = document(&header, doc);
     if let Some(user) = &spec.user {
         // serde_yaml leaves `1000:50` unquoted, which YAML 1.1 (PyYAML, docker-compose 1.x)
         // reads as the base-60 number 60050.
@@ -257,7 +258,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
     }
 
     let mut warnings = Vec::new();
-    if spec.binds.len() > 1 && !layout.in_project {
+    if spec.mounts.len() > 1 && !layout.in_project {
         warnings.push("the extra mounts are absolute paths of this machine; change them in the compose file for another machine".into());
     }
     let mut next = Vec::new();
@@ -317,6 +318,30 @@ fn build_arg_names() -> Vec<Value> {
         .collect()
 }
 
+/// A bind mount in the long syntax: the short `source:target` cannot hold a path with `:`.
+fn bind_volume(source: &str, target: &str, readonly: bool) -> Value {
+    let volume = Map::new()
+        .set("type", "bind")
+        .set("source", source)
+        .set("target", target);
+    if readonly {
+        volume.set("read_only", true).into()
+    } else {
+        volume.into()
+    }
+}
+
+/// Every `$` in the strings of `value` written `$$`, which Compose reads as a literal `$`.
+fn escape_interpolation(value: &mut Value) {
+    match value {
+        Value::String(s) => *s = s.replace('$', "$$"),
+        Value::Sequence(items) => items.iter_mut().for_each(escape_interpolation),
+        Value::Mapping(m) => m.iter_mut().for_each(|(_, v)| escape_interpolation(v)),
+        Value::Tagged(t) => escape_interpolation(&mut t.value),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 /// Compose reads `[::1]` for IPv6 binds, as `docker run -p`.
 fn bind_host(ip: &str) -> String {
     if ip.contains(':') {
@@ -369,7 +394,10 @@ mod tests {
         assert_eq!(s["init"], true);
         assert_eq!(s["shm_size"], "12g");
         assert_eq!(s["ports"][0], "127.0.0.1:8888:8888");
-        assert_eq!(s["volumes"][0], ".:/workspace");
+        assert_eq!(s["volumes"][0]["type"], "bind");
+        assert_eq!(s["volumes"][0]["source"], ".");
+        assert_eq!(s["volumes"][0]["target"], "/workspace");
+        assert!(s["volumes"][0].get("read_only").is_none());
         assert_eq!(s["ulimits"]["memlock"], "${PTENV_MEMLOCK:--1}");
         assert_eq!(s["ulimits"]["stack"], 67108864);
         assert_eq!(
@@ -421,8 +449,11 @@ mod tests {
             s["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"],
             serde_yaml::to_value(["0", "2"]).unwrap()
         );
-        assert_eq!(s["volumes"][0], "/home/ana/proj:/workspace");
-        assert_eq!(s["volumes"][1], "/home/ana/data:/data:ro");
+        assert_eq!(s["volumes"][0]["source"], "/home/ana/proj");
+        assert_eq!(s["volumes"][0]["target"], "/workspace");
+        assert_eq!(s["volumes"][1]["source"], "/home/ana/data");
+        assert_eq!(s["volumes"][1]["target"], "/data");
+        assert_eq!(s["volumes"][1]["read_only"], true);
         assert_eq!(s["environment"][0], "AT=10:30");
         assert_eq!(s["ulimits"]["nofile"]["soft"], 1024);
         // Through the entry script, so login shells get the environment.
@@ -448,6 +479,23 @@ mod tests {
         assert!(s.get("shm_size").is_none());
         assert_eq!(s["ipc"], "host");
         assert!(!r.text.contains("GPUs:"));
+    }
+
+    #[test]
+    fn dollars_in_values_are_literal_for_compose() {
+        let f = build(
+            "profiles:\n  t:\n    mode: shell\n    env: {A: '${HOME}', B: 'costs $5'}\n    command: [echo, '$HOME', 'costs $5']\n",
+            "t",
+        );
+        let r = render(&f.input(), &Layout::for_profile("t", true));
+        let s = service(&r.text, "t");
+        assert_eq!(s["environment"][0], "A=$${HOME}", "{}", r.text);
+        assert_eq!(s["environment"][1], "B=costs $$5");
+        let cmd = s["command"].as_sequence().unwrap();
+        assert_eq!(cmd[cmd.len() - 2], "$$HOME");
+        assert_eq!(cmd[cmd.len() - 1], "costs $$5");
+        // ptenv's own interpolation stays one.
+        assert_eq!(s["ulimits"]["memlock"], "${PTENV_MEMLOCK:--1}");
     }
 
     #[test]

@@ -17,8 +17,8 @@ use serde_yaml::Value;
 use crate::modes::{entry_command, without_entry};
 
 use super::{
-    comment_lines, document, mode_files, split_env, strings, FileKind, Input, Map, OutFile,
-    Rendered,
+    bundle_dir, comment_lines, document, mode_files, secrets_gitignore, split_env, strings,
+    FileKind, Input, Map, OutFile, Rendered,
 };
 use crate::cli::K8sKind;
 use crate::error::{Error, Result};
@@ -46,8 +46,9 @@ pub struct Options {
     /// `--gpu-count`.
     pub gpu_count: Option<u32>,
     pub workspace: Workspace,
-    /// The file the Secret is written to, relative to the manifests' folder; `None` when the
-    /// manifests are printed (the Secret is then left out and described).
+    /// The name of the file the Secret is written to, in the `secrets/` folder of the
+    /// profile's bundle beside the manifests (whose `.gitignore` keeps it out of git); `None`
+    /// when the manifests are printed (the Secret is then left out and described).
     pub secret_file: Option<String>,
 }
 
@@ -68,6 +69,11 @@ pub fn default_claim(input: &Input) -> String {
 pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
     let spec = input.spec;
     let profile = input.profile;
+    let bundle = bundle_dir(&profile.name);
+    let secret_path = opts
+        .secret_file
+        .as_ref()
+        .map(|f| format!("{bundle}/secrets/{f}"));
     let name = base_name(input);
     let nproc = profile.kubernetes.nproc_per_node;
     let kind = opts.kind.unwrap_or(if nproc.is_some() {
@@ -337,15 +343,11 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
                 .into(),
         );
     }
-    let extra_mounts: Vec<&String> = spec.binds.iter().skip(1).collect();
+    let extra_mounts: Vec<String> = spec.mounts.iter().skip(1).map(|m| m.to_string()).collect();
     if !extra_mounts.is_empty() {
         warnings.push(format!(
             "the profile's extra mounts ({}) are folders of this machine and are left out: add volumes for them to the manifest",
-            extra_mounts
-                .iter()
-                .map(|b| b.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            extra_mounts.join(", ")
         ));
     }
 
@@ -498,7 +500,7 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
     }
     if has_secrets {
         header.push(String::new());
-        match &opts.secret_file {
+        match &secret_path {
             Some(file) => header.extend([
                 format!(
                     "secrets: the Secret `{secrets_name}` is in {file} (0600, not in this file):"
@@ -575,7 +577,7 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
     let text = format!("{}{}", comment_lines(&header), docs.join("---\n"));
 
     let mut files = Vec::new();
-    if let Some(file) = &opts.secret_file {
+    if let Some(file) = &secret_path {
         if !secret_data.is_empty() {
             let secret = Map::new()
                 .set("apiVersion", "v1")
@@ -598,6 +600,7 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
                 secret: true,
                 owner: None,
             });
+            files.push(secrets_gitignore(&bundle));
         }
     }
     Ok(Rendered {
@@ -730,10 +733,25 @@ mod tests {
         let f = build("", "jupyter");
         let r = render(&f.input(), &opts(None)).unwrap();
         assert_snapshot("k8s-jupyter-pod.yaml", &r.text);
-        assert_eq!(r.files.len(), 1);
-        let secret_text = String::from_utf8(r.files[0].contents.clone()).unwrap();
+        assert_eq!(r.files.len(), 2);
+        let secret = r.files.iter().find(|f| f.secret).unwrap();
+        assert_eq!(
+            secret.path,
+            std::path::Path::new("ptenv-jupyter/secrets/k8s.secret.yaml")
+        );
+        let secret_text = String::from_utf8(secret.contents.clone()).unwrap();
         assert_snapshot("k8s-jupyter-pod.secret.yaml", &secret_text);
-        assert_eq!(r.files[0].mode, 0o600);
+        assert_eq!(secret.mode, 0o600);
+        // The Secret may sit in a repository: its folder keeps it out, as compose's does.
+        let ignore = r.files.iter().find(|f| !f.secret).unwrap();
+        assert_eq!(
+            ignore.path,
+            std::path::Path::new("ptenv-jupyter/.gitignore")
+        );
+        assert!(String::from_utf8_lossy(&ignore.contents).ends_with("\n/secrets/\n"));
+        assert!(r
+            .text
+            .contains("kubectl apply -f ptenv-jupyter/secrets/k8s.secret.yaml"));
         assert!(!r.text.contains("Kind: Secret") && !r.text.contains("kind: Secret"));
 
         let d = docs(&r.text);

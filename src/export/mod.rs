@@ -63,6 +63,25 @@ pub struct Rendered {
     pub next: Vec<String>,
 }
 
+/// The folder beside an export for what it needs next to it (the Dockerfile, the mode's
+/// files, the secrets in `secrets/`): `ptenv-<profile>`.
+pub fn bundle_dir(profile: &str) -> String {
+    format!("ptenv-{}", slug(profile))
+}
+
+/// The `.gitignore` of a bundle folder: the export may sit in a repository, its secrets stay
+/// on this machine.
+pub(crate) fn secrets_gitignore(bundle: &str) -> OutFile {
+    OutFile {
+        path: format!("{bundle}/.gitignore").into(),
+        contents: b"# Written by ptenv export: the secrets stay on this machine.\n/secrets/\n"
+            .to_vec(),
+        mode: 0o644,
+        secret: false,
+        owner: None,
+    }
+}
+
 /// How a file of the mode reaches the container outside ptenv, which copies files in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {

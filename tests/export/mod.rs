@@ -348,17 +348,27 @@ fn compose_file_is_accepted_started_and_reachable_like_up() {
         memlock,
         "{ulimits:?}"
     );
-    let binds: Vec<String> = host["Binds"]
+    let mounts: Vec<(String, String, bool)> = c["Mounts"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|b| b.as_str().unwrap().to_string())
+        .map(|m| {
+            (
+                m["Source"].as_str().unwrap().to_string(),
+                m["Destination"].as_str().unwrap().to_string(),
+                m["RW"].as_bool().unwrap(),
+            )
+        })
         .collect();
     // The project only: ptenv's own files are in the image.
     assert_eq!(
-        binds,
-        vec![format!("{}:/workspace:rw", p.path().display())],
-        "{binds:?}"
+        mounts,
+        vec![(
+            p.path().display().to_string(),
+            "/workspace".to_string(),
+            true
+        )],
+        "{mounts:?}"
     );
     assert_eq!(c["Config"]["WorkingDir"], "/workspace");
     let owner = std::fs::metadata(p.path()).unwrap();
@@ -458,7 +468,11 @@ fn export_and_validate(p: &Project, name: &str, args: &[&str]) -> (String, Optio
     let out = p.ptenv(&all).run();
     out.assert_success();
     let main = p.path().join(name);
-    let secret = p.path().join(name.replace(".yaml", ".secret.yaml"));
+    let profile = args.first().filter(|a| !a.starts_with('-')).unwrap();
+    let secret = p.path().join(format!(
+        "ptenv-{profile}/secrets/{}",
+        name.replace(".yaml", ".secret.yaml")
+    ));
     let mut files = vec![main.as_path()];
     let secret = secret.exists().then_some(secret);
     if let Some(s) = &secret {
@@ -561,7 +575,7 @@ fn kubernetes_manifests_validate_against_the_schemas() {
     assert!(!out.stderr.contains("no GPU ptenv can use"), "{out}");
     kubernetes_validate(&[
         &p.path().join("ssh.yaml"),
-        &p.path().join("ssh.secret.yaml"),
+        &p.path().join("ptenv-ssh/secrets/ssh.secret.yaml"),
     ]);
     assert!(p.read("ssh.yaml").contains("claimName: team-workspace"));
 
@@ -633,4 +647,51 @@ fn wrong_requests_are_usage_errors_with_hints() {
     bad.assert_exit(1);
     assert!(bad.stderr.contains("needs a `key`"), "{bad}");
     assert!(bad.stderr.contains("hint: "), "{bad}");
+}
+
+#[test]
+fn compose_keeps_dollars_in_values_literal() {
+    let p = cpu_project(
+        "export-dollars",
+        "profiles:\n  lit:\n    mode: shell\n    env: {FROM_HOME: '${HOME}', PRICE: 'costs $5'}\n    command: [echo, '${HOME}', 'costs $5']\n",
+    );
+    p.ptenv(&["export", "compose", "lit", "-o", "compose.yaml"])
+        .run()
+        .assert_success();
+    let config = p.command("docker-compose", &["config"]).run();
+    config.assert_success();
+    // `config` prints the interpolated file with each literal `$` escaped again as `$$`: a
+    // `${HOME}` that Compose expanded would show the home folder instead.
+    let doc: serde_yaml::Value = serde_yaml::from_str(&config.stdout).unwrap();
+    let s = &doc["services"]["lit"];
+    assert_eq!(s["environment"]["FROM_HOME"], "$${HOME}", "{config}");
+    assert_eq!(s["environment"]["PRICE"], "costs $$5", "{config}");
+    let cmd = s["command"].as_sequence().unwrap();
+    assert_eq!(cmd[cmd.len() - 2], "$${HOME}", "{config}");
+    assert_eq!(cmd[cmd.len() - 1], "costs $$5", "{config}");
+    // ptenv's own variable is still interpolated.
+    assert_eq!(s["ulimits"]["memlock"], -1, "{config}");
+}
+
+#[test]
+fn k8s_secret_file_in_a_repository_is_ignored_by_git() {
+    let p = Project::new("export-k8s-git");
+    p.command("git", &["init", "-q"]).run().assert_success();
+    p.ptenv(&["export", "k8s", "jupyter", "-o", "k8s.yaml"])
+        .run()
+        .assert_success();
+    let status = p
+        .command("git", &["status", "--porcelain", "--untracked-files=all"])
+        .run();
+    status.assert_success();
+    assert!(status.stdout.contains("k8s.yaml"), "{status}");
+    assert!(!status.stdout.contains("secret"), "{status}");
+    let secret = find_file(p.path(), "k8s.secret.yaml").expect("the Secret file is written");
+    let secret = secret.strip_prefix(p.path()).unwrap().to_str().unwrap();
+    p.command("git", &["check-ignore", "-q", secret])
+        .run()
+        .assert_success();
+    assert!(p
+        .read("k8s.yaml")
+        .contains(&format!("kubectl apply -f {secret}")));
 }

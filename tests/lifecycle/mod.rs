@@ -74,8 +74,8 @@ fn up_shell_detach_creates_reuses_lists_execs_and_goes_down() {
     assert_eq!(c["Config"]["Labels"]["dev.ptenv.profile"], "shell");
     assert_eq!(c["Config"]["Labels"]["dev.ptenv.mode"], "shell");
     assert_eq!(
-        c["HostConfig"]["Binds"][0],
-        format!("{}:/workspace", p.path().display())
+        c["HostConfig"]["Mounts"][0],
+        serde_json::json!({"Type": "bind", "Source": p.path(), "Target": "/workspace"})
     );
 
     // A second `up` reuses the running container at once.
@@ -201,8 +201,8 @@ fn dry_run_json_prints_the_create_body_and_creates_nothing() {
     assert_eq!(body["HostConfig"]["ShmSize"], 2u64 << 30);
     assert_eq!(body["HostConfig"]["Init"], true);
     assert_eq!(
-        body["HostConfig"]["Binds"][0],
-        format!("{}:/workspace", p.path().display())
+        body["HostConfig"]["Mounts"][0],
+        serde_json::json!({"Type": "bind", "Source": p.path(), "Target": "/workspace"})
     );
     assert_eq!(body["ExposedPorts"]["8080/tcp"], serde_json::json!({}));
     assert_eq!(
@@ -423,4 +423,75 @@ fn a_second_home_on_the_same_project_does_not_take_over_the_first_users_environm
     // Its owner may still use it.
     p.ptenv(&["up", "--detach"]).run().assert_success();
     assert_eq!(only_container(&p)["Id"], before.as_str());
+}
+
+#[test]
+fn a_project_path_with_a_colon_is_the_workspace() {
+    warm();
+    let odd = "it's $HOME `id` \"q\" a\nb";
+    let p = shell_project(
+        "lifecycle-proj:1",
+        &format!("env: {{ODD: {}}}\n", serde_json::json!(odd)),
+    );
+    let workspace_mount = |c: &serde_json::Value| {
+        let mounts = c["Mounts"].as_array().expect("Mounts").clone();
+        let m = mounts
+            .iter()
+            .find(|m| m["Destination"] == "/workspace")
+            .unwrap_or_else(|| panic!("no mount at /workspace: {mounts:?}"))
+            .clone();
+        assert_eq!(m["Type"], "bind", "{m}");
+        assert_eq!(m["Source"], p.path().to_str().unwrap(), "{m}");
+        assert_eq!(m["RW"], true, "{m}");
+    };
+
+    // The docker run line ptenv prints makes the same mount with docker's own CLI.
+    let dry = p.ptenv(&["up", "shell", "--dry-run", "--json"]).run();
+    dry.assert_success();
+    let v: serde_json::Value = serde_json::from_str(&dry.stdout).expect("one JSON document");
+    let line = v["docker_run"].as_str().expect("the docker run line");
+    let create = line.replacen(
+        "docker run -d",
+        &format!("docker create --label '{}'", p.label_filter()),
+        1,
+    );
+    let created = p.command("sh", &["-c", &create]).run();
+    created.assert_success();
+    let id = created.stdout.trim().to_string();
+    let theirs = docker_inspect(&id);
+    workspace_mount(&theirs);
+    // The line is quoted for the shell: values reach docker as written.
+    let env = theirs["Config"]["Env"].as_array().unwrap();
+    assert!(
+        env.contains(&serde_json::json!(format!("ODD={odd}"))),
+        "{env:?}"
+    );
+    assert_eq!(theirs["Config"]["Cmd"], v["create"]["Cmd"]);
+    docker_ok(&["rm", "-f", id.as_str()]);
+
+    // `up` mounts it at /workspace: what the container writes there is in the folder.
+    p.ptenv(&["up", "shell", "--detach"]).run().assert_success();
+    workspace_mount(&only_container(&p));
+    p.ptenv(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "echo from-container > /workspace/written",
+    ])
+    .run()
+    .assert_success();
+    assert_eq!(p.read("written"), "from-container\n");
+
+    // Compose reads the project as a bind mount too.
+    p.ptenv(&["export", "compose", "shell", "-o", "compose.yaml"])
+        .run()
+        .assert_success();
+    let config = p.command("docker-compose", &["config"]).run();
+    config.assert_success();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&config.stdout).unwrap();
+    let volume = &doc["services"]["shell"]["volumes"][0];
+    assert_eq!(volume["type"], "bind", "{config}");
+    assert_eq!(volume["source"], p.path().to_str().unwrap(), "{config}");
+    assert_eq!(volume["target"], "/workspace", "{config}");
 }

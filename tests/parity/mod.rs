@@ -1,6 +1,6 @@
 //! Parity with `docker run` (issue #5, item 7): for a matrix of profiles, the container ptenv
 //! creates and the one `docker create` makes from the flags an expert would type are compared
-//! field by field in `docker inspect`: DeviceRequests, ShmSize, IpcMode, Ulimits, Binds, Mounts,
+//! field by field in `docker inspect`: DeviceRequests, ShmSize, IpcMode, Ulimits, Mounts,
 //! PortBindings, Env, Init, WorkingDir and User.
 //!
 //! The docker flags are written here by hand from the profile (the independent oracle), not
@@ -57,17 +57,21 @@ fn assert_parity(ptenv: &Value, docker: &Value) {
         let (a, b) = (ptenv.pointer(field), docker.pointer(field));
         assert_eq!(a, b, "{field} differs: ptenv {a:?}, docker {b:?}");
     }
-    // Binds: docker's CLI collects `-v` in a map, so their order is its own; the engine sorts
-    // mounts by path anyway. The same set.
-    let binds = |c: &Value| -> BTreeSet<String> {
-        c["HostConfig"]["Binds"]
+    // The mounts as sent (`--mount`), order aside; no `-v` strings.
+    let sent = |c: &Value| -> BTreeSet<String> {
+        c["HostConfig"]["Mounts"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|b| b.as_str().unwrap().to_string())
+            .map(|m| m.to_string())
             .collect()
     };
-    assert_eq!(binds(ptenv), binds(docker), "Binds differ");
+    assert_eq!(sent(ptenv), sent(docker), "HostConfig.Mounts differ");
+    assert_eq!(
+        ptenv["HostConfig"]["Binds"],
+        Value::Null,
+        "no Binds strings"
+    );
     // Env: the image's variables are merged in by the engine for both; order aside, the same.
     let env = |c: &Value| -> BTreeSet<String> {
         c["Config"]["Env"]
@@ -112,6 +116,17 @@ fn ulimit_flags(ptenv: &Value, extra: &[&str]) -> Vec<String> {
     flags
 }
 
+/// `--mount type=bind,source=SOURCE,target=TARGET` and `extra` options.
+fn mount_flag(source: &std::path::Path, target: &str, extra: &str) -> [String; 2] {
+    [
+        "--mount".into(),
+        format!(
+            "type=bind,source={},target={target}{extra}",
+            source.display()
+        ),
+    ]
+}
+
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -130,7 +145,7 @@ fn default_shell_profile_matches_docker_run() {
     let mut flags = strings(&["--init", "-w", "/workspace", "--user", "1000:1000"]);
     flags.extend(["--shm-size".into(), half_ram().to_string()]);
     flags.extend(ulimit_flags(&ours, &[]));
-    flags.extend(["-v".into(), format!("{}:/workspace", p.path().display())]);
+    flags.extend(mount_flag(p.path(), "/workspace", ""));
     let theirs = docker_create(&p, "ptenv-parity-default-docker", &flags, image);
     assert_parity(&ours, &theirs);
 }
@@ -166,9 +181,9 @@ fn ipc_host_ports_mounts_env_and_ulimits_match_docker_run() {
         "OMP_NUM_THREADS=4",
     ]);
     flags.extend(ulimit_flags(&ours, &["nofile=1024:4096"]));
-    flags.extend(["-v".into(), format!("{}:/workspace", p.path().display())]);
-    flags.extend(["-v".into(), format!("{}:/data:ro", data_path.display())]);
-    flags.extend(["-v".into(), format!("{}/cache:/cache", p.path().display())]);
+    flags.extend(mount_flag(p.path(), "/workspace", ""));
+    flags.extend(mount_flag(&data_path, "/data", ",readonly"));
+    flags.extend(mount_flag(&p.path().join("cache"), "/cache", ""));
     let theirs = docker_create(&p, "ptenv-parity-ipc-docker", &flags, image);
     assert_parity(&ours, &theirs);
     assert_eq!(ours["HostConfig"]["IpcMode"], "host");
@@ -187,7 +202,7 @@ fn an_explicit_shm_size_matches_docker_run() {
     let mut flags = strings(&["--init", "-w", "/workspace", "--user", "1000:1000"]);
     flags.extend(strings(&["--shm-size", "8g"]));
     flags.extend(ulimit_flags(&ours, &[]));
-    flags.extend(["-v".into(), format!("{}:/workspace", p.path().display())]);
+    flags.extend(mount_flag(p.path(), "/workspace", ""));
     let theirs = docker_create(&p, "ptenv-parity-shm-docker", &flags, image);
     assert_parity(&ours, &theirs);
     assert_eq!(ours["HostConfig"]["ShmSize"], 8589934592u64);
@@ -269,7 +284,7 @@ fn gpu_row(name: &str, gpus_yaml: &str, gpus_flag: &str) {
         "--ulimit",
         "stack=67108864",
     ]));
-    flags.extend(["-v".into(), format!("{}:/workspace", p.path().display())]);
+    flags.extend(mount_flag(p.path(), "/workspace", ""));
     let theirs = docker_create(&p, &format!("{name}-docker"), &flags, &image);
     assert_parity(&ours, &theirs);
     assert!(ours["HostConfig"]["DeviceRequests"].is_array());
