@@ -187,7 +187,7 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
         .iter()
         .map(|e| {
             let (k, v) = split_env(e);
-            Map::new().set("name", k).set("value", v).into()
+            Map::new().set("name", k).set("value", literal(v)).into()
         })
         .collect();
     if gpus == 0
@@ -274,7 +274,10 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
         .set("name", slug(&profile.name))
         .set("image", spec.image.as_str())
         .set("imagePullPolicy", pull_policy(profile.pull))
-        .set("args", strings(&args))
+        .set(
+            "args",
+            strings(&args.iter().map(|a| literal(a)).collect::<Vec<_>>()),
+        )
         .set("workingDir", spec.workdir.as_str())
         .list("env", env)
         .list("ports", ports)
@@ -702,6 +705,14 @@ pub fn quantity(bytes: u64) -> String {
     }
 }
 
+/// A value the kubelet passes on as written. It expands `$(VAR)` in a container's args and
+/// env values, and reads `$$` as one `$` (Kubernetes API reference, Container: "Double $$ are
+/// reduced to a single $, which allows for escaping the $(VAR_NAME) syntax"): doubling every
+/// `$` keeps `$(id)` or `costs $5` from a profile literal. ptenv's own values use no expansion.
+fn literal(value: &str) -> String {
+    value.replace('$', "$$")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -726,6 +737,31 @@ mod tests {
         docs.iter()
             .find(|d| d["kind"] == kind)
             .unwrap_or_else(|| panic!("no {kind}"))
+    }
+
+    #[test]
+    fn dollars_in_args_and_env_reach_the_process_as_written() {
+        let f = build(
+            "profiles:\n  odd:\n    mode: shell\n    env: {A: 'costs $5 and $(HOME)'}\n    command: [sh, -c, 'echo $(id) $HOME']\n",
+            "odd",
+        );
+        let r = render(&f.input(), &opts(Some(K8sKind::Pod))).unwrap();
+        let pod = find(&docs(&r.text), "Pod").clone();
+        let c = &pod["spec"]["containers"][0];
+        let args: Vec<&str> = c["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(args.contains(&"echo $$(id) $$HOME"), "{args:?}");
+        let a = c["env"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "A")
+            .unwrap();
+        assert_eq!(a["value"], "costs $$5 and $$(HOME)");
     }
 
     #[test]
