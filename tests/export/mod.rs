@@ -442,7 +442,15 @@ fn compose_secrets_are_0600_files_and_never_printed() {
     );
     assert!(config.stdout.contains("count: all"), "{config}");
     // Outside the project the project is mounted by its absolute path.
-    assert!(compose.contains(&format!("{}:/workspace", p.path().display())));
+    let doc: serde_yaml::Value = serde_yaml::from_str(&compose).unwrap();
+    let workspace = doc["services"]["jupyter"]["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["target"] == "/workspace")
+        .unwrap_or_else(|| panic!("no /workspace volume:\n{compose}"));
+    assert_eq!(workspace["type"], "bind", "{compose}");
+    assert_eq!(workspace["source"], p.path().to_str().unwrap(), "{compose}");
 
     // Without -o: the document on stdout, nothing written, no secret value anywhere.
     let printed = p.ptenv(&["export", "compose"]).run();
