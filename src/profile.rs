@@ -988,7 +988,7 @@ fn check_ulimit_name(name: &str) -> std::result::Result<(), String> {
     }
     let near = ULIMIT_NAMES
         .iter()
-        .min_by_key(|n| edit_distance(name, n))
+        .min_by_key(|n| strsim::levenshtein(name, n))
         .expect("non-empty");
     Err(format!(
         "`{name}` is not a ulimit (did you mean `{near}`? valid names: {})",
@@ -1305,7 +1305,7 @@ fn suggestion(message: &str) -> Option<String> {
     let (given, expected) = words.split_first()?;
     let (best, distance) = expected
         .iter()
-        .map(|w| (*w, edit_distance(given, w)))
+        .map(|w| (*w, strsim::levenshtein(given, w)))
         .min_by_key(|(_, d)| *d)?;
     let what = if is_field { "key" } else { "value" };
     if distance <= 3.max(given.len() / 3) {
@@ -1313,22 +1313,6 @@ fn suggestion(message: &str) -> Option<String> {
     } else {
         Some(format!("valid {what}s: {}", expected.join(", ")))
     }
-}
-
-/// Levenshtein distance, for suggestions over a few dozen short words.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// The project's profile file.
@@ -1525,8 +1509,8 @@ impl Sources {
             return Ok(());
         }
         let mut err = Error::new(format!("there is no profile named `{name}`"));
-        if let Some(near) = names.iter().min_by_key(|n| edit_distance(name, n)) {
-            if edit_distance(name, near) <= 2 {
+        if let Some(near) = names.iter().min_by_key(|n| strsim::levenshtein(name, n)) {
+            if strsim::levenshtein(name, near) <= 2 {
                 err = err.hint(format!("did you mean `{near}`?"));
             }
         }
@@ -2059,7 +2043,6 @@ mod tests {
         assert!(Mount::parse("~/d:/d:ro").unwrap().readonly);
         assert_eq!(ShmSize::parse("auto"), Ok(ShmSize::Auto));
         assert_eq!(Version::parse("2.7.0"), Ok(Version("2.7.0".into())));
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]
