@@ -7,6 +7,7 @@ pub mod atomic;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod credentials;
 pub mod doctor;
 pub mod engine;
 pub mod error;

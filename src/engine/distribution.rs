@@ -22,10 +22,10 @@ pub struct RegistryImage {
 impl Engine {
     /// Ask the registry of `image` (`repository:tag`) for the digest of its tag.
     pub async fn registry_image(&self, image: &str) -> Result<RegistryImage> {
-        let credentials = super::auth::credentials_for(image);
+        let credentials = crate::credentials::credentials_for(image);
         let answer = self
             .docker
-            .inspect_registry_image(image, credentials)
+            .inspect_registry_image(image, super::daemon_credentials(credentials))
             .await
             .map_err(|e| distribution_error(image, &self.endpoint, &e))?;
         let d = answer.descriptor;
@@ -61,7 +61,7 @@ impl Engine {
 /// A failed inspect, in the user's terms: no such tag, no access, or no registry.
 fn distribution_error(image: &str, endpoint: &str, e: &bollard::errors::Error) -> Error {
     let text = error_text(e);
-    let registry = super::auth::registry_of(image);
+    let registry = crate::credentials::registry_of(image);
     let login = format!(
         "if {registry} is private, log in with `docker login {registry}` (ptenv reads ~/.docker/config.json, as for pulls)"
     );

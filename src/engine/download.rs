@@ -115,7 +115,7 @@ impl Engine {
             arch: self.arch.clone(),
             variant: None,
         };
-        let credentials = super::auth::credentials_for(image);
+        let credentials = crate::credentials::credentials_for(image);
         let asked = platform.clone();
         let task = tokio::task::spawn_blocking(move || {
             registry::download(&reference, &asked, &settings, credentials.as_ref())

@@ -3,7 +3,6 @@
 //! `plan` and `recipe` (pure) and in the commands; this module carries them out and turns the
 //! engine's answers into ptenv's errors, each with what to do next.
 
-pub mod auth;
 pub mod build;
 pub mod container;
 pub mod distribution;
@@ -315,4 +314,17 @@ mod tests {
         let e = block_on(Engine::connect_to("ftp://x")).err().unwrap();
         assert!(e.message.contains("DOCKER_HOST=ftp://x"), "{e}");
     }
+}
+
+/// The daemon's form of a registry login, for pulls and distribution inspects.
+fn daemon_credentials(
+    c: Option<crate::credentials::Credentials>,
+) -> Option<bollard::auth::DockerCredentials> {
+    c.map(|c| bollard::auth::DockerCredentials {
+        username: c.username,
+        password: c.password,
+        identitytoken: c.identitytoken,
+        serveraddress: c.serveraddress,
+        ..Default::default()
+    })
 }

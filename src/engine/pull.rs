@@ -108,8 +108,10 @@ impl Engine {
             .from_image(repo)
             .tag(tag)
             .build();
-        let credentials = super::auth::credentials_for(image);
-        let mut stream = self.docker.create_image(Some(options), None, credentials);
+        let credentials = crate::credentials::credentials_for(image);
+        let mut stream =
+            self.docker
+                .create_image(Some(options), None, super::daemon_credentials(credentials));
         let size = self.pull_size(image, ca_files.to_vec());
         tokio::pin!(size);
         // Events that came before the size did, and the progress once it has been announced.
@@ -210,7 +212,7 @@ fn announce(
 /// A failed pull, said in the user's terms: the image is not there, or the registry is not.
 fn pull_error(image: &str, endpoint: &str, e: &bollard::errors::Error) -> Error {
     let text = error_text(e);
-    let registry = super::auth::registry_of(image);
+    let registry = crate::credentials::registry_of(image);
     match super::registry_fault(status_of(e), &text) {
         // The daemon says "pull access denied" for a repository that does not exist as well
         // as for one that needs a login, so both get both hints.

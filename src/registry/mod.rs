@@ -16,8 +16,8 @@ pub mod reference;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::credentials::Credentials;
 use base64::Engine as _;
-use bollard::auth::DockerCredentials;
 use ureq::http::Response;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::{Agent, Body, Proxy};
@@ -85,7 +85,7 @@ pub fn download(
     reference: &Reference,
     platform: &Platform,
     settings: &Settings,
-    credentials: Option<&DockerCredentials>,
+    credentials: Option<&Credentials>,
 ) -> Result<Download, String> {
     let deadline = Instant::now() + settings.timeout;
     let mut last_error = String::new();
@@ -164,7 +164,7 @@ struct Session<'a> {
     host: String,
     reference: &'a Reference,
     /// The login for the registry; none for a mirror, which is another host.
-    credentials: Option<&'a DockerCredentials>,
+    credentials: Option<&'a Credentials>,
     authorization: std::cell::RefCell<Option<String>>,
     deadline: Instant,
 }
@@ -174,7 +174,7 @@ impl<'a> Session<'a> {
         endpoint: &'a Endpoint,
         reference: &'a Reference,
         settings: &Settings,
-        credentials: Option<&'a DockerCredentials>,
+        credentials: Option<&'a Credentials>,
         deadline: Instant,
     ) -> Session<'a> {
         // Reading the roots (a system bundle of ~150 certificates) only where they are used.
@@ -453,7 +453,7 @@ fn first_line(text: &str) -> String {
         .collect()
 }
 
-fn basic(c: &DockerCredentials) -> Option<String> {
+fn basic(c: &Credentials) -> Option<String> {
     let user = c.username.as_deref()?;
     let password = c.password.as_deref().unwrap_or("");
     Some(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
@@ -605,8 +605,8 @@ mod tests {
         format!("HTTP/1.1 {status}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n")
     }
 
-    fn ana() -> DockerCredentials {
-        DockerCredentials {
+    fn ana() -> Credentials {
+        Credentials {
             username: Some("ana".into()),
             password: Some("s3cret".into()),
             ..Default::default()
@@ -717,7 +717,7 @@ mod tests {
     #[test]
     fn basic_credentials_are_user_colon_password() {
         assert_eq!(basic(&ana()).as_deref(), Some("YW5hOnMzY3JldA=="));
-        assert_eq!(basic(&DockerCredentials::default()), None);
+        assert_eq!(basic(&Credentials::default()), None);
     }
 
     #[test]

@@ -2,14 +2,27 @@
 //! `$DOCKER_CONFIG/config.json`), a per-registry `credHelpers` entry, else the `credsStore`,
 //! else the base64 `auth` of an `auths` entry. Helpers are the `docker-credential-<name>`
 //! programs that docker itself runs (not the docker CLI).
+//!
+//! The answer is ptenv's own [`Credentials`]: the registry client sends them itself, and the
+//! engine adapter hands them to the daemon with a pull.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
-use bollard::auth::DockerCredentials;
 use serde::Deserialize;
+
+/// A login for one registry: a user and password, or an identity token (named as docker's
+/// `AuthConfig` names them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub identitytoken: Option<String>,
+    /// The registry they are for, as `config.json` keys it.
+    pub serveraddress: Option<String>,
+}
 
 /// The key Docker Hub's credentials are stored under.
 const DOCKER_HUB: &str = "https://index.docker.io/v1/";
@@ -62,7 +75,7 @@ pub fn config_path() -> Option<PathBuf> {
 
 /// Credentials for the registry of `image`, or `None` (anonymous pull). A broken config or a
 /// failing helper also means anonymous: the pull then fails with the registry's own message.
-pub fn credentials_for(image: &str) -> Option<DockerCredentials> {
+pub fn credentials_for(image: &str) -> Option<Credentials> {
     let path = config_path()?;
     let text = std::fs::read_to_string(&path).ok()?;
     from_config(&text, &registry_of(image), &run_helper)
@@ -72,7 +85,7 @@ fn from_config(
     text: &str,
     registry: &str,
     helper: &dyn Fn(&str, &str) -> Option<HelperAnswer>,
-) -> Option<DockerCredentials> {
+) -> Option<Credentials> {
     let config: ConfigFile = serde_json::from_str(text).ok()?;
     let helper_name = config
         .cred_helpers
@@ -88,7 +101,7 @@ fn from_config(
         .iter()
         .find_map(|(key, entry)| (normalize(key) == normalize(registry)).then_some(entry))?;
     if let Some(token) = &entry.identitytoken {
-        return Some(DockerCredentials {
+        return Some(Credentials {
             identitytoken: Some(token.clone()),
             serveraddress: Some(registry.to_string()),
             ..Default::default()
@@ -99,7 +112,7 @@ fn from_config(
         .ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (user, pass) = decoded.split_once(':')?;
-    Some(DockerCredentials {
+    Some(Credentials {
         username: Some(user.to_string()),
         password: Some(pass.to_string()),
         serveraddress: Some(registry.to_string()),
@@ -107,16 +120,16 @@ fn from_config(
     })
 }
 
-fn from_helper(answer: HelperAnswer, registry: &str) -> DockerCredentials {
+fn from_helper(answer: HelperAnswer, registry: &str) -> Credentials {
     // Helpers return the user `<token>` for an identity token (docker/cli credentials store).
     if answer.username == "<token>" {
-        DockerCredentials {
+        Credentials {
             identitytoken: Some(answer.secret),
             serveraddress: Some(registry.to_string()),
             ..Default::default()
         }
     } else {
-        DockerCredentials {
+        Credentials {
             username: Some(answer.username),
             password: Some(answer.secret),
             serveraddress: Some(registry.to_string()),
