@@ -245,6 +245,19 @@ pub(crate) fn failed(doing: &str, endpoint: &str, e: &bollard::errors::Error) ->
     Error::new(format!("{doing}: {}", error_text(e)))
 }
 
+/// The daemon's form of a registry login, for pulls and distribution inspects.
+fn daemon_credentials(
+    c: Option<crate::credentials::Credentials>,
+) -> Option<bollard::auth::DockerCredentials> {
+    c.map(|c| bollard::auth::DockerCredentials {
+        username: c.username,
+        password: c.password,
+        identitytoken: c.identitytoken,
+        serveraddress: c.serveraddress,
+        ..Default::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,17 +327,4 @@ mod tests {
         let e = block_on(Engine::connect_to("ftp://x")).err().unwrap();
         assert!(e.message.contains("DOCKER_HOST=ftp://x"), "{e}");
     }
-}
-
-/// The daemon's form of a registry login, for pulls and distribution inspects.
-fn daemon_credentials(
-    c: Option<crate::credentials::Credentials>,
-) -> Option<bollard::auth::DockerCredentials> {
-    c.map(|c| bollard::auth::DockerCredentials {
-        username: c.username,
-        password: c.password,
-        identitytoken: c.identitytoken,
-        serveraddress: c.serveraddress,
-        ..Default::default()
-    })
 }
