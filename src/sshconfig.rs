@@ -226,7 +226,17 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
 ///     IdentitiesOnly yes
 ///     UserKnownHostsFile /home/ana/.local/share/ptenv/projects/demo-1a2b3c4d/ssh/known_hosts
 ///     StrictHostKeyChecking yes
+///     PasswordAuthentication no
+///     KbdInteractiveAuthentication no
+///     ForwardAgent no
+///     ForwardX11 no
+///     ProxyJump none
 /// ```
+///
+/// ssh keeps the first value it reads for an option and ptenv's Include is on top of
+/// `~/.ssh/config`, so these lines win over a `Host *` block of the user's: the container
+/// never gets the user's agent or X display, and the connection goes straight to this
+/// machine's loopback, never through a jump host.
 pub fn render_host(e: &HostEntry) -> String {
     let project: String = e
         .project
@@ -246,7 +256,10 @@ pub fn render_host(e: &HostEntry) -> String {
          \x20   UserKnownHostsFile {known_hosts}\n\
          \x20   StrictHostKeyChecking yes\n\
          \x20   PasswordAuthentication no\n\
-         \x20   KbdInteractiveAuthentication no\n",
+         \x20   KbdInteractiveAuthentication no\n\
+         \x20   ForwardAgent no\n\
+         \x20   ForwardX11 no\n\
+         \x20   ProxyJump none\n",
         alias = e.alias,
         port = e.port,
         user = e.user,
@@ -381,6 +394,9 @@ mod tests {
         );
         assert!(text.contains("    StrictHostKeyChecking yes\n"), "{text}");
         assert!(!text.contains("StrictHostKeyChecking no"));
+        for line in ["ForwardAgent no", "ForwardX11 no", "ProxyJump none"] {
+            assert!(text.contains(&format!("\n    {line}\n")), "{text}");
+        }
     }
 
     #[test]

@@ -119,9 +119,14 @@ pub fn sshd_config(user: &str) -> String {
          # PAM's session modules fail in containers; key-only logins need none of it.\n\
          UsePAM no\n\
          PermitUserEnvironment no\n\
+         # The container never reaches back into the user's agent or X display.\n\
+         AllowAgentForwarding no\n\
          X11Forwarding no\n\
-         # VS Code Remote-SSH forwards ports to reach its server.\n\
-         AllowTcpForwarding yes\n\
+         # VS Code Remote-SSH forwards a local port (or socket) to reach its server; nothing\n\
+         # needs the other direction, which would listen in the container for the host.\n\
+         AllowTcpForwarding local\n\
+         AllowStreamLocalForwarding local\n\
+         PermitTunnel no\n\
          PrintMotd no\n\
          # Every session starts in /workspace with the container's environment.\n\
          ForceCommand {session}\n\
@@ -392,6 +397,9 @@ mod tests {
             "AuthorizedKeysFile /etc/ptenv/ssh/authorized_keys",
             "ForceCommand /etc/ptenv/ssh/session.sh",
             "Port 22",
+            "AllowAgentForwarding no",
+            "X11Forwarding no",
+            "AllowTcpForwarding local",
         ] {
             assert!(c.lines().any(|l| l == line), "missing `{line}` in\n{c}");
         }

@@ -44,7 +44,8 @@ fn ssh_logs_in_with_the_pinned_key_only_as_the_user_in_the_workspace() {
     let ssh_dir = p.home().join(".ssh");
     std::fs::create_dir_all(&ssh_dir).unwrap();
     let user_config = ssh_dir.join("config");
-    let original = b"# mine\r\nHost gpu-box\r\n    HostName 10.1.2.3\r\n    User ana".to_vec();
+    // Its `Host *` block asks for the opposite of what ptenv's entry must keep.
+    let original = b"# mine\r\nHost gpu-box\r\n    HostName 10.1.2.3\r\n    User ana\r\nHost *\r\n    ForwardAgent yes\r\n    ForwardX11 yes\r\n    ProxyJump jump.example.org\r\n    IdentitiesOnly no".to_vec();
     std::fs::write(&user_config, &original).unwrap();
 
     let c = ssh_up(&p);
@@ -68,6 +69,26 @@ fn ssh_logs_in_with_the_pinned_key_only_as_the_user_in_the_workspace() {
         "{host_entry}"
     );
 
+    // ssh takes the first value it reads, and the Include is on top: ptenv's entry wins over
+    // the user's `Host *`.
+    let resolved = ssh(&p, &user_config, &["-G", &c.alias]);
+    resolved.assert_success();
+    for line in [
+        "forwardagent no",
+        "forwardx11 no",
+        "identitiesonly yes",
+        "hostname 127.0.0.1",
+    ] {
+        assert!(
+            resolved.stdout.lines().any(|l| l == line),
+            "no `{line}` in ssh -G:\n{resolved}"
+        );
+    }
+    assert!(
+        !resolved.stdout.contains("jump.example.org"),
+        "the user's ProxyJump applies:\n{resolved}"
+    );
+
     // Through the user's config (the Include), as `ssh ptenv-<project>` and VS Code do.
     let out = ssh(
         &p,
@@ -84,6 +105,30 @@ fn ssh_logs_in_with_the_pinned_key_only_as_the_user_in_the_workspace() {
     assert!(lines[2].starts_with("path=/opt/conda/bin:"), "{out}");
     assert_eq!(lines[3], "nvidia=all", "{out}");
     assert_eq!(owner(&p.path().join("made-over-ssh")), container_uid());
+
+    // sshd refuses agent forwarding even when the client asks for it with a running agent.
+    let out = p
+        .command(
+            "ssh-agent",
+            &[
+                "ssh",
+                "-F",
+                user_config.to_str().unwrap(),
+                "-o",
+                "BatchMode=yes",
+                "-A",
+                &c.alias,
+                "echo \"agent=${SSH_AUTH_SOCK:-none}\"",
+            ],
+        )
+        .run();
+    out.assert_success();
+    assert_eq!(out.stdout, "agent=none\n", "{out}");
+
+    // Local forwarding (VS Code's way to its server) still works: through the tunnel, the
+    // container's own sshd greets.
+    let out = ssh(&p, &user_config, &["-W", "127.0.0.1:22", &c.alias]);
+    assert!(out.stdout.starts_with("SSH-2.0-"), "{out}");
 
     // `ptenv ssh -- CMD`: stdout is the command's alone, and its exit code is returned.
     let out = p.ptenv(&["-q", "ssh", "--", "echo", "over", "ssh"]).run();
