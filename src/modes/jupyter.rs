@@ -46,6 +46,7 @@ pub fn setup(store: &mut Store, input: &SetupInput) -> Result<Setup> {
         files,
         command: Some(entry_command(command())),
         run_as_root: false,
+        runs_profile_command: false,
         warnings: Vec::new(),
     })
 }

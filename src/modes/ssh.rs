@@ -54,7 +54,17 @@ pub fn key_comment(alias: &str) -> String {
     format!("{alias} (ptenv)")
 }
 
+/// The setup of a profile without a command of its own.
 pub fn setup(store: &mut Store, input: &SetupInput) -> Result<Setup> {
+    setup_running(store, input, None)
+}
+
+/// `own_command` is the profile's `command`: it runs as the user next to sshd.
+pub fn setup_running(
+    store: &mut Store,
+    input: &SetupInput,
+    own_command: Option<&[String]>,
+) -> Result<Setup> {
     let alias = input.project.ssh_alias();
     let client = store.client_key(&key_comment(&alias))?;
     let host = store.host_key(&format!("{alias} host (ptenv)"))?;
@@ -85,14 +95,17 @@ pub fn setup(store: &mut Store, input: &SetupInput) -> Result<Setup> {
             0o644,
             format!("{}\n", client.public_openssh).into_bytes(),
         ),
-        root(start_path(), 0o755, start_script(user).into_bytes()),
+        root(start_path(), 0o755, start_script(input.user).into_bytes()),
         root(session_path(), 0o755, session_script().into_bytes()),
     ];
+    let mut command = vec!["/bin/sh".into(), start_path()];
+    command.extend(own_command.unwrap_or_default().iter().cloned());
     Ok(Setup {
         env: Vec::new(),
         files,
-        command: Some(vec!["/bin/sh".into(), start_path()]),
+        command: Some(command),
         run_as_root: true,
+        runs_profile_command: true,
         warnings: Vec::new(),
     })
 }
@@ -138,22 +151,36 @@ pub fn sshd_config(user: &str) -> String {
 }
 
 /// The container's command (as root): save the environment, make the user's account usable
-/// for key logins, run sshd in the foreground with its log on stderr (`ptenv logs`).
-fn start_script(user: &str) -> String {
+/// for key logins, run sshd with its log on stderr (`ptenv logs`). Its arguments are the
+/// profile's own command: then sshd runs in the background and the command in the foreground
+/// as the user (only sshd needs root), so the container lives as long as the command does.
+fn start_script(user: &crate::identity::User) -> String {
     format!(
         "#!/bin/sh\n\
-         # Written by ptenv: starts sshd for {user}.\n\
+         # Written by ptenv: starts sshd for {name}, and the profile's command as {name}.\n\
          set -eu\n\
          umask 022\n\
          {save}\n\
          # Without PAM, sshd refuses an account whose password is locked ('!' in /etc/shadow),\n\
          # even for keys; '*' matches no password, which is what key-only logins want.\n\
-         if grep -q '^{user}:!' /etc/shadow; then usermod -p '*' {user}; fi\n\
+         if grep -q '^{name}:!' /etc/shadow; then usermod -p '*' {name}; fi\n\
          mkdir -p /run/sshd\n\
          chmod 0755 /run/sshd\n\
-         exec /usr/sbin/sshd -D -e -f {config}\n",
+         if [ \"$#\" -eq 0 ]; then exec {sshd}; fi\n\
+         if ! command -v setpriv >/dev/null 2>&1; then\n\
+         \x20   echo \"ptenv: the profile's command must run as {name}, and this image has no setpriv (util-linux)\" >&2\n\
+         \x20   exit 127\n\
+         fi\n\
+         {sshd} &\n\
+         HOME={home} USER={name} LOGNAME={name}\n\
+         export HOME USER LOGNAME\n\
+         exec setpriv --reuid={uid} --regid={gid} --init-groups -- \"$@\"\n",
+        name = user.name,
+        home = user.home,
+        uid = user.uid,
+        gid = user.gid,
         save = super::save_environment_code(),
-        config = config_path(),
+        sshd = format_args!("/usr/sbin/sshd -D -e -f {}", config_path()),
     )
 }
 
@@ -415,12 +442,21 @@ mod tests {
             s.contains("exec \"$shell\" -c \"$SSH_ORIGINAL_COMMAND\""),
             "{s}"
         );
-        let start = start_script("dev");
+        let start = start_script(&crate::identity::User::for_ids(1234, 1300));
         assert!(
             start.contains("export -p) >/etc/ptenv/environment"),
             "{start}"
         );
-        assert!(start.ends_with("exec /usr/sbin/sshd -D -e -f /etc/ptenv/ssh/sshd_config\n"));
+        assert!(start.contains(
+            "if [ \"$#\" -eq 0 ]; then exec /usr/sbin/sshd -D -e -f /etc/ptenv/ssh/sshd_config; fi\n"
+        ));
+        // With the profile's command: sshd in the background, the command as the user.
+        assert!(start.contains("\n/usr/sbin/sshd -D -e -f /etc/ptenv/ssh/sshd_config &\n"));
+        assert!(
+            start.contains("HOME=/home/dev USER=dev LOGNAME=dev\n"),
+            "{start}"
+        );
+        assert!(start.ends_with("exec setpriv --reuid=1234 --regid=1300 --init-groups -- \"$@\"\n"));
     }
 
     #[test]

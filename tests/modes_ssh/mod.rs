@@ -303,11 +303,13 @@ fn torch_runs_over_ssh_in_the_torch_image() {
 #[test]
 fn a_failed_ssh_setup_leaves_the_users_ssh_config_as_it_was() {
     let tb = Testbed::get();
+    // A file that is not a program in place of sshd: the start script cannot run it.
     let p = fixture_project(
         "ssh-fails",
         &tb.small_repo,
-        "profiles:\n  ssh:\n    ports: [{container: 22, host: 2280}]\n    command: \"sh -c 'echo no-sshd-today >&2; exit 3'\"\n",
+        "profiles:\n  ssh:\n    ports: [{container: 22, host: 2280}]\n    mounts: ['./no-sshd:/usr/sbin/sshd:ro']\n",
     );
+    p.write("no-sshd", "no sshd today\n");
     let ssh_dir = p.home().join(".ssh");
     std::fs::create_dir_all(&ssh_dir).unwrap();
     let user_config = ssh_dir.join("config");
@@ -315,7 +317,10 @@ fn a_failed_ssh_setup_leaves_the_users_ssh_config_as_it_was() {
     let out = p.ptenv(&["ssh"]).run();
     out.assert_exit(1);
     assert!(out.stderr.contains("stopped before sshd answered"), "{out}");
-    assert!(out.stderr.contains("no-sshd-today"), "{out}");
+    assert!(
+        out.stderr.contains("/usr/sbin/sshd: Permission denied"),
+        "{out}"
+    );
     assert_eq!(
         std::fs::read_to_string(&user_config).unwrap(),
         "Host x\n  User y\n"
@@ -330,4 +335,31 @@ fn a_failed_ssh_setup_leaves_the_users_ssh_config_as_it_was() {
         "a host entry was left in {}",
         ptenv_ssh.display()
     );
+}
+
+#[test]
+fn a_profile_s_own_command_runs_as_the_user_next_to_sshd() {
+    let tb = Testbed::get();
+    let p = fixture_project(
+        "ssh-command",
+        &tb.small_repo,
+        "profiles:\n  ssh:\n    ports: [{container: 22, host: 2300}]\n    command: [sh, -c, 'id -u > /tmp/ran-as; echo \"$HOME\" >> /tmp/ran-as; exec sleep infinity']\n",
+    );
+    let c = ssh_up(&p);
+    // The command runs as the container user, with the user's home; sshd (root) still
+    // serves logins.
+    let out = ssh(
+        &p,
+        &c.config_file,
+        &[
+            &c.alias,
+            "while [ ! -s /tmp/ran-as ]; do sleep 0.1; done; cat /tmp/ran-as; stat -c %u /proc/$(cat /proc/1/task/1/children | tr -d ' ')",
+        ],
+    );
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], container_uid().to_string(), "{out}");
+    assert_eq!(lines[1], "/home/dev", "{out}");
+    // The container's main process (the init's one child) is the command, the user's.
+    assert_eq!(lines[2], container_uid().to_string(), "{out}");
 }
