@@ -6,6 +6,7 @@
 //! session (a shell, a command, VS Code's server) goes through a forced command that loads the
 //! container's environment and starts in /workspace.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -206,7 +207,8 @@ fn session_script() -> String {
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub alias: String,
-    pub port: u16,
+    /// sshd's published port, at the address to connect to.
+    pub address: SocketAddr,
     /// ptenv's config file with the project's `Host` entry (for `ssh -F`).
     pub config_file: PathBuf,
     /// Whether `~/.ssh/config` includes ptenv's files, so plain `ssh <alias>` works.
@@ -217,7 +219,7 @@ pub struct Connection {
 /// waits until sshd greets.
 pub async fn connect_setup(s: &Started<'_>) -> Result<Connection> {
     let alias = s.project.ssh_alias();
-    let port = s.engine.host_port(s.container, PORT).await?.ok_or_else(|| {
+    let address = s.engine.published(s.container, PORT).await?.ok_or_else(|| {
         Error::new(format!(
             "sshd's port {PORT} is not published by container {}",
             s.container
@@ -230,12 +232,12 @@ pub async fn connect_setup(s: &Started<'_>) -> Result<Connection> {
     for w in store.warnings.drain(..) {
         s.printer.warn(w);
     }
-    super::interruptible("waiting for sshd", wait_sshd(s, port)).await?;
-    let known_hosts = store.write_known_hosts(port, &host.public_openssh)?;
+    super::interruptible("waiting for sshd", wait_sshd(s, address)).await?;
+    let known_hosts = store.write_known_hosts(address, &host.public_openssh)?;
     let config = SshConfig::for_user()?;
     let config_file = config.write_host(&HostEntry {
         alias: alias.clone(),
-        port,
+        address,
         user: s.user.name.clone(),
         identity_file: client.path.clone(),
         known_hosts,
@@ -251,7 +253,7 @@ pub async fn connect_setup(s: &Started<'_>) -> Result<Connection> {
     };
     Ok(Connection {
         alias,
-        port,
+        address,
         config_file,
         included,
     })
@@ -284,8 +286,8 @@ pub fn ssh_command(c: &Connection) -> Vec<String> {
 
 pub fn print_connection(printer: &crate::output::Printer, c: &Connection, to_stdout: bool) {
     printer.info(format!(
-        "sshd is ready on 127.0.0.1:{} (key-only; host key pinned in ptenv's known_hosts).",
-        c.port
+        "sshd is ready on {} (key-only; host key pinned in ptenv's known_hosts).",
+        c.address
     ));
     let lines = [
         format!("host:    {}", c.alias),
@@ -304,7 +306,8 @@ pub fn print_connection(printer: &crate::output::Printer, c: &Connection, to_std
 pub fn connection_json(c: &Connection) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
     m.insert("alias".into(), json!(c.alias));
-    m.insert("port".into(), json!(c.port));
+    m.insert("host".into(), json!(c.address.ip().to_string()));
+    m.insert("port".into(), json!(c.address.port()));
     m.insert("ssh_config".into(), json!(c.config_file));
     m.insert("ssh_command".into(), json!(ssh_command(c)));
     m.insert("code_command".into(), json!(vscode_command(&c.alias)));
@@ -331,10 +334,10 @@ fn shell_words(words: &[String]) -> String {
 
 /// Waits until sshd sends its `SSH-2.0-…` greeting through the published port (Docker's
 /// proxy accepts connections before sshd listens, so a connect alone proves nothing).
-async fn wait_sshd(s: &Started<'_>, port: u16) -> Result<()> {
+async fn wait_sshd(s: &Started<'_>, address: SocketAddr) -> Result<()> {
     let start = Instant::now();
     loop {
-        let last = match greeting(port).await {
+        let last = match greeting(address).await {
             Ok(line) if line.starts_with("SSH-") => return Ok(()),
             Ok(line) => format!("it answered {line:?}"),
             Err(e) => e.to_string(),
@@ -354,7 +357,7 @@ async fn wait_sshd(s: &Started<'_>, port: u16) -> Result<()> {
         if start.elapsed() > READY_TIMEOUT {
             let logs = s.engine.log_tail(s.container, 30).await.unwrap_or_default();
             return Err(Error::new(format!(
-                "sshd did not answer on 127.0.0.1:{port} within {} s (last: {last}); its log:\n{}",
+                "sshd did not answer on {address} within {} s (last: {last}); its log:\n{}",
                 READY_TIMEOUT.as_secs(),
                 logs.trim_end()
             ))
@@ -365,9 +368,9 @@ async fn wait_sshd(s: &Started<'_>, port: u16) -> Result<()> {
 }
 
 /// The first line sshd sends.
-async fn greeting(port: u16) -> std::io::Result<String> {
+async fn greeting(address: SocketAddr) -> std::io::Result<String> {
     let read = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 256];
         while !buf.contains(&b'\n') && buf.len() < 1024 {

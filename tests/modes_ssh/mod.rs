@@ -363,3 +363,56 @@ fn a_profile_s_own_command_runs_as_the_user_next_to_sshd() {
     // The container's main process (the init's one child) is the command, the user's.
     assert_eq!(lines[2], container_uid().to_string(), "{out}");
 }
+
+#[test]
+fn an_ssh_bound_to_another_local_address_is_reached_there() {
+    let tb = Testbed::get();
+    // 127.0.0.2 is loopback too on Linux; ::1 is the IPv6 loopback.
+    let p = fixture_project(
+        "ssh-bind",
+        &tb.small_repo,
+        "profiles:\n  ssh:\n    bind: 127.0.0.2\n    ports: [{container: 22, host: 2320}]\n  ssh6:\n    mode: ssh\n    bind: '::1'\n    ports: [{container: 22, host: 2330}]\n",
+    );
+    let ssh_dir = p.home().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let user_config = ssh_dir.join("config");
+    std::fs::write(&user_config, "").unwrap();
+    let known_hosts = |alias: &str| {
+        let path = p
+            .data_dir()
+            .join("ptenv/projects")
+            .join(alias.trim_start_matches("ptenv-"))
+            .join("ssh/known_hosts");
+        std::fs::read_to_string(path).unwrap()
+    };
+
+    let c = ssh_up(&p);
+    let host_entry = std::fs::read_to_string(&c.config_file).unwrap();
+    assert!(
+        host_entry.contains(&format!("    HostName 127.0.0.2\n    Port {}\n", c.port)),
+        "{host_entry}"
+    );
+    let pinned = known_hosts(&c.alias);
+    assert!(
+        pinned.starts_with(&format!("[127.0.0.2]:{} ssh-ed25519 ", c.port)),
+        "{pinned}"
+    );
+    ssh(&p, &user_config, &[&c.alias, "true"]).assert_success();
+
+    let out = p.ptenv(&["--json", "ssh", "--profile-name", "ssh6"]).run();
+    out.assert_success();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let port = doc["port"].as_u64().unwrap();
+    assert_eq!(doc["host"], "::1", "{out}");
+    let host_entry = std::fs::read_to_string(&c.config_file).unwrap();
+    assert!(
+        host_entry.contains(&format!("    HostName ::1\n    Port {port}\n")),
+        "{host_entry}"
+    );
+    let pinned = known_hosts(&c.alias);
+    assert!(
+        pinned.starts_with(&format!("[::1]:{port} ssh-ed25519 ")),
+        "{pinned}"
+    );
+    ssh(&p, &user_config, &[&c.alias, "true"]).assert_success();
+}
