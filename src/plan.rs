@@ -156,6 +156,7 @@ pub fn plan(input: &Input) -> Spec {
     let cmd = p
         .command
         .clone()
+        .filter(|_| !input.setup.runs_profile_command)
         .map(crate::modes::entry_command)
         .or_else(|| input.setup.command.clone())
         .unwrap_or_else(|| KEEP_ALIVE.map(String::from).to_vec());
@@ -656,6 +657,14 @@ mod tests {
                 "make train"
             ]
         );
+        // A mode that runs the profile's command itself (ssh) keeps its own command.
+        let runs_it = Setup {
+            command: Some(vec!["/bin/sh".into(), "start.sh".into(), "make".into()]),
+            runs_profile_command: true,
+            ..setup
+        };
+        let spec = spec_for(&profile("ssh", "command: make\n"), false, &runs_it);
+        assert_eq!(spec.cmd, vec!["/bin/sh", "start.sh", "make"]);
     }
 
     #[test]

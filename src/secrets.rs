@@ -148,10 +148,14 @@ impl Store {
 
     /// Writes ptenv's known_hosts for the project: the host key, for sshd published on
     /// 127.0.0.1:`port`.
-    pub fn write_known_hosts(&self, port: u16, host_public: &str) -> Result<PathBuf> {
+    pub fn write_known_hosts(
+        &self,
+        address: std::net::SocketAddr,
+        host_public: &str,
+    ) -> Result<PathBuf> {
         let path = self.known_hosts_path();
         let _held = self.lock()?;
-        self.save(&path, known_hosts_line(port, host_public).as_bytes())?;
+        self.save(&path, known_hosts_line(address, host_public).as_bytes())?;
         Ok(path)
     }
 
@@ -303,11 +307,14 @@ fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<()> {
 
 /// `[127.0.0.1]:2222 ssh-ed25519 AAAA…`: the known_hosts form for a host on a non-standard
 /// port, as ssh itself writes it. The key's comment is left out.
-pub fn known_hosts_line(port: u16, host_public: &str) -> String {
+pub fn known_hosts_line(address: std::net::SocketAddr, host_public: &str) -> String {
     let mut parts = host_public.split_whitespace();
     let algorithm = parts.next().unwrap_or_default();
     let key = parts.next().unwrap_or_default();
-    format!("[127.0.0.1]:{port} {algorithm} {key}\n")
+    format!(
+        "{} {algorithm} {key}\n",
+        crate::address::known_hosts_name(address)
+    )
 }
 
 /// A fresh token: 256 bits from the OS's secure random source, as 64 lowercase hex digits.
@@ -380,7 +387,9 @@ mod tests {
         assert!(is_token(&token));
         preview.client_key("c").unwrap();
         preview.host_key("h").unwrap();
-        preview.write_known_hosts(2222, "ssh-ed25519 AAAA").unwrap();
+        preview
+            .write_known_hosts("127.0.0.1:2222".parse().unwrap(), "ssh-ed25519 AAAA")
+            .unwrap();
         assert!(!dir.exists(), "a preview creates nothing");
 
         // Once stored, the preview shows the stored secrets and leaves loose modes alone.
@@ -535,18 +544,21 @@ mod tests {
     #[test]
     fn known_hosts_pins_the_host_key_on_its_port() {
         assert_eq!(
-            known_hosts_line(2223, "ssh-ed25519 AAAAC3Nz host comment"),
+            known_hosts_line(
+                "127.0.0.1:2223".parse().unwrap(),
+                "ssh-ed25519 AAAAC3Nz host comment"
+            ),
             "[127.0.0.1]:2223 ssh-ed25519 AAAAC3Nz\n"
         );
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(&tmp.path().join("p")).unwrap();
         let path = store
-            .write_known_hosts(2222, "ssh-ed25519 AAAAC3Nz x")
+            .write_known_hosts("[::1]:2222".parse().unwrap(), "ssh-ed25519 AAAAC3Nz x")
             .unwrap();
         assert_eq!(mode(&path), 0o600);
         assert_eq!(
             fs::read_to_string(path).unwrap(),
-            "[127.0.0.1]:2222 ssh-ed25519 AAAAC3Nz\n"
+            "[::1]:2222 ssh-ed25519 AAAAC3Nz\n"
         );
     }
 }

@@ -24,7 +24,8 @@ use crate::flock;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostEntry {
     pub alias: String,
-    pub port: u16,
+    /// sshd's published port at the address to connect to ([`crate::address::connect_to`]).
+    pub address: std::net::SocketAddr,
     pub user: String,
     pub identity_file: PathBuf,
     pub known_hosts: PathBuf,
@@ -239,7 +240,17 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
 ///     IdentitiesOnly yes
 ///     UserKnownHostsFile /home/ana/.local/share/ptenv/projects/demo-1a2b3c4d/ssh/known_hosts
 ///     StrictHostKeyChecking yes
+///     PasswordAuthentication no
+///     KbdInteractiveAuthentication no
+///     ForwardAgent no
+///     ForwardX11 no
+///     ProxyJump none
 /// ```
+///
+/// ssh keeps the first value it reads for an option and ptenv's Include is on top of
+/// `~/.ssh/config`, so these lines win over a `Host *` block of the user's: the container
+/// never gets the user's agent or X display, and the connection goes straight to this
+/// machine's loopback, never through a jump host.
 pub fn render_host(e: &HostEntry) -> String {
     let project: String = e
         .project
@@ -251,7 +262,7 @@ pub fn render_host(e: &HostEntry) -> String {
     format!(
         "# Written by ptenv for {project}; `ptenv ssh --forget` removes it.\n\
          Host {alias}\n\
-         \x20   HostName 127.0.0.1\n\
+         \x20   HostName {host}\n\
          \x20   Port {port}\n\
          \x20   User {user}\n\
          \x20   IdentityFile {identity}\n\
@@ -259,9 +270,13 @@ pub fn render_host(e: &HostEntry) -> String {
          \x20   UserKnownHostsFile {known_hosts}\n\
          \x20   StrictHostKeyChecking yes\n\
          \x20   PasswordAuthentication no\n\
-         \x20   KbdInteractiveAuthentication no\n",
+         \x20   KbdInteractiveAuthentication no\n\
+         \x20   ForwardAgent no\n\
+         \x20   ForwardX11 no\n\
+         \x20   ProxyJump none\n",
         alias = e.alias,
-        port = e.port,
+        host = e.address.ip(),
+        port = e.address.port(),
         user = e.user,
         identity = path(&e.identity_file),
         known_hosts = path(&e.known_hosts),
@@ -331,7 +346,7 @@ mod tests {
     fn entry(alias: &str, tmp: &Path) -> HostEntry {
         HostEntry {
             alias: alias.into(),
-            port: 2222,
+            address: "127.0.0.1:2222".parse().unwrap(),
             user: "dev".into(),
             identity_file: tmp.join("keys/client_ed25519"),
             known_hosts: tmp.join("keys/known_hosts"),
@@ -366,7 +381,7 @@ mod tests {
     fn the_host_entry_pins_the_key_and_quotes_odd_paths() {
         let e = HostEntry {
             alias: "ptenv-demo-1a2b3c4d".into(),
-            port: 2223,
+            address: "127.0.0.1:2223".parse().unwrap(),
             user: "dev".into(),
             identity_file: "/home/ana b/100%/id".into(),
             known_hosts: "/k/known_hosts".into(),
@@ -394,6 +409,14 @@ mod tests {
         );
         assert!(text.contains("    StrictHostKeyChecking yes\n"), "{text}");
         assert!(!text.contains("StrictHostKeyChecking no"));
+        let v6 = render_host(&HostEntry {
+            address: "[::1]:2224".parse().unwrap(),
+            ..e.clone()
+        });
+        assert!(v6.contains("\n    HostName ::1\n    Port 2224\n"), "{v6}");
+        for line in ["ForwardAgent no", "ForwardX11 no", "ProxyJump none"] {
+            assert!(text.contains(&format!("\n    {line}\n")), "{text}");
+        }
     }
 
     #[test]

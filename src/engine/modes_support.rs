@@ -1,4 +1,4 @@
-//! What the modes need from the engine once their container runs: the published host port of
+//! What the modes need from the engine once their container runs: the published address of
 //! a container port, the last lines of its log, and a process attached to our terminal (or
 //! pipes) like `docker exec -it`.
 
@@ -25,20 +25,34 @@ pub struct ExecSpec {
 }
 
 impl Engine {
-    /// The host port the engine published for `container_port`/tcp, read from the running
-    /// container (the port ptenv moved to when the default was taken).
-    pub async fn host_port(&self, container: &str, container_port: u16) -> Result<Option<u16>> {
+    /// Where to connect to `container_port`/tcp from this machine: the host port the engine
+    /// published (the one ptenv moved to when the default was taken) at the address it is
+    /// bound to ([`crate::address::connect_to`]), read from the running container.
+    pub async fn published(
+        &self,
+        container: &str,
+        container_port: u16,
+    ) -> Result<Option<std::net::SocketAddr>> {
         let c = match self.docker.inspect_container(container, None).await {
             Ok(c) => c,
             Err(e) if status_of(&e) == Some(404) => return Ok(None),
             Err(e) => return Err(failed("cannot inspect the container", &self.endpoint, &e)),
         };
         let key = format!("{container_port}/tcp");
+        let first = |bindings: Vec<bollard::models::PortBinding>| {
+            bindings.into_iter().find_map(|b| {
+                let port = b.host_port?.parse().ok()?;
+                Some(crate::address::connect_to(
+                    b.host_ip.as_deref().unwrap_or_default(),
+                    port,
+                ))
+            })
+        };
         let from_network = c
             .network_settings
             .and_then(|n| n.ports)
             .and_then(|p| p.get(&key).cloned().flatten())
-            .and_then(|b| b.into_iter().find_map(|b| b.host_port?.parse().ok()));
+            .and_then(first);
         if from_network.is_some() {
             return Ok(from_network);
         }
@@ -46,7 +60,7 @@ impl Engine {
         Ok(c.host_config
             .and_then(|h| h.port_bindings)
             .and_then(|p| p.get(&key).cloned().flatten())
-            .and_then(|b| b.into_iter().find_map(|b| b.host_port?.parse().ok())))
+            .and_then(first))
     }
 
     /// The last `lines` lines of the container's output (stdout and stderr together).

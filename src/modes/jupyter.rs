@@ -6,6 +6,7 @@
 //! `JUPYTER_TOKEN_FILE` names that file. Jupyter Server prints `?token=...` (literally three
 //! dots) in its log for a token it did not generate.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -46,6 +47,7 @@ pub fn setup(store: &mut Store, input: &SetupInput) -> Result<Setup> {
         files,
         command: Some(entry_command(command())),
         run_as_root: false,
+        runs_profile_command: false,
         warnings: Vec::new(),
     })
 }
@@ -64,9 +66,9 @@ pub fn command() -> Vec<String> {
     .to_vec()
 }
 
-/// `http://127.0.0.1:8888/lab?token=…`: what the user opens.
-pub fn url(host_port: u16, token: &str) -> String {
-    format!("http://127.0.0.1:{host_port}/lab?token={token}")
+/// `http://127.0.0.1:8888/lab?token=…` (`http://[::1]:8888/…` for IPv6): what the user opens.
+pub fn url(address: SocketAddr, token: &str) -> String {
+    format!("http://{address}/lab?token={token}")
 }
 
 /// Waits until Jupyter answers with the token, then prints its URL (and opens it with
@@ -77,15 +79,15 @@ pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
     for w in store.warnings.drain(..) {
         s.printer.warn(w);
     }
-    let port = s.engine.host_port(s.container, PORT).await?.ok_or_else(|| {
+    let address = s.engine.published(s.container, PORT).await?.ok_or_else(|| {
         Error::new(format!(
             "Jupyter's port {PORT} is not published by container {}",
             s.container
         ))
         .hint("the profile's `ports` must include 8888; recreate it with `ptenv down jupyter && ptenv up jupyter`")
     })?;
-    super::interruptible("waiting for Jupyter", wait_ready(s, port, &token)).await?;
-    let url = url(port, &token);
+    super::interruptible("waiting for Jupyter", wait_ready(s, address, &token)).await?;
+    let url = url(address, &token);
     s.printer.info(format!(
         "Jupyter is ready in {} (as {}, in {}).",
         s.container, s.user.name, s.profile.workdir
@@ -96,32 +98,32 @@ pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
     }
     let mut out = AfterStart::default();
     out.json.insert("url".into(), json!(url));
-    out.json.insert("port".into(), json!(port));
+    out.json.insert("port".into(), json!(address.port()));
     out.json.insert("token".into(), json!(token));
     Ok(out)
 }
 
 /// Polls `/api/status` until it answers 200, with a spinner; fails with the container's last
 /// log lines when Jupyter stops or does not answer in time.
-async fn wait_ready(s: &Started<'_>, port: u16, token: &str) -> Result<()> {
+async fn wait_ready(s: &Started<'_>, address: SocketAddr, token: &str) -> Result<()> {
     let spinner = if s.printer.fancy() {
         let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_message(format!("waiting for Jupyter on 127.0.0.1:{port}"));
+        bar.set_message(format!("waiting for Jupyter on {address}"));
         bar.enable_steady_tick(Duration::from_millis(100));
         // Cleared however the wait ends, Ctrl-C included.
         Some(ClearOnDrop(bar))
     } else {
         s.printer
-            .info(format!("waiting for Jupyter on 127.0.0.1:{port} ..."));
+            .info(format!("waiting for Jupyter on {address} ..."));
         None
     };
     let start = Instant::now();
     let result = loop {
-        let last = match status(port, Some(token), Duration::from_secs(5)).await {
+        let last = match status(address, Some(token), Duration::from_secs(5)).await {
             Ok(200) => break Ok(()),
             Ok(403) => {
                 break Err(Error::new(format!(
-                    "Jupyter on 127.0.0.1:{port} refuses ptenv's token"
+                    "Jupyter on {address} refuses ptenv's token"
                 ))
                 .hint("another program may hold that port, or the container kept an old token: ptenv down jupyter && ptenv up jupyter"))
             }
@@ -145,7 +147,7 @@ async fn wait_ready(s: &Started<'_>, port: u16, token: &str) -> Result<()> {
         }
         if start.elapsed() > READY_TIMEOUT {
             break Err(Error::new(format!(
-                "Jupyter did not answer on 127.0.0.1:{port} within {} s (last: {last})",
+                "Jupyter did not answer on {address} within {} s (last: {last})",
                 READY_TIMEOUT.as_secs()
             )));
         }
@@ -170,10 +172,7 @@ async fn wait_ready(s: &Started<'_>, port: u16, token: &str) -> Result<()> {
                     indent(logs.trim_end(), "    ")
                 ));
             }
-            Err(match s.made_now {
-                true => e,
-                false => e.hint(format!("see the whole log: ptenv logs {}", s.profile.name)),
-            })
+            Err(s.with_log_hint(e))
         }
     }
 }
@@ -214,11 +213,15 @@ fn open_in_browser(url: &str, printer: &crate::output::Printer) {
     }
 }
 
-/// The answer to `GET /api/status` on 127.0.0.1:`port`, with the token when given: the HTTP
+/// The answer to `GET /api/status` on `address`, with the token when given: the HTTP
 /// status code (200 when Jupyter is up and the token is right, 403 without it), or the I/O
 /// error (refused, or closed by Docker's proxy while Jupyter is still starting).
-pub async fn status(port: u16, token: Option<&str>, timeout: Duration) -> std::io::Result<u16> {
-    tokio::time::timeout(timeout, request_status(port, token))
+pub async fn status(
+    address: SocketAddr,
+    token: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<u16> {
+    tokio::time::timeout(timeout, request_status(address, token))
         .await
         .unwrap_or_else(|_| {
             Err(std::io::Error::new(
@@ -228,13 +231,13 @@ pub async fn status(port: u16, token: Option<&str>, timeout: Duration) -> std::i
         })
 }
 
-async fn request_status(port: u16, token: Option<&str>) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+async fn request_status(address: SocketAddr, token: Option<&str>) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect(address).await?;
     let auth = token
         .map(|t| format!("Authorization: token {t}\r\n"))
         .unwrap_or_default();
     let request = format!(
-        "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Accept: application/json\r\nConnection: close\r\n\r\n"
+        "GET /api/status HTTP/1.1\r\nHost: {address}\r\n{auth}Accept: application/json\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
     let mut head = Vec::new();
@@ -277,7 +280,10 @@ mod tests {
             cmd,
             "jupyter lab --ip=0.0.0.0 --port=8888 --no-browser --ServerApp.root_dir=/workspace"
         );
-        assert_eq!(url(8889, "abc"), "http://127.0.0.1:8889/lab?token=abc");
+        let v4 = crate::address::connect_to("0.0.0.0", 8889);
+        assert_eq!(url(v4, "abc"), "http://127.0.0.1:8889/lab?token=abc");
+        let v6 = crate::address::connect_to("::1", 8889);
+        assert_eq!(url(v6, "abc"), "http://[::1]:8889/lab?token=abc");
         assert_eq!(token_path(), "/etc/ptenv/jupyter/token");
     }
 
@@ -295,7 +301,8 @@ mod tests {
     #[tokio::test]
     async fn the_probe_sends_the_token_and_reads_the_code() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let addr = listener.local_addr().unwrap();
+        let port = addr.port();
         let server = tokio::spawn(async move {
             let mut seen = Vec::new();
             for _ in 0..2 {
@@ -319,8 +326,8 @@ mod tests {
             seen
         });
         let t = Duration::from_secs(5);
-        assert_eq!(status(port, Some("s3cret"), t).await.unwrap(), 200);
-        assert_eq!(status(port, None, t).await.unwrap(), 403);
+        assert_eq!(status(addr, Some("s3cret"), t).await.unwrap(), 200);
+        assert_eq!(status(addr, None, t).await.unwrap(), 403);
         let seen = server.await.unwrap();
         assert!(
             seen[0].starts_with("GET /api/status HTTP/1.1\r\n"),
@@ -333,13 +340,13 @@ mod tests {
     #[tokio::test]
     async fn a_closed_port_or_a_silent_close_is_not_ready() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let addr = listener.local_addr().unwrap();
         // Like Docker's proxy before Jupyter listens: accept, then close.
         let server = tokio::spawn(async move {
             let (sock, _) = listener.accept().await.unwrap();
             drop(sock);
         });
-        let err = status(port, Some("t"), Duration::from_secs(5))
+        let err = status(addr, Some("t"), Duration::from_secs(5))
             .await
             .unwrap_err();
         assert!(
@@ -350,7 +357,7 @@ mod tests {
             "{err:?}"
         );
         server.await.unwrap();
-        let err = status(port, None, Duration::from_secs(5))
+        let err = status(addr, None, Duration::from_secs(5))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err:?}");

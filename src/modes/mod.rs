@@ -40,6 +40,9 @@ pub struct Setup {
     pub command: Option<Vec<String>>,
     /// sshd must start as root to drop privileges per session; the others run as the user.
     pub run_as_root: bool,
+    /// The mode's command runs the profile's own command itself (ssh: sshd as root, the
+    /// command as the user), so it stays the container's command when the profile has one.
+    pub runs_profile_command: bool,
     /// Things the user should know (e.g. a secret whose loose permissions were tightened), for
     /// the command to print with `Printer::warn`.
     pub warnings: Vec<String>,
@@ -96,7 +99,7 @@ pub fn preview(profile: &Profile, input: &SetupInput) -> Result<Setup> {
 fn setup_with(store: &mut Store, profile: &Profile, input: &SetupInput) -> Result<Setup> {
     let mut setup = match profile.mode {
         Mode::Jupyter => jupyter::setup(store, input)?,
-        Mode::Ssh => ssh::setup(store, input)?,
+        Mode::Ssh => ssh::setup_running(store, input, profile.command.as_deref())?,
         Mode::Shell => shell::setup(),
     };
     setup.warnings.append(&mut store.warnings);
@@ -189,6 +192,20 @@ pub struct Started<'a> {
     /// This `up` created the container: if the mode fails, `up` removes it, and with it the
     /// log that `ptenv logs` would show (so errors quote the log's last lines instead).
     pub made_now: bool,
+}
+
+impl Started<'_> {
+    /// `e` with a pointer to the container's whole log, unless `up` removes the container
+    /// with the error (one it made), and the log with it.
+    pub fn with_log_hint(&self, e: crate::error::Error) -> crate::error::Error {
+        match self.made_now {
+            true => e,
+            false => e.hint(format!(
+                "see the whole log: ptenv logs {}",
+                self.profile.name
+            )),
+        }
+    }
 }
 
 /// What the mode's step after start produced: `up`'s exit code, and the fields the mode adds
@@ -311,6 +328,21 @@ mod tests {
         let all = String::from_utf8_lossy(&all);
         assert!(!all.contains(client.private_openssh.as_str()));
         assert!(s.env.is_empty());
+        assert!(s.runs_profile_command);
+        // The profile's own command goes to the start script, which runs it as the user.
+        let own: Vec<String> = vec!["python".into(), "serve.py".into()];
+        let user = User::for_ids(1234, 1300);
+        let project = crate::project::Project::new(std::path::Path::new("/home/ana/demo"));
+        let input = SetupInput {
+            user: &user,
+            project: &project,
+            new_token: false,
+        };
+        let s = ssh::setup_running(&mut store, &input, Some(&own)).unwrap();
+        assert_eq!(
+            s.command.as_deref().unwrap(),
+            ["/bin/sh", "/etc/ptenv/ssh/start.sh", "python", "serve.py"]
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub fn setup() -> Setup {
         files: Vec::new(),
         command: Some(entry_command(vec!["sleep".into(), "infinity".into()])),
         run_as_root: false,
+        runs_profile_command: false,
         warnings: Vec::new(),
     }
 }

@@ -6,6 +6,7 @@
 //! session (a shell, a command, VS Code's server) goes through a forced command that loads the
 //! container's environment and starts in /workspace.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -54,7 +55,17 @@ pub fn key_comment(alias: &str) -> String {
     format!("{alias} (ptenv)")
 }
 
+/// The setup of a profile without a command of its own.
 pub fn setup(store: &mut Store, input: &SetupInput) -> Result<Setup> {
+    setup_running(store, input, None)
+}
+
+/// `own_command` is the profile's `command`: it runs as the user next to sshd.
+pub fn setup_running(
+    store: &mut Store,
+    input: &SetupInput,
+    own_command: Option<&[String]>,
+) -> Result<Setup> {
     let alias = input.project.ssh_alias();
     let client = store.client_key(&key_comment(&alias))?;
     let host = store.host_key(&format!("{alias} host (ptenv)"))?;
@@ -85,14 +96,17 @@ pub fn setup(store: &mut Store, input: &SetupInput) -> Result<Setup> {
             0o644,
             format!("{}\n", client.public_openssh).into_bytes(),
         ),
-        root(start_path(), 0o755, start_script(user).into_bytes()),
+        root(start_path(), 0o755, start_script(input.user).into_bytes()),
         root(session_path(), 0o755, session_script().into_bytes()),
     ];
+    let mut command = vec!["/bin/sh".into(), start_path()];
+    command.extend(own_command.unwrap_or_default().iter().cloned());
     Ok(Setup {
         env: Vec::new(),
         files,
-        command: Some(vec!["/bin/sh".into(), start_path()]),
+        command: Some(command),
         run_as_root: true,
+        runs_profile_command: true,
         warnings: Vec::new(),
     })
 }
@@ -119,9 +133,14 @@ pub fn sshd_config(user: &str) -> String {
          # PAM's session modules fail in containers; key-only logins need none of it.\n\
          UsePAM no\n\
          PermitUserEnvironment no\n\
+         # The container never reaches back into the user's agent or X display.\n\
+         AllowAgentForwarding no\n\
          X11Forwarding no\n\
-         # VS Code Remote-SSH forwards ports to reach its server.\n\
-         AllowTcpForwarding yes\n\
+         # VS Code Remote-SSH forwards a local port (or socket) to reach its server; nothing\n\
+         # needs the other direction, which would listen in the container for the host.\n\
+         AllowTcpForwarding local\n\
+         AllowStreamLocalForwarding local\n\
+         PermitTunnel no\n\
          PrintMotd no\n\
          # Every session starts in /workspace with the container's environment.\n\
          ForceCommand {session}\n\
@@ -133,22 +152,36 @@ pub fn sshd_config(user: &str) -> String {
 }
 
 /// The container's command (as root): save the environment, make the user's account usable
-/// for key logins, run sshd in the foreground with its log on stderr (`ptenv logs`).
-fn start_script(user: &str) -> String {
+/// for key logins, run sshd with its log on stderr (`ptenv logs`). Its arguments are the
+/// profile's own command: then sshd runs in the background and the command in the foreground
+/// as the user (only sshd needs root), so the container lives as long as the command does.
+fn start_script(user: &crate::identity::User) -> String {
     format!(
         "#!/bin/sh\n\
-         # Written by ptenv: starts sshd for {user}.\n\
+         # Written by ptenv: starts sshd for {name}, and the profile's command as {name}.\n\
          set -eu\n\
          umask 022\n\
          {save}\n\
          # Without PAM, sshd refuses an account whose password is locked ('!' in /etc/shadow),\n\
          # even for keys; '*' matches no password, which is what key-only logins want.\n\
-         if grep -q '^{user}:!' /etc/shadow; then usermod -p '*' {user}; fi\n\
+         if grep -q '^{name}:!' /etc/shadow; then usermod -p '*' {name}; fi\n\
          mkdir -p /run/sshd\n\
          chmod 0755 /run/sshd\n\
-         exec /usr/sbin/sshd -D -e -f {config}\n",
+         if [ \"$#\" -eq 0 ]; then exec {sshd}; fi\n\
+         if ! command -v setpriv >/dev/null 2>&1; then\n\
+         \x20   echo \"ptenv: the profile's command must run as {name}, and this image has no setpriv (util-linux)\" >&2\n\
+         \x20   exit 127\n\
+         fi\n\
+         {sshd} &\n\
+         HOME={home} USER={name} LOGNAME={name}\n\
+         export HOME USER LOGNAME\n\
+         exec setpriv --reuid={uid} --regid={gid} --init-groups -- \"$@\"\n",
+        name = user.name,
+        home = user.home,
+        uid = user.uid,
+        gid = user.gid,
         save = super::save_environment_code(),
-        config = config_path(),
+        sshd = format_args!("/usr/sbin/sshd -D -e -f {}", config_path()),
     )
 }
 
@@ -174,7 +207,8 @@ fn session_script() -> String {
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub alias: String,
-    pub port: u16,
+    /// sshd's published port, at the address to connect to.
+    pub address: SocketAddr,
     /// ptenv's config file with the project's `Host` entry (for `ssh -F`).
     pub config_file: PathBuf,
     /// Whether `~/.ssh/config` includes ptenv's files, so plain `ssh <alias>` works.
@@ -185,7 +219,7 @@ pub struct Connection {
 /// waits until sshd greets.
 pub async fn connect_setup(s: &Started<'_>) -> Result<Connection> {
     let alias = s.project.ssh_alias();
-    let port = s.engine.host_port(s.container, PORT).await?.ok_or_else(|| {
+    let address = s.engine.published(s.container, PORT).await?.ok_or_else(|| {
         Error::new(format!(
             "sshd's port {PORT} is not published by container {}",
             s.container
@@ -198,12 +232,12 @@ pub async fn connect_setup(s: &Started<'_>) -> Result<Connection> {
     for w in store.warnings.drain(..) {
         s.printer.warn(w);
     }
-    super::interruptible("waiting for sshd", wait_sshd(s, port)).await?;
-    let known_hosts = store.write_known_hosts(port, &host.public_openssh)?;
+    super::interruptible("waiting for sshd", wait_sshd(s, address)).await?;
+    let known_hosts = store.write_known_hosts(address, &host.public_openssh)?;
     let config = SshConfig::for_user()?;
     let config_file = config.write_host(&HostEntry {
         alias: alias.clone(),
-        port,
+        address,
         user: s.user.name.clone(),
         identity_file: client.path.clone(),
         known_hosts,
@@ -219,7 +253,7 @@ pub async fn connect_setup(s: &Started<'_>) -> Result<Connection> {
     };
     Ok(Connection {
         alias,
-        port,
+        address,
         config_file,
         included,
     })
@@ -252,8 +286,8 @@ pub fn ssh_command(c: &Connection) -> Vec<String> {
 
 pub fn print_connection(printer: &crate::output::Printer, c: &Connection, to_stdout: bool) {
     printer.info(format!(
-        "sshd is ready on 127.0.0.1:{} (key-only; host key pinned in ptenv's known_hosts).",
-        c.port
+        "sshd is ready on {} (key-only; host key pinned in ptenv's known_hosts).",
+        c.address
     ));
     let lines = [
         format!("host:    {}", c.alias),
@@ -272,7 +306,8 @@ pub fn print_connection(printer: &crate::output::Printer, c: &Connection, to_std
 pub fn connection_json(c: &Connection) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
     m.insert("alias".into(), json!(c.alias));
-    m.insert("port".into(), json!(c.port));
+    m.insert("host".into(), json!(c.address.ip().to_string()));
+    m.insert("port".into(), json!(c.address.port()));
     m.insert("ssh_config".into(), json!(c.config_file));
     m.insert("ssh_command".into(), json!(ssh_command(c)));
     m.insert("code_command".into(), json!(vscode_command(&c.alias)));
@@ -299,10 +334,10 @@ fn shell_words(words: &[String]) -> String {
 
 /// Waits until sshd sends its `SSH-2.0-…` greeting through the published port (Docker's
 /// proxy accepts connections before sshd listens, so a connect alone proves nothing).
-async fn wait_sshd(s: &Started<'_>, port: u16) -> Result<()> {
+async fn wait_sshd(s: &Started<'_>, address: SocketAddr) -> Result<()> {
     let start = Instant::now();
     loop {
-        let last = match greeting(port).await {
+        let last = match greeting(address).await {
             Ok(line) if line.starts_with("SSH-") => return Ok(()),
             Ok(line) => format!("it answered {line:?}"),
             Err(e) => e.to_string(),
@@ -311,31 +346,29 @@ async fn wait_sshd(s: &Started<'_>, port: u16) -> Result<()> {
             Some(c) if c.running() => {}
             _ => {
                 let logs = s.engine.log_tail(s.container, 30).await.unwrap_or_default();
-                return Err(Error::new(format!(
+                return Err(s.with_log_hint(Error::new(format!(
                     "the ssh container {} stopped before sshd answered; its last log lines:\n{}",
                     s.container,
                     logs.trim_end()
-                ))
-                .hint(format!("see the whole log: ptenv logs {}", s.profile.name)));
+                ))));
             }
         }
         if start.elapsed() > READY_TIMEOUT {
             let logs = s.engine.log_tail(s.container, 30).await.unwrap_or_default();
-            return Err(Error::new(format!(
-                "sshd did not answer on 127.0.0.1:{port} within {} s (last: {last}); its log:\n{}",
+            return Err(s.with_log_hint(Error::new(format!(
+                "sshd did not answer on {address} within {} s (last: {last}); its log:\n{}",
                 READY_TIMEOUT.as_secs(),
                 logs.trim_end()
-            ))
-            .hint(format!("see the whole log: ptenv logs {}", s.profile.name)));
+            ))));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 /// The first line sshd sends.
-async fn greeting(port: u16) -> std::io::Result<String> {
+async fn greeting(address: SocketAddr) -> std::io::Result<String> {
     let read = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 256];
         while !buf.contains(&b'\n') && buf.len() < 1024 {
@@ -392,6 +425,9 @@ mod tests {
             "AuthorizedKeysFile /etc/ptenv/ssh/authorized_keys",
             "ForceCommand /etc/ptenv/ssh/session.sh",
             "Port 22",
+            "AllowAgentForwarding no",
+            "X11Forwarding no",
+            "AllowTcpForwarding local",
         ] {
             assert!(c.lines().any(|l| l == line), "missing `{line}` in\n{c}");
         }
@@ -407,12 +443,21 @@ mod tests {
             s.contains("exec \"$shell\" -c \"$SSH_ORIGINAL_COMMAND\""),
             "{s}"
         );
-        let start = start_script("dev");
+        let start = start_script(&crate::identity::User::for_ids(1234, 1300));
         assert!(
             start.contains("export -p) >/etc/ptenv/environment"),
             "{start}"
         );
-        assert!(start.ends_with("exec /usr/sbin/sshd -D -e -f /etc/ptenv/ssh/sshd_config\n"));
+        assert!(start.contains(
+            "if [ \"$#\" -eq 0 ]; then exec /usr/sbin/sshd -D -e -f /etc/ptenv/ssh/sshd_config; fi\n"
+        ));
+        // With the profile's command: sshd in the background, the command as the user.
+        assert!(start.contains("\n/usr/sbin/sshd -D -e -f /etc/ptenv/ssh/sshd_config &\n"));
+        assert!(
+            start.contains("HOME=/home/dev USER=dev LOGNAME=dev\n"),
+            "{start}"
+        );
+        assert!(start.ends_with("exec setpriv --reuid=1234 --regid=1300 --init-groups -- \"$@\"\n"));
     }
 
     #[test]

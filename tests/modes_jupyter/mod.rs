@@ -243,3 +243,28 @@ fn a_jupyter_that_dies_shows_its_last_log_lines() {
     assert!(!out.stderr.contains("ptenv logs jupyter"), "{out}");
     assert!(p.containers().is_empty(), "{:?}", p.containers());
 }
+
+#[test]
+fn a_jupyter_bound_to_the_ipv6_loopback_is_probed_and_shown_there() {
+    let tb = Testbed::get();
+    let p = fixture_project(
+        "jupyter-v6",
+        &tb.small_repo,
+        "profiles:\n  jupyter:\n    bind: '::1'\n    ports: [\"8930:8888\"]\n",
+    );
+    let j = up(&p, &[]);
+    assert!(
+        j.url
+            .starts_with(&format!("http://[::1]:{}/lab?token=", j.port)),
+        "{}",
+        j.url
+    );
+    let auth = format!("token {}", j.token);
+    let (code, _) = http_get(
+        &format!("[::1]:{}", j.port),
+        "/api/status",
+        &[("Authorization", &auth)],
+    )
+    .unwrap();
+    assert_eq!(code, 200);
+}

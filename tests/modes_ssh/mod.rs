@@ -44,7 +44,8 @@ fn ssh_logs_in_with_the_pinned_key_only_as_the_user_in_the_workspace() {
     let ssh_dir = p.home().join(".ssh");
     std::fs::create_dir_all(&ssh_dir).unwrap();
     let user_config = ssh_dir.join("config");
-    let original = b"# mine\r\nHost gpu-box\r\n    HostName 10.1.2.3\r\n    User ana".to_vec();
+    // Its `Host *` block asks for the opposite of what ptenv's entry must keep.
+    let original = b"# mine\r\nHost gpu-box\r\n    HostName 10.1.2.3\r\n    User ana\r\nHost *\r\n    ForwardAgent yes\r\n    ForwardX11 yes\r\n    ProxyJump jump.example.org\r\n    IdentitiesOnly no".to_vec();
     std::fs::write(&user_config, &original).unwrap();
 
     let c = ssh_up(&p);
@@ -68,6 +69,26 @@ fn ssh_logs_in_with_the_pinned_key_only_as_the_user_in_the_workspace() {
         "{host_entry}"
     );
 
+    // ssh takes the first value it reads, and the Include is on top: ptenv's entry wins over
+    // the user's `Host *`.
+    let resolved = ssh(&p, &user_config, &["-G", &c.alias]);
+    resolved.assert_success();
+    for line in [
+        "forwardagent no",
+        "forwardx11 no",
+        "identitiesonly yes",
+        "hostname 127.0.0.1",
+    ] {
+        assert!(
+            resolved.stdout.lines().any(|l| l == line),
+            "no `{line}` in ssh -G:\n{resolved}"
+        );
+    }
+    assert!(
+        !resolved.stdout.contains("jump.example.org"),
+        "the user's ProxyJump applies:\n{resolved}"
+    );
+
     // Through the user's config (the Include), as `ssh ptenv-<project>` and VS Code do.
     let out = ssh(
         &p,
@@ -84,6 +105,30 @@ fn ssh_logs_in_with_the_pinned_key_only_as_the_user_in_the_workspace() {
     assert!(lines[2].starts_with("path=/opt/conda/bin:"), "{out}");
     assert_eq!(lines[3], "nvidia=all", "{out}");
     assert_eq!(owner(&p.path().join("made-over-ssh")), container_uid());
+
+    // sshd refuses agent forwarding even when the client asks for it with a running agent.
+    let out = p
+        .command(
+            "ssh-agent",
+            &[
+                "ssh",
+                "-F",
+                user_config.to_str().unwrap(),
+                "-o",
+                "BatchMode=yes",
+                "-A",
+                &c.alias,
+                "echo \"agent=${SSH_AUTH_SOCK:-none}\"",
+            ],
+        )
+        .run();
+    out.assert_success();
+    assert_eq!(out.stdout, "agent=none\n", "{out}");
+
+    // Local forwarding (VS Code's way to its server) still works: through the tunnel, the
+    // container's own sshd greets.
+    let out = ssh(&p, &user_config, &["-W", "127.0.0.1:22", &c.alias]);
+    assert!(out.stdout.starts_with("SSH-2.0-"), "{out}");
 
     // `ptenv ssh -- CMD`: stdout is the command's alone, and its exit code is returned.
     let out = p.ptenv(&["-q", "ssh", "--", "echo", "over", "ssh"]).run();
@@ -258,11 +303,13 @@ fn torch_runs_over_ssh_in_the_torch_image() {
 #[test]
 fn a_failed_ssh_setup_leaves_the_users_ssh_config_as_it_was() {
     let tb = Testbed::get();
+    // A file that is not a program in place of sshd: the start script cannot run it.
     let p = fixture_project(
         "ssh-fails",
         &tb.small_repo,
-        "profiles:\n  ssh:\n    ports: [{container: 22, host: 2280}]\n    command: \"sh -c 'echo no-sshd-today >&2; exit 3'\"\n",
+        "profiles:\n  ssh:\n    ports: [{container: 22, host: 2280}]\n    mounts: ['./no-sshd:/usr/sbin/sshd:ro']\n",
     );
+    p.write("no-sshd", "no sshd today\n");
     let ssh_dir = p.home().join(".ssh");
     std::fs::create_dir_all(&ssh_dir).unwrap();
     let user_config = ssh_dir.join("config");
@@ -270,7 +317,10 @@ fn a_failed_ssh_setup_leaves_the_users_ssh_config_as_it_was() {
     let out = p.ptenv(&["ssh"]).run();
     out.assert_exit(1);
     assert!(out.stderr.contains("stopped before sshd answered"), "{out}");
-    assert!(out.stderr.contains("no-sshd-today"), "{out}");
+    assert!(
+        out.stderr.contains("/usr/sbin/sshd: Permission denied"),
+        "{out}"
+    );
     assert_eq!(
         std::fs::read_to_string(&user_config).unwrap(),
         "Host x\n  User y\n"
@@ -285,4 +335,84 @@ fn a_failed_ssh_setup_leaves_the_users_ssh_config_as_it_was() {
         "a host entry was left in {}",
         ptenv_ssh.display()
     );
+}
+
+#[test]
+fn a_profile_s_own_command_runs_as_the_user_next_to_sshd() {
+    let tb = Testbed::get();
+    let p = fixture_project(
+        "ssh-command",
+        &tb.small_repo,
+        "profiles:\n  ssh:\n    ports: [{container: 22, host: 2300}]\n    command: [sh, -c, 'id -u > /tmp/ran-as; echo \"$HOME\" >> /tmp/ran-as; exec sleep infinity']\n",
+    );
+    let c = ssh_up(&p);
+    // The command runs as the container user, with the user's home; sshd (root) still
+    // serves logins.
+    let out = ssh(
+        &p,
+        &c.config_file,
+        &[
+            &c.alias,
+            "while [ ! -s /tmp/ran-as ]; do sleep 0.1; done; cat /tmp/ran-as; stat -c %u /proc/$(cat /proc/1/task/1/children | tr -d ' ')",
+        ],
+    );
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], container_uid().to_string(), "{out}");
+    assert_eq!(lines[1], "/home/dev", "{out}");
+    // The container's main process (the init's one child) is the command, the user's.
+    assert_eq!(lines[2], container_uid().to_string(), "{out}");
+}
+
+#[test]
+fn an_ssh_bound_to_another_local_address_is_reached_there() {
+    let tb = Testbed::get();
+    // 127.0.0.2 is loopback too on Linux; ::1 is the IPv6 loopback.
+    let p = fixture_project(
+        "ssh-bind",
+        &tb.small_repo,
+        "profiles:\n  ssh:\n    bind: 127.0.0.2\n    ports: [{container: 22, host: 2320}]\n  ssh6:\n    mode: ssh\n    bind: '::1'\n    ports: [{container: 22, host: 2330}]\n",
+    );
+    let ssh_dir = p.home().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let user_config = ssh_dir.join("config");
+    std::fs::write(&user_config, "").unwrap();
+    let known_hosts = |alias: &str| {
+        let path = p
+            .data_dir()
+            .join("ptenv/projects")
+            .join(alias.trim_start_matches("ptenv-"))
+            .join("ssh/known_hosts");
+        std::fs::read_to_string(path).unwrap()
+    };
+
+    let c = ssh_up(&p);
+    let host_entry = std::fs::read_to_string(&c.config_file).unwrap();
+    assert!(
+        host_entry.contains(&format!("    HostName 127.0.0.2\n    Port {}\n", c.port)),
+        "{host_entry}"
+    );
+    let pinned = known_hosts(&c.alias);
+    assert!(
+        pinned.starts_with(&format!("[127.0.0.2]:{} ssh-ed25519 ", c.port)),
+        "{pinned}"
+    );
+    ssh(&p, &user_config, &[&c.alias, "true"]).assert_success();
+
+    let out = p.ptenv(&["--json", "ssh", "--profile-name", "ssh6"]).run();
+    out.assert_success();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let port = doc["port"].as_u64().unwrap();
+    assert_eq!(doc["host"], "::1", "{out}");
+    let host_entry = std::fs::read_to_string(&c.config_file).unwrap();
+    assert!(
+        host_entry.contains(&format!("    HostName ::1\n    Port {port}\n")),
+        "{host_entry}"
+    );
+    let pinned = known_hosts(&c.alias);
+    assert!(
+        pinned.starts_with(&format!("[::1]:{port} ssh-ed25519 ")),
+        "{pinned}"
+    );
+    ssh(&p, &user_config, &[&c.alias, "true"]).assert_success();
 }
