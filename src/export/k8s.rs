@@ -14,7 +14,7 @@
 use base64::Engine as _;
 use serde_yaml::Value;
 
-use crate::modes::{entry_command, without_entry};
+use crate::modes::entry_command;
 
 use super::{
     bundle_dir, comment_lines, document, mode_files, secrets_gitignore, split_env, strings,
@@ -101,7 +101,12 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
         .hint("or export the interactive environment with `--kind pod` or `--kind deployment`"));
     }
     let args = match nproc {
-        Some(n) => entry_command(torchrun(n, without_entry(&spec.cmd))),
+        // torchrun starts the profile's own command (every mode's container command wraps
+        // it: the entry script, or sshd's start script beside it).
+        Some(n) => entry_command(torchrun(
+            n,
+            profile.command.as_deref().expect("checked above"),
+        )),
         None => spec.cmd.clone(),
     };
 
@@ -881,6 +886,35 @@ mod tests {
             "no port, no Service"
         );
         assert!(r.files.is_empty(), "the shell mode has no secret");
+    }
+
+    #[test]
+    fn torchrun_runs_the_profile_s_command_in_every_mode() {
+        for mode in ["shell", "ssh"] {
+            let f = build(
+                &format!("profiles:\n  train:\n    mode: {mode}\n    command: [python, train.py]\n    kubernetes: {{nproc_per_node: 2}}\n"),
+                "train",
+            );
+            let r = render(&f.input(), &opts(None)).unwrap();
+            let job = find(&docs(&r.text), "Job").clone();
+            let args: Vec<String> = job["spec"]["template"]["spec"]["containers"][0]["args"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect();
+            let torchrun = args.iter().position(|a| a == "torchrun");
+            assert!(torchrun.is_some(), "{mode}: {args:?}");
+            assert_eq!(
+                args.last().map(String::as_str),
+                Some("train.py"),
+                "{mode}: {args:?}"
+            );
+            assert!(
+                !args.iter().any(|a| a.contains("start.sh")),
+                "{mode}: {args:?}"
+            );
+        }
     }
 
     #[test]

@@ -167,15 +167,6 @@ pub fn entry_command(command: Vec<String>) -> Vec<String> {
     out
 }
 
-/// The command [`entry_command`] runs, or `cmd` itself when it does not go through the entry
-/// script.
-pub fn without_entry(cmd: &[String]) -> &[String] {
-    match cmd {
-        [sh, entry, rest @ ..] if sh == "/bin/sh" && entry == ENTRY_SCRIPT => rest,
-        _ => cmd,
-    }
-}
-
 /// What `up` hands to the mode once its container runs.
 pub struct Started<'a> {
     pub engine: &'a crate::engine::Engine,
@@ -363,8 +354,7 @@ mod tests {
         let cmd: Vec<String> = vec!["python".into(), "train.py".into()];
         let wrapped = entry_command(cmd.clone());
         assert_eq!(wrapped[..2], ["/bin/sh", ENTRY_SCRIPT]);
-        assert_eq!(without_entry(&wrapped), cmd.as_slice());
-        assert_eq!(without_entry(&cmd), cmd.as_slice());
+        assert_eq!(wrapped[2..], cmd);
     }
 
     #[test]
