@@ -234,9 +234,9 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
     if !spec.ports.is_empty() {
         header.extend([
             String::new(),
-            "ports: published on 127.0.0.1 as `ptenv up` does. Where `ptenv up` moves a taken"
+            "ports: published on the profile's address (127.0.0.1 unless it says otherwise), as"
                 .into(),
-            "host port to the next free one, Compose fails: change the host port here.".into(),
+            "`ptenv up` does. A host port that is taken makes Compose fail: change it here.".into(),
         ]);
     }
     if spec.gpus.is_some() {
@@ -276,8 +276,8 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
                 files.iter().find(|f| f.secret),
             ) {
                 next.push(format!(
-                    "Jupyter: http://127.0.0.1:{}/lab?token=$(cat {})",
-                    p.host,
+                    "Jupyter: http://{}/lab?token=$(cat {})",
+                    crate::address::connect_to(&p.bind, p.host),
                     token.path.display()
                 ));
             }
@@ -289,8 +289,9 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
                 .find(|p| p.container == crate::modes::ssh::PORT)
             {
                 next.push(format!(
-                    "ssh: with the key `ptenv ssh` uses, ssh -i <ptenv's client key> -p {} dev@127.0.0.1",
-                    p.host
+                    "ssh: with the key `ptenv ssh` uses, ssh -i <ptenv's client key> -p {} dev@{}",
+                    p.host,
+                    crate::address::connect_ip(&p.bind)
                 ));
             }
         }
