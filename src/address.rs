@@ -31,6 +31,16 @@ pub fn known_hosts_name(addr: SocketAddr) -> String {
     format!("[{}]:{}", addr.ip(), addr.port())
 }
 
+/// The host part of docker's `-p HOST:PORT:PORT` and Compose's `ports:` for a bind address:
+/// IPv6 in brackets (`[::1]:2222:22`), since the colons would split it otherwise.
+pub fn port_spec_host(ip: &str) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +51,12 @@ mod tests {
         assert_eq!(connect_ip("").to_string(), "127.0.0.1");
         assert_eq!(connect_ip("::").to_string(), "::1");
         assert_eq!(connect_ip("[::]").to_string(), "::1");
+    }
+
+    #[test]
+    fn ipv6_is_bracketed_in_port_specs() {
+        assert_eq!(port_spec_host("::1"), "[::1]");
+        assert_eq!(port_spec_host("127.0.0.2"), "127.0.0.2");
     }
 
     #[test]

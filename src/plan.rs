@@ -439,7 +439,15 @@ impl Spec {
             flag("--ulimit", format!("{}={}:{}", u.name, u.soft, u.hard));
         }
         for p in &self.ports {
-            flag("-p", format!("{}:{}:{}", p.bind, p.host, p.container));
+            flag(
+                "-p",
+                format!(
+                    "{}:{}:{}",
+                    crate::address::port_spec_host(&p.bind),
+                    p.host,
+                    p.container
+                ),
+            );
         }
         for m in &self.mounts {
             flag("--mount", m.mount_flag());
@@ -769,6 +777,14 @@ mod tests {
             .chain(spec.cmd.iter().cloned())
             .collect();
         assert_eq!(argv[argv.len() - tail.len()..], tail[..], "{argv:?}");
+
+        // An IPv6 bind is bracketed, as `docker run -p` needs it.
+        let p = profile(
+            "t",
+            "profiles:\n  t:\n    mode: shell\n    bind: '::1'\n    ports: [8080]\n",
+        );
+        let argv = shell_argv(&spec_for(&p, false, &Setup::default()).docker_run_line());
+        assert!(argv.iter().any(|a| a == "[::1]:8080:8080"), "{argv:?}");
     }
 
     #[test]

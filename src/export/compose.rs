@@ -127,7 +127,14 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
     let ports: Vec<Value> = spec
         .ports
         .iter()
-        .map(|p| Value::String(format!("{}:{}:{}", bind_host(&p.bind), p.host, p.container)))
+        .map(|p| {
+            Value::String(format!(
+                "{}:{}:{}",
+                crate::address::port_spec_host(&p.bind),
+                p.host,
+                p.container
+            ))
+        })
         .collect();
     let ulimits = spec.ulimits.iter().fold(Map::new(), |m, u| {
         if u.name == "memlock" {
@@ -343,15 +350,6 @@ fn escape_interpolation(value: &mut Value) {
     }
 }
 
-/// Compose reads `[::1]` for IPv6 binds, as `docker run -p`.
-fn bind_host(ip: &str) -> String {
-    if ip.contains(':') {
-        format!("[{ip}]")
-    } else {
-        ip.to_string()
-    }
-}
-
 /// `12g`, `512m`, or bytes: how `--shm-size` is written, exact.
 pub fn compose_size(bytes: u64) -> Value {
     const G: u64 = 1 << 30;
@@ -507,6 +505,5 @@ mod tests {
         assert!(r.text.contains("\n    user: '1000:50'\n"), "{}", r.text);
         assert_eq!(compose_size(3 << 20), Value::String("3m".into()));
         assert_eq!(compose_size(1000), Value::from(1000u64));
-        assert_eq!(bind_host("::1"), "[::1]");
     }
 }
