@@ -346,6 +346,16 @@ fn devel_driver(line: &Line) -> String {
         .unwrap_or_else(|| line.full_feature_driver.to_string())
 }
 
+/// "2.0.1 to 2.14.0": the releases in the catalog.
+fn known_releases() -> String {
+    let all = catalog::releases();
+    match (all.first(), all.last()) {
+        (Some(a), Some(b)) if a != b => format!("{a} to {b}"),
+        (Some(a), _) => a.to_string(),
+        _ => "none".to_string(),
+    }
+}
+
 fn image_of(profile: &Profile, line: &Line, variant: Variant) -> String {
     format!("{}:{}", profile.repository, line.tag(variant))
 }
@@ -364,16 +374,19 @@ fn from_catalog(
     let variant = profile.variant;
     let mut lines = catalog::lines_for(&profile.pytorch);
     if lines.is_empty() {
-        let known: Vec<String> = catalog::releases().iter().map(|r| r.to_string()).collect();
+        let newest = catalog::releases().last().copied().unwrap_or_default();
         return Err(Error::new(format!(
             "ptenv knows the images of PyTorch {}, not {}",
-            known.join(" and "),
+            known_releases(),
             profile.pytorch
         ))
-        .hint("use `--pytorch 2.6` or `--pytorch 2.7` (or `pytorch:` in ptenv.yaml)")
+        .hint(format!(
+            "use a release among them, e.g. `--pytorch {}` (or `pytorch:` in ptenv.yaml)",
+            newest.rsplit_once('.').map_or(newest, |(minor, _)| minor)
+        ))
         .hint("or pin an image with `image: pytorch/pytorch:<tag>`; ptenv checks its tag as far as it can"));
     }
-    let release = lines[0].pytorch;
+    let release = lines[0].pytorch.as_str();
     let minor = lines[0].pytorch_minor();
     let mut pinned = None;
     if let Some(cuda) = &profile.cuda {
@@ -674,12 +687,24 @@ fn no_fit(
                 describe_gpu(g)
             )
         });
-        // Another release that covers every blocked GPU.
+        // The release nearest to the one asked for that covers every blocked GPU: the
+        // smallest step away from what the profile says. Within it, a line that runs here.
+        let order = catalog::releases();
+        let at = |r: &str| order.iter().position(|x| *x == r).unwrap_or(0);
+        let here = at(release);
         let other = catalog::LINES
             .iter()
             .filter(|l| l.pytorch != release && l.variants.contains(&variant))
             .filter(|l| blocked.iter().all(|g| l.covers(g.cc).is_covered()))
-            .max_by_key(|l| rank(l));
+            .max_by_key(|l| {
+                let there = at(&l.pytorch);
+                (
+                    std::cmp::Reverse(there.abs_diff(here)),
+                    there,
+                    misfits(l, variant, facts, target).is_empty(),
+                    rank(l),
+                )
+            });
         match other {
             Some(l) => {
                 e = e.hint(format!(
@@ -702,11 +727,9 @@ fn no_fit(
                 e = e.hint("Jetson boards run arm64 and need NVIDIA's L4T/JetPack PyTorch images; pin one with `image:` (ptenv cannot check it)");
             }
             None => {
-                let releases: Vec<String> =
-                    catalog::releases().iter().map(|r| r.to_string()).collect();
                 e = e.hint(format!(
-                    "no PyTorch {} image supports this GPU; pin an image built for it with `image:` (ptenv cannot check it)",
-                    releases.join(" or ")
+                    "no PyTorch image from {} supports this GPU; pin an image built for it with `image:` (ptenv cannot check it)",
+                    known_releases()
                 ));
             }
         }
@@ -1134,7 +1157,7 @@ mod tests {
                 "Kepler K40 is too old",
                 want("2.6"),
                 host(Some("470.256.02"), &[(3, 5)]),
-                Fails(&["too old", "no PyTorch 2.6.0 or 2.7.0 image supports"]),
+                Fails(&["too old", "no PyTorch image from 2.0.1 to 2.14.0 supports"]),
             ),
             // Mixed GPUs.
             (
@@ -1318,9 +1341,9 @@ mod tests {
             ),
             (
                 "pinned image outside the catalog",
-                want("2.6").image("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"),
+                want("2.6").image("pytorch/pytorch:2.5.1-cuda12.6-cudnn9-runtime"),
                 host(Some("550.54.15"), &[(8, 6)]),
-                Image("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime", true),
+                Image("pytorch/pytorch:2.5.1-cuda12.6-cudnn9-runtime", true),
             ),
             (
                 "pinned image of another scheme",
@@ -1336,9 +1359,9 @@ mod tests {
             ),
             (
                 "unknown release",
-                want("2.5"),
+                want("1.13"),
                 host(Some("550.54.15"), &[(8, 6)]),
-                Fails(&["2.6.0 and 2.7.0, not 2.5", "--pytorch 2.6"]),
+                Fails(&["2.0.1 to 2.14.0, not 1.13", "--pytorch 2.14"]),
             ),
             (
                 "exact release",
@@ -1410,7 +1433,7 @@ mod tests {
                 "{pytorch} {driver}: {c:#?}"
             );
             if warns {
-                let full = c.line.unwrap().full_feature_driver;
+                let full = &c.line.unwrap().full_feature_driver;
                 assert!(
                     has(&c.warnings, &format!("Update the driver to {full}")),
                     "{c:#?}"
@@ -1492,12 +1515,12 @@ mod tests {
         assert_eq!(c.variant, Variant::Devel);
         assert!(has(&c.warnings, "NVIDIA_REQUIRE_CUDA"), "{c:#?}");
         let c = pick(
-            want("2.6").image("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"),
+            want("2.6").image("pytorch/pytorch:2.5.1-cuda12.6-cudnn9-runtime"),
             host(Some("470.256.02"), &[(8, 6)]),
         );
         assert_eq!(
             (c.pytorch.as_str(), c.cuda.as_deref()),
-            ("2.5.1", Some("12.4"))
+            ("2.5.1", Some("12.6"))
         );
         assert!(has(&c.warnings, "does not list PyTorch 2.5.1"), "{c:#?}");
         assert!(has(&c.warnings, "525.60.13 or newer"), "{c:#?}");
