@@ -152,8 +152,9 @@ pub struct Line {
     /// Oldest driver that starts this CUDA runtime at all, under CUDA minor-version
     /// compatibility (release notes Table 2).
     pub driver_floor: String,
-    /// The driver NVIDIA ships with the CUDA runtime the image bundles (release notes Table
-    /// 3): below it the image runs "with limited feature-set".
+    /// The GA driver of the line's CUDA major.minor (release notes Table 3), the oldest that
+    /// supports that CUDA version: below it the image runs "with limited feature-set". A
+    /// toolkit update release (12.4.1) does not raise it.
     pub full_feature_driver: String,
     /// Image variants published for this line.
     pub variants: Vec<Variant>,
@@ -347,6 +348,14 @@ impl Line {
 
     pub fn full_feature(&self) -> DriverVersion {
         driver(&self.full_feature_driver)
+    }
+
+    /// Whether a driver that supports CUDA `driver_cuda` (NVML's answer, or [`cuda_for_driver`]
+    /// of its version; `None`: older than any line) runs this line only under minor-version
+    /// compatibility: its CUDA major.minor is newer. The toolkit's update release inside the
+    /// image (12.4.1) does not count.
+    pub fn needs_compat(&self, driver_cuda: Option<(u32, u32)>) -> bool {
+        driver_cuda.is_none_or(|c| c < self.cuda)
     }
 
     /// How this line's compiled code covers a GPU: see [`coverage`].
@@ -626,9 +635,10 @@ mod tests {
                 .iter()
                 .find(|(c, _)| *c == l.cuda)
                 .map(|(_, d)| driver(d));
-            assert!(
-                ga.is_some_and(|ga| ga <= l.full_feature()),
-                "{tag}: no Table 3 row"
+            assert_eq!(
+                ga,
+                Some(l.full_feature()),
+                "{tag}: not the Table 3 GA driver"
             );
             assert_eq!(cuda_for_driver(&l.full_feature()), Some(l.cuda), "{tag}");
             // cuDNN 8 up to 2.3, 9 from 2.4 on.

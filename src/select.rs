@@ -644,7 +644,7 @@ fn release_choice(
     if gpu {
         if let Some(d) = facts.driver_version() {
             reasons.push(driver_reason(line, variant, &d, facts));
-            if let Some(w) = compat_warning(line, variant, &d, target) {
+            if let Some(w) = compat_warning(line, variant, &d, facts, target) {
                 warnings.push(w);
             }
             if facts.source == Source::Override {
@@ -769,19 +769,26 @@ fn driver_reason(line: &Line, variant: Variant, d: &DriverVersion, facts: &HostF
     }
 }
 
-/// Rule (e).
+/// Rule (e): the CUDA version the driver supports (as NVML reports it, else derived from its
+/// branch) against the image's CUDA major.minor. A toolkit update release (12.4.1) needs no
+/// newer driver than its GA (12.4), so the GA driver of the line's CUDA is what is asked for.
 fn compat_warning(
     line: &Line,
     variant: Variant,
     d: &DriverVersion,
+    facts: &HostFacts,
     target: &Target,
 ) -> Option<String> {
-    if *d >= line.full_feature() {
+    let supports = facts.driver_cuda();
+    if !line.needs_compat(supports) {
         return None;
     }
+    let has = match supports {
+        Some(c) => format!("supports CUDA {}", cc_str(c)),
+        None => "supports a CUDA older than any image ptenv knows".to_string(),
+    };
     let mut w = format!(
-        "driver {d} is older than {}, the driver CUDA {} ships with: the image runs under CUDA minor-version compatibility. PyTorch's own kernels work, but PTX built by a newer CUDA cannot be JIT-compiled (cudaErrorUnsupportedPtxVersion) and some newer CUDA calls fail with cudaErrorCallRequiresNewerDriver",
-        line.full_feature_driver,
+        "driver {d} {has}, older than the CUDA {} of this image: it runs under CUDA minor-version compatibility. PyTorch's own kernels work, but PTX built by a newer CUDA cannot be JIT-compiled (cudaErrorUnsupportedPtxVersion) and some newer CUDA calls fail with cudaErrorCallRequiresNewerDriver",
         line.cuda_str()
     );
     if let Target::Gpus(gpus) = target {
@@ -1025,7 +1032,7 @@ fn pinned_image(
                 if gpu {
                     if let Some(d) = facts.driver_version() {
                         reasons.push(driver_reason(l, t.variant, &d, facts));
-                        if let Some(w) = compat_warning(l, t.variant, &d, target) {
+                        if let Some(w) = compat_warning(l, t.variant, &d, facts, target) {
                             warnings.push(w);
                         }
                     }
@@ -1772,10 +1779,12 @@ mod tests {
     fn below_the_full_feature_driver_warns_about_minor_version_compatibility() {
         for (pytorch, driver, ccs, warns) in [
             ("2.6", "550.54.15", &[(8, 6)][..], false),
-            ("2.6", "550.54.14", &[(8, 6)][..], true),
+            ("2.6", "550.54.14", &[(8, 6)][..], false),
+            ("2.6", "545.23.08", &[(8, 6)][..], true),
             ("2.6", "535.104.05", &[(8, 6)][..], true),
             ("2.7", "560.35.05", &[(8, 6)][..], false),
-            ("2.7", "560.35.03", &[(8, 6)][..], true),
+            ("2.7", "560.35.03", &[(8, 6)][..], false),
+            ("2.7", "555.42.06", &[(8, 6)][..], true),
             ("2.7", "570.26", &[RTX_5090][..], false),
             ("2.7", "565.57.01", &[RTX_5090][..], true),
             ("2.6", "520.61.05", &[(3, 7)][..], false),
@@ -1795,6 +1804,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The warning compares the CUDA version the driver supports (as NVML reports it) with
+    /// the image's CUDA major.minor: a toolkit update release (12.4.1) does not raise it.
+    #[test]
+    fn the_ga_driver_of_a_cuda_version_runs_its_images_without_a_warning() {
+        // 550.54.14 is the CUDA 12.4 GA driver; NVML says 12.4; 2.6's cu124 image was built
+        // with 12.4.1 (whose driver is 550.54.15).
+        let c = pick(want("2.6"), host(Some("550.54.14"), &[(8, 6)]));
+        assert_eq!(c.image, "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime");
+        assert!(c.warnings.is_empty(), "{c:#?}");
+        // The same for 12.6 (560.28.03 GA, 560.35.03 Update 1; 2.7's cu126 is 12.6.3).
+        for d in ["560.28.03", "560.35.03"] {
+            let c = pick(want("2.7"), host(Some(d), &[(8, 6)]));
+            assert_eq!(c.image, "pytorch/pytorch:2.7.0-cuda12.6-cudnn9-runtime");
+            assert!(c.warnings.is_empty(), "{d}: {c:#?}");
+        }
+        // What NVML reports is what counts: a driver reporting CUDA 12.4 runs cu124 images.
+        let mut facts = host(Some("550.40.07"), &[(8, 6)]);
+        facts.cuda_driver = Some((12, 4));
+        let c = pick(want("2.6"), facts);
+        assert!(c.warnings.is_empty(), "{c:#?}");
+        // One minor version behind warns, naming the driver that supports the image's CUDA.
+        let c = pick(want("2.6"), host(Some("545.23.08"), &[(8, 6)]));
+        assert!(has(&c.warnings, "supports CUDA 12.3"), "{c:#?}");
+        assert!(
+            has(&c.warnings, "Update the driver to 550.54.14 or newer"),
+            "{c:#?}"
+        );
     }
 
     #[test]

@@ -203,7 +203,7 @@ fn judge_line(
                     line.driver_floor, line.cuda.0
                 ),
             )),
-            _ if d < line.full_feature() => out.push((
+            _ if line.needs_compat(facts.driver_cuda()) => out.push((
                 Status::Warn,
                 format!(
                     "driver {d} is older than {}, the driver of CUDA {}: the image runs under minor-version compatibility, with a limited feature set",
@@ -352,10 +352,13 @@ mod tests {
         let c = check(Layer::default(), &facts);
         assert_eq!(c.status, Status::Warn, "{c:?}");
         assert!(
-            c.fix.unwrap().contains("550.54.15"),
-            "driver fix names the full-feature driver"
+            c.fix.unwrap().contains("550.54.14"),
+            "driver fix names the driver of the image's CUDA version"
         );
         let facts = host("550.54.15", vec![gpu(0, "NVIDIA GeForce RTX 3090", (8, 6))]);
+        assert_eq!(check(Layer::default(), &facts).status, Status::Pass);
+        // The CUDA 12.4 GA driver runs the 12.4.1 build of 2.6 with every feature.
+        let facts = host("550.54.14", vec![gpu(0, "NVIDIA GeForce RTX 3090", (8, 6))]);
         assert_eq!(check(Layer::default(), &facts).status, Status::Pass);
     }
 
