@@ -7,7 +7,7 @@ use super::{id, Check, Status};
 use crate::catalog::{self, Coverage, Line};
 use crate::error::Error;
 use crate::gpu::HostFacts;
-use crate::profile::Variant;
+use crate::profile::{Variant, LATEST};
 use crate::select::{describe_gpu, Choice};
 
 /// Link 7. `selection` is `select::choose`'s answer for the profile; `alternative` is the fix
@@ -22,7 +22,12 @@ pub fn check_image(
         Ok(c) => c,
         Err(e) => {
             // Name the kind of failure: no line of the release has code for every GPU.
-            let lines = catalog::lines_for(pytorch);
+            // `latest` was refused because no release at all fits: judge every line.
+            let lines: Vec<&Line> = if pytorch == LATEST {
+                catalog::LINES.iter().collect()
+            } else {
+                catalog::lines_for(pytorch)
+            };
             let arch = !lines.is_empty()
                 && !facts.gpus.is_empty()
                 && !lines
@@ -282,6 +287,20 @@ mod tests {
     fn check(layer: Layer, facts: &HostFacts) -> Check {
         let p = profile(layer);
         check_image(&select::choose(&p, facts), facts, None, &p.pytorch)
+    }
+
+    #[test]
+    fn a_gpu_no_release_has_code_for_is_an_architecture_mismatch_for_latest() {
+        let facts = host("470.256.02", vec![gpu(0, "NVIDIA Tesla K40m", (3, 5))]);
+        let c = check(
+            Layer {
+                pytorch: Some(Version("latest".into())),
+                ..Layer::default()
+            },
+            &facts,
+        );
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(c.summary.starts_with("architecture mismatch: "), "{c:?}");
     }
 
     #[test]
