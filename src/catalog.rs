@@ -586,90 +586,133 @@ mod tests {
         }
     }
 
-    /// The invariants of `catalog/pytorch.yaml`.
-    #[test]
-    fn the_data_file_keeps_its_invariants() {
-        let lines = parse_catalog(DATA).unwrap();
-        assert_eq!(lines, *LINES);
+    /// What breaks the invariants of `catalog/pytorch.yaml` in `lines`, one sentence each.
+    fn violations(lines: &[Line]) -> Vec<String> {
+        let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut minors = std::collections::HashMap::new();
-        for l in &lines {
+        for l in lines {
             let tag = l.tag(Variant::Runtime);
+            let mut bad = |why: String| out.push(format!("{tag}: {why}"));
             // Tags well-formed: each parses back to the row it came from, once.
             for v in &l.variants {
-                let t = parse_tag(&format!("pytorch/pytorch:{}", l.tag(*v))).unwrap();
-                assert_eq!(
-                    (t.pytorch.as_str(), t.cuda, t.cudnn, t.variant),
-                    (l.pytorch.as_str(), l.cuda, l.cudnn, *v)
-                );
+                let back = parse_tag(&format!("pytorch/pytorch:{}", l.tag(*v)))
+                    .map(|t| (t.pytorch, t.cuda, t.cudnn, t.variant));
+                if back != Some((l.pytorch.clone(), l.cuda, l.cudnn, *v)) {
+                    bad(format!("the {v} tag does not parse back"));
+                }
             }
-            assert!(seen.insert(tag.clone()), "{tag} twice");
-            assert!(l
-                .variants
-                .iter()
-                .all(|v| l.arm64_variants.iter().filter(|a| *a == v).count() <= 1));
-            assert!(
-                l.arm64_variants.iter().all(|a| l.variants.contains(a)),
-                "{tag}"
-            );
+            if !seen.insert(tag.clone()) {
+                bad("listed twice".into());
+            }
+            if !l.variants.contains(&Variant::Runtime)
+                || !l.arm64_variants.iter().all(|a| l.variants.contains(a))
+            {
+                bad("variants: runtime always, arm64 ones among them".into());
+            }
             // One patch release per minor, so `2.7` names one set of lines.
             let first = minors
                 .entry(l.pytorch_minor().to_string())
                 .or_insert(l.pytorch.clone());
-            assert_eq!(
-                *first,
-                l.pytorch,
-                "two patch releases of {}",
-                l.pytorch_minor()
-            );
-            // Arch lists sorted, without duplicates; PTX only where there is SASS below it.
-            for list in [&l.sass, &l.ptx] {
-                assert!(list.windows(2).all(|w| w[0] < w[1]), "{tag}: {list:?}");
+            if *first != l.pytorch {
+                bad(format!("a second patch release of {first}"));
             }
-            assert!(!l.sass.is_empty(), "{tag}");
+            // Arch lists sorted, without duplicates.
+            for list in [&l.sass, &l.ptx] {
+                if !list.windows(2).all(|w| w[0] < w[1]) {
+                    bad(format!("{list:?} is not sorted or has duplicates"));
+                }
+            }
+            if l.sass.is_empty() {
+                bad("no SASS".into());
+            }
             // Driver floors equal per CUDA major family (release notes Table 2).
-            assert_eq!(family_floor(l.cuda.0), Some(l.floor()), "{tag}");
-            assert!(l.floor() <= l.full_feature(), "{tag}");
-            // The full-feature driver is a driver of the line's CUDA version (Table 3).
+            if family_floor(l.cuda.0) != Some(l.floor()) {
+                bad(format!("floor {} is not its family's", l.driver_floor));
+            }
+            // The full-feature driver is the Table 3 GA driver of the line's CUDA version.
             let ga = TOOLKIT_DRIVERS
                 .iter()
                 .find(|(c, _)| *c == l.cuda)
                 .map(|(_, d)| driver(d));
-            assert_eq!(
-                ga,
-                Some(l.full_feature()),
-                "{tag}: not the Table 3 GA driver"
-            );
-            assert_eq!(cuda_for_driver(&l.full_feature()), Some(l.cuda), "{tag}");
+            if ga != Some(l.full_feature()) || cuda_for_driver(&l.full_feature()) != Some(l.cuda) {
+                bad(format!(
+                    "full-feature driver {} is not the GA driver of CUDA {}",
+                    l.full_feature_driver,
+                    l.cuda_str()
+                ));
+            }
             // cuDNN 8 up to 2.3, 9 from 2.4 on.
-            let want = if release_key(&l.pytorch) < vec![2, 4] {
+            let cudnn = if release_key(&l.pytorch) < vec![2, 4] {
                 8
             } else {
                 9
             };
-            assert_eq!(l.cudnn, want, "{tag}");
-            // Every row cites its sources; CUDA release notes for the drivers.
-            assert!(
-                l.source.contains("RM") && l.source.contains("NV"),
-                "{tag}: {}",
-                l.source
-            );
-            assert!(
-                l.unverified.as_deref().is_none_or(|u| !u.trim().is_empty()),
-                "{tag}"
-            );
-            assert!(
-                l.arch_verified || l.unverified.is_some() || l.source.contains("wheel"),
-                "{tag}"
-            );
+            if l.cudnn != cudnn {
+                bad(format!(
+                    "cudnn{} where the release has cudnn{cudnn}",
+                    l.cudnn
+                ));
+            }
+            // Every row cites its sources: PyTorch's release matrix and the CUDA release notes.
+            if !(l.source.contains("RM") && l.source.contains("NV")) {
+                bad(format!("source `{}` cites no RM and NV", l.source));
+            }
+            if l.unverified.as_deref().is_some_and(|u| u.trim().is_empty()) {
+                bad("an empty `unverified`".into());
+            }
         }
-        // Exactly one stable line per release is PyPI's default.
-        for r in releases() {
+        // Exactly one line per release is PyPI's default.
+        let mut releases: Vec<&str> = lines.iter().map(|l| l.pytorch.as_str()).collect();
+        releases.dedup();
+        for r in releases {
             let n = lines
                 .iter()
                 .filter(|l| l.pytorch == r && l.pypi_default)
                 .count();
-            assert_eq!(n, 1, "{r}");
+            if n != 1 {
+                out.push(format!("{r}: {n} PyPI default lines"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_data_file_keeps_its_invariants() {
+        let lines = parse_catalog(DATA).unwrap();
+        assert_eq!(lines, *LINES);
+        assert_eq!(violations(&lines), Vec::<String>::new());
+        // Each invariant catches its breach.
+        type Break = fn(&mut Vec<Line>);
+        let breaks: [(&str, Break); 8] = [
+            ("not sorted", |c| c[0].sass.reverse()),
+            ("not sorted", |c| {
+                let s = c[0].sass[0];
+                c[0].sass.insert(0, s)
+            }),
+            ("not its family's", |c| {
+                c[0].driver_floor = "525.60.13".into()
+            }),
+            ("not the GA driver", |c| {
+                c[0].full_feature_driver = "570.26".into()
+            }),
+            ("cites no RM and NV", |c| c[0].source = "a blog".into()),
+            ("listed twice", |c| {
+                let l = c[0].clone();
+                c.push(l)
+            }),
+            ("a second patch release", |c| {
+                let mut l = c[0].clone();
+                l.pytorch = "2.0.0".into();
+                c.insert(1, l)
+            }),
+            ("PyPI default lines", |c| c[0].pypi_default = false),
+        ];
+        for (says, make) in breaks {
+            let mut broken = lines.clone();
+            make(&mut broken);
+            let v = violations(&broken);
+            assert!(v.iter().any(|x| x.contains(says)), "{says}: {v:?}");
         }
     }
 
