@@ -548,10 +548,20 @@ fn pytorch_version<'de, D: Deserializer<'de>>(
     checked(d, |v| {
         let text = scalar_string(&v)
             .ok_or_else(|| bad("a PyTorch version is written like \"2.6\", or `latest`"))?;
+        // YAML reads `2.10` as the number 2.1: the trailing zero is gone before ptenv sees it.
+        let ten = format!("{text}0");
+        if v.is_number()
+            && crate::catalog::releases()
+                .iter()
+                .any(|r| r.starts_with(&format!("{ten}.")))
+        {
+            return Err(bad(format!(
+                "`pytorch: {text}` is a number to YAML, which reads 2.10 as 2.1; quote it: \"{text}\" or \"{ten}\""
+            )));
+        }
         Version::parse_pytorch(&text).map(Some).map_err(bad)
     })
 }
-
 impl<'de> Deserialize<'de> for Version {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         checked(d, |v| {
@@ -1961,6 +1971,8 @@ mod tests {
             ("gpus: some\n", "is not a GPU"),
             ("gpus: [0, banana]\n", "is not a GPU"),
             ("pytorch: newest\n", "is not a PyTorch version"),
+            ("pytorch: 2.10\n", "quote it"),
+            ("pytorch: 2.1\n", "\"2.10\""),
             ("pytorch: [2.6]\n", "is written like"),
             ("cuda: 12\n", "is not a version"),
             ("ports: [70000]\n", "not a port number"),
