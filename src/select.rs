@@ -8,8 +8,10 @@
 //!    its own) or by PTX of an equal or lower version.
 //! c. A runtime image needs the driver at or above its CUDA family's floor; a devel image
 //!    inherits `NVIDIA_REQUIRE_CUDA`, so the driver's own CUDA version must reach the line's.
-//! d. Stable before experimental, then the newest CUDA.
-//! e. Below the line's full-feature driver: a warning about minor-version compatibility.
+//! d. Stable before experimental, then the line PyPI's `torch` uses, then the newest CUDA.
+//!    `pytorch: latest` takes the newest release that has a line passing (b) and (c).
+//! e. A driver whose CUDA version (as NVML reports it) is older than the line's CUDA
+//!    major.minor: a warning about minor-version compatibility.
 //! f. No driver or no GPU: the CPU, said clearly. GPUs that no line fits: an error that says
 //!    what to do, never a silent CPU fallback.
 
