@@ -240,6 +240,8 @@ pub struct Verdict {
     pub chosen: bool,
     /// Why it does not run; empty when it does.
     pub reasons: Vec<String>,
+    /// The same, in a few words each.
+    pub summary: Vec<String>,
 }
 
 /// Every line of the catalog, newest release first, judged by rules (b) and (c) for the
@@ -254,7 +256,7 @@ pub fn matrix(profile: &Profile, facts: &HostFacts) -> Result<Vec<Verdict>> {
         .into_iter()
         .map(|l| {
             let image = image_of(profile, l, profile.variant);
-            let reasons = misfits(l, profile.variant, facts, &target);
+            let why = misfit_list(l, profile.variant, facts, &target);
             Verdict {
                 chosen: chosen.as_ref() == Some(&image),
                 image,
@@ -262,8 +264,9 @@ pub fn matrix(profile: &Profile, facts: &HostFacts) -> Result<Vec<Verdict>> {
                 cuda: l.cuda_str(),
                 status: l.status,
                 pypi_default: l.pypi_default,
-                fits: reasons.is_empty(),
-                reasons,
+                fits: why.is_empty(),
+                summary: why.iter().map(|m| m.short.clone()).collect(),
+                reasons: why.into_iter().map(|m| m.long).collect(),
             }
         })
         .collect())
@@ -286,20 +289,40 @@ pub fn misfits_of(profile: &Profile, image: &str, facts: &HostFacts) -> Result<V
 
 /// Why `line` (as `variant`) does not run on `target`; empty when it does.
 fn misfits(line: &Line, variant: Variant, facts: &HostFacts, target: &Target) -> Vec<String> {
+    misfit_list(line, variant, facts, target)
+        .into_iter()
+        .map(|m| m.long)
+        .collect()
+}
+
+/// Why a line does not run, in two lengths: a sentence for the explanation and a phrase for
+/// the `--list` table.
+struct Misfit {
+    long: String,
+    short: String,
+}
+
+fn misfit_list(line: &Line, variant: Variant, facts: &HostFacts, target: &Target) -> Vec<Misfit> {
     let mut out = Vec::new();
     if !line.variants.contains(&variant) {
-        out.push(format!("PyTorch publishes no {variant} image of this line"));
+        out.push(Misfit {
+            long: format!("PyTorch publishes no {variant} image of this line"),
+            short: format!("no {variant} image"),
+        });
     }
     if let Target::Gpus(gpus) = target {
         for g in gpus {
             if !line.covers(g.cc).is_covered() {
-                out.push(no_code_for(line, g));
+                out.push(Misfit {
+                    long: no_code_for(line, g),
+                    short: format!("no code for GPU {} ({})", g.index, g.cc_str()),
+                });
             }
         }
     }
     if matches!(target, Target::Gpus(_) | Target::UnknownGpus) {
-        if let Some(reason) = driver_misfit(line, variant, facts) {
-            out.push(reason);
+        if let Some(m) = driver_misfit(line, variant, facts) {
+            out.push(m);
         }
     }
     out
@@ -355,14 +378,15 @@ fn cc_str(cc: catalog::Cc) -> String {
 }
 
 /// The driver rule (c) for one line, or `None` when the driver is fine.
-fn driver_misfit(line: &Line, variant: Variant, facts: &HostFacts) -> Option<String> {
+fn driver_misfit(line: &Line, variant: Variant, facts: &HostFacts) -> Option<Misfit> {
     let d = facts.driver_version()?;
     match variant {
-        Variant::Runtime => (d < line.floor()).then(|| {
-            format!(
+        Variant::Runtime => (d < line.floor()).then(|| Misfit {
+            long: format!(
                 "needs NVIDIA driver {} or newer (the oldest that runs CUDA {}.x), and this machine has {d}",
                 line.driver_floor, line.cuda.0
-            )
+            ),
+            short: format!("needs driver {}+", line.driver_floor),
         }),
         Variant::Devel => {
             let supports = facts.driver_cuda();
@@ -371,13 +395,16 @@ fn driver_misfit(line: &Line, variant: Variant, facts: &HostFacts) -> Option<Str
             }
             let has = match supports {
                 Some(c) => format!("driver {d} supports CUDA {}", cc_str(c)),
-                None => format!("driver {d} supports a CUDA older than 11.8"),
+                None => format!("driver {d} supports a CUDA older than any line ptenv knows"),
             };
-            Some(format!(
-                "is a devel image, which inherits NVIDIA_REQUIRE_CUDA=cuda>={}: the container would not start because {has}; it needs driver {} or newer",
-                line.cuda_str(),
-                devel_driver(line)
-            ))
+            Some(Misfit {
+                long: format!(
+                    "is a devel image, which inherits NVIDIA_REQUIRE_CUDA=cuda>={}: the container would not start because {has}; it needs driver {} or newer",
+                    line.cuda_str(),
+                    devel_driver(line)
+                ),
+                short: format!("devel needs driver {}+", devel_driver(line)),
+            })
         }
     }
 }

@@ -61,7 +61,7 @@ fn list(p: &Printer, profile: &profile::Profile, facts: &HostFacts) -> Result<i3
                     (true, false) => "yes".to_string(),
                     (false, _) => "no".to_string(),
                 },
-                v.reasons.join("; "),
+                v.summary.join("; "),
             ]
         })
         .collect();
@@ -80,7 +80,7 @@ fn list(p: &Printer, profile: &profile::Profile, facts: &HostFacts) -> Result<i3
         ),
     };
     p.info(format!(
-        "\n{} {} images of profile `{}` for {machine}; \"pip\" marks the line `pip install torch` gets.",
+        "\n{} {} images of profile `{}` for {machine}; \"pip\" marks the line `pip install torch` gets; `--json` says why in full.",
         verdicts.len(),
         profile.variant,
         profile.name

@@ -516,4 +516,19 @@ fn the_list_judges_every_line_for_this_machine() {
     let chosen: Vec<&&str> = rows.iter().filter(|r| r.contains("yes (chosen)")).collect();
     assert_eq!(chosen.len(), 1, "{out}");
     assert!(chosen[0].starts_with("2.11.0   12.8"), "{out}");
+    // Why not, in a few words: no Blackwell code in 2.6, CUDA 13 needs R580.
+    let row = |start: &str| {
+        *rows
+            .iter()
+            .find(|r| r.starts_with(start))
+            .unwrap_or_else(|| panic!("no {start} row:\n{out}"))
+    };
+    assert!(
+        row("2.6.0    12.4").ends_with(" no code for GPU 0 (12.0)"),
+        "{out}"
+    );
+    assert!(
+        row("2.14.0   13.0").ends_with(" needs driver 580+"),
+        "{out}"
+    );
 }
