@@ -2,19 +2,24 @@
 //! GPU code compiled in and the drivers it needs. Selection (`select.rs`) and `ptenv doctor`
 //! filter these rows; no decision about a particular tag is hard-coded anywhere else.
 //!
-//! Every number here comes from `docs/compatibility.md` (§1–§6), which gives each fact its
-//! primary source and says which ones are unverified; each row's comment names the sections
-//! that matter for it and repeats the unverified marks:
-//! - tags, release status, cuDNN, PyPI defaults: §1 (pytorch/pytorch `RELEASE.md`, the release
-//!   workflow and the PyPI wheels);
-//! - architectures: §2 (the PyPI wheels' `libtorch_python.so`, `.ci/manywheel/build_cuda.sh`);
-//! - drivers: §4 (CUDA Toolkit release notes Tables 2 and 3, the CUDA compatibility guide);
-//! - compute capabilities: §6 (<https://developer.nvidia.com/cuda-gpus>).
+//! The rows are `catalog/pytorch.yaml` (every pytorch/pytorch release line from 2.0 on),
+//! compiled in and parsed once; each row cites its primary sources there (pytorch/pytorch
+//! `RELEASE.md`, `.ci/manywheel/build_cuda.sh` at the release tag and the PRs that changed it,
+//! the published wheels) and says which of its cells are not yet verified. The driver tables
+//! below come from the CUDA Toolkit release notes, Tables 2 and 3
+//! (<https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html>) and the CUDA
+//! minor-version compatibility guide
+//! (<https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html>);
+//! compute capabilities from <https://developer.nvidia.com/cuda-gpus>. docs/compatibility.md
+//! states the facts and rules in the project's words (§1 tags, §2 architectures, §4 drivers,
+//! §6 compute capabilities), each with its source and whether it was checked.
 
 use std::cmp::Ordering;
 use std::fmt;
 
-use serde::Serialize;
+use std::sync::LazyLock;
+
+use serde::{Deserialize, Serialize};
 
 use crate::profile::Variant;
 
@@ -22,7 +27,7 @@ use crate::profile::Variant;
 pub type Cc = (u32, u32);
 
 /// How PyTorch's release matrix labels a CUDA line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Stable,
@@ -122,180 +127,157 @@ pub fn driver(text: &str) -> DriverVersion {
 }
 
 /// One CUDA line of one PyTorch release: the tags `<pytorch>-cuda<x.y>-cudnn<n>-<variant>`.
+/// The rows live in `catalog/pytorch.yaml`, whose header says what each field means and which
+/// primary source it comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     /// The release, as in the tag: "2.6.0".
-    pub pytorch: &'static str,
+    pub pytorch: String,
     /// The CUDA line, as in the tag: (12, 4) for `cuda12.4`.
     pub cuda: (u32, u32),
-    /// The full CUDA version the release build used, for display only
-    /// (docs/compatibility.md §1.2).
-    pub cuda_full: &'static str,
+    /// The full CUDA version the release build used, for display only, when known.
+    pub cuda_full: Option<String>,
     /// The cuDNN major version in the tag (`cudnn9`) and the exact version inside.
     pub cudnn: u32,
-    pub cudnn_full: &'static str,
+    pub cudnn_full: Option<String>,
     pub status: Status,
     /// Whether `pip install torch==<pytorch>` from PyPI gets this line.
     pub pypi_default: bool,
     /// Native code (SASS) compiled in: `sm_XY` as (X, Y).
-    pub sass: &'static [Cc],
+    pub sass: Vec<Cc>,
     /// Embedded PTX (`compute_XY`), which the driver can JIT-compile for newer GPUs.
-    pub ptx: &'static [Cc],
-    /// Whether `sass`/`ptx` were read from the published wheel (else docs/compatibility.md §2
-    /// marks them unverified: inferred from the build scripts).
+    pub ptx: Vec<Cc>,
+    /// Whether `sass`/`ptx` were read from the published wheel (else they are inferred from
+    /// the build scripts).
     pub arch_verified: bool,
     /// Oldest driver that starts this CUDA runtime at all, under CUDA minor-version
-    /// compatibility (docs/compatibility.md §4.1, §4.3).
-    pub driver_floor: &'static str,
-    /// The driver NVIDIA ships with the CUDA runtime the wheel bundles (release notes Table 3,
-    /// docs/compatibility.md §4.2, §4.3): below it the image runs "with limited feature-set".
-    pub full_feature_driver: &'static str,
+    /// compatibility (release notes Table 2).
+    pub driver_floor: String,
+    /// The GA driver of the line's CUDA major.minor (release notes Table 3), the oldest that
+    /// supports that CUDA version: below it the image runs "with limited feature-set". A
+    /// toolkit update release (12.4.1) does not raise it.
+    pub full_feature_driver: String,
     /// Image variants published for this line.
-    pub variants: &'static [Variant],
+    pub variants: Vec<Variant>,
     /// The variants also published for linux/arm64 (whose images hold the CPU build of
-    /// PyTorch). `docker-release.yml` builds runtime images for `linux/arm64,linux/amd64` and
-    /// devel images for `linux/amd64` only (docs/compatibility.md §1.4).
-    pub arm64_variants: &'static [Variant],
+    /// PyTorch): runtime images are built for `linux/arm64,linux/amd64`, devel images for
+    /// `linux/amd64` only.
+    pub arm64_variants: Vec<Variant>,
+    /// The primary sources of the row, abbreviated as in the data file's header.
+    pub source: String,
+    /// The cells of the row that are inferences not yet confirmed against a primary source.
+    pub unverified: Option<String>,
 }
 
-const BOTH: &[Variant] = &[Variant::Runtime, Variant::Devel];
-const RUNTIME_ONLY: &[Variant] = &[Variant::Runtime];
+/// The data file, compiled in.
+const DATA: &str = include_str!("../catalog/pytorch.yaml");
 
-/// `sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90`: the CUDA 12.4/12.6 builds of 2.6 and 2.7.
-const SM_50_TO_90: &[Cc] = &[(5, 0), (6, 0), (7, 0), (7, 5), (8, 0), (8, 6), (9, 0)];
-/// The CUDA 11.8 builds add Kepler's sm_37 to the same list.
-const SM_37_TO_90: &[Cc] = &[
-    (3, 7),
-    (5, 0),
-    (6, 0),
-    (7, 0),
-    (7, 5),
-    (8, 0),
-    (8, 6),
-    (9, 0),
-];
-/// 2.7 CUDA 12.8: `sm_75 sm_80 sm_86 sm_90 sm_100 sm_120` (no Maxwell, Pascal or Volta:
-/// docs/compatibility.md §2).
-const SM_75_TO_120: &[Cc] = &[(7, 5), (8, 0), (8, 6), (9, 0), (10, 0), (12, 0)];
+/// The images ptenv chooses from, in the data file's order (oldest release first). Order does
+/// not matter to selection, which sorts.
+pub static LINES: LazyLock<Vec<Line>> =
+    LazyLock::new(|| parse_catalog(DATA).unwrap_or_else(|e| panic!("catalog/pytorch.yaml: {e}")));
 
-/// The images ptenv chooses from. Order does not matter; selection sorts.
-pub const LINES: &[Line] = &[
-    // 2.6.0 cu118. Tag, status and cuDNN 9.1.0.70: docs/compatibility.md §1.2 (RELEASE.md).
-    // Arch list: §2, *unverified*, from .ci/manywheel/build_cuda.sh (11.8 adds 3.7 and 9.0
-    // to the base list). Drivers: §4.3 (11.x floor 450.80.02; 11.8 GA ships 520.61.05).
-    Line {
-        pytorch: "2.6.0",
-        cuda: (11, 8),
-        cuda_full: "11.8.0",
-        cudnn: 9,
-        cudnn_full: "9.1.0.70",
-        status: Status::Stable,
-        pypi_default: false,
-        sass: SM_37_TO_90,
-        ptx: &[],
-        arch_verified: false,
-        driver_floor: "450.80.02",
-        full_feature_driver: "520.61.05",
-        variants: BOTH,
-        arm64_variants: RUNTIME_ONLY,
-    },
-    // 2.6.0 cu124: the PyPI default (torch==2.6.0 reports 2.6.0+cu124, pins cudart
-    // 12.4.127 = 12.4 Update 1), docs/compatibility.md §1.2. Arch list *verified*: read from
-    // the PyPI wheel's libtorch_python.so, §2. Drivers: §4.3 (12.x floor 525.60.13; 12.4
-    // Update 1 ships 550.54.15).
-    Line {
-        pytorch: "2.6.0",
-        cuda: (12, 4),
-        cuda_full: "12.4.1",
-        cudnn: 9,
-        cudnn_full: "9.1.0.70",
-        status: Status::Stable,
-        pypi_default: true,
-        sass: SM_50_TO_90,
-        ptx: &[],
-        arch_verified: true,
-        driver_floor: "525.60.13",
-        full_feature_driver: "550.54.15",
-        variants: BOTH,
-        arm64_variants: RUNTIME_ONLY,
-    },
-    // 2.6.0 cu126: "experimental" in the 2.6 release matrix (RELEASE.md),
-    // docs/compatibility.md §1.2. Arch list *unverified*; the release builds of 12.6 carry no
-    // PTX, §2. Drivers: §4.3 (12.6 Update 3 ships 560.35.05).
-    Line {
-        pytorch: "2.6.0",
-        cuda: (12, 6),
-        cuda_full: "12.6.3",
-        cudnn: 9,
-        cudnn_full: "9.5.1.17",
-        status: Status::Experimental,
-        pypi_default: false,
-        sass: SM_50_TO_90,
-        ptx: &[],
-        arch_verified: false,
-        driver_floor: "525.60.13",
-        full_feature_driver: "560.35.05",
-        variants: BOTH,
-        arm64_variants: RUNTIME_ONLY,
-    },
-    // 2.7.0 cu118: stable, docs/compatibility.md §1.2 (RELEASE.md, 2.7 release blog). Arch
-    // list *unverified*: same pattern as 2.6 cu118 including sm_37, §2. Drivers: §4.3.
-    Line {
-        pytorch: "2.7.0",
-        cuda: (11, 8),
-        cuda_full: "11.8.0",
-        cudnn: 9,
-        cudnn_full: "9.1.0.70",
-        status: Status::Stable,
-        pypi_default: false,
-        sass: SM_37_TO_90,
-        ptx: &[],
-        arch_verified: false,
-        driver_floor: "450.80.02",
-        full_feature_driver: "520.61.05",
-        variants: BOTH,
-        arm64_variants: RUNTIME_ONLY,
-    },
-    // 2.7.0 cu126: the PyPI default (torch==2.7.0 reports 2.7.0+cu126, pins cudart 12.6.77 =
-    // 12.6 Update 3), docs/compatibility.md §1.2. Arch list *verified* from the PyPI wheel,
-    // no PTX, §2. Drivers: §4.3 (560.35.05).
-    Line {
-        pytorch: "2.7.0",
-        cuda: (12, 6),
-        cuda_full: "12.6.3",
-        cudnn: 9,
-        cudnn_full: "9.5.1.17",
-        status: Status::Stable,
-        pypi_default: false,
-        sass: SM_50_TO_90,
-        ptx: &[],
-        arch_verified: true,
-        driver_floor: "525.60.13",
-        full_feature_driver: "560.35.05",
-        variants: BOTH,
-        arm64_variants: RUNTIME_ONLY,
-    },
-    // 2.7.0 cu128: "experimental", the only 2.6/2.7 line with Blackwell kernels (2.7
-    // release blog), docs/compatibility.md §1.2. Arch list observed on 2.7.1+cu128
-    // (`sm_75 … sm_120` + `compute_120`), presumed identical for 2.7.0 (*unverified*), §2.
-    // Drivers: §4.3 (12.8 GA ships 570.26; the 2.7.0 cudart pin is unverified).
-    Line {
-        pytorch: "2.7.0",
-        cuda: (12, 8),
-        cuda_full: "12.8.0",
-        cudnn: 9,
-        cudnn_full: "9.7.1.26",
-        status: Status::Experimental,
-        pypi_default: false,
-        sass: SM_75_TO_120,
-        ptx: &[(12, 0)],
-        arch_verified: false,
-        driver_floor: "525.60.13",
-        full_feature_driver: "570.26",
-        variants: BOTH,
-        arm64_variants: RUNTIME_ONLY,
-    },
-];
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    releases: Vec<RawRelease>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRelease {
+    pytorch: String,
+    lines: Vec<RawLine>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLine {
+    cuda: String,
+    cuda_full: Option<String>,
+    cudnn: u32,
+    cudnn_full: Option<String>,
+    status: Status,
+    pypi_default: bool,
+    sass: Vec<String>,
+    ptx: Vec<String>,
+    arch_verified: bool,
+    driver_floor: String,
+    full_feature_driver: String,
+    variants: Vec<Variant>,
+    arm64_variants: Vec<Variant>,
+    source: String,
+    unverified: Option<String>,
+}
+
+/// The rows of the data file, each field checked for its form; the cross-row invariants are
+/// unit tests.
+fn parse_catalog(text: &str) -> std::result::Result<Vec<Line>, String> {
+    let raw: RawCatalog = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for r in raw.releases {
+        if release_key(&r.pytorch).len() != 3 {
+            return Err(format!("`{}` is not a release like 2.6.0", r.pytorch));
+        }
+        for l in r.lines {
+            let at = format!("{} cuda {}", r.pytorch, l.cuda);
+            let cuda = l
+                .cuda
+                .split_once('.')
+                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                .ok_or_else(|| format!("{at}: `cuda` must be like \"12.4\""))?;
+            let arch = |list: &[String], prefix: &str| -> std::result::Result<Vec<Cc>, String> {
+                list.iter()
+                    .map(|a| {
+                        a.strip_prefix(prefix)
+                            .and_then(cc_digits)
+                            .ok_or_else(|| format!("{at}: `{a}` is not {prefix}XY"))
+                    })
+                    .collect()
+            };
+            for d in [&l.driver_floor, &l.full_feature_driver] {
+                DriverVersion::parse(d).ok_or_else(|| format!("{at}: `{d}` is not a driver"))?;
+            }
+            out.push(Line {
+                pytorch: r.pytorch.clone(),
+                cuda,
+                cuda_full: l.cuda_full,
+                cudnn: l.cudnn,
+                cudnn_full: l.cudnn_full,
+                status: l.status,
+                pypi_default: l.pypi_default,
+                sass: arch(&l.sass, "sm_")?,
+                ptx: arch(&l.ptx, "compute_")?,
+                arch_verified: l.arch_verified,
+                driver_floor: l.driver_floor,
+                full_feature_driver: l.full_feature_driver,
+                variants: l.variants,
+                arm64_variants: l.arm64_variants,
+                source: l.source,
+                unverified: l.unverified,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// "86" → (8, 6), "120" → (12, 0): the digits of `sm_XY` / `compute_XY`, nothing else.
+fn cc_digits(d: &str) -> Option<Cc> {
+    if d.len() < 2 || !d.chars().all(|c| c.is_ascii_digit()) || d.starts_with('0') {
+        return None;
+    }
+    let (major, minor) = d.split_at(d.len() - 1);
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// "2.10.0" → [2, 10, 0], for ordering releases by number ("2.10" is newer than "2.9").
+/// Empty when the text is not dot-separated numbers.
+pub fn release_key(v: &str) -> Vec<u32> {
+    v.split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<Vec<u32>>>()
+        .unwrap_or_default()
+}
 
 /// The oldest driver a CUDA major family runs on under minor-version compatibility (release
 /// notes Table 2, docs/compatibility.md §4.1); used for pinned images that are not in [`LINES`].
@@ -306,6 +288,7 @@ pub const FAMILY_FLOORS: &[(u32, &str)] = &[(11, "450.80.02"), (12, "525.60.13")
 /// version of the newest row it reaches; this is how `--driver` overrides get their CUDA
 /// version (§5: each driver branch reports one CUDA version).
 pub const TOOLKIT_DRIVERS: &[((u32, u32), &str)] = &[
+    ((11, 7), "515.43.04"),
     ((11, 8), "520.61.05"),
     ((12, 0), "525.60.13"),
     ((12, 1), "530.30.02"),
@@ -317,10 +300,11 @@ pub const TOOLKIT_DRIVERS: &[((u32, u32), &str)] = &[
     ((12, 8), "570.26"),
     ((12, 9), "575.51.03"),
     ((13, 0), "580.65.06"),
+    ((13, 2), "595.45.04"),
 ];
 
 /// The CUDA version a driver supports (what `nvidia-smi` shows as "CUDA Version"), derived from
-/// [`TOOLKIT_DRIVERS`]. `None` below 520.61.05, whose CUDA is older than any line ptenv knows.
+/// [`TOOLKIT_DRIVERS`]. `None` below 515.43.04, whose CUDA is older than any line ptenv knows.
 pub fn cuda_for_driver(d: &DriverVersion) -> Option<(u32, u32)> {
     TOOLKIT_DRIVERS
         .iter()
@@ -352,24 +336,32 @@ impl Line {
     }
 
     /// "2.6" for "2.6.0".
-    pub fn pytorch_minor(&self) -> &'static str {
+    pub fn pytorch_minor(&self) -> &str {
         match self.pytorch.rmatch_indices('.').next() {
             Some((i, _)) if self.pytorch.matches('.').count() == 2 => &self.pytorch[..i],
-            _ => self.pytorch,
+            _ => &self.pytorch,
         }
     }
 
     pub fn floor(&self) -> DriverVersion {
-        driver(self.driver_floor)
+        driver(&self.driver_floor)
     }
 
     pub fn full_feature(&self) -> DriverVersion {
-        driver(self.full_feature_driver)
+        driver(&self.full_feature_driver)
+    }
+
+    /// Whether a driver that supports CUDA `driver_cuda` (NVML's answer, or [`cuda_for_driver`]
+    /// of its version; `None`: older than any line) runs this line only under minor-version
+    /// compatibility: its CUDA major.minor is newer. The toolkit's update release inside the
+    /// image (12.4.1) does not count.
+    pub fn needs_compat(&self, driver_cuda: Option<(u32, u32)>) -> bool {
+        driver_cuda.is_none_or(|c| c < self.cuda)
     }
 
     /// How this line's compiled code covers a GPU: see [`coverage`].
     pub fn covers(&self, cc: Cc) -> Coverage {
-        coverage(self.sass, self.ptx, cc)
+        coverage(&self.sass, &self.ptx, cc)
     }
 
     /// `sm_50 sm_60 … sm_90 compute_120`, as `torch.cuda.get_arch_list()` prints them.
@@ -509,10 +501,10 @@ pub fn lines_for(pytorch: &str) -> Vec<&'static Line> {
         .collect()
 }
 
-/// The PyTorch releases in the catalog, oldest first: ["2.6.0", "2.7.0"].
+/// The PyTorch releases in the catalog, oldest first: ["2.0.1", …, "2.6.0", …, "2.10.0", …].
 pub fn releases() -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = LINES.iter().map(|l| l.pytorch).collect();
-    out.sort();
+    let mut out: Vec<&'static str> = LINES.iter().map(|l| l.pytorch.as_str()).collect();
+    out.sort_by_key(|r| release_key(r));
     out.dedup();
     out
 }
@@ -574,11 +566,13 @@ pub fn parse_tag(reference: &str) -> Option<Tag> {
 mod tests {
     use super::*;
 
+    const SM_50_TO_90: &[Cc] = &[(5, 0), (6, 0), (7, 0), (7, 5), (8, 0), (8, 6), (9, 0)];
+    const SM_75_TO_120: &[Cc] = &[(7, 5), (8, 0), (8, 6), (9, 0), (10, 0), (12, 0)];
+
     #[test]
     fn every_driver_constant_parses_and_floors_are_below_full_feature() {
-        for l in LINES {
+        for l in LINES.iter() {
             assert!(l.floor() <= l.full_feature(), "{}", l.tag(Variant::Runtime));
-            assert_eq!(family_floor(l.cuda.0), Some(l.floor()), "{l:?}");
             assert!(!l.sass.is_empty());
             assert!(l.variants.contains(&Variant::Runtime));
         }
@@ -594,8 +588,157 @@ mod tests {
         }
     }
 
+    /// What breaks the invariants of `catalog/pytorch.yaml` in `lines`, one sentence each.
+    fn violations(lines: &[Line]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut minors = std::collections::HashMap::new();
+        for l in lines {
+            let tag = l.tag(Variant::Runtime);
+            let mut bad = |why: String| out.push(format!("{tag}: {why}"));
+            // Tags well-formed: each parses back to the row it came from, once.
+            for v in &l.variants {
+                let back = parse_tag(&format!("pytorch/pytorch:{}", l.tag(*v)))
+                    .map(|t| (t.pytorch, t.cuda, t.cudnn, t.variant));
+                if back != Some((l.pytorch.clone(), l.cuda, l.cudnn, *v)) {
+                    bad(format!("the {v} tag does not parse back"));
+                }
+            }
+            if !seen.insert(tag.clone()) {
+                bad("listed twice".into());
+            }
+            if !l.variants.contains(&Variant::Runtime)
+                || !l.arm64_variants.iter().all(|a| l.variants.contains(a))
+            {
+                bad("variants: runtime always, arm64 ones among them".into());
+            }
+            // One patch release per minor, so `2.7` names one set of lines.
+            let first = minors
+                .entry(l.pytorch_minor().to_string())
+                .or_insert(l.pytorch.clone());
+            if *first != l.pytorch {
+                bad(format!("a second patch release of {first}"));
+            }
+            // Arch lists sorted, without duplicates.
+            for list in [&l.sass, &l.ptx] {
+                if !list.windows(2).all(|w| w[0] < w[1]) {
+                    bad(format!("{list:?} is not sorted or has duplicates"));
+                }
+            }
+            if l.sass.is_empty() {
+                bad("no SASS".into());
+            }
+            // Driver floors equal per CUDA major family (release notes Table 2).
+            if family_floor(l.cuda.0) != Some(l.floor()) {
+                bad(format!("floor {} is not its family's", l.driver_floor));
+            }
+            // The full-feature driver is the Table 3 GA driver of the line's CUDA version.
+            let ga = TOOLKIT_DRIVERS
+                .iter()
+                .find(|(c, _)| *c == l.cuda)
+                .map(|(_, d)| driver(d));
+            if ga != Some(l.full_feature()) || cuda_for_driver(&l.full_feature()) != Some(l.cuda) {
+                bad(format!(
+                    "full-feature driver {} is not the GA driver of CUDA {}",
+                    l.full_feature_driver,
+                    l.cuda_str()
+                ));
+            }
+            // cuDNN 8 up to 2.3, 9 from 2.4 on.
+            let cudnn = if release_key(&l.pytorch) < vec![2, 4] {
+                8
+            } else {
+                9
+            };
+            if l.cudnn != cudnn {
+                bad(format!(
+                    "cudnn{} where the release has cudnn{cudnn}",
+                    l.cudnn
+                ));
+            }
+            // Every row cites its sources: PyTorch's release matrix and the CUDA release notes.
+            if !(l.source.contains("RM") && l.source.contains("NV")) {
+                bad(format!("source `{}` cites no RM and NV", l.source));
+            }
+            if l.unverified.as_deref().is_some_and(|u| u.trim().is_empty()) {
+                bad("an empty `unverified`".into());
+            }
+        }
+        // Exactly one line per release is PyPI's default.
+        let mut releases: Vec<&str> = lines.iter().map(|l| l.pytorch.as_str()).collect();
+        releases.dedup();
+        for r in releases {
+            let n = lines
+                .iter()
+                .filter(|l| l.pytorch == r && l.pypi_default)
+                .count();
+            if n != 1 {
+                out.push(format!("{r}: {n} PyPI default lines"));
+            }
+        }
+        out
+    }
+
     #[test]
-    fn the_catalog_has_the_release_matrix_of_2_6_and_2_7() {
+    fn the_data_file_keeps_its_invariants() {
+        let lines = parse_catalog(DATA).unwrap();
+        assert_eq!(lines, *LINES);
+        assert_eq!(violations(&lines), Vec::<String>::new());
+        // Each invariant catches its breach.
+        type Break = fn(&mut Vec<Line>);
+        let breaks: [(&str, Break); 8] = [
+            ("not sorted", |c| c[0].sass.reverse()),
+            ("not sorted", |c| {
+                let s = c[0].sass[0];
+                c[0].sass.insert(0, s)
+            }),
+            ("not its family's", |c| {
+                c[0].driver_floor = "525.60.13".into()
+            }),
+            ("not the GA driver", |c| {
+                c[0].full_feature_driver = "570.26".into()
+            }),
+            ("cites no RM and NV", |c| c[0].source = "a blog".into()),
+            ("listed twice", |c| {
+                let l = c[0].clone();
+                c.push(l)
+            }),
+            ("a second patch release", |c| {
+                let mut l = c[0].clone();
+                l.pytorch = "2.0.0".into();
+                c.insert(1, l)
+            }),
+            ("PyPI default lines", |c| c[0].pypi_default = false),
+        ];
+        for (says, make) in breaks {
+            let mut broken = lines.clone();
+            make(&mut broken);
+            let v = violations(&broken);
+            assert!(v.iter().any(|x| x.contains(says)), "{says}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_rows_are_refused() {
+        let good = "releases:\n  - pytorch: 2.9.1\n    lines:\n      - cuda: \"12.8\"\n        cudnn: 9\n        status: stable\n        pypi_default: true\n        sass: [sm_70, sm_120]\n        ptx: []\n        arch_verified: false\n        driver_floor: 525.60.13\n        full_feature_driver: \"570.26\"\n        variants: [runtime]\n        arm64_variants: []\n        source: RM; NV\n";
+        let l = parse_catalog(good).unwrap();
+        assert_eq!(l[0].sass, vec![(7, 0), (12, 0)]);
+        for (from, to, says) in [
+            ("sm_120", "sm_12x", "not sm_XY"),
+            ("sm_70", "compute_70", "not sm_XY"),
+            ("\"12.8\"", "\"12\"", "must be like"),
+            ("2.9.1", "2.9", "not a release"),
+            ("525.60.13", "r525", "not a driver"),
+            ("        source: RM; NV\n", "", "missing field `source`"),
+            ("stable", "beta", "unknown variant"),
+        ] {
+            let e = parse_catalog(&good.replacen(from, to, 1)).unwrap_err();
+            assert!(e.contains(says), "{from} → {to}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_catalog_has_every_release_from_2_0_on() {
         let tags: Vec<String> = LINES.iter().map(|l| l.tag(Variant::Runtime)).collect();
         for t in [
             "2.6.0-cuda11.8-cudnn9-runtime",
@@ -604,16 +747,27 @@ mod tests {
             "2.7.0-cuda11.8-cudnn9-runtime",
             "2.7.0-cuda12.6-cudnn9-runtime",
             "2.7.0-cuda12.8-cudnn9-runtime",
+            "2.0.1-cuda11.7-cudnn8-runtime",
+            "2.8.0-cuda12.8-cudnn9-runtime",
+            "2.14.0-cuda13.2-cudnn9-runtime",
         ] {
             assert!(tags.contains(&t.to_string()), "{t}");
         }
-        assert_eq!(tags.len(), 6);
-        // No 12.1 / cuDNN 8 line (docs/compatibility.md §10).
+        // No 12.1 / cuDNN 8 myth for 2.6 (fact sheet §0).
         assert!(find("2.6.0", (12, 1)).is_none());
         assert_eq!(lines_for("2.6").len(), 3);
         assert_eq!(lines_for("2.7.0").len(), 3);
-        assert!(lines_for("2.5").is_empty());
-        assert_eq!(releases(), vec!["2.6.0", "2.7.0"]);
+        assert_eq!(lines_for("2.1").len(), 2);
+        assert!(lines_for("1.13").is_empty());
+        assert!(
+            lines_for("2.1.0").is_empty(),
+            "tags of the newest patch only"
+        );
+        let r = releases();
+        assert_eq!(r.first(), Some(&"2.0.1"));
+        assert_eq!(r.last(), Some(&"2.14.0"));
+        assert_eq!(r.len(), 15);
+        assert!(r.windows(2).all(|w| release_key(w[0]) < release_key(w[1])));
     }
 
     #[test]

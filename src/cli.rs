@@ -81,8 +81,8 @@ pub enum Command {
 /// Flags that override the profile for one run (the highest layer).
 #[derive(Debug, Args, Default, Clone)]
 pub struct ProfileFlags {
-    /// PyTorch version of the image, e.g. 2.6 or 2.7
-    #[arg(long, value_name = "VERSION", value_parser = |s: &str| Version::parse(s))]
+    /// PyTorch version of the image, e.g. 2.6 or 2.8, or `latest` (the newest that runs here)
+    #[arg(long, value_name = "VERSION", value_parser = |s: &str| Version::parse_pytorch(s))]
     pub pytorch: Option<Version>,
     /// Image variant: runtime, or devel (adds the CUDA toolkit, nvcc)
     #[arg(long, value_enum)]
@@ -321,6 +321,9 @@ pub struct SelectArgs {
     /// Plan for another machine: a GPU's compute capability, e.g. 8.6 (repeat for several GPUs)
     #[arg(long = "gpu", value_name = "CC")]
     pub gpu: Vec<String>,
+    /// Every release × CUDA line ptenv knows, and whether it runs on this machine (or why not)
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]
@@ -418,7 +421,7 @@ mod tests {
         for args in [
             vec!["ptenv", "up", "--shm-size", "lots"],
             vec!["ptenv", "up", "--gpus", "some"],
-            vec!["ptenv", "up", "--pytorch", "latest"],
+            vec!["ptenv", "up", "--pytorch", "newest"],
             vec!["ptenv", "exec"],
         ] {
             let e = Cli::try_parse_from(&args).unwrap_err();

@@ -524,6 +524,44 @@ impl Version {
     }
 }
 
+/// `pytorch: latest`: the newest release with an image that runs on the machine.
+pub const LATEST: &str = "latest";
+
+impl Version {
+    /// A PyTorch version: a version, or `latest`.
+    pub fn parse_pytorch(text: &str) -> std::result::Result<Version, String> {
+        if text.trim() == LATEST {
+            return Ok(Version(LATEST.to_string()));
+        }
+        Version::parse(text).map_err(|_| {
+            format!(
+                "`{}` is not a PyTorch version; write it like \"2.6\", or `latest`",
+                text.trim()
+            )
+        })
+    }
+}
+
+fn pytorch_version<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Version>, D::Error> {
+    checked(d, |v| {
+        let text = scalar_string(&v)
+            .ok_or_else(|| bad("a PyTorch version is written like \"2.6\", or `latest`"))?;
+        // YAML reads `2.10` as the number 2.1: the trailing zero is gone before ptenv sees it.
+        let ten = format!("{text}0");
+        if v.is_number()
+            && crate::catalog::releases()
+                .iter()
+                .any(|r| r.starts_with(&format!("{ten}.")))
+        {
+            return Err(bad(format!(
+                "`pytorch: {text}` is a number to YAML, which reads 2.10 as 2.1; quote it: \"{text}\" or \"{ten}\""
+            )));
+        }
+        Version::parse_pytorch(&text).map(Some).map_err(bad)
+    })
+}
 impl<'de> Deserialize<'de> for Version {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         checked(d, |v| {
@@ -909,6 +947,7 @@ fn scalar_string(v: &serde_yaml::Value) -> Option<String> {
 pub struct Layer {
     pub description: Option<String>,
     pub mode: Option<Mode>,
+    #[serde(default, deserialize_with = "pytorch_version")]
     pub pytorch: Option<Version>,
     pub variant: Option<Variant>,
     pub cuda: Option<Version>,
@@ -1915,7 +1954,10 @@ mod tests {
             ("gpus: 2\n", "ambiguous"),
             ("gpus: some\n", "is not a GPU"),
             ("gpus: [0, banana]\n", "is not a GPU"),
-            ("pytorch: latest\n", "is not a version"),
+            ("pytorch: newest\n", "is not a PyTorch version"),
+            ("pytorch: 2.10\n", "quote it"),
+            ("pytorch: 2.1\n", "\"2.10\""),
+            ("pytorch: [2.6]\n", "is written like"),
             ("cuda: 12\n", "is not a version"),
             ("ports: [70000]\n", "not a port number"),
             ("ports: ['1.2.3:80:80']\n", "not an IP address"),
@@ -2043,6 +2085,14 @@ mod tests {
         assert!(Mount::parse("~/d:/d:ro").unwrap().readonly);
         assert_eq!(ShmSize::parse("auto"), Ok(ShmSize::Auto));
         assert_eq!(Version::parse("2.7.0"), Ok(Version("2.7.0".into())));
+        assert_eq!(
+            Version::parse_pytorch("latest"),
+            Ok(Version("latest".into()))
+        );
+        assert!(
+            Version::parse("latest").is_err(),
+            "`cuda: latest` means nothing"
+        );
     }
 
     #[test]

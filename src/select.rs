@@ -8,8 +8,10 @@
 //!    its own) or by PTX of an equal or lower version.
 //! c. A runtime image needs the driver at or above its CUDA family's floor; a devel image
 //!    inherits `NVIDIA_REQUIRE_CUDA`, so the driver's own CUDA version must reach the line's.
-//! d. Stable before experimental, then the newest CUDA.
-//! e. Below the line's full-feature driver: a warning about minor-version compatibility.
+//! d. Stable before experimental, then the line PyPI's `torch` uses, then the newest CUDA.
+//!    `pytorch: latest` takes the newest release that has a line passing (b) and (c).
+//! e. A driver whose CUDA version (as NVML reports it) is older than the line's CUDA
+//!    major.minor: a warning about minor-version compatibility.
 //! f. No driver or no GPU: the CPU, said clearly. GPUs that no line fits: an error that says
 //!    what to do, never a silent CPU fallback.
 
@@ -18,7 +20,7 @@ use serde::Serialize;
 use crate::catalog::{self, Coverage, DriverVersion, Line, Status};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, HostFacts, Source};
-use crate::profile::{Gpus, Profile, Variant};
+use crate::profile::{Gpus, Profile, Variant, LATEST};
 
 /// The image to run and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -225,6 +227,52 @@ fn lowercase_first(s: &str) -> String {
     }
 }
 
+/// One line of the catalog judged for a machine: `ptenv select --list`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub image: String,
+    pub pytorch: String,
+    pub cuda: String,
+    pub status: Status,
+    pub pypi_default: bool,
+    /// Whether it runs on the machine with the profile's `gpus:` and variant.
+    pub fits: bool,
+    /// Whether `choose` takes it for the profile as it is.
+    pub chosen: bool,
+    /// Why it does not run; empty when it does.
+    pub reasons: Vec<String>,
+    /// The same, in a few words each.
+    pub summary: Vec<String>,
+}
+
+/// Every line of the catalog, newest release first, judged by rules (b) and (c) for the
+/// profile's variant and `gpus:` on the machine of `facts`.
+pub fn matrix(profile: &Profile, facts: &HostFacts) -> Result<Vec<Verdict>> {
+    let mut ignored = Vec::new();
+    let target = target(profile, facts, &mut ignored)?;
+    let chosen = choose(profile, facts).ok().map(|c| c.image);
+    let mut lines: Vec<&'static Line> = catalog::LINES.iter().collect();
+    lines.sort_by_key(|l| std::cmp::Reverse((catalog::release_key(&l.pytorch), l.cuda)));
+    Ok(lines
+        .into_iter()
+        .map(|l| {
+            let image = image_of(profile, l, profile.variant);
+            let why = misfit_list(l, profile.variant, facts, &target);
+            Verdict {
+                chosen: chosen.as_ref() == Some(&image),
+                image,
+                pytorch: l.pytorch.clone(),
+                cuda: l.cuda_str(),
+                status: l.status,
+                pypi_default: l.pypi_default,
+                fits: why.is_empty(),
+                summary: why.iter().map(|m| m.short.clone()).collect(),
+                reasons: why.into_iter().map(|m| m.long).collect(),
+            }
+        })
+        .collect())
+}
+
 /// Why `image`, chosen elsewhere (pinned in `ptenv.lock`), cannot run on the machine of
 /// `facts` with `profile`'s `gpus:`, by rules (b) and (c); empty when it can, or when its tag
 /// is not in the catalog and ptenv cannot tell.
@@ -242,20 +290,40 @@ pub fn misfits_of(profile: &Profile, image: &str, facts: &HostFacts) -> Result<V
 
 /// Why `line` (as `variant`) does not run on `target`; empty when it does.
 fn misfits(line: &Line, variant: Variant, facts: &HostFacts, target: &Target) -> Vec<String> {
+    misfit_list(line, variant, facts, target)
+        .into_iter()
+        .map(|m| m.long)
+        .collect()
+}
+
+/// Why a line does not run, in two lengths: a sentence for the explanation and a phrase for
+/// the `--list` table.
+struct Misfit {
+    long: String,
+    short: String,
+}
+
+fn misfit_list(line: &Line, variant: Variant, facts: &HostFacts, target: &Target) -> Vec<Misfit> {
     let mut out = Vec::new();
     if !line.variants.contains(&variant) {
-        out.push(format!("PyTorch publishes no {variant} image of this line"));
+        out.push(Misfit {
+            long: format!("PyTorch publishes no {variant} image of this line"),
+            short: format!("no {variant} image"),
+        });
     }
     if let Target::Gpus(gpus) = target {
         for g in gpus {
             if !line.covers(g.cc).is_covered() {
-                out.push(no_code_for(line, g));
+                out.push(Misfit {
+                    long: no_code_for(line, g),
+                    short: format!("no code for GPU {} ({})", g.index, g.cc_str()),
+                });
             }
         }
     }
     if matches!(target, Target::Gpus(_) | Target::UnknownGpus) {
-        if let Some(reason) = driver_misfit(line, variant, facts) {
-            out.push(reason);
+        if let Some(m) = driver_misfit(line, variant, facts) {
+            out.push(m);
         }
     }
     out
@@ -311,14 +379,15 @@ fn cc_str(cc: catalog::Cc) -> String {
 }
 
 /// The driver rule (c) for one line, or `None` when the driver is fine.
-fn driver_misfit(line: &Line, variant: Variant, facts: &HostFacts) -> Option<String> {
+fn driver_misfit(line: &Line, variant: Variant, facts: &HostFacts) -> Option<Misfit> {
     let d = facts.driver_version()?;
     match variant {
-        Variant::Runtime => (d < line.floor()).then(|| {
-            format!(
+        Variant::Runtime => (d < line.floor()).then(|| Misfit {
+            long: format!(
                 "needs NVIDIA driver {} or newer (the oldest that runs CUDA {}.x), and this machine has {d}",
                 line.driver_floor, line.cuda.0
-            )
+            ),
+            short: format!("needs driver {}+", line.driver_floor),
         }),
         Variant::Devel => {
             let supports = facts.driver_cuda();
@@ -327,13 +396,16 @@ fn driver_misfit(line: &Line, variant: Variant, facts: &HostFacts) -> Option<Str
             }
             let has = match supports {
                 Some(c) => format!("driver {d} supports CUDA {}", cc_str(c)),
-                None => format!("driver {d} supports a CUDA older than 11.8"),
+                None => format!("driver {d} supports a CUDA older than any line ptenv knows"),
             };
-            Some(format!(
-                "is a devel image, which inherits NVIDIA_REQUIRE_CUDA=cuda>={}: the container would not start because {has}; it needs driver {} or newer",
-                line.cuda_str(),
-                devel_driver(line)
-            ))
+            Some(Misfit {
+                long: format!(
+                    "is a devel image, which inherits NVIDIA_REQUIRE_CUDA=cuda>={}: the container would not start because {has}; it needs driver {} or newer",
+                    line.cuda_str(),
+                    devel_driver(line)
+                ),
+                short: format!("devel needs driver {}+", devel_driver(line)),
+            })
         }
     }
 }
@@ -347,34 +419,189 @@ fn devel_driver(line: &Line) -> String {
         .unwrap_or_else(|| line.full_feature_driver.to_string())
 }
 
+/// "2.0.1 to 2.14.0": the releases in the catalog.
+fn known_releases() -> String {
+    let all = catalog::releases();
+    match (all.first(), all.last()) {
+        (Some(a), Some(b)) if a != b => format!("{a} to {b}"),
+        (Some(a), _) => a.to_string(),
+        _ => "none".to_string(),
+    }
+}
+
 fn image_of(profile: &Profile, line: &Line, variant: Variant) -> String {
     format!("{}:{}", profile.repository, line.tag(variant))
 }
 
-/// Rule (d): stable first, then the newest CUDA.
-fn rank(l: &Line) -> (bool, (u32, u32)) {
-    (l.status == Status::Stable, l.cuda)
+/// Rule (d): stable first, then the line `pip install torch` gets (where a release has two
+/// stable lines of the newest CUDA major, like 2.14's 13.0 and 13.2, the one PyPI's users
+/// run), then the newest CUDA.
+fn rank(l: &Line) -> (bool, bool, (u32, u32)) {
+    (l.status == Status::Stable, l.pypi_default, l.cuda)
 }
 
 fn from_catalog(
     profile: &Profile,
     facts: &HostFacts,
     target: &Target,
+    warnings: Vec<String>,
+) -> Result<Choice> {
+    if profile.pytorch == LATEST {
+        latest(profile, facts, target, warnings)
+    } else {
+        release_choice(profile, &profile.pytorch, facts, target, warnings)
+    }
+}
+
+/// `pytorch: latest`: the newest release with a line that runs on `target` (every GPU
+/// covered, the driver new enough); on the CPU, the newest release. A pinned `cuda:` narrows
+/// the releases to those that have that line.
+fn latest(
+    profile: &Profile,
+    facts: &HostFacts,
+    target: &Target,
+    warnings: Vec<String>,
+) -> Result<Choice> {
+    let variant = profile.variant;
+    let lines_of = |r: &str| -> Vec<&'static Line> {
+        catalog::lines_for(r)
+            .into_iter()
+            .filter(|l| profile.cuda.as_ref().is_none_or(|c| l.cuda_str() == *c))
+            .collect()
+    };
+    let mut releases: Vec<&'static str> = catalog::releases()
+        .into_iter()
+        .filter(|r| !lines_of(r).is_empty())
+        .collect();
+    releases.reverse();
+    let Some(newest) = releases.first().copied() else {
+        return Err(Error::new(format!(
+            "no PyTorch release that ptenv knows ({}) has a CUDA {} image",
+            known_releases(),
+            profile.cuda.as_deref().unwrap_or("?")
+        ))
+        .hint("change `cuda:` (or --cuda), or remove it and let ptenv choose; `ptenv select --list` shows every line"));
+    };
+    let runs = |r: &str| {
+        lines_of(r)
+            .iter()
+            .any(|l| misfits(l, variant, facts, target).is_empty())
+    };
+    let Some(at) = releases.iter().position(|r| runs(r)) else {
+        // Nothing runs: explain with the newest release that has code for every GPU (then the
+        // driver is what stops it), else with the newest release.
+        let gpus: &[Gpu] = match target {
+            Target::Gpus(g) => g,
+            _ => &[],
+        };
+        let coded = releases.iter().copied().find(|r| {
+            lines_of(r)
+                .iter()
+                .any(|l| gpus.iter().all(|g| l.covers(g.cc).is_covered()))
+        });
+        return release_choice(profile, coded.unwrap_or(newest), facts, target, warnings);
+    };
+    let chosen = releases[at];
+    let mut choice = release_choice(profile, chosen, facts, target, warnings)?;
+    let mut why = format!(
+        "`pytorch: latest` takes the newest PyTorch release with an image that runs here: {chosen}"
+    );
+    if at == 0 {
+        why.push_str(&format!(
+            ", the newest release ptenv knows ({}).",
+            if matches!(target, Target::Cpu(_)) {
+                "on the CPU every release runs"
+            } else {
+                "it fits your GPUs and driver"
+            }
+        ));
+    } else {
+        why.push_str(". Newer releases do not: ");
+        why.push_str(&newer_misfits(&releases[..at], profile, facts, target).join("; "));
+        why.push('.');
+    }
+    choice.reasons.insert(1, why);
+    Ok(choice)
+}
+
+/// Why each of `newer` (newest first) has no line that runs on `target`, consecutive
+/// releases with the same reason together: "PyTorch 2.8.0 to 2.14.0: no GPU code for your
+/// Tesla K80 (Kepler, compute capability 3.7)".
+fn newer_misfits(
+    newer: &[&'static str],
+    profile: &Profile,
+    facts: &HostFacts,
+    target: &Target,
+) -> Vec<String> {
+    let gpus: &[Gpu] = match target {
+        Target::Gpus(g) => g,
+        _ => &[],
+    };
+    let why = |r: &str| -> String {
+        let lines = catalog::lines_for(r);
+        let uncovered: Vec<String> = gpus
+            .iter()
+            .filter(|g| !lines.iter().any(|l| l.covers(g.cc).is_covered()))
+            .map(describe_gpu)
+            .collect();
+        if !uncovered.is_empty() {
+            format!("no GPU code for your {}", uncovered.join(" or your "))
+        } else if gpus.len() > 1
+            && !lines
+                .iter()
+                .any(|l| gpus.iter().all(|g| l.covers(g.cc).is_covered()))
+        {
+            "no single image with GPU code for all of your GPUs".to_string()
+        } else {
+            let d = facts.driver.as_deref().unwrap_or("unknown");
+            format!(
+                "their {} images with code for your GPUs need a newer NVIDIA driver than {d}",
+                profile.variant
+            )
+        }
+    };
+    let mut groups: Vec<(Vec<&str>, String)> = Vec::new();
+    for r in newer {
+        let w = why(r);
+        match groups.last_mut() {
+            Some((rs, last)) if *last == w => rs.push(r),
+            _ => groups.push((vec![r], w)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(rs, w)| match rs.as_slice() {
+            [one] => format!("PyTorch {one}: {w}"),
+            [newest, .., oldest] => format!("PyTorch {oldest} to {newest}: {w}"),
+            [] => w,
+        })
+        .collect()
+}
+
+/// The image of one release (`pytorch`, as the user writes it: "2.6" or "2.6.0").
+fn release_choice(
+    profile: &Profile,
+    pytorch: &str,
+    facts: &HostFacts,
+    target: &Target,
     mut warnings: Vec<String>,
 ) -> Result<Choice> {
     let variant = profile.variant;
-    let mut lines = catalog::lines_for(&profile.pytorch);
+    let mut lines = catalog::lines_for(pytorch);
     if lines.is_empty() {
-        let known: Vec<String> = catalog::releases().iter().map(|r| r.to_string()).collect();
+        let newest = catalog::releases().last().copied().unwrap_or_default();
         return Err(Error::new(format!(
             "ptenv knows the images of PyTorch {}, not {}",
-            known.join(" and "),
-            profile.pytorch
+            known_releases(),
+            pytorch
         ))
-        .hint("use `--pytorch 2.6` or `--pytorch 2.7` (or `pytorch:` in ptenv.yaml)")
+        .hint(format!(
+            "use a release among them, e.g. `--pytorch {}`, or `--pytorch latest` for the newest that runs here (or `pytorch:` in ptenv.yaml); `ptenv select --list` shows them all",
+            newest.rsplit_once('.').map_or(newest, |(minor, _)| minor)
+        ))
         .hint("or pin an image with `image: pytorch/pytorch:<tag>`; ptenv checks its tag as far as it can"));
     }
-    let release = lines[0].pytorch;
+    let release = lines[0].pytorch.as_str();
     let minor = lines[0].pytorch_minor();
     let mut pinned = None;
     if let Some(cuda) = &profile.cuda {
@@ -415,7 +642,7 @@ fn from_catalog(
             l
         }
         (None, None) => {
-            let all = catalog::lines_for(&profile.pytorch);
+            let all = catalog::lines_for(pytorch);
             return Err(no_fit(
                 profile, facts, target, release, minor, &all, &rejected,
             ));
@@ -447,7 +674,7 @@ fn from_catalog(
     if gpu {
         if let Some(d) = facts.driver_version() {
             reasons.push(driver_reason(line, variant, &d, facts));
-            if let Some(w) = compat_warning(line, variant, &d, target) {
+            if let Some(w) = compat_warning(line, variant, &d, facts, target) {
                 warnings.push(w);
             }
             if facts.source == Source::Override {
@@ -497,6 +724,12 @@ fn from_catalog(
                 "would run too, but ptenv prefers {}",
                 if l.status != line.status {
                     "stable lines over experimental ones".to_string()
+                } else if l.pypi_default != line.pypi_default {
+                    format!(
+                        "the line `pip install torch=={}` installs (CUDA {})",
+                        line.pytorch,
+                        line.cuda_str()
+                    )
                 } else {
                     format!(
                         "the newest CUDA ({} over {})",
@@ -566,19 +799,26 @@ fn driver_reason(line: &Line, variant: Variant, d: &DriverVersion, facts: &HostF
     }
 }
 
-/// Rule (e).
+/// Rule (e): the CUDA version the driver supports (as NVML reports it, else derived from its
+/// branch) against the image's CUDA major.minor. A toolkit update release (12.4.1) needs no
+/// newer driver than its GA (12.4), so the GA driver of the line's CUDA is what is asked for.
 fn compat_warning(
     line: &Line,
     variant: Variant,
     d: &DriverVersion,
+    facts: &HostFacts,
     target: &Target,
 ) -> Option<String> {
-    if *d >= line.full_feature() {
+    let supports = facts.driver_cuda();
+    if !line.needs_compat(supports) {
         return None;
     }
+    let has = match supports {
+        Some(c) => format!("supports CUDA {}", cc_str(c)),
+        None => "supports a CUDA older than any image ptenv knows".to_string(),
+    };
     let mut w = format!(
-        "driver {d} is older than {}, the driver CUDA {} ships with: the image runs under CUDA minor-version compatibility. PyTorch's own kernels work, but PTX built by a newer CUDA cannot be JIT-compiled (cudaErrorUnsupportedPtxVersion) and some newer CUDA calls fail with cudaErrorCallRequiresNewerDriver",
-        line.full_feature_driver,
+        "driver {d} {has}, older than the CUDA {} of this image: it runs under CUDA minor-version compatibility. PyTorch's own kernels work, but PTX built by a newer CUDA cannot be JIT-compiled (cudaErrorUnsupportedPtxVersion) and some newer CUDA calls fail with cudaErrorCallRequiresNewerDriver",
         line.cuda_str()
     );
     if let Target::Gpus(gpus) = target {
@@ -620,7 +860,7 @@ fn preference_reason(line: &Line, fits: &[&'static Line]) -> String {
             }
         ),
         n => format!(
-            "{n} CUDA lines fit; ptenv prefers the ones PyTorch marks stable, then the newest CUDA: {} ({}).{pypi}",
+            "{n} CUDA lines fit; ptenv prefers the ones PyTorch marks stable, then the one pip installs, then the newest CUDA: {} ({}).{pypi}",
             line.cuda_str(),
             line.status.as_str()
         ),
@@ -675,12 +915,24 @@ fn no_fit(
                 describe_gpu(g)
             )
         });
-        // Another release that covers every blocked GPU.
+        // The release nearest to the one asked for that covers every blocked GPU: the
+        // smallest step away from what the profile says. Within it, a line that runs here.
+        let order = catalog::releases();
+        let at = |r: &str| order.iter().position(|x| *x == r).unwrap_or(0);
+        let here = at(release);
         let other = catalog::LINES
             .iter()
             .filter(|l| l.pytorch != release && l.variants.contains(&variant))
             .filter(|l| blocked.iter().all(|g| l.covers(g.cc).is_covered()))
-            .max_by_key(|l| rank(l));
+            .max_by_key(|l| {
+                let there = at(&l.pytorch);
+                (
+                    std::cmp::Reverse(there.abs_diff(here)),
+                    there,
+                    misfits(l, variant, facts, target).is_empty(),
+                    rank(l),
+                )
+            });
         match other {
             Some(l) => {
                 e = e.hint(format!(
@@ -703,11 +955,9 @@ fn no_fit(
                 e = e.hint("Jetson boards run arm64 and need NVIDIA's L4T/JetPack PyTorch images; pin one with `image:` (ptenv cannot check it)");
             }
             None => {
-                let releases: Vec<String> =
-                    catalog::releases().iter().map(|r| r.to_string()).collect();
                 e = e.hint(format!(
-                    "no PyTorch {} image supports this GPU; pin an image built for it with `image:` (ptenv cannot check it)",
-                    releases.join(" or ")
+                    "no PyTorch image from {} supports this GPU; pin an image built for it with `image:` (ptenv cannot check it)",
+                    known_releases()
                 ));
             }
         }
@@ -812,7 +1062,7 @@ fn pinned_image(
                 if gpu {
                     if let Some(d) = facts.driver_version() {
                         reasons.push(driver_reason(l, t.variant, &d, facts));
-                        if let Some(w) = compat_warning(l, t.variant, &d, target) {
+                        if let Some(w) = compat_warning(l, t.variant, &d, facts, target) {
                             warnings.push(w);
                         }
                     }
@@ -1135,7 +1385,7 @@ mod tests {
                 "Kepler K40 is too old",
                 want("2.6"),
                 host(Some("470.256.02"), &[(3, 5)]),
-                Fails(&["too old", "no PyTorch 2.6.0 or 2.7.0 image supports"]),
+                Fails(&["too old", "no PyTorch image from 2.0.1 to 2.14.0 supports"]),
             ),
             // Mixed GPUs.
             (
@@ -1319,9 +1569,9 @@ mod tests {
             ),
             (
                 "pinned image outside the catalog",
-                want("2.6").image("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"),
+                want("2.6").image("pytorch/pytorch:2.5.1-cuda12.6-cudnn9-runtime"),
                 host(Some("550.54.15"), &[(8, 6)]),
-                Image("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime", true),
+                Image("pytorch/pytorch:2.5.1-cuda12.6-cudnn9-runtime", true),
             ),
             (
                 "pinned image of another scheme",
@@ -1337,9 +1587,9 @@ mod tests {
             ),
             (
                 "unknown release",
-                want("2.5"),
+                want("1.13"),
                 host(Some("550.54.15"), &[(8, 6)]),
-                Fails(&["2.6.0 and 2.7.0, not 2.5", "--pytorch 2.6"]),
+                Fails(&["2.0.1 to 2.14.0, not 1.13", "--pytorch 2.14"]),
             ),
             (
                 "exact release",
@@ -1383,6 +1633,170 @@ mod tests {
         );
     }
 
+    /// Every GPU generation from Maxwell to Blackwell × drivers from R450 to R580 × PyTorch
+    /// 2.6, 2.7, 2.8 and `latest`: the release and CUDA line chosen ("-": refused), as the
+    /// rules of `catalog/pytorch.yaml` give them. Runtime images: stable before experimental,
+    /// then PyPI's line, then the newest CUDA; floors 450.80.02 (11.x), 525.60.13 (12.x), 580
+    /// (13.x).
+    #[test]
+    fn generations_by_drivers_by_releases() {
+        const DRIVERS: [&str; 9] = [
+            "450.80.02",
+            "470.256.02",
+            "525.60.13",
+            "535.104.05",
+            "550.54.14",
+            "560.35.05",
+            "570.124.06",
+            "575.57.08",
+            "580.95.05",
+        ];
+        let old = ["2.6.0/11.8", "2.7.0/11.8", "2.8.0/-"];
+        let row = |first: &[&'static str], rest: &'static str, last: &'static str| {
+            let mut r: Vec<&'static str> = first.to_vec();
+            r.resize(8, rest);
+            r.push(last);
+            r
+        };
+        // (GPU, [2.6, 2.7, 2.8, latest] each over DRIVERS)
+        let maxwell_to_volta = |sm: Cc| {
+            (
+                sm,
+                [
+                    row(&[old[0], old[0]], "2.6.0/12.4", "2.6.0/12.4"),
+                    row(&[old[1], old[1]], "2.7.0/12.6", "2.7.0/12.6"),
+                    row(
+                        &["-", "-"],
+                        if sm == (7, 0) {
+                            "2.8.0/12.8"
+                        } else {
+                            "2.8.0/12.6"
+                        },
+                        if sm == (7, 0) {
+                            "2.8.0/12.8"
+                        } else {
+                            "2.8.0/12.6"
+                        },
+                    ),
+                    row(&[old[1], old[1]], "2.14.0/12.6", "2.14.0/12.6"),
+                ],
+            )
+        };
+        let turing_to_hopper = |sm: Cc| {
+            (
+                sm,
+                [
+                    row(&[old[0], old[0]], "2.6.0/12.4", "2.6.0/12.4"),
+                    row(&[old[1], old[1]], "2.7.0/12.6", "2.7.0/12.6"),
+                    row(&["-", "-"], "2.8.0/12.8", "2.8.0/12.8"),
+                    row(&[old[1], old[1]], "2.14.0/12.6", "2.14.0/13.0"),
+                ],
+            )
+        };
+        let blackwell = |sm: Cc| {
+            (
+                sm,
+                [
+                    row(&["-", "-"], "-", "-"),
+                    row(&["-", "-"], "2.7.0/12.8", "2.7.0/12.8"),
+                    row(&["-", "-"], "2.8.0/12.8", "2.8.0/12.8"),
+                    row(&["-", "-"], "2.11.0/12.8", "2.14.0/13.0"),
+                ],
+            )
+        };
+        let table = [
+            maxwell_to_volta((5, 2)),
+            maxwell_to_volta((6, 1)),
+            maxwell_to_volta((7, 0)),
+            turing_to_hopper((7, 5)),
+            turing_to_hopper((8, 6)),
+            turing_to_hopper((8, 9)),
+            turing_to_hopper((9, 0)),
+            blackwell((10, 0)),
+            blackwell((12, 0)),
+        ];
+        let mut failed = Vec::new();
+        for (cc, per_release) in &table {
+            for (pytorch, expected) in ["2.6", "2.7", "2.8", "latest"].iter().zip(per_release) {
+                for (driver, want) in DRIVERS.iter().zip(expected) {
+                    let got = match choose(&want_of(pytorch).profile(), &host(Some(driver), &[*cc]))
+                    {
+                        Ok(c) => format!("{}/{}", c.pytorch, c.cuda.unwrap_or_default()),
+                        Err(_) => "-".to_string(),
+                    };
+                    let want = if want.ends_with("/-") { "-" } else { want };
+                    if got != want {
+                        failed.push(format!("{cc:?} {pytorch} {driver}: want {want}, got {got}"));
+                    }
+                }
+            }
+        }
+        assert!(failed.is_empty(), "{}", failed.join("\n"));
+    }
+
+    fn want_of(pytorch: &str) -> Want {
+        want(Box::leak(pytorch.to_string().into_boxed_str()))
+    }
+
+    #[test]
+    fn latest_says_why_newer_releases_were_passed_over() {
+        // A K80 keeps its code only in the CUDA 11.8 lines, last built for 2.7.
+        let c = pick(want("latest"), host(Some("470.256.02"), &[(3, 7)]));
+        assert_eq!(c.image, "pytorch/pytorch:2.7.0-cuda11.8-cudnn9-runtime");
+        assert!(
+            has(
+                &c.reasons,
+                "newest PyTorch release with an image that runs here: 2.7.0"
+            ),
+            "{c:#?}"
+        );
+        assert!(has(&c.reasons, "PyTorch 2.8.0 to 2.14.0: no GPU code for your Test GPU 3.7 (Kepler, compute capability 3.7)"), "{c:#?}");
+        // A Pascal GPU on R470: the 12.x lines that still have sm_60 need R525.
+        let c = pick(want("latest"), host(Some("470.256.02"), &[(6, 1)]));
+        assert_eq!(c.pytorch, "2.7.0");
+        assert!(has(&c.reasons, "PyTorch 2.8.0 to 2.14.0: their runtime images with code for your GPUs need a newer NVIDIA driver than 470.256.02"), "{c:#?}");
+        // On R525 it gets 2.14's CUDA 12.6 line; the CUDA 13 lines have no Pascal code.
+        let c = pick(want("latest"), host(Some("535.104.05"), &[(6, 1)]));
+        assert_eq!(c.image, "pytorch/pytorch:2.14.0-cuda12.6-cudnn9-runtime");
+        assert!(has(&c.reasons, "the newest release ptenv knows"), "{c:#?}");
+        assert!(
+            c.rejected
+                .iter()
+                .any(|r| r.image.contains("cuda13.0")
+                    && r.reasons[0].contains("compute capability 6.1")),
+            "{c:#?}"
+        );
+        // Blackwell on R570: 2.12 on have only CUDA 13 lines (R580) for it.
+        let c = pick(want("latest"), host(Some("570.124.06"), &[(12, 0)]));
+        assert_eq!(c.image, "pytorch/pytorch:2.11.0-cuda12.8-cudnn9-runtime");
+        assert!(
+            has(&c.reasons, "PyTorch 2.12.1 to 2.14.0: their runtime images"),
+            "{c:#?}"
+        );
+        // Without a GPU: the newest release, PyPI's line.
+        let c = pick(want("latest"), host(None, &[]));
+        assert_eq!(c.image, "pytorch/pytorch:2.14.0-cuda13.0-cudnn9-runtime");
+        assert!(!c.gpu);
+        // A pinned CUDA line narrows `latest` to the releases that have it.
+        let c = pick(
+            want("latest").cuda("11.8"),
+            host(Some("580.95.05"), &[(8, 6)]),
+        );
+        assert_eq!(c.image, "pytorch/pytorch:2.7.0-cuda11.8-cudnn9-runtime");
+        let e = choose(&want("latest").cuda("10.2").profile(), &host(None, &[])).unwrap_err();
+        assert!(e.to_string().contains("has a CUDA 10.2 image"), "{e}");
+        // Nothing runs: the error of the newest release with code for the GPU.
+        let e = choose(
+            &want("latest").profile(),
+            &host(Some("470.256.02"), &[(12, 0)]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("too old for every PyTorch 2.14"),
+            "{e}"
+        );
+    }
+
     fn pick(w: Want, facts: HostFacts) -> Choice {
         choose(&w.profile(), &facts).unwrap()
     }
@@ -1395,10 +1809,12 @@ mod tests {
     fn below_the_full_feature_driver_warns_about_minor_version_compatibility() {
         for (pytorch, driver, ccs, warns) in [
             ("2.6", "550.54.15", &[(8, 6)][..], false),
-            ("2.6", "550.54.14", &[(8, 6)][..], true),
+            ("2.6", "550.54.14", &[(8, 6)][..], false),
+            ("2.6", "545.23.08", &[(8, 6)][..], true),
             ("2.6", "535.104.05", &[(8, 6)][..], true),
             ("2.7", "560.35.05", &[(8, 6)][..], false),
-            ("2.7", "560.35.03", &[(8, 6)][..], true),
+            ("2.7", "560.35.03", &[(8, 6)][..], false),
+            ("2.7", "555.42.06", &[(8, 6)][..], true),
             ("2.7", "570.26", &[RTX_5090][..], false),
             ("2.7", "565.57.01", &[RTX_5090][..], true),
             ("2.6", "520.61.05", &[(3, 7)][..], false),
@@ -1411,13 +1827,42 @@ mod tests {
                 "{pytorch} {driver}: {c:#?}"
             );
             if warns {
-                let full = c.line.unwrap().full_feature_driver;
+                let full = &c.line.unwrap().full_feature_driver;
                 assert!(
                     has(&c.warnings, &format!("Update the driver to {full}")),
                     "{c:#?}"
                 );
             }
         }
+    }
+
+    /// The warning compares the CUDA version the driver supports (as NVML reports it) with
+    /// the image's CUDA major.minor: a toolkit update release (12.4.1) does not raise it.
+    #[test]
+    fn the_ga_driver_of_a_cuda_version_runs_its_images_without_a_warning() {
+        // 550.54.14 is the CUDA 12.4 GA driver; NVML says 12.4; 2.6's cu124 image was built
+        // with 12.4.1 (whose driver is 550.54.15).
+        let c = pick(want("2.6"), host(Some("550.54.14"), &[(8, 6)]));
+        assert_eq!(c.image, "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime");
+        assert!(c.warnings.is_empty(), "{c:#?}");
+        // The same for 12.6 (560.28.03 GA, 560.35.03 Update 1; 2.7's cu126 is 12.6.3).
+        for d in ["560.28.03", "560.35.03"] {
+            let c = pick(want("2.7"), host(Some(d), &[(8, 6)]));
+            assert_eq!(c.image, "pytorch/pytorch:2.7.0-cuda12.6-cudnn9-runtime");
+            assert!(c.warnings.is_empty(), "{d}: {c:#?}");
+        }
+        // What NVML reports is what counts: a driver reporting CUDA 12.4 runs cu124 images.
+        let mut facts = host(Some("550.40.07"), &[(8, 6)]);
+        facts.cuda_driver = Some((12, 4));
+        let c = pick(want("2.6"), facts);
+        assert!(c.warnings.is_empty(), "{c:#?}");
+        // One minor version behind warns, naming the driver that supports the image's CUDA.
+        let c = pick(want("2.6"), host(Some("545.23.08"), &[(8, 6)]));
+        assert!(has(&c.warnings, "supports CUDA 12.3"), "{c:#?}");
+        assert!(
+            has(&c.warnings, "Update the driver to 550.54.14 or newer"),
+            "{c:#?}"
+        );
     }
 
     #[test]
@@ -1493,12 +1938,12 @@ mod tests {
         assert_eq!(c.variant, Variant::Devel);
         assert!(has(&c.warnings, "NVIDIA_REQUIRE_CUDA"), "{c:#?}");
         let c = pick(
-            want("2.6").image("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"),
+            want("2.6").image("pytorch/pytorch:2.5.1-cuda12.6-cudnn9-runtime"),
             host(Some("470.256.02"), &[(8, 6)]),
         );
         assert_eq!(
             (c.pytorch.as_str(), c.cuda.as_deref()),
-            ("2.5.1", Some("12.4"))
+            ("2.5.1", Some("12.6"))
         );
         assert!(has(&c.warnings, "does not list PyTorch 2.5.1"), "{c:#?}");
         assert!(has(&c.warnings, "525.60.13 or newer"), "{c:#?}");

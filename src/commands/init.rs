@@ -78,10 +78,14 @@ fn ask() -> Result<Answers> {
         .default(0)
         .interact()
         .map_err(term_err)?;
-    let versions = ["2.6", "2.7"];
+    let versions = ["2.6", "2.7", "latest"];
     let pytorch = Select::new()
         .with_prompt("PyTorch version")
-        .items(["2.6", "2.7 (needed for RTX 50xx / Blackwell GPUs)"])
+        .items([
+            "2.6",
+            "2.7 (the first with code for RTX 50xx / Blackwell GPUs)",
+            "latest (the newest release that runs on this machine's GPUs and driver)",
+        ])
         .default(0)
         .interact()
         .map_err(term_err)?;
@@ -133,7 +137,8 @@ pub fn render(a: &Answers) -> String {
 # The profile `ptenv up` starts without a name.
 default: {default}
 
-# PyTorch version of the image; ptenv picks the CUDA line that fits your driver and GPUs.
+# PyTorch version of the image ("2.0" to "2.14", or latest: the newest that runs here);
+# ptenv picks the CUDA line that fits your driver and GPUs (`ptenv select --list` shows them).
 pytorch: "{pytorch}"
 # runtime, or devel (adds nvcc for building CUDA extensions).
 variant: runtime

@@ -74,7 +74,7 @@ fn ports(label: &str) -> String {
 }
 
 /// Columns padded to their widest cell; the last column is not padded.
-fn table(header: &[String; 7], rows: &[[String; 7]]) -> String {
+pub(crate) fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
     let mut widths = header.clone().map(|h| h.len());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -16,6 +16,9 @@ pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
     let resolved = sources.resolve(&name, &args.profile.layer())?;
     let facts = gpu::facts_for(args.driver.as_deref(), &args.gpu)?;
     let p = &ctx.printer;
+    if args.list {
+        return list(p, &resolved, &facts);
+    }
     let choice = match select::choose(&resolved, &facts) {
         Ok(c) => c,
         Err(e) => {
@@ -27,6 +30,61 @@ pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
     p.json(&to_json(&choice, &facts, &resolved.name));
     p.result(&choice.image);
     explain(p, &choice, &facts);
+    Ok(0)
+}
+
+/// `--list`: the whole catalog judged for this machine, as a table (stdout) or JSON.
+fn list(p: &Printer, profile: &profile::Profile, facts: &HostFacts) -> Result<i32> {
+    let verdicts = select::matrix(profile, facts)?;
+    p.json(&serde_json::json!({
+        "profile": profile.name,
+        "variant": profile.variant,
+        "driver": facts.driver,
+        "driver_cuda": facts.driver_cuda().map(|(a, b)| format!("{a}.{b}")),
+        "gpus": facts.gpus.iter().map(|g| g.cc_str()).collect::<Vec<_>>(),
+        "lines": verdicts,
+    }));
+    let header = ["PYTORCH", "CUDA", "STATUS", "RUNS HERE", "WHY NOT"].map(String::from);
+    let rows: Vec<[String; 5]> = verdicts
+        .iter()
+        .map(|v| {
+            [
+                v.pytorch.clone(),
+                v.cuda.clone(),
+                format!(
+                    "{}{}",
+                    v.status.as_str(),
+                    if v.pypi_default { ", pip" } else { "" }
+                ),
+                match (v.fits, v.chosen) {
+                    (true, true) => "yes (chosen)".to_string(),
+                    (true, false) => "yes".to_string(),
+                    (false, _) => "no".to_string(),
+                },
+                v.summary.join("; "),
+            ]
+        })
+        .collect();
+    p.result(super::ls::table(&header, &rows));
+    let machine = match (&facts.driver, facts.gpus.is_empty()) {
+        (None, _) => "no NVIDIA driver: every image runs on the CPU".to_string(),
+        (Some(d), true) => format!("NVIDIA driver {d}, no GPU listed"),
+        (Some(d), false) => format!(
+            "NVIDIA driver {d}, GPU {}",
+            facts
+                .gpus
+                .iter()
+                .map(|g| format!("{} ({})", g.cc_str(), g.arch_name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    p.info(format!(
+        "\n{} {} images of profile `{}` for {machine}; \"pip\" marks the line `pip install torch` gets; `--json` says why in full.",
+        verdicts.len(),
+        profile.variant,
+        profile.name
+    ));
     Ok(0)
 }
 

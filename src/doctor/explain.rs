@@ -47,7 +47,7 @@ pub struct Finding {
     pub host: Option<String>,
 }
 
-const BLACKWELL_FIX: &str = "choose an image whose GPU code covers the GPU (`ptenv select` shows which): for Blackwell (RTX 50xx, RTX PRO 6000, B200; sm_100/sm_120) that is only 2.7.0-cuda12.8-cudnn9-runtime (`ptenv up --pytorch 2.7 --cuda 12.8`, or `pytorch: \"2.7\"` and `cuda: \"12.8\"` in ptenv.yaml) with driver R570 or newer";
+const BLACKWELL_FIX: &str = "choose an image whose GPU code covers the GPU (`ptenv select --list` shows which): for Blackwell (RTX 50xx, RTX PRO 6000, B200; sm_100/sm_120) that is 2.7.0-cuda12.8-cudnn9-runtime (`ptenv up --pytorch 2.7 --cuda 12.8`) or a newer release's CUDA 12.8, 12.9 or 13.x line (`ptenv up --pytorch latest`, or `pytorch: latest` in ptenv.yaml), with driver R570 or newer (R580 for CUDA 13)";
 
 /// The table. Order is the order findings are reported in when they share a line.
 pub static PATTERNS: &[Pattern] = &[
@@ -284,13 +284,50 @@ fn found_version(line: &str) -> Option<(u32, u32)> {
     crate::gpu::parse::cuda_driver_int(digits.parse().ok()?)
 }
 
-/// The catalog lines whose driver floor `d` reaches, as short names.
-fn lines_for_driver(d: &DriverVersion) -> Vec<String> {
-    catalog::LINES
+/// Up to four names as they are, more as the first three and how many follow, up to the
+/// last: the catalog has dozens of lines.
+fn few(names: &[String]) -> String {
+    match names {
+        [first @ .., last] if names.len() > 4 => format!(
+            "{} and {} more, up to {last}",
+            first[..3].join(", "),
+            names.len() - 3
+        ),
+        _ => names.join(", "),
+    }
+}
+
+/// What a driver runs, by CUDA major family (each family shares one floor): "CUDA 11.x and
+/// 12.x images (PyTorch 2.6: 2.6.0-cuda11.8, 2.6.0-cuda12.4, 2.6.0-cuda12.6), not CUDA 13.x
+/// ones (driver 580 or newer)". Empty when it runs none.
+fn lines_for_driver(d: &DriverVersion) -> String {
+    let (mut runs, mut not) = (Vec::new(), Vec::new());
+    for (major, floor) in catalog::FAMILY_FLOORS {
+        if catalog::LINES.iter().any(|l| l.cuda.0 == *major) {
+            if *d >= catalog::driver(floor) {
+                runs.push(format!("{major}.x"));
+            } else {
+                not.push(format!("CUDA {major}.x ones (driver {floor} or newer)"));
+            }
+        }
+    }
+    if runs.is_empty() {
+        return String::new();
+    }
+    let default = crate::profile::DEFAULT_PYTORCH;
+    let examples: Vec<String> = catalog::lines_for(default)
         .iter()
         .filter(|l| *d >= l.floor())
         .map(|l| format!("{}-cuda{}", l.pytorch, l.cuda_str()))
-        .collect()
+        .collect();
+    let mut out = format!("CUDA {} images", runs.join(" and "));
+    if !examples.is_empty() {
+        out.push_str(&format!(" (PyTorch {default}: {})", examples.join(", ")));
+    }
+    if !not.is_empty() {
+        out.push_str(&format!(", not {}", not.join(" or ")));
+    }
+    out
 }
 
 fn driver_context(line: &str, host: &HostFacts) -> Option<String> {
@@ -310,9 +347,9 @@ fn driver_context(line: &str, host: &HostFacts) -> Option<String> {
                     .map(cuda_text)
                     .unwrap_or_else(|| "older than 11.8".into()),
                 if runs.is_empty() {
-                    "none of the 2.6/2.7 images (cu118 needs 450.80.02)".to_string()
+                    "none of the images ptenv knows (CUDA 11.x needs 450.80.02)".to_string()
                 } else {
-                    runs.join(", ")
+                    runs
                 }
             ));
         }
@@ -361,9 +398,9 @@ fn arch_context(line: &str, host: &HostFacts) -> Option<String> {
             catalog::sm(cc),
             catalog::arch_name(cc),
             if c.is_empty() {
-                "no 2.6/2.7 image covers it".to_string()
+                "no image ptenv knows covers it".to_string()
             } else {
-                format!("covered by {}", c.join(", "))
+                format!("covered by {}", few(&c))
             }
         ));
     }
@@ -375,9 +412,9 @@ fn arch_context(line: &str, host: &HostFacts) -> Option<String> {
             g.name,
             catalog::sm(g.cc),
             if c.is_empty() {
-                "no 2.6/2.7 image covers it".to_string()
+                "no image ptenv knows covers it".to_string()
             } else {
-                format!("covered by {}", c.join(", "))
+                format!("covered by {}", few(&c))
             }
         ));
     }
@@ -564,6 +601,14 @@ mod tests {
             "{ctx}"
         );
         assert!(ctx.contains("2.6.0-cuda12.4"), "{ctx}");
+        // Dozens of lines are summed up: by CUDA family for a driver, a few names for a GPU.
+        assert!(
+            ctx.contains("it runs CUDA 11.x and 12.x images (PyTorch 2.6: 2.6.0-cuda11.8, 2.6.0-cuda12.4, 2.6.0-cuda12.6), not CUDA 13.x ones (driver 580 or newer)"),
+            "{ctx}"
+        );
+        let names: Vec<String> = (1..=6).map(|i| format!("l{i}")).collect();
+        assert_eq!(few(&names), "l1, l2, l3 and 3 more, up to l6");
+        assert_eq!(few(&names[..4]), "l1, l2, l3, l4");
 
         let f = scan(SAMPLES[12].1, &host(Some("535.104.05"), vec![]));
         let ctx = f[0].host.as_deref().unwrap();

@@ -7,7 +7,7 @@ use super::{id, Check, Status};
 use crate::catalog::{self, Coverage, Line};
 use crate::error::Error;
 use crate::gpu::HostFacts;
-use crate::profile::Variant;
+use crate::profile::{Variant, LATEST};
 use crate::select::{describe_gpu, Choice};
 
 /// Link 7. `selection` is `select::choose`'s answer for the profile; `alternative` is the fix
@@ -22,7 +22,12 @@ pub fn check_image(
         Ok(c) => c,
         Err(e) => {
             // Name the kind of failure: no line of the release has code for every GPU.
-            let lines = catalog::lines_for(pytorch);
+            // `latest` was refused because no release at all fits: judge every line.
+            let lines: Vec<&Line> = if pytorch == LATEST {
+                catalog::LINES.iter().collect()
+            } else {
+                catalog::lines_for(pytorch)
+            };
             let arch = !lines.is_empty()
                 && !facts.gpus.is_empty()
                 && !lines
@@ -204,7 +209,7 @@ fn judge_line(
                     line.driver_floor, line.cuda.0
                 ),
             )),
-            _ if d < line.full_feature() => out.push((
+            _ if line.needs_compat(facts.driver_cuda()) => out.push((
                 Status::Warn,
                 format!(
                     "driver {d} is older than {}, the driver of CUDA {}: the image runs under minor-version compatibility, with a limited feature set",
@@ -286,6 +291,20 @@ mod tests {
     }
 
     #[test]
+    fn a_gpu_no_release_has_code_for_is_an_architecture_mismatch_for_latest() {
+        let facts = host("470.256.02", vec![gpu(0, "NVIDIA Tesla K40m", (3, 5))]);
+        let c = check(
+            Layer {
+                pytorch: Some(Version("latest".into())),
+                ..Layer::default()
+            },
+            &facts,
+        );
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(c.summary.starts_with("architecture mismatch: "), "{c:?}");
+    }
+
+    #[test]
     fn an_rtx_5090_on_2_6_is_an_architecture_mismatch_with_the_2_7_cu128_fix() {
         let facts = host(
             "570.124.06",
@@ -353,10 +372,13 @@ mod tests {
         let c = check(Layer::default(), &facts);
         assert_eq!(c.status, Status::Warn, "{c:?}");
         assert!(
-            c.fix.unwrap().contains("550.54.15"),
-            "driver fix names the full-feature driver"
+            c.fix.unwrap().contains("550.54.14"),
+            "driver fix names the driver of the image's CUDA version"
         );
         let facts = host("550.54.15", vec![gpu(0, "NVIDIA GeForce RTX 3090", (8, 6))]);
+        assert_eq!(check(Layer::default(), &facts).status, Status::Pass);
+        // The CUDA 12.4 GA driver runs the 12.4.1 build of 2.6 with every feature.
+        let facts = host("550.54.14", vec![gpu(0, "NVIDIA GeForce RTX 3090", (8, 6))]);
         assert_eq!(check(Layer::default(), &facts).status, Status::Pass);
     }
 

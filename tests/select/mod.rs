@@ -322,7 +322,7 @@ fn overrides_plan_another_machine_without_detection() {
     assert_eq!(v["image"], "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime");
     let warnings = strings(&v["warnings"]).join("\n");
     assert!(warnings.contains("minor-version compatibility"), "{v:#}");
-    assert!(warnings.contains("550.54.15"), "{v:#}");
+    assert!(warnings.contains("550.54.14"), "{v:#}");
 
     // PTENV_CUDA_DRIVER_VERSION alone: the driver is checked, the GPUs cannot be.
     let file = p.home().join("nvml-scenario");
@@ -375,6 +375,160 @@ fn a_pinned_image_is_used_and_checked() {
     assert!(
         out.stderr
             .contains("warning: the pinned image has no GPU code"),
+        "{out}"
+    );
+}
+
+/// A few rows of the generations × drivers × releases table (the unit test
+/// `generations_by_drivers_by_releases` has them all), through the fake NVML.
+#[test]
+fn releases_and_latest_through_nvml() {
+    let p = Project::new("select-releases");
+    let pascal = |driver: &str, cuda: u32| {
+        format!("driver {driver}\ncuda {cuda}\ngpu 6.1 8589934592 GPU-10800000-0000-4000-8000-000000001080 PASCAL NVIDIA GeForce GTX 1080\n")
+    };
+    let h100_r580 = "driver 580.95.05\ncuda 13000\ngpu 9.0 85520809984 GPU-0b4f43c9-1b5e-7d59-3f6f-1a2b3c4d5e6f HOPPER NVIDIA H100 80GB HBM3\n";
+    for (scenario, args, image) in [
+        (
+            pascal("470.256.02", 11040),
+            vec!["--pytorch", "latest"],
+            "2.7.0-cuda11.8-cudnn9-runtime",
+        ),
+        (pascal("470.256.02", 11040), vec!["--pytorch", "2.8"], ""),
+        (
+            pascal("535.104.05", 12020),
+            vec!["--pytorch", "latest"],
+            "2.14.0-cuda12.6-cudnn9-runtime",
+        ),
+        (
+            pascal("535.104.05", 12020),
+            vec!["--pytorch", "2.8"],
+            "2.8.0-cuda12.6-cudnn9-runtime",
+        ),
+        (
+            RTX_5090.to_string(),
+            vec!["--pytorch", "2.8"],
+            "2.8.0-cuda12.8-cudnn9-runtime",
+        ),
+        (
+            RTX_5090.to_string(),
+            vec!["--pytorch", "latest"],
+            "2.11.0-cuda12.8-cudnn9-runtime",
+        ),
+        (
+            h100_r580.to_string(),
+            vec!["--pytorch", "latest"],
+            "2.14.0-cuda13.0-cudnn9-runtime",
+        ),
+        (
+            h100_r580.to_string(),
+            vec![],
+            "2.6.0-cuda12.4-cudnn9-runtime",
+        ),
+    ] {
+        let mut all = args.clone();
+        all.push("--json");
+        let out = select(&p, Load::EnvLib, &scenario, &all);
+        let v = json(&out);
+        if image.is_empty() {
+            out.assert_exit(1);
+            continue;
+        }
+        out.assert_success();
+        assert_eq!(
+            v["image"],
+            format!("pytorch/pytorch:{image}"),
+            "{args:?}\n{v:#}"
+        );
+    }
+    // The reasons say why newer releases were passed over.
+    let out = select(
+        &p,
+        Load::EnvLib,
+        &pascal("470.256.02", 11040),
+        &["--pytorch", "latest", "--json"],
+    );
+    out.assert_success();
+    let reasons = strings(&json(&out)["reasons"]).join("\n");
+    for phrase in [
+        "`pytorch: latest` takes the newest PyTorch release with an image that runs here: 2.7.0",
+        "PyTorch 2.8.0 to 2.14.0: their runtime images with code for your GPUs need a newer NVIDIA driver than 470.256.02",
+    ] {
+        assert!(reasons.contains(phrase), "missing `{phrase}`:\n{out}");
+    }
+    // `pytorch: latest` in the project's file means the same.
+    p.write("ptenv.yaml", "pytorch: latest\n");
+    let out = select(&p, Load::EnvLib, RTX_5090, &[]);
+    out.assert_success();
+    assert_eq!(
+        out.stdout.trim(),
+        "pytorch/pytorch:2.11.0-cuda12.8-cudnn9-runtime",
+        "{out}"
+    );
+}
+
+#[test]
+fn the_list_judges_every_line_for_this_machine() {
+    let p = Project::new("select-list");
+    let out = select(&p, Load::EnvLib, RTX_5090, &["--list", "--json"]);
+    out.assert_success();
+    let v = json(&out);
+    assert_eq!(v["driver"], "570.124.06", "{v:#}");
+    let lines = v["lines"].as_array().expect("lines");
+    let first = &lines[0];
+    assert_eq!(first["pytorch"], "2.14.0", "newest first: {v:#}");
+    let line = |tag: &str| {
+        lines
+            .iter()
+            .find(|l| l["image"] == format!("pytorch/pytorch:{tag}"))
+            .unwrap_or_else(|| panic!("no {tag}: {v:#}"))
+    };
+    let cu128 = line("2.7.0-cuda12.8-cudnn9-runtime");
+    assert_eq!(cu128["fits"], true);
+    let cu124 = line("2.6.0-cuda12.4-cudnn9-runtime");
+    assert_eq!(cu124["fits"], false);
+    assert!(
+        strings(&cu124["reasons"])[0].contains("no kernel image"),
+        "{v:#}"
+    );
+    let cu130 = line("2.14.0-cuda13.0-cudnn9-runtime");
+    assert!(
+        strings(&cu130["reasons"])
+            .join(" ")
+            .contains("580 or newer"),
+        "{v:#}"
+    );
+    // The profile's release (2.6) has no line for a 5090, so nothing is marked chosen.
+    assert!(lines.iter().all(|l| l["chosen"] == false), "{v:#}");
+    assert_eq!(lines.len(), 40, "{v:#}");
+
+    // The table: one row per line, the chosen one marked.
+    let out = select(
+        &p,
+        Load::EnvLib,
+        RTX_5090,
+        &["--list", "--pytorch", "latest"],
+    );
+    out.assert_success();
+    let rows: Vec<&str> = out.stdout.lines().collect();
+    assert!(rows[0].starts_with("PYTORCH  CUDA"), "{out}");
+    assert_eq!(rows.len(), 41, "{out}");
+    let chosen: Vec<&&str> = rows.iter().filter(|r| r.contains("yes (chosen)")).collect();
+    assert_eq!(chosen.len(), 1, "{out}");
+    assert!(chosen[0].starts_with("2.11.0   12.8"), "{out}");
+    // Why not, in a few words: no Blackwell code in 2.6, CUDA 13 needs R580.
+    let row = |start: &str| {
+        *rows
+            .iter()
+            .find(|r| r.starts_with(start))
+            .unwrap_or_else(|| panic!("no {start} row:\n{out}"))
+    };
+    assert!(
+        row("2.6.0    12.4").ends_with(" no code for GPU 0 (12.0)"),
+        "{out}"
+    );
+    assert!(
+        row("2.14.0   13.0").ends_with(" needs driver 580+"),
         "{out}"
     );
 }
