@@ -123,6 +123,7 @@ impl Up<'_> {
             mode: self.profile.mode,
             packages: &self.profile.packages,
             user: self.user,
+            sudo: self.profile.sudo,
         }
     }
 
@@ -167,7 +168,7 @@ impl Up<'_> {
         };
         let (image, derived, note) = match &base {
             Some(base) => {
-                let tag = self.recipe(&base.id, Some(&base.user)).tag();
+                let tag = self.recipe(&base.id, Some(&base.user)).tag()?;
                 (tag.clone(), Some(tag), None)
             }
             None => (

