@@ -4,7 +4,7 @@
 //! The official images have no Jupyter and no sshd and run as root. The derived image adds the
 //! mode's tools (skipped when the base has them: the checks run inside the build), the
 //! profile's extra apt/pip packages, and a user whose UID/GID match the host user, with
-//! passwordless sudo. The image's default user stays root: sshd needs it, and the other modes
+//! passwordless sudo unless the profile says `sudo: false`. The image's default user stays root: sshd needs it, and the other modes
 //! set the container's user at create time.
 //!
 //! Corporate networks: the proxy variables are Docker's predefined build args (`HTTP_PROXY`,

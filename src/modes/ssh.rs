@@ -409,7 +409,7 @@ mod tests {
         );
         let start = start_script("dev");
         assert!(
-            start.contains("export -p) >/etc/ptenv/environment"),
+            start.contains(&super::super::save_environment_code()),
             "{start}"
         );
         assert!(start.ends_with("exec /usr/sbin/sshd -D -e -f /etc/ptenv/ssh/sshd_config\n"));

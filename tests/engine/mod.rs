@@ -463,3 +463,52 @@ fn a_hostile_package_name_is_refused_before_any_build() {
         nothing_left(&p);
     }
 }
+
+#[test]
+fn sudo_false_leaves_no_sudo_and_root_s_environment_file_is_not_the_user_s() {
+    let p = shell_project("engine-no-sudo", "sudo: false\n");
+    p.ptenv(&["up", "--detach"]).run().assert_success();
+    let c = only_container(&p);
+    let id = c["Id"].as_str().unwrap().to_string();
+    p.track_image(c["Config"]["Image"].as_str().unwrap());
+    let exec = |args: &[&str]| p.ptenv(&[&["exec", "--"][..], args].concat()).run();
+    let who = exec(&["id", "-un"]);
+    who.assert_success();
+    assert_eq!(who.stdout, "dev\n", "{who}");
+    let sudo = exec(&["sudo", "-n", "true"]);
+    assert_ne!(sudo.status, 0, "sudo: false, yet sudo works: {sudo}");
+
+    // The file root's login shells read belongs to root and the user cannot change it.
+    let root_file = docker_ok(&[
+        "exec",
+        &id,
+        "stat",
+        "-c",
+        "%u %g %a",
+        "/etc/ptenv/environment",
+    ]);
+    assert_eq!(root_file, "0 0 644");
+    let write = exec(&[
+        "sh",
+        "-c",
+        "echo 'export PTENV_PWNED=1' >> /etc/ptenv/environment",
+    ]);
+    assert_ne!(write.status, 0, "{write}");
+    // What the user writes into their own file stays theirs: root's login shell never reads it.
+    exec(&["sh", "-c", "for f in /etc/ptenv/*environment*; do [ -w \"$f\" ] && echo 'export PTENV_PWNED=1' >> \"$f\"; done; true"])
+        .assert_success();
+    let root_login = docker_ok(&[
+        "exec",
+        "-u",
+        "0",
+        &id,
+        "sh",
+        "-lc",
+        "echo ${PTENV_PWNED:-clean}",
+    ]);
+    assert_eq!(root_login, "clean");
+    // The user's login shells still get the container's environment back.
+    let path = exec(&["sh", "-lc", "echo $PATH"]);
+    path.assert_success();
+    assert!(path.stdout.contains("/opt/conda/bin"), "{path}");
+}
