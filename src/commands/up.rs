@@ -51,6 +51,12 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
     }
     let project = Project::new(&ctx.project);
     let user = User::for_host(&ctx.project);
+    if user.is_root() {
+        p.info(format!(
+            "The container runs as root: you are root and {} is root's, so what it writes there stays root's, as for any of your processes",
+            ctx.project.display()
+        ));
+    }
     warn_unwritable_workspace(ctx, &user);
     let input = SetupInput {
         user: &user,

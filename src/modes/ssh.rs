@@ -100,7 +100,7 @@ pub fn setup(store: &mut Store, input: &SetupInput) -> Result<Setup> {
 /// sshd's whole configuration: ptenv does not rely on the image's /etc/ssh/sshd_config.
 pub fn sshd_config(user: &str) -> String {
     format!(
-        "# Written by ptenv: key-only logins of {user}; no passwords, no root.\n\
+        "# Written by ptenv: key-only logins of {user}; no passwords{no_root}.\n\
          Port {PORT}\n\
          AddressFamily inet\n\
          ListenAddress 0.0.0.0\n\
@@ -113,7 +113,7 @@ pub fn sshd_config(user: &str) -> String {
          KbdInteractiveAuthentication no\n\
          HostbasedAuthentication no\n\
          PermitEmptyPasswords no\n\
-         PermitRootLogin no\n\
+         PermitRootLogin {permit_root}\n\
          AllowUsers {user}\n\
          StrictModes yes\n\
          # PAM's session modules fail in containers; key-only logins need none of it.\n\
@@ -129,6 +129,14 @@ pub fn sshd_config(user: &str) -> String {
         host_key = host_key_path(),
         authorized_keys = authorized_keys_path(),
         session = session_path(),
+        // Root only when the container user is root (ptenv run as root in root's folder), and
+        // then with a key only.
+        permit_root = if user == "root" {
+            "prohibit-password"
+        } else {
+            "no"
+        },
+        no_root = if user == "root" { "" } else { ", no root" },
     )
 }
 
@@ -396,6 +404,20 @@ mod tests {
             assert!(c.lines().any(|l| l == line), "missing `{line}` in\n{c}");
         }
         assert!(!c.contains("yes\nPermitRootLogin yes"));
+    }
+
+    #[test]
+    fn root_may_log_in_with_a_key_only_when_it_is_the_container_user() {
+        let c = sshd_config("root");
+        for line in [
+            "PermitRootLogin prohibit-password",
+            "AllowUsers root",
+            "PasswordAuthentication no",
+            "AuthenticationMethods publickey",
+        ] {
+            assert!(c.lines().any(|l| l == line), "missing `{line}` in\n{c}");
+        }
+        assert!(!c.lines().any(|l| l == "PermitRootLogin yes"), "{c}");
     }
 
     #[test]

@@ -219,3 +219,56 @@ fn a_jupyter_that_dies_shows_its_last_log_lines() {
     assert!(out.stderr.contains("broken-on-purpose"), "{out}");
     assert!(out.stderr.contains("ptenv logs jupyter"), "{out}");
 }
+
+/// A GPU box where everyone is root: ptenv as root in a project folder of `owner`. A notebook
+/// saved through Jupyter lands in the folder owned by that owner: root's folder gets root's
+/// files (the container runs as root and says so), another user's folder that user's.
+#[test]
+fn as_root_a_notebook_saved_through_jupyter_belongs_to_the_folder_s_owner() {
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("skipped: only root sees this case");
+        return;
+    }
+    let tb = Testbed::get();
+    for (name, owner_uid, port) in [
+        ("jupyter-root", 0, 8960u16),
+        ("jupyter-root-other", 4321, 8961),
+    ] {
+        let p = Project::new(name);
+        p.write(
+            "ptenv.yaml",
+            &format!(
+                "repository: {}\nca_bundle: {}\nprofiles:\n  jupyter:\n    ports: [\"{port}:8888\"]\n",
+                tb.small_repo,
+                tb.ca_bundle.display()
+            ),
+        );
+        std::os::unix::fs::chown(p.path(), Some(owner_uid), Some(owner_uid)).unwrap();
+        let out = p.ptenv(&["up", "jupyter"]).run();
+        out.assert_success();
+        let says_root = out.stderr.contains("runs as root");
+        assert_eq!(says_root, owner_uid == 0, "{out}");
+        assert!(!out.stderr.contains("cannot write to /workspace"), "{out}");
+        let token = out
+            .stdout
+            .trim()
+            .rsplit_once("token=")
+            .map(|(_, t)| t.to_string())
+            .unwrap_or_else(|| panic!("no URL:\n{out}"));
+        let code = put_json(
+            u64::from(port),
+            "/api/contents/saved.ipynb",
+            &token,
+            r#"{"type":"notebook","format":"json","content":{"cells":[],"metadata":{},"nbformat":4,"nbformat_minor":5}}"#,
+        );
+        assert_eq!(code, 201, "{name}");
+        let saved = p.path().join("saved.ipynb");
+        assert!(
+            std::fs::read_to_string(&saved)
+                .unwrap()
+                .contains("nbformat"),
+            "{name}"
+        );
+        assert_eq!(owner(&saved), owner_uid, "{name}");
+    }
+}

@@ -286,3 +286,55 @@ fn a_failed_ssh_setup_leaves_the_users_ssh_config_as_it_was() {
         ptenv_ssh.display()
     );
 }
+
+/// Root in a folder of root's: the container user is root, whom sshd lets in with the key
+/// alone; passwords stay refused.
+#[test]
+fn as_root_in_root_s_folder_ssh_logs_in_as_root_with_the_key_only() {
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("skipped: only root sees this case");
+        return;
+    }
+    let tb = Testbed::get();
+    let p = Project::new("ssh-root");
+    p.write(
+        "ptenv.yaml",
+        &format!(
+            "repository: {}\nca_bundle: {}\n",
+            tb.small_repo,
+            tb.ca_bundle.display()
+        ),
+    );
+    let c = ssh_up(&p);
+    let out = ssh(
+        &p,
+        &c.config_file,
+        &[
+            &c.alias,
+            "id -u; pwd; echo \"path=$PATH\"; touch made-as-root",
+        ],
+    );
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[..2], ["0", "/workspace"], "{out}");
+    assert!(lines[2].starts_with("path=/opt/conda/bin:"), "{out}");
+    assert_eq!(owner(&p.path().join("made-as-root")), 0);
+    let out = ssh(
+        &p,
+        &c.config_file,
+        &[
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+            &c.alias,
+            "true",
+        ],
+    );
+    out.assert_exit(255);
+    assert!(
+        out.stderr.contains("Permission denied (publickey)"),
+        "{out}"
+    );
+    p.ptenv(&["ssh", "--forget"]).run().assert_success();
+}
