@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::modes_shell::{container_uid, fixture_project, owner};
+use crate::modes_shell::{container_uid, fixture_project, fixture_project_of, owner};
 use crate::support::{docker_inspect, http_get, Project, Testbed};
 
 struct Up {
@@ -234,16 +234,12 @@ fn as_root_a_notebook_saved_through_jupyter_belongs_to_the_folder_s_owner() {
         ("jupyter-root", 0, 8960u16),
         ("jupyter-root-other", 4321, 8961),
     ] {
-        let p = Project::new(name);
-        p.write(
-            "ptenv.yaml",
-            &format!(
-                "repository: {}\nca_bundle: {}\nprofiles:\n  jupyter:\n    ports: [\"{port}:8888\"]\n",
-                tb.small_repo,
-                tb.ca_bundle.display()
-            ),
+        let p = fixture_project_of(
+            name,
+            &tb.small_repo,
+            &format!("profiles:\n  jupyter:\n    ports: [\"{port}:8888\"]\n"),
+            owner_uid,
         );
-        std::os::unix::fs::chown(p.path(), Some(owner_uid), Some(owner_uid)).unwrap();
         let out = p.ptenv(&["up", "jupyter"]).run();
         out.assert_success();
         let says_root = out.stderr.contains("runs as root");
