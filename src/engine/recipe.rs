@@ -108,6 +108,15 @@ impl Recipe<'_> {
         apt.extend(self.packages.apt.iter().cloned());
         let mut script = vec![
             "set -e".to_string(),
+            // The image's own environment, for root's login shells where no command of root's
+            // rewrites it at start (Jupyter and the shell start as the user): without the
+            // build's args, which may carry a CA, a proxy or an index URL with a password.
+            format!(
+                "ptenv_env=$(unset {CA_FLAG} {CA_ARG} {} {} {}; export -p)",
+                PIP_ARGS.join(" "),
+                PROXY_ARGS.join(" "),
+                crate::modes::LOCAL_VARIABLES
+            ),
             // The CA bundle (when given) for apt, pip and anything using OpenSSL.
             // The image's own system bundle plus the certificates it lacks.
             format!(
@@ -208,6 +217,10 @@ impl Recipe<'_> {
         for f in crate::modes::image_files(u) {
             script.push(write_file(&f));
         }
+        script.push(format!(
+            "printf '%s\\n' \"$ptenv_env\" > {}",
+            crate::modes::ENVIRONMENT_FILE
+        ));
         script.push("rm -f /tmp/ptenv-ca.pem".into());
 
         let mut out = String::new();
@@ -396,6 +409,18 @@ mod tests {
             "`set -e` ignores failures inside && lists: {d}"
         );
         let run = d.split("\nRUN ").nth(1).unwrap();
+        // Root's environment file gets the image's environment, never a build arg.
+        let saved = run
+            .split(" ; \\\n    ")
+            .find(|c| c.starts_with("ptenv_env=$(unset "))
+            .unwrap();
+        for arg in [CA_FLAG, CA_ARG].iter().chain(&PIP_ARGS).chain(&PROXY_ARGS) {
+            assert!(saved.contains(&format!(" {arg} ")), "{arg}: {saved}");
+        }
+        assert!(
+            run.contains("printf '%s\\n' \"$ptenv_env\" > /etc/ptenv/environment"),
+            "{run}"
+        );
         assert!(run.contains("> /tmp/ptenv-ca.pem"));
         assert!(run.trim_end().ends_with("rm -f /tmp/ptenv-ca.pem"));
         assert!(d.contains("for p in 'sudo' 'git'; do"));
@@ -405,7 +430,8 @@ mod tests {
             "\nARG PTENV_CA PTENV_CA_PEM PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST\n"
         ));
         assert!(
-            !d.contains("HTTP_PROXY"),
+            !d.lines()
+                .any(|l| l.starts_with("ARG ") && l.contains("HTTP_PROXY")),
             "proxies are predefined build args"
         );
     }

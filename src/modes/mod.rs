@@ -71,7 +71,8 @@ pub const CONTAINER_DIR: &str = "/etc/ptenv";
 /// The container's environment as the mode's command saw it at start, as `export K='V'`
 /// lines. Login shells (`bash -l` in `ptenv shell`, ssh sessions, Jupyter's terminals) read it
 /// back through [`PROFILE_SCRIPT`], because Debian's /etc/profile resets PATH and would lose
-/// /opt/conda/bin. This one is written by root (sshd's start) and read by root's login shells:
+/// /opt/conda/bin. This one is root's: the image build fills it with the image's environment,
+/// a command that starts as root (sshd's start) rewrites it, root's login shells read it. It is
 /// root-owned, since a file the user could write would run the user's code as root.
 pub const ENVIRONMENT_FILE: &str = "/etc/ptenv/environment";
 /// The same, written by a command that starts as the container user (Jupyter, the shell);
@@ -114,9 +115,12 @@ fn setup_with(store: &mut Store, profile: &Profile, input: &SetupInput) -> Resul
 pub fn save_environment_code() -> String {
     format!(
         "f={ENVIRONMENT_FILE}; [ -w {ENVIRONMENT_FILE} ] || f={USER_ENVIRONMENT_FILE}; \
-         (unset f HOME PWD OLDPWD SHLVL USER LOGNAME MAIL SHELL TERM HOSTNAME _; export -p) >\"$f\""
+         (unset f {LOCAL_VARIABLES}; export -p) >\"$f\""
     )
 }
+
+/// What belongs to one process or login, not to the container: never saved for login shells.
+pub const LOCAL_VARIABLES: &str = "HOME PWD OLDPWD SHLVL USER LOGNAME MAIL SHELL TERM HOSTNAME _";
 
 /// The files every derived image carries, for every mode: the two environment files (root's
 /// and the user's), the login-shell hook and the entry script. They depend on nothing but ptenv and the user, so the recipe bakes

@@ -388,6 +388,19 @@ fn the_derived_image_has_the_user_and_packages_and_no_trace_of_the_network_setti
     let fs_out = String::from_utf8_lossy(&fs.stdout);
     assert!(fs_out.contains("No such file"), "{fs_out}");
     assert!(fs_out.trim_end().ends_with("clean"), "{fs_out}");
+    // Root's environment file holds the image's environment, none of the build's args.
+    let env_file = docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        &image,
+        "/etc/ptenv/environment",
+    ]);
+    assert!(env_file.contains("/opt/conda/bin"), "{env_file}");
+    for secret in ["proxy-marker", "PTENV_CA", "BEGIN CERTIFICATE", "PIP_CERT"] {
+        assert!(!env_file.contains(secret), "{secret} in {env_file}");
+    }
     // A second `up` finds the image and builds nothing.
     p.ptenv(&["down"]).run().assert_success();
     let again = p.ptenv(&["up", "--detach"]).env("SSL_CERT_FILE", &ca).run();
@@ -507,6 +520,9 @@ fn sudo_false_leaves_no_sudo_and_root_s_environment_file_is_not_the_user_s() {
         "echo ${PTENV_PWNED:-clean}",
     ]);
     assert_eq!(root_login, "clean");
+    // Root's login shells get the image's environment from root's own file.
+    let root_path = docker_ok(&["exec", "-u", "0", &id, "sh", "-lc", "echo $PATH"]);
+    assert!(root_path.contains("/opt/conda/bin"), "{root_path}");
     // The user's login shells still get the container's environment back.
     let path = exec(&["sh", "-lc", "echo $PATH"]);
     path.assert_success();
