@@ -20,6 +20,7 @@ pub mod identity;
 pub mod lock;
 pub mod modes;
 pub mod output;
+pub mod package_name;
 pub mod plan;
 pub mod profile;
 pub mod project;

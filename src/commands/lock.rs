@@ -211,13 +211,13 @@ async fn entry_for(
         platform: platform.to_string(),
         derived: Derived::of(profile, String::new()),
     };
-    entry.derived.recipe = recipe_hash(profile, &entry.reference());
+    entry.derived.recipe = recipe_hash(profile, &entry.reference())?;
     Ok(entry)
 }
 
 /// `sha256:` of the Dockerfile of the derived image on `base` (the pinned reference), for the
 /// reference user 1000:1000: the UID/GID are each machine's own and filled in at `up`.
-fn recipe_hash(profile: &Profile, base: &str) -> String {
+fn recipe_hash(profile: &Profile, base: &str) -> Result<String> {
     let user = User::for_ids(1000, 1000);
     let recipe = Recipe {
         base,
@@ -226,11 +226,12 @@ fn recipe_hash(profile: &Profile, base: &str) -> String {
         mode: profile.mode,
         packages: &profile.packages,
         user: &user,
+        sudo: profile.sudo,
     };
-    format!(
+    Ok(format!(
         "sha256:{}",
-        hex(&Sha256::digest(recipe.dockerfile().as_bytes()))
-    )
+        hex(&Sha256::digest(recipe.dockerfile()?.as_bytes()))
+    ))
 }
 
 /// The machine of `facts` as the lock records it. A host whose driver shows no GPU is
@@ -342,7 +343,7 @@ pub fn for_up(
         .hint("`ptenv lock` pins the image for the new settings (commit ptenv.lock); `ptenv up --relock` does that and starts")
         .hint("settings given as flags are not locked: put them in ptenv.yaml first"));
     }
-    let derived = Derived::of(profile, recipe_hash(profile, &entry.reference()));
+    let derived = Derived::of(profile, recipe_hash(profile, &entry.reference())?);
     let derived_changes = derived.changes_from(&entry.derived);
     if relock && (choice.image != entry.image || !derived_changes.is_empty()) {
         return relocked(ctx, profile, facts, choice, dry_run);
@@ -499,15 +500,15 @@ mod tests {
     fn the_recipe_hash_follows_the_base_and_the_packages_not_the_machine() {
         let sources = Sources::default();
         let mut profile = sources.resolve("shell", &Layer::default()).unwrap();
-        let a = recipe_hash(&profile, "r/p@sha256:aa");
-        assert_eq!(a, recipe_hash(&profile, "r/p@sha256:aa"));
+        let a = recipe_hash(&profile, "r/p@sha256:aa").unwrap();
+        assert_eq!(a, recipe_hash(&profile, "r/p@sha256:aa").unwrap());
         assert!(a.starts_with("sha256:") && a.len() == 71, "{a}");
-        assert_ne!(a, recipe_hash(&profile, "r/p@sha256:bb"));
+        assert_ne!(a, recipe_hash(&profile, "r/p@sha256:bb").unwrap());
         profile.packages = Packages {
             apt: vec![],
             pip: vec!["numpy".into()],
         };
-        assert_ne!(a, recipe_hash(&profile, "r/p@sha256:aa"));
+        assert_ne!(a, recipe_hash(&profile, "r/p@sha256:aa").unwrap());
     }
 
     #[test]

@@ -66,6 +66,12 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
     );
     let project = Project::new(&ctx.project);
     let user = User::for_host(&ctx.project);
+    if user.is_root() {
+        p.info(format!(
+            "The container runs as root: you are root and {} is root's, so what it writes there stays root's, as for any of your processes",
+            ctx.project.display()
+        ));
+    }
     warn_unwritable_workspace(ctx, &user);
     let input = SetupInput {
         user: &user,
@@ -148,6 +154,7 @@ impl Up<'_> {
             mode: self.profile.mode,
             packages: &self.profile.packages,
             user: self.user,
+            sudo: self.profile.sudo,
         }
     }
 
@@ -206,7 +213,7 @@ impl Up<'_> {
         };
         let (image, derived, note) = match &base {
             Some(base) => {
-                let tag = self.recipe(&base.id, Some(&base.user)).tag();
+                let tag = self.recipe(&base.id, Some(&base.user)).tag()?;
                 (tag.clone(), Some(tag), None)
             }
             None => (

@@ -6,10 +6,46 @@ use serde::Deserialize;
 use super::{explain, id, Check};
 use crate::catalog::{self, Coverage};
 use crate::gpu::HostFacts;
+use crate::identity::User;
 
 /// Below this, DataLoader workers run out of /dev/shm ("Unexpected bus error encountered in
 /// worker"); the NGC banner's older advice was `--shm-size=1g` (docs/compatibility.md §9).
 pub const SHM_MINIMUM: i64 = 1 << 30;
+
+/// The project folder as /workspace: can the container user (the one `up` would create) write
+/// it? If not, Jupyter cannot save a notebook and training cannot write a checkpoint.
+/// `folder` is the folder's owner and mode bits, when they can be read.
+pub fn check_workspace(user: &User, path: &str, folder: Option<(u32, u32, u32)>) -> Check {
+    let Some((uid, gid, mode)) = folder else {
+        return Check::skip(id::WORKSPACE, format!("cannot read {path}'s owner"));
+    };
+    let evidence = format!(
+        "{path}: owner {uid}:{gid}, mode {:o}; container user `{}` {}:{}",
+        mode & 0o7777,
+        user.name,
+        user.uid,
+        user.gid
+    );
+    if user.can_write((uid, gid), mode) {
+        return Check::pass(
+            id::WORKSPACE,
+            format!("the container user `{}` can write /workspace", user.name),
+        )
+        .evidence(evidence);
+    }
+    Check::warn(
+        id::WORKSPACE,
+        format!(
+            "the container user `{}` (uid {}) cannot write /workspace: Jupyter cannot save, nothing can be written there",
+            user.name, user.uid
+        ),
+    )
+    .evidence(evidence)
+    .fix(format!(
+        "run ptenv as the folder's owner (uid {uid}), or give the folder to the container user: `sudo chown -R {}:{} {path}`",
+        user.uid, user.gid
+    ))
+}
 
 /// What the engine says about one running container of the project.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -418,6 +454,31 @@ fn cc_text(cc: &[u32]) -> String {
 mod tests {
     use super::super::Status;
     use super::*;
+
+    #[test]
+    fn a_workspace_the_container_user_cannot_write_is_flagged_with_the_fix() {
+        let dev = User::for_ids(1000, 1000);
+        let ok = check_workspace(&dev, "/home/ana/proj", Some((1000, 1000, 0o755)));
+        assert_eq!(ok.status, Status::Pass);
+        let group = check_workspace(&dev, "/srv/proj", Some((0, 1000, 0o775)));
+        assert_eq!(group.status, Status::Pass);
+        let bad = check_workspace(&dev, "/srv/proj", Some((0, 0, 0o755)));
+        assert_eq!(bad.status, Status::Warn);
+        assert!(bad.summary.contains("cannot write /workspace"), "{bad:?}");
+        assert_eq!(
+            bad.evidence,
+            ["/srv/proj: owner 0:0, mode 755; container user `dev` 1000:1000"]
+        );
+        assert!(bad
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("`sudo chown -R 1000:1000 /srv/proj`"));
+        let root = check_workspace(&User::for_ids(0, 0), "/root/proj", Some((0, 0, 0o700)));
+        assert_eq!(root.status, Status::Pass);
+        let unknown = check_workspace(&dev, "/gone", None);
+        assert_eq!(unknown.status, Status::Skip);
+    }
 
     /// What the real probe printed in pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime started
     /// without GPUs on the test machine.

@@ -57,6 +57,7 @@ pub mod id {
     pub const CGROUP: &str = "cgroup";
     pub const IMAGE: &str = "image";
     pub const SHM: &str = "shm";
+    pub const WORKSPACE: &str = "workspace";
     pub const TORCH: &str = "torch";
 }
 

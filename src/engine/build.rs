@@ -152,7 +152,7 @@ impl Engine {
         network: &Network,
         printer: &Printer,
     ) -> Result<String> {
-        let tag = recipe.tag();
+        let tag = recipe.tag()?;
         if self.image_id(&tag).await?.is_some() {
             printer.detail(format!("derived image {tag} is here; not building"));
             return Ok(tag);
@@ -164,7 +164,7 @@ impl Engine {
             "Building {tag} from {} (once for this base and profile)",
             recipe.base
         ));
-        let dockerfile = recipe.dockerfile();
+        let dockerfile = recipe.dockerfile()?;
         printer.detail(format!("Dockerfile:\n{dockerfile}"));
         let context = archive(&[Entry {
             path: "Dockerfile",

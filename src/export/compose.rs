@@ -423,7 +423,7 @@ mod tests {
         let baked = String::from_utf8_lossy(&dockerfile.contents);
         assert!(baked.contains("> '/etc/ptenv/entry.sh'"), "{baked}");
         assert!(
-            baked.contains("chown 1234:1300 '/etc/ptenv/environment'"),
+            baked.contains("chown 1234:1300 '/etc/ptenv/user-environment'"),
             "{baked}"
         );
         assert!(!r

@@ -364,7 +364,8 @@ pub fn render(input: &Input, opts: &Options) -> Result<Rendered> {
         Map::new()
             .set("runAsUser", u64::from(uid))
             .set("runAsGroup", u64::from(gid))
-            .set("runAsNonRoot", true)
+            // A root container user (ptenv run as root in root's folder) is said as such.
+            .set("runAsNonRoot", uid != 0)
             .set("fsGroup", u64::from(gid))
             // Without it the kubelet chowns the whole workspace at every start: minutes on a
             // claim full of data sets.
@@ -767,6 +768,27 @@ mod tests {
             .find(|e| e["name"] == "A")
             .unwrap();
         assert_eq!(a["value"], "costs $$5 and $$(HOME)");
+    }
+
+    #[test]
+    fn a_root_container_user_is_not_declared_non_root() {
+        // ptenv run as root in root's folder: the container user is root.
+        let mut f = build("", "jupyter");
+        f.spec.user = Some("0:0".into());
+        let r = render(&f.input(), &opts(None)).unwrap();
+        let d = docs(&r.text);
+        let security = &find(&d, "Pod")["spec"]["securityContext"];
+        assert_eq!(security["runAsUser"], 0);
+        assert_eq!(
+            security["runAsNonRoot"], false,
+            "a pod the kubelet would refuse"
+        );
+        let f = build("", "jupyter");
+        let r = render(&f.input(), &opts(None)).unwrap();
+        assert_eq!(
+            find(&docs(&r.text), "Pod")["spec"]["securityContext"]["runAsNonRoot"],
+            true
+        );
     }
 
     #[test]

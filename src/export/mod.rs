@@ -270,9 +270,10 @@ pub(crate) mod fixture {
             mode: profile.mode,
             packages: &profile.packages,
             user: &user,
+            sudo: profile.sudo,
         };
-        let image = recipe.tag();
-        let dockerfile = recipe.dockerfile();
+        let image = recipe.tag().unwrap();
+        let dockerfile = recipe.dockerfile().unwrap();
         let spec = plan::plan(&plan::Input {
             profile: &profile,
             project: &project,

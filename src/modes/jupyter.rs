@@ -45,7 +45,7 @@ pub fn setup(store: &mut Store, input: &SetupInput) -> Result<Setup> {
     Ok(Setup {
         env: vec![("JUPYTER_TOKEN_FILE".into(), token_path())],
         files,
-        command: Some(entry_command(command())),
+        command: Some(entry_command(command_for(input.user))),
         run_as_root: false,
         runs_profile_command: false,
         warnings: Vec::new(),
@@ -64,6 +64,15 @@ pub fn command() -> Vec<String> {
     ]
     .map(str::to_string)
     .to_vec()
+}
+
+/// [`command`] for `user`: Jupyter refuses to run as root unless told that it is meant.
+fn command_for(user: &crate::identity::User) -> Vec<String> {
+    let mut cmd = command();
+    if user.is_root() {
+        cmd.push("--allow-root".into());
+    }
+    cmd
 }
 
 /// `http://127.0.0.1:8888/lab?token=…` (`http://[::1]:8888/…` for IPv6): what the user opens.
@@ -285,6 +294,10 @@ mod tests {
         let v6 = crate::address::connect_to("::1", 8889);
         assert_eq!(url(v6, "abc"), "http://[::1]:8889/lab?token=abc");
         assert_eq!(token_path(), "/etc/ptenv/jupyter/token");
+        let root = crate::identity::User::for_ids(0, 0);
+        assert_eq!(command_for(&root).last().unwrap(), "--allow-root");
+        let dev = crate::identity::User::for_ids(1000, 1000);
+        assert_eq!(command_for(&dev), command());
     }
 
     #[test]

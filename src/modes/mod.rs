@@ -74,8 +74,13 @@ pub const CONTAINER_DIR: &str = "/etc/ptenv";
 /// The container's environment as the mode's command saw it at start, as `export K='V'`
 /// lines. Login shells (`bash -l` in `ptenv shell`, ssh sessions, Jupyter's terminals) read it
 /// back through [`PROFILE_SCRIPT`], because Debian's /etc/profile resets PATH and would lose
-/// /opt/conda/bin.
+/// /opt/conda/bin. This one is root's: the image build fills it with the image's environment,
+/// a command that starts as root (sshd's start) rewrites it, root's login shells read it. It is
+/// root-owned, since a file the user could write would run the user's code as root.
 pub const ENVIRONMENT_FILE: &str = "/etc/ptenv/environment";
+/// The same, written by a command that starts as the container user (Jupyter, the shell);
+/// read only by that user's login shells.
+pub const USER_ENVIRONMENT_FILE: &str = "/etc/ptenv/user-environment";
 /// Sourced by login shells.
 pub const PROFILE_SCRIPT: &str = "/etc/profile.d/ptenv.sh";
 /// Saves the environment, then runs the mode's command.
@@ -106,17 +111,22 @@ fn setup_with(store: &mut Store, profile: &Profile, input: &SetupInput) -> Resul
     Ok(setup)
 }
 
-/// `sh -c` code that writes the current environment to [`ENVIRONMENT_FILE`], less what
-/// belongs to one process or login. POSIX `export -p` prints lines a shell can read back.
+/// `sh -c` code that writes the current environment to [`ENVIRONMENT_FILE`] (root, its owner,
+/// can write it) or [`USER_ENVIRONMENT_FILE`], less what belongs to one process or login. POSIX
+/// `export -p` prints lines a shell can read back. Builtins only: it runs before every mode's
+/// command, and `up --detach` may be followed at once by a login shell that reads the file.
 pub fn save_environment_code() -> String {
     format!(
-        "(unset HOME PWD OLDPWD SHLVL USER LOGNAME MAIL SHELL TERM HOSTNAME _; export -p) >{ENVIRONMENT_FILE}"
+        "f={ENVIRONMENT_FILE}; [ -w {ENVIRONMENT_FILE} ] || f={USER_ENVIRONMENT_FILE}; \
+         (unset f {LOCAL_VARIABLES}; export -p) >\"$f\""
     )
 }
 
-/// The files every derived image carries, for every mode: the environment file (the image
-/// user's, who runs the command; root, who runs sshd, writes it anyway), the login-shell hook
-/// and the entry script. They depend on nothing but ptenv and the user, so the recipe bakes
+/// What belongs to one process or login, not to the container: never saved for login shells.
+pub const LOCAL_VARIABLES: &str = "HOME PWD OLDPWD SHLVL USER LOGNAME MAIL SHELL TERM HOSTNAME _";
+
+/// The files every derived image carries, for every mode: the two environment files (root's
+/// and the user's), the login-shell hook and the entry script. They depend on nothing but ptenv and the user, so the recipe bakes
 /// them into the image (`engine::recipe`) instead of copying them into each container before
 /// its start: on storage drivers without a native diff (fuse-overlayfs, rootless engines) that
 /// copy mounts the container's file system, about 50 ms of a 300 ms start.
@@ -129,8 +139,9 @@ pub fn image_files(owner: &User) -> Vec<ContainerFile> {
         gid: 0,
     };
     vec![
+        root(ENVIRONMENT_FILE, 0o644, String::new()),
         ContainerFile {
-            path: ENVIRONMENT_FILE.into(),
+            path: USER_ENVIRONMENT_FILE.into(),
             contents: Vec::new(),
             mode: 0o644,
             uid: owner.uid,
@@ -141,8 +152,14 @@ pub fn image_files(owner: &User) -> Vec<ContainerFile> {
             0o644,
             format!(
                 "# Written by ptenv: login shells get the container's environment back\n\
-                 # (/etc/profile may reset PATH and lose e.g. /opt/conda/bin).\n\
-                 if [ -r {ENVIRONMENT_FILE} ]; then . {ENVIRONMENT_FILE}; fi\n"
+                 # (/etc/profile may reset PATH and lose e.g. /opt/conda/bin). Only the user's\n\
+                 # own shells read the file the user writes; root's read root's.\n\
+                 ptenv_env={ENVIRONMENT_FILE}\n\
+                 if [ \"$(id -u)\" != 0 ]; then\n\
+                 \x20   if [ -O {USER_ENVIRONMENT_FILE} ]; then if [ -s {USER_ENVIRONMENT_FILE} ]; then ptenv_env={USER_ENVIRONMENT_FILE}; fi; fi\n\
+                 fi\n\
+                 if [ -r \"$ptenv_env\" ]; then . \"$ptenv_env\"; fi\n\
+                 unset ptenv_env\n"
             ),
         ),
         root(
@@ -362,12 +379,22 @@ mod tests {
         let user = User::for_ids(1234, 1300);
         let files = image_files(&user);
         let of = |path: &str| files.iter().find(|f| f.path == path).unwrap();
-        // The user runs the entry script, which writes the environment file.
-        let env = of(ENVIRONMENT_FILE);
+        // The user runs the entry script, which writes the user's environment file; root's
+        // login shells read root's own, which the user cannot write.
+        let env = of(USER_ENVIRONMENT_FILE);
         assert_eq!((env.uid, env.gid, env.mode), (1234, 1300, 0o644));
         assert!(env.contents.is_empty());
+        let root_env = of(ENVIRONMENT_FILE);
+        assert_eq!((root_env.uid, root_env.gid, root_env.mode), (0, 0, 0o644));
         let hook = String::from_utf8(of(PROFILE_SCRIPT).contents.clone()).unwrap();
-        assert!(hook.contains(". /etc/ptenv/environment"), "{hook}");
+        assert!(
+            hook.contains("ptenv_env=/etc/ptenv/environment\n"),
+            "{hook}"
+        );
+        assert!(
+            hook.contains("if [ -O /etc/ptenv/user-environment ]; then if [ -s /etc/ptenv/user-environment ]; then ptenv_env=/etc/ptenv/user-environment;"),
+            "{hook}"
+        );
         let entry = of(ENTRY_SCRIPT);
         assert_eq!((entry.uid, entry.mode), (0, 0o755));
         let entry = String::from_utf8(entry.contents.clone()).unwrap();

@@ -114,7 +114,7 @@ pub fn setup_running(
 /// sshd's whole configuration: ptenv does not rely on the image's /etc/ssh/sshd_config.
 pub fn sshd_config(user: &str) -> String {
     format!(
-        "# Written by ptenv: key-only logins of {user}; no passwords, no root.\n\
+        "# Written by ptenv: key-only logins of {user}; no passwords{no_root}.\n\
          Port {PORT}\n\
          AddressFamily inet\n\
          ListenAddress 0.0.0.0\n\
@@ -127,7 +127,7 @@ pub fn sshd_config(user: &str) -> String {
          KbdInteractiveAuthentication no\n\
          HostbasedAuthentication no\n\
          PermitEmptyPasswords no\n\
-         PermitRootLogin no\n\
+         PermitRootLogin {permit_root}\n\
          AllowUsers {user}\n\
          StrictModes yes\n\
          # PAM's session modules fail in containers; key-only logins need none of it.\n\
@@ -148,6 +148,14 @@ pub fn sshd_config(user: &str) -> String {
         host_key = host_key_path(),
         authorized_keys = authorized_keys_path(),
         session = session_path(),
+        // Root only when the container user is root (ptenv run as root in root's folder), and
+        // then with a key only.
+        permit_root = if user == "root" {
+            "prohibit-password"
+        } else {
+            "no"
+        },
+        no_root = if user == "root" { "" } else { ", no root" },
     )
 }
 
@@ -435,6 +443,20 @@ mod tests {
     }
 
     #[test]
+    fn root_may_log_in_with_a_key_only_when_it_is_the_container_user() {
+        let c = sshd_config("root");
+        for line in [
+            "PermitRootLogin prohibit-password",
+            "AllowUsers root",
+            "PasswordAuthentication no",
+            "AuthenticationMethods publickey",
+        ] {
+            assert!(c.lines().any(|l| l == line), "missing `{line}` in\n{c}");
+        }
+        assert!(!c.lines().any(|l| l == "PermitRootLogin yes"), "{c}");
+    }
+
+    #[test]
     fn sessions_load_the_environment_and_start_in_the_workspace() {
         let s = session_script();
         assert!(s.contains(". /etc/ptenv/environment"), "{s}");
@@ -445,7 +467,7 @@ mod tests {
         );
         let start = start_script(&crate::identity::User::for_ids(1234, 1300));
         assert!(
-            start.contains("export -p) >/etc/ptenv/environment"),
+            start.contains(&super::super::save_environment_code()),
             "{start}"
         );
         assert!(start.contains(

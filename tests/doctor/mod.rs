@@ -152,6 +152,7 @@ fn on_this_machine_the_missing_driver_is_the_first_broken_link() {
             "cgroup",
             "image",
             "shm",
+            "workspace",
             "torch"
         ],
         "chain order"
@@ -747,4 +748,24 @@ fn explain_says_when_nothing_is_known_and_when_the_file_is_missing() {
     out.assert_exit(1);
     assert!(out.stderr.contains("cannot read missing.log"), "{out}");
     assert!(out.stderr.contains("hint: "), "{out}");
+}
+
+#[test]
+fn a_workspace_the_container_user_cannot_write_is_flagged() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::new("doctor-workspace");
+    // ptenv as root in a folder of uid 1000 gives the container user 1000, who may not write it.
+    if unsafe { libc::getuid() } == 0 {
+        std::os::unix::fs::chown(p.path(), Some(1000), Some(1000)).unwrap();
+    }
+    std::fs::set_permissions(p.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let (_, report) = doctor(&p, &["--no-container"], None, None);
+    std::fs::set_permissions(p.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ws = check(&report, "workspace");
+    assert_eq!(ws["status"], "warn", "{report:#}");
+    assert!(
+        text(&ws["summary"]).contains("cannot write /workspace"),
+        "{ws:#}"
+    );
+    assert!(text(&ws["fix"]).contains("chown -R"), "{ws:#}");
 }

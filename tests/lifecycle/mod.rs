@@ -19,7 +19,7 @@ pub fn shell_yaml(extra: &str) -> String {
 }
 
 /// A project with the shell profile. When the tests run as root, the folder is given to
-/// 1000:1000 (the container user ptenv uses for root), as a user's own folder would be theirs.
+/// 1000:1000, as a user's own folder would be theirs: the container user takes its owner's ids.
 pub fn shell_project(name: &str, extra: &str) -> Project {
     Testbed::get().registry();
     let p = Project::new(name);

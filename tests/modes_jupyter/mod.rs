@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::modes_shell::{container_uid, fixture_project, owner};
+use crate::modes_shell::{container_uid, fixture_project, fixture_project_of, owner};
 use crate::support::{docker_inspect, http_get, Project, Testbed};
 
 struct Up {
@@ -267,4 +267,53 @@ fn a_jupyter_bound_to_the_ipv6_loopback_is_probed_and_shown_there() {
     )
     .unwrap();
     assert_eq!(code, 200);
+}
+
+/// A GPU box where everyone is root: ptenv as root in a project folder of `owner`. A notebook
+/// saved through Jupyter lands in the folder owned by that owner: root's folder gets root's
+/// files (the container runs as root and says so), another user's folder that user's.
+#[test]
+fn as_root_a_notebook_saved_through_jupyter_belongs_to_the_folder_s_owner() {
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("skipped: only root sees this case");
+        return;
+    }
+    let tb = Testbed::get();
+    for (name, owner_uid, port) in [
+        ("jupyter-root", 0, 8960u16),
+        ("jupyter-root-other", 4321, 8961),
+    ] {
+        let p = fixture_project_of(
+            name,
+            &tb.small_repo,
+            &format!("profiles:\n  jupyter:\n    ports: [\"{port}:8888\"]\n"),
+            owner_uid,
+        );
+        let out = p.ptenv(&["up", "jupyter"]).run();
+        out.assert_success();
+        let says_root = out.stderr.contains("runs as root");
+        assert_eq!(says_root, owner_uid == 0, "{out}");
+        assert!(!out.stderr.contains("cannot write to /workspace"), "{out}");
+        let token = out
+            .stdout
+            .trim()
+            .rsplit_once("token=")
+            .map(|(_, t)| t.to_string())
+            .unwrap_or_else(|| panic!("no URL:\n{out}"));
+        let code = put_json(
+            u64::from(port),
+            "/api/contents/saved.ipynb",
+            &token,
+            r#"{"type":"notebook","format":"json","content":{"cells":[],"metadata":{},"nbformat":4,"nbformat_minor":5}}"#,
+        );
+        assert_eq!(code, 201, "{name}");
+        let saved = p.path().join("saved.ipynb");
+        assert!(
+            std::fs::read_to_string(&saved)
+                .unwrap()
+                .contains("nbformat"),
+            "{name}"
+        );
+        assert_eq!(owner(&saved), owner_uid, "{name}");
+    }
 }

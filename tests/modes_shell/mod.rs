@@ -13,6 +13,13 @@ use crate::support::{Project, Testbed, Tmux};
 /// of `ptenv.yaml` in `extra` (tests running at once give themselves different host ports,
 /// so that they do not race for the same free one).
 pub fn fixture_project(name: &str, repo: &str, extra: &str) -> Project {
+    // The container user has the host user's ids, or when the host user is root the folder
+    // owner's: the folder goes to 1000:1000 then, as it would be a developer's own.
+    fixture_project_of(name, repo, extra, container_uid())
+}
+
+/// [`fixture_project`] with its folder owned by `uid` (gid the same).
+pub fn fixture_project_of(name: &str, repo: &str, extra: &str, uid: u32) -> Project {
     let tb = Testbed::get();
     let p = Project::new(name);
     p.write(
@@ -22,14 +29,12 @@ pub fn fixture_project(name: &str, repo: &str, extra: &str) -> Project {
             tb.ca_bundle.display()
         ),
     );
-    // The container user has the host user's ids, or 1000:1000 when the host user is root:
-    // the project folder belongs to that user, as it would on a developer's machine.
-    let uid = container_uid();
     std::os::unix::fs::chown(p.path(), Some(uid), Some(uid)).expect("chown the project");
     p
 }
 
-/// The uid the container user has: the host user's, 1000 for root.
+/// The uid the container user has in a [`fixture_project`]: the host user's, or for root the
+/// folder owner's, 1000.
 pub fn container_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     match std::fs::metadata("/proc/self").expect("/proc/self").uid() {

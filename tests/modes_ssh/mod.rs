@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::modes_shell::{container_uid, fixture_project, owner};
+use crate::modes_shell::{container_uid, fixture_project, fixture_project_of, owner};
 use crate::support::{Outcome, Project, Testbed};
 
 /// What `ptenv --json ssh` reports.
@@ -34,6 +34,27 @@ fn ssh(p: &Project, config: &Path, args: &[&str]) -> Outcome {
     let mut all = vec!["-F", config.to_str().unwrap(), "-o", "BatchMode=yes"];
     all.extend_from_slice(args);
     p.command("ssh", &all).run()
+}
+
+/// Passwords (and keyboard-interactive) are not even offered.
+fn passwords_are_refused(p: &Project, c: &Connection) {
+    let out = ssh(
+        p,
+        &c.config_file,
+        &[
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+            &c.alias,
+            "true",
+        ],
+    );
+    out.assert_exit(255);
+    assert!(
+        out.stderr.contains("Permission denied (publickey)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -173,23 +194,7 @@ fn ssh_logs_in_with_the_pinned_key_only_as_the_user_in_the_workspace() {
     assert!(out.stderr.contains("Host key verification failed"), "{out}");
 
     // Passwords (and keyboard-interactive) are not offered; root may not log in.
-    let out = ssh(
-        &p,
-        &c.config_file,
-        &[
-            "-o",
-            "PubkeyAuthentication=no",
-            "-o",
-            "PreferredAuthentications=password,keyboard-interactive",
-            &c.alias,
-            "true",
-        ],
-    );
-    out.assert_exit(255);
-    assert!(
-        out.stderr.contains("Permission denied (publickey)"),
-        "{out}"
-    );
+    passwords_are_refused(&p, &c);
     let out = ssh(&p, &c.config_file, &["-l", "root", &c.alias, "true"]);
     out.assert_exit(255);
     assert!(out.stderr.contains("Permission denied"), "{out}");
@@ -415,4 +420,32 @@ fn an_ssh_bound_to_another_local_address_is_reached_there() {
         "{pinned}"
     );
     ssh(&p, &user_config, &[&c.alias, "true"]).assert_success();
+}
+
+/// Root in a folder of root's: the container user is root, whom sshd lets in with the key
+/// alone; passwords stay refused.
+#[test]
+fn as_root_in_root_s_folder_ssh_logs_in_as_root_with_the_key_only() {
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("skipped: only root sees this case");
+        return;
+    }
+    let tb = Testbed::get();
+    let p = fixture_project_of("ssh-root", &tb.small_repo, "", 0);
+    let c = ssh_up(&p);
+    let out = ssh(
+        &p,
+        &c.config_file,
+        &[
+            &c.alias,
+            "id -u; pwd; echo \"path=$PATH\"; touch made-as-root",
+        ],
+    );
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[..2], ["0", "/workspace"], "{out}");
+    assert!(lines[2].starts_with("path=/opt/conda/bin:"), "{out}");
+    assert_eq!(owner(&p.path().join("made-as-root")), 0);
+    passwords_are_refused(&p, &c);
+    p.ptenv(&["ssh", "--forget"]).run().assert_success();
 }
