@@ -1,8 +1,52 @@
-//! Facts about the host that the container plan needs besides the GPUs: the user's home (for
-//! mounts written `~/data`) and the RAM (for `shm_size: auto`). Shared by `up` and `export`, so
-//! both plan the same container.
+//! The machine the environment runs on, as the commands see it: its NVIDIA driver and GPUs,
+//! its RAM (for `shm_size: auto`), the home of the user ptenv acts for there (for mounts
+//! written `~/data`), and the container user for a project folder there. Commands ask a
+//! [`Machine`] instead of reading this computer directly, so that a machine reached over the
+//! network is one more implementation, not a branch in every command. [`Local`] is this one.
 
 use std::path::{Path, PathBuf};
+
+use crate::gpu::HostFacts;
+use crate::identity::User;
+
+/// The machine that runs the engine, the GPUs and the project's containers.
+pub trait Machine {
+    /// Its NVIDIA driver and GPUs, or why they could not be read.
+    fn gpu_facts(&self) -> HostFacts;
+    /// Its RAM in bytes; 0 when unknown.
+    fn ram(&self) -> u64;
+    /// The home of the user ptenv acts for there.
+    fn home(&self) -> PathBuf;
+    /// The container user for the project folder `project` there: the user's own IDs, or for
+    /// root the folder owner's (see [`User::choose`]).
+    fn container_user(&self, project: &Path) -> User;
+    /// The folder's owner and permission bits there, when it can be read.
+    fn folder_access(&self, folder: &Path) -> Option<((u32, u32), u32)>;
+}
+
+/// This computer: the machine ptenv itself runs on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Local;
+
+impl Machine for Local {
+    fn gpu_facts(&self) -> HostFacts {
+        crate::gpu::detect()
+    }
+    fn ram(&self) -> u64 {
+        ram()
+    }
+    fn home(&self) -> PathBuf {
+        home()
+    }
+    fn container_user(&self, project: &Path) -> User {
+        User::for_host(project)
+    }
+    fn folder_access(&self, folder: &Path) -> Option<((u32, u32), u32)> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(folder).ok()?;
+        Some(((meta.uid(), meta.gid()), meta.mode()))
+    }
+}
 
 /// The host user's home; `/` when `HOME` is unset.
 pub fn home() -> PathBuf {

@@ -14,7 +14,7 @@ use crate::doctor::docker::{self, Daemon, GpuPath, GpuPathFacts};
 use crate::doctor::{explain, host, id, image, Check, Report};
 use crate::engine::{self, container::StartError, Engine};
 use crate::error::{Error, Result};
-use crate::gpu::{self, HostFacts};
+use crate::gpu::HostFacts;
 use crate::profile::{self, Gpus, Profile};
 use crate::project::{Project, LABEL_PROJECT};
 use crate::select::{self, Choice};
@@ -87,7 +87,7 @@ async fn diagnose(
         .blocked(id::KERNEL, &[id::PCI])
         .unwrap_or_else(|| host::check_kernel(&kernel, pci.as_deref().unwrap_or_default(), wsl));
     r.push(check);
-    let facts = gpu::detect();
+    let facts = ctx.machine.gpu_facts();
     let check = r
         .blocked(id::NVML, &[id::KERNEL])
         .unwrap_or_else(|| host::check_nvml(&facts));
@@ -234,12 +234,12 @@ async fn diagnose(
     r.push(check);
 
     // The project folder as /workspace, for the user `up` would run.
-    let folder = std::fs::metadata(&ctx.project).ok().map(|m| {
-        use std::os::unix::fs::MetadataExt;
-        (m.uid(), m.gid(), m.mode())
-    });
+    let folder = ctx
+        .machine
+        .folder_access(&ctx.project)
+        .map(|((uid, gid), mode)| (uid, gid, mode));
     r.push(container::check_workspace(
-        &crate::identity::User::for_host(&ctx.project),
+        &ctx.machine.container_user(&ctx.project),
         &ctx.project.display().to_string(),
         folder,
     ));
@@ -479,7 +479,7 @@ fn explain_file(ctx: &Ctx, file: &Path) -> Result<i32> {
     };
     // Logs are often partly binary (progress bars, colour codes): read what is text.
     let text = String::from_utf8_lossy(&bytes);
-    let facts = gpu::detect();
+    let facts = ctx.machine.gpu_facts();
     let findings = explain::scan(&text, &facts);
     let p = &ctx.printer;
     p.json(&explain::to_json(&findings));

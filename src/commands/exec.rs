@@ -7,12 +7,11 @@ use crate::cli::ExecArgs;
 use crate::engine::modes_support::ExecSpec;
 use crate::engine::{block_on, Engine};
 use crate::error::Result;
-use crate::identity::User;
 use crate::project::Project;
 
 pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<i32> {
     let project = Project::new(&ctx.project);
-    let user = User::for_host(&ctx.project);
+    let user = ctx.machine.container_user(&ctx.project);
     let code = block_on(async {
         let engine = Engine::connect().await?;
         let name = args.mode.clone().or_else(|| args.profile_name.clone());

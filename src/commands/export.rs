@@ -24,7 +24,6 @@ use crate::engine::{block_on, Engine};
 use crate::error::{Error, Result};
 use crate::export::{compose, k8s, Input, OutFile, Rendered};
 use crate::gpu;
-use crate::identity::User;
 use crate::modes::{self, SetupInput};
 use crate::plan;
 use crate::profile;
@@ -79,7 +78,7 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
     let facts = if overrides {
         gpu::from_overrides(common.driver.as_deref(), &common.gpu)?
     } else {
-        gpu::detect()
+        ctx.machine.gpu_facts()
     };
     // The file runs elsewhere: on a machine without a driver, choose the image as for the CPU
     // (as `gpus: all` does there) instead of refusing GPU indexes this machine cannot have;
@@ -107,7 +106,7 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
         p.info("  check the image against the target machines with --driver VERSION [--gpu CC], or export for the CPU with --gpus none");
     }
     let project = Project::new(&ctx.project);
-    let user = User::for_host(&ctx.project);
+    let user = ctx.machine.container_user(&ctx.project);
     let setup = modes::setup(
         &profile,
         &SetupInput {
@@ -137,11 +136,11 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
         None => format!("ptenv/{}-{}", project.id, slug(&profile.name)),
     };
     let dockerfile = recipe.dockerfile()?;
-    let home = crate::host::home();
+    let home = ctx.machine.home();
     // `shm_size: auto` is half of the RAM of the machine that runs the environment: this one
     // for Compose; for Kubernetes the pod's memory, which this machine cannot know.
     let target_ram = match k8s_args {
-        None => crate::host::ram(),
+        None => ctx.machine.ram(),
         Some(_) => {
             let (ram, from) = k8s_pod_memory(&profile);
             if profile.shm_size == Some(profile::ShmSize::Auto) {

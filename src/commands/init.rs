@@ -230,6 +230,7 @@ mod tests {
                 json: false,
             },
             project: project.clone(),
+            machine: Box::new(crate::host::Local),
         };
         let _ = run(
             &ctx,

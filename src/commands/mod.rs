@@ -22,16 +22,22 @@ use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
 use crate::output::Printer;
 
-/// What every command gets: the printer and the project folder.
+/// What every command gets: the printer, the project folder and the machine it runs on.
 pub struct Ctx {
     pub printer: Printer,
     /// Absolute path of the project folder.
     pub project: PathBuf,
+    /// Where the environment runs: its GPUs, RAM, user and files.
+    pub machine: Box<dyn crate::host::Machine>,
 }
 
 pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
     let project = project_dir(cli.global.project.as_deref())?;
-    let ctx = Ctx { printer, project };
+    let ctx = Ctx {
+        printer,
+        project,
+        machine: Box::new(crate::host::Local),
+    };
     let uses_engine = !matches!(
         cli.command,
         Command::Init(_) | Command::Profiles | Command::Completions { .. } | Command::Select(_)

@@ -6,7 +6,6 @@ use super::Ctx;
 use crate::cli::{ShellArgs, UpArgs};
 use crate::engine::{block_on, Engine};
 use crate::error::Result;
-use crate::identity::User;
 use crate::modes::{self, Started};
 use crate::profile;
 use crate::project::Project;
@@ -24,7 +23,7 @@ pub fn run(ctx: &Ctx, args: ShellArgs) -> Result<i32> {
     }
     let profile = profile::load_sources(&ctx.project)?.resolve(&name, &args.profile.layer())?;
     let project = Project::new(&ctx.project);
-    let user = User::for_host(&ctx.project);
+    let user = ctx.machine.container_user(&ctx.project);
     let container = project.container_name(&profile.name);
     block_on(async {
         let engine = Engine::connect().await?;

@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
     };
     super::trust::require(ctx, &sources, gate)?;
     let p = &ctx.printer;
-    let facts = gpu::detect();
+    let facts = ctx.machine.gpu_facts();
     let choice = select::choose(&profile, &facts)?;
     // With a ptenv.lock, the locked digest is the base image (or a refusal says why not).
     let choice = super::lock::for_up(ctx, &profile, &facts, choice, args.relock, args.dry_run)?;
@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
         args.profile.gpus.as_ref(),
     );
     let project = Project::new(&ctx.project);
-    let user = User::for_host(&ctx.project);
+    let user = ctx.machine.container_user(&ctx.project);
     if user.is_root() {
         p.info(format!(
             "The container runs as root: you are root and {} is root's, so what it writes there stays root's, as for any of your processes",
@@ -99,8 +99,8 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
         project: &project,
         user: &user,
         setup: &setup,
-        home: crate::host::home(),
-        host_ram: crate::host::ram(),
+        home: ctx.machine.home(),
+        host_ram: ctx.machine.ram(),
     };
     if args.dry_run {
         return block_on(up.dry_run());
@@ -825,18 +825,17 @@ fn say_cpu(
 /// root); when even that user cannot write to the folder, say so now rather than leave the
 /// user to find a "Permission denied" in Jupyter.
 fn warn_unwritable_workspace(ctx: &Ctx, user: &User) {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::metadata(&ctx.project) else {
+    let Some((owner, mode)) = ctx.machine.folder_access(&ctx.project) else {
         return;
     };
-    if !user.can_write((meta.uid(), meta.gid()), meta.mode()) {
+    if !user.can_write(owner, mode) {
         ctx.printer.warn(format!(
             "the container's user `{}` (uid {}) cannot write to /workspace: {} belongs to uid {} with mode {:o}",
             user.name,
             user.uid,
             ctx.project.display(),
-            meta.uid(),
-            meta.mode() & 0o777
+            owner.0,
+            mode & 0o777
         ));
         ctx.printer.warn(format!(
             "run ptenv as the folder's owner, or give the folder to the user: `chown -R {}:{} {}`",
