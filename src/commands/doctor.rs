@@ -469,7 +469,7 @@ fn explain_file(ctx: &Ctx, file: &Path) -> Result<i32> {
     // Logs are often partly binary (progress bars, colour codes): read what is text.
     let text = String::from_utf8_lossy(&bytes);
     let facts = gpu::detect();
-    let findings = explain::scan(&text, &facts);
+    let findings = explain::scan(&text, &explain::Facts::host(&facts));
     let p = &ctx.printer;
     p.json(&explain::to_json(&findings));
     p.result(explain::render(&findings).trim_end());
