@@ -11,7 +11,7 @@ use super::Ctx;
 use crate::cli::DoctorArgs;
 use crate::doctor::container::{self, ProbeRun, PROBE_SCRIPT};
 use crate::doctor::docker::{self, Daemon, GpuPath, GpuPathFacts};
-use crate::doctor::{explain, host, id, image, Check, Report};
+use crate::doctor::{explain, host, id, image, logs, Check, Report};
 use crate::engine::{self, container::StartError, Engine};
 use crate::error::{Error, Result};
 use crate::gpu::{self, HostFacts};
@@ -249,6 +249,18 @@ async fn diagnose(
             }
             (None, None, _) => Check::skip(id::TORCH, "no engine connection"),
         }
+    };
+    r.push(check);
+
+    // What the project's containers printed: where a training run's error is.
+    let check = match (r.blocked(id::LOGS, &[id::DOCKER]), &engine) {
+        (Some(skip), _) => skip,
+        (None, Some(e)) => match e.project_output(&ctx.project, logs::TAIL_LINES).await {
+            Ok(list) => logs::check_logs(&list, &facts),
+            Err(err) => Check::fail(id::LOGS, "cannot read the project's containers' output")
+                .evidence(err.message),
+        },
+        (None, None) => Check::skip(id::LOGS, "no engine connection"),
     };
     r.push(check);
     r

@@ -132,6 +132,7 @@ fn on_this_machine_the_missing_driver_is_the_first_broken_link() {
         ("image", "skip"),
         ("shm", "skip"),
         ("torch", "skip"),
+        ("logs", "skip"),
     ] {
         assert_eq!(status(&report, id), expected, "{id}: {report:#}");
     }
@@ -152,7 +153,8 @@ fn on_this_machine_the_missing_driver_is_the_first_broken_link() {
             "cgroup",
             "image",
             "shm",
-            "torch"
+            "torch",
+            "logs"
         ],
         "chain order"
     );
@@ -747,4 +749,96 @@ fn explain_says_when_nothing_is_known_and_when_the_file_is_missing() {
     out.assert_exit(1);
     assert!(out.stderr.contains("cannot read missing.log"), "{out}");
     assert!(out.stderr.contains("hint: "), "{out}");
+}
+
+/// A training script whose DataLoader workers each hand over 16 MiB tensors: more than a 1 MiB
+/// /dev/shm holds, so a worker dies of SIGBUS as in a container with Docker's default shm.
+const BUS_ERROR_TRAINING: &str = "import torch
+from torch.utils.data import DataLoader, Dataset
+
+class Big(Dataset):
+    def __len__(self):
+        return 64
+    def __getitem__(self, i):
+        return torch.ones(4 * 1024 * 1024)
+
+for batch in DataLoader(Big(), batch_size=2, num_workers=2):
+    print('batch', batch.shape, flush=True)
+";
+
+#[test]
+fn a_training_run_that_dies_of_a_bus_error_is_explained_from_its_logs_with_the_shm_fix() {
+    let tb = Testbed::get();
+    tb.registry();
+    let p = Project::new("doctor-logs-bus-error");
+    // 1m is the smallest shm_size ptenv accepts.
+    p.write(
+        "ptenv.yaml",
+        &format!(
+            "default: shell\nrepository: {}\ngpus: none\nshm_size: 1m\ncommand: \"sh -c 'python /workspace/train.py; echo training-ended-$?; exec sleep infinity'\"\n",
+            tb.torch_repo
+        ),
+    );
+    p.write("train.py", BUS_ERROR_TRAINING);
+    if unsafe { libc::getuid() } == 0 {
+        for f in ["", "train.py"] {
+            std::os::unix::fs::chown(p.path().join(f), Some(1000), Some(1000)).unwrap();
+        }
+    }
+    p.ptenv(&["up", "--detach"]).run().assert_success();
+    let ids = p.containers();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    // The script runs in the background of `up`: wait for it to end (bounded, not timed).
+    let mut logs = String::new();
+    for _ in 0..300 {
+        let out = docker(&["logs", &ids[0]]);
+        logs = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        if logs.contains("training-ended-") {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert!(
+        logs.contains("training-ended-1"),
+        "the script did not die: {logs}"
+    );
+    assert!(
+        logs.contains("is killed by signal: Bus error"),
+        "a real bus error: {logs}"
+    );
+
+    let (_, report) = doctor(&p, &["--no-container"], None, None);
+    let c = check(&report, "logs");
+    assert_eq!(c["status"], "warn", "{report:#}");
+    assert!(
+        text(&c["summary"]).contains("DataLoader workers ran out of shared memory"),
+        "{c:#}"
+    );
+    let evidence = text(&c["evidence"]);
+    assert!(evidence.contains("dataloader-bus-error"), "{c:#}");
+    assert!(
+        evidence.contains("line 1: ERROR: Unexpected bus error encountered in worker"),
+        "{c:#}"
+    );
+    assert!(evidence.contains("has a /dev/shm of 1 MiB"), "{c:#}");
+    assert!(text(&c["fix"]).contains("shm_size: auto"), "{c:#}");
+
+    // On demand, with the line each finding came from.
+    let out = p.ptenv(&["logs", "--explain", "--json"]).run();
+    out.assert_success();
+    let j: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let bus = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "dataloader-bus-error")
+        .unwrap_or_else(|| panic!("{j:#}"));
+    assert!(bus["line"].as_u64().unwrap() >= 1, "{j:#}");
+    assert!(
+        text(&bus["text"]).contains("bus error") || text(&bus["text"]).contains("Bus error"),
+        "{j:#}"
+    );
+    assert!(text(&bus["host"]).contains("1 MiB"), "{j:#}");
+    p.ptenv(&["down"]).run().assert_success();
 }
