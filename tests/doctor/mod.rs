@@ -842,3 +842,26 @@ fn a_training_run_that_dies_of_a_bus_error_is_explained_from_its_logs_with_the_s
     assert!(text(&bus["host"]).contains("1 MiB"), "{j:#}");
     p.ptenv(&["down"]).run().assert_success();
 }
+
+#[test]
+fn a_gpu_bound_to_vfio_pci_is_named_even_when_the_nvidia_module_is_not_loaded() {
+    let p = Project::new("doctor-vfio");
+    let root = sysroot(&p, &[Some("vfio-pci")], None);
+    let (_, report) = doctor(
+        &p,
+        &["--no-container"],
+        Some(&root),
+        Some("init_error DRIVER_NOT_LOADED\n"),
+    );
+    assert_eq!(status(&report, "pci"), "pass");
+    assert_eq!(report["first_failure"]["id"], "kernel-driver", "{report:#}");
+    assert!(
+        text(&report["first_failure"]["summary"])
+            .contains("vfio-pci (reserved for virtual machines)"),
+        "{report:#}"
+    );
+    assert!(
+        !text(&report["first_failure"]["fix"]).contains("dkms"),
+        "{report:#}"
+    );
+}
