@@ -270,9 +270,10 @@ pub static PATTERNS: &[Pattern] = &[
         fix: "regenerate the spec: `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`, then recreate the container",
         context: toolkit_context,
     },
-    // NVIDIA/libnvidia-container src/cli (requirement check), the same text kept as a comment in
+    // NVIDIA/libnvidia-container src/cli/dsl.c: "unsatisfied condition: %s, please update your
+    // driver to a newer version, or use an earlier cuda container"; the Go implementation in
     // NVIDIA/nvidia-container-toolkit v1.20.0 internal/requirements/constraints/binary.go:
-    // "unsatisfied condition: %s, please update your driver to a newer version, or use an earlier cuda container".
+    // "unsatisfied condition: %v (%v)" (docs/compatibility.md §8).
     Pattern {
         id: "unsatisfied-cuda",
         shapes: &["unsatisfied condition: cuda>={}"],
