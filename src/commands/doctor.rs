@@ -4,7 +4,7 @@
 //! Files are read under `PTENV_SYSROOT` (default `/`): tests point it at a sysfs-like tree.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::Ctx;
@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<i32> {
     if let Some(file) = &args.explain {
         return explain_file(ctx, file);
     }
-    let root = sysroot();
+    let root = host::sysroot();
     // A broken ptenv.yaml is one more finding, not a reason to skip the host and Docker.
     let sources = profile::load_sources(&ctx.project);
     let profile = sources.as_ref().map_err(Clone::clone).and_then(|sources| {
@@ -59,14 +59,6 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<i32> {
     p.json(&report.to_json());
     p.result(report.render().trim_end());
     Ok(report.exit_code())
-}
-
-/// `PTENV_SYSROOT`, else `/`.
-fn sysroot() -> PathBuf {
-    std::env::var_os("PTENV_SYSROOT")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// `probe`: whether to run torch in the image, or why not.

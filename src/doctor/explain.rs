@@ -689,17 +689,30 @@ fn arch_context(line: &str, facts: &Facts) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
+/// Whether the module is loaded, and the GPUs no host driver may take (vfio-pci), which loading
+/// the module would not change.
 fn module_context(_: &str, facts: &Facts) -> Option<String> {
-    let host = facts.host;
-    let loaded = std::path::Path::new("/sys/module/nvidia").is_dir();
-    Some(format!(
+    let root = super::host::sysroot();
+    let loaded = super::host::read_kernel(&root).nvidia_loaded;
+    let mut s = format!(
         "the nvidia kernel module is {}{}",
         if loaded { "loaded" } else { "not loaded" },
-        host.driver
+        facts
+            .host
+            .driver
             .as_deref()
             .map(|d| format!(" (driver {d})"))
             .unwrap_or_default()
-    ))
+    );
+    for d in super::host::read_pci(&root).unwrap_or_default() {
+        if d.is_nvidia_gpu() && d.driver.as_deref() == Some("vfio-pci") {
+            s.push_str(&format!(
+                "; {} is bound to vfio-pci (reserved for virtual machines)",
+                d.address
+            ));
+        }
+    }
+    Some(s)
 }
 
 fn toolkit_context(_: &str, _: &Facts) -> Option<String> {

@@ -8,6 +8,14 @@ use std::path::{Path, PathBuf};
 use super::{id, Check};
 use crate::gpu::{HostFacts, Source};
 
+/// `PTENV_SYSROOT`, else `/`.
+pub fn sysroot() -> PathBuf {
+    std::env::var_os("PTENV_SYSROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
 /// PCI vendor id of NVIDIA.
 pub const NVIDIA_VENDOR: u16 = 0x10de;
 

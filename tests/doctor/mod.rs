@@ -865,3 +865,27 @@ fn a_gpu_bound_to_vfio_pci_is_named_even_when_the_nvidia_module_is_not_loaded() 
         "{report:#}"
     );
 }
+
+#[test]
+fn explain_names_a_gpu_reserved_for_vms_behind_a_driver_not_loaded_error() {
+    let p = Project::new("doctor-explain-vfio");
+    let root = sysroot(&p, &[Some("vfio-pci")], None);
+    let out = p
+        .ptenv(&["doctor", "--explain", "-"])
+        .env("PTENV_SYSROOT", &root)
+        .stdin("docker: Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error running hook #0: error running hook: exit status 1, stdout: , stderr: nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown.\n")
+        .run();
+    out.assert_success();
+    assert!(
+        out.stdout.contains(
+            "  container-cli-driver-not-loaded: the NVIDIA container CLI found no loaded driver"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains(
+            "this host: the nvidia kernel module is not loaded; 0000:01:00.0 is bound to vfio-pci (reserved for virtual machines)"
+        ),
+        "{out}"
+    );
+}
