@@ -345,6 +345,9 @@ pub struct LogsArgs {
     /// Show only the last N lines
     #[arg(long, value_name = "N")]
     pub tail: Option<u64>,
+    /// Name the known GPU/CUDA/Docker errors in the output (with --json: each with its line)
+    #[arg(long, conflicts_with = "follow")]
+    pub explain: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,14 +4,14 @@
 //! Files are read under `PTENV_SYSROOT` (default `/`): tests point it at a sysfs-like tree.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::Ctx;
 use crate::cli::DoctorArgs;
 use crate::doctor::container::{self, ProbeRun, PROBE_SCRIPT};
 use crate::doctor::docker::{self, Daemon, GpuPath, GpuPathFacts};
-use crate::doctor::{explain, host, id, image, Check, Report};
+use crate::doctor::{explain, host, id, image, logs, Check, Report};
 use crate::engine::{self, container::StartError, Engine};
 use crate::error::{Error, Result};
 use crate::gpu::HostFacts;
@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<i32> {
     if let Some(file) = &args.explain {
         return explain_file(ctx, file);
     }
-    let root = sysroot();
+    let root = host::sysroot();
     // A broken ptenv.yaml is one more finding, not a reason to skip the host and Docker.
     let sources = profile::load_sources(&ctx.project);
     let profile = sources.as_ref().map_err(Clone::clone).and_then(|sources| {
@@ -59,14 +59,6 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<i32> {
     p.json(&report.to_json());
     p.result(report.render().trim_end());
     Ok(report.exit_code())
-}
-
-/// `PTENV_SYSROOT`, else `/`.
-fn sysroot() -> PathBuf {
-    std::env::var_os("PTENV_SYSROOT")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// `probe`: whether to run torch in the image, or why not.
@@ -260,6 +252,19 @@ async fn diagnose(
             }
             (None, None, _) => Check::skip(id::TORCH, "no engine connection"),
         }
+    };
+    r.push(check);
+
+    // What the project's containers printed: where a training run's error is.
+    let check = match (r.blocked(id::LOGS, &[id::DOCKER]), &engine) {
+        (Some(skip), _) => skip,
+        (None, Some(e)) => match e.project_output(&ctx.project, logs::TAIL_LINES).await {
+            Ok(list) => logs::check_logs(&list, &facts),
+            // Output that cannot be read (e.g. `--log-driver none`) says nothing about the chain.
+            Err(err) => Check::warn(id::LOGS, "cannot read the project's containers' output")
+                .evidence(err.message),
+        },
+        (None, None) => Check::skip(id::LOGS, "no engine connection"),
     };
     r.push(check);
     r
@@ -480,7 +485,7 @@ fn explain_file(ctx: &Ctx, file: &Path) -> Result<i32> {
     // Logs are often partly binary (progress bars, colour codes): read what is text.
     let text = String::from_utf8_lossy(&bytes);
     let facts = ctx.machine.gpu_facts();
-    let findings = explain::scan(&text, &facts);
+    let findings = explain::scan(&text, &explain::Facts::host(&facts));
     let p = &ctx.printer;
     p.json(&explain::to_json(&findings));
     p.result(explain::render(&findings).trim_end());

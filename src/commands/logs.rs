@@ -1,7 +1,9 @@
-//! `ptenv logs [MODE] [-f] [--tail N]`: the output of one of the project's containers.
+//! `ptenv logs [MODE] [-f] [--tail N] [--explain]`: the output of one of the project's
+//! containers, or the known errors in it.
 
 use super::Ctx;
 use crate::cli::LogsArgs;
+use crate::doctor::{explain, logs as doctor_logs};
 use crate::engine::container::Found;
 use crate::engine::{block_on, Engine};
 use crate::error::{Error, Result};
@@ -12,14 +14,37 @@ pub fn run(ctx: &Ctx, args: LogsArgs) -> Result<i32> {
     block_on(async {
         let engine = Engine::connect().await?;
         let c = pick(&engine, &project, args.mode.as_deref(), false).await?;
+        if args.explain {
+            return explain(ctx, &engine, &c, args.tail).await;
+        }
         let logs = engine.logs(&c.id, args.follow, args.tail);
         tokio::select! {
-            r = logs => r,
+            r = logs => r.map(|()| 0),
             // Ctrl-C ends `-f` the way it ends `docker logs -f`: quietly.
-            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = tokio::signal::ctrl_c() => Ok(0),
         }
+    })
+}
+
+/// `--explain`: the findings in the container's last `tail` lines (default: what doctor
+/// reads); exits like `doctor --explain`: 0 when something was recognised, 1 when not.
+async fn explain(ctx: &Ctx, engine: &Engine, c: &Found, tail: Option<u64>) -> Result<i32> {
+    let lines = tail.map_or(doctor_logs::TAIL_LINES, |n| n as usize);
+    let output = engine.log_tail(&c.id, lines).await?;
+    let shm = engine.container_shm(c).await?.ok_or_else(|| {
+        Error::new(format!("{} was removed while its output was read", c.name))
+            .hint("start it again with `ptenv up`")
     })?;
-    Ok(0)
+    let out = doctor_logs::ContainerOutput {
+        shm,
+        state: c.state.clone(),
+        output,
+    };
+    let findings = doctor_logs::scan(&out, &ctx.machine.gpu_facts());
+    let p = &ctx.printer;
+    p.json(&explain::to_json(&findings));
+    p.result(explain::render(&findings).trim_end());
+    Ok(if findings.is_empty() { 1 } else { 0 })
 }
 
 /// The project's container for `profile`, or when none is named, its only container (or its

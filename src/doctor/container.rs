@@ -61,7 +61,7 @@ pub struct ContainerShm {
 }
 
 /// Docker's ShmSize when the field is omitted (Engine API, docs/compatibility.md §7).
-const DOCKER_DEFAULT_SHM: i64 = 64 * 1024 * 1024;
+pub(super) const DOCKER_DEFAULT_SHM: i64 = 64 * 1024 * 1024;
 
 /// Link 8: /dev/shm of the project's running containers, and the memlock fallback.
 pub fn check_shm(containers: &[ContainerShm]) -> Check {
@@ -252,7 +252,7 @@ pub struct ProbeRun {
 
 /// The first known error of docs/compatibility.md §8 in `text`, as "cause" and "fix".
 fn diagnose(text: &str, host: &HostFacts) -> Option<(String, String)> {
-    explain::scan(text, host)
+    explain::scan(text, &explain::Facts::host(host))
         .into_iter()
         .next()
         .map(|f| (format!("{}: {}", f.pattern.title, f.pattern.cause), f.fix))

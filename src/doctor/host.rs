@@ -8,6 +8,14 @@ use std::path::{Path, PathBuf};
 use super::{id, Check};
 use crate::gpu::{HostFacts, Source};
 
+/// `PTENV_SYSROOT`, else `/`.
+pub fn sysroot() -> PathBuf {
+    std::env::var_os("PTENV_SYSROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
 /// PCI vendor id of NVIDIA.
 pub const NVIDIA_VENDOR: u16 = 0x10de;
 
@@ -179,6 +187,9 @@ pub fn read_kernel(root: &Path) -> KernelFacts {
 /// (docs/compatibility.md §8, the nvidia-smi row).
 const MODULE_FIX: &str = "install the NVIDIA driver (e.g. `sudo ubuntu-drivers install`, or your distribution's nvidia-driver package) and reboot; if it is installed, `sudo modprobe nvidia` and read `sudo dmesg | grep -i nvidia`: after a kernel update rebuild the module (`sudo dkms autoinstall`), and with Secure Boot on, enrol the module's signing key or turn Secure Boot off";
 
+/// A GPU bound to vfio-pci, and how to give it back to the host.
+const VFIO_FIX: &str = "the GPU is reserved for passing through to virtual machines: if this host should use it, remove its id from the `vfio-pci.ids=` kernel option (/etc/default/grub, then `sudo update-grub`) and from /etc/modprobe.d, install the NVIDIA driver if it is not, and reboot so the nvidia module takes it";
+
 /// Link 2: the NVIDIA kernel module is loaded and drives the GPUs (nouveau does not).
 pub fn check_kernel(k: &KernelFacts, pci: &[PciDevice], wsl: bool) -> Check {
     if wsl {
@@ -200,9 +211,14 @@ pub fn check_kernel(k: &KernelFacts, pci: &[PciDevice], wsl: bool) -> Check {
         .iter()
         .map(|g| {
             format!(
-                "{}: driven by {}",
+                "{}: driven by {}{}",
                 g.address,
-                g.driver.as_deref().unwrap_or("no driver")
+                g.driver.as_deref().unwrap_or("no driver"),
+                if g.driver.as_deref() == Some("vfio-pci") {
+                    " (reserved for virtual machines)"
+                } else {
+                    ""
+                }
             )
         })
         .collect();
@@ -231,12 +247,22 @@ pub fn check_kernel(k: &KernelFacts, pci: &[PciDevice], wsl: bool) -> Check {
         .evidence_all(evidence)
         .fix("CUDA needs NVIDIA's driver: install it, blacklist nouveau (`echo 'blacklist nouveau' | sudo tee /etc/modprobe.d/blacklist-nouveau.conf && sudo update-initramfs -u`) and reboot");
     }
+    // GPUs handed to vfio-pci are kept from every host driver on purpose: loading the nvidia
+    // module (the usual fix when it is absent) would not give them to it.
+    let vfio = bound("vfio-pci");
+    if !gpus.is_empty() && vfio.len() == gpus.len() {
+        return Check::fail(
+            id::KERNEL,
+            "every NVIDIA GPU is bound to vfio-pci (reserved for virtual machines)",
+        )
+        .evidence_all(evidence)
+        .fix(VFIO_FIX);
+    }
     if !k.nvidia_loaded {
         return Check::fail(id::KERNEL, "the NVIDIA kernel module is not loaded")
             .evidence_all(evidence)
             .fix(MODULE_FIX);
     }
-    let vfio = bound("vfio-pci");
     let unbound: Vec<&PciDevice> = gpus
         .iter()
         .copied()
@@ -247,14 +273,6 @@ pub fn check_kernel(k: &KernelFacts, pci: &[PciDevice], wsl: bool) -> Check {
         .as_deref()
         .map(|v| format!(" ({v})"))
         .unwrap_or_default();
-    if !gpus.is_empty() && vfio.len() == gpus.len() {
-        return Check::fail(
-            id::KERNEL,
-            "every NVIDIA GPU is bound to vfio-pci (reserved for virtual machines)",
-        )
-        .evidence_all(evidence)
-        .fix("unbind the GPU from vfio-pci (remove its id from the vfio-pci.ids= kernel option or /etc/modprobe.d) and reboot, so the nvidia module takes it");
-    }
     if !vfio.is_empty() || !unbound.is_empty() {
         let names: Vec<&str> = vfio
             .iter()
@@ -537,6 +555,36 @@ mod tests {
         );
         assert_eq!(c.status, Status::Warn);
         assert!(c.summary.contains("0000:02:00.0"), "{c:?}");
+    }
+
+    #[test]
+    fn a_gpu_bound_to_vfio_is_reserved_for_vms_even_without_the_nvidia_module() {
+        let none = KernelFacts::default();
+        let c = check_kernel(&none, &[gpu_dev("0000:01:00.0", Some("vfio-pci"))], false);
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(
+            c.summary,
+            "every NVIDIA GPU is bound to vfio-pci (reserved for virtual machines)"
+        );
+        assert!(c.fix.as_deref().unwrap().contains("vfio-pci.ids="), "{c:?}");
+        assert!(!c.fix.as_deref().unwrap().contains("dkms"), "{c:?}");
+        // One GPU for the VMs, one with no driver: the module is the link to fix, and the
+        // reserved one is named.
+        let c = check_kernel(
+            &none,
+            &[
+                gpu_dev("0000:01:00.0", Some("vfio-pci")),
+                gpu_dev("0000:02:00.0", None),
+            ],
+            false,
+        );
+        assert_eq!(c.summary, "the NVIDIA kernel module is not loaded");
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| e == "0000:01:00.0: driven by vfio-pci (reserved for virtual machines)"),
+            "{c:?}"
+        );
     }
 
     fn facts(source: Source, gpus: Vec<Gpu>, problems: &[&str]) -> HostFacts {

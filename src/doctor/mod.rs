@@ -3,7 +3,8 @@
 //! The chain, in order: an NVIDIA GPU on the PCI bus → the kernel driver → NVML → the Docker
 //! daemon → a GPU path into containers (NVIDIA runtime or CDI) → the cgroup setup → the
 //! selected image against the driver and the GPUs → the project's running container (shared
-//! memory, memlock) → torch inside the image. Each link is a small function in a submodule
+//! memory, memlock) → torch inside the image; then the known errors in the project's containers'
+//! own output. Each link is a small function in a submodule
 //! that turns facts (read elsewhere) into a [`Check`]; this module holds the types, the rule
 //! that a check whose prerequisite failed is skipped, the verdict and the two renderings.
 
@@ -12,6 +13,7 @@ pub mod docker;
 pub mod explain;
 pub mod host;
 pub mod image;
+pub mod logs;
 
 use serde::Serialize;
 
@@ -59,6 +61,7 @@ pub mod id {
     pub const SHM: &str = "shm";
     pub const WORKSPACE: &str = "workspace";
     pub const TORCH: &str = "torch";
+    pub const LOGS: &str = "logs";
 }
 
 /// The group a check belongs to in the text report.

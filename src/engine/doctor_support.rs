@@ -1,5 +1,5 @@
 //! What `ptenv doctor` needs from the engine beyond the other commands: the GPU-related parts
-//! of `GET /info`, the shared-memory settings of the project's running containers, and a
+//! of `GET /info`, the shared-memory settings and recent output of the project's containers, and a
 //! short-lived container run to its end with its output collected (the torch probe).
 //! The answers are doctor's own plain structs, so its checks stay free of bollard types.
 
@@ -9,9 +9,11 @@ use std::time::Duration;
 use bollard::query_parameters::WaitContainerOptionsBuilder;
 use futures_util::StreamExt;
 
+use super::container::Found;
 use super::{failed, Engine};
 use crate::doctor::container::ContainerShm;
 use crate::doctor::docker::EngineInfo;
+use crate::doctor::logs::ContainerOutput;
 use crate::error::Result;
 use crate::plan::LABEL_MEMLOCK;
 
@@ -52,24 +54,53 @@ impl Engine {
             if !c.running() {
                 continue;
             }
-            let inspected = match self.docker.inspect_container(&c.id, None).await {
-                Ok(i) => i,
-                // Gone between the list and now.
-                Err(e) if super::status_of(&e) == Some(404) => continue,
-                Err(e) => {
-                    return Err(failed(
-                        &format!("cannot inspect container {}", c.name),
-                        &self.endpoint,
-                        &e,
-                    ))
-                }
+            if let Some(shm) = self.container_shm(&c).await? {
+                out.push(shm);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One container's /dev/shm settings; `None` when it is gone.
+    pub async fn container_shm(&self, c: &Found) -> Result<Option<ContainerShm>> {
+        let inspected = match self.docker.inspect_container(&c.id, None).await {
+            Ok(i) => i,
+            // Gone between the list and now.
+            Err(e) if super::status_of(&e) == Some(404) => return Ok(None),
+            Err(e) => {
+                return Err(failed(
+                    &format!("cannot inspect container {}", c.name),
+                    &self.endpoint,
+                    &e,
+                ))
+            }
+        };
+        let host = inspected.host_config.unwrap_or_default();
+        Ok(Some(ContainerShm {
+            name: c.name.clone(),
+            shm_size: host.shm_size,
+            ipc_mode: host.ipc_mode,
+            memlock_capped: c.labels.get(LABEL_MEMLOCK).cloned(),
+        }))
+    }
+
+    /// The last `lines` lines of output of each container of `project`, running or not (a
+    /// training run that died is where its error is), with its /dev/shm settings.
+    pub async fn project_output(
+        &self,
+        project: &Path,
+        lines: usize,
+    ) -> Result<Vec<ContainerOutput>> {
+        let mut out = Vec::new();
+        for c in self.list(Some(project)).await? {
+            let Some(shm) = self.container_shm(&c).await? else {
+                continue;
             };
-            let host = inspected.host_config.unwrap_or_default();
-            out.push(ContainerShm {
-                name: c.name.clone(),
-                shm_size: host.shm_size,
-                ipc_mode: host.ipc_mode,
-                memlock_capped: c.labels.get(LABEL_MEMLOCK).cloned(),
+            let output = self.log_tail(&c.id, lines).await?;
+            out.push(ContainerOutput {
+                shm,
+                state: c.state.clone(),
+                output,
             });
         }
         Ok(out)

@@ -132,6 +132,7 @@ fn on_this_machine_the_missing_driver_is_the_first_broken_link() {
         ("image", "skip"),
         ("shm", "skip"),
         ("torch", "skip"),
+        ("logs", "skip"),
     ] {
         assert_eq!(status(&report, id), expected, "{id}: {report:#}");
     }
@@ -153,7 +154,8 @@ fn on_this_machine_the_missing_driver_is_the_first_broken_link() {
             "image",
             "shm",
             "workspace",
-            "torch"
+            "torch",
+            "logs"
         ],
         "chain order"
     );
@@ -768,4 +770,143 @@ fn a_workspace_the_container_user_cannot_write_is_flagged() {
         "{ws:#}"
     );
     assert!(text(&ws["fix"]).contains("chown -R"), "{ws:#}");
+}
+
+/// A training script whose DataLoader workers each hand over 16 MiB tensors: more than a 1 MiB
+/// /dev/shm holds, so a worker dies of SIGBUS as in a container with Docker's default shm.
+const BUS_ERROR_TRAINING: &str = "import torch
+from torch.utils.data import DataLoader, Dataset
+
+class Big(Dataset):
+    def __len__(self):
+        return 64
+    def __getitem__(self, i):
+        return torch.ones(4 * 1024 * 1024)
+
+for batch in DataLoader(Big(), batch_size=2, num_workers=2):
+    print('batch', batch.shape, flush=True)
+";
+
+#[test]
+fn a_training_run_that_dies_of_a_bus_error_is_explained_from_its_logs_with_the_shm_fix() {
+    let tb = Testbed::get();
+    tb.registry();
+    let p = Project::new("doctor-logs-bus-error");
+    // 1m is the smallest shm_size ptenv accepts.
+    p.write(
+        "ptenv.yaml",
+        &format!(
+            "default: shell\nrepository: {}\ngpus: none\nshm_size: 1m\ncommand: \"sh -c 'python /workspace/train.py; echo training-ended-$?; exec sleep infinity'\"\n",
+            tb.torch_repo
+        ),
+    );
+    p.write("train.py", BUS_ERROR_TRAINING);
+    if unsafe { libc::getuid() } == 0 {
+        for f in ["", "train.py"] {
+            std::os::unix::fs::chown(p.path().join(f), Some(1000), Some(1000)).unwrap();
+        }
+    }
+    p.ptenv(&["up", "--detach"]).run().assert_success();
+    let ids = p.containers();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    // The script runs in the background of `up`: wait for it to end (bounded, not timed).
+    let mut logs = String::new();
+    for _ in 0..300 {
+        let out = docker(&["logs", &ids[0]]);
+        logs = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        if logs.contains("training-ended-") {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert!(
+        logs.contains("training-ended-1"),
+        "the script did not die: {logs}"
+    );
+    assert!(
+        logs.contains("is killed by signal: Bus error"),
+        "a real bus error: {logs}"
+    );
+
+    let (_, report) = doctor(&p, &["--no-container"], None, None);
+    let c = check(&report, "logs");
+    assert_eq!(c["status"], "warn", "{report:#}");
+    assert!(
+        text(&c["summary"]).contains("DataLoader workers ran out of shared memory"),
+        "{c:#}"
+    );
+    let evidence = text(&c["evidence"]);
+    assert!(evidence.contains("dataloader-bus-error"), "{c:#}");
+    assert!(
+        evidence.contains("line 1: ERROR: Unexpected bus error encountered in worker"),
+        "{c:#}"
+    );
+    assert!(evidence.contains("has a /dev/shm of 1 MiB"), "{c:#}");
+    assert!(text(&c["fix"]).contains("shm_size: auto"), "{c:#}");
+
+    // On demand, with the line each finding came from.
+    let out = p.ptenv(&["logs", "--explain", "--json"]).run();
+    out.assert_success();
+    let j: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let bus = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "dataloader-bus-error")
+        .unwrap_or_else(|| panic!("{j:#}"));
+    assert!(bus["line"].as_u64().unwrap() >= 1, "{j:#}");
+    assert!(
+        text(&bus["text"]).contains("bus error") || text(&bus["text"]).contains("Bus error"),
+        "{j:#}"
+    );
+    assert!(text(&bus["host"]).contains("1 MiB"), "{j:#}");
+    p.ptenv(&["down"]).run().assert_success();
+}
+
+#[test]
+fn a_gpu_bound_to_vfio_pci_is_named_even_when_the_nvidia_module_is_not_loaded() {
+    let p = Project::new("doctor-vfio");
+    let root = sysroot(&p, &[Some("vfio-pci")], None);
+    let (_, report) = doctor(
+        &p,
+        &["--no-container"],
+        Some(&root),
+        Some("init_error DRIVER_NOT_LOADED\n"),
+    );
+    assert_eq!(status(&report, "pci"), "pass");
+    assert_eq!(report["first_failure"]["id"], "kernel-driver", "{report:#}");
+    assert!(
+        text(&report["first_failure"]["summary"])
+            .contains("vfio-pci (reserved for virtual machines)"),
+        "{report:#}"
+    );
+    assert!(
+        !text(&report["first_failure"]["fix"]).contains("dkms"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn explain_names_a_gpu_reserved_for_vms_behind_a_driver_not_loaded_error() {
+    let p = Project::new("doctor-explain-vfio");
+    let root = sysroot(&p, &[Some("vfio-pci")], None);
+    let out = p
+        .ptenv(&["doctor", "--explain", "-"])
+        .env("PTENV_SYSROOT", &root)
+        .stdin("docker: Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error running hook #0: error running hook: exit status 1, stdout: , stderr: nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown.\n")
+        .run();
+    out.assert_success();
+    assert!(
+        out.stdout.contains(
+            "  container-cli-driver-not-loaded: the NVIDIA container CLI found no loaded driver"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains(
+            "this host: the nvidia kernel module is not loaded; 0000:01:00.0 is bound to vfio-pci (reserved for virtual machines)"
+        ),
+        "{out}"
+    );
 }
