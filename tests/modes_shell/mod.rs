@@ -142,13 +142,7 @@ fn shell_under_a_real_terminal_follows_resizes_passes_keys_and_restores_the_term
     let p = fixture_project("shell-tty", &tb.small_repo, "");
     p.ptenv(&["up", "shell", "--detach"]).run().assert_success();
 
-    let env = format!(
-        "HOME='{}' XDG_CONFIG_HOME='{}' XDG_DATA_HOME='{}' XDG_CACHE_HOME='{}'",
-        p.home().display(),
-        p.config_dir().display(),
-        p.data_dir().display(),
-        p.cache_dir().display()
-    );
+    let env = p.shell_env();
     // After ptenv returns, print its exit code and whether the terminal is cooked again.
     let script = format!(
         "cd '{dir}' && env {env} '{bin}' -q shell; echo \"EXIT=$?\"; \

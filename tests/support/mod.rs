@@ -303,6 +303,18 @@ impl Project {
         &self.cache
     }
 
+    /// The isolated home as `VAR='value'` words for `env` in a shell line (for programs that a
+    /// test starts through tmux rather than through [`Project::command`]).
+    pub fn shell_env(&self) -> String {
+        format!(
+            "HOME='{}' XDG_CONFIG_HOME='{}' XDG_DATA_HOME='{}' XDG_CACHE_HOME='{}'",
+            self.home.display(),
+            self.config.display(),
+            self.data.display(),
+            self.cache.display()
+        )
+    }
+
     /// `dev.ptenv.project=<path>`, for `docker ps --filter label=...`.
     pub fn label_filter(&self) -> String {
         format!("{PROJECT_LABEL}={}", self.dir.display())

@@ -240,13 +240,7 @@ fn doctor_does_not_probe_the_image_of_an_untrusted_file() {
 #[test]
 fn on_a_terminal_the_user_is_asked_and_no_is_the_default() {
     let p = untrusted_project("trust-tty", "ipc: host\n");
-    let env = format!(
-        "HOME='{}' XDG_CONFIG_HOME='{}' XDG_DATA_HOME='{}' XDG_CACHE_HOME='{}'",
-        p.home().display(),
-        p.config_dir().display(),
-        p.data_dir().display(),
-        p.cache_dir().display()
-    );
+    let env = p.shell_env();
     let script = format!(
         "cd '{dir}' && for i in 1 2; do env {env} '{bin}' export compose -o compose.yaml; echo \"EXIT$i=$?\"; done; sleep 600",
         dir = p.path().display(),
