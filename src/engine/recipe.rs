@@ -137,7 +137,7 @@ impl Recipe<'_> {
             script.push(format!(
                 "for p in {}; do dpkg -s -- \"$p\" >/dev/null 2>&1 || set -- \"$@\" \"$p\"; done",
                 apt.iter()
-                    .map(|p| shell_word(p))
+                    .map(|p| crate::shell::single_quoted(p))
                     .collect::<Vec<_>>()
                     .join(" ")
             ));
@@ -176,11 +176,11 @@ impl Recipe<'_> {
             for (module, package) in &pip_checks {
                 script.push(format!(
                     "\"$PY\" -c 'import {module}' >/dev/null 2>&1 || set -- \"$@\" {}",
-                    shell_word(package)
+                    crate::shell::single_quoted(package)
                 ));
             }
             for p in &self.packages.pip {
-                script.push(format!("set -- \"$@\" {}", shell_word(p)));
+                script.push(format!("set -- \"$@\" {}", crate::shell::single_quoted(p)));
             }
             script.push(
                 "if [ $# -gt 0 ]; then \"$PY\" -m pip install --no-cache-dir -q -- \"$@\"; fi"
@@ -195,7 +195,7 @@ impl Recipe<'_> {
             script.push(format!(
                 "d=$(\"$PY\" -c 'import sys; print(sys.prefix)')/share/jupyter/lab/settings; \
                  mkdir -p \"$d\"; [ -e \"$d/overrides.json\" ] || printf '%s\\n' {} > \"$d/overrides.json\"",
-                shell_word(JUPYTERLAB_OVERRIDES)
+                crate::shell::single_quoted(JUPYTERLAB_OVERRIDES)
             ));
         }
         // The user: reuse a group or user that already has the IDs (e.g. `ubuntu` 1000 in
@@ -295,34 +295,36 @@ impl Recipe<'_> {
 /// Shell code that writes `f` with its mode and owner, on one line of the Dockerfile: each
 /// line of the file is one quoted `printf` argument, so the Dockerfile stays readable.
 fn write_file(f: &ContainerFile) -> String {
-    let path = shell_word(&f.path);
-    let dir = shell_word(f.path.rsplit_once('/').map_or("/", |(d, _)| d));
+    let path = crate::shell::single_quoted(&f.path);
+    let dir = crate::shell::single_quoted(f.path.rsplit_once('/').map_or("/", |(d, _)| d));
     let text = String::from_utf8_lossy(&f.contents);
-    let lines = |t: &str| t.split('\n').map(shell_word).collect::<Vec<_>>().join(" ");
+    let lines = |t: &str| {
+        t.split('\n')
+            .map(crate::shell::single_quoted)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     let write = if text.is_empty() {
         format!(": > {path}")
     } else if let Some(body) = text.strip_suffix('\n') {
         format!("printf '%s\\n' {} > {path}", lines(body))
     } else if let Some((body, last)) = text.rsplit_once('\n') {
         // No newline at the end: the last line is printed without one.
-        let last = shell_word(last);
+        let last = crate::shell::single_quoted(last);
         format!(
             "{{ printf '%s\\n' {}; printf '%s' {last}; }} > {path}",
             lines(body)
         )
     } else {
-        format!("printf '%s' {} > {path}", shell_word(&text))
+        format!(
+            "printf '%s' {} > {path}",
+            crate::shell::single_quoted(&text)
+        )
     };
     format!(
         "mkdir -p {dir}; {write}; chown {}:{} {path}; chmod {:o} {path}",
         f.uid, f.gid, f.mode
     )
-}
-
-/// A package name as one shell word. Names come from the user's profile; quoting keeps
-/// `numpy>=2` or `torch==2.6.*` one argument and a stray `;` harmless.
-fn shell_word(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 #[cfg(test)]

@@ -299,7 +299,7 @@ pub fn print_connection(printer: &crate::output::Printer, c: &Connection, to_std
     ));
     let lines = [
         format!("host:    {}", c.alias),
-        format!("ssh:     {}", shell_words(&ssh_command(c))),
+        format!("ssh:     {}", crate::shell::join(&ssh_command(c))),
         format!("VS Code: {}", vscode_command(&c.alias).join(" ")),
     ];
     for line in lines {
@@ -320,24 +320,6 @@ pub fn connection_json(c: &Connection) -> serde_json::Map<String, serde_json::Va
     m.insert("ssh_command".into(), json!(ssh_command(c)));
     m.insert("code_command".into(), json!(vscode_command(&c.alias)));
     m
-}
-
-/// Words joined for a shell, quoted when needed.
-fn shell_words(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| {
-            if !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./+:=@%".contains(c))
-            {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Waits until sshd sends its `SSH-2.0-…` greeting through the published port (Docker's
@@ -480,14 +462,6 @@ mod tests {
             "{start}"
         );
         assert!(start.ends_with("exec setpriv --reuid=1234 --regid=1300 --init-groups -- \"$@\"\n"));
-    }
-
-    #[test]
-    fn commands_are_quoted_for_a_shell() {
-        let words: Vec<String> = ["ssh", "-F", "/home/a b/x.conf", "it's"]
-            .map(String::from)
-            .to_vec();
-        assert_eq!(shell_words(&words), "ssh -F '/home/a b/x.conf' 'it'\\''s'");
     }
 
     #[test]
