@@ -91,6 +91,7 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
     // names never vouches for them (the image build may use it; it needed trust for that).
     let registry_ca_from_profile = !sources.project_sets(&name, |l| l.ca_bundle.is_some());
     let up = Up {
+        facts: &facts,
         owner: crate::project::owner()?,
         registry_ca_from_profile,
         printer: *p,
@@ -110,6 +111,8 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
 
 /// Everything `up` decided before it talks to the engine.
 struct Up<'a> {
+    /// The machine's GPU facts, for what a failed container's output means here.
+    facts: &'a gpu::HostFacts,
     /// Who runs this `up` (the owner label of the containers it makes).
     owner: String,
     /// Whether the profile's `ca_bundle` may serve ptenv's registry requests (it comes from the
@@ -311,10 +314,13 @@ impl Up<'_> {
             // waiting): a container this run made is half-made, so it goes like one whose
             // start failed. One that was there before stays.
             Err(mut e) if made_now => {
-                engine.remove(&spec.name).await?;
                 if e.code == EXIT_INTERRUPTED {
                     e.hints.clear();
+                } else if let Some(said) = self.explain_output(&engine, &spec.name).await {
+                    // What its output explains, read before the container (and its log) goes.
+                    e.hints.insert(0, said);
                 }
+                engine.remove(&spec.name).await?;
                 e.hints.push(format!(
                     "ptenv removed {}, which this run had created, so nothing half-made was left behind; run `ptenv up` again once the cause is fixed",
                     spec.name
@@ -631,6 +637,29 @@ impl Up<'_> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The first known error in the output of the container `name` (as `ptenv doctor` reads
+    /// it), as one line for an error's hints; `None` when the output holds none or cannot be
+    /// read (the error itself already quotes the log's last lines).
+    async fn explain_output(&self, engine: &Engine, name: &str) -> Option<String> {
+        use crate::doctor::logs::{self, ContainerOutput};
+        let c = engine.find(name).await.ok().flatten()?;
+        let output = engine.log_tail(&c.id, logs::TAIL_LINES).await.ok()?;
+        let shm = engine.container_shm(&c).await.ok().flatten()?;
+        let out = ContainerOutput {
+            shm,
+            state: c.state.clone(),
+            output,
+        };
+        let first = logs::scan(&out, self.facts).into_iter().next()?;
+        Some(format!(
+            "its output explains it: {} (line {}: `{}`); {}",
+            first.pattern.title,
+            first.line_no,
+            crate::doctor::redact(&first.line),
+            first.fix
+        ))
     }
 
     /// Another user's (or another HOME's) container of the same project and profile is

@@ -223,6 +223,31 @@ fn human_output_is_the_url_and_open_hands_it_to_the_browser() {
 }
 
 #[test]
+fn a_jupyter_whose_output_has_a_known_error_says_what_it_means() {
+    let tb = Testbed::get();
+    // The command prints PyTorch's DataLoader message (torch/utils/data/dataloader.py) and
+    // dies, as a notebook server started by a failing training import would.
+    let p = fixture_project(
+        "jupyter-explained",
+        &tb.small_repo,
+        "profiles:\n  jupyter:\n    shm_size: 64m\n    command: \"sh -c 'echo \\\"RuntimeError: DataLoader worker (pid 1234) is killed by signal: Bus error. It is possible that dataloader is workers are out of shared memory. Please try to raise your shared memory limit.\\\" >&2; exit 1'\"\n",
+    );
+    let out = p.ptenv(&["up", "jupyter"]).run();
+    out.assert_exit(1);
+    let said = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("hint: its output explains it: "))
+        .unwrap_or_else(|| panic!("no explanation:\n{out}"));
+    assert!(said.contains("shm_size"), "{out}");
+    assert!(
+        out.stderr.contains("nothing half-made was left behind"),
+        "{out}"
+    );
+    assert!(p.containers().is_empty());
+}
+
+#[test]
 fn a_jupyter_that_dies_shows_its_last_log_lines() {
     let tb = Testbed::get();
     let p = fixture_project(
