@@ -199,16 +199,25 @@ impl Recipe<'_> {
             ));
         }
         // The user: reuse a group or user that already has the IDs (e.g. `ubuntu` 1000 in
-        // newer Ubuntu bases), renamed, so files in /workspace show the host user's IDs.
+        // newer Ubuntu bases), renamed, so files in /workspace show the host user's IDs. A
+        // group or user that has the name but other IDs (a team's base image, or an image
+        // ptenv derived for another user) is given the IDs; a user of that name in the way of
+        // a rename keeps its files under the name `<name>-base`.
         script.push(format!(
-            "getent group {gid} >/dev/null || groupadd -g {gid} {name}",
+            "getent group {gid} >/dev/null || \
+             if getent group {name} >/dev/null; then groupmod -g {gid} {name}; else groupadd -g {gid} {name}; fi",
             gid = u.gid,
             name = u.name
         ));
         script.push(format!(
             "old=$(getent passwd {uid} | cut -d: -f1); \
-             if [ -z \"$old\" ]; then useradd -m -u {uid} -g {gid} -s /bin/bash -d {home} {name}; \
-             elif [ \"$old\" != {name} ]; then usermod -l {name} -d {home} -m -g {gid} -s /bin/bash \"$old\"; fi",
+             if [ -z \"$old\" ]; then \
+             if getent passwd {name} >/dev/null; then usermod -u {uid} -g {gid} -d {home} -s /bin/bash {name}; \
+             mkdir -p {home}; chown {uid}:{gid} {home}; \
+             else useradd -m -u {uid} -g {gid} -s /bin/bash -d {home} {name}; fi; \
+             elif [ \"$old\" != {name} ]; then \
+             if getent passwd {name} >/dev/null; then usermod -l {name}-base {name}; fi; \
+             usermod -l {name} -d {home} -m -g {gid} -s /bin/bash \"$old\"; fi",
             uid = u.uid,
             gid = u.gid,
             name = u.name,

@@ -574,3 +574,57 @@ fn sudo_false_leaves_no_sudo_and_root_s_environment_file_is_not_the_user_s() {
     path.assert_success();
     assert!(path.stdout.contains("/opt/conda/bin"), "{path}");
 }
+
+/// A base image that has a `dev` user and group with other IDs (a team's image, or one ptenv
+/// derived for another user): the derived image gives them the host user's IDs.
+#[test]
+fn a_base_image_with_the_user_s_name_under_other_ids_still_derives() {
+    let tb = Testbed::get();
+    let base = format!(
+        "ptenv-test-devuser-{}/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+        std::process::id()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN groupadd -g 4321 dev && useradd -m -u 4321 -g 4321 -s /bin/sh dev\n",
+            tb.small_image
+        ),
+    )
+    .unwrap();
+    docker_ok(&["build", "-q", "-t", &base, dir.path().to_str().unwrap()]);
+    let p = Project::new("engine-devuser");
+    p.track_image(&base);
+    p.write(
+        "ptenv.yaml",
+        &format!("default: shell\nimage: {base}\npull: never\ngpus: none\n"),
+    );
+    // As root the container user takes the folder owner's IDs; as a user, the user's own.
+    let (uid, gid) = if unsafe { libc::getuid() } == 0 {
+        std::os::unix::fs::chown(p.path(), Some(1000), Some(1000)).unwrap();
+        (1000, 1000)
+    } else {
+        unsafe { (libc::getuid(), libc::getgid()) }
+    };
+    p.ptenv(&["up", "--detach"]).run().assert_success();
+    let out = p
+        .ptenv(&[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "id -u; id -g; id -un; echo $HOME; touch /workspace/made",
+        ])
+        .run();
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [uid.to_string(), gid.to_string(), "dev".to_string()],
+        "{out}"
+    );
+    assert_eq!(lines[3], "/home/dev", "{out}");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(p.path().join("made")).unwrap().uid(), uid);
+}
