@@ -30,6 +30,7 @@ pub mod select;
 pub mod shell;
 pub mod size;
 pub mod sshconfig;
+pub mod terminal;
 pub mod trust;
 
 use clap::Parser;

@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use crate::cli::ExecArgs;
-use crate::engine::modes_support::ExecSpec;
+use crate::engine::running::ExecSpec;
 use crate::engine::{block_on, Engine};
 use crate::error::Result;
 use crate::project::Project;

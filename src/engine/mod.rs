@@ -6,11 +6,11 @@
 pub mod build;
 pub mod container;
 pub mod distribution;
-pub mod doctor_support;
 pub mod download;
-pub mod modes_support;
+pub mod facts;
 pub mod pull;
 pub mod recipe;
+pub mod running;
 mod tarball;
 
 use std::future::Future;

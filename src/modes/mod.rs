@@ -62,7 +62,6 @@ pub struct SetupInput<'a> {
 pub mod jupyter;
 pub mod shell;
 pub mod ssh;
-pub mod terminal;
 
 use crate::error::Result;
 use crate::profile::{Mode, Profile};

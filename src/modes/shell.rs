@@ -3,7 +3,7 @@
 //! engine's exec API, like `docker run -it`.
 
 use super::{entry_command, AfterStart, Setup, Started};
-use crate::engine::modes_support::ExecSpec;
+use crate::engine::running::ExecSpec;
 use crate::error::Result;
 
 /// Nothing to copy in: the entry script and the login hook are in the derived image.

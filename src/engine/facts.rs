@@ -1,7 +1,8 @@
-//! What `ptenv doctor` needs from the engine beyond the other commands: the GPU-related parts
-//! of `GET /info`, the shared-memory settings and recent output of the project's containers, and a
-//! short-lived container run to its end with its output collected (the torch probe).
-//! The answers are doctor's own plain structs, so its checks stay free of bollard types.
+//! What the engine reports about itself and the project's containers: the GPU-related parts
+//! of `GET /info`, the shared-memory settings and recent output of the containers, and a
+//! short-lived container run to its end with its output collected (doctor's torch probe; `up`
+//! reads a failed container's output too). The answers are plain structs of the doctor's
+//! checks, so those stay free of bollard types.
 
 use std::path::Path;
 use std::time::Duration;

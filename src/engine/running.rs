@@ -1,6 +1,5 @@
-//! What the modes need from the engine once their container runs: the published address of
-//! a container port, the last lines of its log, and a process attached to our terminal (or
-//! pipes) like `docker exec -it`.
+//! A running container: the published address of a container port, the last lines of its
+//! log, and a process in it attached to our terminal (or pipes) like `docker exec -it`.
 
 use std::io::Write;
 
@@ -11,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{failed, status_of, Engine};
 use crate::error::{Error, Result};
-use crate::modes::terminal;
+use crate::terminal;
 
 /// A process to run in a running container.
 #[derive(Debug, Clone)]
