@@ -94,17 +94,18 @@ impl Engine {
             tty: Some(tty),
             ..Default::default()
         };
+        let cannot_start = |e: &bollard::errors::Error| {
+            failed(
+                "cannot start the process in the container",
+                &self.endpoint,
+                e,
+            )
+        };
         let exec = self
             .docker
             .create_exec(container, options)
             .await
-            .map_err(|e| {
-                failed(
-                    "cannot start the process in the container",
-                    &self.endpoint,
-                    &e,
-                )
-            })?;
+            .map_err(|e| cannot_start(&e))?;
         let started = self
             .docker
             .start_exec(
@@ -116,13 +117,7 @@ impl Engine {
                 }),
             )
             .await
-            .map_err(|e| {
-                failed(
-                    "cannot start the process in the container",
-                    &self.endpoint,
-                    &e,
-                )
-            })?;
+            .map_err(|e| cannot_start(&e))?;
         let StartExecResults::Attached {
             mut output,
             mut input,
