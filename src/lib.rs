@@ -8,6 +8,8 @@ pub mod atomic;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod containers;
+pub mod context;
 pub mod credentials;
 pub mod doctor;
 pub mod engine;
@@ -18,6 +20,7 @@ pub mod gpu;
 pub mod host;
 pub mod identity;
 pub mod lock;
+pub mod lockfile;
 pub mod modes;
 pub mod output;
 pub mod package_name;
@@ -32,6 +35,8 @@ pub mod size;
 pub mod sshconfig;
 pub mod terminal;
 pub mod trust;
+pub mod trust_gate;
+pub mod up;
 
 use clap::Parser;
 

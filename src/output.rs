@@ -46,11 +46,13 @@ impl Printer {
         }
     }
 
-    /// The command's result as JSON (stdout), printed only with `--json`.
-    pub fn json(&self, value: &serde_json::Value) {
+    /// The command's result as JSON (stdout), printed only with `--json`. Objects' keys come
+    /// out sorted, whatever order a struct declares its fields in.
+    pub fn json(&self, value: &impl serde::Serialize) {
         if self.json {
+            let value = serde_json::to_value(value).expect("ptenv's results serialize");
             let mut out = std::io::stdout().lock();
-            let _ = serde_json::to_writer_pretty(&mut out, value);
+            let _ = serde_json::to_writer_pretty(&mut out, &value);
             let _ = writeln!(out);
         }
     }

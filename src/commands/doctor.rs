@@ -43,7 +43,7 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<i32> {
     });
     // The probe runs the profile's image: not one that an untrusted project file names.
     let untrusted = match &sources {
-        Ok(s) if !args.trust => super::trust::untrusted(ctx, s)?,
+        Ok(s) if !args.trust => crate::trust_gate::untrusted(ctx, s)?,
         _ => None,
     };
     let probe = match (args.no_container, untrusted) {
@@ -166,7 +166,7 @@ async fn diagnose(
     // With a ptenv.lock, `ptenv up` runs the pinned image: that is the one to judge and probe.
     // A lock that cannot be read stops `up` as well: it is this link's finding, and there is
     // no image to judge or probe.
-    let (profile, pinned) = match profile.map(|p| (p, super::lock::pinned(&ctx.project, p))) {
+    let (profile, pinned) = match profile.map(|p| (p, crate::lockfile::pinned(&ctx.project, p))) {
         Some((p, Ok(entry))) => (Some(p), entry),
         Some((_, Err(e))) => {
             r.push(Check::fail(id::IMAGE, e.message.clone()).fix(e.hints.join("; ")));

@@ -19,7 +19,7 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
             (_, true) => engine.list(None).await?,
             (Some(mode), false) => {
                 let all = engine.list(Some(&project.path)).await?;
-                super::check_profile_name(&project.path, mode, &all)?;
+                crate::containers::check_profile_name(&project.path, mode, &all)?;
                 engine
                     .find(&project.container_name(mode))
                     .await?

@@ -67,10 +67,10 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
         .clone()
         .unwrap_or_else(|| sources.default_name());
     let profile = sources.resolve(&name, &common.profile.layer())?;
-    super::trust::require(
+    crate::trust_gate::require(
         ctx,
         &sources,
-        super::trust::Gate::Apply {
+        crate::trust_gate::Gate::Apply {
             trust_flag: common.trust,
         },
     )?;
@@ -96,7 +96,9 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
         p.warn(w);
     }
     // With a ptenv.lock, the team's pinned digest, as `ptenv up` uses it (nothing is rewritten).
-    let choice = super::lock::for_up(ctx, &profile, &facts, choice, false, true)?;
+    let locked = crate::lockfile::apply(&ctx.project, &profile, &facts, choice, false, true, p)?;
+    locked.say(&profile.name, p);
+    let choice = locked.choice;
     let wants_gpu = profile.gpus.wants_gpu();
     if wants_gpu && !choice.gpu {
         p.warn(format!(
