@@ -11,6 +11,7 @@ pub mod commands;
 pub mod containers;
 pub mod context;
 pub mod credentials;
+pub mod diagnose;
 pub mod doctor;
 pub mod engine;
 pub mod error;
