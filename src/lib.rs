@@ -56,13 +56,7 @@ pub fn run() -> i32 {
     match commands::run(cli, printer) {
         Ok(code) => code,
         Err(e) => {
-            if printer.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&e.to_json()).unwrap_or_default()
-                );
-            }
-            eprintln!("ptenv: {e}");
+            printer.error(&e);
             e.code
         }
     }

@@ -57,6 +57,21 @@ impl Printer {
         }
     }
 
+    /// A failed command: with `--json` the error as JSON on stdout (the one document), and
+    /// always `ptenv: <message>` with its hints on stderr.
+    pub fn error(&self, e: &crate::error::Error) {
+        #[derive(serde::Serialize)]
+        struct ErrorJson<'a> {
+            error: &'a str,
+            hints: &'a [String],
+        }
+        self.json(&ErrorJson {
+            error: &e.message,
+            hints: &e.hints,
+        });
+        eprintln!("ptenv: {e}");
+    }
+
     /// Whether progress bars and spinners make sense: a terminal on stderr and no
     /// `--quiet`/`--json`.
     pub fn fancy(&self) -> bool {

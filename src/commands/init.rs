@@ -36,7 +36,11 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<i32> {
         "next: `ptenv up {}` (or `ptenv up --dry-run` to see the resolved profile)",
         answers.default
     ));
-    ctx.printer.json(&serde_json::json!({ "path": path }));
+    #[derive(serde::Serialize)]
+    struct Written<'a> {
+        path: &'a std::path::Path,
+    }
+    ctx.printer.json(&Written { path: &path });
     Ok(0)
 }
 

@@ -1,7 +1,7 @@
 //! `ptenv ls`: every ptenv container on this machine, of every project: its project, profile,
 //! mode, base image, state, ports and GPUs (from the labels `up` put on it).
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::Ctx;
 use crate::engine::container::Found;
@@ -13,7 +13,7 @@ use crate::project::{LABEL_BASE_IMAGE, LABEL_MODE, LABEL_PORTS, LABEL_PROFILE, L
 pub fn run(ctx: &Ctx) -> Result<i32> {
     let p = &ctx.printer;
     let list = block_on(async { Engine::connect().await?.list(None).await })?;
-    p.json(&json!(list.iter().map(to_json).collect::<Vec<_>>()));
+    p.json(&list.iter().map(to_json).collect::<Vec<_>>());
     if list.is_empty() {
         p.info("No ptenv containers on this machine. Start one with `ptenv up`.");
         return Ok(0);
@@ -40,20 +40,37 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     Ok(0)
 }
 
-fn to_json(c: &Found) -> serde_json::Value {
-    json!({
-        "name": c.name,
-        "id": c.id,
-        "project": c.label(LABEL_PROJECT),
-        "profile": c.label(LABEL_PROFILE),
-        "mode": c.label(LABEL_MODE),
-        "image": c.image,
-        "base_image": c.label(LABEL_BASE_IMAGE),
-        "state": c.state,
-        "status": c.status,
-        "ports": crate::plan::parse_ports_label(c.label(LABEL_PORTS)),
-        "gpus": c.label(LABEL_GPUS),
-    })
+/// One container in `--json` (fields in alphabetical order, as the JSON has always been
+/// written).
+#[derive(Serialize)]
+struct Json<'a> {
+    base_image: &'a str,
+    gpus: &'a str,
+    id: &'a str,
+    image: &'a str,
+    mode: &'a str,
+    name: &'a str,
+    ports: Vec<crate::plan::PublishedPort>,
+    profile: &'a str,
+    project: &'a str,
+    state: &'a str,
+    status: &'a str,
+}
+
+fn to_json(c: &Found) -> Json<'_> {
+    Json {
+        base_image: c.label(LABEL_BASE_IMAGE),
+        gpus: c.label(LABEL_GPUS),
+        id: &c.id,
+        image: &c.image,
+        mode: c.label(LABEL_MODE),
+        name: &c.name,
+        ports: crate::plan::parse_ports_label(c.label(LABEL_PORTS)),
+        profile: c.label(LABEL_PROFILE),
+        project: c.label(LABEL_PROJECT),
+        state: &c.state,
+        status: &c.status,
+    }
 }
 
 fn status(c: &Found) -> String {

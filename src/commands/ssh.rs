@@ -77,11 +77,17 @@ fn forget(ctx: &Ctx, alias: &str) -> Result<i32> {
             config.user_config.display()
         ));
     }
-    p.json(&serde_json::json!({
-        "alias": alias,
-        "removed": forgotten.host_file,
-        "include_removed": forgotten.include_removed,
-    }));
+    #[derive(serde::Serialize)]
+    struct Forgotten<'a> {
+        alias: &'a str,
+        include_removed: bool,
+        removed: Option<&'a Path>,
+    }
+    p.json(&Forgotten {
+        alias,
+        include_removed: forgotten.include_removed,
+        removed: forgotten.host_file.as_deref(),
+    });
     Ok(0)
 }
 

@@ -2,21 +2,45 @@
 //! project's `ptenv.yaml` (the rules: `crate::trust`; the gate other commands pass:
 //! `crate::trust_gate`).
 
-use serde_json::json;
+use std::path::Path;
+
+use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::TrustArgs;
 use crate::error::Result;
 use crate::profile;
-use crate::trust::Store;
+use crate::trust::{Changes, Risk, Store};
 use crate::trust_gate::assess;
+
+/// `--json` (fields in alphabetical order, as the JSON has always been written; without a
+/// project file, no `changes` and no `sha256`).
+#[derive(Serialize)]
+struct Json<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<Option<Changes>>,
+    file: Option<&'a Path>,
+    project: &'a Path,
+    settings: &'a [Risk],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<&'a str>,
+    trusted: bool,
+}
 
 pub fn run(ctx: &Ctx, args: TrustArgs) -> Result<i32> {
     let p = &ctx.printer;
     let store = Store::for_user()?;
     if args.revoke {
         let removed = store.remove(&ctx.project)?;
-        p.json(&json!({"project": ctx.project, "revoked": removed}));
+        #[derive(Serialize)]
+        struct Revoked<'a> {
+            project: &'a Path,
+            revoked: bool,
+        }
+        p.json(&Revoked {
+            project: &ctx.project,
+            revoked: removed,
+        });
         p.info(if removed {
             format!("Trust in {} revoked", ctx.project.display())
         } else {
@@ -26,7 +50,14 @@ pub fn run(ctx: &Ctx, args: TrustArgs) -> Result<i32> {
     }
     let sources = profile::load_sources(&ctx.project)?;
     let Some(a) = assess(ctx, &sources, &store)? else {
-        p.json(&json!({"project": ctx.project, "file": null, "trusted": true, "settings": []}));
+        p.json(&Json {
+            changes: None,
+            file: None,
+            project: &ctx.project,
+            settings: &[],
+            sha256: None,
+            trusted: true,
+        });
         p.info(format!(
             "{} has no {}: nothing to trust",
             ctx.project.display(),
@@ -39,14 +70,14 @@ pub fn run(ctx: &Ctx, args: TrustArgs) -> Result<i32> {
     if record {
         store.put(&ctx.project, &a.record_now())?;
     }
-    p.json(&json!({
-        "project": ctx.project,
-        "file": a.file,
-        "sha256": a.sha256,
-        "trusted": was_trusted || record,
-        "settings": a.risks,
-        "changes": a.changes(),
-    }));
+    p.json(&Json {
+        changes: Some(a.changes()),
+        file: Some(&a.file),
+        project: &ctx.project,
+        settings: &a.risks,
+        sha256: Some(&a.sha256),
+        trusted: was_trusted || record,
+    });
     if a.risks.is_empty() {
         p.result(format!(
             "{} has no setting that needs trust (mounts, command, env, packages, image, repository, ca_bundle, a non-loopback bind, ipc: host)",
