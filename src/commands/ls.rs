@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         "NAME", "PROFILE", "STATUS", "PORTS", "GPUS", "IMAGE", "PROJECT",
     ]
     .map(String::from);
-    p.result(table(&header, &rows));
+    p.result(crate::output::table(&header, &rows));
     Ok(0)
 }
 
@@ -90,33 +90,6 @@ fn ports(label: &str) -> String {
     }
 }
 
-/// Columns padded to their widest cell; the last column is not padded.
-pub(crate) fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.clone().map(|h| h.len());
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    std::iter::once(header)
-        .chain(rows)
-        .map(|row| {
-            row.iter()
-                .zip(widths)
-                .enumerate()
-                .map(|(i, (cell, w))| {
-                    if i + 1 == row.len() {
-                        cell.clone()
-                    } else {
-                        format!("{cell:<w$}  ")
-                    }
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,7 +98,7 @@ mod tests {
     fn the_table_lines_up() {
         let header = ["A", "B", "C", "D", "E", "F", "G"].map(String::from);
         let rows = [["long-name", "x", "y", "z", "all", "img", "/p"].map(String::from)];
-        let t = table(&header, &rows);
+        let t = crate::output::table(&header, &rows);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0].find('B'), lines[1].find('x'));
         assert!(lines[1].ends_with("/p"));
