@@ -456,7 +456,11 @@ pub fn for_up(
     let name = &profile.name;
     let here = Target::of(facts);
     let Some(entry) = lock.profiles.get(name) else {
-        return Ok(if relock { ForUp::Relock } else { ForUp::NoEntry });
+        return Ok(if relock {
+            ForUp::Relock
+        } else {
+            ForUp::NoEntry
+        });
     };
     let settings = Settings::of(profile).changes_from(&entry.settings);
     if !settings.is_empty() {

@@ -212,9 +212,14 @@ pub fn apply(
 ) -> Result<Applied> {
     let path = project.join(LOCK_FILE);
     let old = read(&path)?;
-    let how = match lock::for_up(old.as_ref(), profile, facts, choice.clone(), relock, |base| {
-        recipe_hash(profile, base)
-    })? {
+    let how = match lock::for_up(
+        old.as_ref(),
+        profile,
+        facts,
+        choice.clone(),
+        relock,
+        |base| recipe_hash(profile, base),
+    )? {
         ForUp::NoLock => How::NoLock { relock },
         ForUp::NoEntry => How::NoEntry,
         ForUp::Pinned(pinned) => {
@@ -224,7 +229,9 @@ pub fn apply(
             })
         }
         ForUp::Relock if dry_run => How::WouldRelock,
-        ForUp::Relock => return relock_for(project, &path, old.as_ref(), profile, facts, choice, p),
+        ForUp::Relock => {
+            return relock_for(project, &path, old.as_ref(), profile, facts, choice, p)
+        }
     };
     Ok(Applied { choice, how })
 }

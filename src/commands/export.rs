@@ -127,4 +127,3 @@ fn summarize(files: &[OutFile]) -> String {
     }
     parts.join(", ")
 }
-

@@ -134,5 +134,4 @@ mod tests {
         let written = std::fs::read_to_string(project.join(PROJECT_FILE)).unwrap();
         profile::parse(&written, Path::new("ptenv.yaml")).unwrap();
     }
-
 }

@@ -46,7 +46,10 @@ fn list(p: &Printer, profile: &profile::Profile, facts: &HostFacts) -> Result<i3
         variant: profile.variant,
     });
     let header = ["PYTORCH", "CUDA", "STATUS", "RUNS HERE", "WHY NOT"].map(String::from);
-    p.result(crate::output::table(&header, &selection::matrix_rows(&verdicts)));
+    p.result(crate::output::table(
+        &header,
+        &selection::matrix_rows(&verdicts),
+    ));
     p.info(format!(
         "\n{} {} images of profile `{}` for {}; \"pip\" marks the line `pip install torch` gets; `--json` says why in full.",
         verdicts.len(),

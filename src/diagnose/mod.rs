@@ -8,7 +8,9 @@ mod torch;
 use std::path::Path;
 
 use crate::context::Ctx;
-use crate::doctor::docker::{self, Daemon, GpuPath, GpuPathFacts};
+use crate::doctor::daemon::{self, Daemon};
+use crate::doctor::gpu_path::{self, GpuPath, GpuPathFacts};
+use crate::doctor::{cgroup, docker_host};
 use crate::doctor::{container, host, id, image, logs, Check, Report};
 use crate::engine::{self, Engine};
 use crate::error::Result;
@@ -46,7 +48,8 @@ pub async fn diagnose(
         .ok()
         .filter(|h| !h.trim().is_empty())
         .unwrap_or_else(|| engine::DEFAULT_HOST.to_string());
-    let socket = docker::socket_path(&endpoint).map(|p| docker::read_socket(&p, Path::new("/")));
+    let socket =
+        daemon::socket_path(&endpoint).map(|p| docker_host::read_socket(&p, Path::new("/")));
     let engine = Engine::connect().await;
     let daemon = match &engine {
         Ok(e) => Daemon::Up {
@@ -59,7 +62,7 @@ pub async fn diagnose(
             error: e.message.clone(),
         },
     };
-    r.push(docker::check_docker(&daemon, socket.as_ref()));
+    r.push(daemon::check_docker(&daemon, socket.as_ref()));
     let engine = engine.ok();
     let mut path = GpuPath::None;
     let mut info = None;
@@ -70,10 +73,10 @@ pub async fn diagnose(
                 let facts = GpuPathFacts {
                     engine_version: e.version.clone(),
                     info: i,
-                    cdi_specs: docker::read_cdi_specs(root),
-                    hook: docker::which("nvidia-container-runtime-hook"),
+                    cdi_specs: docker_host::read_cdi_specs(root),
+                    hook: docker_host::which("nvidia-container-runtime-hook"),
                 };
-                let (check, p) = docker::check_gpu_path(&facts);
+                let (check, p) = gpu_path::check_gpu_path(&facts);
                 path = p;
                 r.push(check);
                 info = Some(facts.info);
@@ -88,11 +91,11 @@ pub async fn diagnose(
     // settings alone, so a missing toolkit does not hide it.
     let check = match (r.blocked(id::CGROUP, &[id::DOCKER]), &info) {
         (Some(skip), _) => skip,
-        (None, Some(i)) => docker::check_cgroup(
+        (None, Some(i)) => cgroup::check_cgroup(
             i,
             path,
-            &docker::read_nvidia_nodes(root),
-            &docker::read_char_links(root),
+            &docker_host::read_nvidia_nodes(root),
+            &docker_host::read_char_links(root),
         ),
         (None, None) => Check::skip(
             id::CGROUP,
@@ -244,4 +247,3 @@ fn alternative(profile: &Profile, facts: &HostFacts) -> Option<String> {
         Err(e) => e.hints.first().cloned(),
     }
 }
-

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::context::Ctx;
 use crate::doctor::container::{self, ProbeRun, PROBE_SCRIPT};
-use crate::doctor::docker::GpuPath;
+use crate::doctor::gpu_path::GpuPath;
 use crate::doctor::{id, Check, Report};
 use crate::engine::{self, container::StartError, Engine};
 use crate::error::Result;

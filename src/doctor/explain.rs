@@ -753,8 +753,8 @@ fn module_context(_: &str, facts: &Facts) -> Option<String> {
 }
 
 fn toolkit_context(_: &str, _: &Facts) -> Option<String> {
-    let hook = super::docker::which("nvidia-container-runtime-hook");
-    let specs = super::docker::read_cdi_specs(std::path::Path::new("/"));
+    let hook = super::docker_host::which("nvidia-container-runtime-hook");
+    let specs = super::docker_host::read_cdi_specs(std::path::Path::new("/"));
     Some(format!(
         "nvidia-container-runtime-hook is {}; CDI specs: {}",
         hook.map(|h| format!("at {} (restart dockerd so it registers)", h.display()))

@@ -8,9 +8,12 @@
 //! that turns facts (read elsewhere) into a [`Check`]; this module holds the types, the rule
 //! that a check whose prerequisite failed is skipped, the verdict and the two renderings.
 
+pub mod cgroup;
 pub mod container;
-pub mod docker;
+pub mod daemon;
+pub mod docker_host;
 pub mod explain;
+pub mod gpu_path;
 pub mod host;
 pub mod image;
 pub mod logs;

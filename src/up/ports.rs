@@ -61,7 +61,6 @@ impl Up {
         }
         Ok(hosts)
     }
-
 }
 
 /// The first port from `from` on that `usable` allows and that can be bound on `bind` now.

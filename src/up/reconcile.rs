@@ -396,4 +396,3 @@ fn container_spec(spec: &Spec, labels: &std::collections::HashMap<String, String
     }
     s
 }
-
