@@ -41,8 +41,8 @@ impl User {
 
     /// The container user for the host user running ptenv in `project`.
     pub fn for_host(project: &Path) -> User {
-        // SAFETY: getuid/getgid cannot fail and touch no memory.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let uid = rustix::process::getuid().as_raw();
+        let gid = rustix::process::getgid().as_raw();
         let owner = std::fs::metadata(project).ok().map(|m| (m.uid(), m.gid()));
         User::choose((uid, gid), owner)
     }

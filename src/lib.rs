@@ -3,6 +3,8 @@
 //! The pure core (`profile`, `size`, and later selection and planning) does no I/O and is
 //! covered by unit tests; `commands` wires it to the outside world.
 
+#![forbid(unsafe_code)]
+
 pub mod address;
 pub mod atomic;
 pub mod catalog;

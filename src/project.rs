@@ -21,8 +21,7 @@ pub const LABEL_OWNER: &str = "dev.ptenv.owner";
 
 /// The value of [`LABEL_OWNER`] for this process.
 pub fn owner() -> Result<String> {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let uid = unsafe { libc::geteuid() };
+    let uid = rustix::process::geteuid().as_raw();
     Ok(format!("{uid}:{}", data_root()?.display()))
 }
 

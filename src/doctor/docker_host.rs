@@ -11,14 +11,10 @@ use super::gpu_path::{cdi_kind, CdiSpec, CDI_DIRS};
 
 /// Stat the socket and ask the kernel whether this process may use it.
 pub fn read_socket(path: &Path, root: &Path) -> SocketFacts {
-    use std::os::unix::ffi::OsStrExt;
+    use rustix::fs::Access;
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok();
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok();
-    // SAFETY: access(2) only reads the NUL-terminated path.
-    let accessible = c_path
-        .as_ref()
-        .is_some_and(|p| unsafe { libc::access(p.as_ptr(), libc::R_OK | libc::W_OK) } == 0);
+    let accessible = rustix::fs::access(path, Access::READ_OK | Access::WRITE_OK).is_ok();
     let gid = meta.as_ref().map_or(0, |m| m.gid());
     SocketFacts {
         path: path.to_path_buf(),
@@ -30,23 +26,20 @@ pub fn read_socket(path: &Path, root: &Path) -> SocketFacts {
             .ok()
             .and_then(|t| group_name(&t, gid)),
         accessible,
-        // SAFETY: geteuid cannot fail.
-        euid: unsafe { libc::geteuid() },
+        euid: rustix::process::geteuid().as_raw(),
         in_group: process_groups().contains(&gid),
     }
 }
 
 /// The process's supplementary groups and its effective group.
 fn process_groups() -> Vec<u32> {
-    // SAFETY: getgroups(0, NULL) returns the count; the second call fills a buffer that big.
-    unsafe {
-        let n = libc::getgroups(0, std::ptr::null_mut());
-        let mut groups = vec![0 as libc::gid_t; n.max(0) as usize];
-        let n = libc::getgroups(n, groups.as_mut_ptr());
-        groups.truncate(n.max(0) as usize);
-        groups.push(libc::getegid());
-        groups
-    }
+    let mut groups: Vec<u32> = rustix::process::getgroups()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect();
+    groups.push(rustix::process::getegid().as_raw());
+    groups
 }
 
 /// Every `*.yaml`, `*.yml` and `*.json` spec under the CDI folders with its `kind`.
@@ -103,8 +96,8 @@ pub fn read_nvidia_nodes(root: &Path) -> Vec<DevNode> {
             let rdev = m.rdev();
             Some(DevNode {
                 path: format!("/dev/{}", e.file_name().to_string_lossy()),
-                major: libc::major(rdev),
-                minor: libc::minor(rdev),
+                major: rustix::fs::major(rdev),
+                minor: rustix::fs::minor(rdev),
             })
         })
         .collect();

@@ -548,8 +548,8 @@ mod tests {
 
         // The shell code writes exactly the bytes, run by a real shell.
         let dir = tempfile::tempdir().unwrap();
-        // SAFETY: getuid/getgid touch no memory.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let uid = rustix::process::getuid().as_raw();
+        let gid = rustix::process::getgid().as_raw();
         let texts: [&[u8]; 6] = [
             b"",
             b"one line\n",

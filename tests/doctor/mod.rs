@@ -757,7 +757,7 @@ fn a_workspace_the_container_user_cannot_write_is_flagged() {
     use std::os::unix::fs::PermissionsExt;
     let p = Project::new("doctor-workspace");
     // ptenv as root in a folder of uid 1000 gives the container user 1000, who may not write it.
-    if unsafe { libc::getuid() } == 0 {
+    if rustix::process::getuid().as_raw() == 0 {
         std::os::unix::fs::chown(p.path(), Some(1000), Some(1000)).unwrap();
     }
     std::fs::set_permissions(p.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
@@ -801,7 +801,7 @@ fn a_training_run_that_dies_of_a_bus_error_is_explained_from_its_logs_with_the_s
         ),
     );
     p.write("train.py", BUS_ERROR_TRAINING);
-    if unsafe { libc::getuid() } == 0 {
+    if rustix::process::getuid().as_raw() == 0 {
         for f in ["", "train.py"] {
             std::os::unix::fs::chown(p.path().join(f), Some(1000), Some(1000)).unwrap();
         }

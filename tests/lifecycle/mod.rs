@@ -24,7 +24,7 @@ pub fn shell_project(name: &str, extra: &str) -> Project {
     Testbed::get().registry();
     let p = Project::new(name);
     p.write("ptenv.yaml", &shell_yaml(extra));
-    if unsafe { libc::getuid() } == 0 {
+    if rustix::process::getuid().as_raw() == 0 {
         std::os::unix::fs::chown(p.path(), Some(1000), Some(1000)).expect("chown the project");
     }
     p
@@ -320,7 +320,7 @@ fn logs_follow_streams_until_ctrl_c() {
         child.try_wait().unwrap().is_none(),
         "logs -f stopped following"
     );
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    crate::support::send_sigint(child.id());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "Ctrl-C ends `logs -f` quietly");
 }

@@ -656,6 +656,15 @@ pub fn push_random_image(repo: &str, name: &str, megabytes: u32) -> String {
     repo.to_string()
 }
 
+/// Ctrl-C for a child process (`ptenv up` being interrupted). Ignores a child that has already
+/// ended.
+pub fn send_sigint(pid: u32) {
+    use rustix::process::{kill_process, Pid, Signal};
+    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+        let _ = kill_process(pid, Signal::INT);
+    }
+}
+
 /// A free TCP port on loopback (free when asked; bind it soon).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
