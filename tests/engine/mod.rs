@@ -116,17 +116,8 @@ fn a_gpu_request_without_the_nvidia_runtime_leaves_nothing_and_says_what_to_inst
             Testbed::get().small_repo
         ),
     );
-    let scenario = p.home().join("nvml-scenario");
-    std::fs::write(
-        &scenario,
-        "driver 550.54.15\ncuda 12040\ngpu 8.6 25769803776 GPU-11111111-2222-3333-4444-555555555555 AMPERE NVIDIA RTX A5000\n",
-    )
-    .unwrap();
-    let out = p
-        .ptenv(&["up", "--detach"])
-        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
-        .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
-        .run();
+    let scenario = p.gpu_scenario(crate::support::gpus::RTX_A5000);
+    let out = p.ptenv(&["up", "--detach"]).fake_gpus(&scenario).run();
     out.assert_exit(1);
     assert!(
         out.stderr.contains("could not select device driver"),

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod gpus;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt;
