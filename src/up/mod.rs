@@ -201,7 +201,7 @@ pub struct Outcome {
     pub image: String,
     pub ports: Vec<plan::PublishedPort>,
     #[serde(flatten)]
-    pub mode: serde_json::Map<String, serde_json::Value>,
+    pub mode: Option<modes::ModeJson>,
     /// `up`'s exit code (the shell's, for the shell mode).
     #[serde(skip)]
     pub code: i32,
