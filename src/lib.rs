@@ -1,7 +1,9 @@
 //! ptenv: PyTorch environments on Docker without environment hell.
 //!
-//! The pure core (`profile`, `size`, and later selection and planning) does no I/O and is
-//! covered by unit tests; `commands` wires it to the outside world.
+//! The pure core (profiles, selection, the plan, the lock's rules, the doctor's checks…) does
+//! no I/O and is covered by unit tests; the adapters (`engine`, `gpu`, `registry`, `secrets`,
+//! …) talk to the outside world; the use cases (`up`, `diagnose`, `lockfile`, `exporting`, …)
+//! put them together, and `commands` parses, calls a use case and renders (ARCHITECTURE.md).
 
 #![forbid(unsafe_code)]
 
