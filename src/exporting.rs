@@ -96,12 +96,7 @@ const K8S_DEFAULT_POD_MEMORY: u64 = 16 << 30;
 pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
     let k8s_args = req.k8s.as_ref();
     let p = &ctx.printer;
-    let sources = profile::load_sources(&ctx.project)?;
-    let name = req
-        .profile
-        .clone()
-        .unwrap_or_else(|| sources.default_name());
-    let profile = sources.resolve(&name, &req.flags)?;
+    let (sources, profile) = ctx.profile(req.profile.as_deref(), &req.flags)?;
     crate::trust_gate::require(
         ctx,
         &sources,

@@ -12,9 +12,7 @@ use crate::select::{self, Choice};
 use crate::selection::{self, ChoiceJson, MatrixJson};
 
 pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
-    let sources = profile::load_sources(&ctx.project)?;
-    let name = args.mode.clone().unwrap_or_else(|| sources.default_name());
-    let resolved = sources.resolve(&name, &args.profile.layer())?;
+    let (_, resolved) = ctx.profile(args.mode.as_deref(), &args.profile.layer())?;
     let facts = gpu::facts_for(args.driver.as_deref(), &args.gpu)?;
     let p = &ctx.printer;
     if args.list {

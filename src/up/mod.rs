@@ -88,12 +88,7 @@ pub struct Up {
 /// Resolves the profile, passes the trust gate, chooses the image (with the lock) and prepares
 /// the mode's files; says on the way what the user should know (warnings, the CPU, the lock).
 pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
-    let sources = profile::load_sources(&ctx.project)?;
-    let name = req
-        .profile
-        .clone()
-        .unwrap_or_else(|| sources.default_name());
-    let profile = sources.resolve(&name, &req.flags)?;
+    let (sources, profile) = ctx.profile(req.profile.as_deref(), &req.flags)?;
     let gate = match req.dry_run {
         true => Gate::Preview,
         false => Gate::Apply {
@@ -145,7 +140,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
     }
     // ptenv's own registry requests carry the user's credentials: a CA that a project file
     // names never vouches for them (the image build may use it; it needed trust for that).
-    let registry_ca_from_profile = !sources.project_sets(&name, |l| l.ca_bundle.is_some());
+    let registry_ca_from_profile = !sources.project_sets(&profile.name, |l| l.ca_bundle.is_some());
     Ok(Up {
         facts,
         owner: crate::project::owner()?,
