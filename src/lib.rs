@@ -3,32 +3,47 @@
 //! The pure core (`profile`, `size`, and later selection and planning) does no I/O and is
 //! covered by unit tests; `commands` wires it to the outside world.
 
-pub mod address;
+pub use ptenv_core::{address, catalog, error, identity, package_name, shell, size};
+
+/// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel
+/// module's files, `nvidia-smi`).
+pub mod gpu {
+    pub use ptenv_core::gpu::*;
+    mod detect;
+    mod nvml;
+    pub use detect::{detect, detect_with, facts_for};
+}
+
+/// Profiles: the core's values, layers and parsing, and the reading of this machine's files.
+pub mod profile {
+    pub use ptenv_core::profile::*;
+    mod files;
+    pub use files::{load_sources, user_config_path};
+}
+
+/// A project folder: the core's names, and where ptenv keeps the project's data here.
+pub mod project {
+    pub use ptenv_core::project::*;
+    mod data;
+    pub use data::{data_dir, data_root, owner};
+}
+
 pub mod atomic;
-pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod credentials;
 pub mod doctor;
 pub mod engine;
-pub mod error;
 pub mod export;
 pub mod flock;
-pub mod gpu;
 pub mod host;
-pub mod identity;
 pub mod lock;
 pub mod modes;
 pub mod output;
-pub mod package_name;
 pub mod plan;
-pub mod profile;
-pub mod project;
 pub mod registry;
 pub mod secrets;
 pub mod select;
-pub mod shell;
-pub mod size;
 pub mod sshconfig;
 pub mod terminal;
 pub mod trust;

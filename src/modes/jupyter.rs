@@ -83,7 +83,7 @@ pub fn url(address: SocketAddr, token: &str) -> String {
 /// Waits until Jupyter answers with the token, then prints its URL (and opens it with
 /// `--open`).
 pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
-    let mut store = Store::open(&s.project.data_dir()?)?;
+    let mut store = Store::open(&crate::project::data_dir(s.project)?)?;
     let token = store.jupyter_token(false)?;
     for w in store.warnings.drain(..) {
         s.printer.warn(w);

@@ -88,14 +88,14 @@ pub const ENTRY_SCRIPT: &str = "/etc/ptenv/entry.sh";
 /// What a mode adds to the container of `profile`: its command, environment and the files
 /// copied in before start. Reads (or makes) the project's secrets.
 pub fn setup(profile: &Profile, input: &SetupInput) -> Result<Setup> {
-    let mut store = Store::open(&input.project.data_dir()?)?;
+    let mut store = Store::open(&crate::project::data_dir(input.project)?)?;
     setup_with(&mut store, profile, input)
 }
 
 /// What [`setup`] would add, for `ptenv up --dry-run`: the stored secrets when they exist,
 /// throwaway ones otherwise, and nothing written to ptenv's data folder.
 pub fn preview(profile: &Profile, input: &SetupInput) -> Result<Setup> {
-    let mut store = Store::preview(&input.project.data_dir()?);
+    let mut store = Store::preview(&crate::project::data_dir(input.project)?);
     setup_with(&mut store, profile, input)
 }
 

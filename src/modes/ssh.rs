@@ -234,7 +234,7 @@ pub async fn connect_setup(s: &Started<'_>) -> Result<Connection> {
         ))
         .hint("the profile's `ports` must include 22; recreate it with `ptenv down ssh && ptenv ssh`")
     })?;
-    let mut store = Store::open(&s.project.data_dir()?)?;
+    let mut store = Store::open(&crate::project::data_dir(s.project)?)?;
     let host = store.host_key(&format!("{alias} host (ptenv)"))?;
     let client = store.client_key(&key_comment(&alias))?;
     for w in store.warnings.drain(..) {

@@ -1,0 +1,16 @@
+//! ptenv's core: facts and text in, decisions out. Nothing here talks to the Docker engine,
+//! NVML, the terminal or the network, and nothing reads the machine's files: the binary gathers
+//! the facts through its adapters, asks these modules, and acts on their answers. The
+//! compiler keeps it so, since this crate depends on none of the I/O crates.
+
+pub mod address;
+pub mod catalog;
+pub mod error;
+pub mod gpu;
+pub mod identity;
+pub mod package_name;
+pub mod profile;
+pub mod project;
+pub mod registry;
+pub mod shell;
+pub mod size;
