@@ -3,7 +3,7 @@
 //! The pure core (`profile`, `size`, and later selection and planning) does no I/O and is
 //! covered by unit tests; `commands` wires it to the outside world.
 
-pub use ptenv_core::{address, catalog, error, identity, package_name, shell, size};
+pub use ptenv_core::{address, catalog, error, identity, lock, package_name, select, shell, size};
 
 /// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel
 /// module's files, `nvidia-smi`).
@@ -28,6 +28,13 @@ pub mod project {
     pub use data::{data_dir, data_root, owner};
 }
 
+/// Trust in a project's `ptenv.yaml`: the core's rules, and the user's records on this machine.
+pub mod trust {
+    pub use ptenv_core::trust::*;
+    mod store;
+    pub use store::Store;
+}
+
 pub mod atomic;
 pub mod cli;
 pub mod commands;
@@ -37,16 +44,13 @@ pub mod engine;
 pub mod export;
 pub mod flock;
 pub mod host;
-pub mod lock;
 pub mod modes;
 pub mod output;
 pub mod plan;
 pub mod registry;
 pub mod secrets;
-pub mod select;
 pub mod sshconfig;
 pub mod terminal;
-pub mod trust;
 
 use clap::Parser;
 
