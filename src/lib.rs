@@ -44,7 +44,6 @@ pub mod engine;
 pub mod export;
 pub mod flock;
 pub mod host;
-pub mod modes;
 pub mod output;
 pub mod plan;
 pub mod registry;
@@ -75,5 +74,39 @@ pub fn run() -> i32 {
             eprintln!("ptenv: {e}");
             e.code
         }
+    }
+}
+
+/// The modes: the core's setups (what each needs in the container), and what each does once
+/// its container runs (waits, the terminal).
+pub mod modes {
+    pub use ptenv_core::modes::*;
+    mod setup;
+    mod started;
+    pub use setup::{preview, setup};
+    pub(crate) use started::interruptible;
+    pub use started::{after_start, AfterStart, Started};
+
+    /// Jupyter: the core's setup, and the wait for its answer.
+    pub mod jupyter {
+        pub use ptenv_core::modes::jupyter::*;
+        mod ready;
+        pub use ready::{after_start, status, READY_TIMEOUT};
+    }
+
+    /// ssh: the core's setup, and the connection once sshd runs.
+    pub mod ssh {
+        pub use ptenv_core::modes::ssh::*;
+        mod connect;
+        pub use connect::{
+            after_start, connect_setup, connection_json, print_connection, ssh_command, Connection,
+        };
+    }
+
+    /// The shell: the core's setup, and the interactive session.
+    pub mod shell {
+        pub use ptenv_core::modes::shell::*;
+        mod session;
+        pub use session::{after_start, run};
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod gpu;
 pub mod identity;
 pub mod lock;
+pub mod modes;
 pub mod package_name;
 pub mod profile;
 pub mod project;
