@@ -3,7 +3,9 @@
 //! The pure core (`profile`, `size`, and later selection and planning) does no I/O and is
 //! covered by unit tests; `commands` wires it to the outside world.
 
-pub use ptenv_core::{address, catalog, error, identity, lock, package_name, select, shell, size};
+pub use ptenv_core::{
+    address, catalog, error, identity, lock, package_name, plan, select, shell, size,
+};
 
 /// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel
 /// module's files, `nvidia-smi`).
@@ -45,7 +47,6 @@ pub mod export;
 pub mod flock;
 pub mod host;
 pub mod output;
-pub mod plan;
 pub mod registry;
 pub mod secrets;
 pub mod sshconfig;

@@ -146,7 +146,7 @@ pub const LOCAL_VARIABLES: &str = "HOME PWD OLDPWD SHLVL USER LOGNAME MAIL SHELL
 
 /// The files every derived image carries, for every mode: the two environment files (root's
 /// and the user's), the login-shell hook and the entry script. They depend on nothing but ptenv and the user, so the recipe bakes
-/// them into the image (`engine::recipe`) instead of copying them into each container before
+/// them into the image (`recipe`) instead of copying them into each container before
 /// its start: on storage drivers without a native diff (fuse-overlayfs, rootless engines) that
 /// copy mounts the container's file system, about 50 ms of a 300 ms start.
 pub fn image_files(owner: &User) -> Vec<ContainerFile> {
