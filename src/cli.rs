@@ -286,6 +286,16 @@ pub enum K8sKind {
     Deployment,
 }
 
+impl From<K8sKind> for crate::export::k8s::K8sKind {
+    fn from(k: K8sKind) -> Self {
+        match k {
+            K8sKind::Pod => Self::Pod,
+            K8sKind::Job => Self::Job,
+            K8sKind::Deployment => Self::Deployment,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LockArgs {
     /// Exit non-zero when ptenv.lock is missing or stale (for CI); write nothing

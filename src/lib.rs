@@ -4,7 +4,7 @@
 //! covered by unit tests; `commands` wires it to the outside world.
 
 pub use ptenv_core::{
-    address, catalog, error, identity, lock, package_name, plan, select, shell, size,
+    address, catalog, error, export, identity, lock, package_name, plan, select, shell, size,
 };
 
 /// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel
@@ -43,7 +43,6 @@ pub mod commands;
 pub mod credentials;
 pub mod doctor;
 pub mod engine;
-pub mod export;
 pub mod flock;
 pub mod host;
 pub mod output;

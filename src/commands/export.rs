@@ -207,7 +207,7 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
             k8s::render(
                 &input,
                 &k8s::Options {
-                    kind: k.kind,
+                    kind: k.kind.map(Into::into),
                     gpu_count: k.gpu_count,
                     workspace,
                     secret_file,

@@ -6,6 +6,7 @@
 pub mod address;
 pub mod catalog;
 pub mod error;
+pub mod export;
 pub mod gpu;
 pub mod identity;
 pub mod lock;
