@@ -41,7 +41,6 @@ pub mod atomic;
 pub mod cli;
 pub mod commands;
 pub mod credentials;
-pub mod doctor;
 pub mod engine;
 pub mod flock;
 pub mod host;
@@ -109,4 +108,15 @@ pub mod modes {
         mod session;
         pub use session::{after_start, run};
     }
+}
+
+/// `ptenv doctor`: the core's checks and the known errors, and the links that read this
+/// machine's files (the host's PCI bus, kernel module and device nodes; Docker's socket, CDI
+/// specs and runtimes).
+pub mod doctor {
+    pub use ptenv_core::doctor::*;
+    pub mod docker;
+    pub mod host;
+    mod lookup;
+    pub use lookup::ThisHost;
 }

@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod catalog;
+pub mod doctor;
 pub mod error;
 pub mod export;
 pub mod gpu;
