@@ -1,7 +1,10 @@
 //! ptenv: PyTorch environments on Docker without environment hell.
 //!
-//! The pure core (`profile`, `size`, and later selection and planning) does no I/O and is
-//! covered by unit tests; `commands` wires it to the outside world.
+//! The decisions are the core crate's (`ptenv_core`: no I/O); this crate holds the adapters
+//! (engine, NVML, registry, secrets, terminal) and the commands that wire them to the core.
+//! The core's modules are re-exported here under their own names, so `crate::profile`,
+//! `ptenv::select`, … name them; a module with a pure part and a part that reads this machine
+//! is declared below: the core's items, plus the reading.
 
 pub use ptenv_core::{
     address, catalog, error, export, identity, lock, package_name, plan, select, shell, size,
