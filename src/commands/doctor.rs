@@ -65,7 +65,10 @@ fn explain_file(ctx: &Ctx, file: &Path) -> Result<i32> {
     // Logs are often partly binary (progress bars, colour codes): read what is text.
     let text = String::from_utf8_lossy(&bytes);
     let facts = ctx.machine.gpu_facts();
-    let findings = explain::scan(&text, &explain::Facts::host(&facts));
+    let findings = explain::scan(
+        &text,
+        &explain::Facts::host(&facts, &crate::doctor::ThisHost),
+    );
     let p = &ctx.printer;
     p.json(&explain::to_json(&findings));
     p.result(explain::render(&findings).trim_end());

@@ -218,7 +218,7 @@ pub async fn diagnose(
     let check = match (r.blocked(id::LOGS, &[id::DOCKER]), &engine) {
         (Some(skip), _) => skip,
         (None, Some(e)) => match e.project_output(&ctx.project, logs::TAIL_LINES).await {
-            Ok(list) => logs::check_logs(&list, &facts),
+            Ok(list) => logs::check_logs(&list, &facts, &crate::doctor::ThisHost),
             // Output that cannot be read (e.g. `--log-driver none`) says nothing about the chain.
             Err(err) => Check::warn(id::LOGS, "cannot read the project's containers' output")
                 .evidence(err.message),

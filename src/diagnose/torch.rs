@@ -175,7 +175,7 @@ pub(super) async fn probe(
         }
         Err(engine::container::CreateError::Other(e)) => {
             run.start_error = Some(e.message);
-            return container::check_torch(&run, facts);
+            return container::check_torch(&run, facts, &crate::doctor::ThisHost);
         }
     };
     match engine.start(&id).await {
@@ -197,7 +197,7 @@ pub(super) async fn probe(
             e.message
         ));
     }
-    container::check_torch(&run, facts)
+    container::check_torch(&run, facts, &crate::doctor::ThisHost)
 }
 
 #[cfg(test)]
