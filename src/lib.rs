@@ -17,6 +17,7 @@ pub mod flock;
 pub mod gpu;
 pub mod host;
 pub mod identity;
+pub mod image_facts;
 pub mod lock;
 pub mod modes;
 pub mod output;
