@@ -23,6 +23,7 @@ pub mod modes;
 pub mod output;
 pub mod package_name;
 pub mod plan;
+pub mod probe;
 pub mod profile;
 pub mod project;
 pub mod registry;

@@ -1198,7 +1198,8 @@ pub fn judge_image(
     let gpus: Vec<Gpu> = match &target {
         Target::Cpu(why) => {
             v.reasons.push(why.clone());
-            if facts.torch.is_none() {
+            // With a catalog row, the disagreement above says it already.
+            if facts.torch.is_none() && line.is_none() {
                 v.warnings.push(no_torch(image, facts));
             }
             return Ok(v);
@@ -1207,7 +1208,9 @@ pub fn judge_image(
         Target::UnknownGpus => Vec::new(),
     };
     let Some(torch) = &facts.torch else {
-        v.warnings.push(no_torch(image, facts));
+        if line.is_none() {
+            v.warnings.push(no_torch(image, facts));
+        }
         return Ok(v);
     };
     let Some(cuda) = &torch.cuda else {
@@ -2388,9 +2391,16 @@ mod tests {
         .unwrap();
         assert!(v.runs, "{v:#?}");
         assert!(
+            has(&v.warnings, "the image has none (PyTorch is not installed"),
+            "{v:#?}"
+        );
+        assert_eq!(v.warnings.len(), 1, "said once: {v:#?}");
+        // Without a catalog row, the same is said as what it is.
+        let v = judge_image(&p, image, None, &none, &host(Some("550.54.15"), &[(8, 6)])).unwrap();
+        assert!(v.runs, "{v:#?}");
+        assert!(
             has(&v.warnings, "has no PyTorch: PyTorch is not installed"),
             "{v:#?}"
         );
-        assert!(has(&v.warnings, "the image has none"), "{v:#?}");
     }
 }
