@@ -154,6 +154,9 @@ pub struct UpArgs {
     /// Apply the project's untrusted ptenv.yaml settings for this run (CI); `ptenv trust` records trust instead
     #[arg(long)]
     pub trust: bool,
+    /// Start the image even when what it says about itself shows it cannot run here (ptenv warns)
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl UpArgs {
@@ -169,6 +172,7 @@ impl UpArgs {
             open: false,
             relock: false,
             trust,
+            force: false,
         }
     }
 }

@@ -1075,7 +1075,7 @@ fn pinned_image(
         }
         (Some(t), None) => {
             warnings.push(format!(
-                "ptenv's catalog does not list PyTorch {} with CUDA {}.{}, so it does not know which GPUs the image has code for; it was not checked against them",
+                "ptenv's catalog does not list PyTorch {} with CUDA {}.{}, so its tag does not say which GPUs the image has code for; `ptenv up` reads that from the image after the pull and checks it",
                 t.pytorch, t.cuda.0, t.cuda.1
             ));
             if gpu {
@@ -1102,7 +1102,7 @@ fn pinned_image(
             }
         }
         (None, _) => warnings.push(format!(
-            "`{image}` does not follow the pytorch/pytorch tag scheme (<version>-cuda<x.y>-cudnn<n>-<runtime|devel>), so ptenv cannot check it against the driver and GPUs"
+            "`{image}` does not follow the pytorch/pytorch tag scheme (<version>-cuda<x.y>-cudnn<n>-<runtime|devel>), so ptenv cannot check it from its tag; `ptenv up` reads what the image contains after the pull and checks that (`ptenv inspect {image}` shows it)"
         )),
     }
     Choice {
@@ -1144,6 +1144,10 @@ pub struct ImageVerdict {
     pub warnings: Vec<String>,
     /// What to do instead, when it cannot run.
     pub fixes: Vec<String>,
+    /// Where the image and the catalog's row of its tag disagree (a warning naming both);
+    /// `None` when they agree or the tag has no row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disagreement: Option<String>,
 }
 
 impl ImageVerdict {
@@ -1185,11 +1189,12 @@ pub fn judge_image(
         refusals: Vec::new(),
         warnings: Vec::new(),
         fixes: Vec::new(),
+        disagreement: None,
     };
     if let Some(l) = line {
         let differ = image_facts::disagreements(l, facts);
         if !differ.is_empty() {
-            v.warnings.push(format!(
+            v.disagreement = Some(format!(
                 "ptenv's catalog and the image {image} disagree: {}; ptenv goes by the image",
                 differ.join("; ")
             ));
@@ -2358,7 +2363,10 @@ mod tests {
             &host(Some("550.54.15"), &[(8, 6)]),
         )
         .unwrap();
-        assert!(v.runs && v.warnings.is_empty(), "{v:#?}");
+        assert!(
+            v.runs && v.warnings.is_empty() && v.disagreement.is_none(),
+            "{v:#?}"
+        );
         let other = catalog::find("2.7.0", (12, 8)).unwrap();
         let v = judge_image(
             &p,
@@ -2368,11 +2376,11 @@ mod tests {
             &host(Some("570.124.06"), &[(8, 6)]),
         )
         .unwrap();
+        let said = v.disagreement.clone().unwrap_or_default();
         assert!(
-            has(
-                &v.warnings,
-                "the catalog says 2.7.0, the image has 2.6.0+cu124"
-            ),
+            said.contains("PyTorch: the catalog says 2.7.0, the image has 2.6.0+cu124")
+                && said
+                    .contains("CUDA: the catalog says 12.8, the image's torch was built for 12.4"),
             "{v:#?}"
         );
         // An image without torch is said plainly and not refused.
@@ -2391,10 +2399,12 @@ mod tests {
         .unwrap();
         assert!(v.runs, "{v:#?}");
         assert!(
-            has(&v.warnings, "the image has none (PyTorch is not installed"),
+            v.disagreement
+                .as_deref()
+                .is_some_and(|d| d.contains("the image has none (PyTorch is not installed")),
             "{v:#?}"
         );
-        assert_eq!(v.warnings.len(), 1, "said once: {v:#?}");
+        assert!(v.warnings.is_empty(), "said once: {v:#?}");
         // Without a catalog row, the same is said as what it is.
         let v = judge_image(&p, image, None, &none, &host(Some("550.54.15"), &[(8, 6)])).unwrap();
         assert!(v.runs, "{v:#?}");

@@ -156,6 +156,12 @@ fn render(
         out.push("What to do:".into());
         out.extend(verdict.fixes.iter().map(|f| format!("  {f}")));
     }
-    out.extend(verdict.warnings.iter().map(|w| format!("warning: {w}")));
+    out.extend(
+        verdict
+            .disagreement
+            .iter()
+            .chain(&verdict.warnings)
+            .map(|w| format!("warning: {w}")),
+    );
     out.join("\n")
 }

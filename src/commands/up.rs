@@ -102,6 +102,7 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
         setup: &setup,
         home: ctx.machine.home(),
         host_ram: ctx.machine.ram(),
+        force: args.force,
     };
     if args.dry_run {
         return block_on(up.dry_run());
@@ -126,6 +127,8 @@ struct Up<'a> {
     setup: &'a Setup,
     home: PathBuf,
     host_ram: u64,
+    /// `--force`: start an image whose own facts say it cannot run here.
+    force: bool,
 }
 
 /// What `up` did with the container, for messages and `--json`.
@@ -362,6 +365,7 @@ impl Up<'_> {
         let base = engine
             .ensure_image(&self.choice.image, self.profile.pull, &ca_files, p)
             .await?;
+        self.check_image(engine).await?;
         let mut image = engine
             .derive(&self.recipe(&base.id, Some(&base.user)), &network, p)
             .await?;
@@ -383,6 +387,57 @@ impl Up<'_> {
                 }
             }
         }
+    }
+
+    /// After the pull, before anything starts: what the image says about itself, judged for
+    /// this machine (`select::judge_image`). An image the catalog does not describe is judged
+    /// from its own facts every time (cached by image ID, so only the first `up` runs the
+    /// probe); a catalog image was judged by the selection, and the probe confirms its row the
+    /// first time it is on the machine. An image that cannot run is refused, unless `--force`.
+    async fn check_image(&self, engine: &Engine) -> Result<()> {
+        let p = &self.printer;
+        let image = &self.choice.image;
+        let probed = match crate::probe::facts(engine, image, p).await {
+            Ok(probed) => probed,
+            // The checker failing is no reason to stop the environment.
+            Err(e) => {
+                p.warn(format!(
+                    "could not read what {image} contains, so it was not checked against this machine: {}",
+                    e.message
+                ));
+                return Ok(());
+            }
+        };
+        let v = select::judge_image(
+            self.profile,
+            image,
+            self.choice.line,
+            &probed.facts,
+            self.facts,
+        )?;
+        if self.choice.line.is_none() {
+            for r in &v.reasons {
+                p.detail(r);
+            }
+            for w in &v.warnings {
+                p.warn(w);
+            }
+        } else if !probed.cached {
+            match &v.disagreement {
+                Some(d) => p.warn(d),
+                None => p.detail(format!(
+                    "{image} agrees with ptenv's catalog: {}",
+                    probed.facts.summary()
+                )),
+            }
+        }
+        if let Some(e) = v.refusal(image) {
+            if !self.force {
+                return Err(e);
+            }
+            p.warn(format!("{}; starting it anyway (--force)", e.message));
+        }
+        Ok(())
     }
 
     /// Reuse, start, recreate or create the container of `image`.
