@@ -51,11 +51,21 @@ pub fn run(ctx: &Ctx, args: LockArgs) -> Result<i32> {
             "with --driver/--gpu it pins the images for the team's machines instead of this one",
         ));
     }
-    let new = block_on(resolve(&sources, &facts, p))?;
-    let changes = old
+    let new = block_on(resolve(&sources, &facts, p, old.as_ref(), !args.check))?;
+    let mut changes = old
         .as_ref()
         .map(|o| lock::changes(o, &new))
         .unwrap_or_default();
+    // What the pinned images say about themselves, judged for the lock's machine: CI knows
+    // whether they run there without pulling them or having a GPU.
+    let misfits = misfits_by_facts(&sources, &new, &facts)?;
+    if args.check {
+        changes.extend(misfits);
+    } else {
+        for m in &misfits {
+            p.warn(m);
+        }
+    }
     if args.check {
         let json =
             serde_json::json!({ "path": path, "stale": !changes.is_empty(), "changes": changes });
@@ -130,8 +140,46 @@ fn report(
     }
 }
 
-/// The lock `ptenv lock` would write now for the machine of `facts`.
-async fn resolve(sources: &Sources, facts: &HostFacts, p: &Printer) -> Result<Lock> {
+/// For each entry with recorded facts: why its image cannot run on the machine of `facts`
+/// (`select::judge_image`), one sentence per profile.
+fn misfits_by_facts(sources: &Sources, lock: &Lock, facts: &HostFacts) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (name, entry) in &lock.profiles {
+        let Some(recorded) = &entry.facts else {
+            continue;
+        };
+        let profile = sources.resolve(name, &Layer::default())?;
+        let line = crate::catalog::parse_tag(&entry.image)
+            .and_then(|t| crate::catalog::find(&t.pytorch, t.cuda));
+        let v = select::judge_image(
+            &profile,
+            &entry.image,
+            line,
+            &recorded.to_image_facts(&entry.platform),
+            facts,
+        )?;
+        if !v.runs {
+            out.push(format!(
+                "profile `{name}`: {} cannot run on {}, by what the image contains: it {}",
+                entry.image,
+                target_of(facts).describe(),
+                v.refusals.join("; it ")
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The lock `ptenv lock` would write now for the machine of `facts`. An entry whose digest
+/// is unchanged keeps the facts `old` recorded; `probe`: read the facts of the others from
+/// the image when it is on this machine (not for `--check`, which changes nothing).
+async fn resolve(
+    sources: &Sources,
+    facts: &HostFacts,
+    p: &Printer,
+    old: Option<&Lock>,
+    probe: bool,
+) -> Result<Lock> {
     let mut chosen = Vec::new();
     for name in profile_names(sources) {
         let in_profile = |e: Error| e.context(format!("profile `{name}`"));
@@ -147,7 +195,15 @@ async fn resolve(sources: &Sources, facts: &HostFacts, p: &Printer) -> Result<Lo
     let mut asked = BTreeMap::new();
     let mut profiles = BTreeMap::new();
     for (name, profile, choice) in chosen {
-        let entry = entry_for(&engine, &profile, &choice.image, &platform, &mut asked, p).await?;
+        let mut entry =
+            entry_for(&engine, &profile, &choice.image, &platform, &mut asked, p).await?;
+        entry.facts = old
+            .and_then(|l| l.profiles.get(&name))
+            .filter(|o| o.digest == entry.digest)
+            .and_then(|o| o.facts.clone());
+        if entry.facts.is_none() && probe {
+            entry.facts = probed_facts(&engine, &entry, p).await?;
+        }
         profiles.insert(name, entry);
     }
     Ok(Lock {
@@ -171,6 +227,23 @@ fn profile_names(sources: &Sources) -> Vec<String> {
         }
     }
     names
+}
+
+/// The facts of the pinned digest, when this machine has it (reading them is the probe of
+/// `ptenv up`, cached by image ID); `None`, said, when it does not: pulling gigabytes is
+/// `up`'s decision.
+async fn probed_facts(engine: &Engine, entry: &Entry, p: &Printer) -> Result<Option<lock::Facts>> {
+    let reference = entry.reference();
+    if engine.image_id(&reference).await?.is_none() {
+        p.info(format!(
+            "{} is not on this machine, so {LOCK_FILE} records no facts read from it; after `ptenv up` (or `docker pull {reference}`), `ptenv lock` records them",
+            entry.image
+        ));
+        return Ok(None);
+    }
+    Ok(Some(lock::Facts::of(
+        &crate::probe::facts(engine, &reference, p).await?.facts,
+    )))
 }
 
 /// One profile's entry; the registry is asked once per image (profiles often share one).
@@ -210,6 +283,7 @@ async fn entry_for(
         media_type: found.media_type,
         platform: platform.to_string(),
         derived: Derived::of(profile, String::new()),
+        facts: None,
     };
     entry.derived.recipe = recipe_hash(profile, &entry.reference())?;
     Ok(entry)
@@ -359,7 +433,21 @@ pub fn for_up(
             choice.image
         ));
     }
-    let why = select::misfits_of(profile, &entry.image, facts)?;
+    let mut why = select::misfits_of(profile, &entry.image, facts)?;
+    // An image the catalog does not describe: what it said about itself when it was locked.
+    let tag_known = crate::catalog::parse_tag(&entry.image)
+        .and_then(|t| crate::catalog::find(&t.pytorch, t.cuda))
+        .is_some();
+    if let (false, Some(recorded)) = (tag_known, &entry.facts) {
+        let v = select::judge_image(
+            profile,
+            &entry.image,
+            None,
+            &recorded.to_image_facts(&entry.platform),
+            facts,
+        )?;
+        why.extend(v.refusals);
+    }
     if !why.is_empty() {
         let mut e = Error::new(format!(
             "the image {LOCK_FILE} pins for profile `{name}`, {}, cannot run here ({}): it {}",
@@ -423,8 +511,8 @@ fn relocked(
     }
     let path = ctx.project.join(LOCK_FILE);
     let sources = profile::load_sources(&ctx.project)?;
-    let new = block_on(resolve(&sources, facts, p))?;
     let old = read(&path)?;
+    let new = block_on(resolve(&sources, facts, p, old.as_ref(), true))?;
     let changes = old
         .as_ref()
         .map(|o| lock::changes(o, &new))
