@@ -244,3 +244,50 @@ fn up_confirms_a_catalog_tag_by_its_probe_the_first_time_only() {
     );
     p.ptenv(&["down"]).run().assert_success();
 }
+
+#[test]
+fn a_lock_records_the_probed_facts_so_check_judges_without_the_image_or_a_gpu() {
+    let tb = Testbed::get();
+    let p = Project::new("inspect-lock");
+    let local = ngc_like(&p);
+    // In the registry under its NGC-like name (the layers are the torch fixture's, already
+    // there: only the config and manifest travel).
+    let remote = format!("{}/{}", tb.registry, local);
+    docker_ok(&["tag", &local, &remote]);
+    p.track_image(&remote);
+    docker_ok(&["push", "-q", &remote]);
+    p.write("ptenv.yaml", &format!("image: {remote}\n"));
+
+    // Locked for a team of RTX 5090 machines: written, with the facts, and warned about.
+    let out = p
+        .ptenv(&["lock", "--trust", "--driver", "570.124.06", "--gpu", "12.0"])
+        .run();
+    out.assert_success();
+    let lock = p.read("ptenv.lock");
+    for line in [
+        "  facts:",
+        "    torch: 2.6.0+cu124",
+        "    cuda: '12.4'",
+        "    - sm_90",
+        "    nvidia_require_cuda: cuda>=12.4 brand=tesla",
+    ] {
+        assert!(lock.contains(line), "missing `{line}`:\n{lock}");
+    }
+    assert!(
+        out.stderr
+            .contains("cannot run on a machine with NVIDIA driver 570.124.06"),
+        "{out}"
+    );
+    // CI: no GPU, and the image removed from this engine: the recorded facts still say why.
+    docker_ok(&["rmi", &remote]);
+    let out = p.ptenv(&["lock", "--check", "--trust"]).run();
+    out.assert_exit(1);
+    assert!(
+        out.stderr.contains("by what the image contains: it has no GPU code for your Blackwell GPU (compute capability 12.0)"),
+        "{out}"
+    );
+    assert!(
+        !out.stderr.contains("Reading what"),
+        "no probe in a check: {out}"
+    );
+}
