@@ -34,6 +34,26 @@ pub struct Probed {
 
 /// The facts of `image`, which the engine must have.
 pub async fn facts(engine: &Engine, image: &str, printer: &Printer) -> Result<Probed> {
+    facts_of(engine, image, None, printer).await
+}
+
+/// [`facts`] when the caller knows the image ID already (`up`, right after its pull): a
+/// cached answer then costs no request to the engine.
+pub async fn facts_of(
+    engine: &Engine,
+    image: &str,
+    known_id: Option<&str>,
+    printer: &Printer,
+) -> Result<Probed> {
+    if let Some(id) = known_id {
+        if let Some(facts) = cache_path(id).and_then(|p| read(&p, id)) {
+            printer.detail(format!("facts of {image} from ptenv's cache"));
+            return Ok(Probed {
+                facts,
+                cached: true,
+            });
+        }
+    }
     let config = engine.image_config(image).await?.ok_or_else(|| {
         Error::new(format!("the image {image} is not on this machine")).hint(format!(
             "pull it first (`docker pull {image}`, or `ptenv up` with it), then ask again"

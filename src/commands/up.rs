@@ -365,7 +365,7 @@ impl Up<'_> {
         let base = engine
             .ensure_image(&self.choice.image, self.profile.pull, &ca_files, p)
             .await?;
-        self.check_image(engine).await?;
+        self.check_image(engine, &base.id).await?;
         let mut image = engine
             .derive(&self.recipe(&base.id, Some(&base.user)), &network, p)
             .await?;
@@ -394,10 +394,10 @@ impl Up<'_> {
     /// from its own facts every time (cached by image ID, so only the first `up` runs the
     /// probe); a catalog image was judged by the selection, and the probe confirms its row the
     /// first time it is on the machine. An image that cannot run is refused, unless `--force`.
-    async fn check_image(&self, engine: &Engine) -> Result<()> {
+    async fn check_image(&self, engine: &Engine, id: &str) -> Result<()> {
         let p = &self.printer;
         let image = &self.choice.image;
-        let probed = match crate::probe::facts(engine, image, p).await {
+        let probed = match crate::probe::facts_of(engine, image, Some(id), p).await {
             Ok(probed) => probed,
             // The checker failing is no reason to stop the environment.
             Err(e) => {
