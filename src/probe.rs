@@ -215,7 +215,14 @@ mod tests {
     fn the_cache_is_keyed_by_the_image_id_and_checked_on_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("images").join("abc.json");
-        let facts = crate::image_facts::tests::torch_fixture(&[]);
+        let config = Config {
+            id: "sha256:abc".into(),
+            platform: "linux/amd64".into(),
+            env: vec!["PATH=/opt/conda/bin".into()],
+            labels: Default::default(),
+        };
+        let printed = "PTENV-IMAGE-FACTS {\"python\": \"3.11.2\", \"torch\": \"2.6.0+cu124\", \"cuda\": \"12.4\", \"arch_flags\": \"sm_86 sm_90\", \"cudnn\": 90100}";
+        let facts = ImageFacts::from_probe(&config, &Outcome::Ran(printed.into())).unwrap();
         write(&path, &facts).unwrap();
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;

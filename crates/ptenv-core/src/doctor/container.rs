@@ -1,0 +1,682 @@
+//! The container links: shared memory (and memlock) of the project's running container, and
+//! torch's own view from inside the selected image, with the diagnosis that view implies.
+
+use serde::Deserialize;
+
+use super::explain::{self, Lookup};
+use super::{id, Check};
+use crate::catalog::{self, Coverage};
+use crate::gpu::HostFacts;
+use crate::identity::User;
+
+/// Below this, DataLoader workers run out of /dev/shm ("Unexpected bus error encountered in
+/// worker"); the NGC banner's older advice was `--shm-size=1g` (docs/compatibility.md §9).
+pub const SHM_MINIMUM: i64 = 1 << 30;
+
+/// The project folder as /workspace: can the container user (the one `up` would create) write
+/// it? If not, Jupyter cannot save a notebook and training cannot write a checkpoint.
+/// `folder` is the folder's owner and mode bits, when they can be read.
+pub fn check_workspace(user: &User, path: &str, folder: Option<(u32, u32, u32)>) -> Check {
+    let Some((uid, gid, mode)) = folder else {
+        return Check::skip(id::WORKSPACE, format!("cannot read {path}'s owner"));
+    };
+    let evidence = format!(
+        "{path}: owner {uid}:{gid}, mode {:o}; container user `{}` {}:{}",
+        mode & 0o7777,
+        user.name,
+        user.uid,
+        user.gid
+    );
+    if user.can_write((uid, gid), mode) {
+        return Check::pass(
+            id::WORKSPACE,
+            format!("the container user `{}` can write /workspace", user.name),
+        )
+        .evidence(evidence);
+    }
+    Check::warn(
+        id::WORKSPACE,
+        format!(
+            "the container user `{}` (uid {}) cannot write /workspace: Jupyter cannot save, nothing can be written there",
+            user.name, user.uid
+        ),
+    )
+    .evidence(evidence)
+    .fix(format!(
+        "run ptenv as the folder's owner (uid {uid}), or give the folder to the container user: `sudo chown -R {}:{} {path}`",
+        user.uid, user.gid
+    ))
+}
+
+/// What the engine says about one running container of the project.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerShm {
+    pub name: String,
+    /// `HostConfig.ShmSize` in bytes; `None` or 0 means the engine's default of 64 MB.
+    pub shm_size: Option<i64>,
+    /// `HostConfig.IpcMode`: "private", "shareable", "host", "container:<id>".
+    pub ipc_mode: Option<String>,
+    /// The value of ptenv's memlock label: the cap the engine allowed when it refused
+    /// `memlock=-1` and ptenv started the container without it.
+    pub memlock_capped: Option<String>,
+}
+
+/// Docker's ShmSize when the field is omitted (Engine API, docs/compatibility.md §7).
+pub(super) const DOCKER_DEFAULT_SHM: i64 = 64 * 1024 * 1024;
+
+/// Link 8: /dev/shm of the project's running containers, and the memlock fallback.
+pub fn check_shm(containers: &[ContainerShm]) -> Check {
+    if containers.is_empty() {
+        return Check::skip(
+            id::SHM,
+            "no running container of this project (`ptenv up` starts one; the image check above covers what it would run)",
+        );
+    }
+    let mut evidence = Vec::new();
+    let mut small = Vec::new();
+    let mut capped = Vec::new();
+    for c in containers {
+        let ipc = c.ipc_mode.as_deref().unwrap_or("private");
+        if ipc == "host" {
+            evidence.push(format!(
+                "{}: ipc host, /dev/shm is the host's (a shm size setting has no effect)",
+                c.name
+            ));
+        } else if ipc.starts_with("container:") {
+            evidence.push(format!(
+                "{}: ipc {ipc}, /dev/shm is that container's",
+                c.name
+            ));
+        } else {
+            let size = c.shm_size.filter(|s| *s > 0).unwrap_or(DOCKER_DEFAULT_SHM);
+            evidence.push(format!(
+                "{}: ipc {ipc}, /dev/shm {}{}",
+                c.name,
+                crate::size::human(size as u64),
+                if c.shm_size.filter(|s| *s > 0).is_none() {
+                    " (Docker's default)"
+                } else {
+                    ""
+                }
+            ));
+            if size < SHM_MINIMUM {
+                small.push(c.name.clone());
+            }
+        }
+        if let Some(cap) = &c.memlock_capped {
+            evidence.push(format!(
+                "{}: the engine refused memlock=-1; started with its limit ({cap})",
+                c.name
+            ));
+            capped.push(c.name.clone());
+        }
+    }
+    if !small.is_empty() {
+        return Check::warn(
+            id::SHM,
+            format!(
+                "{} {} less than 1 GiB of /dev/shm: DataLoader workers crash with \"Unexpected bus error encountered in worker\"",
+                small.join(", "),
+                if small.len() == 1 { "has" } else { "have" }
+            ),
+        )
+        .evidence_all(evidence)
+        .fix("set `shm_size: auto` (or e.g. `8g`) or `ipc: host` in ptenv.yaml and run `ptenv up` again, which recreates the container; or use `num_workers=0`");
+    }
+    if !capped.is_empty() {
+        return Check::warn(
+            id::SHM,
+            format!(
+                "{}: memlock is capped by the engine, so pinned host memory (pin_memory=True, NCCL) is limited",
+                capped.join(", ")
+            ),
+        )
+        .evidence_all(evidence)
+        .fix("allow unlimited memlock for the daemon (`LimitMEMLOCK=infinity` in docker.service, or `\"default-ulimits\": {\"memlock\": {\"Name\": \"memlock\", \"Soft\": -1, \"Hard\": -1}}` in daemon.json), restart it, then `ptenv up` again");
+    }
+    Check::pass(
+        id::SHM,
+        "shared memory is large enough for DataLoader workers",
+    )
+    .evidence_all(evidence)
+}
+
+/// The probe, run with `python -c` in the image. It never raises: every question is asked in a
+/// try block, and CUDA is forced to initialise, because `is_available()` returns False silently
+/// when libcuda is missing (docs/compatibility.md §8) and only `torch.cuda.init()` says why.
+/// The arch list comes from `_cuda_getArchFlags()` too, since `get_arch_list()` is empty
+/// without a GPU.
+pub const PROBE_SCRIPT: &str = r#"
+import json, os, glob, sys, warnings, ctypes
+r = {"dev_nvidia": sorted(glob.glob("/dev/nvidia*")),
+     "env": {k: os.environ.get(k) for k in ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "CUDA_VISIBLE_DEVICES")}}
+try:
+    ctypes.CDLL("libcuda.so.1")
+    r["libcuda"] = None
+except OSError as e:
+    r["libcuda"] = str(e)
+try:
+    import torch
+except Exception as e:
+    r["import_error"] = "%s: %s" % (type(e).__name__, e)
+    print("PTENV-PROBE " + json.dumps(r)); sys.exit(0)
+r["version"] = torch.__version__
+r["cuda"] = torch.version.cuda
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    r["available"] = bool(torch.cuda.is_available())
+    r["count"] = int(torch.cuda.device_count())
+    r["arch_list"] = list(torch.cuda.get_arch_list())
+    try:
+        r["arch_flags"] = torch._C._cuda_getArchFlags()
+    except Exception:
+        r["arch_flags"] = None
+    try:
+        torch.cuda.init()
+        r["devices"] = [{"name": torch.cuda.get_device_name(i), "cc": list(torch.cuda.get_device_capability(i))} for i in range(torch.cuda.device_count())]
+        try:
+            (torch.ones(1, device="cuda") + 1).item()
+        except Exception as e:
+            r["kernel_error"] = "%s: %s" % (type(e).__name__, e)
+    except Exception as e:
+        r["init_error"] = "%s: %s" % (type(e).__name__, e)
+    r["warnings"] = [str(x.message) for x in w if "NumPy" not in str(x.message)]
+print("PTENV-PROBE " + json.dumps(r))
+"#;
+
+/// The marker of the probe's one result line.
+pub const PROBE_MARKER: &str = "PTENV-PROBE ";
+
+/// What the probe printed.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TorchView {
+    pub version: Option<String>,
+    pub cuda: Option<String>,
+    pub available: bool,
+    pub count: i64,
+    pub arch_list: Vec<String>,
+    pub arch_flags: Option<String>,
+    pub devices: Vec<DeviceView>,
+    pub init_error: Option<String>,
+    pub kernel_error: Option<String>,
+    pub warnings: Vec<String>,
+    pub dev_nvidia: Vec<String>,
+    /// `None`: libcuda.so.1 loads; else the loader's error.
+    pub libcuda: Option<String>,
+    pub import_error: Option<String>,
+    pub env: std::collections::BTreeMap<String, Option<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct DeviceView {
+    pub name: String,
+    pub cc: Vec<u32>,
+}
+
+impl TorchView {
+    /// The probe's result line out of the container's output (torch prints warnings around it).
+    pub fn parse(output: &str) -> Option<TorchView> {
+        output
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix(PROBE_MARKER))
+            .and_then(|j| serde_json::from_str(j).ok())
+    }
+
+    /// `get_arch_list()`, else the compile flags it is read from.
+    fn arch(&self) -> String {
+        if self.arch_list.is_empty() {
+            self.arch_flags.clone().unwrap_or_default()
+        } else {
+            self.arch_list.join(" ")
+        }
+    }
+}
+
+/// How the probe container was run and what came back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeRun {
+    pub image: String,
+    /// The GPU request, as a `docker run` flag ("--gpus all", "--device nvidia.com/gpu=all");
+    /// `None` when started without GPUs.
+    pub gpu_request: Option<String>,
+    /// Why no GPU was requested, and the fix for that (the earlier link that broke).
+    pub no_gpu_reason: Option<(String, Option<String>)>,
+    /// The engine refused to create or start it.
+    pub start_error: Option<String>,
+    pub exit_code: Option<i64>,
+    /// stdout and stderr together.
+    pub output: String,
+}
+
+/// The first known error of docs/compatibility.md §8 in `text`, as "cause" and "fix".
+fn diagnose(text: &str, host: &HostFacts, lookup: &dyn Lookup) -> Option<(String, String)> {
+    explain::scan(text, &explain::Facts::host(host, lookup))
+        .into_iter()
+        .next()
+        .map(|f| (format!("{}: {}", f.pattern.title, f.pattern.cause), f.fix))
+}
+
+/// Link 9: torch inside the image.
+pub fn check_torch(run: &ProbeRun, host: &HostFacts, lookup: &dyn Lookup) -> Check {
+    let started = match &run.gpu_request {
+        Some(flag) => format!("started {} with {flag}", run.image),
+        None => format!(
+            "started {} without GPUs{}",
+            run.image,
+            run.no_gpu_reason
+                .as_ref()
+                .map(|(why, _)| format!(" ({why})"))
+                .unwrap_or_default()
+        ),
+    };
+    if let Some(err) = &run.start_error {
+        let c = Check::fail(
+            id::TORCH,
+            format!("the probe container did not start: {err}"),
+        )
+        .evidence(format!("tried: {started}"));
+        return match diagnose(err, host, lookup) {
+            Some((cause, fix)) => c.evidence(cause).fix(fix),
+            None => c.fix("read the engine's message above; `docker run --rm IMAGE python -c 'import torch'` reproduces it"),
+        };
+    }
+    let Some(view) = TorchView::parse(&run.output) else {
+        let tail: Vec<&str> = run.output.lines().rev().take(5).collect();
+        return Check::fail(
+            id::TORCH,
+            format!(
+                "the probe in {} printed no result (exit code {})",
+                run.image,
+                run.exit_code.map_or("unknown".into(), |c| c.to_string())
+            ),
+        )
+        .evidence(started)
+        .evidence_all(tail.into_iter().rev().map(|l| format!("output: {l}")))
+        .fix("the image may have no `python` on PATH; pin an image with PyTorch installed");
+    };
+    let mut ev = vec![started];
+    if let Some(e) = &view.import_error {
+        return Check::fail(id::TORCH, format!("torch does not import in {}", run.image))
+            .evidence_all(ev)
+            .evidence(e.clone())
+            .fix("use a pytorch/pytorch image, or install torch in the image");
+    }
+    ev.push(format!(
+        "torch {}, built for CUDA {}",
+        view.version.as_deref().unwrap_or("?"),
+        view.cuda.as_deref().unwrap_or("none (a CPU-only build)")
+    ));
+    ev.push(format!(
+        "torch.cuda.is_available(): {}, device_count(): {}",
+        if view.available { "True" } else { "False" },
+        view.count
+    ));
+    let arch = view.arch();
+    ev.push(format!(
+        "compiled for: {}",
+        if arch.is_empty() {
+            "nothing (no CUDA)"
+        } else {
+            &arch
+        }
+    ));
+    for (i, d) in view.devices.iter().enumerate() {
+        ev.push(format!(
+            "device {i}: {} (compute capability {})",
+            d.name,
+            cc_text(&d.cc)
+        ));
+    }
+    ev.push(match &view.init_error {
+        Some(e) => format!("torch.cuda.init(): {e}"),
+        None => "torch.cuda.init(): ok".into(),
+    });
+    if let Some(e) = &view.kernel_error {
+        ev.push(format!("first kernel: {e}"));
+    }
+    for w in &view.warnings {
+        ev.push(format!("warning: {}", w.lines().next().unwrap_or("")));
+    }
+    ev.push(if view.dev_nvidia.is_empty() {
+        "/dev/nvidia*: none in the container".into()
+    } else {
+        format!("/dev/nvidia*: {}", view.dev_nvidia.join(" "))
+    });
+    ev.push(match &view.libcuda {
+        None => "libcuda.so.1: loads".into(),
+        Some(e) => format!("libcuda.so.1: does not load ({e})"),
+    });
+    for (k, v) in &view.env {
+        if let Some(v) = v {
+            ev.push(format!("{k}={v}"));
+        }
+    }
+    let title = format!("torch {}", view.version.as_deref().unwrap_or(""));
+
+    if view.cuda.is_none() {
+        return Check::fail(id::TORCH, format!("{title} in {} is a CPU-only build", run.image))
+            .evidence_all(ev)
+            .fix("use a CUDA image (pytorch/pytorch:<version>-cuda<x.y>-cudnn9-runtime); on arm64 the official images are CPU-only");
+    }
+    if view.available {
+        let (sass, ptx) = catalog::parse_arch_list(&arch);
+        let uncovered: Vec<String> = view
+            .devices
+            .iter()
+            .filter(|d| d.cc.len() == 2)
+            .filter(|d| catalog::coverage(&sass, &ptx, (d.cc[0], d.cc[1])) == Coverage::None)
+            .map(|d| format!("{} (sm_{}{})", d.name, d.cc[0], d.cc[1]))
+            .collect();
+        let problem = view.kernel_error.clone().or_else(|| {
+            view.warnings
+                .iter()
+                .find(|w| diagnose(w, host, lookup).is_some())
+                .cloned()
+        });
+        if !uncovered.is_empty() || problem.is_some() {
+            let summary = if uncovered.is_empty() {
+                format!("{title} sees the GPU but fails on it")
+            } else {
+                format!(
+                    "architecture mismatch: {title} has no GPU code for {} (compiled for {arch})",
+                    uncovered.join(", ")
+                )
+            };
+            let c = Check::fail(id::TORCH, summary).evidence_all(ev);
+            let text = problem.unwrap_or_else(|| {
+                "no kernel image is available for execution on the device".into()
+            });
+            return match diagnose(&text, host, lookup) {
+                Some((cause, fix)) => c.evidence(cause).fix(fix),
+                None => c,
+            };
+        }
+        return Check::pass(
+            id::TORCH,
+            format!(
+                "{title} (CUDA {}) sees {} GPU{} and runs a kernel on it",
+                view.cuda.as_deref().unwrap_or("?"),
+                view.count,
+                if view.count == 1 { "" } else { "s" }
+            ),
+        )
+        .evidence_all(ev);
+    }
+
+    // is_available() is False: say why from what the container shows.
+    let no_nodes = view.dev_nvidia.is_empty();
+    let no_libcuda = view.libcuda.is_some();
+    let missing = match (no_nodes, no_libcuda) {
+        (true, true) => "no /dev/nvidia* and no libcuda.so.1 in the container",
+        (true, false) => "no /dev/nvidia* in the container",
+        (false, true) => "no libcuda.so.1 in the container",
+        (false, false) => "the driver's devices and libcuda.so.1 are there",
+    };
+    if run.gpu_request.is_none() {
+        let (why, fix) = run
+            .no_gpu_reason
+            .clone()
+            .unwrap_or_else(|| ("no GPU was requested".into(), None));
+        let c = Check::fail(
+            id::TORCH,
+            format!("{title} sees no GPU: the container was started without GPUs ({why}), so it has {missing}"),
+        )
+        .evidence_all(ev);
+        return match fix {
+            Some(f) => c.fix(f),
+            None => c.fix("fix the first broken link above, then run `ptenv doctor` again"),
+        };
+    }
+    let c = Check::fail(
+        id::TORCH,
+        format!("{title} sees no GPU although GPUs were requested: {missing}"),
+    )
+    .evidence_all(ev);
+    if no_nodes {
+        return c.fix("the NVIDIA runtime did not inject the devices: check NVIDIA_VISIBLE_DEVICES in the image (not `void`/`none`), `nvidia-ctk runtime configure --runtime=docker`, and `sudo systemctl restart docker`");
+    }
+    if no_libcuda {
+        return c.fix("the driver libraries were not injected: NVIDIA_DRIVER_CAPABILITIES must include `compute` (the pytorch images set compute,utility); reinstall the NVIDIA Container Toolkit if it does");
+    }
+    match view.init_error.as_deref().and_then(|e| diagnose(e, host, lookup)) {
+        Some((cause, fix)) => c.evidence(cause).fix(fix),
+        None => c.fix("read the torch.cuda.init() error above; `ptenv doctor --explain` knows the common ones"),
+    }
+}
+
+fn cc_text(cc: &[u32]) -> String {
+    cc.iter().map(u32::to_string).collect::<Vec<_>>().join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::explain::NothingThere;
+    use super::super::Status;
+    use super::*;
+
+    #[test]
+    fn a_workspace_the_container_user_cannot_write_is_flagged_with_the_fix() {
+        let dev = User::for_ids(1000, 1000);
+        let ok = check_workspace(&dev, "/home/ana/proj", Some((1000, 1000, 0o755)));
+        assert_eq!(ok.status, Status::Pass);
+        let group = check_workspace(&dev, "/srv/proj", Some((0, 1000, 0o775)));
+        assert_eq!(group.status, Status::Pass);
+        let bad = check_workspace(&dev, "/srv/proj", Some((0, 0, 0o755)));
+        assert_eq!(bad.status, Status::Warn);
+        assert!(bad.summary.contains("cannot write /workspace"), "{bad:?}");
+        assert_eq!(
+            bad.evidence,
+            ["/srv/proj: owner 0:0, mode 755; container user `dev` 1000:1000"]
+        );
+        assert!(bad
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("`sudo chown -R 1000:1000 /srv/proj`"));
+        let root = check_workspace(&User::for_ids(0, 0), "/root/proj", Some((0, 0, 0o700)));
+        assert_eq!(root.status, Status::Pass);
+        let unknown = check_workspace(&dev, "/gone", None);
+        assert_eq!(unknown.status, Status::Skip);
+    }
+
+    /// What the real probe printed in pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime started
+    /// without GPUs on the test machine.
+    const NO_GPU: &str = r#"/opt/conda/lib/python3.11/site-packages/torch/_subclasses/functional_tensor.py:275: UserWarning: Failed to initialize NumPy: No module named 'numpy'
+PTENV-PROBE {"dev_nvidia": [], "env": {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility", "CUDA_VISIBLE_DEVICES": null}, "libcuda": "libcuda.so.1: cannot open shared object file: No such file or directory", "version": "2.6.0+cu124", "cuda": "12.4", "available": false, "count": 0, "arch_list": [], "arch_flags": "sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90", "init_error": "RuntimeError: Found no NVIDIA driver on your system. Please check that you have an NVIDIA GPU and installed a driver from http://www.nvidia.com/Download/index.aspx", "warnings": []}"#;
+
+    fn run(output: &str, gpu: Option<&str>) -> ProbeRun {
+        ProbeRun {
+            image: "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime".into(),
+            gpu_request: gpu.map(Into::into),
+            no_gpu_reason: gpu.is_none().then(|| {
+                (
+                    "the host has no NVIDIA driver".to_string(),
+                    Some("install the driver".to_string()),
+                )
+            }),
+            start_error: None,
+            exit_code: Some(0),
+            output: output.into(),
+        }
+    }
+
+    #[test]
+    fn the_probe_line_parses_among_warnings() {
+        let v = TorchView::parse(NO_GPU).unwrap();
+        assert_eq!(v.version.as_deref(), Some("2.6.0+cu124"));
+        assert!(!v.available);
+        assert_eq!(v.arch(), "sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90");
+        assert!(v.libcuda.is_some());
+        assert_eq!(TorchView::parse("no marker"), None);
+    }
+
+    #[test]
+    fn no_gpu_without_a_request_names_the_missing_devices_and_the_earlier_link() {
+        let c = check_torch(&run(NO_GPU, None), &HostFacts::default(), &NothingThere);
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.summary
+                .contains("started without GPUs (the host has no NVIDIA driver)"),
+            "{c:?}"
+        );
+        assert!(
+            c.summary.contains("no /dev/nvidia* and no libcuda.so.1"),
+            "{c:?}"
+        );
+        assert_eq!(c.fix.as_deref(), Some("install the driver"));
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| e.contains("Found no NVIDIA driver")),
+            "{c:?}"
+        );
+        assert!(c
+            .evidence
+            .iter()
+            .any(|e| e == "torch.cuda.is_available(): False, device_count(): 0"));
+    }
+
+    #[test]
+    fn no_gpu_with_a_request_points_at_the_injection() {
+        let c = check_torch(
+            &run(NO_GPU, Some("--gpus all")),
+            &HostFacts::default(),
+            &NothingThere,
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.summary.contains("although GPUs were requested"), "{c:?}");
+        assert!(c.fix.unwrap().contains("did not inject the devices"));
+        let libs_missing = NO_GPU.replace(
+            r#""dev_nvidia": []"#,
+            r#""dev_nvidia": ["/dev/nvidia0", "/dev/nvidiactl"]"#,
+        );
+        let c = check_torch(
+            &run(&libs_missing, Some("--gpus all")),
+            &HostFacts::default(),
+            &NothingThere,
+        );
+        assert!(
+            c.fix
+                .as_deref()
+                .unwrap()
+                .contains("NVIDIA_DRIVER_CAPABILITIES"),
+            "{c:?}"
+        );
+        let too_old = libs_missing
+            .replace(r#""libcuda": "libcuda.so.1: cannot open shared object file: No such file or directory""#, r#""libcuda": null"#)
+            .replace("Found no NVIDIA driver on your system. Please check that you have an NVIDIA GPU and installed a driver from http://www.nvidia.com/Download/index.aspx", "The NVIDIA driver on your system is too old (found version 11040). Please update your GPU driver");
+        let c = check_torch(
+            &run(&too_old, Some("--gpus all")),
+            &HostFacts::default(),
+            &NothingThere,
+        );
+        assert!(c.evidence.iter().any(|e| e.contains("too old")), "{c:?}");
+        assert!(
+            c.fix.unwrap().to_lowercase().contains("driver"),
+            "a driver fix"
+        );
+    }
+
+    #[test]
+    fn a_visible_gpu_without_code_is_an_architecture_mismatch() {
+        let out = r#"PTENV-PROBE {"dev_nvidia": ["/dev/nvidia0"], "libcuda": null, "version": "2.6.0+cu124", "cuda": "12.4", "available": true, "count": 1, "arch_list": ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"], "devices": [{"name": "NVIDIA GeForce RTX 5090", "cc": [12, 0]}], "kernel_error": "RuntimeError: CUDA error: no kernel image is available for execution on the device", "warnings": ["NVIDIA GeForce RTX 5090 with CUDA capability sm_120 is not compatible with the current PyTorch installation."]}"#;
+        let c = check_torch(
+            &run(out, Some("--gpus all")),
+            &HostFacts::default(),
+            &NothingThere,
+        );
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(
+            c.summary.contains("architecture mismatch") && c.summary.contains("sm_120"),
+            "{c:?}"
+        );
+        assert!(c.fix.unwrap().contains("2.7.0-cuda12.8"));
+    }
+
+    #[test]
+    fn a_gpu_that_runs_a_kernel_passes() {
+        let out = r#"PTENV-PROBE {"dev_nvidia": ["/dev/nvidia0"], "libcuda": null, "version": "2.6.0+cu124", "cuda": "12.4", "available": true, "count": 1, "arch_list": ["sm_50", "sm_86", "sm_90"], "devices": [{"name": "NVIDIA GeForce RTX 4090", "cc": [8, 9]}]}"#;
+        let c = check_torch(
+            &run(out, Some("--gpus all")),
+            &HostFacts::default(),
+            &NothingThere,
+        );
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        assert!(c.summary.contains("sees 1 GPU"));
+    }
+
+    #[test]
+    fn a_refused_start_and_a_silent_probe_fail_with_their_cause() {
+        let mut r = run("", Some("--gpus all"));
+        r.start_error =
+            Some("could not select device driver \"\" with capabilities: [[gpu]]".into());
+        let c = check_torch(&r, &HostFacts::default(), &NothingThere);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.fix.unwrap().contains("Container Toolkit"), "toolkit fix");
+        let mut r = run("python: not found", None);
+        r.exit_code = Some(127);
+        let c = check_torch(&r, &HostFacts::default(), &NothingThere);
+        assert!(c.summary.contains("exit code 127"), "{c:?}");
+        assert!(c.evidence.iter().any(|e| e.contains("python: not found")));
+        let c = check_torch(
+            &run(
+                r#"PTENV-PROBE {"import_error": "ModuleNotFoundError: No module named 'torch'"}"#,
+                None,
+            ),
+            &HostFacts::default(),
+            &NothingThere,
+        );
+        assert!(c.summary.contains("does not import"));
+        let cpu = NO_GPU.replace(r#""cuda": "12.4""#, r#""cuda": null"#);
+        assert!(
+            check_torch(&run(&cpu, None), &HostFacts::default(), &NothingThere)
+                .summary
+                .contains("CPU-only")
+        );
+    }
+
+    #[test]
+    fn shared_memory_below_a_gibibyte_warns_and_ipc_host_is_noted() {
+        assert_eq!(check_shm(&[]).status, Status::Skip);
+        let small = ContainerShm {
+            name: "ptenv-x-jupyter".into(),
+            shm_size: Some(64 << 20),
+            ipc_mode: Some("private".into()),
+            memlock_capped: None,
+        };
+        let c = check_shm(std::slice::from_ref(&small));
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.summary.contains("bus error"), "{c:?}");
+        assert!(
+            c.evidence[0].contains("64 MiB") || c.evidence[0].contains("64"),
+            "{c:?}"
+        );
+        let default = ContainerShm {
+            shm_size: None,
+            ..small.clone()
+        };
+        assert!(check_shm(&[default]).evidence[0].contains("Docker's default"));
+        let host = ContainerShm {
+            ipc_mode: Some("host".into()),
+            ..small.clone()
+        };
+        let c = check_shm(&[host]);
+        assert_eq!(c.status, Status::Pass);
+        assert!(c.evidence[0].contains("ipc host"));
+        let big = ContainerShm {
+            shm_size: Some(8 << 30),
+            ..small.clone()
+        };
+        assert_eq!(check_shm(std::slice::from_ref(&big)).status, Status::Pass);
+        let capped = ContainerShm {
+            memlock_capped: Some("8388608".into()),
+            ..big
+        };
+        let c = check_shm(&[capped]);
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.summary.contains("memlock"));
+    }
+}

@@ -1,0 +1,509 @@
+//! The Compose file: one service that is the container `ptenv up` creates, field for field
+//! (the Compose spec's names for `docker run`'s flags), plus a folder beside it with the
+//! derived image's Dockerfile, the mode's files and its secrets.
+//!
+//! Checked against Debian's docker-compose 1.29 (the Compose spec of 2021), so that both it
+//! and Compose v2 accept the file: `deploy.resources.reservations.devices` with
+//! `capabilities: [gpu]` (1.28+), `secrets:` with `file:` and an absolute `target:` (bind
+//! mounts outside swarm; `mode`/`uid`/`gid` are not supported there, so the files carry their
+//! own), `${VAR:-default}` in `ulimits` (converted to a number after interpolation).
+
+use serde_yaml::Value;
+
+use super::{
+    bundle_dir, document, mode_files, secrets_gitignore, strings, FileKind, Input, Map, OutFile,
+    Rendered,
+};
+use crate::plan::GpuRequest;
+use crate::profile::Mode;
+use crate::project::slug;
+use crate::recipe::{CA_ARG, CA_FLAG, PIP_ARGS, PROXY_ARGS};
+
+/// The variable that overrides memlock at `docker compose up` time.
+pub const MEMLOCK_VAR: &str = "PTENV_MEMLOCK";
+
+/// Where the files beside the compose file go.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The folder beside the compose file for the Dockerfile, the mode's files and secrets,
+    /// e.g. `ptenv-jupyter`.
+    pub bundle: String,
+    /// Whether the compose file lies in the project folder: the project is then mounted as
+    /// `.`, so the file works wherever the repository is checked out.
+    pub in_project: bool,
+}
+
+impl Layout {
+    /// `ptenv-<profile>`.
+    pub fn for_profile(profile: &str, in_project: bool) -> Layout {
+        Layout {
+            bundle: bundle_dir(profile),
+            in_project,
+        }
+    }
+}
+
+pub fn render(input: &Input, layout: &Layout) -> Rendered {
+    let spec = input.spec;
+    let b = &layout.bundle;
+    let service_name = slug(&input.profile.name);
+    let mut files = vec![
+        OutFile {
+            path: format!("{b}/Dockerfile").into(),
+            contents: input.dockerfile.as_bytes().to_vec(),
+            mode: 0o644,
+            secret: false,
+            owner: None,
+        },
+        OutFile {
+            // The folder is the build context: the Dockerfile needs nothing else, and the
+            // secrets must not travel to the builder.
+            path: format!("{b}/.dockerignore").into(),
+            contents:
+                b"# Written by ptenv export: the Dockerfile copies nothing in.\n*\n!Dockerfile\n"
+                    .to_vec(),
+            mode: 0o644,
+            secret: false,
+            owner: None,
+        },
+        secrets_gitignore(b),
+    ];
+
+    let project = input.project.path.display().to_string();
+    let mut volumes: Vec<Value> = spec
+        .mounts
+        .iter()
+        .map(|m| {
+            let source = match m.source.strip_prefix(&project) {
+                Some(rest) if layout.in_project && (rest.is_empty() || rest.starts_with('/')) => {
+                    format!(".{rest}")
+                }
+                _ => m.source.clone(),
+            };
+            bind_volume(&source, &m.target, m.readonly)
+        })
+        .collect();
+    let mut secrets_used = Vec::new();
+    let mut secrets_top = Map::new();
+    for m in mode_files(input.setup) {
+        let f = m.file;
+        match m.kind {
+            FileKind::Secret => {
+                let rel = format!("{b}/secrets/{}", m.key);
+                secrets_used.push(Value::from(
+                    Map::new()
+                        .set("source", m.key.as_str())
+                        .set("target", f.path.as_str()),
+                ));
+                secrets_top = secrets_top.set(&m.key, Map::new().set("file", format!("./{rel}")));
+                files.push(OutFile {
+                    path: rel.into(),
+                    contents: f.contents.clone(),
+                    // Outside swarm a secret is a bind mount: the file's own mode and owner
+                    // apply, as `ptenv up` sets them (sshd reads authorized_keys, 0644, as the
+                    // user; the token and the host key are 0600).
+                    mode: f.mode,
+                    secret: true,
+                    owner: Some((f.uid, f.gid)),
+                });
+            }
+            FileKind::Config => {
+                let rel = format!("{b}/files{}", f.path);
+                volumes.push(bind_volume(&format!("./{rel}"), &f.path, true));
+                files.push(OutFile {
+                    path: rel.into(),
+                    contents: f.contents.clone(),
+                    mode: f.mode,
+                    secret: false,
+                    owner: Some((f.uid, f.gid)),
+                });
+            }
+        }
+    }
+
+    // `KEY=VALUE` strings: in the map form, PyYAML (docker-compose 1.x) reads a value such as
+    // `10:30` as a base-60 number and Compose passes `630`.
+    let environment: Vec<Value> = spec.env.iter().map(|e| Value::String(e.clone())).collect();
+    let ports: Vec<Value> = spec
+        .ports
+        .iter()
+        .map(|p| {
+            Value::String(format!(
+                "{}:{}:{}",
+                crate::address::port_spec_host(&p.bind),
+                p.host,
+                p.container
+            ))
+        })
+        .collect();
+    let ulimits = spec.ulimits.iter().fold(Map::new(), |m, u| {
+        if u.name == "memlock" {
+            // An engine that may not raise memlock refuses to start the container
+            // ("error setting rlimit type 8"); `ptenv up` then retries without it. Compose
+            // cannot retry, so the value can be overridden when starting (see the header).
+            let v = |n: i64| Value::String(format!("${{{MEMLOCK_VAR}:-{n}}}"));
+            if u.soft == u.hard {
+                m.set(u.name, v(u.soft))
+            } else {
+                m.set(
+                    u.name,
+                    Map::new().set("soft", v(u.soft)).set("hard", v(u.hard)),
+                )
+            }
+        } else if u.soft == u.hard {
+            m.set(u.name, u.soft)
+        } else {
+            m.set(u.name, Map::new().set("soft", u.soft).set("hard", u.hard))
+        }
+    });
+    let deploy = spec.gpus.as_ref().map(|g| {
+        let device = Map::new().set("driver", "nvidia");
+        let device = match g {
+            GpuRequest::All => device.set("count", "all"),
+            GpuRequest::Devices(ids) => device.set("device_ids", strings(ids)),
+        }
+        .set("capabilities", strings(&["gpu".to_string()]));
+        Map::new().set(
+            "resources",
+            Map::new().set(
+                "reservations",
+                Map::new().set("devices", Value::Sequence(vec![device.into()])),
+            ),
+        )
+    });
+
+    let service = Map::new()
+        .set("image", spec.image.as_str())
+        .set(
+            "build",
+            Map::new()
+                .set("context", format!("./{b}"))
+                .list("args", build_arg_names()),
+        )
+        .opt("user", spec.user.as_deref())
+        .set("working_dir", spec.workdir.as_str())
+        .set("command", strings(&spec.cmd))
+        .set("init", spec.init);
+    let service = service
+        .list("environment", environment)
+        .list("ports", ports)
+        .list("volumes", volumes)
+        .list("secrets", secrets_used)
+        .opt("shm_size", spec.shm_size.map(compose_size))
+        .opt("ipc", spec.ipc_host.then_some("host"));
+    let service = if ulimits.is_empty() {
+        service
+    } else {
+        service.set("ulimits", ulimits.clone())
+    };
+    let service = service.opt("deploy", deploy);
+    let mut top = Map::new().set("services", Map::new().set(&service_name, service));
+    if !secrets_top.is_empty() {
+        top = top.set("secrets", secrets_top);
+    }
+    // Compose interpolates `$` in every value: what comes from the profile (env, command,
+    // paths) must reach the container as written. The ulimits are put back afterwards: they
+    // hold ptenv's own `${PTENV_MEMLOCK:-…}` and nothing of the user's.
+    let mut doc: Value = top.into();
+    escape_interpolation(&mut doc);
+    if !ulimits.is_empty() {
+        doc["services"][service_name.as_str()]["ulimits"] = ulimits.into();
+    }
+
+    let mut header = vec![
+        format!(
+            "Written by `ptenv export compose` from the profile `{}` of {}:",
+            input.profile.name, project
+        ),
+        format!(
+            "the container `ptenv up {}` creates. Start it with `docker compose up -d`",
+            input.profile.name
+        ),
+        "(or docker-compose 1.28+); stop it with `docker compose down`.".into(),
+        String::new(),
+        format!("image: built from ./{b}/Dockerfile when it is not on the machine yet"),
+        format!("(FROM {}", input.base_image),
+        "plus the mode's tools and the user); `docker compose build` rebuilds it.".into(),
+        "The build takes proxies, PIP_INDEX_URL and a CA from the environment, as `ptenv up`"
+            .into(),
+        "does: behind a TLS-inspecting proxy, the certificates the base image lacks go in".into(),
+        format!("{CA_FLAG}=1 {CA_ARG}=\"$(cat corp-root.pem)\" docker compose build."),
+    ];
+    if spec.ulimits.iter().any(|u| u.name == "memlock") {
+        header.extend([
+            String::new(),
+            "memlock: -1 (unlimited), as NVIDIA recommends for pinned memory. An engine that may".into(),
+            "not raise it fails with \"error setting rlimit type 8: operation not permitted\":".into(),
+            format!("start with {MEMLOCK_VAR}=<the daemon's limit in bytes> (`grep 'locked memory'"),
+            "/proc/$(pidof dockerd)/limits`), or allow it: LimitMEMLOCK=infinity for docker.service.".into(),
+        ]);
+    }
+    if !spec.ports.is_empty() {
+        header.extend([
+            String::new(),
+            "ports: published on the profile's address (127.0.0.1 unless it says otherwise), as"
+                .into(),
+            "`ptenv up` does. A host port that is taken makes Compose fail: change it here.".into(),
+        ]);
+    }
+    if spec.gpus.is_some() {
+        header.extend([
+            String::new(),
+            "GPUs: reserved through the NVIDIA Container Toolkit (nvidia-ctk runtime configure)."
+                .into(),
+        ]);
+    }
+    let mut text = document(&header, doc);
+    if let Some(user) = &spec.user {
+        // serde_yaml leaves `1000:50` unquoted, which YAML 1.1 (PyYAML, docker-compose 1.x)
+        // reads as the base-60 number 60050.
+        text = text.replacen(
+            &format!("\n    user: {user}\n"),
+            &format!("\n    user: '{user}'\n"),
+            1,
+        );
+    }
+
+    let mut warnings = Vec::new();
+    if spec.mounts.len() > 1 && !layout.in_project {
+        warnings.push("the extra mounts are absolute paths of this machine; change them in the compose file for another machine".into());
+    }
+    let mut next = Vec::new();
+    if spec.ulimits.iter().any(|u| u.name == "memlock") {
+        next.push(format!(
+            "an engine that may not raise memlock refuses to start it (\"error setting rlimit type 8\"): {MEMLOCK_VAR}=<its limit in bytes> docker compose up -d (see the file's header)"
+        ));
+    }
+    match input.profile.mode {
+        Mode::Jupyter => {
+            if let (Some(p), Some(token)) = (
+                spec.ports
+                    .iter()
+                    .find(|p| p.container == crate::modes::jupyter::PORT),
+                files.iter().find(|f| f.secret),
+            ) {
+                next.push(format!(
+                    "Jupyter: http://{}/lab?token=$(cat {})",
+                    crate::address::connect_to(&p.bind, p.host),
+                    token.path.display()
+                ));
+            }
+        }
+        Mode::Ssh => {
+            if let Some(p) = spec
+                .ports
+                .iter()
+                .find(|p| p.container == crate::modes::ssh::PORT)
+            {
+                next.push(format!(
+                    "ssh: with the key `ptenv ssh` uses, ssh -i <ptenv's client key> -p {} dev@{}",
+                    p.host,
+                    crate::address::connect_ip(&p.bind)
+                ));
+            }
+        }
+        Mode::Shell => next.push(format!(
+            "a shell: docker compose exec {service_name} bash -l"
+        )),
+    }
+    Rendered {
+        text,
+        files,
+        warnings,
+        next,
+    }
+}
+
+/// The build args `docker compose build` takes from its own environment (names without
+/// values; unset ones stay unset): the ones `ptenv up` passes to its build, so the same
+/// Dockerfile builds behind the same proxy, package index and CA.
+fn build_arg_names() -> Vec<Value> {
+    PROXY_ARGS
+        .iter()
+        .chain(PIP_ARGS.iter())
+        .chain([CA_FLAG, CA_ARG].iter())
+        .map(|name| Value::from(*name))
+        .collect()
+}
+
+/// A bind mount in the long syntax: the short `source:target` cannot hold a path with `:`.
+fn bind_volume(source: &str, target: &str, readonly: bool) -> Value {
+    let volume = Map::new()
+        .set("type", "bind")
+        .set("source", source)
+        .set("target", target);
+    if readonly {
+        volume.set("read_only", true).into()
+    } else {
+        volume.into()
+    }
+}
+
+/// Every `$` in the strings of `value` written `$$`, which Compose reads as a literal `$`.
+fn escape_interpolation(value: &mut Value) {
+    match value {
+        Value::String(s) => *s = s.replace('$', "$$"),
+        Value::Sequence(items) => items.iter_mut().for_each(escape_interpolation),
+        Value::Mapping(m) => m.iter_mut().for_each(|(_, v)| escape_interpolation(v)),
+        Value::Tagged(t) => escape_interpolation(&mut t.value),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// `12g`, `512m`, or bytes: how `--shm-size` is written, exact.
+pub fn compose_size(bytes: u64) -> Value {
+    const G: u64 = 1 << 30;
+    const M: u64 = 1 << 20;
+    if bytes % G == 0 {
+        Value::String(format!("{}g", bytes / G))
+    } else if bytes % M == 0 {
+        Value::String(format!("{}m", bytes / M))
+    } else {
+        Value::from(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::fixture::{assert_snapshot, build};
+
+    fn service(text: &str, name: &str) -> serde_yaml::Value {
+        let doc: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
+        doc["services"][name].clone()
+    }
+
+    #[test]
+    fn jupyter_is_the_container_up_creates() {
+        let f = build("", "jupyter");
+        let r = render(&f.input(), &Layout::for_profile("jupyter", true));
+        assert_snapshot("compose-jupyter.yaml", &r.text);
+        let s = service(&r.text, "jupyter");
+        assert_eq!(s["image"], f.spec.image.as_str());
+        assert_eq!(s["build"]["context"], "./ptenv-jupyter");
+        // The build args ptenv up passes, by name: compose fills them in from its environment.
+        let args = s["build"]["args"].as_sequence().unwrap();
+        for name in ["HTTPS_PROXY", "PIP_INDEX_URL", "PTENV_CA", "PTENV_CA_PEM"] {
+            assert!(args.contains(&name.into()), "{name} in {args:?}");
+        }
+        assert!(r
+            .text
+            .contains("PTENV_CA=1 PTENV_CA_PEM=\"$(cat corp-root.pem)\""));
+        assert_eq!(s["user"], "1234:1300");
+        assert_eq!(s["init"], true);
+        assert_eq!(s["shm_size"], "12g");
+        assert_eq!(s["ports"][0], "127.0.0.1:8888:8888");
+        assert_eq!(s["volumes"][0]["type"], "bind");
+        assert_eq!(s["volumes"][0]["source"], ".");
+        assert_eq!(s["volumes"][0]["target"], "/workspace");
+        assert!(s["volumes"][0].get("read_only").is_none());
+        assert_eq!(s["ulimits"]["memlock"], "${PTENV_MEMLOCK:--1}");
+        assert_eq!(s["ulimits"]["stack"], 67108864);
+        assert_eq!(
+            s["deploy"]["resources"]["reservations"]["devices"][0]["count"],
+            "all"
+        );
+        // The token is a secret file, never in the compose file.
+        assert_eq!(s["secrets"][0]["target"], "/etc/ptenv/jupyter/token");
+        assert!(!r.text.contains("fixture contents"));
+        let token = r.files.iter().find(|f| f.secret).unwrap();
+        assert_eq!(
+            token.path,
+            std::path::PathBuf::from("ptenv-jupyter/secrets/jupyter-token")
+        );
+        assert_eq!((token.mode, token.owner), (0o600, Some((1234, 1300))));
+        let dockerfile = r
+            .files
+            .iter()
+            .find(|f| f.path.ends_with("Dockerfile"))
+            .unwrap();
+        assert_eq!(dockerfile.contents, f.dockerfile.as_bytes());
+        // The entry script and the environment file come with the image the Dockerfile
+        // builds: nothing of ptenv's is bind-mounted but the token.
+        let baked = String::from_utf8_lossy(&dockerfile.contents);
+        assert!(baked.contains("> '/etc/ptenv/entry.sh'"), "{baked}");
+        assert!(
+            baked.contains("chown 1234:1300 '/etc/ptenv/user-environment'"),
+            "{baked}"
+        );
+        assert!(!r
+            .files
+            .iter()
+            .any(|f| f.path.starts_with("ptenv-jupyter/files")));
+        assert_eq!(s["volumes"].as_sequence().unwrap().len(), 1, "{}", r.text);
+        assert!(r.next[0].contains("PTENV_MEMLOCK=<its limit in bytes>"));
+        assert!(r.next[1].contains("/lab?token=$(cat ptenv-jupyter/secrets/jupyter-token)"));
+    }
+
+    #[test]
+    fn gpus_by_id_mounts_env_and_a_project_elsewhere() {
+        let f = build(
+            "profiles:\n  train:\n    mode: shell\n    gpus: [0, 2]\n    shm_size: 8g\n    mounts: ['~/data:/data:ro']\n    env: {WANDB_MODE: offline, AT: '10:30'}\n    ulimits: {nofile: '1024:4096'}\n    command: [python, train.py]\n",
+            "train",
+        );
+        let r = render(&f.input(), &Layout::for_profile("train", false));
+        assert_snapshot("compose-train.yaml", &r.text);
+        let s = service(&r.text, "train");
+        assert_eq!(
+            s["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"],
+            serde_yaml::to_value(["0", "2"]).unwrap()
+        );
+        assert_eq!(s["volumes"][0]["source"], "/home/ana/proj");
+        assert_eq!(s["volumes"][0]["target"], "/workspace");
+        assert_eq!(s["volumes"][1]["source"], "/home/ana/data");
+        assert_eq!(s["volumes"][1]["target"], "/data");
+        assert_eq!(s["volumes"][1]["read_only"], true);
+        assert_eq!(s["environment"][0], "AT=10:30");
+        assert_eq!(s["ulimits"]["nofile"]["soft"], 1024);
+        // Through the entry script, so login shells get the environment.
+        assert_eq!(s["command"][1], crate::modes::ENTRY_SCRIPT);
+        assert_eq!(s["command"][3], "train.py");
+        assert_eq!(s["shm_size"], "8g");
+        assert!(
+            r.files.iter().all(|f| !f.secret),
+            "the shell mode has no secret"
+        );
+        assert!(
+            !r.warnings.is_empty(),
+            "absolute extra mounts are worth a word"
+        );
+    }
+
+    #[test]
+    fn cpu_and_host_ipc() {
+        let f = build("gpus: none\nipc: host\n", "shell");
+        let r = render(&f.input(), &Layout::for_profile("shell", true));
+        let s = service(&r.text, "shell");
+        assert!(s.get("deploy").is_none());
+        assert!(s.get("shm_size").is_none());
+        assert_eq!(s["ipc"], "host");
+        assert!(!r.text.contains("GPUs:"));
+    }
+
+    #[test]
+    fn dollars_in_values_are_literal_for_compose() {
+        let f = build(
+            "profiles:\n  t:\n    mode: shell\n    env: {A: '${HOME}', B: 'costs $5'}\n    command: [echo, '$HOME', 'costs $5']\n",
+            "t",
+        );
+        let r = render(&f.input(), &Layout::for_profile("t", true));
+        let s = service(&r.text, "t");
+        assert_eq!(s["environment"][0], "A=$${HOME}", "{}", r.text);
+        assert_eq!(s["environment"][1], "B=costs $$5");
+        let cmd = s["command"].as_sequence().unwrap();
+        assert_eq!(cmd[cmd.len() - 2], "$$HOME");
+        assert_eq!(cmd[cmd.len() - 1], "costs $$5");
+        // ptenv's own interpolation stays one.
+        assert_eq!(s["ulimits"]["memlock"], "${PTENV_MEMLOCK:--1}");
+    }
+
+    #[test]
+    fn a_user_that_looks_like_base_60_is_quoted() {
+        let mut f = build("gpus: none\n", "shell");
+        f.spec.user = Some("1000:50".into());
+        let r = render(&f.input(), &Layout::for_profile("shell", true));
+        assert!(r.text.contains("\n    user: '1000:50'\n"), "{}", r.text);
+        assert_eq!(compose_size(3 << 20), Value::String("3m".into()));
+        assert_eq!(compose_size(1000), Value::from(1000u64));
+    }
+}

@@ -1,0 +1,108 @@
+//! The identity of a project folder: the names ptenv derives from its absolute path for
+//! containers, images and the per-project data folder (tokens, keys).
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::profile::Mode;
+
+/// Label keys on every container ptenv creates.
+pub const LABEL_PROJECT: &str = "dev.ptenv.project";
+pub const LABEL_MODE: &str = "dev.ptenv.mode";
+pub const LABEL_PROFILE: &str = "dev.ptenv.profile";
+pub const LABEL_BASE_IMAGE: &str = "dev.ptenv.base-image";
+pub const LABEL_PORTS: &str = "dev.ptenv.ports";
+pub const LABEL_CONFIG: &str = "dev.ptenv.config-hash";
+/// Who made the container: `<uid>:<ptenv data dir>`. Keys and tokens live in the data dir, so
+/// two users (or two HOMEs) of one project folder have different environments.
+pub const LABEL_OWNER: &str = "dev.ptenv.owner";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// Absolute, canonical path of the folder.
+    pub path: PathBuf,
+    /// `<folder>-<8 hex of the path's sha256>`: readable, and unique per path.
+    pub id: String,
+}
+
+impl Project {
+    pub fn new(path: &Path) -> Project {
+        let hash = hex(&Sha256::digest(path.as_os_str().as_encoded_bytes()));
+        let folder = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let slug = slug(&folder);
+        let slug = if slug.is_empty() {
+            "project".to_string()
+        } else {
+            slug
+        };
+        Project {
+            path: path.to_path_buf(),
+            id: format!("{slug}-{}", &hash[..8]),
+        }
+    }
+
+    /// `ptenv-<folder>-<hash>-<profile>`. Built-in profiles are named after their mode.
+    pub fn container_name(&self, profile: &str) -> String {
+        format!("ptenv-{}-{}", self.id, slug(profile))
+    }
+
+    /// The SSH host alias VS Code and `ssh` use: `ptenv-<folder>`, plus the hash so two
+    /// folders of the same name do not collide.
+    pub fn ssh_alias(&self) -> String {
+        format!("ptenv-{}", self.id)
+    }
+
+    /// ptenv's data folder for this project (tokens, keys) under ptenv's data dir `root`
+    /// (e.g. ~/.local/share/ptenv/projects/<id>).
+    pub fn data_dir_in(&self, root: &Path) -> PathBuf {
+        root.join("projects").join(&self.id)
+    }
+
+    pub fn is_mode_name(name: &str) -> Option<Mode> {
+        Mode::ALL.iter().copied().find(|m| m.as_str() == name)
+    }
+}
+
+/// Lowercase letters, digits and `-`, as Docker names and ssh aliases accept everywhere.
+pub fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').chars().take(40).collect()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_stable_and_safe() {
+        let p = Project::new(Path::new("/home/ana/My Project (v2)"));
+        assert!(p.id.starts_with("my-project-v2-"), "{}", p.id);
+        assert_eq!(p.id.len(), "my-project-v2-".len() + 8);
+        assert_eq!(p, Project::new(Path::new("/home/ana/My Project (v2)")));
+        assert_ne!(p.id, Project::new(Path::new("/srv/My Project (v2)")).id);
+        assert_eq!(
+            p.container_name("jupyter"),
+            format!("ptenv-{}-jupyter", p.id)
+        );
+        assert_eq!(p.ssh_alias(), format!("ptenv-{}", p.id));
+        assert!(Project::new(Path::new("/")).id.starts_with("project-"));
+        assert!(Project::new(Path::new("/tmp/Ünïcødé"))
+            .id
+            .starts_with("n-c-d-"));
+    }
+}

