@@ -6,18 +6,13 @@
 use std::os::unix::fs::PermissionsExt;
 
 use crate::modes_shell::fixture_project;
-use crate::support::{docker, docker_ok, fake_nvml_lib, Outcome, Project, Run, Testbed};
+use crate::select::{json, strings, RTX_5090};
+use crate::support::{docker, docker_ok, fake_nvml_lib, Project, Run, Testbed};
 
 const H100: &str = "\
 driver 550.54.15
 cuda 12040
 gpu 9.0 85520809984 GPU-0b4f43c9-1b5e-7d59-3f6f-1a2b3c4d5e6f HOPPER NVIDIA H100 80GB HBM3
-";
-
-const RTX_5090: &str = "\
-driver 570.124.06
-cuda 12080
-gpu 12.0 34190917632 GPU-8a1b2c3d-0000-4000-8000-000000005090 BLACKWELL NVIDIA GeForce RTX 5090
 ";
 
 /// `ptenv ARGS` on the machine the fake NVML `scenario` describes.
@@ -27,19 +22,6 @@ fn on(p: &Project, scenario: &str, args: &[&str]) -> Run {
     p.ptenv(args)
         .env("PTENV_NVML_LIB", fake_nvml_lib())
         .env("PTENV_FAKE_NVML_SCENARIO", &file)
-}
-
-fn json(out: &Outcome) -> serde_json::Value {
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{out}"))
-}
-
-fn strings(v: &serde_json::Value) -> Vec<String> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not a list: {v}"))
-        .iter()
-        .map(|s| s.as_str().unwrap_or_default().to_string())
-        .collect()
 }
 
 const SM_50_TO_90: [&str; 7] = [

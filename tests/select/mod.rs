@@ -46,12 +46,14 @@ fn select_with(p: &Project, file: &std::path::Path, scenario: &str, args: &[&str
         .run()
 }
 
-fn json(out: &Outcome) -> serde_json::Value {
+/// stdout as the one JSON document `--json` prints.
+pub fn json(out: &Outcome) -> serde_json::Value {
     serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{out}"))
 }
 
-fn strings(v: &serde_json::Value) -> Vec<String> {
+/// A JSON list of strings.
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
     v.as_array()
         .unwrap_or_else(|| panic!("not a list: {v}"))
         .iter()
@@ -67,7 +69,7 @@ gpu 8.6 25769803776 GPU-5d2e5e6a-9b1c-4c52-a43e-0d7d5d6e8c1f AMPERE NVIDIA GeFor
 gpu 9.0 85520809984 GPU-0b4f43c9-1b5e-7d59-3f6f-1a2b3c4d5e6f HOPPER NVIDIA H100 80GB HBM3
 ";
 
-const RTX_5090: &str = "\
+pub const RTX_5090: &str = "\
 driver 570.124.06
 cuda 12080
 gpu 12.0 34190917632 GPU-8a1b2c3d-0000-4000-8000-000000005090 BLACKWELL NVIDIA GeForce RTX 5090
