@@ -21,6 +21,10 @@ median of each side and the ratio ptenv/docker. What each row measures, exactly:
   derived image present; vs `docker run -d` of the same derived image with the same flags and
   command, the token in JUPYTER_TOKEN, then polling GET /api/status every 50 ms until 200.
 - select: `ptenv select`; doctor: `ptenv doctor --no-container` (no docker counterpart).
+- probe: `ptenv inspect IMAGE` the first time (an empty cache dir each run: the probe container
+  runs) vs `docker run --rm --network none --entrypoint python3 IMAGE -c 'import torch'`, the
+  least a user types to ask the same; then `ptenv inspect` cached (no container). For the torch
+  fixture (torch 2.6.0, 5.8 GB) and the small fixture (no torch).
 """
 
 import argparse
@@ -293,6 +297,25 @@ class Bench:
             d.append(time.perf_counter() - t0)
         self.record("`ptenv doctor --no-container`", d, None, "≤ 500 ms", lambda m, _: m <= 0.500)
 
+    def probe(self):
+        n = 3 if self.quick else 7
+        for label, image in (("torch fixture", self.tb["PTENV_TEST_TORCH_IMAGE"]), ("small fixture", self.tb["PTENV_TEST_SMALL_IMAGE"])):
+            proj = self.project(f"probe-{label.split()[0]}", "gpus: none\n")
+            docker = ["docker", "run", "--rm", "--network", "none", "--entrypoint", "python3", image, "-c", "import torch"]
+            # One of each first: the image's files into the page cache for both sides.
+            sh(docker, check=False)
+            a, b = [], []
+            for i in range(n):
+                env = dict(self.env, XDG_CACHE_HOME=os.path.join(self.root, f"probe-cache-{label[0]}-{i}"))
+                a.append(timed([self.ptenv, "inspect", image], env=env, cwd=proj))
+                t0 = time.perf_counter()
+                subprocess.run(docker, capture_output=True)
+                b.append(time.perf_counter() - t0)
+            self.record(f"probe, first time (`ptenv inspect`, {label})", a, b, "ratio ≤ 1.10", lambda m, r: r <= 1.10)
+            env = dict(self.env, XDG_CACHE_HOME=os.path.join(self.root, f"probe-cache-{label[0]}-0"))
+            c = [timed([self.ptenv, "inspect", image], env=env, cwd=proj) for _ in range(5 if self.quick else 15)]
+            self.record(f"probe, cached (`ptenv inspect`, {label})", c, None, "≤ 50 ms", lambda m, _: m <= 0.050)
+
     # --- report ---------------------------------------------------------------------------
 
     def report(self, started, load_before):
@@ -328,9 +351,9 @@ def main():
     ap.add_argument("--ptenv", required=True)
     ap.add_argument("--testbed", required=True)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", help="comma-separated: start,pull,cold,jupyter,select")
+    ap.add_argument("--only", help="comma-separated: start,pull,cold,jupyter,select,probe")
     args = ap.parse_args()
-    only = set(args.only.split(",")) if args.only else {"start", "pull", "cold", "jupyter", "select"}
+    only = set(args.only.split(",")) if args.only else {"start", "pull", "cold", "jupyter", "select", "probe"}
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
     load_before = os.getloadavg()[0]
     b = Bench(args.ptenv, args.testbed, args.quick)
@@ -345,6 +368,8 @@ def main():
             b.pull()
         if "jupyter" in only:
             b.jupyter()
+        if "probe" in only:
+            b.probe()
     finally:
         b.cleanup()
     b.report(started, load_before)

@@ -53,6 +53,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Show which PyTorch image fits this machine's driver and GPUs, and why
     Select(SelectArgs),
+    /// Read what an image contains (torch, CUDA, compiled GPU code) and whether it runs here
+    Inspect(InspectArgs),
     /// Stop and remove the project's containers (keys and tokens are kept)
     Down(DownArgs),
     /// List ptenv's containers on this machine
@@ -208,6 +210,9 @@ pub struct UpArgs {
     /// Apply the project's untrusted ptenv.yaml settings for this run (CI); `ptenv trust` records trust instead
     #[arg(long)]
     pub trust: bool,
+    /// Start the image even when what it says about itself shows it cannot run here (ptenv warns)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -373,6 +378,22 @@ pub struct SelectArgs {
     /// Every release × CUDA line ptenv knows, and whether it runs on this machine (or why not)
     #[arg(long)]
     pub list: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image, e.g. nvcr.io/nvidia/pytorch:25.01-py3 (pulled when it is not here)
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// Profile whose `gpus:` the verdict uses (default: the project's default)
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profile_name: Option<String>,
+    /// Judge it for another machine: its NVIDIA driver version (skips detection)
+    #[arg(long, value_name = "VERSION", env = "PTENV_CUDA_DRIVER_VERSION")]
+    pub driver: Option<String>,
+    /// Judge it for another machine: a GPU's compute capability (repeat for several GPUs)
+    #[arg(long = "gpu", value_name = "CC")]
+    pub gpu: Vec<String>,
 }
 
 #[derive(Debug, Args)]

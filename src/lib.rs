@@ -11,7 +11,8 @@
 #![forbid(unsafe_code)]
 
 pub use ptenv_core::{
-    address, catalog, error, export, identity, lock, package_name, plan, select, shell, size,
+    address, catalog, error, export, identity, image_facts, lock, package_name, plan, select,
+    shell, size,
 };
 
 /// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel
@@ -57,6 +58,7 @@ pub mod flock;
 pub mod host;
 pub mod lockfile;
 pub mod output;
+pub mod probe;
 pub mod registry;
 pub mod secrets;
 pub mod selection;

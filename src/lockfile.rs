@@ -23,8 +23,16 @@ use crate::project::hex;
 use crate::select::{self, Choice};
 
 /// The lock `ptenv lock` would write now for the machine of `facts`. `p` shows, with `-v`,
-/// which images the registry is asked about.
-pub async fn resolve(sources: &Sources, facts: &HostFacts, p: &Printer) -> Result<Lock> {
+/// which images the registry is asked about. An entry whose digest is unchanged keeps the
+/// facts `old` recorded; `probe`: read the facts of the others from the image when it is on
+/// this machine (not for `--check`, which changes nothing).
+pub async fn resolve(
+    sources: &Sources,
+    facts: &HostFacts,
+    p: &Printer,
+    old: Option<&Lock>,
+    probe: bool,
+) -> Result<Lock> {
     let mut chosen = Vec::new();
     for name in profile_names(sources) {
         let in_profile = |e: Error| e.context(format!("profile `{name}`"));
@@ -40,7 +48,15 @@ pub async fn resolve(sources: &Sources, facts: &HostFacts, p: &Printer) -> Resul
     let mut asked = BTreeMap::new();
     let mut profiles = BTreeMap::new();
     for (name, profile, choice) in chosen {
-        let entry = entry_for(&engine, &profile, &choice.image, &platform, &mut asked, p).await?;
+        let mut entry =
+            entry_for(&engine, &profile, &choice.image, &platform, &mut asked, p).await?;
+        entry.facts = old
+            .and_then(|l| l.profiles.get(&name))
+            .filter(|o| o.digest == entry.digest)
+            .and_then(|o| o.facts.clone());
+        if entry.facts.is_none() && probe {
+            entry.facts = probed_facts(&engine, &entry, p).await?;
+        }
         profiles.insert(name, entry);
     }
     Ok(Lock {
@@ -64,6 +80,53 @@ fn profile_names(sources: &Sources) -> Vec<String> {
         }
     }
     names
+}
+
+/// For each entry with recorded facts: why its image cannot run on the machine of `facts`
+/// (`select::judge_image`), one sentence per profile.
+pub fn misfits_by_facts(sources: &Sources, lock: &Lock, facts: &HostFacts) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (name, entry) in &lock.profiles {
+        let Some(recorded) = &entry.facts else {
+            continue;
+        };
+        let profile = sources.resolve(name, &Layer::default())?;
+        let line = crate::catalog::parse_tag(&entry.image)
+            .and_then(|t| crate::catalog::find(&t.pytorch, t.cuda));
+        let v = select::judge_image(
+            &profile,
+            &entry.image,
+            line,
+            &recorded.to_image_facts(&entry.platform),
+            facts,
+        )?;
+        if !v.runs {
+            out.push(format!(
+                "profile `{name}`: {} cannot run on {}, by what the image contains: it {}",
+                entry.image,
+                Target::of(facts).describe(),
+                v.refusals.join("; it ")
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The facts of the pinned digest, when this machine has it (reading them is the probe of
+/// `ptenv up`, cached by image ID); `None`, said, when it does not: pulling gigabytes is
+/// `up`'s decision.
+async fn probed_facts(engine: &Engine, entry: &Entry, p: &Printer) -> Result<Option<lock::Facts>> {
+    let reference = entry.reference();
+    if engine.image_id(&reference).await?.is_none() {
+        p.info(format!(
+            "{} is not on this machine, so {LOCK_FILE} records no facts read from it; after `ptenv up` (or `docker pull {reference}`), `ptenv lock` records them",
+            entry.image
+        ));
+        return Ok(None);
+    }
+    Ok(Some(lock::Facts::of(
+        &crate::probe::facts(engine, &reference, p).await?.facts,
+    )))
 }
 
 /// One profile's entry; the registry is asked once per image (profiles often share one).
@@ -103,6 +166,7 @@ async fn entry_for(
         media_type: found.media_type,
         platform: platform.to_string(),
         derived: Derived::of(profile, String::new()),
+        facts: None,
     };
     entry.derived.recipe = recipe_hash(profile, &entry.reference())?;
     Ok(entry)
@@ -247,7 +311,7 @@ fn relock_for(
     p: &Printer,
 ) -> Result<Applied> {
     let sources = profile::load_sources(project)?;
-    let new = block_on(resolve(&sources, facts, p))?;
+    let new = block_on(resolve(&sources, facts, p, old, true))?;
     let changes = old.map(|o| lock::changes(o, &new)).unwrap_or_default();
     let Some(entry) = new.profiles.get(&profile.name) else {
         return Err(Error::new(format!(

@@ -11,6 +11,7 @@ mod examples;
 mod export;
 mod faults;
 mod files;
+mod inspect;
 mod lifecycle;
 mod lock;
 mod modes_jupyter;

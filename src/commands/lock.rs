@@ -62,11 +62,27 @@ pub fn run(ctx: &Ctx, args: LockArgs) -> Result<i32> {
             "with --driver/--gpu it pins the images for the team's machines instead of this one",
         ));
     }
-    let new = block_on(lockfile::resolve(&sources, &facts, p))?;
-    let changes = old
+    let new = block_on(lockfile::resolve(
+        &sources,
+        &facts,
+        p,
+        old.as_ref(),
+        !args.check,
+    ))?;
+    let mut changes = old
         .as_ref()
         .map(|o| lock::changes(o, &new))
         .unwrap_or_default();
+    // What the pinned images say about themselves, judged for the lock's machine: CI knows
+    // whether they run there without pulling them or having a GPU.
+    let misfits = lockfile::misfits_by_facts(&sources, &new, &facts)?;
+    if args.check {
+        changes.extend(misfits);
+    } else {
+        for m in &misfits {
+            p.warn(m);
+        }
+    }
     if args.check {
         if changes.is_empty() {
             p.json(&Checked {

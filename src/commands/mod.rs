@@ -6,6 +6,7 @@ mod down;
 mod exec;
 mod export;
 mod init;
+mod inspect;
 mod lock;
 mod logs;
 mod ls;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Shell(args) => shell::run(&ctx, args),
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Select(args) => select::run(&ctx, args),
+        Command::Inspect(args) => inspect::run(&ctx, args),
         Command::Down(args) => down::run(&ctx, args),
         Command::Ls => ls::run(&ctx),
         Command::Logs(args) => logs::run(&ctx, args),

@@ -16,6 +16,7 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
         dry_run: args.dry_run,
         new_token: args.new_token,
         relock: args.relock,
+        force: args.force,
     };
     let up = up::prepare(ctx, &request)?;
     let p = &ctx.printer;

@@ -143,6 +143,26 @@ pub async fn diagnose(
             &facts,
         ),
     });
+    // What the image says about itself, when it is on this machine: the facts `ptenv up` and
+    // `ptenv inspect` judge (read once per image by a probe without GPU, then cached).
+    let probed = match (&engine, profile, &selection, &probe) {
+        (Some(e), Some(p), Some(Ok(c)), Ok(())) => {
+            let image = pinned
+                .as_ref()
+                .map(|x| x.reference())
+                .unwrap_or_else(|| c.image.clone());
+            match e.image_id(&image).await {
+                Ok(Some(_)) => match crate::probe::facts(e, &image, &ctx.printer).await {
+                    Ok(found) => select::judge_image(p, &c.image, c.line, &found.facts, &facts)
+                        .ok()
+                        .map(|v| (c.image.clone(), c.line.is_some(), v)),
+                    Err(_) => None,
+                },
+                _ => None,
+            }
+        }
+        _ => None,
+    };
     if let (Some(p), Some(selection)) = (profile, &selection) {
         let check = r.blocked(id::IMAGE, &[id::NVML]).unwrap_or_else(|| {
             let alternative = match &pinned {
@@ -152,6 +172,10 @@ pub async fn diagnose(
                 }),
             };
             let check = image::check_image(selection, &facts, alternative.as_deref(), &p.pytorch);
+            let check = match &probed {
+                Some((image, known, verdict)) => image::with_facts(check, image, verdict, *known),
+                None => check,
+            };
             match &pinned {
                 Some(entry) => check.evidence(format!(
                     "ptenv.lock pins it for profile `{}` at {}",

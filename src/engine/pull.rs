@@ -50,6 +50,32 @@ impl Engine {
         }
     }
 
+    /// What the image's config declares (ID, platform, env, labels), if the engine has it:
+    /// the part of an image's facts that needs no container.
+    pub async fn image_config(&self, image: &str) -> Result<Option<crate::image_facts::Config>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => {
+                let config = i.config.unwrap_or_default();
+                Ok(Some(crate::image_facts::Config {
+                    id: i.id.unwrap_or_default(),
+                    platform: format!(
+                        "{}/{}",
+                        i.os.unwrap_or_else(|| "linux".into()),
+                        i.architecture.unwrap_or_default()
+                    ),
+                    env: config.env.unwrap_or_default(),
+                    labels: config.labels.unwrap_or_default().into_iter().collect(),
+                }))
+            }
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(failed(
+                &format!("cannot inspect image {image}"),
+                &self.endpoint,
+                &e,
+            )),
+        }
+    }
+
     /// Make sure `image` is here according to `policy`; returns its ID and user. Before a
     /// pull, says what it downloads when the registry tells (`ca_files`: extra roots for asking).
     pub async fn ensure_image(

@@ -7,6 +7,7 @@
 //! printer as it happens; the results come back as serializable values for the command to
 //! render.
 
+mod image_check;
 mod memlock;
 mod ports;
 mod reconcile;
@@ -50,6 +51,8 @@ pub struct Request {
     pub new_token: bool,
     /// `--relock`: write ptenv.lock again when this host resolves another image.
     pub relock: bool,
+    /// `--force`: start an image whose own facts say it cannot run here.
+    pub force: bool,
 }
 
 /// `ptenv up NAME` as other commands (`ssh`, `shell`) run it before doing their part: no dry
@@ -83,6 +86,8 @@ pub struct Up {
     user: User,
     home: PathBuf,
     host_ram: u64,
+    /// `--force`: start an image whose own facts say it cannot run here.
+    force: bool,
 }
 
 /// Resolves the profile, passes the trust gate, chooses the image (with the lock) and prepares
@@ -153,6 +158,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
         setup,
         home: ctx.machine.home(),
         host_ram: ctx.machine.ram(),
+        force: req.force,
     })
 }
 

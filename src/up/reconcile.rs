@@ -71,6 +71,7 @@ impl Up {
         let base = engine
             .ensure_image(&self.choice.image, self.profile.pull, &ca_files, p)
             .await?;
+        self.check_image(engine, &base.id).await?;
         let mut image = engine
             .derive(&self.recipe(&base.id, Some(&base.user)), &network, p)
             .await?;

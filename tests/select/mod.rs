@@ -34,12 +34,26 @@ fn select(p: &Project, load: Load, scenario: &str, args: &[&str]) -> Outcome {
     .run()
 }
 
-fn json(out: &Outcome) -> serde_json::Value {
+/// [`select`] through `PTENV_NVML_LIB`, with the scenario in its own file `file` (for tests
+/// that run several machines at once).
+fn select_with(p: &Project, file: &std::path::Path, scenario: &str, args: &[&str]) -> Outcome {
+    std::fs::write(file, scenario).expect("write the scenario");
+    let mut all = vec!["select"];
+    all.extend_from_slice(args);
+    p.ptenv(&all)
+        .fake_gpus(file)
+        .env_remove("LD_LIBRARY_PATH")
+        .run()
+}
+
+/// stdout as the one JSON document `--json` prints.
+pub fn json(out: &Outcome) -> serde_json::Value {
     serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{out}"))
 }
 
-fn strings(v: &serde_json::Value) -> Vec<String> {
+/// A JSON list of strings.
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
     v.as_array()
         .unwrap_or_else(|| panic!("not a list: {v}"))
         .iter()
@@ -55,7 +69,7 @@ gpu 8.6 25769803776 GPU-5d2e5e6a-9b1c-4c52-a43e-0d7d5d6e8c1f AMPERE NVIDIA GeFor
 gpu 9.0 85520809984 GPU-0b4f43c9-1b5e-7d59-3f6f-1a2b3c4d5e6f HOPPER NVIDIA H100 80GB HBM3
 ";
 
-use crate::support::gpus::RTX_5090;
+pub use crate::support::gpus::RTX_5090;
 
 #[test]
 fn nvml_from_ptenv_nvml_lib_lists_driver_and_gpus() {
@@ -524,4 +538,120 @@ fn the_list_judges_every_line_for_this_machine() {
         row("2.14.0   13.0").ends_with(" needs driver 580+"),
         "{out}"
     );
+}
+
+/// The whole generations × drivers × releases table through the fake NVML: every GPU
+/// generation from Maxwell to Blackwell, drivers from R450 to R580, PyTorch 2.6, 2.7, 2.8 and
+/// `latest`. Detection must give what the same machine given as `--driver`/`--gpu` gives;
+/// the unit test `generations_by_drivers_by_releases` pins that answer to the data file's, and
+/// a few cells are checked here by value as well.
+#[test]
+fn the_generations_by_drivers_table_through_nvml() {
+    let p = Project::new("select-table");
+    let gpus = [
+        ("5.2", "MAXWELL", "NVIDIA GeForce GTX 980"),
+        ("6.1", "PASCAL", "NVIDIA GeForce GTX 1080"),
+        ("7.0", "VOLTA", "Tesla V100-SXM2-16GB"),
+        ("7.5", "TURING", "NVIDIA GeForce RTX 2080"),
+        ("8.6", "AMPERE", "NVIDIA GeForce RTX 3090"),
+        ("8.9", "ADA", "NVIDIA GeForce RTX 4090"),
+        ("9.0", "HOPPER", "NVIDIA H100 80GB HBM3"),
+        ("10.0", "BLACKWELL", "NVIDIA B200"),
+        ("12.0", "BLACKWELL", "NVIDIA GeForce RTX 5090"),
+    ];
+    // Each driver with the CUDA version NVML reports for it (docs/compatibility.md §5).
+    let drivers = [
+        ("450.80.02", 11000),
+        ("470.256.02", 11040),
+        ("525.60.13", 12000),
+        ("535.104.05", 12020),
+        ("550.54.14", 12040),
+        ("560.35.05", 12060),
+        ("570.124.06", 12080),
+        ("575.57.08", 12090),
+        ("580.95.05", 13000),
+    ];
+    let image = |out: &Outcome| -> String {
+        if out.status != 0 {
+            return "-".into();
+        }
+        json(out)["image"].as_str().unwrap_or("?").to_string()
+    };
+    // One thread per GPU: 324 cells, each run twice.
+    type Cell<'a> = ((&'a str, &'a str, &'a str), String);
+    let cells: Vec<(Cell, Option<String>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = gpus
+            .iter()
+            .map(|&(cc, arch, name)| {
+                let p = &p;
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    for (driver, cuda) in drivers {
+                        let scenario = format!(
+                            "driver {driver}\ncuda {cuda}\ngpu {cc} 17179869184 GPU-00000000-0000-4000-8000-000000000000 {arch} {name}\n"
+                        );
+                        let home = p.home().join(format!("scenario-{cc}"));
+                        for pytorch in ["2.6", "2.7", "2.8", "latest"] {
+                            let detected = image(&select_with(
+                                p,
+                                &home,
+                                &scenario,
+                                &["--pytorch", pytorch, "--json"],
+                            ));
+                            let planned = image(
+                                &p.ptenv(&[
+                                    "select", "--pytorch", pytorch, "--driver", driver, "--gpu",
+                                    cc, "--json",
+                                ])
+                                .run(),
+                            );
+                            let wrong = (detected != planned).then(|| format!(
+                                "{name} ({cc}), {driver}, {pytorch}: NVML gives {detected}, --driver/--gpu {planned}"
+                            ));
+                            out.push((((cc, driver, pytorch), detected), wrong));
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a worker"))
+            .collect()
+    });
+    let failed: Vec<String> = cells.iter().filter_map(|(_, w)| w.clone()).collect();
+    let table: std::collections::BTreeMap<_, _> = cells.into_iter().map(|(c, _)| c).collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    let official = |tag: &str| format!("pytorch/pytorch:{tag}");
+    for (cell, want) in [
+        (
+            ("6.1", "470.256.02", "latest"),
+            official("2.7.0-cuda11.8-cudnn9-runtime"),
+        ),
+        (
+            ("5.2", "580.95.05", "2.8"),
+            official("2.8.0-cuda12.6-cudnn9-runtime"),
+        ),
+        (
+            ("7.0", "550.54.14", "2.8"),
+            official("2.8.0-cuda12.8-cudnn9-runtime"),
+        ),
+        (
+            ("9.0", "580.95.05", "latest"),
+            official("2.14.0-cuda13.0-cudnn9-runtime"),
+        ),
+        (
+            ("12.0", "570.124.06", "latest"),
+            official("2.11.0-cuda12.8-cudnn9-runtime"),
+        ),
+        (("12.0", "570.124.06", "2.6"), "-".to_string()),
+        (
+            ("8.9", "450.80.02", "2.6"),
+            official("2.6.0-cuda11.8-cudnn9-runtime"),
+        ),
+        (("10.0", "470.256.02", "2.7"), "-".to_string()),
+    ] {
+        assert_eq!(table[&cell], want, "{cell:?}");
+    }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod export;
 pub mod gpu;
 pub mod identity;
+pub mod image_facts;
 pub mod lock;
 pub mod modes;
 pub mod package_name;

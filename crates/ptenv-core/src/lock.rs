@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::gpu::{HostFacts, Source};
+use crate::image_facts::{ImageFacts, Torch};
 use crate::profile::{Mode, Profile, Variant};
 use crate::registry::Reference;
 use crate::select::{self, Choice};
@@ -74,6 +75,84 @@ pub struct Entry {
     pub platform: String,
     /// The inputs of the derived image ptenv builds on top.
     pub derived: Derived,
+    /// What the pinned image says about itself, read by its probe where `ptenv lock` ran:
+    /// `lock --check` on a machine without the image or a GPU, and `up` before its pull, judge
+    /// it from these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Facts>,
+}
+
+/// The probed facts of a pinned image (`image_facts::ImageFacts`, without its labels and env
+/// apart from the NVIDIA requirements the container runtime enforces).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    /// The image ID the probe ran (the config digest of the platform's image).
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sass: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ptx: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cudnn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nvidia_require_cuda: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nvidia_disable_require: Option<String>,
+    /// Why the image has no torch, when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl Facts {
+    pub fn of(f: &ImageFacts) -> Facts {
+        Facts {
+            id: f.id.clone(),
+            python: f.python.clone(),
+            torch: f.torch.as_ref().map(|t| t.version.clone()),
+            cuda: f.torch.as_ref().and_then(|t| t.cuda.clone()),
+            sass: f.torch.as_ref().map(|t| t.sass.clone()).unwrap_or_default(),
+            ptx: f.torch.as_ref().map(|t| t.ptx.clone()).unwrap_or_default(),
+            cudnn: f.torch.as_ref().and_then(|t| t.cudnn.clone()),
+            nvidia_require_cuda: f.require_cuda.clone(),
+            nvidia_disable_require: f.env.get("NVIDIA_DISABLE_REQUIRE").cloned(),
+            problem: f.problem.clone(),
+        }
+    }
+
+    /// Back to the facts the judge reads.
+    pub fn to_image_facts(&self, platform: &str) -> ImageFacts {
+        let mut env = BTreeMap::new();
+        if let Some(r) = &self.nvidia_require_cuda {
+            env.insert("NVIDIA_REQUIRE_CUDA".to_string(), r.clone());
+        }
+        if let Some(d) = &self.nvidia_disable_require {
+            env.insert("NVIDIA_DISABLE_REQUIRE".to_string(), d.clone());
+        }
+        ImageFacts {
+            format: crate::image_facts::FORMAT,
+            id: self.id.clone(),
+            platform: platform.to_string(),
+            python: self.python.clone(),
+            torch: self.torch.as_ref().map(|version| Torch {
+                version: version.clone(),
+                cuda: self.cuda.clone(),
+                sass: self.sass.clone(),
+                ptx: self.ptx.clone(),
+                cudnn: self.cudnn.clone(),
+            }),
+            problem: self.problem.clone(),
+            require_cuda: self.nvidia_require_cuda.clone(),
+            labels: BTreeMap::new(),
+            env,
+        }
+    }
 }
 
 /// The profile settings that say which image is wanted. `gpus:` is not one of them: it says
@@ -480,7 +559,21 @@ pub fn for_up(
         return Ok(ForUp::Relock);
     }
     entry.check_pins(profile)?;
-    let why = select::misfits_of(profile, &entry.image, facts)?;
+    let mut why = select::misfits_of(profile, &entry.image, facts)?;
+    // An image the catalog does not describe: what it said about itself when it was locked.
+    let tag_known = crate::catalog::parse_tag(&entry.image)
+        .and_then(|t| crate::catalog::find(&t.pytorch, t.cuda))
+        .is_some();
+    if let (false, Some(recorded)) = (tag_known, &entry.facts) {
+        let v = select::judge_image(
+            profile,
+            &entry.image,
+            None,
+            &recorded.to_image_facts(&entry.platform),
+            facts,
+        )?;
+        why.extend(v.refusals);
+    }
     if !why.is_empty() {
         let mut e = Error::new(format!(
             "the image {LOCK_FILE} pins for profile `{name}`, {}, cannot run here ({}): it {}",
@@ -527,6 +620,26 @@ pub fn for_up(
 mod tests {
     use super::*;
 
+    #[test]
+    fn probed_facts_round_trip_through_the_lock() {
+        let f = crate::image_facts::tests::torch_fixture(&[
+            "NVIDIA_REQUIRE_CUDA=cuda>=12.4",
+            "PATH=/opt/conda/bin",
+        ]);
+        let locked = Facts::of(&f);
+        assert_eq!(locked.sass.len(), 7);
+        let text = serde_yaml::to_string(&locked).unwrap();
+        assert!(
+            !text.contains("PATH"),
+            "only the NVIDIA requirements of the env: {text}"
+        );
+        let back: Facts = serde_yaml::from_str(&text).unwrap();
+        let judged = back.to_image_facts("linux/amd64");
+        assert_eq!(judged.torch, f.torch);
+        assert_eq!(judged.require_cuda, f.require_cuda);
+        assert_eq!(judged.as_line(), f.as_line());
+    }
+
     const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
@@ -550,6 +663,7 @@ mod tests {
                 user: HOST_USER.into(),
                 recipe: D1.into(),
             },
+            facts: None,
         }
     }
 

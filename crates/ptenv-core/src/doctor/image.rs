@@ -8,7 +8,7 @@ use crate::catalog::{self, Coverage, Line};
 use crate::error::Error;
 use crate::gpu::HostFacts;
 use crate::profile::{Variant, LATEST};
-use crate::select::{describe_gpu, Choice};
+use crate::select::{describe_gpu, Choice, ImageVerdict};
 
 /// Link 7. `selection` is `select::choose`'s answer for the profile; `alternative` is the fix
 /// to offer when a pinned image does not fit (the unpinned choice), if there is one.
@@ -136,6 +136,70 @@ pub fn check_image(
             line.full_feature_driver,
             line.cuda_str()
         ));
+    }
+    c
+}
+
+/// The image check with what the image says about itself: `verdict` is
+/// `select::judge_image` on its probed facts (the binary's `probe`), the same facts `ptenv inspect` shows
+/// and `ptenv up` judges. For an image the catalog does not describe, the verdict replaces
+/// "its tag does not say"; for a catalog image, a disagreement with its row is a warning that
+/// names both, and an image that cannot run after all fails.
+pub fn with_facts(mut c: Check, image: &str, verdict: &ImageVerdict, in_catalog: bool) -> Check {
+    if let Some(read) = verdict.reasons.first() {
+        c.evidence.push(read.clone());
+    }
+    if !verdict.runs {
+        let first = verdict.refusals.first().cloned().unwrap_or_default();
+        let arch = first.contains("GPU code");
+        if c.status == Status::Fail {
+            c.evidence.push(format!("the image itself: it {first}"));
+            return c;
+        }
+        c.status = Status::Fail;
+        c.summary = format!(
+            "{}{image} {first}",
+            if arch { "architecture mismatch: " } else { "" }
+        );
+        c.evidence
+            .extend(verdict.refusals.iter().skip(1).map(|r| format!("it {r}")));
+        c.fix = Some(verdict.fixes.join("; "));
+        return c;
+    }
+    if in_catalog {
+        if let Some(d) = &verdict.disagreement {
+            if c.status < Status::Warn {
+                c.status = Status::Warn;
+                c.summary = d.clone();
+                c.fix = Some(
+                    "ptenv goes by what the image says; tell ptenv's maintainers the catalog row is wrong (docs/compatibility.md §11 says how it is checked)".into(),
+                );
+            } else {
+                c.evidence.push(d.clone());
+            }
+        }
+        return c;
+    }
+    c.evidence.extend(verdict.reasons.iter().skip(1).cloned());
+    // A CPU-only run stays the warning it is; an unknown tag is now known from the image.
+    if c.summary
+        .contains("is not a pytorch/pytorch tag ptenv knows")
+    {
+        match verdict.warnings.first() {
+            Some(w) => c.summary = w.clone(),
+            None => {
+                c.status = Status::Pass;
+                c.summary =
+                    format!("{image} fits this machine (judged from what the image contains)");
+            }
+        }
+        c.evidence.extend(
+            verdict
+                .warnings
+                .iter()
+                .skip(1)
+                .map(|w| format!("warning: {w}")),
+        );
     }
     c
 }
@@ -438,5 +502,61 @@ mod tests {
         );
         assert_eq!(c.status, Status::Warn, "{c:?}");
         assert!(c.summary.contains("torch check"), "{c:?}");
+    }
+
+    #[test]
+    fn an_unknown_image_is_judged_from_what_it_contains() {
+        let ngc = "nvcr.io/nvidia/pytorch:24.05-py3";
+        let layer = Layer {
+            image: Some(ngc.into()),
+            ..Layer::default()
+        };
+        let facts = crate::image_facts::tests::torch_fixture(&[]);
+        let judge = |host: &HostFacts| {
+            let p = profile(layer.clone());
+            let c = check_image(&select::choose(&p, host), host, None, &p.pytorch);
+            let v = select::judge_image(&p, ngc, None, &facts, host).unwrap();
+            with_facts(c, ngc, &v, false)
+        };
+        let c = judge(&host(
+            "550.54.15",
+            vec![gpu(0, "NVIDIA H100 80GB HBM3", (9, 0))],
+        ));
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        assert!(
+            c.summary.contains("judged from what the image contains"),
+            "{c:?}"
+        );
+        assert!(c.evidence.iter().any(|e| e.contains("sm_90")), "{c:?}");
+        let c = judge(&host(
+            "570.124.06",
+            vec![gpu(0, "NVIDIA GeForce RTX 5090", (12, 0))],
+        ));
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(
+            c.summary.starts_with("architecture mismatch: nvcr.io"),
+            "{c:?}"
+        );
+        assert!(c.fix.unwrap().contains("2.7.0-cuda12.8"));
+        // A catalog image whose row disagrees with the image: a warning naming both.
+        let p = profile(Layer::default());
+        let host = host("550.54.15", vec![gpu(0, "NVIDIA GeForce RTX 3090", (8, 6))]);
+        let c = check_image(&select::choose(&p, &host), &host, None, &p.pytorch);
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        let none = crate::image_facts::ImageFacts {
+            torch: None,
+            problem: Some("PyTorch is not installed in the image".into()),
+            ..facts.clone()
+        };
+        let image = "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime";
+        let v =
+            select::judge_image(&p, image, catalog::find("2.6.0", (12, 4)), &none, &host).unwrap();
+        let c = with_facts(c, image, &v, true);
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(
+            c.summary
+                .contains("the catalog says 2.6.0, the image has none"),
+            "{c:?}"
+        );
     }
 }
