@@ -32,8 +32,8 @@ use crate::select;
 
 pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
     match args.target {
-        ExportTarget::Compose(common) => export(ctx, &common, None),
-        ExportTarget::K8s(k) => export(ctx, &k.common, Some(&k)),
+        ExportTarget::Compose(c) => export(ctx, &c.common, None, c.nodes),
+        ExportTarget::K8s(k) => export(ctx, &k.common, Some(&k), None),
     }
 }
 
@@ -59,7 +59,12 @@ fn k8s_pod_memory(profile: &profile::Profile) -> (u64, String) {
 /// a few DataLoader workers on one GPU, and fits the nodes of any GPU cluster.
 const K8S_DEFAULT_POD_MEMORY: u64 = 16 << 30;
 
-fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Result<i32> {
+fn export(
+    ctx: &Ctx,
+    common: &ExportCommon,
+    k8s_args: Option<&ExportK8s>,
+    compose_nodes: Option<u32>,
+) -> Result<i32> {
     let p = &ctx.printer;
     let sources = profile::load_sources(&ctx.project)?;
     let name = common
@@ -184,7 +189,8 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
             compose::render(
                 &input,
                 &compose::Layout::for_profile(&profile.name, in_project),
-            )
+                compose_nodes,
+            )?
         }
         Some(k) => {
             let workspace = if k.host_path {
@@ -207,8 +213,9 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
             k8s::render(
                 &input,
                 &k8s::Options {
-                    kind: k.kind,
-                    gpu_count: k.gpu_count,
+                    kind: k.kind.map(Into::into),
+                    gpu_count: k.gpu_count.or(k.gpus_per_node),
+                    nodes: k.nodes,
                     workspace,
                     secret_file,
                 },

@@ -12,6 +12,7 @@
 
 pub mod compose;
 pub mod k8s;
+pub mod torchrun;
 
 use std::path::PathBuf;
 
@@ -163,6 +164,12 @@ impl Map {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Without `key`, the others in their order.
+    pub(crate) fn without(mut self, key: &str) -> Map {
+        self.0.shift_remove(key);
+        self
     }
 }
 
