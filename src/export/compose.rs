@@ -616,6 +616,55 @@ mod tests {
     }
 
     #[test]
+    fn nodes_are_services_of_one_torchrun_job_meeting_at_node_0() {
+        let f = build(
+            "profiles:\n  train:\n    mode: shell\n    gpus: none\n    shm_size: 1g\n    ports: [6006]\n    command: [python, train.py]\n    kubernetes: {nccl: {debug: INFO}}\n",
+            "train",
+        );
+        let r = render(&f.input(), &Layout::for_profile("train", true), Some(2)).unwrap();
+        assert_snapshot("compose-train-2-nodes.yaml", &r.text);
+        let doc: serde_yaml::Value = serde_yaml::from_str(&r.text).unwrap();
+        let services = doc["services"].as_mapping().unwrap();
+        assert_eq!(services.len(), 2);
+        for i in 0..2 {
+            let s = &doc["services"][format!("train-{i}").as_str()];
+            assert_eq!(s["hostname"], format!("train-{i}"));
+            assert_eq!(s["shm_size"], "1g");
+            let cmd: Vec<&str> = s["command"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            assert_eq!(
+                cmd[2..],
+                [
+                    "torchrun",
+                    "--nnodes=2",
+                    "--nproc_per_node=1",
+                    "--rdzv_backend=c10d",
+                    "--rdzv_endpoint=train-0:29500",
+                    "--rdzv_id=train",
+                    "train.py"
+                ]
+            );
+            let env = serde_yaml::to_string(&s["environment"]).unwrap();
+            assert!(env.contains("NCCL_DEBUG=INFO"), "{env}");
+        }
+        // One machine: only node 0 publishes the host port.
+        assert!(doc["services"]["train-0"].get("ports").is_some());
+        assert!(doc["services"]["train-1"].get("ports").is_none());
+        assert!(r.next[0].contains("docker compose up"), "{:?}", r.next);
+
+        let e = render(&f.input(), &Layout::for_profile("train", true), Some(0)).unwrap_err();
+        assert!(e.message.contains("`--nodes 0`"), "{e}");
+        let f = build("", "shell");
+        let e = render(&f.input(), &Layout::for_profile("shell", true), Some(2)).unwrap_err();
+        assert!(e.message.contains("has none"), "{e}");
+        assert!(e.hints[0].contains("command: [python, train.py]"));
+    }
+
+    #[test]
     fn a_user_that_looks_like_base_60_is_quoted() {
         let mut f = build("gpus: none\n", "shell");
         f.spec.user = Some("1000:50".into());

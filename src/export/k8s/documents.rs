@@ -54,19 +54,25 @@ pub fn header(input: &Input, opts: &Options, shape: &Shape, secrets: Option<&str
         ]);
     }
     if let Workspace::Claim(claim) = &opts.workspace {
-        let access = if shape.nodes.is_some_and(|n| n > 1) {
-            "ReadWriteMany: the nodes' pods mount it at once"
-        } else {
-            "ReadWriteOnce"
-        };
         header.extend([
             String::new(),
             format!(
                 "workspace: the PersistentVolumeClaim `{claim}` at {}:",
                 spec.workdir
             ),
-            format!("create it ({access}) and copy the project into it before applying this file."),
         ]);
+        if shape.nodes.is_some_and(|n| n > 1) {
+            header.extend([
+                "create it (ReadWriteMany: the nodes' pods mount it at once) and copy the project"
+                    .into(),
+                "into it before applying this file.".into(),
+            ]);
+        } else {
+            header.push(
+                "create it (ReadWriteOnce) and copy the project into it before applying this file."
+                    .into(),
+            );
+        }
     }
     if let Some((file, name)) = secrets.map(|n| (secret_path(input, opts), n)) {
         header.push(String::new());

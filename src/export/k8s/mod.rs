@@ -433,6 +433,189 @@ mod tests {
         assert!(r.warnings[0].contains("--gpu-count 2"), "{:?}", r.warnings);
     }
 
+    const TRAIN: &str = "profiles:\n  train:\n    mode: shell\n    gpus: all\n    shm_size: 16g\n    command: [python, train.py, --epochs, '3']\n    kubernetes:\n      nodes: 2\n      gpus_per_node: 4\n      nccl: {socket_ifname: eth0, debug: INFO}\n      node_selector: {nvidia.com/gpu.product: NVIDIA-A100-SXM4-80GB}\n      tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]\n";
+
+    fn args_of(pod: &serde_yaml::Value) -> Vec<String> {
+        pod["containers"][0]["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn env_of(pod: &serde_yaml::Value, name: &str) -> Option<String> {
+        pod["containers"][0]["env"]
+            .as_sequence()?
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].as_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn pytorchjob_has_a_master_and_workers_meeting_at_the_operators_address() {
+        let f = build(TRAIN, "train");
+        let r = render(
+            &f.input(),
+            &Options {
+                nodes: Some(3),
+                ..opts(Some(K8sKind::PyTorchJob))
+            },
+        )
+        .unwrap();
+        assert_snapshot("k8s-train-pytorchjob.yaml", &r.text);
+        let d = docs(&r.text);
+        let job = find(&d, "PyTorchJob");
+        assert_eq!(job["apiVersion"], "kubeflow.org/v1");
+        let spec = &job["spec"];
+        assert_eq!(spec["nprocPerNode"], "4", "one process per GPU");
+        assert!(spec.get("elasticPolicy").is_none(), "elastic is off");
+        let replicas = &spec["pytorchReplicaSpecs"];
+        assert_eq!(replicas["Master"]["replicas"], 1);
+        assert_eq!(
+            replicas["Worker"]["replicas"], 2,
+            "--nodes 3: one master, two workers"
+        );
+        for role in ["Master", "Worker"] {
+            let pod = &replicas[role]["template"]["spec"];
+            let c = &pod["containers"][0];
+            assert_eq!(c["name"], "pytorch", "the operator's container name");
+            assert_eq!(c["ports"][0]["name"], "pytorchjob-port");
+            assert_eq!(c["resources"]["limits"][GPU_RESOURCE], 4);
+            assert_eq!(pod["restartPolicy"], "Never");
+            assert_eq!(
+                pod["nodeSelector"]["nvidia.com/gpu.product"],
+                "NVIDIA-A100-SXM4-80GB"
+            );
+            assert_eq!(pod["tolerations"][0]["key"], "nvidia.com/gpu");
+            let dshm = pod["volumes"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|v| v["name"] == "dshm")
+                .unwrap();
+            assert_eq!(dshm["emptyDir"]["sizeLimit"], "16Gi");
+            assert_eq!(pod["securityContext"]["runAsUser"], 1234);
+            assert_eq!(env_of(pod, "NCCL_SOCKET_IFNAME").as_deref(), Some("eth0"));
+            assert_eq!(env_of(pod, "NCCL_DEBUG").as_deref(), Some("INFO"));
+            let args = args_of(pod);
+            assert_eq!(
+                args[2..],
+                [
+                    "torchrun",
+                    "--nnodes=3",
+                    "--nproc_per_node=4",
+                    "--rdzv_backend=c10d",
+                    // Not escaped: the kubelet expands the operator's variables.
+                    "--rdzv_endpoint=$(PET_MASTER_ADDR):$(PET_MASTER_PORT)",
+                    "--rdzv_id=ptenv-proj-0ed54153-train",
+                    "train.py",
+                    "--epochs",
+                    "3"
+                ]
+            );
+        }
+        assert!(d.iter().all(|x| x["kind"] != "Service"));
+        assert!(r.text.contains("Kubeflow's training operator"));
+        assert!(
+            r.text.contains("ReadWriteMany"),
+            "every node mounts the workspace"
+        );
+    }
+
+    #[test]
+    fn jobset_is_one_indexed_job_whose_first_pod_hosts_the_rendezvous() {
+        let f = build(TRAIN, "train");
+        let r = render(&f.input(), &opts(Some(K8sKind::JobSet))).unwrap();
+        assert_snapshot("k8s-train-jobset.yaml", &r.text);
+        let d = docs(&r.text);
+        let js = find(&d, "JobSet");
+        assert_eq!(js["apiVersion"], "jobset.x-k8s.io/v1alpha2");
+        let name = js["metadata"]["name"].as_str().unwrap();
+        assert!(
+            name.len() <= 40,
+            "{name}: its pods' names fit 63 characters"
+        );
+        assert_eq!(js["spec"]["network"]["enableDNSHostnames"], true);
+        let rjob = &js["spec"]["replicatedJobs"][0];
+        assert_eq!(rjob["replicas"], 1);
+        let job = &rjob["template"]["spec"];
+        assert_eq!(job["completionMode"], "Indexed");
+        assert_eq!(job["completions"], 2, "kubernetes.nodes: 2");
+        assert_eq!(job["parallelism"], 2);
+        let pod = &job["template"]["spec"];
+        let args = args_of(pod);
+        assert!(
+            args.contains(&format!("--rdzv_endpoint={name}-node-0-0.{name}:29500")),
+            "{args:?}"
+        );
+        assert!(args.contains(&"--nnodes=2".to_string()));
+        assert_eq!(pod["containers"][0]["resources"]["limits"][GPU_RESOURCE], 4);
+        assert!(r.text.contains("JobSet controller"));
+    }
+
+    #[test]
+    fn multi_node_requests_that_cannot_work_are_clear_errors() {
+        let f = build(TRAIN, "train");
+        let e = render(
+            &f.input(),
+            &Options {
+                nodes: Some(0),
+                ..opts(None)
+            },
+        )
+        .unwrap_err();
+        assert!(e.message.contains("`--nodes 0`"), "{e}");
+        assert!(e.hints[0].contains("--nodes 2"));
+        let e = render(
+            &f.input(),
+            &Options {
+                nodes: Some(2),
+                ..opts(Some(K8sKind::Pod))
+            },
+        )
+        .unwrap_err();
+        assert!(e.message.contains("a Pod is one pod"), "{e}");
+        assert!(e.hints[0].contains("--kind pytorchjob"));
+        // An interactive profile (Jupyter's server never ends) is no training job.
+        let f = build("", "jupyter");
+        for kind in [K8sKind::PyTorchJob, K8sKind::JobSet] {
+            let e = render(
+                &f.input(),
+                &Options {
+                    nodes: Some(2),
+                    ..opts(Some(kind))
+                },
+            )
+            .unwrap_err();
+            assert!(
+                e.message
+                    .contains("runs the profile's `command` under torchrun on every node"),
+                "{e}"
+            );
+            assert!(e.hints[1].contains("--kind pod"));
+        }
+        // Without nodes anywhere, a PyTorchJob cannot be sized.
+        let f = build(
+            "profiles:\n  t:\n    mode: shell\n    command: [python, t.py]\n",
+            "t",
+        );
+        let e = render(&f.input(), &opts(Some(K8sKind::PyTorchJob))).unwrap_err();
+        assert!(e.message.contains("needs the number of nodes"), "{e}");
+        // Nodes in the profile make a PyTorchJob the default; an explicit Job says it ignores them.
+        let f = build(TRAIN, "train");
+        let r = render(&f.input(), &opts(None)).unwrap();
+        assert!(r.text.contains("kind: PyTorchJob"));
+        let r = render(&f.input(), &opts(Some(K8sKind::Job))).unwrap();
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("`kubernetes.nodes: 2`")),
+            "{:?}",
+            r.warnings
+        );
+    }
+
     #[test]
     fn helpers() {
         assert_eq!(quantity(12 << 30), "12Gi");
