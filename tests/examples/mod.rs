@@ -11,7 +11,7 @@ use crate::support::{Project, Testbed};
 /// A test project holding a copy of `examples/<name>`, owned by uid/gid 1000 when the tests
 /// run as root, as a user's own folder would be (the container user takes the folder owner's
 /// IDs, so it can write results into /workspace).
-fn example(name: &str) -> Project {
+pub(crate) fn example(name: &str) -> Project {
     let p = Project::new(&format!("ex-{name}"));
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
