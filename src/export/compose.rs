@@ -70,12 +70,11 @@ fn nodes(input: &Input, service: &str, count: Option<u32>) -> Result<Option<Node
     }
     let profile = input.profile;
     let Some(cmd) = profile.command.as_deref() else {
-        return Err(Error::usage(format!(
-            "`--nodes` runs the profile's `command` under torchrun on every node, and the profile `{}` has none (its mode's {} would never finish)",
-            profile.name, profile.mode
-        ))
-        .hint("add e.g. `command: [python, train.py]` to the profile in ptenv.yaml")
-        .hint("or export the interactive environment without --nodes"));
+        return Err(super::command_required(
+            profile,
+            "`--nodes` runs the profile's `command` under torchrun on every node",
+            "or export the interactive environment without --nodes",
+        ));
     };
     let k = &profile.kubernetes;
     let nproc = k

@@ -99,12 +99,11 @@ pub fn decide(profile: &Profile, spec: &Spec, opts: &Options) -> Result<Shape> {
         } else {
             "a Job runs the profile's `command` to completion".into()
         };
-        return Err(Error::usage(format!(
-            "{why}, and the profile `{}` has none (its mode's {} would never finish)",
-            profile.name, profile.mode
-        ))
-        .hint("add e.g. `command: [python, train.py]` to the profile in ptenv.yaml")
-        .hint("or export the interactive environment with `--kind pod` or `--kind deployment`"));
+        return Err(crate::export::command_required(
+            profile,
+            &why,
+            "or export the interactive environment with `--kind pod` or `--kind deployment`",
+        ));
     }
 
     let from_profile = match &spec.gpus {
