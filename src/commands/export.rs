@@ -225,7 +225,8 @@ fn export(
     let mut rendered = rendered;
     if profile.mode == crate::profile::Mode::Ssh {
         // The renderers are pure; where ptenv keeps the project's client key is a fact of here.
-        let key = crate::secrets::Store::open(&project.data_dir()?)?.client_key_path();
+        let key =
+            crate::secrets::Store::open(&crate::project::data_dir(&project)?)?.client_key_path();
         for n in &mut rendered.next {
             *n = n.replace("<ptenv's client key>", &key.display().to_string());
         }
