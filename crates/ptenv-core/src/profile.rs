@@ -650,8 +650,8 @@ impl<'de> Deserialize<'de> for EnvName {
     }
 }
 
-/// Settings only the exports use (`ptenv export k8s`, and `nodes`/`nccl` for `ptenv export
-/// compose --nodes`): where the pod may be scheduled, the workspace's claim, requests, and
+/// Settings only the exports use (`ptenv export k8s`; `nccl`, `nproc_per_node` and
+/// `gpus_per_node` also for `ptenv export compose --nodes`): where the pod may be scheduled, the workspace's claim, requests, and
 /// multi-GPU and multi-node training. `ptenv up` ignores them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -699,7 +699,7 @@ pub struct Kubernetes {
         deserialize_with = "k8s_memory"
     )]
     pub memory: Option<EnvValue>,
-    /// Train on N nodes (pods, or Compose services): a PyTorchJob or JobSet whose pods
+    /// Train on N nodes (pods): a PyTorchJob or JobSet whose pods
     /// rendezvous through torchrun's c10d backend.
     #[serde(
         default,
