@@ -224,7 +224,7 @@ pub struct ExportArgs {
 #[derive(Debug, Subcommand)]
 pub enum ExportTarget {
     /// A Compose file (docker compose / docker-compose) for the resolved profile
-    Compose(ExportCommon),
+    Compose(ExportCompose),
     /// Kubernetes manifests (Pod, Job or Deployment, Service, Secret) for the resolved profile
     K8s(ExportK8s),
 }
@@ -250,15 +250,30 @@ pub struct ExportCommon {
 }
 
 #[derive(Debug, Args)]
+pub struct ExportCompose {
+    #[command(flatten)]
+    pub common: ExportCommon,
+    /// Train on N nodes: N services on one network running the profile's command under torchrun, node 0 the rendezvous host
+    #[arg(long, value_name = "N")]
+    pub nodes: Option<u32>,
+}
+
+#[derive(Debug, Args)]
 pub struct ExportK8s {
     #[command(flatten)]
     pub common: ExportCommon,
-    /// The workload kind (default: job when the profile sets `kubernetes.nproc_per_node`, else pod)
+    /// The workload kind (default: pytorchjob with nodes, job when the profile sets `kubernetes.nproc_per_node`, else pod)
     #[arg(long, value_enum)]
     pub kind: Option<K8sKind>,
     /// GPUs per pod (nvidia.com/gpu limit); default: from the profile (all = 1)
     #[arg(long = "gpu-count", value_name = "N")]
     pub gpu_count: Option<u32>,
+    /// Train on N nodes (pods) with --kind pytorchjob or jobset; default: `kubernetes.nodes`
+    #[arg(long, value_name = "N")]
+    pub nodes: Option<u32>,
+    /// GPUs of each node's pod in a multi-node job (the same limit as --gpu-count)
+    #[arg(long = "gpus-per-node", value_name = "M", conflicts_with = "gpu_count")]
+    pub gpus_per_node: Option<u32>,
     /// Name of the PersistentVolumeClaim that holds the workspace
     #[arg(long, value_name = "NAME")]
     pub pvc: Option<String>,
@@ -272,6 +287,12 @@ pub enum K8sKind {
     Pod,
     Job,
     Deployment,
+    /// Kubeflow's PyTorchJob (kubeflow.org/v1): a Master and Workers, one pod per node
+    #[value(name = "pytorchjob")]
+    PyTorchJob,
+    /// A JobSet (jobset.x-k8s.io/v1alpha2): an indexed Job, pods found by their hostnames
+    #[value(name = "jobset")]
+    JobSet,
 }
 
 impl From<K8sKind> for crate::export::k8s::K8sKind {
@@ -280,6 +301,8 @@ impl From<K8sKind> for crate::export::k8s::K8sKind {
             K8sKind::Pod => Self::Pod,
             K8sKind::Job => Self::Job,
             K8sKind::Deployment => Self::Deployment,
+            K8sKind::PyTorchJob => Self::PyTorchJob,
+            K8sKind::JobSet => Self::JobSet,
         }
     }
 }

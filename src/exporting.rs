@@ -44,6 +44,8 @@ pub struct Request {
     pub output: Option<PathBuf>,
     /// Kubernetes manifests instead of a Compose file.
     pub k8s: Option<K8sRequest>,
+    /// `--nodes`: a multi-node training job (Compose services, or pods of a PyTorchJob or JobSet).
+    pub nodes: Option<u32>,
 }
 
 /// `ptenv export k8s`'s own options.
@@ -216,7 +218,8 @@ pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
             compose::render(
                 &input,
                 &compose::Layout::for_profile(&profile.name, in_project),
-            )
+                req.nodes,
+            )?
         }
         Some(k) => {
             let workspace = if k.host_path {
@@ -241,6 +244,7 @@ pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
                 &k8s::Options {
                     kind: k.kind.map(Into::into),
                     gpu_count: k.gpu_count,
+                    nodes: req.nodes,
                     workspace,
                     secret_file,
                 },

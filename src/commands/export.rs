@@ -31,7 +31,7 @@ struct Json<'a> {
 }
 
 pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
-    let request = |common: &ExportCommon, k8s: Option<K8sRequest>| Request {
+    let request = |common: &ExportCommon, k8s: Option<K8sRequest>, nodes| Request {
         profile: common.mode.clone(),
         flags: common.profile.layer(),
         driver: common.driver.clone(),
@@ -39,17 +39,20 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
         trust: common.trust,
         output: common.output.clone(),
         k8s,
+        nodes,
     };
     let req = match &args.target {
-        ExportTarget::Compose(common) => request(common, None),
+        ExportTarget::Compose(c) => request(&c.common, None, c.nodes),
         ExportTarget::K8s(k) => request(
             &k.common,
             Some(K8sRequest {
                 kind: k.kind,
-                gpu_count: k.gpu_count,
+                // The same limit: GPUs of each pod.
+                gpu_count: k.gpu_count.or(k.gpus_per_node),
                 pvc: k.pvc.clone(),
                 host_path: k.host_path,
             }),
+            k.nodes,
         ),
     };
     let done = exporting::export(ctx, &req)?;

@@ -11,7 +11,7 @@ use crate::support::{Project, Testbed};
 /// A test project holding a copy of `examples/<name>`, owned by uid/gid 1000 when the tests
 /// run as root, as a user's own folder would be (the container user takes the folder owner's
 /// IDs, so it can write results into /workspace).
-fn example(name: &str) -> Project {
+pub(crate) fn example(name: &str) -> Project {
     let p = Project::new(&format!("ex-{name}"));
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
@@ -29,6 +29,23 @@ fn example(name: &str) -> Project {
         std::os::unix::fs::chown(p.path(), Some(1000), Some(1000)).unwrap();
     }
     p
+}
+
+/// `train.py`'s result lines, as (rank, final loss) in the order printed: two ranks, 0/2 then
+/// 1/2, on Gloo, that agree on a loss that shows the model learned.
+pub(crate) fn assert_two_ranks_agree(losses: &[(&str, &str)], output: &str) {
+    let ranks: Vec<&str> = losses.iter().map(|(r, _)| *r).collect();
+    assert_eq!(ranks, vec!["0/2", "1/2"], "both ranks finished:\n{output}");
+    assert_eq!(
+        losses[0].1, losses[1].1,
+        "the ranks agree on the loss:\n{output}"
+    );
+    let loss: f64 = losses[0].1.parse().unwrap();
+    assert!(loss < 0.01, "the model learned: {loss}");
+    assert!(
+        output.contains("backend=gloo"),
+        "Gloo on the CPU:\n{output}"
+    );
 }
 
 const SLOW: Duration = Duration::from_secs(1500);
@@ -58,18 +75,7 @@ fn ddp_torchrun_trains_on_two_cpu_ranks_that_agree() {
         })
         .collect();
     // One whole line per rank, in rank order (the ranks take turns at stdout).
-    let ranks: Vec<&str> = losses.iter().map(|(r, _)| *r).collect();
-    assert_eq!(ranks, vec!["0/2", "1/2"], "both ranks finished:\n{out}");
-    assert_eq!(
-        losses[0].1, losses[1].1,
-        "the ranks agree on the loss:\n{out}"
-    );
-    let loss: f64 = losses[0].1.parse().unwrap();
-    assert!(loss < 0.01, "the model learned: {loss}");
-    assert!(
-        out.stdout.contains("backend=gloo"),
-        "Gloo on the CPU:\n{out}"
-    );
+    assert_two_ranks_agree(&losses, &out.stdout);
 
     // The shared memory the example's README promises (auto = half of the host's RAM).
     let shm = p

@@ -40,6 +40,22 @@ fn kubernetes_validate(files: &[&Path]) {
     assert!(!text.contains("ERROR"), "{text}");
 }
 
+/// The custom resources (PyTorchJob, JobSet) against their projects' published CRD schemas,
+/// pinned in tests/export/crds/ (origin, version and licence in its README), strictly: an
+/// unknown field fails. Run with the test bed's Python, which has PyYAML and jsonschema.
+fn crd_validate(files: &[&Path]) -> Outcome {
+    let tb = Testbed::get();
+    let bin = tb.var("PTENV_TEST_KUBERNETES_VALIDATE").unwrap_or_else(|| {
+        panic!("testbed.env has no PTENV_TEST_KUBERNETES_VALIDATE\nhint: run ./tests/testbed/setup.sh again")
+    });
+    let python = Path::new(bin).with_file_name("python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/export/crds/validate.py");
+    let mut args = vec![script.to_str().unwrap()];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let p = Project::new("crd-validate");
+    p.command(&python, &args).run()
+}
+
 /// A CPU project on the small fixture whose profile `web` serves /workspace over HTTP on
 /// `port`. As root the folder goes to 1000:1000, as a user's own folder would be theirs.
 fn web_project(name: &str, port: u16) -> Project {
@@ -630,9 +646,198 @@ fn the_snapshots_validate_too() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("k8s-"))
         .collect();
-    assert!(files.len() >= 4, "{files:?}");
-    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-    kubernetes_validate(&refs);
+    let (custom, builtin): (Vec<&Path>, Vec<&Path>) =
+        files.iter().map(PathBuf::as_path).partition(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.contains("\nkind: PyTorchJob\n") || text.contains("\nkind: JobSet\n")
+        });
+    assert!(builtin.len() >= 4, "{builtin:?}");
+    kubernetes_validate(&builtin);
+    assert_eq!(custom.len(), 2, "the PyTorchJob and the JobSet: {custom:?}");
+    let out = crd_validate(&custom);
+    out.assert_success();
+    assert!(out.stdout.contains("passed: PyTorchJob "), "{out}");
+    assert!(out.stdout.contains("passed: JobSet "), "{out}");
+}
+
+#[test]
+fn multi_node_jobs_validate_against_the_published_crd_schemas() {
+    let p = Project::new("export-multinode");
+    p.write(
+        "ptenv.yaml",
+        "profiles:\n  train:\n    mode: shell\n    command: [python, train.py]\n    kubernetes:\n      nccl: {socket_ifname: eth0, debug: INFO}\n      tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]\n",
+    );
+    let export = |kind: &str, file: &str| {
+        let out = p
+            .ptenv(&[
+                "export",
+                "k8s",
+                "train",
+                "--kind",
+                kind,
+                "--nodes",
+                "3",
+                "--gpus-per-node",
+                "2",
+                "--driver",
+                "550.54.15",
+                "--gpu",
+                "8.0",
+                "-o",
+                file,
+            ])
+            .run();
+        out.assert_success();
+        p.read(file)
+    };
+    let pj = export("pytorchjob", "pj.yaml");
+    assert!(
+        pj.contains("kind: PyTorchJob") && pj.contains("nprocPerNode: '2'"),
+        "{pj}"
+    );
+    assert!(
+        pj.contains("replicas: 2"),
+        "3 nodes: a master and 2 workers\n{pj}"
+    );
+    let js = export("jobset", "js.yaml");
+    assert!(
+        js.contains("kind: JobSet") && js.contains("completions: 3"),
+        "{js}"
+    );
+    for doc in [&pj, &js] {
+        assert!(doc.contains("nvidia.com/gpu: 2"), "{doc}");
+        assert!(doc.contains("- --nnodes=3\n"), "{doc}");
+        assert!(doc.contains("value: eth0"), "{doc}");
+    }
+    let out = crd_validate(&[&p.path().join("pj.yaml"), &p.path().join("js.yaml")]);
+    out.assert_success();
+    assert_eq!(out.stdout.matches("passed: ").count(), 2, "{out}");
+
+    // The check can fail: a misspelt field and a wrong type are refused, as the API server would.
+    p.write("bad.yaml", &pj.replace("nprocPerNode:", "nprocPerNod:"));
+    p.write(
+        "bad2.yaml",
+        &js.replace("completions: 3", "completions: three"),
+    );
+    let bad = crd_validate(&[&p.path().join("bad.yaml"), &p.path().join("bad2.yaml")]);
+    bad.assert_exit(1);
+    assert!(bad.stdout.contains("'nprocPerNod' was unexpected"), "{bad}");
+    assert!(
+        bad.stdout.contains("'three' is not of type 'integer'"),
+        "{bad}"
+    );
+
+    // Requests that cannot work are usage errors that say what to do.
+    let zero = p.ptenv(&["export", "k8s", "train", "--nodes", "0"]).run();
+    zero.assert_exit(2);
+    assert!(zero.stderr.contains("`--nodes 0`"), "{zero}");
+    assert!(zero.stderr.contains("hint: --nodes 2"), "{zero}");
+    let pod = p
+        .ptenv(&["export", "k8s", "train", "--kind", "pod", "--nodes", "2"])
+        .run();
+    pod.assert_exit(2);
+    assert!(pod.stderr.contains("hint: use --kind pytorchjob"), "{pod}");
+    let jupyter = p
+        .ptenv(&[
+            "export",
+            "k8s",
+            "jupyter",
+            "--kind",
+            "pytorchjob",
+            "--nodes",
+            "2",
+        ])
+        .run();
+    jupyter.assert_exit(2);
+    assert!(
+        jupyter.stderr.contains("under torchrun on every node"),
+        "{jupyter}"
+    );
+    assert!(
+        !p.path().join("ptenv-jupyter").exists(),
+        "nothing half-made"
+    );
+    let compose = p
+        .ptenv(&["export", "compose", "train", "--nodes", "0"])
+        .run();
+    compose.assert_exit(2);
+    assert!(compose.stderr.contains("`--nodes 0`"), "{compose}");
+}
+
+/// The done-when of multi-node training: examples/ddp-torchrun as a 2-node job of
+/// `ptenv export compose --nodes 2` on this engine, with the real torch fixture. Two
+/// containers, one process each, Gloo on the CPU: they rendezvous and agree on the loss.
+#[test]
+fn ddp_torchrun_trains_on_two_compose_nodes_that_agree() {
+    let p = crate::examples::example("ddp-torchrun");
+    p.ptenv(&[
+        "export",
+        "compose",
+        "cluster",
+        "--nodes",
+        "2",
+        "--gpus",
+        "none",
+        "-o",
+        "compose.yaml",
+    ])
+    .run()
+    .assert_success();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&p.read("compose.yaml")).unwrap();
+    let image = doc["services"]["cluster-0"]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let compose = ComposeProject::new(&p, format!("ptenv-export-ddp-{}", std::process::id()));
+    compose.run(&["config", "-q"], &[]).assert_success();
+    compose_up(&compose, &image);
+    let ids = compose.run(&["ps", "-q"], &[]);
+    ids.assert_success();
+    let ids: Vec<&str> = ids.stdout.split_whitespace().collect();
+    assert_eq!(ids.len(), 2, "two containers, one per node");
+    for id in &ids {
+        // Each node's torchrun returns once training ends on every rank.
+        let code = docker_ok(&["wait", id]);
+        let logs = compose.run(&["logs", "--no-color"], &[]);
+        assert_eq!(code, "0", "node {id} failed:\n{logs}");
+    }
+    let logs = compose.run(&["logs", "--no-color"], &[]);
+    logs.assert_success();
+    // `cluster-0_1  | rank 0/2 backend=gloo final_loss=0.000102` (docker-compose 1.x).
+    let mut ranks: Vec<(String, String, String)> = logs
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let (service, line) = l.split_once('|')?;
+            let line = line.trim();
+            let rest = line.strip_prefix("rank ")?;
+            let rank = rest.split_whitespace().next()?.to_string();
+            let loss = line.rsplit("final_loss=").next()?.to_string();
+            Some((rank, service.trim().to_string(), loss))
+        })
+        .collect();
+    ranks.sort();
+    let losses: Vec<(&str, &str)> = ranks
+        .iter()
+        .map(|(r, _, l)| (r.as_str(), l.as_str()))
+        .collect();
+    crate::examples::assert_two_ranks_agree(&losses, &logs.stdout);
+    assert_ne!(
+        ranks[0].1.split('_').next(),
+        ranks[1].1.split('_').next(),
+        "the ranks ran on different nodes:\n{logs}"
+    );
+    drop(compose);
+    let left = docker_ok(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!(
+            "label=com.docker.compose.project=ptenv-export-ddp-{}",
+            std::process::id()
+        ),
+    ]);
+    assert_eq!(left, "", "nothing left after `down`");
 }
 
 #[test]

@@ -650,8 +650,9 @@ impl<'de> Deserialize<'de> for EnvName {
     }
 }
 
-/// Settings only `ptenv export k8s` uses: where the pod may be scheduled, the workspace's
-/// claim, requests, and multi-GPU training. `ptenv up` ignores them.
+/// Settings only the exports use (`ptenv export k8s`; `nccl`, `nproc_per_node` and
+/// `gpus_per_node` also for `ptenv export compose --nodes`): where the pod may be scheduled, the workspace's claim, requests, and
+/// multi-GPU and multi-node training. `ptenv up` ignores them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Kubernetes {
@@ -698,6 +699,31 @@ pub struct Kubernetes {
         deserialize_with = "k8s_memory"
     )]
     pub memory: Option<EnvValue>,
+    /// Train on N nodes (pods): a PyTorchJob or JobSet whose pods
+    /// rendezvous through torchrun's c10d backend.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "k8s_nodes"
+    )]
+    pub nodes: Option<u32>,
+    /// GPUs each pod asks for (`nvidia.com/gpu`); torchrun starts one process per GPU unless
+    /// `nproc_per_node` says otherwise.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "k8s_gpus_per_node"
+    )]
+    pub gpus_per_node: Option<u32>,
+    /// NCCL settings passed through as `NCCL_<KEY>` variables (`socket_ifname: eth0` →
+    /// `NCCL_SOCKET_IFNAME=eth0`): the network interface and debug level depend on the
+    /// cluster, so ptenv never guesses them.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "k8s_nccl"
+    )]
+    pub nccl: BTreeMap<String, EnvValue>,
 }
 
 /// Field deserializers of [`Kubernetes`]: each value is checked where it is written (so the
@@ -724,6 +750,9 @@ k8s_field!(k8s_pvc, pvc: Option<String>, Some);
 k8s_field!(k8s_nproc_per_node, nproc_per_node: Option<u32>, Some);
 k8s_field!(k8s_cpu, cpu: Option<EnvValue>, Some);
 k8s_field!(k8s_memory, memory: Option<EnvValue>, Some);
+k8s_field!(k8s_nodes, nodes: Option<u32>, Some);
+k8s_field!(k8s_gpus_per_node, gpus_per_node: Option<u32>, Some);
+k8s_field!(k8s_nccl, nccl: BTreeMap<String, EnvValue>, std::convert::identity);
 
 impl Kubernetes {
     /// `over` on top of `self`: node labels merge by key, tolerations accumulate, the rest is
@@ -747,6 +776,21 @@ impl Kubernetes {
         if over.memory.is_some() {
             self.memory = over.memory.clone();
         }
+        if over.nodes.is_some() {
+            self.nodes = over.nodes;
+        }
+        if over.gpus_per_node.is_some() {
+            self.gpus_per_node = over.gpus_per_node;
+        }
+        self.nccl.extend(over.nccl.clone());
+    }
+
+    /// The NCCL settings as the container's environment: `NCCL_SOCKET_IFNAME=eth0`.
+    pub fn nccl_env(&self) -> Vec<(String, String)> {
+        self.nccl
+            .iter()
+            .map(|(k, v)| (format!("NCCL_{}", k.to_ascii_uppercase()), v.0.clone()))
+            .collect()
     }
 
     /// What one layer cannot check alone: names and values as the API server would refuse them.
@@ -793,6 +837,30 @@ impl Kubernetes {
         }
         if self.nproc_per_node == Some(0) {
             return Err("`kubernetes.nproc_per_node` must be at least 1".into());
+        }
+        if self.nodes == Some(0) {
+            return Err(
+                "`kubernetes.nodes` must be at least 1 (the number of pods that train together)"
+                    .into(),
+            );
+        }
+        for (k, v) in &self.nccl {
+            let key_ok = !k.is_empty()
+                && k.starts_with(|c: char| c.is_ascii_lowercase())
+                && k.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !key_ok {
+                return Err(format!(
+                    "`kubernetes.nccl`: `{k}` is not an NCCL setting name: write it in lowercase without the prefix, e.g. `socket_ifname` for NCCL_SOCKET_IFNAME"
+                ));
+            }
+            // NCCL's documented levels (docs/multinode.md): a typo would silently log nothing.
+            if k == "debug" && !["VERSION", "WARN", "INFO", "TRACE"].contains(&v.0.as_str()) {
+                return Err(format!(
+                    "`kubernetes.nccl.debug: {}` is not an NCCL debug level: VERSION, WARN, INFO or TRACE",
+                    v.0
+                ));
+            }
         }
         if let Some(cpu) = &self.cpu {
             let c = cpu.0.as_str();
@@ -2144,7 +2212,7 @@ mod tests {
     #[test]
     fn the_kubernetes_section_merges_and_is_checked() {
         let s = project(
-            "kubernetes:\n  node_selector: {nvidia.com/gpu.product: NVIDIA-A100-SXM4-80GB}\n  tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]\n  pvc: team-data\nprofiles:\n  train:\n    mode: shell\n    kubernetes: {nproc_per_node: 4, cpu: 8, memory: 64g, node_selector: {pool: gpu}}\n",
+            "kubernetes:\n  node_selector: {nvidia.com/gpu.product: NVIDIA-A100-SXM4-80GB}\n  tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]\n  pvc: team-data\n  nccl: {socket_ifname: eth0, debug: INFO}\nprofiles:\n  train:\n    mode: shell\n    kubernetes: {nproc_per_node: 4, cpu: 8, memory: 64g, node_selector: {pool: gpu}, nodes: 2, gpus_per_node: 8, nccl: {debug: WARN}}\n",
         );
         let k = s.resolve("train", &Layer::default()).unwrap().kubernetes;
         assert_eq!(k.node_selector.len(), 2, "node labels merge by key");
@@ -2161,6 +2229,16 @@ mod tests {
         assert_eq!(k.pvc.as_deref(), Some("team-data"));
         assert_eq!(k.nproc_per_node, Some(4));
         assert_eq!(k.cpu, Some(EnvValue("8".into())));
+        assert_eq!(k.nodes, Some(2));
+        assert_eq!(k.gpus_per_node, Some(8));
+        assert_eq!(
+            k.nccl_env(),
+            vec![
+                ("NCCL_DEBUG".to_string(), "WARN".to_string()),
+                ("NCCL_SOCKET_IFNAME".to_string(), "eth0".to_string())
+            ],
+            "NCCL settings merge by key"
+        );
         let plain = s.resolve("shell", &Layer::default()).unwrap();
         assert_eq!(plain.kubernetes.nproc_per_node, None);
         assert_eq!(
@@ -2187,6 +2265,18 @@ mod tests {
             ),
             ("kubernetes: {tolerations: [{value: b}]}\n", "needs a `key`"),
             ("kubernetes: {nproc_per_node: 0}\n", "at least 1"),
+            (
+                "kubernetes: {nodes: 0}\n",
+                "`kubernetes.nodes` must be at least 1",
+            ),
+            (
+                "kubernetes: {nccl: {NCCL_DEBUG: INFO}}\n",
+                "not an NCCL setting name",
+            ),
+            (
+                "kubernetes: {nccl: {debug: info}}\n",
+                "not an NCCL debug level",
+            ),
             ("kubernetes: {cpu: lots}\n", "not a CPU request"),
             ("kubernetes: {cpu: 0}\n", "not a CPU request"),
             ("kubernetes: {memory: much}\n", "kubernetes.memory"),

@@ -182,6 +182,11 @@ fn settings_risks(layer: &Layer, prefix: &str, out: &mut Vec<Risk>) {
         nproc_per_node: _,
         cpu: _,
         memory: _,
+        nodes: _,
+        gpus_per_node: _,
+        // Environment variables of the exported containers (the cluster's, or Compose's on
+        // this machine): NCCL reads them; none names a file or a command.
+        nccl: _,
     }) = kubernetes
     {}
 }

@@ -7,13 +7,20 @@
 //! `capabilities: [gpu]` (1.28+), `secrets:` with `file:` and an absolute `target:` (bind
 //! mounts outside swarm; `mode`/`uid`/`gid` are not supported there, so the files carry their
 //! own), `${VAR:-default}` in `ulimits` (converted to a number after interpolation).
+//!
+//! With `--nodes N` the profile's command trains on N services of the one network Compose
+//! makes for the file, `<profile>-0` … `<profile>-N-1`, each a node of one torchrun job that
+//! meets the others through the c10d rendezvous on node 0 (the multi-node wiring of the
+//! Kubernetes exports, tried on one machine).
 
 use serde_yaml::Value;
 
+use super::torchrun::{self, Rendezvous, RDZV_PORT};
 use super::{
     bundle_dir, document, mode_files, secrets_gitignore, strings, FileKind, Input, Map, OutFile,
     Rendered,
 };
+use crate::error::{Error, Result};
 use crate::plan::GpuRequest;
 use crate::profile::Mode;
 use crate::project::slug;
@@ -43,10 +50,61 @@ impl Layout {
     }
 }
 
-pub fn render(input: &Input, layout: &Layout) -> Rendered {
+/// The nodes of a multi-node job: how many, and the torchrun line each service runs.
+struct Nodes {
+    count: u32,
+    command: Vec<String>,
+}
+
+/// `--nodes N`: refused without the profile's own command (the modes' servers never end and
+/// torchrun needs a program).
+fn nodes(input: &Input, service: &str, count: Option<u32>) -> Result<Option<Nodes>> {
+    let Some(count) = count else {
+        return Ok(None);
+    };
+    if count == 0 {
+        return Err(
+            Error::usage("`--nodes 0`: a training job needs at least one node")
+                .hint("--nodes 2 runs the profile's command on two services that rendezvous"),
+        );
+    }
+    let profile = input.profile;
+    let Some(cmd) = profile.command.as_deref() else {
+        return Err(super::command_required(
+            profile,
+            "`--nodes` runs the profile's `command` under torchrun on every node",
+            "or export the interactive environment without --nodes",
+        ));
+    };
+    let k = &profile.kubernetes;
+    let nproc = k
+        .nproc_per_node
+        .or(k.gpus_per_node)
+        .unwrap_or(match &input.spec.gpus {
+            Some(GpuRequest::Devices(ids)) => ids.len() as u32,
+            _ => 1,
+        });
+    let rdzv = Rendezvous {
+        nodes: count,
+        endpoint: format!("{}:{RDZV_PORT}", node_name(service, 0)),
+        id: service.to_string(),
+    };
+    Ok(Some(Nodes {
+        count,
+        command: crate::modes::entry_command(torchrun::multi_node(nproc, &rdzv, cmd)),
+    }))
+}
+
+/// The service (and hostname) of node `i`.
+fn node_name(service: &str, i: u32) -> String {
+    format!("{service}-{i}")
+}
+
+pub fn render(input: &Input, layout: &Layout, node_count: Option<u32>) -> Result<Rendered> {
     let spec = input.spec;
     let b = &layout.bundle;
     let service_name = slug(&input.profile.name);
+    let multi = nodes(input, &service_name, node_count)?;
     let mut files = vec![
         OutFile {
             path: format!("{b}/Dockerfile").into(),
@@ -123,7 +181,17 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
 
     // `KEY=VALUE` strings: in the map form, PyYAML (docker-compose 1.x) reads a value such as
     // `10:30` as a base-60 number and Compose passes `630`.
-    let environment: Vec<Value> = spec.env.iter().map(|e| Value::String(e.clone())).collect();
+    let mut environment: Vec<Value> = spec.env.iter().map(|e| Value::String(e.clone())).collect();
+    if multi.is_some() {
+        environment.extend(
+            input
+                .profile
+                .kubernetes
+                .nccl_env()
+                .into_iter()
+                .map(|(k, v)| Value::String(format!("{k}={v}"))),
+        );
+    }
     let ports: Vec<Value> = spec
         .ports
         .iter()
@@ -197,7 +265,23 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
         service.set("ulimits", ulimits.clone())
     };
     let service = service.opt("deploy", deploy);
-    let mut top = Map::new().set("services", Map::new().set(&service_name, service));
+    let services = match &multi {
+        None => Map::new().set(&service_name, service),
+        Some(n) => (0..n.count).fold(Map::new(), |all, i| {
+            let node = service
+                .clone()
+                .set("hostname", node_name(&service_name, i))
+                .set("command", strings(&n.command));
+            // One machine: the profile's host ports can be published once, by node 0.
+            let node = if i == 0 { node } else { node.without("ports") };
+            all.set(&node_name(&service_name, i), node)
+        }),
+    };
+    let names: Vec<String> = match &multi {
+        None => vec![service_name.clone()],
+        Some(n) => (0..n.count).map(|i| node_name(&service_name, i)).collect(),
+    };
+    let mut top = Map::new().set("services", services);
     if !secrets_top.is_empty() {
         top = top.set("secrets", secrets_top);
     }
@@ -207,19 +291,38 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
     let mut doc: Value = top.into();
     escape_interpolation(&mut doc);
     if !ulimits.is_empty() {
-        doc["services"][service_name.as_str()]["ulimits"] = ulimits.into();
+        for name in &names {
+            doc["services"][name.as_str()]["ulimits"] = ulimits.clone().into();
+        }
     }
 
-    let mut header = vec![
-        format!(
-            "Written by `ptenv export compose` from the profile `{}` of {}:",
-            input.profile.name, project
-        ),
-        format!(
-            "the container `ptenv up {}` creates. Start it with `docker compose up -d`",
-            input.profile.name
-        ),
-        "(or docker-compose 1.28+); stop it with `docker compose down`.".into(),
+    let mut header = vec![format!(
+        "Written by `ptenv export compose` from the profile `{}` of {}:",
+        input.profile.name, project
+    )];
+    match &multi {
+        None => header.extend([
+            format!(
+                "the container `ptenv up {}` creates. Start it with `docker compose up -d`",
+                input.profile.name
+            ),
+            "(or docker-compose 1.28+); stop it with `docker compose down`.".into(),
+        ]),
+        Some(n) => header.extend([
+            format!(
+                "the container `ptenv up {}` creates, as {} nodes of one torchrun job: the services",
+                input.profile.name, n.count
+            ),
+            format!(
+                "{} … {} on this file's network, node 0 the rendezvous host (c10d, port {RDZV_PORT}).",
+                node_name(&service_name, 0),
+                node_name(&service_name, n.count - 1)
+            ),
+            "Train with `docker compose up` (or docker-compose 1.28+; it returns when every node".into(),
+            "has finished), then `docker compose down`.".into(),
+        ]),
+    }
+    header.extend([
         String::new(),
         format!("image: built from ./{b}/Dockerfile when it is not on the machine yet"),
         format!("(FROM {}", input.base_image),
@@ -228,7 +331,7 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
             .into(),
         "does: behind a TLS-inspecting proxy, the certificates the base image lacks go in".into(),
         format!("{CA_FLAG}=1 {CA_ARG}=\"$(cat corp-root.pem)\" docker compose build."),
-    ];
+    ]);
     if spec.ulimits.iter().any(|u| u.name == "memlock") {
         header.extend([
             String::new(),
@@ -257,10 +360,9 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
     if let Some(user) = &spec.user {
         // serde_yaml leaves `1000:50` unquoted, which YAML 1.1 (PyYAML, docker-compose 1.x)
         // reads as the base-60 number 60050.
-        text = text.replacen(
+        text = text.replace(
             &format!("\n    user: {user}\n"),
             &format!("\n    user: '{user}'\n"),
-            1,
         );
     }
 
@@ -273,6 +375,21 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
         next.push(format!(
             "an engine that may not raise memlock refuses to start it (\"error setting rlimit type 8\"): {MEMLOCK_VAR}=<its limit in bytes> docker compose up -d (see the file's header)"
         ));
+    }
+    if let Some(n) = &multi {
+        if spec.gpus.is_some() && n.count > 1 {
+            warnings.push(format!(
+                "the {} nodes run on this one machine and each reserves the profile's GPUs (`gpus: {}`): they share them",
+                n.count, input.profile.gpus
+            ));
+        }
+        next.push("train: docker compose up (every node's output, prefixed by its service); then docker compose down".into());
+        return Ok(Rendered {
+            text,
+            files,
+            warnings,
+            next,
+        });
     }
     match input.profile.mode {
         Mode::Jupyter => {
@@ -306,12 +423,12 @@ pub fn render(input: &Input, layout: &Layout) -> Rendered {
             "a shell: docker compose exec {service_name} bash -l"
         )),
     }
-    Rendered {
+    Ok(Rendered {
         text,
         files,
         warnings,
         next,
-    }
+    })
 }
 
 /// The build args `docker compose build` takes from its own environment (names without
@@ -376,7 +493,7 @@ mod tests {
     #[test]
     fn jupyter_is_the_container_up_creates() {
         let f = build("", "jupyter");
-        let r = render(&f.input(), &Layout::for_profile("jupyter", true));
+        let r = render(&f.input(), &Layout::for_profile("jupyter", true), None).unwrap();
         assert_snapshot("compose-jupyter.yaml", &r.text);
         let s = service(&r.text, "jupyter");
         assert_eq!(s["image"], f.spec.image.as_str());
@@ -441,7 +558,7 @@ mod tests {
             "profiles:\n  train:\n    mode: shell\n    gpus: [0, 2]\n    shm_size: 8g\n    mounts: ['~/data:/data:ro']\n    env: {WANDB_MODE: offline, AT: '10:30'}\n    ulimits: {nofile: '1024:4096'}\n    command: [python, train.py]\n",
             "train",
         );
-        let r = render(&f.input(), &Layout::for_profile("train", false));
+        let r = render(&f.input(), &Layout::for_profile("train", false), None).unwrap();
         assert_snapshot("compose-train.yaml", &r.text);
         let s = service(&r.text, "train");
         assert_eq!(
@@ -472,7 +589,7 @@ mod tests {
     #[test]
     fn cpu_and_host_ipc() {
         let f = build("gpus: none\nipc: host\n", "shell");
-        let r = render(&f.input(), &Layout::for_profile("shell", true));
+        let r = render(&f.input(), &Layout::for_profile("shell", true), None).unwrap();
         let s = service(&r.text, "shell");
         assert!(s.get("deploy").is_none());
         assert!(s.get("shm_size").is_none());
@@ -486,7 +603,7 @@ mod tests {
             "profiles:\n  t:\n    mode: shell\n    env: {A: '${HOME}', B: 'costs $5'}\n    command: [echo, '$HOME', 'costs $5']\n",
             "t",
         );
-        let r = render(&f.input(), &Layout::for_profile("t", true));
+        let r = render(&f.input(), &Layout::for_profile("t", true), None).unwrap();
         let s = service(&r.text, "t");
         assert_eq!(s["environment"][0], "A=$${HOME}", "{}", r.text);
         assert_eq!(s["environment"][1], "B=costs $$5");
@@ -498,10 +615,59 @@ mod tests {
     }
 
     #[test]
+    fn nodes_are_services_of_one_torchrun_job_meeting_at_node_0() {
+        let f = build(
+            "profiles:\n  train:\n    mode: shell\n    gpus: none\n    shm_size: 1g\n    ports: [6006]\n    command: [python, train.py]\n    kubernetes: {nccl: {debug: INFO}}\n",
+            "train",
+        );
+        let r = render(&f.input(), &Layout::for_profile("train", true), Some(2)).unwrap();
+        assert_snapshot("compose-train-2-nodes.yaml", &r.text);
+        let doc: serde_yaml::Value = serde_yaml::from_str(&r.text).unwrap();
+        let services = doc["services"].as_mapping().unwrap();
+        assert_eq!(services.len(), 2);
+        for i in 0..2 {
+            let s = &doc["services"][format!("train-{i}").as_str()];
+            assert_eq!(s["hostname"], format!("train-{i}"));
+            assert_eq!(s["shm_size"], "1g");
+            let cmd: Vec<&str> = s["command"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            assert_eq!(
+                cmd[2..],
+                [
+                    "torchrun",
+                    "--nnodes=2",
+                    "--nproc_per_node=1",
+                    "--rdzv_backend=c10d",
+                    "--rdzv_endpoint=train-0:29500",
+                    "--rdzv_id=train",
+                    "train.py"
+                ]
+            );
+            let env = serde_yaml::to_string(&s["environment"]).unwrap();
+            assert!(env.contains("NCCL_DEBUG=INFO"), "{env}");
+        }
+        // One machine: only node 0 publishes the host port.
+        assert!(doc["services"]["train-0"].get("ports").is_some());
+        assert!(doc["services"]["train-1"].get("ports").is_none());
+        assert!(r.next[0].contains("docker compose up"), "{:?}", r.next);
+
+        let e = render(&f.input(), &Layout::for_profile("train", true), Some(0)).unwrap_err();
+        assert!(e.message.contains("`--nodes 0`"), "{e}");
+        let f = build("", "shell");
+        let e = render(&f.input(), &Layout::for_profile("shell", true), Some(2)).unwrap_err();
+        assert!(e.message.contains("has none"), "{e}");
+        assert!(e.hints[0].contains("command: [python, train.py]"));
+    }
+
+    #[test]
     fn a_user_that_looks_like_base_60_is_quoted() {
         let mut f = build("gpus: none\n", "shell");
         f.spec.user = Some("1000:50".into());
-        let r = render(&f.input(), &Layout::for_profile("shell", true));
+        let r = render(&f.input(), &Layout::for_profile("shell", true), None).unwrap();
         assert!(r.text.contains("\n    user: '1000:50'\n"), "{}", r.text);
         assert_eq!(compose_size(3 << 20), Value::String("3m".into()));
         assert_eq!(compose_size(1000), Value::from(1000u64));

@@ -12,6 +12,7 @@
 
 pub mod compose;
 pub mod k8s;
+pub mod torchrun;
 
 use std::path::PathBuf;
 
@@ -164,6 +165,12 @@ impl Map {
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Without `key`, the others in their order.
+    pub(crate) fn without(mut self, key: &str) -> Map {
+        self.0.shift_remove(key);
+        self
+    }
 }
 
 impl From<Map> for Value {
@@ -199,6 +206,17 @@ pub(crate) fn comment_lines(comments: &[String]) -> String {
         }
     }
     out
+}
+
+/// A job that runs to completion needs the profile's own command: the modes' servers never end,
+/// and torchrun needs a program to start. `why` says what needs it, `instead` the way out.
+pub(crate) fn command_required(profile: &Profile, why: &str, instead: &str) -> crate::error::Error {
+    crate::error::Error::usage(format!(
+        "{why}, and the profile `{}` has none (its mode's {} would never finish)",
+        profile.name, profile.mode
+    ))
+    .hint("add e.g. `command: [python, train.py]` to the profile in ptenv.yaml")
+    .hint(instead.to_string())
 }
 
 /// `KEY=VALUE` (the plan's environment) as a key and a value.
