@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod contexts;
 pub mod credentials;
 pub mod doctor;
 pub mod engine;
@@ -30,6 +31,7 @@ pub mod select;
 pub mod shell;
 pub mod size;
 pub mod sshconfig;
+pub mod target;
 pub mod terminal;
 pub mod trust;
 
