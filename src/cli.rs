@@ -39,6 +39,11 @@ pub struct Global {
     /// The project folder (default: the current directory); it is mounted at /workspace
     #[arg(long, global = true, value_name = "DIR")]
     pub project: Option<PathBuf>,
+    /// The Docker Engine to use: ssh://[USER@]HOST[:PORT], tcp://HOST:PORT, unix:///PATH or a
+    /// docker context name (default: DOCKER_HOST, DOCKER_CONTEXT, the current docker context,
+    /// then the local socket)
+    #[arg(long, global = true, value_name = "TARGET")]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,7 +60,7 @@ pub enum Command {
     Select(SelectArgs),
     /// Stop and remove the project's containers (keys and tokens are kept)
     Down(DownArgs),
-    /// List ptenv's containers on this machine
+    /// List ptenv's containers on the engine (this machine's, or the one --host names)
     Ls,
     /// Show the output of the project's container
     Logs(LogsArgs),

@@ -33,6 +33,7 @@ pub mod size;
 pub mod sshconfig;
 pub mod target;
 pub mod terminal;
+pub mod transport;
 pub mod trust;
 
 use clap::Parser;

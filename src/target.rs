@@ -333,6 +333,21 @@ impl Endpoint {
     }
 }
 
+impl SshHost {
+    /// The ssh command line a user would type to reach the same place, for hints.
+    pub fn ssh_line(&self) -> String {
+        let mut line = String::from("ssh ");
+        if let Some(port) = self.port {
+            line.push_str(&format!("-p {port} "));
+        }
+        if let Some(user) = &self.user {
+            line.push_str(&format!("{user}@"));
+        }
+        line.push_str(&self.host);
+        line
+    }
+}
+
 impl fmt::Display for SshHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ssh://")?;

@@ -1,4 +1,4 @@
-//! `ptenv ls`: every ptenv container on this machine, of every project: its project, profile,
+//! `ptenv ls`: every ptenv container on the engine (this machine's, or the one `--host` names), of every project: its project, profile,
 //! mode, base image, state, ports and GPUs (from the labels `up` put on it).
 
 use serde_json::json;
@@ -13,11 +13,18 @@ use crate::project::{LABEL_BASE_IMAGE, LABEL_MODE, LABEL_PORTS, LABEL_PROFILE, L
 pub fn run(ctx: &Ctx) -> Result<i32> {
     let p = &ctx.printer;
     let list = block_on(async { Engine::connect().await?.list(None).await })?;
-    p.json(&json!(list.iter().map(to_json).collect::<Vec<_>>()));
+    let host = crate::engine::shown_endpoint();
+    p.json(&json!(list
+        .iter()
+        .map(|c| to_json(c, &host))
+        .collect::<Vec<_>>()));
     if list.is_empty() {
-        p.info("No ptenv containers on this machine. Start one with `ptenv up`.");
+        p.info(format!(
+            "No ptenv containers on the engine at {host}. Start one with `ptenv up`."
+        ));
         return Ok(0);
     }
+    p.info(format!("ptenv containers on the engine at {host}:"));
     let rows: Vec<[String; 7]> = list
         .iter()
         .map(|c| {
@@ -40,8 +47,9 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     Ok(0)
 }
 
-fn to_json(c: &Found) -> serde_json::Value {
+fn to_json(c: &Found, host: &str) -> serde_json::Value {
     json!({
+        "host": host,
         "name": c.name,
         "id": c.id,
         "project": c.label(LABEL_PROJECT),

@@ -42,11 +42,23 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         cli.command,
         Command::Init(_) | Command::Profiles | Command::Completions { .. } | Command::Select(_)
     );
-    if uses_engine {
+    // The engine's connection (for ssh, the master connection) lives until the command ends.
+    let _connection = if uses_engine {
+        let target = crate::contexts::choose(cli.global.host.as_deref(), None)?;
+        let connection = crate::transport::Connection::open(target)?;
+        let target = connection.target();
+        printer.detail(format!(
+            "engine: {} (from {})",
+            target.endpoint, target.source
+        ));
+        crate::engine::select(connection.engine_url(), target.endpoint.to_string());
         if let Some(w) = crate::engine::exposure_warning(&crate::engine::endpoint()) {
             printer.warn(w);
         }
-    }
+        Some(connection)
+    } else {
+        None
+    };
     match cli.command {
         Command::Up(args) => up::run(&ctx, args),
         Command::Init(args) => init::run(&ctx, args),
