@@ -76,11 +76,21 @@ pub enum Command {
     Lock(LockArgs),
     /// Trust the project's ptenv.yaml: its mounts, command, env, packages, image and open ports
     Trust(TrustArgs),
+    /// What ptenv runs on a server it reaches over ssh (not for people)
+    #[command(hide = true, subcommand)]
+    Agent(AgentCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell to complete for
         shell: clap_complete::Shell,
     },
+}
+
+/// The agent's requests.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Print this machine's facts (GPUs, RAM, user) as JSON
+    Facts,
 }
 
 /// Flags that override the profile for one run (the highest layer).

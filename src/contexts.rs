@@ -71,10 +71,7 @@ pub fn lookup(dir: &Path, name: &str) -> Result<Option<ContextEndpoint>> {
 
 /// The folder name docker gives a context: the hex SHA-256 of its name.
 fn context_id(name: &str) -> String {
-    Sha256::digest(name.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::project::hex(&Sha256::digest(name.as_bytes()))
 }
 
 /// `currentContext` of config.json, when set.

@@ -4,6 +4,7 @@
 //! covered by unit tests; `commands` wires it to the outside world.
 
 pub mod address;
+pub mod agent;
 pub mod atomic;
 pub mod catalog;
 pub mod cli;

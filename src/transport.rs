@@ -26,7 +26,7 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// itself) or through an ssh master connection that lives as long as this value.
 pub enum Connection {
     Direct(Target),
-    Ssh(Target, SshConnection),
+    Ssh(Target, std::sync::Arc<SshConnection>),
 }
 
 impl Connection {
@@ -35,7 +35,7 @@ impl Connection {
         match &target.endpoint {
             Endpoint::Ssh(host) => {
                 let ssh = SshConnection::open(host)?;
-                Ok(Connection::Ssh(target, ssh))
+                Ok(Connection::Ssh(target, std::sync::Arc::new(ssh)))
             }
             Endpoint::Tcp { tls: Some(_), .. } => Err(Error::new(format!(
                 "ptenv cannot connect to {} yet: this build speaks to engines over ssh, a unix socket or plain tcp://, not over TLS",
@@ -49,6 +49,14 @@ impl Connection {
     pub fn target(&self) -> &Target {
         match self {
             Connection::Direct(t) | Connection::Ssh(t, _) => t,
+        }
+    }
+
+    /// The machine the engine runs on: this one, or the server over ssh.
+    pub fn machine(&self) -> Box<dyn crate::host::Machine> {
+        match self {
+            Connection::Ssh(_, ssh) => Box::new(crate::agent::Remote::new(ssh.clone())),
+            Connection::Direct(_) => Box::new(crate::host::Local),
         }
     }
 

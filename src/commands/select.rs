@@ -14,7 +14,16 @@ pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
     let sources = profile::load_sources(&ctx.project)?;
     let name = args.mode.clone().unwrap_or_else(|| sources.default_name());
     let resolved = sources.resolve(&name, &args.profile.layer())?;
-    let facts = gpu::facts_for(args.driver.as_deref(), &args.gpu)?;
+    let facts = if args.driver.is_some() || !args.gpu.is_empty() {
+        gpu::facts_for(args.driver.as_deref(), &args.gpu)?
+    } else {
+        ctx.machine.gpu_facts()
+    };
+    let place = if ctx.machine.is_remote() {
+        format!("The server {}", ctx.machine.describe())
+    } else {
+        "This machine".to_string()
+    };
     let p = &ctx.printer;
     if args.list {
         return list(p, &resolved, &facts);
@@ -27,9 +36,11 @@ pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
             return Err(e);
         }
     };
-    p.json(&to_json(&choice, &facts, &resolved.name));
+    let mut json = to_json(&choice, &facts, &resolved.name);
+    json["host"] = ctx.machine.describe().into();
+    p.json(&json);
     p.result(&choice.image);
-    explain(p, &choice, &facts);
+    explain(p, &choice, &facts, &place);
     Ok(0)
 }
 
@@ -148,12 +159,12 @@ fn to_json(choice: &Choice, facts: &HostFacts, profile: &str) -> serde_json::Val
 
 /// The explanation under the image reference (stderr; `--quiet` and `--json` drop it, except
 /// warnings, which `--json` keeps on stderr).
-fn explain(p: &Printer, choice: &Choice, facts: &HostFacts) {
+fn explain(p: &Printer, choice: &Choice, facts: &HostFacts, place: &str) {
     let mut out = vec![String::new()];
     let machine = if facts.source == Source::Override {
         "The planned machine"
     } else {
-        "This machine"
+        place
     };
     match (&facts.driver, facts.driver_cuda()) {
         (None, _) => out.push(format!("{machine}: no NVIDIA driver found.")),

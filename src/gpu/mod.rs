@@ -13,13 +13,13 @@ pub mod parse;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::{self, Cc, DriverVersion};
 use crate::error::{Error, Result};
 
 /// Which source answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     Nvml,
@@ -58,7 +58,7 @@ impl Source {
 }
 
 /// One GPU as the driver reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gpu {
     pub index: u32,
     /// "NVIDIA GeForce RTX 3090"
@@ -95,7 +95,7 @@ impl Gpu {
 }
 
 /// What ptenv knows about the host's NVIDIA driver and GPUs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct HostFacts {
     /// The driver version, "550.54.15"; `None` when no driver was found.
     pub driver: Option<String>,
@@ -154,6 +154,22 @@ pub fn detect_with(nvml_lib: Option<&Path>) -> HostFacts {
         || read_text(SYSFS_VERSION),
         || read_text(PROCFS_VERSION),
         run_nvidia_smi,
+    )
+}
+
+/// The facts of a server where ptenv's agent could not run (`why`), from its `nvidia-smi`
+/// output read over ssh: the same rules as [`detect`] with NVML and the driver files out of
+/// reach.
+pub fn from_remote_smi(smi: std::result::Result<String, String>, why: &str) -> HostFacts {
+    fallback_chain(
+        || {
+            Err(format!(
+                "NVML: not read, since ptenv's agent could not run there ({why})"
+            ))
+        },
+        || Err(format!("{SYSFS_VERSION}: not read over ssh")),
+        || Err(format!("{PROCFS_VERSION}: not read over ssh")),
+        || smi,
     )
 }
 

@@ -185,3 +185,86 @@ fn remote_faults_say_what_to_do() {
         assert!(run.stderr.contains(hint), "{target}: {run}");
     }
 }
+
+/// `select` reports the server's GPU, read there by ptenv's own agent (copied once into the
+/// server user's cache, then reused), not the laptop's lack of one.
+#[test]
+fn select_reports_the_servers_gpu() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-select");
+    let target = format!("ssh://{}", tb.remote_host());
+
+    let laptop = project.ptenv_as_laptop(&["--json", "select"]).run();
+    laptop.assert_success();
+    let here: serde_json::Value = serde_json::from_str(&laptop.stdout).unwrap();
+    assert_eq!(
+        here["driver"],
+        serde_json::Value::Null,
+        "the laptop has no GPU: {laptop}"
+    );
+
+    for _ in 0..2 {
+        let run = project
+            .ptenv_as_laptop(&["--json", "--host", &target, "select"])
+            .run();
+        run.assert_success();
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(v["host"], "ssh://gpu-server", "{run}");
+        assert_eq!(v["driver"], "550.54.15", "{run}");
+        assert_eq!(v["source"], "nvml", "{run}");
+        assert_eq!(v["gpus"][0]["name"], "NVIDIA GeForce RTX 4090", "{run}");
+        assert_eq!(v["gpu"], true, "{run}");
+    }
+    let human = project
+        .ptenv_as_laptop(&["--host", &target, "select"])
+        .run();
+    human.assert_success();
+    assert!(
+        human
+            .stderr
+            .contains("The server ssh://gpu-server: NVIDIA driver 550.54.15"),
+        "{human}"
+    );
+    // The agent sits in the server user's cache, by version and hash.
+    let cached = project
+        .as_laptop(
+            "ssh",
+            &[
+                "-o",
+                "BatchMode=yes",
+                tb.remote_host(),
+                "ls ~/.cache/ptenv/agent/*/ptenv",
+            ],
+        )
+        .run();
+    cached.assert_success();
+    assert!(
+        cached
+            .stdout
+            .contains(&format!("/agent/{}-", env!("CARGO_PKG_VERSION"))),
+        "{cached}"
+    );
+}
+
+/// Until the workspace can be uploaded, `up` on a server refuses before it makes anything
+/// there (it would otherwise mount a laptop path the server does not have).
+#[test]
+fn up_on_a_server_refuses_without_making_anything() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-up-refused");
+    let target = format!("ssh://{}", tb.remote_host());
+    let run = project
+        .ptenv_as_laptop(&["--host", &target, "up", "shell"])
+        .run();
+    run.assert_exit(1);
+    assert!(
+        run.stderr
+            .contains("cannot start an environment on ssh://gpu-server yet"),
+        "{run}"
+    );
+    assert!(
+        project.containers().is_empty(),
+        "{:?}",
+        project.containers()
+    );
+}
