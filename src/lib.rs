@@ -8,6 +8,7 @@
 
 pub use ptenv_core::{
     address, catalog, error, export, identity, lock, package_name, plan, select, shell, size,
+    target,
 };
 
 /// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel
@@ -53,7 +54,6 @@ pub mod output;
 pub mod registry;
 pub mod secrets;
 pub mod sshconfig;
-pub mod target;
 pub mod terminal;
 pub mod transport;
 

@@ -65,14 +65,14 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
     if ctx.machine.is_remote()
         && matches!(
             cli.command,
-            Command::Up(_) | Command::Ssh(_) | Command::Shell(_)
+            Command::Up(_) | Command::Ssh(_) | Command::Shell(_) | Command::Doctor(_)
         )
     {
         return Err(Error::new(format!(
-            "this ptenv cannot start an environment on {} yet: the project's files would have to be copied there, and a laptop folder is never mounted on a server",
+            "this ptenv cannot start or diagnose an environment on {} yet: the project's files would have to be copied there (a laptop folder is never mounted on a server), and doctor's host checks would have to run there",
             ctx.machine.describe()
         ))
-        .hint("`ptenv select`, `ls`, `logs`, `exec` and `down` work with --host already; start the environment on the server itself meanwhile (ssh there and run ptenv)"));
+        .hint("`ptenv select` and `ptenv ls` work with --host already; meanwhile run `ptenv up` and `ptenv doctor` on the server itself (ssh there), where they check that machine"));
     }
     match cli.command {
         Command::Up(args) => up::run(&ctx, args),

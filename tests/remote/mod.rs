@@ -247,7 +247,8 @@ fn select_reports_the_servers_gpu() {
 }
 
 /// Until the workspace can be uploaded, `up` on a server refuses before it makes anything
-/// there (it would otherwise mount a laptop path the server does not have).
+/// there (it would otherwise mount a laptop path the server does not have); `doctor` refuses
+/// rather than report this machine's PCI and kernel module as the server's.
 #[test]
 fn up_on_a_server_refuses_without_making_anything() {
     let tb = Testbed::get();
@@ -259,12 +260,22 @@ fn up_on_a_server_refuses_without_making_anything() {
     run.assert_exit(1);
     assert!(
         run.stderr
-            .contains("cannot start an environment on ssh://gpu-server yet"),
+            .contains("cannot start or diagnose an environment on ssh://gpu-server yet"),
         "{run}"
     );
     assert!(
         project.containers().is_empty(),
         "{:?}",
         project.containers()
+    );
+    let doctor = project
+        .ptenv_as_laptop(&["--host", &target, "doctor"])
+        .run();
+    doctor.assert_exit(1);
+    assert!(
+        doctor
+            .stderr
+            .contains("run `ptenv up` and `ptenv doctor` on the server itself"),
+        "{doctor}"
     );
 }
