@@ -447,6 +447,9 @@ impl Project {
             }
             program = bin;
         }
+        // The laptop user's own temporary folder: the run's TMPDIR is root's.
+        let tmp = base.join("laptop-tmp");
+        std::fs::create_dir_all(&tmp).expect("mkdir the laptop's TMPDIR");
         let chown = Command::new("chown")
             .args(["-R", &format!("{user}:{user}")])
             .arg(base)
@@ -472,7 +475,7 @@ impl Project {
                 "--init-groups",
             ],
         );
-        run = run.arg(program);
+        run = run.arg(program).env("TMPDIR", &tmp);
         for a in args {
             run = run.arg(a);
         }
