@@ -34,8 +34,8 @@ pub struct AgentFacts {
 
 /// The facts of the machine this runs on: the agent's answer.
 pub fn facts_here() -> AgentFacts {
-    // SAFETY: getuid/getgid cannot fail and touch no memory.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let uid = rustix::process::getuid().as_raw();
+    let gid = rustix::process::getgid().as_raw();
     AgentFacts {
         version: env!("CARGO_PKG_VERSION").to_string(),
         facts: crate::gpu::detect(),

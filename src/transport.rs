@@ -81,6 +81,8 @@ pub struct SshConnection {
     pub host: SshHost,
     dir: PathBuf,
     master: Child,
+    /// The master session's stdin: closing it ends the connection.
+    lifeline: Option<std::process::ChildStdin>,
 }
 
 impl SshConnection {
@@ -93,7 +95,7 @@ impl SshConnection {
         let log_file = std::fs::File::create(&log)
             .map_err(|e| Error::new(format!("cannot write {}: {e}", log.display())))?;
         let mut cmd = Command::new("ssh");
-        cmd.args(["-N", "-o", "ControlMaster=yes", "-o", "ControlPersist=no"])
+        cmd.args(["-o", "ControlMaster=yes", "-o", "ControlPersist=no"])
             .arg("-o")
             .arg(format!("ControlPath={}", dir.join("control").display()))
             .args([
@@ -109,19 +111,23 @@ impl SshConnection {
             ))
             .args(common_options())
             .args(destination(host))
-            .stdin(Stdio::null())
+            // The master's own session reads its stdin until ptenv's end closes the pipe, also
+            // when ptenv is killed: then the session, the master and its forward end.
+            .arg("exec cat >/dev/null")
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(log_file);
-        die_with_parent(&mut cmd);
-        let master = cmd.spawn().map_err(|e| {
+        let mut master = cmd.spawn().map_err(|e| {
             let _ = std::fs::remove_dir_all(&dir);
             Error::new(format!("cannot run ssh to reach {host}: {e}"))
                 .hint("install the OpenSSH client (`sudo apt-get install openssh-client`)")
         })?;
+        let lifeline = master.stdin.take();
         let mut conn = SshConnection {
             host: host.clone(),
             dir,
             master,
+            lifeline,
         };
         conn.wait_ready(&log)?;
         conn.check_socket(remote_socket)?;
@@ -229,6 +235,7 @@ impl Drop for SshConnection {
     fn drop(&mut self) {
         // The master ends its forwards and sessions with it; ControlPersist=no means no
         // background master outlives this command.
+        drop(self.lifeline.take());
         let _ = self.master.kill();
         let _ = self.master.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -289,18 +296,6 @@ fn private_dir() -> Result<PathBuf> {
         "cannot make a private folder in {}",
         base.display()
     )))
-}
-
-/// ssh must end with ptenv, even when ptenv is killed: the kernel sends it SIGTERM then.
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe; the closure touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
 }
 
 /// Why the ssh master ended, from its stderr, as an error with the next step.

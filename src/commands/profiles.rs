@@ -2,22 +2,41 @@
 
 use super::Ctx;
 use crate::error::Result;
-use crate::profile;
+use crate::profile::{self, Mode};
+
+/// `--json` (fields in alphabetical order, as the JSON has always been written).
+#[derive(serde::Serialize)]
+struct Json<'a> {
+    default: String,
+    profiles: Vec<Entry<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Entry<'a> {
+    default: bool,
+    description: Option<&'a str>,
+    from: &'a [String],
+    mode: Option<Mode>,
+    name: &'a str,
+}
 
 pub fn run(ctx: &Ctx) -> Result<i32> {
     let sources = profile::load_sources(&ctx.project)?;
     let listed = sources.list();
     let p = &ctx.printer;
-    p.json(&serde_json::json!({
-        "default": sources.default_name(),
-        "profiles": listed.iter().map(|l| serde_json::json!({
-            "name": l.name,
-            "mode": l.mode.map(|m| m.to_string()),
-            "description": l.description,
-            "from": l.origins,
-            "default": l.is_default,
-        })).collect::<Vec<_>>(),
-    }));
+    p.json(&Json {
+        default: sources.default_name(),
+        profiles: listed
+            .iter()
+            .map(|l| Entry {
+                default: l.is_default,
+                description: l.description.as_deref(),
+                from: &l.origins,
+                mode: l.mode,
+                name: &l.name,
+            })
+            .collect(),
+    });
     let width = listed.iter().map(|l| l.name.len()).max().unwrap_or(0);
     for l in &listed {
         let mark = if l.is_default { "*" } else { " " };
