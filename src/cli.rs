@@ -39,6 +39,11 @@ pub struct Global {
     /// The project folder (default: the current directory); it is mounted at /workspace
     #[arg(long, global = true, value_name = "DIR")]
     pub project: Option<PathBuf>,
+    /// The Docker Engine to use: ssh://[USER@]HOST[:PORT], tcp://HOST:PORT, unix:///PATH or a
+    /// docker context name (default: DOCKER_HOST, DOCKER_CONTEXT, the current docker context,
+    /// then the local socket)
+    #[arg(long, global = true, value_name = "TARGET")]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,7 +62,7 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Stop and remove the project's containers (keys and tokens are kept)
     Down(DownArgs),
-    /// List ptenv's containers on this machine
+    /// List ptenv's containers on the engine (this machine's, or the one --host names)
     Ls,
     /// Show the output of the project's container
     Logs(LogsArgs),
@@ -73,11 +78,21 @@ pub enum Command {
     Lock(LockArgs),
     /// Trust the project's ptenv.yaml: its mounts, command, env, packages, image and open ports
     Trust(TrustArgs),
+    /// What ptenv runs on a server it reaches over ssh (not for people)
+    #[command(hide = true, subcommand)]
+    Agent(AgentCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell to complete for
         shell: clap_complete::Shell,
     },
+}
+
+/// The agent's requests.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Print this machine's facts (GPUs, RAM, user) as JSON
+    Facts,
 }
 
 /// Flags that override the profile for one run (the highest layer).

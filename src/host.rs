@@ -22,6 +22,14 @@ pub trait Machine {
     fn container_user(&self, project: &Path) -> User;
     /// The folder's owner and permission bits there, when it can be read.
     fn folder_access(&self, folder: &Path) -> Option<((u32, u32), u32)>;
+    /// Where that is, for messages: "this machine", "ssh://me@gpu-box".
+    fn describe(&self) -> String {
+        "this machine".to_string()
+    }
+    /// Whether it is another machine than the one ptenv runs on.
+    fn is_remote(&self) -> bool {
+        false
+    }
 }
 
 /// This computer: the machine ptenv itself runs on.
@@ -70,7 +78,7 @@ fn meminfo_total(path: &Path) -> Option<u64> {
     parse_meminfo(&text)
 }
 
-fn parse_meminfo(text: &str) -> Option<u64> {
+pub fn parse_meminfo(text: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)

@@ -12,7 +12,7 @@
 
 pub use ptenv_core::{
     address, catalog, error, export, identity, image_facts, lock, package_name, plan, select,
-    shell, size,
+    shell, size, target,
 };
 
 /// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel
@@ -45,11 +45,13 @@ pub mod trust {
     pub use store::Store;
 }
 
+pub mod agent;
 pub mod atomic;
 pub mod cli;
 pub mod commands;
 pub mod containers;
 pub mod context;
+pub mod contexts;
 pub mod credentials;
 pub mod diagnose;
 pub mod engine;
@@ -65,6 +67,7 @@ pub mod selection;
 pub mod sshconfig;
 pub mod template;
 pub mod terminal;
+pub mod transport;
 pub mod trust_gate;
 pub mod up;
 

@@ -19,6 +19,7 @@ mod modes_shell;
 mod modes_ssh;
 mod parity;
 mod registry;
+mod remote;
 mod select;
 mod support;
 mod testbed_smoke;

@@ -80,10 +80,12 @@ if [ "${1:-}" = --fast ]; then
 fi
 [ $# = 0 ] || { echo "usage: $0 [--fast]" >&2; exit 2; }
 
-# The registry is stopped at the end if this run started it (on a developer's machine one that
-# was already running may serve someone else).
+# The registry and the remote test host's sshd are stopped at the end if this run started them
+# (on a developer's machine one that was already running may serve someone else).
 registry_was_up=0
 tests/testbed/registry.sh status >/dev/null 2>&1 && registry_was_up=1
+remote_was_up=0
+tests/testbed/remote.sh status >/dev/null 2>&1 && remote_was_up=1
 RUN_START=$(date +%s)
 RUN_TMP=$(realpath "$(mktemp -d "${TMPDIR:-/tmp}/ptenv-run-XXXXXX")")
 # Some tests run ptenv as an unprivileged user (setpriv), who must reach their project folders.
@@ -99,5 +101,8 @@ if [ $registry_was_up = 0 ]; then
     phase registry tests/testbed/registry.sh stop
 else
     echo "the registry was running before this run: left running (tests/testbed/registry.sh stop)"
+fi
+if [ $remote_was_up = 0 ]; then
+    phase remote tests/testbed/remote.sh stop
 fi
 summary

@@ -1,4 +1,4 @@
-//! `ptenv ls`: every ptenv container on this machine, of every project: its project, profile,
+//! `ptenv ls`: every ptenv container on the engine (this machine's, or `--host`'s), of every project: its project, profile,
 //! mode, base image, state, ports and GPUs (from the labels `up` put on it).
 
 use serde::Serialize;
@@ -13,11 +13,15 @@ use crate::project::{LABEL_BASE_IMAGE, LABEL_MODE, LABEL_PORTS, LABEL_PROFILE, L
 pub fn run(ctx: &Ctx) -> Result<i32> {
     let p = &ctx.printer;
     let list = block_on(async { Engine::connect().await?.list(None).await })?;
-    p.json(&list.iter().map(to_json).collect::<Vec<_>>());
+    let host = crate::engine::shown_endpoint();
+    p.json(&list.iter().map(|c| to_json(c, &host)).collect::<Vec<_>>());
     if list.is_empty() {
-        p.info("No ptenv containers on this machine. Start one with `ptenv up`.");
+        p.info(format!(
+            "No ptenv containers on the engine at {host}. Start one with `ptenv up`."
+        ));
         return Ok(0);
     }
+    p.info(format!("ptenv containers on the engine at {host}:"));
     let rows: Vec<[String; 7]> = list
         .iter()
         .map(|c| {
@@ -46,6 +50,8 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
 struct Json<'a> {
     base_image: &'a str,
     gpus: &'a str,
+    /// The engine it runs on: `unix:///var/run/docker.sock`, `ssh://me@gpu-box`.
+    host: &'a str,
     id: &'a str,
     image: &'a str,
     mode: &'a str,
@@ -57,10 +63,11 @@ struct Json<'a> {
     status: &'a str,
 }
 
-fn to_json(c: &Found) -> Json<'_> {
+fn to_json<'a>(c: &'a Found, host: &'a str) -> Json<'a> {
     Json {
         base_image: c.label(LABEL_BASE_IMAGE),
         gpus: c.label(LABEL_GPUS),
+        host,
         id: &c.id,
         image: &c.image,
         mode: c.label(LABEL_MODE),

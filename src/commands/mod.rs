@@ -19,27 +19,54 @@ mod up;
 
 use std::path::PathBuf;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{AgentCommand, Cli, Command};
 use crate::error::{Error, Result};
 use crate::output::Printer;
 
 pub use crate::context::Ctx;
 
 pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
+    if let Command::Agent(AgentCommand::Facts) = cli.command {
+        // On the server, for the ptenv that reached it: no project, no engine.
+        return crate::agent::run_facts();
+    }
     let project = project_dir(cli.global.project.as_deref())?;
-    let ctx = Ctx {
-        printer,
-        project,
-        machine: Box::new(crate::host::Local),
-    };
     let uses_engine = !matches!(
         cli.command,
         Command::Init(_) | Command::Profiles | Command::Completions { .. } | Command::Select(_)
     );
-    if uses_engine {
-        if let Some(w) = crate::engine::exposure_warning(&crate::engine::endpoint()) {
-            printer.warn(w);
+    // `select` asks no engine, but a remote engine's machine has the GPUs it reports.
+    let wants_machine = matches!(cli.command, Command::Select(_));
+    // The engine's connection (for ssh, the master connection) lives until the command ends.
+    let connection = if uses_engine || wants_machine {
+        let target = crate::contexts::choose(cli.global.host.as_deref(), None)?;
+        if uses_engine || matches!(target.endpoint, crate::target::Endpoint::Ssh(_)) {
+            Some(connect(target, printer)?)
+        } else {
+            None
         }
+    } else {
+        None
+    };
+    let machine = connection
+        .as_ref()
+        .map_or_else(|| Box::new(crate::host::Local) as _, |c| c.machine());
+    let ctx = Ctx {
+        printer,
+        project,
+        machine,
+    };
+    if ctx.machine.is_remote()
+        && matches!(
+            cli.command,
+            Command::Up(_) | Command::Ssh(_) | Command::Shell(_) | Command::Doctor(_)
+        )
+    {
+        return Err(Error::new(format!(
+            "this ptenv cannot start or diagnose an environment on {} yet: the project's files would have to be copied there (a laptop folder is never mounted on a server), and doctor's host checks would have to run there",
+            ctx.machine.describe()
+        ))
+        .hint("`ptenv select` and `ptenv ls` work with --host already; meanwhile run `ptenv up` and `ptenv doctor` on the server itself (ssh there), where they check that machine"));
     }
     match cli.command {
         Command::Up(args) => up::run(&ctx, args),
@@ -58,7 +85,26 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Export(args) => export::run(&ctx, args),
         Command::Lock(args) => lock::run(&ctx, args),
         Command::Trust(args) => trust::run(&ctx, args),
+        Command::Agent(_) => unreachable!("answered before the project is read"),
     }
+}
+
+/// Opens the connection to the engine `target` names and makes it the engine of this command.
+fn connect(
+    target: crate::target::Target,
+    printer: Printer,
+) -> Result<crate::transport::Connection> {
+    let connection = crate::transport::Connection::open(target)?;
+    let target = connection.target();
+    printer.detail(format!(
+        "engine: {} (from {})",
+        target.endpoint, target.source
+    ));
+    crate::engine::select(connection.engine_url(), target.endpoint.to_string());
+    if let Some(w) = crate::engine::exposure_warning(&crate::engine::endpoint()) {
+        printer.warn(w);
+    }
+    Ok(connection)
 }
 
 /// The project folder as an absolute, canonical path: it names containers and is mounted.

@@ -13,7 +13,11 @@ use crate::selection::{self, ChoiceJson, MatrixJson};
 
 pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
     let (_, resolved) = ctx.profile(args.mode.as_deref(), &args.profile.layer())?;
-    let facts = gpu::facts_for(args.driver.as_deref(), &args.gpu)?;
+    let facts = if args.driver.is_some() || !args.gpu.is_empty() {
+        gpu::facts_for(args.driver.as_deref(), &args.gpu)?
+    } else {
+        ctx.machine.gpu_facts()
+    };
     let p = &ctx.printer;
     if args.list {
         return list(p, &resolved, &facts);
@@ -26,9 +30,16 @@ pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
             return Err(e);
         }
     };
-    p.json(&ChoiceJson::new(&choice, &facts, &resolved.name));
+    let mut json =
+        serde_json::to_value(ChoiceJson::new(&choice, &facts, &resolved.name)).unwrap_or_default();
+    json["host"] = ctx.machine.describe().into();
+    p.json(&json);
     p.result(&choice.image);
-    explain(p, &choice, &facts);
+    let place = ctx
+        .machine
+        .is_remote()
+        .then(|| format!("The server {}", ctx.machine.describe()));
+    explain(p, &choice, &facts, place.as_deref());
     Ok(0)
 }
 
@@ -81,9 +92,13 @@ fn show_facts_source(p: &Printer, facts: &HostFacts) {
 
 /// The explanation under the image reference (stderr; `--quiet` and `--json` drop it, except
 /// warnings, which `--json` keeps on stderr).
-fn explain(p: &Printer, choice: &Choice, facts: &HostFacts) {
+/// `place`: the machine's name when it is not this one ("The server ssh://gpu-box").
+fn explain(p: &Printer, choice: &Choice, facts: &HostFacts, place: Option<&str>) {
     for line in selection::machine_lines(choice, facts) {
-        p.info(line);
+        match (place, line.strip_prefix("This machine")) {
+            (Some(place), Some(rest)) => p.info(format!("{place}{rest}")),
+            _ => p.info(line),
+        }
     }
     show_facts_source(p, facts);
     for line in selection::why_lines(choice) {

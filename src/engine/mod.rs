@@ -33,6 +33,29 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 /// a `tcp://` host that drops packets would otherwise hang for minutes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The engine this command uses, once `commands::run` has chosen it (`target`): the address
+/// the adapter connects to (a forwarded socket for ssh) and the one users see.
+struct Selected {
+    url: String,
+    shown: String,
+}
+
+static SELECTED: std::sync::OnceLock<Selected> = std::sync::OnceLock::new();
+
+/// Makes `url` the engine of every later [`Engine::connect`], named `shown` in messages. Once
+/// per process; a second call is ignored.
+pub fn select(url: String, shown: String) {
+    let _ = SELECTED.set(Selected { url, shown });
+}
+
+/// The engine as users know it: `ssh://me@gpu-box`, `unix:///var/run/docker.sock`.
+pub fn shown_endpoint() -> String {
+    SELECTED
+        .get()
+        .map(|s| s.shown.clone())
+        .unwrap_or_else(endpoint)
+}
+
 /// A connection to the engine, with the API version negotiated.
 #[derive(Clone)]
 pub struct Engine {
@@ -62,7 +85,13 @@ impl Engine {
     /// Connect to the engine named by `DOCKER_HOST`, else the default socket, and negotiate the
     /// API version (bollard's default, 1.53, is newer than Engine 20.10's 1.41).
     pub async fn connect() -> Result<Engine> {
-        Engine::connect_to(&endpoint()).await
+        let (url, shown) = (endpoint(), shown_endpoint());
+        let mut engine = Engine::connect_to(&url).await.map_err(|mut e| {
+            e.message = e.message.replace(&url, &shown);
+            e
+        })?;
+        engine.endpoint = shown;
+        Ok(engine)
     }
 
     pub async fn connect_to(endpoint: &str) -> Result<Engine> {
@@ -110,8 +139,12 @@ impl Engine {
     }
 }
 
-/// `DOCKER_HOST`, else the default socket: the engine [`Engine::connect`] talks to.
+/// The engine [`Engine::connect`] talks to: the selected one, else `DOCKER_HOST`, else the
+/// default socket.
 pub fn endpoint() -> String {
+    if let Some(s) = SELECTED.get() {
+        return s.url.clone();
+    }
     std::env::var("DOCKER_HOST")
         .ok()
         .filter(|h| !h.trim().is_empty())

@@ -128,6 +128,33 @@ impl Testbed {
         &self.registry
     }
 
+    /// The laptop user of the remote test host (tests/testbed/remote.sh), after checking that
+    /// it reaches the server over ssh.
+    pub fn remote_laptop_user(&self) -> &str {
+        let user = self.var("PTENV_TEST_REMOTE_LAPTOP_USER").unwrap_or_else(|| {
+            panic!("testbed.env has no PTENV_TEST_REMOTE_LAPTOP_USER\nhint: run ./tests/testbed/setup.sh again")
+        });
+        static CHECKED: OnceLock<()> = OnceLock::new();
+        CHECKED.get_or_init(|| {
+            let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/remote.sh"))
+                .arg("status")
+                .output()
+                .expect("run tests/testbed/remote.sh status");
+            assert!(
+                status.status.success(),
+                "the remote test host's sshd does not run: {}\nhint: run ./tests/testbed/setup.sh (tests/run.sh stops it when done)",
+                String::from_utf8_lossy(&status.stderr).trim()
+            );
+        });
+        user
+    }
+
+    /// The remote test host's name in the laptop user's `~/.ssh/config` (`gpu-server`).
+    pub fn remote_host(&self) -> &str {
+        self.var("PTENV_TEST_REMOTE_HOST")
+            .expect("testbed.env has PTENV_TEST_REMOTE_HOST (run ./tests/testbed/setup.sh again)")
+    }
+
     /// `ptenv-fixture/pytorch:TAG`, a local tag of the small fixture.
     pub fn small_local(&self, tag: &str) -> String {
         format!("ptenv-fixture/pytorch:{tag}")
@@ -386,6 +413,71 @@ impl Project {
             &["--reuid=65534", "--regid=65534", "--clear-groups"],
         );
         run = run.arg(&bin);
+        for a in args {
+            run = run.arg(a);
+        }
+        run
+    }
+
+    /// The real `ptenv` binary run as the test bed's laptop user (`ptenv-laptop`, see
+    /// tests/testbed/remote.sh) through `setpriv`: a user with no access to this machine's
+    /// engine whose `~/.ssh` (OpenSSH reads the account's home, not `HOME`) names the remote
+    /// test host `gpu-server`. The temporary folder becomes the laptop user's and stays 0700,
+    /// so the server's users cannot read the project, as on two real machines.
+    pub fn ptenv_as_laptop(&self, args: &[&str]) -> Run {
+        let mut run = self.as_laptop(env!("CARGO_BIN_EXE_ptenv"), &[]);
+        for a in args {
+            run = run.arg(a);
+        }
+        run
+    }
+
+    /// Any program run as the laptop user (see [`Project::ptenv_as_laptop`]); the ptenv binary
+    /// is copied next to the project, since the build folder may not be the laptop user's to run.
+    pub fn as_laptop(&self, program: impl AsRef<OsStr>, args: &[&str]) -> Run {
+        let tb = Testbed::get();
+        let user = tb.remote_laptop_user();
+        let base = self
+            .dir
+            .parent()
+            .expect("the project sits in its temporary folder");
+        let mut program = PathBuf::from(program.as_ref());
+        if program == Path::new(env!("CARGO_BIN_EXE_ptenv")) {
+            let bin = base.join("ptenv-bin");
+            if !bin.exists() {
+                std::fs::copy(&program, &bin).expect("copy the ptenv binary");
+            }
+            program = bin;
+        }
+        // The laptop user's own temporary folder: the run's TMPDIR is root's.
+        let tmp = base.join("laptop-tmp");
+        std::fs::create_dir_all(&tmp).expect("mkdir the laptop's TMPDIR");
+        let chown = Command::new("chown")
+            .args(["-R", &format!("{user}:{user}")])
+            .arg(base)
+            .output()
+            .expect("run chown");
+        assert!(
+            chown.status.success(),
+            "chown -R {user} {}: {}",
+            base.display(),
+            String::from_utf8_lossy(&chown.stderr)
+        );
+        // A laptop's files are not the server's to read: nothing here for others.
+        use std::os::unix::fs::PermissionsExt;
+        for d in [base, &self.dir] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+                .unwrap_or_else(|e| panic!("chmod 700 {}: {e}", d.display()));
+        }
+        let mut run = self.command(
+            "setpriv",
+            &[
+                &format!("--reuid={user}"),
+                &format!("--regid={user}"),
+                "--init-groups",
+            ],
+        );
+        run = run.arg(program).env("TMPDIR", &tmp);
         for a in args {
             run = run.arg(a);
         }

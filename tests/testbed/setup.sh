@@ -7,7 +7,9 @@
 #   3. the local registry on 127.0.0.1:5000 (registry.sh)
 #   4. the fixture images, built or reloaded from cache, and pushed (fixtures.sh)
 #   5. the fake NVML library, if tests/nvml/build.sh exists (it prints the path of the .so)
-#   6. the validators of `ptenv export`: docker-compose, and kubernetes-validate (PyPI) in a venv
+#   6. the second host for remote tests: sshd on a loopback port, a server user and a laptop
+#      user (remote.sh)
+#   7. the validators of `ptenv export`: docker-compose, and kubernetes-validate (PyPI) in a venv
 #      under the cache folder
 #
 # Idempotent: a second run does (almost) nothing. tests/run.sh calls it; so can you, before
@@ -116,6 +118,7 @@ main() {
     t=$SECONDS; "$HERE/registry.sh" start; log "registry: $((SECONDS - t)) s"
     t=$SECONDS; "$HERE/fixtures.sh" small torch; log "fixtures: $((SECONDS - t)) s"
     t=$SECONDS; nvml_dir=$(build_nvml); log "nvml: $((SECONDS - t)) s"
+    t=$SECONDS; "$HERE/remote.sh" start; log "remote host: $((SECONDS - t)) s"
     t=$SECONDS; kubernetes_validate=$(ensure_kubernetes_validate); log "kubernetes-validate: $((SECONDS - t)) s"
 
     mkdir -p "$OUT"
@@ -130,6 +133,8 @@ main() {
         [ -z "$nvml_dir" ] || echo "PTENV_FAKE_NVML_DIR=$nvml_dir"
         echo "PTENV_TEST_CA_BUNDLE=$CA_BUNDLE"
         echo "PTENV_TEST_KUBERNETES_VALIDATE=$kubernetes_validate"
+        echo "PTENV_TEST_REMOTE_HOST=gpu-server"
+        echo "PTENV_TEST_REMOTE_LAPTOP_USER=ptenv-laptop"
     } >"$OUT/testbed.env.tmp"
     mv "$OUT/testbed.env.tmp" "$OUT/testbed.env"
     log "wrote $OUT/testbed.env; test bed ready in $((SECONDS - t0)) s"

@@ -24,4 +24,5 @@ pub mod registry;
 pub mod select;
 pub mod shell;
 pub mod size;
+pub mod target;
 pub mod trust;

@@ -11,13 +11,13 @@
 
 pub mod parse;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::{self, Cc, DriverVersion};
 use crate::error::{Error, Result};
 
 /// Which source answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     Nvml,
@@ -56,7 +56,7 @@ impl Source {
 }
 
 /// One GPU as the driver reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gpu {
     pub index: u32,
     /// "NVIDIA GeForce RTX 3090"
@@ -93,7 +93,7 @@ impl Gpu {
 }
 
 /// What ptenv knows about the host's NVIDIA driver and GPUs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct HostFacts {
     /// The driver version, "550.54.15"; `None` when no driver was found.
     pub driver: Option<String>,
@@ -136,6 +136,22 @@ impl HostFacts {
 pub const SYSFS_VERSION: &str = "/sys/module/nvidia/version";
 /// The driver's own version file.
 pub const PROCFS_VERSION: &str = "/proc/driver/nvidia/version";
+
+/// The facts of a server where ptenv's agent could not run (`why`), from its `nvidia-smi`
+/// output read over ssh: the same rules as a local detection, with NVML and the driver files
+/// out of reach.
+pub fn from_remote_smi(smi: std::result::Result<String, String>, why: &str) -> HostFacts {
+    fallback_chain(
+        || {
+            Err(format!(
+                "NVML: not read, since ptenv's agent could not run there ({why})"
+            ))
+        },
+        || Err(format!("{SYSFS_VERSION}: not read over ssh")),
+        || Err(format!("{PROCFS_VERSION}: not read over ssh")),
+        || smi,
+    )
+}
 
 /// What one probe that lists GPUs found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,0 +1,470 @@
+//! The connection to an engine on another machine over ssh: one OpenSSH master connection
+//! (ControlMaster) per command, through the system `ssh`, so the user's `~/.ssh/config`,
+//! agent, keys, `ProxyJump` and known_hosts apply as for `docker -H ssh://` (docs/remote.md
+//! §3). The master forwards the remote engine's socket to a socket in a private 0700 folder
+//! here, which the engine adapter connects to; every other remote step (`run`) shares the
+//! master, so a command costs one ssh handshake. `BatchMode` makes ssh fail instead of asking;
+//! host key checking stays as the user configured it (ptenv never weakens it).
+
+use std::io::Read;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::target::{Endpoint, SshHost, Target};
+
+/// The engine's socket on the remote machine when the address names none.
+const REMOTE_SOCKET: &str = "/var/run/docker.sock";
+
+/// How long the master may take to connect and authenticate: ssh's own ConnectTimeout covers
+/// the TCP connect; this covers a server that accepts and then stalls.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How this command reaches its engine: directly (a socket or TCP port ptenv connects to
+/// itself) or through an ssh master connection that lives as long as this value.
+pub enum Connection {
+    Direct(Target),
+    Ssh(Target, std::sync::Arc<SshConnection>),
+}
+
+impl Connection {
+    /// Opens what `target` needs: nothing for a socket or TCP engine, the ssh master for ssh.
+    pub fn open(target: Target) -> Result<Connection> {
+        match &target.endpoint {
+            Endpoint::Ssh(host) => {
+                let ssh = SshConnection::open(host)?;
+                Ok(Connection::Ssh(target, std::sync::Arc::new(ssh)))
+            }
+            Endpoint::Tcp { tls: Some(_), .. } => Err(Error::new(format!(
+                "ptenv cannot connect to {} yet: this build speaks to engines over ssh, a unix socket or plain tcp://, not over TLS",
+                target.endpoint
+            ))
+            .hint("reach the engine over ssh instead: --host ssh://USER@HOST (or a docker context with an ssh:// host)")),
+            _ => Ok(Connection::Direct(target)),
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        match self {
+            Connection::Direct(t) | Connection::Ssh(t, _) => t,
+        }
+    }
+
+    /// The machine the engine runs on: this one, or the server over ssh.
+    pub fn machine(&self) -> Box<dyn crate::host::Machine> {
+        match self {
+            Connection::Ssh(_, ssh) => Box::new(crate::agent::Remote::new(ssh.clone())),
+            Connection::Direct(_) => Box::new(crate::host::Local),
+        }
+    }
+
+    /// The address the engine adapter connects to.
+    pub fn engine_url(&self) -> String {
+        match self {
+            Connection::Ssh(_, ssh) => ssh.engine_url(),
+            Connection::Direct(t) => match &t.endpoint {
+                Endpoint::Unix { path } => format!("unix://{}", path.display()),
+                Endpoint::Tcp { host, port, .. } if host.contains(':') => {
+                    format!("tcp://[{host}]:{port}")
+                }
+                Endpoint::Tcp { host, port, .. } => format!("tcp://{host}:{port}"),
+                Endpoint::Ssh(host) => host.to_string(),
+            },
+        }
+    }
+}
+
+/// An open master connection to `host` with the remote engine's socket forwarded here.
+pub struct SshConnection {
+    pub host: SshHost,
+    dir: PathBuf,
+    master: Child,
+    /// The master session's stdin: closing it ends the connection.
+    lifeline: Option<std::process::ChildStdin>,
+}
+
+impl SshConnection {
+    /// Connects to `host`, checks that its engine socket exists and is usable by the remote
+    /// user, and forwards it. Every failure says what to do next.
+    pub fn open(host: &SshHost) -> Result<SshConnection> {
+        let dir = private_dir()?;
+        let remote_socket = host.socket.as_deref().unwrap_or(REMOTE_SOCKET);
+        let log = dir.join("ssh.log");
+        let log_file = std::fs::File::create(&log)
+            .map_err(|e| Error::new(format!("cannot write {}: {e}", log.display())))?;
+        let mut cmd = Command::new("ssh");
+        cmd.args(["-o", "ControlMaster=yes", "-o", "ControlPersist=no"])
+            .arg("-o")
+            .arg(format!("ControlPath={}", dir.join("control").display()))
+            .args([
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-o",
+                "StreamLocalBindUnlink=yes",
+            ])
+            .arg("-L")
+            .arg(format!(
+                "{}:{remote_socket}",
+                dir.join("docker.sock").display()
+            ))
+            .args(common_options())
+            .args(destination(host))
+            // The master's own session reads its stdin until ptenv's end closes the pipe, also
+            // when ptenv is killed: then the session, the master and its forward end.
+            .arg("exec cat >/dev/null")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        let mut master = cmd.spawn().map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            Error::new(format!("cannot run ssh to reach {host}: {e}"))
+                .hint("install the OpenSSH client (`sudo apt-get install openssh-client`)")
+        })?;
+        let lifeline = master.stdin.take();
+        let mut conn = SshConnection {
+            host: host.clone(),
+            dir,
+            master,
+            lifeline,
+        };
+        conn.wait_ready(&log)?;
+        conn.check_socket(remote_socket)?;
+        Ok(conn)
+    }
+
+    /// The forwarded engine socket here, as the engine adapter's address.
+    pub fn engine_url(&self) -> String {
+        format!("unix://{}", self.dir.join("docker.sock").display())
+    }
+
+    /// Runs `command` (one shell line) on the remote machine through the master connection.
+    pub fn run(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output> {
+        let mut cmd = self.command();
+        cmd.arg(command);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::new(format!("cannot run ssh to {}: {e}", self.host)))?;
+        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            use std::io::Write;
+            pipe.write_all(bytes)
+                .map_err(|e| Error::new(format!("cannot send to {}: {e}", self.host)))?;
+        }
+        child
+            .wait_with_output()
+            .map_err(|e| Error::new(format!("ssh to {} failed: {e}", self.host)))
+    }
+
+    /// `ssh` through the master connection, ready for a remote command.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new("ssh");
+        cmd.args(["-o", "ControlMaster=no"])
+            .arg("-o")
+            .arg(format!(
+                "ControlPath={}",
+                self.dir.join("control").display()
+            ))
+            .args(common_options())
+            .args(destination(&self.host));
+        cmd
+    }
+
+    /// Waits until the master has authenticated and listens on the forwarded socket, or
+    /// explains why ssh gave up.
+    fn wait_ready(&mut self, log: &Path) -> Result<()> {
+        let socket = self.dir.join("docker.sock");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.master.try_wait().ok().flatten() {
+                let mut text = String::new();
+                if let Ok(mut f) = std::fs::File::open(log) {
+                    let _ = f.read_to_string(&mut text);
+                }
+                return Err(ssh_failure(&self.host, &text, status.code()));
+            }
+            if socket.exists() {
+                return Ok(());
+            }
+            if start.elapsed() > OPEN_TIMEOUT {
+                return Err(Error::new(format!(
+                    "ssh to {} did not finish connecting within {} seconds",
+                    self.host,
+                    OPEN_TIMEOUT.as_secs()
+                ))
+                .hint(format!(
+                    "check that `ssh {}` logs in without a prompt",
+                    self.host.host
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The remote engine's socket must exist and be writable by the remote user: checked
+    /// once here, so that the engine adapter's first request does not fail with a bare
+    /// "connection closed" from the forward.
+    fn check_socket(&self, socket: &str) -> Result<()> {
+        let probe = format!(
+            "if [ ! -S {s} ]; then echo missing; elif [ ! -w {s} ] || [ ! -r {s} ]; then echo denied; else echo ok; fi; id -un",
+            s = crate::shell::quote(socket)
+        );
+        let out = self.run(&probe, None)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let verdict = lines.next().unwrap_or("").trim();
+        let user = lines.next().unwrap_or("the remote user").trim();
+        socket_verdict(
+            &self.host,
+            socket,
+            verdict,
+            user,
+            &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+}
+
+impl Drop for SshConnection {
+    fn drop(&mut self) {
+        // The master ends its forwards and sessions with it; ControlPersist=no means no
+        // background master outlives this command.
+        drop(self.lifeline.take());
+        let _ = self.master.kill();
+        let _ = self.master.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Options every ssh of ptenv gets: never prompt (a prompt would hang a command that is not on
+/// a terminal), give up on a dead network, and keep the user's host key checking as it is.
+fn common_options() -> [&'static str; 8] {
+    [
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=10",
+        "-o",
+        "ServerAliveInterval=15",
+        "-o",
+        "ServerAliveCountMax=3",
+    ]
+}
+
+/// `[-l user] [-p port] -- host`, as docker passes an ssh:// address to ssh.
+fn destination(host: &SshHost) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(user) = &host.user {
+        args.extend(["-l".to_owned(), user.clone()]);
+    }
+    if let Some(port) = host.port {
+        args.extend(["-p".to_owned(), port.to_string()]);
+    }
+    args.extend(["--".to_owned(), host.host.clone()]);
+    args
+}
+
+/// A new 0700 folder for the control and forwarded sockets: nobody else on this machine may
+/// reach the remote engine through them. Under the temporary folder, whose path stays short
+/// enough for a unix socket (108 bytes).
+fn private_dir() -> Result<PathBuf> {
+    let base = std::env::temp_dir();
+    for _ in 0..8 {
+        let mut bytes = [0u8; 6];
+        getrandom::fill(&mut bytes).map_err(|e| Error::new(format!("no randomness: {e}")))?;
+        let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = base.join(format!("ptenv-ssh-{name}"));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(Error::new(format!(
+                    "cannot make a private folder in {}: {e}",
+                    base.display()
+                ))
+                .hint("set TMPDIR to a writable folder"))
+            }
+        }
+    }
+    Err(Error::new(format!(
+        "cannot make a private folder in {}",
+        base.display()
+    )))
+}
+
+/// Why the ssh master ended, from its stderr, as an error with the next step.
+fn ssh_failure(host: &SshHost, stderr: &str, code: Option<i32>) -> Error {
+    let name = &host.host;
+    let login = host.ssh_line();
+    let said = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("@@@"))
+        .collect::<Vec<_>>()
+        .join(" / ");
+    let err = if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        Error::new(format!(
+            "the host key of {host} is not the one your known_hosts pins: ptenv will not connect"
+        ))
+        .hint(format!("if the server was reinstalled, check its new key with its admin, then `ssh-keygen -R {name}` and `{login}` once"))
+    } else if stderr.contains("Host key verification failed") {
+        Error::new(format!(
+            "the host key of {host} is not known yet, and ptenv does not accept unknown keys on its own"
+        ))
+        .hint(format!("connect once with `{login}`, check the key it shows, and answer yes; then run ptenv again"))
+    } else if stderr.contains("Permission denied (") {
+        Error::new(format!("{host} refused the login: {said}"))
+            .hint(format!("check the user name and that `{login}` logs in without a password prompt (a key in your ssh agent or `IdentityFile` in ~/.ssh/config)"))
+    } else if stderr.contains("Could not resolve hostname") {
+        Error::new(format!("cannot find the host of {host}: {said}"))
+            .hint("check the name, or add a `Host` entry with its `HostName` in ~/.ssh/config")
+    } else if stderr.contains("Connection refused")
+        || stderr.contains("timed out")
+        || stderr.contains("No route to host")
+        || stderr.contains("Connection closed")
+        || stderr.contains("Connection reset")
+    {
+        Error::new(format!("cannot reach {host}: {said}")).hint(format!(
+            "check that the machine is up and its sshd answers: `ssh {name} true`"
+        ))
+    } else {
+        let code = code.map_or("a signal".to_owned(), |c| format!("code {c}"));
+        Error::new(format!("ssh to {host} ended with {code}: {said}"))
+            .hint(format!("try `{login} true` to see the same failure"))
+    };
+    err
+}
+
+/// The remote socket probe's answer as a result: `ok`, `missing` or `denied`.
+fn socket_verdict(
+    host: &SshHost,
+    socket: &str,
+    verdict: &str,
+    user: &str,
+    stderr: &str,
+) -> Result<()> {
+    match verdict {
+        "ok" => Ok(()),
+        "missing" => Err(Error::new(format!(
+            "there is no Docker Engine socket at {socket} on {host}: Docker is not installed or not running there"
+        ))
+        .hint(format!("install and start Docker on {} (`sudo apt-get install docker.io` or Docker's own packages), or name its socket: ssh://HOST/path/to/docker.sock", host.host))),
+        "denied" => Err(Error::new(format!(
+            "the user {user} on {host} may not use the Docker socket {socket}"
+        ))
+        .hint(format!("on {}, add the user to the docker group: `sudo usermod -aG docker {user}` (then the next ssh login has it)", host.host))),
+        _ => Err(Error::new(format!(
+            "cannot check the Docker socket on {host}: {}",
+            stderr.trim()
+        ))
+        .hint(format!("try `{} ls -l {socket}`", host.ssh_line()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> SshHost {
+        SshHost {
+            user: Some("me".into()),
+            host: "gpu".into(),
+            port: Some(2222),
+            socket: None,
+        }
+    }
+
+    #[test]
+    fn destination_is_dockers_argument_order() {
+        assert_eq!(
+            destination(&host()),
+            ["-l", "me", "-p", "2222", "--", "gpu"]
+        );
+        let bare = SshHost {
+            user: None,
+            host: "lab".into(),
+            port: None,
+            socket: None,
+        };
+        assert_eq!(destination(&bare), ["--", "lab"]);
+        assert!(common_options().contains(&"BatchMode=yes"));
+        assert!(!common_options()
+            .iter()
+            .any(|o| o.contains("StrictHostKeyChecking")));
+    }
+
+    #[test]
+    fn ssh_failures_say_what_to_do() {
+        let unknown = ssh_failure(&host(), "No ED25519 host key is known for [127.0.0.1]:2222 and you have requested strict checking.\nHost key verification failed.\n", Some(255));
+        assert!(unknown.message.contains("not known yet"), "{unknown}");
+        assert!(
+            unknown.hints[0].contains("`ssh -p 2222 me@gpu`"),
+            "{unknown}"
+        );
+        let changed = ssh_failure(&host(), "@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nHost key verification failed.\n", Some(255));
+        assert!(
+            changed
+                .message
+                .contains("not the one your known_hosts pins"),
+            "{changed}"
+        );
+        assert!(changed.hints[0].contains("ssh-keygen -R gpu"), "{changed}");
+        let denied = ssh_failure(
+            &host(),
+            "me@127.0.0.1: Permission denied (publickey).\n",
+            Some(255),
+        );
+        assert!(denied.message.contains("refused the login"), "{denied}");
+        let refused = ssh_failure(
+            &host(),
+            "ssh: connect to host 127.0.0.1 port 2222: Connection refused\n",
+            Some(255),
+        );
+        assert!(
+            refused
+                .message
+                .starts_with("cannot reach ssh://me@gpu:2222"),
+            "{refused}"
+        );
+        let dns = ssh_failure(
+            &host(),
+            "ssh: Could not resolve hostname gpu: Name or service not known\n",
+            Some(255),
+        );
+        assert!(dns.message.contains("cannot find the host"), "{dns}");
+        let other = ssh_failure(&host(), "something new\n", Some(1));
+        assert!(other.message.contains("code 1: something new"), "{other}");
+    }
+
+    #[test]
+    fn socket_verdicts() {
+        assert!(socket_verdict(&host(), "/var/run/docker.sock", "ok", "me", "").is_ok());
+        let missing =
+            socket_verdict(&host(), "/var/run/docker.sock", "missing", "me", "").unwrap_err();
+        assert!(
+            missing
+                .message
+                .contains("Docker is not installed or not running"),
+            "{missing}"
+        );
+        let denied =
+            socket_verdict(&host(), "/var/run/docker.sock", "denied", "me", "").unwrap_err();
+        assert!(
+            denied
+                .message
+                .contains("the user me on ssh://me@gpu:2222 may not use"),
+            "{denied}"
+        );
+        assert!(
+            denied.hints[0].contains("usermod -aG docker me"),
+            "{denied}"
+        );
+        let broken = socket_verdict(&host(), "/s", "", "me", "sh: not found").unwrap_err();
+        assert!(broken.message.contains("sh: not found"), "{broken}");
+    }
+}

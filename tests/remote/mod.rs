@@ -1,0 +1,281 @@
+//! ptenv on a laptop with the GPUs on another machine, against the test bed's second host
+//! (tests/testbed/remote.sh): a real sshd on loopback for the server user `ptenv-remote`, and
+//! the laptop user `ptenv-laptop` that reaches it with the real OpenSSH client.
+
+use crate::support::{docker_ok, Project, Testbed, PROJECT_LABEL};
+
+/// The test bed's second host is what the remote tests rely on: the laptop user reaches the
+/// server's engine user with its pinned host key, gets the server's fake GPU through the
+/// session's environment, cannot use this machine's engine itself, and the server user cannot
+/// read the laptop's project folder.
+#[test]
+fn remote_test_host_is_a_separate_machine() {
+    let tb = Testbed::get();
+    let host = tb.remote_host();
+    let project = Project::new("remote-testbed");
+    let secret = project.write("notes.txt", "laptop only\n");
+
+    let session = project
+        .as_laptop("ssh", &["-o", "BatchMode=yes", host, "id -nG; env"])
+        .run();
+    session.assert_success();
+    assert!(
+        session
+            .stdout
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split(' ')
+            .any(|g| g == "docker"),
+        "the server user is in the docker group:\n{session}"
+    );
+    assert!(
+        session.stdout.contains("PTENV_NVML_LIB=")
+            && session.stdout.contains("PTENV_FAKE_NVML_SCENARIO="),
+        "the server's sessions get the fake NVML:\n{session}"
+    );
+
+    let local = project.as_laptop("docker", &["version"]).run();
+    local.assert_failure();
+    assert!(local.stderr.contains("permission denied"), "{local}");
+
+    let read = project
+        .as_laptop(
+            "ssh",
+            &[
+                "-o",
+                "BatchMode=yes",
+                host,
+                &format!("cat '{}'", secret.display()),
+            ],
+        )
+        .run();
+    read.assert_failure();
+    assert!(read.stderr.contains("Permission denied"), "{read}");
+
+    let unknown = project
+        .as_laptop(
+            "ssh",
+            &["-o", "BatchMode=yes", "gpu-server-unknown", "true"],
+        )
+        .run();
+    unknown.assert_failure();
+    assert!(
+        unknown.stderr.contains("Host key verification failed"),
+        "{unknown}"
+    );
+}
+
+/// `ptenv ls` run by the laptop user, who cannot use this machine's engine, lists the server's
+/// containers through one ssh connection and says which engine it asked; no private folder of
+/// the connection is left behind.
+#[test]
+fn ls_reaches_the_remote_engine_over_ssh() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-ls");
+    let target = format!("ssh://{}", tb.remote_host());
+    // A container of the server's engine with ptenv's project label: `ls` must list it.
+    let name = format!("ptenv-remote-ls-{}", std::process::id());
+    let label = format!("{PROJECT_LABEL}={}", project.path().display());
+    docker_ok(&[
+        "create",
+        "--name",
+        &name,
+        "--label",
+        &label,
+        &tb.small_image,
+    ]);
+
+    // ptenv's own temporary folder, to see what the connection leaves there.
+    let tmp = project.path().parent().unwrap().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+
+    let local = project.ptenv_as_laptop(&["ls"]).run();
+    local.assert_failure();
+    assert!(
+        local
+            .stderr
+            .contains("permission denied on the Docker socket"),
+        "{local}"
+    );
+
+    let ls = project
+        .ptenv_as_laptop(&["-v", "--host", &target, "ls"])
+        .run();
+    ls.assert_success();
+    assert!(ls.stdout.contains(&name), "{ls}");
+    assert!(
+        ls.stderr.contains("engine: ssh://gpu-server (from --host)"),
+        "{ls}"
+    );
+    assert!(
+        ls.stderr
+            .contains("ptenv containers on the engine at ssh://gpu-server:"),
+        "{ls}"
+    );
+
+    let json = project
+        .ptenv_as_laptop(&["--json", "--host", &target, "ls"])
+        .run();
+    json.assert_success();
+    let list: serde_json::Value = serde_json::from_str(&json.stdout).expect("ls --json is JSON");
+    let ours = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|c| c["name"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} in {json}"));
+    assert_eq!(ours["host"], "ssh://gpu-server", "{json}");
+
+    // DOCKER_HOST is read as docker reads it.
+    let env = project
+        .ptenv_as_laptop(&["ls"])
+        .env("DOCKER_HOST", &target)
+        .run();
+    env.assert_success();
+    assert!(env.stdout.contains(&name), "{env}");
+    docker_ok(&["rm", "-f", &name]);
+    let leftovers: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(
+        leftovers.is_empty(),
+        "the ssh connection's private folder is removed: {leftovers:?}"
+    );
+}
+
+/// Each way reaching the server can fail gives its own error with the next step, exits 1,
+/// before anything is asked of an engine: unknown host key, a user the server refuses,
+/// a user not allowed on the socket, a server without a Docker socket, and a docker context
+/// that does not exist.
+#[test]
+fn remote_faults_say_what_to_do() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-faults");
+    let host = tb.remote_host();
+    let cases = [
+        (
+            "ssh://gpu-server-unknown".to_string(),
+            "the host key of ssh://gpu-server-unknown is not known yet",
+            "connect once with `ssh gpu-server-unknown`",
+        ),
+        (
+            format!("ssh://nobody@{host}"),
+            "refused the login",
+            "`ssh nobody@gpu-server` logs in without a password prompt",
+        ),
+        (
+            "ssh://gpu-server-nogroup".to_string(),
+            "the user ptenv-nogroup on ssh://gpu-server-nogroup may not use the Docker socket",
+            "usermod -aG docker ptenv-nogroup",
+        ),
+        (
+            format!("ssh://{host}/run/no-docker-here.sock"),
+            "no Docker Engine socket at /run/no-docker-here.sock",
+            "install and start Docker",
+        ),
+        (
+            "no-such-context".to_string(),
+            "there is no docker context named `no-such-context`",
+            "docker context ls",
+        ),
+    ];
+    for (target, message, hint) in cases {
+        let run = project.ptenv_as_laptop(&["--host", &target, "ls"]).run();
+        run.assert_exit(1);
+        assert!(run.stderr.contains(message), "{target}: {run}");
+        assert!(run.stderr.contains(hint), "{target}: {run}");
+    }
+}
+
+/// `select` reports the server's GPU, read there by ptenv's own agent (copied once into the
+/// server user's cache, then reused), not the laptop's lack of one.
+#[test]
+fn select_reports_the_servers_gpu() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-select");
+    let target = format!("ssh://{}", tb.remote_host());
+
+    let laptop = project.ptenv_as_laptop(&["--json", "select"]).run();
+    laptop.assert_success();
+    let here: serde_json::Value = serde_json::from_str(&laptop.stdout).unwrap();
+    assert_eq!(
+        here["driver"],
+        serde_json::Value::Null,
+        "the laptop has no GPU: {laptop}"
+    );
+
+    for _ in 0..2 {
+        let run = project
+            .ptenv_as_laptop(&["--json", "--host", &target, "select"])
+            .run();
+        run.assert_success();
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(v["host"], "ssh://gpu-server", "{run}");
+        assert_eq!(v["driver"], "550.54.15", "{run}");
+        assert_eq!(v["source"], "nvml", "{run}");
+        assert_eq!(v["gpus"][0]["name"], "NVIDIA GeForce RTX 4090", "{run}");
+        assert_eq!(v["gpu"], true, "{run}");
+    }
+    let human = project
+        .ptenv_as_laptop(&["--host", &target, "select"])
+        .run();
+    human.assert_success();
+    assert!(
+        human
+            .stderr
+            .contains("The server ssh://gpu-server: NVIDIA driver 550.54.15"),
+        "{human}"
+    );
+    // The agent sits in the server user's cache, by version and hash.
+    let cached = project
+        .as_laptop(
+            "ssh",
+            &[
+                "-o",
+                "BatchMode=yes",
+                tb.remote_host(),
+                "ls ~/.cache/ptenv/agent/*/ptenv",
+            ],
+        )
+        .run();
+    cached.assert_success();
+    assert!(
+        cached
+            .stdout
+            .contains(&format!("/agent/{}-", env!("CARGO_PKG_VERSION"))),
+        "{cached}"
+    );
+}
+
+/// Until the workspace can be uploaded, `up` on a server refuses before it makes anything
+/// there (it would otherwise mount a laptop path the server does not have); `doctor` refuses
+/// rather than report this machine's PCI and kernel module as the server's.
+#[test]
+fn up_on_a_server_refuses_without_making_anything() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-up-refused");
+    let target = format!("ssh://{}", tb.remote_host());
+    let run = project
+        .ptenv_as_laptop(&["--host", &target, "up", "shell"])
+        .run();
+    run.assert_exit(1);
+    assert!(
+        run.stderr
+            .contains("cannot start or diagnose an environment on ssh://gpu-server yet"),
+        "{run}"
+    );
+    assert!(
+        project.containers().is_empty(),
+        "{:?}",
+        project.containers()
+    );
+    let doctor = project
+        .ptenv_as_laptop(&["--host", &target, "doctor"])
+        .run();
+    doctor.assert_exit(1);
+    assert!(
+        doctor
+            .stderr
+            .contains("run `ptenv up` and `ptenv doctor` on the server itself"),
+        "{doctor}"
+    );
+}
