@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod credentials;
+pub mod dependencies;
 pub mod doctor;
 pub mod engine;
 pub mod error;

@@ -74,6 +74,7 @@ fn settings_risks(layer: &Layer, prefix: &str, out: &mut Vec<Risk>) {
         ports,
         bind,
         packages,
+        dependencies,
         command,
         ca_bundle,
         kubernetes,
@@ -155,6 +156,47 @@ fn settings_risks(layer: &Layer, prefix: &str, out: &mut Vec<Risk>) {
                 "packages.pip",
                 a.clone(),
                 "installs this Python package (its build scripts run) while building the image",
+            );
+        }
+    }
+    // Named one by one, like the Kubernetes settings below: a new kind of file does not
+    // compile until it is classified here.
+    if let Some(crate::dependencies::Settings {
+        pip,
+        apt,
+        pyproject,
+        conda,
+        // Which files are found by convention, and which installer: no file of their own.
+        auto: _,
+        installer: _,
+    }) = dependencies
+    {
+        for f in pip.iter().flatten() {
+            add(
+                "dependencies.pip",
+                f.clone(),
+                "installs the Python packages this file lists (their build scripts run) while building the image",
+            );
+        }
+        if let Some(f) = apt {
+            add(
+                "dependencies.apt",
+                f.clone(),
+                "installs the Debian packages this file lists as root while building the image",
+            );
+        }
+        if let Some(p) = pyproject {
+            add(
+                "dependencies.pyproject",
+                p.file.clone().unwrap_or_else(|| crate::dependencies::PYPROJECT.into()),
+                "installs the Python packages this file lists (their build scripts run) while building the image",
+            );
+        }
+        if let Some(f) = conda {
+            add(
+                "dependencies.conda",
+                f.clone(),
+                "installs the Python packages of this file's pip section while building the image",
             );
         }
     }

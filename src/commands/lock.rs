@@ -227,6 +227,7 @@ fn recipe_hash(profile: &Profile, base: &str) -> Result<String> {
         packages: &profile.packages,
         user: &user,
         sudo: profile.sudo,
+        dependencies: None,
     };
     Ok(format!(
         "sha256:{}",

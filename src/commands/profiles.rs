@@ -8,10 +8,25 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let sources = profile::load_sources(&ctx.project)?;
     let listed = sources.list();
     let p = &ctx.printer;
+    // What each profile installs from the project's files, when it has any (the torch rule is
+    // `up`'s, which knows the image).
+    let read = super::project_reader(&ctx.project);
+    let deps: Vec<Option<String>> = listed
+        .iter()
+        .map(|l| {
+            let profile = sources.resolve(&l.name, &profile::Layer::default()).ok()?;
+            match crate::dependencies::detect(profile.dependencies.as_ref(), &read) {
+                Ok(d) if d.files.is_empty() => None,
+                Ok(d) => Some(d.summary()),
+                Err(e) => Some(format!("cannot be read: {}", e.message)),
+            }
+        })
+        .collect();
     p.json(&serde_json::json!({
         "default": sources.default_name(),
-        "profiles": listed.iter().map(|l| serde_json::json!({
+        "profiles": listed.iter().zip(&deps).map(|(l, d)| serde_json::json!({
             "name": l.name,
+            "dependencies": d,
             "mode": l.mode.map(|m| m.to_string()),
             "description": l.description,
             "from": l.origins,
@@ -19,7 +34,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         })).collect::<Vec<_>>(),
     }));
     let width = listed.iter().map(|l| l.name.len()).max().unwrap_or(0);
-    for l in &listed {
+    for (l, d) in listed.iter().zip(&deps) {
         let mark = if l.is_default { "*" } else { " " };
         let mode = l
             .mode
@@ -32,6 +47,9 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             l.description.as_deref().unwrap_or(""),
         ));
         p.result(format!("  {:width$}  from: {}", "", l.origins.join(" < ")));
+        if let Some(d) = d {
+            p.result(format!("  {:width$}  dependencies: {d}", ""));
+        }
     }
     p.info("\n* = started by `ptenv up` without a name");
     Ok(0)

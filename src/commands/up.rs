@@ -64,6 +64,15 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
         &profile.gpus,
         args.profile.gpus.as_ref(),
     );
+    // The project's dependency files, checked against the image's torch before anything is
+    // pulled or built.
+    let (dependencies, kept) = super::dependencies(&ctx.project, &profile, &choice)?;
+    for s in &kept {
+        p.info(s);
+    }
+    for s in &dependencies.skipped {
+        p.warn(s);
+    }
     let project = Project::new(&ctx.project);
     let user = ctx.machine.container_user(&ctx.project);
     if user.is_root() {
@@ -97,6 +106,7 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
         printer: *p,
         profile: &profile,
         choice: &choice,
+        dependencies: &dependencies,
         project: &project,
         user: &user,
         setup: &setup,
@@ -121,6 +131,8 @@ struct Up<'a> {
     printer: Printer,
     profile: &'a Profile,
     choice: &'a Choice,
+    /// The project's dependency files, torch lines already checked.
+    dependencies: &'a crate::dependencies::Dependencies,
     project: &'a Project,
     user: &'a User,
     setup: &'a Setup,
@@ -158,6 +170,7 @@ impl Up<'_> {
             packages: &self.profile.packages,
             user: self.user,
             sudo: self.profile.sudo,
+            dependencies: Some(self.dependencies),
         }
     }
 
@@ -203,6 +216,7 @@ impl Up<'_> {
                 },
                 self.project.container_name(&self.profile.name)
             ));
+            p.result(format!("# dependencies: {}", self.dependencies.summary()));
             p.result(serde_yaml::to_string(self.profile).expect("a profile serializes"));
             return Ok(0);
         }
@@ -255,6 +269,7 @@ impl Up<'_> {
                 "gpu": self.choice.gpu,
                 "note": note,
             },
+            "dependencies": self.dependencies,
             "container": {
                 "name": spec.name,
                 "action": action,
@@ -363,7 +378,7 @@ impl Up<'_> {
             .ensure_image(&self.choice.image, self.profile.pull, &ca_files, p)
             .await?;
         let mut image = engine
-            .derive(&self.recipe(&base.id, Some(&base.user)), &network, p)
+            .derive(&self.recipe(&base.id, Some(&base.user)), &network, &self.project.path, p)
             .await?;
         loop {
             match self.place(engine, &image, pending).await? {
@@ -372,7 +387,7 @@ impl Up<'_> {
                 // cleanup): build it again, once.
                 Placed::ImageGone if !image.is_empty() => {
                     p.warn(format!("{image} was removed meanwhile; building it again"));
-                    image = engine.derive(&self.recipe(&base.id, Some(&base.user)), &network, p).await?;
+                    image = engine.derive(&self.recipe(&base.id, Some(&base.user)), &network, &self.project.path, p).await?;
                     if engine.image_id(&image).await?.is_none() {
                         image.clear();
                     }
