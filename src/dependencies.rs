@@ -243,8 +243,7 @@ impl Dependencies {
     /// One line for `up --dry-run` and `profiles`: what is installed from where.
     pub fn summary(&self) -> String {
         if self.files.is_empty() {
-            return "none (no requirements.txt, pyproject.toml, apt.txt or environment.yml)"
-                .into();
+            return "none (no requirements.txt, pyproject.toml, apt.txt or environment.yml)".into();
         }
         let mut parts = Vec::new();
         for f in &self.files {
@@ -434,8 +433,9 @@ impl Dependencies {
     fn read_pyproject(&mut self, path: &str, text: &str, groups: &[String]) -> Result<()> {
         let at_file = |m: String| Error::new(format!("{path}: {m}"));
         let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            at_file(format!("is not valid TOML: {}", e.message()))
-                .hint(format!("fix {path}, or set `dependencies: {{auto: false}}` in ptenv.yaml to not read it"))
+            at_file(format!("is not valid TOML: {}", e.message())).hint(format!(
+                "fix {path}, or set `dependencies: {{auto: false}}` in ptenv.yaml to not read it"
+            ))
         })?;
         self.add_file(path, Kind::Pyproject, text);
         let project = doc.get("project").and_then(|p| p.as_table());
@@ -543,8 +543,11 @@ impl Dependencies {
             }
             for word in name.split_whitespace() {
                 crate::package_name::check_apt(word).map_err(|m| {
-                    file_error(&origin, format!("`{word}` is not a Debian package name: {m}"))
-                        .hint(format!("{path} lists Debian package names, one a line"))
+                    file_error(
+                        &origin,
+                        format!("`{word}` is not a Debian package name: {m}"),
+                    )
+                    .hint(format!("{path} lists Debian package names, one a line"))
                 })?;
                 self.apt.push((word.to_string(), origin.clone()));
             }
@@ -710,7 +713,10 @@ impl Parsed {
 enum Line {
     Empty,
     Requirement(Parsed),
-    Include { constraint: bool, file: String },
+    Include {
+        constraint: bool,
+        file: String,
+    },
     /// An index or resolver option, as written.
     Option(String),
     /// An editable or local-path install of the project's own code.
@@ -778,7 +784,11 @@ fn parse_line(line: &str) -> std::result::Result<Line, String> {
 /// A PEP 508 requirement: `name[extras] specifier ; marker` or `name[extras] @ url ; marker`,
 /// possibly followed by pip's per-requirement options (`--hash=…`).
 fn parse_requirement(line: &str) -> std::result::Result<Parsed, String> {
-    if line.split(['@', ' ']).next().is_some_and(|w| w.contains("://")) {
+    if line
+        .split(['@', ' '])
+        .next()
+        .is_some_and(|w| w.contains("://"))
+    {
         return Err(format!(
             "`{line}` is a URL without a package name; write it as `name @ {line}`"
         ));
@@ -877,9 +887,15 @@ pub fn keep_torch(d: &mut Dependencies, image: &ImageTorch) -> Result<Vec<String
         if r.url {
             return Err(file_error(
                 &r.origin,
-                format!("`{}` installs torch from a URL, replacing the image's torch {ours}", r.text),
+                format!(
+                    "`{}` installs torch from a URL, replacing the image's torch {ours}",
+                    r.text
+                ),
             )
-            .hint(format!("remove the line from {}: the image's torch is kept", r.origin.file)));
+            .hint(format!(
+                "remove the line from {}: the image's torch is kept",
+                r.origin.file
+            )));
         }
         let verdict = match image.version {
             Some(v) if !r.specifier.is_empty() => satisfies(v, image.cuda, &r.specifier),
@@ -922,7 +938,10 @@ pub fn keep_torch(d: &mut Dependencies, image: &ImageTorch) -> Result<Vec<String
                 if satisfies(v, image.cuda, &c.specifier) == Some(false) {
                     return Err(file_error(
                         &c.origin,
-                        format!("the constraint `{}` conflicts with the image's torch {v}", c.text),
+                        format!(
+                            "the constraint `{}` conflicts with the image's torch {v}",
+                            c.text
+                        ),
                     )
                     .hint(format!("drop the torch line from {}", c.origin.file)));
                 }
@@ -995,7 +1014,9 @@ pub fn satisfies(have: &str, cuda: Option<&str>, specifier: &str) -> Option<bool
             "==" | "!=" => {
                 let eq = if let Some(prefix) = v.strip_suffix(".*") {
                     let (p, _) = version(prefix)?;
-                    p.iter().enumerate().all(|(i, n)| ours.get(i).copied().unwrap_or(0) == *n)
+                    p.iter()
+                        .enumerate()
+                        .all(|(i, n)| ours.get(i).copied().unwrap_or(0) == *n)
                 } else {
                     let (want, local) = version(v)?;
                     cmp_release(&ours, &want).is_eq()
@@ -1009,7 +1030,10 @@ pub fn satisfies(have: &str, cuda: Option<&str>, specifier: &str) -> Option<bool
                     return None;
                 }
                 cmp_release(&ours, &want).is_ge()
-                    && ours.iter().take(want.len() - 1).eq(want.iter().take(want.len() - 1))
+                    && ours
+                        .iter()
+                        .take(want.len() - 1)
+                        .eq(want.iter().take(want.len() - 1))
             }
             "<=" => cmp_release(&ours, &version(v)?.0).is_le(),
             ">=" => cmp_release(&ours, &version(v)?.0).is_ge(),
@@ -1047,7 +1071,9 @@ pub fn changed(before: &BTreeMap<String, String>, now: &BTreeMap<String, String>
 mod tests {
     use super::*;
 
-    fn files(list: &[(&str, &str)]) -> impl Fn(&str) -> std::result::Result<Option<String>, String> {
+    fn files(
+        list: &[(&str, &str)],
+    ) -> impl Fn(&str) -> std::result::Result<Option<String>, String> {
         let map: BTreeMap<String, String> = list
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -1098,28 +1124,54 @@ mod tests {
             d.options,
             [(
                 "--extra-index-url https://pypi.example/simple".to_string(),
-                Origin { file: "requirements.txt".into(), line: 9 }
+                Origin {
+                    file: "requirements.txt".into(),
+                    line: 9
+                }
             )]
         );
-        assert!(d.skipped[0].starts_with("requirements.txt:8: `-e .`"), "{:?}", d.skipped);
+        assert!(
+            d.skipped[0].starts_with("requirements.txt:8: `-e .`"),
+            "{:?}",
+            d.skipped
+        );
         let paths: Vec<&str> = d.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["requirements.txt", "dev/extra.txt", "dev/pins.txt"]);
         let txt = d.requirements_txt();
         assert!(txt.contains("# requirements.txt:3\neinops>=0.7\n"), "{txt}");
-        assert!(txt.starts_with("# requirements.txt:9\n--extra-index-url"), "{txt}");
+        assert!(
+            txt.starts_with("# requirements.txt:9\n--extra-index-url"),
+            "{txt}"
+        );
     }
 
     #[test]
     fn bad_lines_and_missing_files_name_the_place_and_the_fix() {
         let e = detect(None, &files(&[("requirements.txt", "ok\n--user\n")])).unwrap_err();
-        assert!(e.message.starts_with("requirements.txt:2: the option `--user`"), "{e}");
+        assert!(
+            e.message
+                .starts_with("requirements.txt:2: the option `--user`"),
+            "{e}"
+        );
         let e = detect(None, &files(&[("requirements.txt", "-r ../secret.txt\n")])).unwrap_err();
         assert!(e.message.contains("outside the project"), "{e}");
         let e = detect(None, &files(&[("requirements.txt", "-r other.txt\n")])).unwrap_err();
-        assert!(e.message.contains("requirements.txt:1: other.txt is not in the project"), "{e}");
-        let e = detect(None, &files(&[("requirements.txt", "https://x.example/a.whl\n")])).unwrap_err();
+        assert!(
+            e.message
+                .contains("requirements.txt:1: other.txt is not in the project"),
+            "{e}"
+        );
+        let e = detect(
+            None,
+            &files(&[("requirements.txt", "https://x.example/a.whl\n")]),
+        )
+        .unwrap_err();
         assert!(e.message.contains("name @"), "{e}");
-        let loop_ = files(&[("requirements.txt", "-r a.txt\n"), ("a.txt", "-r b.txt\n"), ("b.txt", "-r a.txt\n")]);
+        let loop_ = files(&[
+            ("requirements.txt", "-r a.txt\n"),
+            ("a.txt", "-r b.txt\n"),
+            ("b.txt", "-r a.txt\n"),
+        ]);
         // A file read twice is read once: a loop ends.
         assert!(detect(None, &loop_).unwrap().pip.is_empty());
         let s = Settings {
@@ -1130,7 +1182,11 @@ mod tests {
         assert!(e.message.contains("names reqs/base.txt"), "{e}");
         assert!(e.hints[0].contains("create reqs/base.txt"), "{e:?}");
         let e = detect(None, &files(&[("apt.txt", "git\nfoo;rm\n")])).unwrap_err();
-        assert!(e.message.starts_with("apt.txt:2: `foo;rm` is not a Debian package"), "{e}");
+        assert!(
+            e.message
+                .starts_with("apt.txt:2: `foo;rm` is not a Debian package"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1146,7 +1202,10 @@ mod tests {
         assert_eq!(d.apt[2].1.to_string(), "apt.txt:2");
         assert_eq!(d.summary(), "requirements.txt (1 pip), apt.txt (3 apt)");
         let only = Settings {
-            pip: Some(vec!["requirements.txt".into(), "requirements-dev.txt".into()]),
+            pip: Some(vec![
+                "requirements.txt".into(),
+                "requirements-dev.txt".into(),
+            ]),
             auto: Some(false),
             installer: Some(Installer::Pip),
             ..Settings::default()
@@ -1203,34 +1262,79 @@ typing = ["mypy"]
         assert!(e.message.contains("no dependency group `docs`"), "{e}");
         assert!(e.hints[0].contains("dev, viz, lint, typing"), "{e:?}");
         // A tool-only pyproject.toml has nothing to install; a dynamic one says so.
-        let d = detect(None, &files(&[("pyproject.toml", "[tool.black]\nline-length = 100\n")])).unwrap();
+        let d = detect(
+            None,
+            &files(&[("pyproject.toml", "[tool.black]\nline-length = 100\n")]),
+        )
+        .unwrap();
         assert!(d.pip.is_empty() && d.skipped.is_empty());
-        let d = detect(None, &files(&[("pyproject.toml", "[project]\nname='x'\ndynamic=['dependencies']\n")])).unwrap();
+        let d = detect(
+            None,
+            &files(&[(
+                "pyproject.toml",
+                "[project]\nname='x'\ndynamic=['dependencies']\n",
+            )]),
+        )
+        .unwrap();
         assert!(d.skipped[0].contains("dynamic"), "{:?}", d.skipped);
         let e = detect(None, &files(&[("pyproject.toml", "[project\n")])).unwrap_err();
-        assert!(e.message.starts_with("pyproject.toml: is not valid TOML"), "{e}");
+        assert!(
+            e.message.starts_with("pyproject.toml: is not valid TOML"),
+            "{e}"
+        );
     }
 
     #[test]
     fn environment_yml_gives_its_pip_section_and_reports_conda_packages() {
         let yml = "name: x\nchannels: [pytorch, nvidia]\ndependencies:\n  - python=3.11\n  - pytorch::pytorch=2.6\n  - pytorch-cuda=12.4\n  - ffmpeg\n  - conda-forge::opencv>=4\n  - pip\n  - pip:\n    - einops\n    - -r requirements-extra.txt\n";
-        let read = files(&[("environment.yml", yml), ("requirements-extra.txt", "rich\n")]);
+        let read = files(&[
+            ("environment.yml", yml),
+            ("requirements-extra.txt", "rich\n"),
+        ]);
         let d = detect(None, &read).unwrap();
         let names: Vec<&str> = d.pip.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["einops", "rich"]);
         assert_eq!(d.pip[0].origin.to_string(), "environment.yml:11");
         assert_eq!(d.skipped.len(), 1, "{:?}", d.skipped);
-        assert!(d.skipped[0].contains("ffmpeg, conda-forge::opencv>=4 are not installed"), "{:?}", d.skipped);
+        assert!(
+            d.skipped[0].contains("ffmpeg, conda-forge::opencv>=4 are not installed"),
+            "{:?}",
+            d.skipped
+        );
         assert!(d.skipped[0].contains("apt.txt"));
     }
 
     #[test]
     fn versions_compare_as_pep_440_says() {
         let t = |spec: &str| satisfies("2.6.0", Some("12.4"), spec);
-        for yes in ["", ">=2.0", "==2.6.0", "==2.6", "==2.6.*", "~=2.6", "~=2.5", "<2.7,>=2.6", "!=2.5.1", "==2.6.0+cu124", "<=2.6.0", "===2.6.0", ">2.5.1"] {
+        for yes in [
+            "",
+            ">=2.0",
+            "==2.6.0",
+            "==2.6",
+            "==2.6.*",
+            "~=2.6",
+            "~=2.5",
+            "<2.7,>=2.6",
+            "!=2.5.1",
+            "==2.6.0+cu124",
+            "<=2.6.0",
+            "===2.6.0",
+            ">2.5.1",
+        ] {
             assert_eq!(t(yes), Some(true), "{yes}");
         }
-        for no in ["==2.5.1", "<2.6", "==2.5.*", "~=2.6.1", ">2.6", "==2.6.0+cpu", "!=2.6.0", ">=2.7", "~=2.7"] {
+        for no in [
+            "==2.5.1",
+            "<2.6",
+            "==2.5.*",
+            "~=2.6.1",
+            ">2.6",
+            "==2.6.0+cpu",
+            "!=2.6.0",
+            ">=2.7",
+            "~=2.7",
+        ] {
             assert_eq!(t(no), Some(false), "{no}");
         }
         assert_eq!(t(">=2.6.0rc1"), None, "pre-releases: the build decides");
@@ -1249,22 +1353,37 @@ typing = ["mypy"]
             ["requirements.txt:2: `torch>=2.0` is satisfied by the image's torch 2.6.0, which is kept"]
         );
         let names: Vec<&str> = d.pip.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["einops", "torchvision"], "torchvision: the build's constraints pin it");
+        assert_eq!(
+            names,
+            ["einops", "torchvision"],
+            "torchvision: the build's constraints pin it"
+        );
 
         let refuse = |text: &str| {
             let mut d = detect(None, &files(&[("requirements.txt", text)])).unwrap();
             keep_torch(&mut d, &image()).unwrap_err()
         };
         let e = refuse("einops\ntorch==2.5.1\n");
-        assert!(e.message.starts_with("requirements.txt:2: `torch==2.5.1` conflicts with the image's torch 2.6.0"), "{e}");
+        assert!(
+            e.message.starts_with(
+                "requirements.txt:2: `torch==2.5.1` conflicts with the image's torch 2.6.0"
+            ),
+            "{e}"
+        );
         assert_eq!(e.hints[0], "to use torch 2.5.1, set `pytorch: \"2.5\"` in ptenv.yaml (ptenv has its image) and keep the line");
-        assert!(e.hints[1].contains("drop the pin in requirements.txt"), "{e:?}");
+        assert!(
+            e.hints[1].contains("drop the pin in requirements.txt"),
+            "{e:?}"
+        );
         let e = refuse("torch<2.6\n");
         assert!(e.hints[0].contains("pytorch: \"2.5\""), "{e:?}");
         let e = refuse("torch==2.3.0\n");
         assert_eq!(e.hints.len(), 1, "no image of 2.3 in the catalog: {e:?}");
         let e = refuse("torch\n--extra-index-url https://download.pytorch.org/whl/cpu\n");
-        assert!(e.message.starts_with("requirements.txt:2:") && e.message.contains("CPU-only"), "{e}");
+        assert!(
+            e.message.starts_with("requirements.txt:2:") && e.message.contains("CPU-only"),
+            "{e}"
+        );
         let e = refuse("--index-url https://download.pytorch.org/whl/cu118\ntorch\n");
         assert!(e.message.contains("CUDA 11.8"), "{e}");
         let e = refuse("torch @ https://download.pytorch.org/whl/cpu/torch-2.6.0%2Bcpu-cp311-cp311-linux_x86_64.whl\n");
@@ -1272,19 +1391,38 @@ typing = ["mypy"]
         let e = refuse("torch==2.6.0+cpu\n");
         assert!(e.message.contains("conflicts"), "{e}");
         // The image's own CUDA index is harmless.
-        let mut d = detect(None, &files(&[("requirements.txt", "--extra-index-url https://download.pytorch.org/whl/cu124\ntorch==2.6.0\n")])).unwrap();
+        let mut d = detect(
+            None,
+            &files(&[(
+                "requirements.txt",
+                "--extra-index-url https://download.pytorch.org/whl/cu124\ntorch==2.6.0\n",
+            )]),
+        )
+        .unwrap();
         keep_torch(&mut d, &image()).unwrap();
         // A pinned image the catalog does not know: the build's constraints decide.
         let mut d = detect(None, &files(&[("requirements.txt", "torch==2.5.1\n")])).unwrap();
-        let unknown = ImageTorch { version: None, ..image() };
+        let unknown = ImageTorch {
+            version: None,
+            ..image()
+        };
         assert_eq!(keep_torch(&mut d, &unknown).unwrap().len(), 1);
     }
 
     #[test]
     fn changed_files_are_named() {
-        let before = BTreeMap::from([("requirements.txt".to_string(), "a".to_string()), ("apt.txt".into(), "b".into())]);
-        let now = BTreeMap::from([("requirements.txt".to_string(), "c".to_string()), ("pyproject.toml".into(), "d".into())]);
-        assert_eq!(changed(&before, &now), ["pyproject.toml", "requirements.txt", "apt.txt"]);
+        let before = BTreeMap::from([
+            ("requirements.txt".to_string(), "a".to_string()),
+            ("apt.txt".into(), "b".into()),
+        ]);
+        let now = BTreeMap::from([
+            ("requirements.txt".to_string(), "c".to_string()),
+            ("pyproject.toml".into(), "d".into()),
+        ]);
+        assert_eq!(
+            changed(&before, &now),
+            ["pyproject.toml", "requirements.txt", "apt.txt"]
+        );
         assert!(changed(&now, &now).is_empty());
     }
 }

@@ -95,6 +95,10 @@ pub struct Derived {
     pub apt: Vec<String>,
     #[serde(default)]
     pub pip: Vec<String>,
+    /// The SHA-256 of each of the project's dependency files (`requirements.txt`, …), by
+    /// path: a changed file makes the entry stale.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, String>,
     /// Who the image's user is. Always [`HOST_USER`]: the UID/GID are each machine's own, so
     /// they cannot be pinned without making the lock differ between teammates.
     pub user: String,
@@ -142,11 +146,17 @@ impl Settings {
 
 impl Derived {
     /// The inputs of `profile`'s derived image, with its recipe hash.
-    pub fn of(profile: &Profile, recipe: String) -> Derived {
+    /// `dependencies`: the hashes of the project's dependency files.
+    pub fn of(
+        profile: &Profile,
+        recipe: String,
+        dependencies: BTreeMap<String, String>,
+    ) -> Derived {
         Derived {
             mode: profile.mode,
             apt: profile.packages.apt.clone(),
             pip: profile.packages.pip.clone(),
+            dependencies,
             user: HOST_USER.to_string(),
             recipe,
         }
@@ -163,6 +173,10 @@ impl Derived {
         }
         if self.pip != old.pip {
             out.push(format!("pip {} → {}", list(&old.pip), list(&self.pip)));
+        }
+        let files = crate::dependencies::changed(&old.dependencies, &self.dependencies);
+        if !files.is_empty() {
+            out.push(format!("dependency files changed: {}", files.join(", ")));
         }
         if self.user != old.user {
             out.push(format!("user `{}` → `{}`", old.user, self.user));
@@ -413,6 +427,7 @@ mod tests {
                 mode: Mode::Jupyter,
                 apt: vec!["git".into()],
                 pip: vec![],
+                dependencies: BTreeMap::new(),
                 user: HOST_USER.into(),
                 recipe: D1.into(),
             },
@@ -563,6 +578,17 @@ mod tests {
         ] {
             assert!(c.contains(want), "missing `{want}` in:\n{c}");
         }
+        // A dependency file changed: named.
+        let mut d = old.profiles["shell"].derived.clone();
+        d.dependencies
+            .insert("requirements.txt".into(), "abc".into());
+        let mut e = d.clone();
+        e.dependencies
+            .insert("requirements.txt".into(), "def".into());
+        assert_eq!(
+            e.changes_from(&d),
+            vec!["dependency files changed: requirements.txt".to_string()]
+        );
         // Only the recipe hash moved: said as such.
         let mut d = old.profiles["shell"].derived.clone();
         d.recipe = D2.into();

@@ -452,6 +452,7 @@ mod tests {
                     bind: 127.0.0.2\nrepository: pytorch/pytorch\n\
                     image: docker.io/pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime\n\
                     kubernetes: {pvc: data, nproc_per_node: 2}\n\
+                    dependencies: {auto: false, installer: pip}\n\
                     profiles: {train: {mode: shell, description: x, gpus: all}}\n";
         assert_eq!(places(text), Vec::<String>::new());
     }
@@ -463,7 +464,8 @@ mod tests {
                     repository: registry.example.com/team/pytorch\n\
                     profiles:\n  train:\n    mode: shell\n    image: evil.example/x:1\n\
                     \x20   command: [python, train.py]\n    env: {TOKEN: abc}\n\
-                    \x20   ports: ['0.0.0.0:6006:6006']\n    packages: {apt: [git], pip: [einops]}\n";
+                    \x20   ports: ['0.0.0.0:6006:6006']\n    packages: {apt: [git], pip: [einops]}\n\
+                    \x20   dependencies: {pip: [reqs.txt], apt: apt.txt, pyproject: {groups: [dev]}, conda: env.yml, auto: false, installer: uv}\n";
         assert_eq!(
             places(text),
             [
@@ -478,6 +480,10 @@ mod tests {
                 "profiles.train.ports 0.0.0.0:6006:6006",
                 "profiles.train.packages.apt git",
                 "profiles.train.packages.pip einops",
+                "profiles.train.dependencies.pip reqs.txt",
+                "profiles.train.dependencies.apt apt.txt",
+                "profiles.train.dependencies.pyproject pyproject.toml",
+                "profiles.train.dependencies.conda env.yml",
                 "profiles.train.command [\"python\",\"train.py\"]",
             ]
         );

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use super::Ctx;
 use crate::atomic;
 use crate::cli::LockArgs;
+use crate::dependencies::Dependencies;
 use crate::engine::distribution::RegistryImage;
 use crate::engine::recipe::Recipe;
 use crate::engine::{block_on, Engine};
@@ -51,7 +52,7 @@ pub fn run(ctx: &Ctx, args: LockArgs) -> Result<i32> {
             "with --driver/--gpu it pins the images for the team's machines instead of this one",
         ));
     }
-    let new = block_on(resolve(&sources, &facts, p))?;
+    let new = block_on(resolve(&ctx.project, &sources, &facts, p))?;
     let changes = old
         .as_ref()
         .map(|o| lock::changes(o, &new))
@@ -131,7 +132,12 @@ fn report(
 }
 
 /// The lock `ptenv lock` would write now for the machine of `facts`.
-async fn resolve(sources: &Sources, facts: &HostFacts, p: &Printer) -> Result<Lock> {
+async fn resolve(
+    project: &Path,
+    sources: &Sources,
+    facts: &HostFacts,
+    p: &Printer,
+) -> Result<Lock> {
     let mut chosen = Vec::new();
     for name in profile_names(sources) {
         let in_profile = |e: Error| e.context(format!("profile `{name}`"));
@@ -139,15 +145,21 @@ async fn resolve(sources: &Sources, facts: &HostFacts, p: &Printer) -> Result<Lo
             .resolve(&name, &Layer::default())
             .map_err(in_profile)?;
         let choice = select::choose(&profile, facts).map_err(in_profile)?;
-        chosen.push((name, profile, choice));
+        let (deps, _) = super::dependencies(project, &profile, &choice).map_err(in_profile)?;
+        chosen.push((name, profile, choice, deps));
     }
     // Only now the engine: a profile that cannot be chosen fails without it.
     let engine = Engine::connect().await?;
     let platform = lock::platform(&facts.machine);
     let mut asked = BTreeMap::new();
     let mut profiles = BTreeMap::new();
-    for (name, profile, choice) in chosen {
-        let entry = entry_for(&engine, &profile, &choice.image, &platform, &mut asked, p).await?;
+    for (name, profile, choice, deps) in chosen {
+        let wanted = Wanted {
+            image: &choice.image,
+            platform: &platform,
+            dependencies: &deps,
+        };
+        let entry = entry_for(&engine, &profile, &wanted, &mut asked, p).await?;
         profiles.insert(name, entry);
     }
     Ok(Lock {
@@ -173,15 +185,22 @@ fn profile_names(sources: &Sources) -> Vec<String> {
     names
 }
 
+/// What one profile's entry is made for.
+struct Wanted<'a> {
+    image: &'a str,
+    platform: &'a str,
+    dependencies: &'a Dependencies,
+}
+
 /// One profile's entry; the registry is asked once per image (profiles often share one).
 async fn entry_for(
     engine: &Engine,
     profile: &Profile,
-    image: &str,
-    platform: &str,
+    wanted: &Wanted<'_>,
     asked: &mut BTreeMap<String, RegistryImage>,
     p: &Printer,
 ) -> Result<Entry> {
+    let (image, platform) = (wanted.image, wanted.platform);
     let found = match asked.get(image) {
         Some(f) => f.clone(),
         None => {
@@ -209,15 +228,19 @@ async fn entry_for(
         digest: found.digest,
         media_type: found.media_type,
         platform: platform.to_string(),
-        derived: Derived::of(profile, String::new()),
+        derived: Derived::of(
+            profile,
+            String::new(),
+            crate::dependencies::hashes(wanted.dependencies),
+        ),
     };
-    entry.derived.recipe = recipe_hash(profile, &entry.reference())?;
+    entry.derived.recipe = recipe_hash(profile, &entry.reference(), wanted.dependencies)?;
     Ok(entry)
 }
 
 /// `sha256:` of the Dockerfile of the derived image on `base` (the pinned reference), for the
 /// reference user 1000:1000: the UID/GID are each machine's own and filled in at `up`.
-fn recipe_hash(profile: &Profile, base: &str) -> Result<String> {
+fn recipe_hash(profile: &Profile, base: &str, dependencies: &Dependencies) -> Result<String> {
     let user = User::for_ids(1000, 1000);
     let recipe = Recipe {
         base,
@@ -227,7 +250,7 @@ fn recipe_hash(profile: &Profile, base: &str) -> Result<String> {
         packages: &profile.packages,
         user: &user,
         sudo: profile.sudo,
-        dependencies: None,
+        dependencies: Some(dependencies),
     };
     Ok(format!(
         "sha256:{}",
@@ -344,7 +367,12 @@ pub fn for_up(
         .hint("`ptenv lock` pins the image for the new settings (commit ptenv.lock); `ptenv up --relock` does that and starts")
         .hint("settings given as flags are not locked: put them in ptenv.yaml first"));
     }
-    let derived = Derived::of(profile, recipe_hash(profile, &entry.reference())?);
+    let (deps, _) = super::dependencies(&ctx.project, profile, &choice)?;
+    let derived = Derived::of(
+        profile,
+        recipe_hash(profile, &entry.reference(), &deps)?,
+        crate::dependencies::hashes(&deps),
+    );
     let derived_changes = derived.changes_from(&entry.derived);
     if relock && (choice.image != entry.image || !derived_changes.is_empty()) {
         return relocked(ctx, profile, facts, choice, dry_run);
@@ -424,7 +452,7 @@ fn relocked(
     }
     let path = ctx.project.join(LOCK_FILE);
     let sources = profile::load_sources(&ctx.project)?;
-    let new = block_on(resolve(&sources, facts, p))?;
+    let new = block_on(resolve(&ctx.project, &sources, facts, p))?;
     let old = read(&path)?;
     let changes = old
         .as_ref()
@@ -500,16 +528,17 @@ mod tests {
     #[test]
     fn the_recipe_hash_follows_the_base_and_the_packages_not_the_machine() {
         let sources = Sources::default();
+        let none = Dependencies::default();
         let mut profile = sources.resolve("shell", &Layer::default()).unwrap();
-        let a = recipe_hash(&profile, "r/p@sha256:aa").unwrap();
-        assert_eq!(a, recipe_hash(&profile, "r/p@sha256:aa").unwrap());
+        let a = recipe_hash(&profile, "r/p@sha256:aa", &none).unwrap();
+        assert_eq!(a, recipe_hash(&profile, "r/p@sha256:aa", &none).unwrap());
         assert!(a.starts_with("sha256:") && a.len() == 71, "{a}");
-        assert_ne!(a, recipe_hash(&profile, "r/p@sha256:bb").unwrap());
+        assert_ne!(a, recipe_hash(&profile, "r/p@sha256:bb", &none).unwrap());
         profile.packages = Packages {
             apt: vec![],
             pip: vec!["numpy".into()],
         };
-        assert_ne!(a, recipe_hash(&profile, "r/p@sha256:aa").unwrap());
+        assert_ne!(a, recipe_hash(&profile, "r/p@sha256:aa", &none).unwrap());
     }
 
     #[test]

@@ -378,7 +378,12 @@ impl Up<'_> {
             .ensure_image(&self.choice.image, self.profile.pull, &ca_files, p)
             .await?;
         let mut image = engine
-            .derive(&self.recipe(&base.id, Some(&base.user)), &network, &self.project.path, p)
+            .derive(
+                &self.recipe(&base.id, Some(&base.user)),
+                &network,
+                &self.project.path,
+                p,
+            )
             .await?;
         loop {
             match self.place(engine, &image, pending).await? {

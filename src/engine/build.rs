@@ -309,7 +309,9 @@ impl Engine {
     /// The dependency files' hashes of the newest image built for `project`, if any.
     async fn last_dependencies(&self, project: &str) -> Option<BTreeMap<String, String>> {
         let filters = HashMap::from([("label", vec![LABEL_DEPENDENCIES])]);
-        let options = ListImagesOptionsBuilder::default().filters(&filters).build();
+        let options = ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
         let images = self.docker.list_images(Some(options)).await.ok()?;
         images
             .iter()

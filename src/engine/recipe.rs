@@ -387,11 +387,19 @@ impl Recipe<'_> {
             for (p, origin) in &d.apt {
                 check_apt(p).map_err(|m| bad(&format!("the apt package of {origin}"), p, m))?;
             }
-            let lines = d.pip.iter().chain(&d.constraints).map(|r| (&r.text, &r.origin));
+            let lines = d
+                .pip
+                .iter()
+                .chain(&d.constraints)
+                .map(|r| (&r.text, &r.origin));
             let options = d.options.iter().map(|(o, origin)| (o, origin));
             for (text, origin) in lines.chain(options) {
                 if text.chars().any(char::is_control) {
-                    return Err(bad(&format!("the line {origin}"), text, "contains a control character".into()));
+                    return Err(bad(
+                        &format!("the line {origin}"),
+                        text,
+                        "contains a control character".into(),
+                    ));
                 }
             }
         }
