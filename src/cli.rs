@@ -86,7 +86,7 @@ pub struct ProfileFlags {
     pub pytorch: Option<Version>,
     /// Image variant: runtime, or devel (adds the CUDA toolkit, nvcc)
     #[arg(long, value_enum)]
-    pub variant: Option<Variant>,
+    pub variant: Option<VariantArg>,
     /// Pin the CUDA line of the image, e.g. 12.4
     #[arg(long, value_name = "VERSION", value_parser = |s: &str| Version::parse(s))]
     pub cuda: Option<Version>,
@@ -98,7 +98,7 @@ pub struct ProfileFlags {
     pub repository: Option<String>,
     /// When to pull the image
     #[arg(long, value_enum, value_name = "POLICY")]
-    pub pull: Option<PullPolicy>,
+    pub pull: Option<PullArg>,
     /// GPUs for the container: all, none, or indexes/UUIDs such as 0,1
     #[arg(long, value_name = "GPUS", value_parser = |s: &str| Gpus::parse(s))]
     pub gpus: Option<Gpus>,
@@ -107,7 +107,7 @@ pub struct ProfileFlags {
     pub shm_size: Option<ShmSize>,
     /// IPC namespace: host shares the host's /dev/shm (then the shm size is ignored)
     #[arg(long, value_enum)]
-    pub ipc: Option<Ipc>,
+    pub ipc: Option<IpcArg>,
 }
 
 impl ProfileFlags {
@@ -115,15 +115,71 @@ impl ProfileFlags {
     pub fn layer(&self) -> Layer {
         Layer {
             pytorch: self.pytorch.clone(),
-            variant: self.variant,
+            variant: self.variant.map(Variant::from),
             cuda: self.cuda.clone(),
             image: self.image.clone(),
             repository: self.repository.clone(),
-            pull: self.pull,
+            pull: self.pull.map(PullPolicy::from),
             gpus: self.gpus.clone(),
             shm_size: self.shm_size,
-            ipc: self.ipc,
+            ipc: self.ipc.map(Ipc::from),
             ..Layer::default()
+        }
+    }
+}
+
+// The profile's enums as clap values. The core crate knows no clap, so each has its mirror
+// here, with the same names and help, turned into the core's type at the edge.
+
+/// `runtime` images carry the CUDA libraries torch needs; `devel` adds the toolkit (nvcc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VariantArg {
+    Runtime,
+    Devel,
+}
+
+impl From<VariantArg> for Variant {
+    fn from(v: VariantArg) -> Variant {
+        match v {
+            VariantArg::Runtime => Variant::Runtime,
+            VariantArg::Devel => Variant::Devel,
+        }
+    }
+}
+
+/// When to pull the base image, as `docker run --pull`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullArg {
+    /// Pull only when the image is not present (the default).
+    Missing,
+    /// Pull on every `up`, to pick up a re-pushed tag.
+    Always,
+    /// Never pull; fail if the image is absent.
+    Never,
+}
+
+impl From<PullArg> for PullPolicy {
+    fn from(p: PullArg) -> PullPolicy {
+        match p {
+            PullArg::Missing => PullPolicy::Missing,
+            PullArg::Always => PullPolicy::Always,
+            PullArg::Never => PullPolicy::Never,
+        }
+    }
+}
+
+/// `host` shares the host's IPC namespace and /dev/shm; `private` gives the container its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IpcArg {
+    Private,
+    Host,
+}
+
+impl From<IpcArg> for Ipc {
+    fn from(i: IpcArg) -> Ipc {
+        match i {
+            IpcArg::Private => Ipc::Private,
+            IpcArg::Host => Ipc::Host,
         }
     }
 }
@@ -228,6 +284,16 @@ pub enum K8sKind {
     Pod,
     Job,
     Deployment,
+}
+
+impl From<K8sKind> for crate::export::k8s::K8sKind {
+    fn from(k: K8sKind) -> Self {
+        match k {
+            K8sKind::Pod => Self::Pod,
+            K8sKind::Job => Self::Job,
+            K8sKind::Deployment => Self::Deployment,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -39,7 +39,11 @@ impl Machine for Local {
         home()
     }
     fn container_user(&self, project: &Path) -> User {
-        User::for_host(project)
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: getuid/getgid cannot fail and touch no memory.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let owner = std::fs::metadata(project).ok().map(|m| (m.uid(), m.gid()));
+        User::choose((uid, gid), owner)
     }
     fn folder_access(&self, folder: &Path) -> Option<((u32, u32), u32)> {
         use std::os::unix::fs::MetadataExt;

@@ -1,38 +1,58 @@
 //! ptenv: PyTorch environments on Docker without environment hell.
 //!
-//! The pure core (`profile`, `size`, and later selection and planning) does no I/O and is
-//! covered by unit tests; `commands` wires it to the outside world.
+//! The decisions are the core crate's (`ptenv_core`: no I/O); this crate holds the adapters
+//! (engine, NVML, registry, secrets, terminal) and the commands that wire them to the core.
+//! The core's modules are re-exported here under their own names, so `crate::profile`,
+//! `ptenv::select`, … name them; a module with a pure part and a part that reads this machine
+//! is declared below: the core's items, plus the reading.
 
-pub mod address;
+pub use ptenv_core::{
+    address, catalog, dependencies, error, export, identity, lock, package_name, plan, select,
+    shell, size,
+};
+
+/// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel
+/// module's files, `nvidia-smi`).
+pub mod gpu {
+    pub use ptenv_core::gpu::*;
+    mod detect;
+    mod nvml;
+    pub use detect::{detect, detect_with, facts_for};
+}
+
+/// Profiles: the core's values, layers and parsing, and the reading of this machine's files.
+pub mod profile {
+    pub use ptenv_core::profile::*;
+    mod files;
+    pub use files::{load_sources, user_config_path};
+}
+
+/// A project folder: the core's names, and where ptenv keeps the project's data here.
+pub mod project {
+    pub use ptenv_core::project::*;
+    mod data;
+    pub use data::{data_dir, data_root, owner};
+}
+
+/// Trust in a project's `ptenv.yaml`: the core's rules, and the user's records on this machine.
+pub mod trust {
+    pub use ptenv_core::trust::*;
+    mod store;
+    pub use store::Store;
+}
+
 pub mod atomic;
-pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod credentials;
-pub mod dependencies;
-pub mod doctor;
 pub mod engine;
-pub mod error;
-pub mod export;
 pub mod flock;
-pub mod gpu;
 pub mod host;
-pub mod identity;
-pub mod lock;
-pub mod modes;
 pub mod output;
-pub mod package_name;
-pub mod plan;
-pub mod profile;
-pub mod project;
 pub mod registry;
 pub mod secrets;
-pub mod select;
-pub mod shell;
-pub mod size;
 pub mod sshconfig;
 pub mod terminal;
-pub mod trust;
 
 use clap::Parser;
 
@@ -58,4 +78,49 @@ pub fn run() -> i32 {
             e.code
         }
     }
+}
+
+/// The modes: the core's setups (what each needs in the container), and what each does once
+/// its container runs (waits, the terminal).
+pub mod modes {
+    pub use ptenv_core::modes::*;
+    mod setup;
+    mod started;
+    pub use setup::{preview, setup};
+    pub(crate) use started::interruptible;
+    pub use started::{after_start, AfterStart, Started};
+
+    /// Jupyter: the core's setup, and the wait for its answer.
+    pub mod jupyter {
+        pub use ptenv_core::modes::jupyter::*;
+        mod ready;
+        pub use ready::{after_start, status, READY_TIMEOUT};
+    }
+
+    /// ssh: the core's setup, and the connection once sshd runs.
+    pub mod ssh {
+        pub use ptenv_core::modes::ssh::*;
+        mod connect;
+        pub use connect::{
+            after_start, connect_setup, connection_json, print_connection, ssh_command, Connection,
+        };
+    }
+
+    /// The shell: the core's setup, and the interactive session.
+    pub mod shell {
+        pub use ptenv_core::modes::shell::*;
+        mod session;
+        pub use session::{after_start, run};
+    }
+}
+
+/// `ptenv doctor`: the core's checks and the known errors, and the links that read this
+/// machine's files (the host's PCI bus, kernel module and device nodes; Docker's socket, CDI
+/// specs and runtimes).
+pub mod doctor {
+    pub use ptenv_core::doctor::*;
+    pub mod docker;
+    pub mod host;
+    mod lookup;
+    pub use lookup::ThisHost;
 }

@@ -40,23 +40,21 @@ pub struct Store {
     persist: bool,
 }
 
-/// An ed25519 key pair in OpenSSH formats.
-#[derive(Clone)]
-pub struct KeyPair {
-    /// The private key file (`-----BEGIN OPENSSH PRIVATE KEY-----`).
-    pub private_openssh: zeroize::Zeroizing<String>,
-    /// `ssh-ed25519 AAAA… comment`
-    pub public_openssh: String,
-    /// Where the private key is stored on the host.
-    pub path: PathBuf,
-}
+pub use crate::modes::KeyPair;
 
-impl std::fmt::Debug for KeyPair {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyPair")
-            .field("public_openssh", &self.public_openssh)
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+/// The core's modes ask for the project's secrets through this.
+impl crate::modes::Secrets for Store {
+    fn jupyter_token(&mut self, rotate: bool) -> Result<String> {
+        Store::jupyter_token(self, rotate)
+    }
+    fn client_key(&mut self, comment: &str) -> Result<KeyPair> {
+        Store::client_key(self, comment)
+    }
+    fn host_key(&mut self, comment: &str) -> Result<KeyPair> {
+        Store::host_key(self, comment)
+    }
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 }
 

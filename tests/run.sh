@@ -4,7 +4,7 @@
 #   tests/run.sh           the full suite: test bed up (tests/testbed/setup.sh), cargo fmt --check,
 #                          cargo clippy -D warnings, cargo test against the real engine and registry,
 #                          registry down (if this run started it), and no container left behind
-#   tests/run.sh --fast    unit tests only (cargo test --lib --bins): no engine needed
+#   tests/run.sh --fast    unit tests only (cargo test --workspace --lib --bins): no engine needed
 #
 # Exits non-zero if any phase failed; prints the time of each phase at the end.
 set -uo pipefail
@@ -38,7 +38,7 @@ summary() {
 unit_tests() {
     local targets=(--bins)
     [ -f src/lib.rs ] && targets=(--lib --bins)
-    cargo test "${targets[@]}"
+    cargo test --workspace "${targets[@]}"
 }
 
 # Containers that this run left behind. Tests make their projects under $RUN_TMP, and ptenv
@@ -89,9 +89,9 @@ RUN_TMP=$(realpath "$(mktemp -d "${TMPDIR:-/tmp}/ptenv-run-XXXXXX")")
 # Some tests run ptenv as an unprivileged user (setpriv), who must reach their project folders.
 chmod 755 "$RUN_TMP"
 if phase setup tests/testbed/setup.sh; then
-    phase fmt cargo fmt --check
-    phase clippy cargo clippy --all-targets -- -D warnings
-    phase test env TMPDIR="$RUN_TMP" cargo test -- --test-threads=2
+    phase fmt cargo fmt --all --check
+    phase clippy cargo clippy --workspace --all-targets -- -D warnings
+    phase test env TMPDIR="$RUN_TMP" cargo test --workspace -- --test-threads=2
     phase leftovers no_leftovers
 fi
 rm -rf "$RUN_TMP"

@@ -259,7 +259,7 @@ async fn diagnose(
     let check = match (r.blocked(id::LOGS, &[id::DOCKER]), &engine) {
         (Some(skip), _) => skip,
         (None, Some(e)) => match e.project_output(&ctx.project, logs::TAIL_LINES).await {
-            Ok(list) => logs::check_logs(&list, &facts),
+            Ok(list) => logs::check_logs(&list, &facts, &crate::doctor::ThisHost),
             // Output that cannot be read (e.g. `--log-driver none`) says nothing about the chain.
             Err(err) => Check::warn(id::LOGS, "cannot read the project's containers' output")
                 .evidence(err.message),
@@ -443,7 +443,7 @@ async fn probe_torch(
         }
         Err(engine::container::CreateError::Other(e)) => {
             run.start_error = Some(e.message);
-            return container::check_torch(&run, facts);
+            return container::check_torch(&run, facts, &crate::doctor::ThisHost);
         }
     };
     match engine.start(&id).await {
@@ -465,7 +465,7 @@ async fn probe_torch(
             e.message
         ));
     }
-    container::check_torch(&run, facts)
+    container::check_torch(&run, facts, &crate::doctor::ThisHost)
 }
 
 /// `--explain FILE` (or `-`): the known errors in a log, with this host's facts.
@@ -485,7 +485,10 @@ fn explain_file(ctx: &Ctx, file: &Path) -> Result<i32> {
     // Logs are often partly binary (progress bars, colour codes): read what is text.
     let text = String::from_utf8_lossy(&bytes);
     let facts = ctx.machine.gpu_facts();
-    let findings = explain::scan(&text, &explain::Facts::host(&facts));
+    let findings = explain::scan(
+        &text,
+        &explain::Facts::host(&facts, &crate::doctor::ThisHost),
+    );
     let p = &ctx.printer;
     p.json(&explain::to_json(&findings));
     p.result(explain::render(&findings).trim_end());

@@ -214,7 +214,7 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
             k8s::render(
                 &input,
                 &k8s::Options {
-                    kind: k.kind,
+                    kind: k.kind.map(Into::into),
                     gpu_count: k.gpu_count,
                     workspace,
                     secret_file,
@@ -225,7 +225,8 @@ fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Res
     let mut rendered = rendered;
     if profile.mode == crate::profile::Mode::Ssh {
         // The renderers are pure; where ptenv keeps the project's client key is a fact of here.
-        let key = crate::secrets::Store::open(&project.data_dir()?)?.client_key_path();
+        let key =
+            crate::secrets::Store::open(&crate::project::data_dir(&project)?)?.client_key_path();
         for n in &mut rendered.next {
             *n = n.replace("<ptenv's client key>", &key.display().to_string());
         }

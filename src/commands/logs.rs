@@ -40,7 +40,7 @@ async fn explain(ctx: &Ctx, engine: &Engine, c: &Found, tail: Option<u64>) -> Re
         state: c.state.clone(),
         output,
     };
-    let findings = doctor_logs::scan(&out, &ctx.machine.gpu_facts());
+    let findings = doctor_logs::scan(&out, &ctx.machine.gpu_facts(), &crate::doctor::ThisHost);
     let p = &ctx.printer;
     p.json(&explain::to_json(&findings));
     p.result(explain::render(&findings).trim_end());

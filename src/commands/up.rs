@@ -672,7 +672,9 @@ impl Up<'_> {
             state: c.state.clone(),
             output,
         };
-        let first = logs::scan(&out, self.facts).into_iter().next()?;
+        let first = logs::scan(&out, self.facts, &crate::doctor::ThisHost)
+            .into_iter()
+            .next()?;
         Some(format!(
             "its output explains it: {} (line {}: `{}`); {}",
             first.pattern.title,

@@ -9,7 +9,7 @@ pub mod distribution;
 pub mod download;
 pub mod facts;
 pub mod pull;
-pub mod recipe;
+pub use ptenv_core::recipe;
 pub mod running;
 mod tarball;
 

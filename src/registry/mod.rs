@@ -10,8 +10,7 @@
 
 pub mod challenge;
 pub mod manifest;
-pub mod realm;
-pub mod reference;
+pub use ptenv_core::registry::{realm, reference};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! on the small fixture), reachable on 127.0.0.1 like `ptenv up`; the Kubernetes manifests
 //! validate against the Kubernetes schemas with `kubernetes-validate --strict` (installed by
 //! tests/testbed/setup.sh). The manifests' exact content is pinned by the snapshot tests of
-//! `src/export/` (tests/export/snapshots/), which are validated here too.
+//! `crates/ptenv-core/src/export/` (tests/export/snapshots/), which are validated here too.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

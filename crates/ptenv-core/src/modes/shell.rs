@@ -2,9 +2,7 @@
 //! `ptenv shell` opens a login shell in it as the container user, in /workspace, through the
 //! engine's exec API, like `docker run -it`.
 
-use super::{entry_command, AfterStart, Setup, Started};
-use crate::engine::running::ExecSpec;
-use crate::error::Result;
+use super::{entry_command, Setup};
 
 /// Nothing to copy in: the entry script and the login hook are in the derived image.
 pub fn setup() -> Setup {
@@ -16,34 +14,6 @@ pub fn setup() -> Setup {
         runs_profile_command: false,
         warnings: Vec::new(),
     }
-}
-
-/// `ptenv up shell`: opens the shell, unless `--detach`; `up`'s exit code is the shell's.
-pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
-    if s.detach {
-        s.printer.info(format!(
-            "{} runs in the background (`ptenv shell` opens a shell in it, `ptenv down {}` stops it)",
-            s.container, s.profile.name
-        ));
-        return Ok(AfterStart::default());
-    }
-    let code = run(s, &[]).await?;
-    Ok(AfterStart {
-        code,
-        json: Default::default(),
-    })
-}
-
-/// Runs `cmd` (a login shell when empty) in the running container as the user, in the
-/// workspace, attached to our terminal or pipes; returns its exit code.
-pub async fn run(s: &Started<'_>, cmd: &[String]) -> Result<i32> {
-    let spec = ExecSpec {
-        cmd: command(cmd),
-        user: format!("{}:{}", s.user.uid, s.user.gid),
-        workdir: s.profile.workdir.clone(),
-        env: Vec::new(),
-    };
-    s.engine.exec_attached(s.container, &spec).await
 }
 
 /// What `ptenv shell` runs: the user's command as given, or a login shell (bash when the image

@@ -14,10 +14,10 @@ use super::{
     bundle_dir, document, mode_files, secrets_gitignore, strings, FileKind, Input, Map, OutFile,
     Rendered,
 };
-use crate::engine::recipe::{CA_ARG, CA_FLAG, PIP_ARGS, PROXY_ARGS};
 use crate::plan::GpuRequest;
 use crate::profile::Mode;
 use crate::project::slug;
+use crate::recipe::{CA_ARG, CA_FLAG, PIP_ARGS, PROXY_ARGS};
 
 /// The variable that overrides memlock at `docker compose up` time.
 pub const MEMLOCK_VAR: &str = "PTENV_MEMLOCK";

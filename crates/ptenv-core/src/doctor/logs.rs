@@ -3,7 +3,7 @@
 //! judges it with [`explain`](super::explain) and this machine's facts.
 
 use super::container::ContainerShm;
-use super::explain::{self, Facts, Finding};
+use super::explain::{self, Facts, Finding, Lookup};
 use super::{id, Check};
 use crate::gpu::HostFacts;
 
@@ -21,19 +21,20 @@ pub struct ContainerOutput {
 }
 
 /// The findings in one container's output.
-pub fn scan(c: &ContainerOutput, host: &HostFacts) -> Vec<Finding> {
+pub fn scan(c: &ContainerOutput, host: &HostFacts, lookup: &dyn Lookup) -> Vec<Finding> {
     explain::scan(
         &c.output,
         &Facts {
             host,
             container: Some(&c.shm),
+            lookup,
         },
     )
 }
 
 /// The `logs` check: warns with each container's known errors (the line, what it is, what it
 /// means here), passes when the output holds none, skips when there is no container.
-pub fn check_logs(containers: &[ContainerOutput], host: &HostFacts) -> Check {
+pub fn check_logs(containers: &[ContainerOutput], host: &HostFacts, lookup: &dyn Lookup) -> Check {
     if containers.is_empty() {
         return Check::skip(
             id::LOGS,
@@ -45,7 +46,7 @@ pub fn check_logs(containers: &[ContainerOutput], host: &HostFacts) -> Check {
     let mut fixes: Vec<String> = Vec::new();
     let mut titles = Vec::new();
     for c in containers {
-        let findings = scan(c, host);
+        let findings = scan(c, host, lookup);
         if findings.is_empty() {
             evidence.push(format!(
                 "{} ({}): no known error in its last {TAIL_LINES} lines",
@@ -87,6 +88,7 @@ pub fn check_logs(containers: &[ContainerOutput], host: &HostFacts) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::doctor::explain::NothingThere;
     use crate::doctor::Status;
 
     fn output(text: &str, shm: Option<i64>) -> ContainerOutput {
@@ -105,7 +107,11 @@ mod tests {
     #[test]
     fn a_bus_error_in_the_output_warns_with_the_containers_shm_and_the_fix() {
         let log = "epoch 0\nRuntimeError: DataLoader worker (pid 31) is killed by signal: Bus error. It is possible that dataloader's workers are out of shared memory. Please try to raise your shared memory limit.\n";
-        let c = check_logs(&[output(log, Some(1 << 20))], &HostFacts::default());
+        let c = check_logs(
+            &[output(log, Some(1 << 20))],
+            &HostFacts::default(),
+            &NothingThere,
+        );
         assert_eq!(c.status, Status::Warn, "{c:?}");
         assert!(c.summary.contains("ran out of shared memory"), "{c:?}");
         assert!(
@@ -123,8 +129,15 @@ mod tests {
 
     #[test]
     fn clean_output_passes_and_no_container_skips() {
-        let c = check_logs(&[output("epoch 1 loss 0.3\n", None)], &HostFacts::default());
+        let c = check_logs(
+            &[output("epoch 1 loss 0.3\n", None)],
+            &HostFacts::default(),
+            &NothingThere,
+        );
         assert_eq!(c.status, Status::Pass);
-        assert_eq!(check_logs(&[], &HostFacts::default()).status, Status::Skip);
+        assert_eq!(
+            check_logs(&[], &HostFacts::default(), &NothingThere).status,
+            Status::Skip
+        );
     }
 }

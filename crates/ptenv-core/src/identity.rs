@@ -5,9 +5,6 @@
 //! the container too: any other user could not write to /workspace, and files Jupyter saves
 //! belong to root, as they would for any other process of that root.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub name: String,
@@ -39,15 +36,8 @@ impl User {
         self.uid == 0
     }
 
-    /// The container user for the host user running ptenv in `project`.
-    pub fn for_host(project: &Path) -> User {
-        // SAFETY: getuid/getgid cannot fail and touch no memory.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        let owner = std::fs::metadata(project).ok().map(|m| (m.uid(), m.gid()));
-        User::choose((uid, gid), owner)
-    }
-
-    /// Pure rule behind [`User::for_host`]: the host user, or for root the folder's owner (root
+    /// The container user for the host user `host` (uid, gid) in a folder owned by
+    /// `folder_owner`: the host user, or for root the folder's owner (root
     /// itself when the folder is root's or unknown).
     pub fn choose(host: (u32, u32), folder_owner: Option<(u32, u32)>) -> User {
         match (host, folder_owner) {

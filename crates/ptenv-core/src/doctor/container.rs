@@ -3,7 +3,8 @@
 
 use serde::Deserialize;
 
-use super::{explain, id, Check};
+use super::explain::{self, Lookup};
+use super::{id, Check};
 use crate::catalog::{self, Coverage};
 use crate::gpu::HostFacts;
 use crate::identity::User;
@@ -251,15 +252,15 @@ pub struct ProbeRun {
 }
 
 /// The first known error of docs/compatibility.md §8 in `text`, as "cause" and "fix".
-fn diagnose(text: &str, host: &HostFacts) -> Option<(String, String)> {
-    explain::scan(text, &explain::Facts::host(host))
+fn diagnose(text: &str, host: &HostFacts, lookup: &dyn Lookup) -> Option<(String, String)> {
+    explain::scan(text, &explain::Facts::host(host, lookup))
         .into_iter()
         .next()
         .map(|f| (format!("{}: {}", f.pattern.title, f.pattern.cause), f.fix))
 }
 
 /// Link 9: torch inside the image.
-pub fn check_torch(run: &ProbeRun, host: &HostFacts) -> Check {
+pub fn check_torch(run: &ProbeRun, host: &HostFacts, lookup: &dyn Lookup) -> Check {
     let started = match &run.gpu_request {
         Some(flag) => format!("started {} with {flag}", run.image),
         None => format!(
@@ -277,7 +278,7 @@ pub fn check_torch(run: &ProbeRun, host: &HostFacts) -> Check {
             format!("the probe container did not start: {err}"),
         )
         .evidence(format!("tried: {started}"));
-        return match diagnose(err, host) {
+        return match diagnose(err, host, lookup) {
             Some((cause, fix)) => c.evidence(cause).fix(fix),
             None => c.fix("read the engine's message above; `docker run --rm IMAGE python -c 'import torch'` reproduces it"),
         };
@@ -372,7 +373,7 @@ pub fn check_torch(run: &ProbeRun, host: &HostFacts) -> Check {
         let problem = view.kernel_error.clone().or_else(|| {
             view.warnings
                 .iter()
-                .find(|w| diagnose(w, host).is_some())
+                .find(|w| diagnose(w, host, lookup).is_some())
                 .cloned()
         });
         if !uncovered.is_empty() || problem.is_some() {
@@ -388,7 +389,7 @@ pub fn check_torch(run: &ProbeRun, host: &HostFacts) -> Check {
             let text = problem.unwrap_or_else(|| {
                 "no kernel image is available for execution on the device".into()
             });
-            return match diagnose(&text, host) {
+            return match diagnose(&text, host, lookup) {
                 Some((cause, fix)) => c.evidence(cause).fix(fix),
                 None => c,
             };
@@ -440,7 +441,7 @@ pub fn check_torch(run: &ProbeRun, host: &HostFacts) -> Check {
     if no_libcuda {
         return c.fix("the driver libraries were not injected: NVIDIA_DRIVER_CAPABILITIES must include `compute` (the pytorch images set compute,utility); reinstall the NVIDIA Container Toolkit if it does");
     }
-    match view.init_error.as_deref().and_then(|e| diagnose(e, host)) {
+    match view.init_error.as_deref().and_then(|e| diagnose(e, host, lookup)) {
         Some((cause, fix)) => c.evidence(cause).fix(fix),
         None => c.fix("read the torch.cuda.init() error above; `ptenv doctor --explain` knows the common ones"),
     }
@@ -452,6 +453,7 @@ fn cc_text(cc: &[u32]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::explain::NothingThere;
     use super::super::Status;
     use super::*;
 
@@ -513,7 +515,7 @@ PTENV-PROBE {"dev_nvidia": [], "env": {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_
 
     #[test]
     fn no_gpu_without_a_request_names_the_missing_devices_and_the_earlier_link() {
-        let c = check_torch(&run(NO_GPU, None), &HostFacts::default());
+        let c = check_torch(&run(NO_GPU, None), &HostFacts::default(), &NothingThere);
         assert_eq!(c.status, Status::Fail);
         assert!(
             c.summary
@@ -539,7 +541,11 @@ PTENV-PROBE {"dev_nvidia": [], "env": {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_
 
     #[test]
     fn no_gpu_with_a_request_points_at_the_injection() {
-        let c = check_torch(&run(NO_GPU, Some("--gpus all")), &HostFacts::default());
+        let c = check_torch(
+            &run(NO_GPU, Some("--gpus all")),
+            &HostFacts::default(),
+            &NothingThere,
+        );
         assert_eq!(c.status, Status::Fail);
         assert!(c.summary.contains("although GPUs were requested"), "{c:?}");
         assert!(c.fix.unwrap().contains("did not inject the devices"));
@@ -550,6 +556,7 @@ PTENV-PROBE {"dev_nvidia": [], "env": {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_
         let c = check_torch(
             &run(&libs_missing, Some("--gpus all")),
             &HostFacts::default(),
+            &NothingThere,
         );
         assert!(
             c.fix
@@ -561,7 +568,11 @@ PTENV-PROBE {"dev_nvidia": [], "env": {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_
         let too_old = libs_missing
             .replace(r#""libcuda": "libcuda.so.1: cannot open shared object file: No such file or directory""#, r#""libcuda": null"#)
             .replace("Found no NVIDIA driver on your system. Please check that you have an NVIDIA GPU and installed a driver from http://www.nvidia.com/Download/index.aspx", "The NVIDIA driver on your system is too old (found version 11040). Please update your GPU driver");
-        let c = check_torch(&run(&too_old, Some("--gpus all")), &HostFacts::default());
+        let c = check_torch(
+            &run(&too_old, Some("--gpus all")),
+            &HostFacts::default(),
+            &NothingThere,
+        );
         assert!(c.evidence.iter().any(|e| e.contains("too old")), "{c:?}");
         assert!(
             c.fix.unwrap().to_lowercase().contains("driver"),
@@ -572,7 +583,11 @@ PTENV-PROBE {"dev_nvidia": [], "env": {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_
     #[test]
     fn a_visible_gpu_without_code_is_an_architecture_mismatch() {
         let out = r#"PTENV-PROBE {"dev_nvidia": ["/dev/nvidia0"], "libcuda": null, "version": "2.6.0+cu124", "cuda": "12.4", "available": true, "count": 1, "arch_list": ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"], "devices": [{"name": "NVIDIA GeForce RTX 5090", "cc": [12, 0]}], "kernel_error": "RuntimeError: CUDA error: no kernel image is available for execution on the device", "warnings": ["NVIDIA GeForce RTX 5090 with CUDA capability sm_120 is not compatible with the current PyTorch installation."]}"#;
-        let c = check_torch(&run(out, Some("--gpus all")), &HostFacts::default());
+        let c = check_torch(
+            &run(out, Some("--gpus all")),
+            &HostFacts::default(),
+            &NothingThere,
+        );
         assert_eq!(c.status, Status::Fail, "{c:?}");
         assert!(
             c.summary.contains("architecture mismatch") && c.summary.contains("sm_120"),
@@ -584,7 +599,11 @@ PTENV-PROBE {"dev_nvidia": [], "env": {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_
     #[test]
     fn a_gpu_that_runs_a_kernel_passes() {
         let out = r#"PTENV-PROBE {"dev_nvidia": ["/dev/nvidia0"], "libcuda": null, "version": "2.6.0+cu124", "cuda": "12.4", "available": true, "count": 1, "arch_list": ["sm_50", "sm_86", "sm_90"], "devices": [{"name": "NVIDIA GeForce RTX 4090", "cc": [8, 9]}]}"#;
-        let c = check_torch(&run(out, Some("--gpus all")), &HostFacts::default());
+        let c = check_torch(
+            &run(out, Some("--gpus all")),
+            &HostFacts::default(),
+            &NothingThere,
+        );
         assert_eq!(c.status, Status::Pass, "{c:?}");
         assert!(c.summary.contains("sees 1 GPU"));
     }
@@ -594,12 +613,12 @@ PTENV-PROBE {"dev_nvidia": [], "env": {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_
         let mut r = run("", Some("--gpus all"));
         r.start_error =
             Some("could not select device driver \"\" with capabilities: [[gpu]]".into());
-        let c = check_torch(&r, &HostFacts::default());
+        let c = check_torch(&r, &HostFacts::default(), &NothingThere);
         assert_eq!(c.status, Status::Fail);
         assert!(c.fix.unwrap().contains("Container Toolkit"), "toolkit fix");
         let mut r = run("python: not found", None);
         r.exit_code = Some(127);
-        let c = check_torch(&r, &HostFacts::default());
+        let c = check_torch(&r, &HostFacts::default(), &NothingThere);
         assert!(c.summary.contains("exit code 127"), "{c:?}");
         assert!(c.evidence.iter().any(|e| e.contains("python: not found")));
         let c = check_torch(
@@ -608,12 +627,15 @@ PTENV-PROBE {"dev_nvidia": [], "env": {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_
                 None,
             ),
             &HostFacts::default(),
+            &NothingThere,
         );
         assert!(c.summary.contains("does not import"));
         let cpu = NO_GPU.replace(r#""cuda": "12.4""#, r#""cuda": null"#);
-        assert!(check_torch(&run(&cpu, None), &HostFacts::default())
-            .summary
-            .contains("CPU-only"));
+        assert!(
+            check_torch(&run(&cpu, None), &HostFacts::default(), &NothingThere)
+                .summary
+                .contains("CPU-only")
+        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Facts about the host's NVIDIA driver and GPUs.
+//! Facts about the host's NVIDIA driver and GPUs: the types, and the order in which the
+//! sources are believed ([`fallback_chain`]). Reading the sources (NVML, the kernel module's
+//! files, `nvidia-smi`) is the binary's `gpu` module.
 //!
 //! The sources, in order: NVML (through nvml-wrapper, loading `libnvidia-ml.so.1` by the
 //! system loader's search, so `LD_LIBRARY_PATH` is honoured, or the file in `PTENV_NVML_LIB`);
@@ -7,11 +9,7 @@
 //! which source gave it and why the earlier ones did not. `--driver`/`--gpu` overrides build
 //! the facts of another machine instead ([`from_overrides`]).
 
-mod nvml;
 pub mod parse;
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde::Serialize;
 
@@ -126,7 +124,7 @@ impl HostFacts {
         })
     }
 
-    fn empty() -> HostFacts {
+    pub fn empty() -> HostFacts {
         HostFacts {
             machine: std::env::consts::ARCH.to_string(),
             ..HostFacts::default()
@@ -134,28 +132,10 @@ impl HostFacts {
     }
 }
 
-/// Real detection: NVML from `PTENV_NVML_LIB` or the loader's search path, then the fallbacks.
-pub fn detect() -> HostFacts {
-    let lib = std::env::var_os("PTENV_NVML_LIB")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    detect_with(lib.as_deref())
-}
-
 /// The kernel module's version file.
 pub const SYSFS_VERSION: &str = "/sys/module/nvidia/version";
 /// The driver's own version file.
 pub const PROCFS_VERSION: &str = "/proc/driver/nvidia/version";
-
-/// Detection with the NVML library given (`None`: `libnvidia-ml.so.1` by the loader's search).
-pub fn detect_with(nvml_lib: Option<&Path>) -> HostFacts {
-    fallback_chain(
-        || nvml::probe(nvml_lib),
-        || read_text(SYSFS_VERSION),
-        || read_text(PROCFS_VERSION),
-        run_nvidia_smi,
-    )
-}
 
 /// What one probe that lists GPUs found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -169,7 +149,7 @@ pub struct Found {
 
 /// The order of the sources, apart from how each is read: the first that names a driver
 /// gives it; GPUs come from NVML, else from `nvidia-smi`, which only runs when NVML failed.
-fn fallback_chain(
+pub fn fallback_chain(
     nvml: impl FnOnce() -> std::result::Result<Found, String>,
     sysfs: impl FnOnce() -> std::result::Result<String, String>,
     procfs: impl FnOnce() -> std::result::Result<String, String>,
@@ -225,43 +205,6 @@ fn fallback_chain(
     facts
 }
 
-/// Read a small text file; a missing file is the usual "no driver" case.
-fn read_text(path: &str) -> std::result::Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            format!("{path}: not found (no NVIDIA kernel module loaded)")
-        }
-        _ => format!("{path}: {e}"),
-    })
-}
-
-/// `nvidia-smi --query-gpu=… --format=csv,noheader,nounits`; its first line on failure.
-fn run_nvidia_smi() -> std::result::Result<String, String> {
-    let out = Command::new("nvidia-smi")
-        .arg(format!("--query-gpu={}", parse::SMI_QUERY))
-        .arg("--format=csv,noheader,nounits")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => "nvidia-smi: not installed (not on PATH)".to_string(),
-            _ => format!("nvidia-smi: {e}"),
-        })?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() {
-        Ok(stdout)
-    } else {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let first = stdout
-            .lines()
-            .chain(stderr.lines())
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("no output")
-            .to_string();
-        Err(format!("nvidia-smi: failed ({}): {first}", out.status))
-    }
-}
-
 /// The facts of a machine described on the command line: `--driver 535.104.05 --gpu 9.0
 /// --gpu 8.6` (or `PTENV_CUDA_DRIVER_VERSION`). The driver's CUDA version comes from its
 /// branch (docs/compatibility.md §5). A driver without `--gpu` plans for GPUs of unknown kind.
@@ -298,16 +241,6 @@ pub fn from_overrides(driver: Option<&str>, ccs: &[String]) -> Result<HostFacts>
         source: Source::Override,
         ..HostFacts::empty()
     })
-}
-
-/// The facts a command plans for: the machine described by `--driver`/`--gpu` when either is
-/// given (`ptenv select`, `ptenv lock`), else this host's, detected.
-pub fn facts_for(driver: Option<&str>, gpus: &[String]) -> Result<HostFacts> {
-    if driver.is_some() || !gpus.is_empty() {
-        from_overrides(driver, gpus)
-    } else {
-        Ok(detect())
-    }
 }
 
 #[cfg(test)]

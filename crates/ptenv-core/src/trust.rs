@@ -12,7 +12,7 @@
 //! may only pin a digest of the repository the (trusted) profile names, which is checked
 //! wherever the lock is used.
 //!
-//! [`risks`] and [`Changes`] are pure; [`Store`] reads and writes the records.
+//! This module is pure; the binary's `trust::Store` reads and writes the records.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::profile::{Ipc, Kubernetes, Layer, DEFAULT_REPOSITORY};
 use crate::project::hex;
 use crate::registry::reference::Reference;
@@ -368,66 +368,6 @@ impl Assessment {
     }
 }
 
-/// Where trust records are kept: one JSON file per project folder, 0600 in a 0700 folder.
-#[derive(Debug, Clone)]
-pub struct Store {
-    dir: PathBuf,
-}
-
-impl Store {
-    pub fn new(dir: PathBuf) -> Store {
-        Store { dir }
-    }
-
-    /// The user's: `<ptenv data dir>/trust`.
-    pub fn for_user() -> Result<Store> {
-        Ok(Store::new(crate::project::data_root()?.join("trust")))
-    }
-
-    fn path(&self, project: &Path) -> PathBuf {
-        let key = Sha256::digest(project.as_os_str().as_encoded_bytes());
-        self.dir.join(format!("{}.json", &hex(&key)[..32]))
-    }
-
-    /// The record for `project`; an unreadable or foreign one counts as none (trust is then
-    /// asked again, which is the safe side).
-    pub fn get(&self, project: &Path, file: &Path) -> Option<Record> {
-        let text = std::fs::read(self.path(project)).ok()?;
-        serde_json::from_slice::<Record>(&text)
-            .ok()
-            .filter(|r| r.file == file)
-    }
-
-    pub fn put(&self, project: &Path, record: &Record) -> Result<()> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        let cannot = |e: std::io::Error| {
-            Error::new(format!("cannot create {}: {e}", self.dir.display()))
-                .hint("check that your home directory is writable")
-        };
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(cannot)?;
-        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(cannot)?;
-        let text = serde_json::to_vec_pretty(record).expect("a record serializes");
-        crate::secrets::write_secret(&self.path(project), &text)
-    }
-
-    /// Removes the record; whether there was one.
-    pub fn remove(&self, project: &Path) -> Result<bool> {
-        match std::fs::remove_file(self.path(project)) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::new(format!(
-                "cannot remove {}: {e}",
-                self.path(project).display()
-            ))),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,33 +474,5 @@ mod tests {
         // A file without risky settings needs no record.
         let plain = "shm_size: 8g\n";
         assert!(Assessment::new(file, plain.as_bytes(), &layer(plain), None).is_trusted());
-    }
-
-    #[test]
-    fn the_store_keeps_records_private_and_per_project() {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::new(tmp.path().join("trust"));
-        let (p, f) = (Path::new("/p"), Path::new("/p/ptenv.yaml"));
-        assert_eq!(store.get(p, f), None);
-        let record = Record {
-            file: f.to_path_buf(),
-            sha256: "ab".into(),
-            risks: Vec::new(),
-        };
-        store.put(p, &record).unwrap();
-        assert_eq!(store.get(p, f), Some(record));
-        assert_eq!(store.get(Path::new("/q"), Path::new("/q/ptenv.yaml")), None);
-        let file = std::fs::read_dir(tmp.path().join("trust"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap();
-        assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
-        let dir = std::fs::metadata(tmp.path().join("trust")).unwrap();
-        assert_eq!(dir.permissions().mode() & 0o777, 0o700);
-        assert!(store.remove(p).unwrap());
-        assert!(!store.remove(p).unwrap());
-        assert_eq!(store.get(p, f), None);
     }
 }

@@ -20,11 +20,18 @@ use super::{
     bundle_dir, comment_lines, document, mode_files, secrets_gitignore, split_env, strings,
     FileKind, Input, Map, OutFile, Rendered,
 };
-use crate::cli::K8sKind;
 use crate::error::{Error, Result};
 use crate::plan::GpuRequest;
 use crate::profile::{Mode, PullPolicy};
 use crate::project::slug;
+
+/// The Kubernetes object that runs the environment (`ptenv export k8s --kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum K8sKind {
+    Pod,
+    Job,
+    Deployment,
+}
 
 /// The extended resource of NVIDIA's device plugin.
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
 use crate::profile::Mode;
 
 /// Label keys on every container ptenv creates.
@@ -18,13 +17,6 @@ pub const LABEL_CONFIG: &str = "dev.ptenv.config-hash";
 /// Who made the container: `<uid>:<ptenv data dir>`. Keys and tokens live in the data dir, so
 /// two users (or two HOMEs) of one project folder have different environments.
 pub const LABEL_OWNER: &str = "dev.ptenv.owner";
-
-/// The value of [`LABEL_OWNER`] for this process.
-pub fn owner() -> Result<String> {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let uid = unsafe { libc::geteuid() };
-    Ok(format!("{uid}:{}", data_root()?.display()))
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
@@ -64,22 +56,15 @@ impl Project {
         format!("ptenv-{}", self.id)
     }
 
-    /// ptenv's data folder for this project (tokens, keys), under the data dir from
-    /// `directories` (e.g. ~/.local/share/ptenv/projects/<id>).
-    pub fn data_dir(&self) -> Result<PathBuf> {
-        Ok(data_root()?.join("projects").join(&self.id))
+    /// ptenv's data folder for this project (tokens, keys) under ptenv's data dir `root`
+    /// (e.g. ~/.local/share/ptenv/projects/<id>).
+    pub fn data_dir_in(&self, root: &Path) -> PathBuf {
+        root.join("projects").join(&self.id)
     }
 
     pub fn is_mode_name(name: &str) -> Option<Mode> {
         Mode::ALL.iter().copied().find(|m| m.as_str() == name)
     }
-}
-
-/// ptenv's data dir (e.g. ~/.local/share/ptenv).
-pub fn data_root() -> Result<PathBuf> {
-    directories::ProjectDirs::from("", "", "ptenv")
-        .map(|d| d.data_dir().to_path_buf())
-        .ok_or_else(|| Error::new("cannot find a home directory for ptenv's data").hint("set HOME"))
 }
 
 /// Lowercase letters, digits and `-`, as Docker names and ssh aliases accept everywhere.

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 
 /// The realm's host, when ptenv may ask it for a token; else why not, in a sentence.
 pub fn check(realm: &str) -> Result<String, String> {
-    let uri: ureq::http::Uri = realm
+    let uri: http::Uri = realm
         .parse()
         .map_err(|_| format!("the registry names a token service that is not a URL ({realm})"))?;
     let host = uri

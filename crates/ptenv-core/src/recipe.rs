@@ -700,8 +700,12 @@ mod tests {
 
         // The shell code writes exactly the bytes, run by a real shell.
         let dir = tempfile::tempdir().unwrap();
-        // SAFETY: getuid/getgid touch no memory.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        // The IDs this process makes files with, so that the shell may chown to them.
+        let (uid, gid) = {
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(dir.path()).unwrap();
+            (meta.uid(), meta.gid())
+        };
         let texts: [&[u8]; 6] = [
             b"",
             b"one line\n",

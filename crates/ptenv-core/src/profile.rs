@@ -4,7 +4,7 @@
 //! (`profiles/*.yaml`, compiled in) → the user's config file → the project's `ptenv.yaml` →
 //! command-line flags. Each file may hold settings for all of its profiles at the top level,
 //! a `default:` profile name and named `profiles:`. This module is pure: it parses text it is
-//! given and merges layers; reading the files is [`load_sources`]'s only I/O.
+//! given and merges layers; reading the files is the binary's (`profile::load_sources`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,7 +45,7 @@ impl fmt::Display for Mode {
 }
 
 /// `runtime` images carry the CUDA libraries torch needs; `devel` adds the toolkit (nvcc).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
     Runtime,
@@ -68,7 +68,7 @@ impl fmt::Display for Variant {
 }
 
 /// When to pull the base image, as `docker run --pull`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PullPolicy {
     /// Pull only when the image is not present (the default).
@@ -220,7 +220,7 @@ impl<'de> Deserialize<'de> for ShmSize {
 
 /// `ipc: host` shares the host's IPC namespace and /dev/shm; `private` (Docker's default for
 /// `docker run`) gives the container its own /dev/shm sized by `shm_size`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Ipc {
     Private,
@@ -1288,9 +1288,12 @@ pub struct Sources {
 }
 
 const BUILTIN: [(Mode, &str); 3] = [
-    (Mode::Jupyter, include_str!("../profiles/jupyter.yaml")),
-    (Mode::Ssh, include_str!("../profiles/ssh.yaml")),
-    (Mode::Shell, include_str!("../profiles/shell.yaml")),
+    (
+        Mode::Jupyter,
+        include_str!("../../../profiles/jupyter.yaml"),
+    ),
+    (Mode::Ssh, include_str!("../../../profiles/ssh.yaml")),
+    (Mode::Shell, include_str!("../../../profiles/shell.yaml")),
 ];
 
 /// The built-in profile of a mode, parsed from the YAML compiled into the binary.
@@ -1403,65 +1406,27 @@ fn suggestion(message: &str) -> Option<String> {
 /// The project's profile file.
 pub const PROJECT_FILE: &str = "ptenv.yaml";
 
-/// The user's config file, under the config dir from `directories` (e.g. ~/.config/ptenv).
-pub fn user_config_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "ptenv").map(|d| d.config_dir().join("config.yaml"))
-}
-
-/// Read the user's and the project's files; a missing file is no layer, an unreadable or
-/// invalid one is an error.
-pub fn load_sources(project_dir: &Path) -> Result<Sources> {
-    let mut files = Vec::new();
-    if let Some(path) = user_config_path() {
-        if let Some(layer) = read_layer(&path)? {
-            files.push(Source {
-                origin: Origin::User(path),
-                layer,
-            });
-        }
-    }
-    let path = project_dir.join(PROJECT_FILE);
-    if let Some(layer) = read_layer(&path)? {
-        files.push(Source {
-            origin: Origin::Project(path),
-            layer,
-        });
-    }
-    let sources = Sources { files };
-    sources.check_names()?;
-    Ok(sources)
-}
-
 /// The largest profile file ptenv reads. Real ones are a few KiB; YAML aliases can make a
 /// small file expand, and a huge one is a mistake or an attack, so it is refused unread.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
-fn read_layer(path: &Path) -> Result<Option<Layer>> {
-    use std::io::Read;
-    let read = std::fs::File::open(path).and_then(|f| {
-        let mut bytes = Vec::new();
-        // One byte more than allowed tells a too-large file without reading all of it.
-        f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-        Ok(bytes)
-    });
-    match read {
-        Ok(bytes) if bytes.len() as u64 > MAX_FILE_BYTES => Err(Error::new(format!(
+/// A profile file's bytes as a layer: refused when larger than [`MAX_FILE_BYTES`] (the reader
+/// passes one byte more than that, to tell a too-large file without reading all of it) or not
+/// UTF-8, else parsed.
+pub fn layer_from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Layer> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::new(format!(
             "{} is larger than {} MiB; ptenv does not read profile files that large",
             path.display(),
             MAX_FILE_BYTES >> 20
         ))
-        .hint("a ptenv.yaml holds settings, not data: check that this is the file you meant")),
-        Ok(bytes) => {
-            let text = String::from_utf8(bytes).map_err(|_| {
-                Error::new(format!("{} is not UTF-8 text", path.display()))
-                    .hint("save it as UTF-8 and run the command again")
-            })?;
-            parse(&text, path).map(Some)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::new(format!("cannot read {}: {e}", path.display()))
-            .hint("check the file's permissions (it must be readable by you)")),
+        .hint("a ptenv.yaml holds settings, not data: check that this is the file you meant"));
     }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::new(format!("{} is not UTF-8 text", path.display()))
+            .hint("save it as UTF-8 and run the command again")
+    })?;
+    parse(&text, path)
 }
 
 /// A profile name and where it is defined, for `ptenv profiles`.
@@ -2325,20 +2290,6 @@ mod tests {
             },
         ];
         Sources { files }.check_names().unwrap();
-    }
-
-    #[test]
-    fn a_file_over_one_mib_is_refused_unparsed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(PROJECT_FILE);
-        let mut text = String::from("description: big\n");
-        text.push_str(&"# padding\n".repeat((MAX_FILE_BYTES as usize) / 10 + 1));
-        std::fs::write(&path, &text).unwrap();
-        let e = load_sources(dir.path()).unwrap_err();
-        assert!(e.message.contains("larger than 1 MiB"), "{e}");
-        text.truncate(MAX_FILE_BYTES as usize - 1);
-        std::fs::write(&path, &text).unwrap();
-        assert!(load_sources(dir.path()).is_ok());
     }
 
     #[test]

@@ -6,12 +6,12 @@
 //! memory, memlock) → torch inside the image; then the known errors in the project's containers'
 //! own output. Each link is a small function in a submodule
 //! that turns facts (read elsewhere) into a [`Check`]; this module holds the types, the rule
-//! that a check whose prerequisite failed is skipped, the verdict and the two renderings.
+//! that a check whose prerequisite failed is skipped, the verdict and the two renderings. The
+//! host and Docker links, whose checks sit beside the readers of their files, are the
+//! binary's (`doctor::host`, `doctor::docker`).
 
 pub mod container;
-pub mod docker;
 pub mod explain;
-pub mod host;
 pub mod image;
 pub mod logs;
 

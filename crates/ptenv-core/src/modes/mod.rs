@@ -1,5 +1,6 @@
 //! The three ways of working inside an environment (jupyter, ssh, shell): what each adds to the
-//! container before it starts ([`Setup`]), and what each does once it runs.
+//! container before it starts ([`Setup`]). What each does once it runs (waiting, the terminal)
+//! is the binary's `modes`.
 
 use crate::identity::User;
 
@@ -65,7 +66,39 @@ pub mod ssh;
 
 use crate::error::Result;
 use crate::profile::{Mode, Profile};
-use crate::secrets::Store;
+
+/// The project's secrets, as a mode's setup needs them: kept by the binary (`secrets::Store`,
+/// files 0600 in ptenv's data dir), made on first use.
+pub trait Secrets {
+    /// The Jupyter token; a new one when `rotate`.
+    fn jupyter_token(&mut self, rotate: bool) -> Result<String>;
+    /// The key ssh clients log in with (its public half goes into the container).
+    fn client_key(&mut self, comment: &str) -> Result<KeyPair>;
+    /// sshd's host key (copied into the container, pinned in ptenv's known_hosts).
+    fn host_key(&mut self, comment: &str) -> Result<KeyPair>;
+    /// Things the user should know (e.g. a secret whose loose permissions were tightened).
+    fn take_warnings(&mut self) -> Vec<String>;
+}
+
+/// An ed25519 key pair in OpenSSH formats.
+#[derive(Clone)]
+pub struct KeyPair {
+    /// The private key file (`-----BEGIN OPENSSH PRIVATE KEY-----`).
+    pub private_openssh: zeroize::Zeroizing<String>,
+    /// `ssh-ed25519 AAAA… comment`
+    pub public_openssh: String,
+    /// Where the private key is stored on the host.
+    pub path: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("public_openssh", &self.public_openssh)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Where ptenv's files live inside every container it starts (scripts, configs, the token).
 pub const CONTAINER_DIR: &str = "/etc/ptenv";
@@ -86,27 +119,14 @@ pub const PROFILE_SCRIPT: &str = "/etc/profile.d/ptenv.sh";
 pub const ENTRY_SCRIPT: &str = "/etc/ptenv/entry.sh";
 
 /// What a mode adds to the container of `profile`: its command, environment and the files
-/// copied in before start. Reads (or makes) the project's secrets.
-pub fn setup(profile: &Profile, input: &SetupInput) -> Result<Setup> {
-    let mut store = Store::open(&input.project.data_dir()?)?;
-    setup_with(&mut store, profile, input)
-}
-
-/// What [`setup`] would add, for `ptenv up --dry-run`: the stored secrets when they exist,
-/// throwaway ones otherwise, and nothing written to ptenv's data folder.
-pub fn preview(profile: &Profile, input: &SetupInput) -> Result<Setup> {
-    let mut store = Store::preview(&input.project.data_dir()?);
-    setup_with(&mut store, profile, input)
-}
-
-/// [`setup`] with the project's secrets in `store`.
-fn setup_with(store: &mut Store, profile: &Profile, input: &SetupInput) -> Result<Setup> {
+/// copied in before start, with the project's secrets from `store`.
+pub fn setup_with(store: &mut dyn Secrets, profile: &Profile, input: &SetupInput) -> Result<Setup> {
     let mut setup = match profile.mode {
         Mode::Jupyter => jupyter::setup(store, input)?,
         Mode::Ssh => ssh::setup_running(store, input, profile.command.as_deref())?,
         Mode::Shell => shell::setup(),
     };
-    setup.warnings.append(&mut store.warnings);
+    setup.warnings.extend(store.take_warnings());
     Ok(setup)
 }
 
@@ -126,7 +146,7 @@ pub const LOCAL_VARIABLES: &str = "HOME PWD OLDPWD SHLVL USER LOGNAME MAIL SHELL
 
 /// The files every derived image carries, for every mode: the two environment files (root's
 /// and the user's), the login-shell hook and the entry script. They depend on nothing but ptenv and the user, so the recipe bakes
-/// them into the image (`engine::recipe`) instead of copying them into each container before
+/// them into the image (`recipe`) instead of copying them into each container before
 /// its start: on storage drivers without a native diff (fuse-overlayfs, rootless engines) that
 /// copy mounts the container's file system, about 50 ms of a 300 ms start.
 pub fn image_files(owner: &User) -> Vec<ContainerFile> {
@@ -183,187 +203,9 @@ pub fn entry_command(command: Vec<String>) -> Vec<String> {
     out
 }
 
-/// What `up` hands to the mode once its container runs.
-pub struct Started<'a> {
-    pub engine: &'a crate::engine::Engine,
-    pub printer: &'a crate::output::Printer,
-    pub profile: &'a Profile,
-    pub project: &'a crate::project::Project,
-    pub user: &'a User,
-    /// The container's name (or id).
-    pub container: &'a str,
-    /// `up --open`: open Jupyter's URL in the browser.
-    pub open: bool,
-    /// `up --detach`: start and return (the shell mode opens no shell).
-    pub detach: bool,
-    /// This `up` created the container: if the mode fails, `up` removes it, and with it the
-    /// log that `ptenv logs` would show (so errors quote the log's last lines instead).
-    pub made_now: bool,
-}
-
-impl Started<'_> {
-    /// `e` with a pointer to the container's whole log, unless `up` removes the container
-    /// with the error (one it made), and the log with it.
-    pub fn with_log_hint(&self, e: crate::error::Error) -> crate::error::Error {
-        match self.made_now {
-            true => e,
-            false => e.hint(format!(
-                "see the whole log: ptenv logs {}",
-                self.profile.name
-            )),
-        }
-    }
-}
-
-/// What the mode's step after start produced: `up`'s exit code, and the fields the mode adds
-/// to `up`'s `--json` document (e.g. Jupyter's `url`, `port` and `token`).
-#[derive(Debug, Default)]
-pub struct AfterStart {
-    pub code: i32,
-    pub json: serde_json::Map<String, serde_json::Value>,
-}
-
-/// Runs `work` until it ends or the user presses Ctrl-C. Needed because `up` installs a SIGINT
-/// handler (to clean up a half-made container), after which Ctrl-C no longer ends the process
-/// by itself. The container keeps running; the next `ptenv up` reuses it.
-pub(crate) async fn interruptible<T>(
-    what: &str,
-    work: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    tokio::select! {
-        r = work => r,
-        _ = tokio::signal::ctrl_c() => Err(crate::error::Error::interrupted(what)
-            .hint("the container keeps running: `ptenv up` again reuses it, `ptenv down` stops it")),
-    }
-}
-
-/// The mode's step once the container runs. Jupyter: wait until it answers with the token,
-/// print the URL (and open it with `--open`). ssh: pin the host key, write the client config,
-/// print how to connect. shell: open the interactive shell, unless `--detach`. Human output is
-/// printed here; the JSON fields are returned for `up` to print in its one document.
-pub async fn after_start(started: &Started<'_>) -> Result<AfterStart> {
-    match started.profile.mode {
-        Mode::Jupyter => jupyter::after_start(started).await,
-        Mode::Ssh => ssh::after_start(started).await,
-        Mode::Shell => shell::after_start(started).await,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{Layer, Sources};
-    use crate::project::Project;
-
-    fn setup_of(mode: &str, store: &mut Store, new_token: bool) -> Setup {
-        let profile = Sources::default().resolve(mode, &Layer::default()).unwrap();
-        let user = User::for_ids(1234, 1300);
-        let project = Project::new(std::path::Path::new("/home/ana/demo"));
-        let input = SetupInput {
-            user: &user,
-            project: &project,
-            new_token,
-        };
-        setup_with(store, &profile, &input).unwrap()
-    }
-
-    fn file<'a>(setup: &'a Setup, path: &str) -> &'a ContainerFile {
-        setup
-            .files
-            .iter()
-            .find(|f| f.path == path)
-            .unwrap_or_else(|| panic!("no {path} in {:?}", setup.files))
-    }
-
-    #[test]
-    fn jupyter_gets_its_token_as_a_private_file_of_the_user_never_in_env_or_command() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut store = Store::open(tmp.path()).unwrap();
-        let s = setup_of("jupyter", &mut store, false);
-        let token = store.jupyter_token(false).unwrap();
-        let f = file(&s, "/etc/ptenv/jupyter/token");
-        assert_eq!(f.contents, token.as_bytes());
-        assert_eq!((f.mode, f.uid, f.gid), (0o600, 1234, 1300));
-        assert_eq!(
-            s.env,
-            [(
-                "JUPYTER_TOKEN_FILE".to_string(),
-                "/etc/ptenv/jupyter/token".to_string()
-            )]
-        );
-        let visible = format!("{:?} {:?} {:?}", s.env, s.command, s.files);
-        assert!(!visible.contains(&token), "{visible}");
-        assert!(!s.run_as_root);
-        // Only the token is copied in; the entry script is in the image.
-        assert_eq!(s.files.len(), 1, "{:?}", s.files);
-        assert_eq!(s.command.as_ref().unwrap()[..2], ["/bin/sh", ENTRY_SCRIPT]);
-        // --new-token changes the file (so `up` recreates the container).
-        let rotated = setup_of("jupyter", &mut store, true);
-        assert_ne!(
-            file(&rotated, "/etc/ptenv/jupyter/token").contents,
-            f.contents
-        );
-    }
-
-    #[test]
-    fn ssh_gets_root_owned_keys_and_config_and_starts_as_root() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut store = Store::open(tmp.path()).unwrap();
-        let s = setup_of("ssh", &mut store, false);
-        assert!(s.run_as_root);
-        assert_eq!(
-            s.command.as_deref().unwrap(),
-            ["/bin/sh", "/etc/ptenv/ssh/start.sh"]
-        );
-        let host = file(&s, "/etc/ptenv/ssh/ssh_host_ed25519_key");
-        assert_eq!((host.mode, host.uid), (0o600, 0));
-        assert!(host
-            .contents
-            .starts_with(b"-----BEGIN OPENSSH PRIVATE KEY-----"));
-        let client = store.client_key("x").unwrap();
-        let auth = file(&s, "/etc/ptenv/ssh/authorized_keys");
-        assert_eq!(
-            auth.contents,
-            format!("{}\n", client.public_openssh).as_bytes()
-        );
-        assert_eq!((auth.mode, auth.uid), (0o644, 0));
-        let config =
-            String::from_utf8(file(&s, "/etc/ptenv/ssh/sshd_config").contents.clone()).unwrap();
-        assert!(config.contains("\nAllowUsers dev\n"), "{config}");
-        // The client's private key never goes into the container.
-        let all: Vec<u8> = s.files.iter().flat_map(|f| f.contents.clone()).collect();
-        let all = String::from_utf8_lossy(&all);
-        assert!(!all.contains(client.private_openssh.as_str()));
-        assert!(s.env.is_empty());
-        assert!(s.runs_profile_command);
-        // The profile's own command goes to the start script, which runs it as the user.
-        let own: Vec<String> = vec!["python".into(), "serve.py".into()];
-        let user = User::for_ids(1234, 1300);
-        let project = crate::project::Project::new(std::path::Path::new("/home/ana/demo"));
-        let input = SetupInput {
-            user: &user,
-            project: &project,
-            new_token: false,
-        };
-        let s = ssh::setup_running(&mut store, &input, Some(&own)).unwrap();
-        assert_eq!(
-            s.command.as_deref().unwrap(),
-            ["/bin/sh", "/etc/ptenv/ssh/start.sh", "python", "serve.py"]
-        );
-    }
-
-    #[test]
-    fn the_shell_idles_as_the_user() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut store = Store::open(tmp.path()).unwrap();
-        let s = setup_of("shell", &mut store, false);
-        assert!(!s.run_as_root);
-        assert_eq!(
-            s.command.as_deref().unwrap(),
-            ["/bin/sh", ENTRY_SCRIPT, "sleep", "infinity"]
-        );
-        assert!(s.files.is_empty(), "nothing to copy in: {:?}", s.files);
-    }
 
     #[test]
     fn commands_go_through_the_entry_script_and_back() {

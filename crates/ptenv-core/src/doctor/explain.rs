@@ -11,19 +11,55 @@ use crate::catalog::{self, Cc, DriverVersion};
 use crate::gpu::HostFacts;
 
 /// What ptenv knows about the place a text came from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Facts<'a> {
     pub host: &'a HostFacts,
     /// The container whose output is read (`None` for a pasted log).
     pub container: Option<&'a ContainerShm>,
+    /// Where a finding's context looks up the rest, only when a pattern that needs it matched.
+    pub lookup: &'a dyn Lookup,
 }
 
 impl<'a> Facts<'a> {
-    pub fn host(host: &'a HostFacts) -> Facts<'a> {
+    pub fn host(host: &'a HostFacts, lookup: &'a dyn Lookup) -> Facts<'a> {
         Facts {
             host,
             container: None,
+            lookup,
         }
+    }
+}
+
+impl std::fmt::Debug for Facts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Facts")
+            .field("host", &self.host)
+            .field("container", &self.container)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What some findings' context reads on the host: the binary reads it there
+/// (`doctor::host`, `doctor::docker`), and only for a finding that needs it.
+pub trait Lookup {
+    /// Whether the nvidia kernel module is loaded, and the PCI addresses of the NVIDIA GPUs
+    /// bound to vfio-pci (reserved for virtual machines).
+    fn nvidia_module(&self) -> (bool, Vec<String>);
+    /// Where `nvidia-container-runtime-hook` is on PATH, and the CDI spec files in place.
+    fn toolkit(&self) -> (Option<std::path::PathBuf>, Vec<std::path::PathBuf>);
+}
+
+/// For tests: a host with no module loaded, no hook and no CDI spec.
+#[cfg(test)]
+pub(crate) struct NothingThere;
+
+#[cfg(test)]
+impl Lookup for NothingThere {
+    fn nvidia_module(&self) -> (bool, Vec<String>) {
+        (false, Vec::new())
+    }
+    fn toolkit(&self) -> (Option<std::path::PathBuf>, Vec<std::path::PathBuf>) {
+        (None, Vec::new())
     }
 }
 
@@ -729,8 +765,7 @@ fn arch_context(line: &str, facts: &Facts) -> Option<String> {
 /// Whether the module is loaded, and the GPUs no host driver may take (vfio-pci), which loading
 /// the module would not change.
 fn module_context(_: &str, facts: &Facts) -> Option<String> {
-    let root = super::host::sysroot();
-    let loaded = super::host::read_kernel(&root).nvidia_loaded;
+    let (loaded, vfio) = facts.lookup.nvidia_module();
     let mut s = format!(
         "the nvidia kernel module is {}{}",
         if loaded { "loaded" } else { "not loaded" },
@@ -741,20 +776,16 @@ fn module_context(_: &str, facts: &Facts) -> Option<String> {
             .map(|d| format!(" (driver {d})"))
             .unwrap_or_default()
     );
-    for d in super::host::read_pci(&root).unwrap_or_default() {
-        if d.is_nvidia_gpu() && d.driver.as_deref() == Some("vfio-pci") {
-            s.push_str(&format!(
-                "; {} is bound to vfio-pci (reserved for virtual machines)",
-                d.address
-            ));
-        }
+    for address in vfio {
+        s.push_str(&format!(
+            "; {address} is bound to vfio-pci (reserved for virtual machines)"
+        ));
     }
     Some(s)
 }
 
-fn toolkit_context(_: &str, _: &Facts) -> Option<String> {
-    let hook = super::docker::which("nvidia-container-runtime-hook");
-    let specs = super::docker::read_cdi_specs(std::path::Path::new("/"));
+fn toolkit_context(_: &str, facts: &Facts) -> Option<String> {
+    let (hook, specs) = facts.lookup.toolkit();
     Some(format!(
         "nvidia-container-runtime-hook is {}; CDI specs: {}",
         hook.map(|h| format!("at {} (restart dockerd so it registers)", h.display()))
@@ -764,7 +795,7 @@ fn toolkit_context(_: &str, _: &Facts) -> Option<String> {
         } else {
             specs
                 .iter()
-                .map(|s| s.path.display().to_string())
+                .map(|s| s.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         }
@@ -1039,7 +1070,7 @@ NCCL INFO Channel 00/02 :    0   1
         assert!(CORPUS.len() + SAMPLES.len() >= 40);
         let h = host(None, vec![]);
         for (id, line) in CORPUS.iter().chain(SAMPLES) {
-            let f = scan(line, &Facts::host(&h));
+            let f = scan(line, &Facts::host(&h, &NothingThere));
             assert_eq!(f.first().map(|f| f.pattern.id), Some(*id), "{line}: {f:?}");
         }
         for p in PATTERNS {
@@ -1049,7 +1080,7 @@ NCCL INFO Channel 00/02 :    0   1
                 p.id
             );
         }
-        let f = scan(ORDINARY, &Facts::host(&h));
+        let f = scan(ORDINARY, &Facts::host(&h, &NothingThere));
         assert!(f.is_empty(), "{f:?}");
     }
 
@@ -1057,7 +1088,7 @@ NCCL INFO Channel 00/02 :    0   1
     fn an_out_of_memory_finding_names_the_gpus_memory_and_the_allocator_setting() {
         let f = scan(
             CORPUS[9].1,
-            &Facts::host(&host(Some("550.54.15"), vec![rtx5090()])),
+            &Facts::host(&host(Some("550.54.15"), vec![rtx5090()]), &NothingThere),
         );
         assert_eq!(f[0].pattern.id, "cuda-oom");
         let ctx = f[0].host.as_deref().unwrap();
@@ -1088,6 +1119,7 @@ NCCL INFO Channel 00/02 :    0   1
         let facts = Facts {
             host: &h,
             container: Some(&c),
+            lookup: &NothingThere,
         };
         let f = scan(CORPUS[0].1, &facts);
         let ctx = f[0].host.as_deref().unwrap();
@@ -1105,6 +1137,7 @@ NCCL INFO Channel 00/02 :    0   1
             &Facts {
                 host: &h,
                 container: Some(&default),
+                lookup: &NothingThere,
             },
         );
         assert!(f[0]
@@ -1121,10 +1154,11 @@ NCCL INFO Channel 00/02 :    0   1
             &Facts {
                 host: &h,
                 container: Some(&ipc),
+                lookup: &NothingThere,
             },
         );
         assert!(f[0].host.as_deref().unwrap().contains("host's /dev/shm"));
-        let f = scan(CORPUS[0].1, &Facts::host(&h));
+        let f = scan(CORPUS[0].1, &Facts::host(&h, &NothingThere));
         assert!(f[0].host.as_deref().unwrap().contains("64 MiB"));
     }
 
@@ -1132,7 +1166,7 @@ NCCL INFO Channel 00/02 :    0   1
     fn an_rlimit_finding_names_the_limit() {
         let h = host(None, vec![]);
         let line = CORPUS.iter().find(|(id, _)| *id == "rlimit").unwrap().1;
-        let f = scan(line, &Facts::host(&h));
+        let f = scan(line, &Facts::host(&h, &NothingThere));
         assert_eq!(f[0].pattern.id, "rlimit");
         assert!(f[0]
             .host
@@ -1145,7 +1179,7 @@ NCCL INFO Channel 00/02 :    0   1
     fn every_row_of_the_fact_sheet_is_recognised_with_cause_and_fix() {
         let h = host(None, vec![]);
         for (id, line) in SAMPLES {
-            let f = scan(line, &Facts::host(&h));
+            let f = scan(line, &Facts::host(&h, &NothingThere));
             assert!(
                 f.iter().any(|f| f.pattern.id == *id),
                 "{id} not found in {line}: {f:?}"
@@ -1153,13 +1187,13 @@ NCCL INFO Channel 00/02 :    0   1
             let first = f.iter().find(|f| f.pattern.id == *id).unwrap();
             assert!(!first.pattern.cause.is_empty() && !first.fix.is_empty());
         }
-        assert!(scan("all good\nloss 0.1", &Facts::host(&h)).is_empty());
+        assert!(scan("all good\nloss 0.1", &Facts::host(&h, &NothingThere)).is_empty());
     }
 
     #[test]
     fn findings_are_counted_once_per_pattern_with_the_first_line() {
         let log = "epoch 1\nRuntimeError: CUDA error: no kernel image is available for execution on the device\nretry\nRuntimeError: CUDA error: no kernel image is available for execution on the device\n";
-        let f = scan(log, &Facts::host(&host(None, vec![])));
+        let f = scan(log, &Facts::host(&host(None, vec![]), &NothingThere));
         assert_eq!(f.len(), 1);
         assert_eq!((f[0].line_no, f[0].count), (2, 2));
         assert!(f[0].fix.contains("2.7.0-cuda12.8"));
@@ -1169,7 +1203,7 @@ NCCL INFO Channel 00/02 :    0   1
     fn the_host_facts_shape_the_context() {
         let f = scan(
             SAMPLES[6].1,
-            &Facts::host(&host(Some("570.124.06"), vec![rtx5090()])),
+            &Facts::host(&host(Some("570.124.06"), vec![rtx5090()]), &NothingThere),
         );
         let ctx = f[0].host.as_deref().unwrap();
         assert!(
@@ -1183,7 +1217,7 @@ NCCL INFO Channel 00/02 :    0   1
 
         let f = scan(
             SAMPLES[1].1,
-            &Facts::host(&host(Some("535.104.05"), vec![])),
+            &Facts::host(&host(Some("535.104.05"), vec![]), &NothingThere),
         );
         let ctx = f[0].host.as_deref().unwrap();
         assert!(ctx.contains("supports CUDA 11.4"), "{ctx}");
@@ -1203,7 +1237,7 @@ NCCL INFO Channel 00/02 :    0   1
 
         let f = scan(
             SAMPLES[12].1,
-            &Facts::host(&host(Some("535.104.05"), vec![])),
+            &Facts::host(&host(Some("535.104.05"), vec![]), &NothingThere),
         );
         let ctx = f[0].host.as_deref().unwrap();
         assert!(
@@ -1212,16 +1246,25 @@ NCCL INFO Channel 00/02 :    0   1
         );
         assert!(ctx.contains("supports CUDA 12.2"), "{ctx}");
 
-        let f = scan(SAMPLES[2].1, &Facts::host(&host(None, vec![])));
+        let f = scan(
+            SAMPLES[2].1,
+            &Facts::host(&host(None, vec![]), &NothingThere),
+        );
         assert!(f[0].host.as_deref().unwrap().contains("no NVIDIA driver"));
-        let f = scan(SAMPLES[2].1, &Facts::host(&host(Some("550.54.15"), vec![])));
+        let f = scan(
+            SAMPLES[2].1,
+            &Facts::host(&host(Some("550.54.15"), vec![]), &NothingThere),
+        );
         assert!(f[0]
             .host
             .as_deref()
             .unwrap()
             .contains("was not given the GPU"));
 
-        let f = scan(SAMPLES[11].1, &Facts::host(&host(None, vec![])));
+        let f = scan(
+            SAMPLES[11].1,
+            &Facts::host(&host(None, vec![]), &NothingThere),
+        );
         assert!(f[0]
             .host
             .as_deref()
@@ -1232,7 +1275,7 @@ NCCL INFO Channel 00/02 :    0   1
     #[test]
     fn findings_render_with_cause_fix_and_redacted_lines() {
         let log = "see http://127.0.0.1:8888/lab?token=abcdef\nERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory (shm). token=abcdef\n";
-        let f = scan(log, &Facts::host(&host(None, vec![])));
+        let f = scan(log, &Facts::host(&host(None, vec![]), &NothingThere));
         let text = render(&f);
         assert!(
             text.starts_with("line 2: ERROR: Unexpected bus error"),

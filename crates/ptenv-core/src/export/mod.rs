@@ -211,12 +211,39 @@ pub(crate) fn split_env(e: &str) -> (&str, &str) {
 pub(crate) mod fixture {
     use std::path::{Path, PathBuf};
 
+    use crate::error::Result;
     use crate::identity::User;
+    use crate::modes::{KeyPair, Secrets};
     use crate::modes::{Setup, SetupInput};
     use crate::plan::{self, Spec};
     use crate::profile::{Layer, Origin, Profile, Source, Sources};
     use crate::project::Project;
-    use crate::secrets::Store;
+
+    /// Fixed text for the project's secrets: the snapshots must not change with random keys.
+    pub struct FixedSecrets;
+
+    impl Secrets for FixedSecrets {
+        fn jupyter_token(&mut self, _rotate: bool) -> Result<String> {
+            Ok("fixture-token".into())
+        }
+        fn client_key(&mut self, comment: &str) -> Result<KeyPair> {
+            Ok(key(comment, "client"))
+        }
+        fn host_key(&mut self, comment: &str) -> Result<KeyPair> {
+            Ok(key(comment, "host"))
+        }
+        fn take_warnings(&mut self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    fn key(comment: &str, which: &str) -> KeyPair {
+        KeyPair {
+            private_openssh: format!("fixture private {which} key\n").into(),
+            public_openssh: format!("ssh-ed25519 AAAAfixture{which} {comment}"),
+            path: PathBuf::from(format!("/fixture/{which}_ed25519")),
+        }
+    }
 
     pub struct Fixture {
         pub profile: Profile,
@@ -241,8 +268,7 @@ pub(crate) mod fixture {
         let profile = sources.resolve(name, &Layer::default()).unwrap();
         let project = Project::new(Path::new("/home/ana/proj"));
         let user = User::for_ids(1234, 1300);
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(dir.path()).unwrap();
+        let mut store = FixedSecrets;
         let input = SetupInput {
             user: &user,
             project: &project,
@@ -263,7 +289,7 @@ pub(crate) mod fixture {
                 f.contents = format!("fixture contents of {}\n", f.path).into_bytes();
             }
         }
-        let recipe = crate::engine::recipe::Recipe {
+        let recipe = crate::recipe::Recipe {
             base: BASE,
             base_id: "sha256:0123",
             base_user: None,
@@ -312,8 +338,9 @@ pub(crate) mod fixture {
     /// `PTENV_UPDATE_SNAPSHOTS=1` rewrites it instead (then review `git diff`).
     #[track_caller]
     pub fn assert_snapshot(name: &str, actual: &str) {
+        // The snapshots sit with the workspace's tests, beside the integration tests' ones.
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/export/snapshots")
+            .join("../../tests/export/snapshots")
             .join(name);
         if std::env::var_os("PTENV_UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -340,13 +367,11 @@ mod tests {
     use super::*;
     use crate::identity::User;
     use crate::modes::SetupInput;
-    use crate::secrets::Store;
     use std::path::Path;
 
     #[test]
     fn mode_files_are_secrets_or_configs() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(dir.path()).unwrap();
+        let mut store = fixture::FixedSecrets;
         let user = User::for_ids(1234, 1300);
         let project = Project::new(Path::new("/home/ana/proj"));
         let input = SetupInput {
