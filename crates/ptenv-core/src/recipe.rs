@@ -279,7 +279,8 @@ impl Recipe<'_> {
     }
 
     /// The `RUN` scripts of the dependency layers: the Debian packages (`apt.txt`), then the
-    /// pip requirements, installed with the image's torch stack pinned as constraints.
+    /// pip requirements, installed with the image's torch stack pinned as constraints (the
+    /// rules and their sources: docs/dependencies.md).
     fn dependency_layers(&self) -> Vec<Vec<String>> {
         let Some(d) = self.dependencies else {
             return Vec::new();
