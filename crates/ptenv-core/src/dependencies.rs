@@ -385,45 +385,50 @@ impl Dependencies {
                 file: path.to_string(),
                 line: line_no,
             };
-            match parse_line(&line).map_err(|m| file_error(&origin, m))? {
-                Line::Requirement(r) => self.pip.push(r.at(origin)),
-                Line::Include { constraint, file } => {
-                    let target = relative_to(path, &file);
-                    check_path(&target).map_err(|m| file_error(&origin, m))?;
-                    if depth >= MAX_INCLUDE_DEPTH {
-                        return Err(file_error(&origin, "includes nest too deep")
-                            .hint("check the `-r` lines for a loop"));
-                    }
-                    let included = read(&target)
-                        .map_err(|e| file_error(&origin, format!("cannot read {target}: {e}")))?
-                        .ok_or_else(|| {
-                            file_error(&origin, format!("{target} is not in the project"))
-                                .hint(format!("create {target} or remove the line"))
-                        })?;
-                    if constraint {
-                        if self.add_file(&target, Kind::Requirements, &included) {
-                            for (n, l) in logical_lines(&included) {
-                                let o = Origin {
-                                    file: target.clone(),
-                                    line: n,
-                                };
-                                match parse_line(&l).map_err(|m| file_error(&o, m))? {
-                                    Line::Requirement(r) => self.constraints.push(r.at(o)),
-                                    Line::Option(opt) => self.options.push((opt, o)),
-                                    _ => {}
-                                }
-                            }
+            self.take_line(&line, origin, read, depth)?;
+        }
+        Ok(())
+    }
+
+    /// One line of a requirements file (or of environment.yml's `pip:` list) at `origin`.
+    fn take_line(&mut self, line: &str, origin: Origin, read: Reader, depth: usize) -> Result<()> {
+        match parse_line(line).map_err(|m| file_error(&origin, m))? {
+            Line::Requirement(r) => self.pip.push(r.at(origin)),
+            Line::Include { constraint, file } => {
+                let target = relative_to(&origin.file, &file);
+                check_path(&target).map_err(|m| file_error(&origin, m))?;
+                if depth >= MAX_INCLUDE_DEPTH {
+                    return Err(file_error(&origin, "includes nest too deep")
+                        .hint("check the `-r` lines for a loop"));
+                }
+                let included = read(&target)
+                    .map_err(|e| file_error(&origin, format!("cannot read {target}: {e}")))?
+                    .ok_or_else(|| {
+                        file_error(&origin, format!("{target} is not in the project"))
+                            .hint(format!("create {target} or remove the line"))
+                    })?;
+                if !constraint {
+                    return self.read_requirements(&target, &included, read, depth + 1);
+                }
+                if self.add_file(&target, Kind::Requirements, &included) {
+                    for (n, l) in logical_lines(&included) {
+                        let o = Origin {
+                            file: target.clone(),
+                            line: n,
+                        };
+                        match parse_line(&l).map_err(|m| file_error(&o, m))? {
+                            Line::Requirement(r) => self.constraints.push(r.at(o)),
+                            Line::Option(opt) => self.options.push((opt, o)),
+                            _ => {}
                         }
-                    } else {
-                        self.read_requirements(&target, &included, read, depth + 1)?;
                     }
                 }
-                Line::Option(o) => self.options.push((o, origin)),
-                Line::Local(what) => self.skipped.push(format!(
-                    "{origin}: `{what}` is not installed in the image (the project's own code is mounted at run time, not at build); inside the environment run `pip install -e .` if the project needs it"
-                )),
-                Line::Empty => {}
             }
+            Line::Option(o) => self.options.push((o, origin)),
+            Line::Local(what) => self.skipped.push(format!(
+                "{origin}: `{what}` is not installed in the image (the project's own code is mounted at run time, not at build); inside the environment run `pip install -e .` if the project needs it"
+            )),
+            Line::Empty => {}
         }
         Ok(())
     }
@@ -606,24 +611,7 @@ impl Dependencies {
                                 file: path.to_string(),
                                 line: line_of(text, line),
                             };
-                            match parse_line(line).map_err(|m| file_error(&origin, m))? {
-                                Line::Requirement(r) => self.pip.push(r.at(origin)),
-                                Line::Include { constraint: false, file } => {
-                                    let target = relative_to(path, &file);
-                                    check_path(&target).map_err(|m| file_error(&origin, m))?;
-                                    let t = read(&target)
-                                        .map_err(|e| file_error(&origin, e))?
-                                        .ok_or_else(|| {
-                                            file_error(&origin, format!("{target} is not in the project"))
-                                        })?;
-                                    self.read_requirements(&target, &t, read, 1)?;
-                                }
-                                Line::Option(o) => self.options.push((o, origin)),
-                                Line::Local(what) => self.skipped.push(format!(
-                                    "{origin}: `{what}` is not installed in the image (the project's code is mounted at run time); inside the environment run `pip install -e .` if needed"
-                                )),
-                                _ => {}
-                            }
+                            self.take_line(line, origin, read, 1)?;
                         }
                     }
                 }
