@@ -13,6 +13,7 @@ RUNS=${RUNS:-2}
 CA=${PTENV_TEST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+fail() { echo "benches/dependencies.sh: $1" >&2; cat "$2" >&2; exit 1; }
 
 ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -30,9 +31,11 @@ row() {
         chown -R 1000:1000 "$p" 2>/dev/null || true
         local t0 t1 t2
         t0=$(ms)
-        (cd "$p" && HOME="$p/home" SSL_CERT_FILE="$CA" "$PTENV" up --detach --trust >/dev/null 2>"$p/cold.log")
+        (cd "$p" && HOME="$p/home" SSL_CERT_FILE="$CA" "$PTENV" up -v --detach --trust >/dev/null 2>"$p/cold.log") \
+            || fail "the cold up failed" "$p/cold.log"
         t1=$(ms)
-        (cd "$p" && HOME="$p/home" SSL_CERT_FILE="$CA" "$PTENV" up nosudo --detach --trust >/dev/null 2>"$p/cached.log")
+        (cd "$p" && HOME="$p/home" SSL_CERT_FILE="$CA" "$PTENV" up -v nosudo --detach --trust >/dev/null 2>"$p/cached.log") \
+            || fail "the second up failed" "$p/cached.log"
         t2=$(ms)
         grep -q "installing the requirements with $installer" "$p/cold.log" || { echo "$installer was not used: $p/cold.log" >&2; exit 1; }
         cold+=($((t1 - t0)))
