@@ -25,9 +25,9 @@ row() {
         mkdir -p "$p/home"
         printf 'default: shell\nrepository: %s\ngpus: none\ndependencies: {installer: %s}\nprofiles:\n  nosudo: {mode: shell, sudo: false}\n' \
             "$PTENV_TEST_SMALL_REPO" "$installer" > "$p/ptenv.yaml"
-        # Each run's images are removed at its end, with the layers below them: the next
-        # run's cold build finds none of them in the cache.
-        printf 'einops\nrich\ntoolz\ntqdm\n' > "$p/requirements.txt"
+        # A floor no release is below, different in every run: the cold build finds no layer
+        # of an earlier run (or of an earlier bench) in the cache.
+        printf 'einops\nrich\ntoolz\ntqdm>=0.0.%s\n' "$(date +%s%N)" > "$p/requirements.txt"
         chown -R 1000:1000 "$p" 2>/dev/null || true
         local t0 t1 t2
         t0=$(ms)
