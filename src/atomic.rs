@@ -17,6 +17,9 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::OFlags;
+use rustix::io::Errno;
+
 use crate::error::{Error, Result};
 
 /// The mode of the written file.
@@ -137,8 +140,7 @@ pub fn owner_for(
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 fn folder_of(path: &Path) -> &Path {
@@ -166,7 +168,7 @@ fn create_temporary(path: &Path, mode: u32) -> std::io::Result<(PathBuf, fs::Fil
             .write(true)
             .create_new(true)
             .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags((OFlags::NOFOLLOW | OFlags::CLOEXEC).bits() as i32)
             .open(&tmp)
         {
             Ok(file) => return Ok((tmp, file)),
@@ -178,7 +180,9 @@ fn create_temporary(path: &Path, mode: u32) -> std::io::Result<(PathBuf, fs::Fil
 
 fn cannot_write(path: &Path, e: &std::io::Error) -> Error {
     let mut err = Error::new(format!("cannot write {}: {e}", path.display()));
-    if e.kind() == ErrorKind::PermissionDenied || e.raw_os_error() == Some(libc::EROFS) {
+    if e.kind() == ErrorKind::PermissionDenied
+        || e.raw_os_error() == Some(Errno::ROFS.raw_os_error())
+    {
         err = err.hint(format!(
             "{} must be writable by you; check its permissions",
             folder_of(path).display()

@@ -210,23 +210,6 @@ pub struct UpArgs {
     pub trust: bool,
 }
 
-impl UpArgs {
-    /// `ptenv up NAME` as other commands (`ssh`, `shell`) run it before doing their part:
-    /// no dry run, the stored token, no browser.
-    pub fn for_command(mode: String, profile: ProfileFlags, detach: bool, trust: bool) -> UpArgs {
-        UpArgs {
-            mode: Some(mode),
-            profile,
-            dry_run: false,
-            detach,
-            new_token: false,
-            open: false,
-            relock: false,
-            trust,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(subcommand)]

@@ -5,9 +5,11 @@
 //! releases it when the process dies, so a crash never leaves a stale lock.
 
 use std::fs;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+use rustix::fs::{flock, FlockOperation, OFlags};
+use rustix::io::Errno;
 
 use crate::error::{Error, Result};
 
@@ -31,17 +33,14 @@ pub fn exclusive(path: &Path) -> Result<Held> {
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags((OFlags::NOFOLLOW | OFlags::CLOEXEC).bits() as i32)
         .open(path)
         .map_err(cannot)?;
     loop {
-        // SAFETY: the descriptor is open for the whole call; flock touches no memory.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(Held { _file: file });
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(cannot(e));
+        match flock(&file, FlockOperation::LockExclusive) {
+            Ok(()) => return Ok(Held { _file: file }),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(cannot(e.into())),
         }
     }
 }

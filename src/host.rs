@@ -40,8 +40,8 @@ impl Machine for Local {
     }
     fn container_user(&self, project: &Path) -> User {
         use std::os::unix::fs::MetadataExt;
-        // SAFETY: getuid/getgid cannot fail and touch no memory.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let uid = rustix::process::getuid().as_raw();
+        let gid = rustix::process::getgid().as_raw();
         let owner = std::fs::metadata(project).ok().map(|m| (m.uid(), m.gid()));
         User::choose((uid, gid), owner)
     }

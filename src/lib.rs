@@ -1,10 +1,14 @@
 //! ptenv: PyTorch environments on Docker without environment hell.
 //!
 //! The decisions are the core crate's (`ptenv_core`: no I/O); this crate holds the adapters
-//! (engine, NVML, registry, secrets, terminal) and the commands that wire them to the core.
+//! (engine, NVML, registry, secrets, terminal), the use cases that put them together with the
+//! core (`up`, `diagnose`, `lockfile`, `exporting`, …), and the commands that parse, call a use
+//! case and render (ARCHITECTURE.md).
 //! The core's modules are re-exported here under their own names, so `crate::profile`,
 //! `ptenv::select`, … name them; a module with a pure part and a part that reads this machine
 //! is declared below: the core's items, plus the reading.
+
+#![forbid(unsafe_code)]
 
 pub use ptenv_core::{
     address, catalog, dependencies, error, export, identity, lock, package_name, plan, select,
@@ -44,15 +48,24 @@ pub mod trust {
 pub mod atomic;
 pub mod cli;
 pub mod commands;
+pub mod containers;
+pub mod context;
 pub mod credentials;
+pub mod diagnose;
 pub mod engine;
+pub mod exporting;
 pub mod flock;
 pub mod host;
+pub mod lockfile;
 pub mod output;
 pub mod registry;
 pub mod secrets;
+pub mod selection;
 pub mod sshconfig;
+pub mod template;
 pub mod terminal;
+pub mod trust_gate;
+pub mod up;
 
 use clap::Parser;
 
@@ -68,13 +81,7 @@ pub fn run() -> i32 {
     match commands::run(cli, printer) {
         Ok(code) => code,
         Err(e) => {
-            if printer.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&e.to_json()).unwrap_or_default()
-                );
-            }
-            eprintln!("ptenv: {e}");
+            printer.error(&e);
             e.code
         }
     }
@@ -88,13 +95,13 @@ pub mod modes {
     mod started;
     pub use setup::{preview, setup};
     pub(crate) use started::interruptible;
-    pub use started::{after_start, AfterStart, Started};
+    pub use started::{after_start, AfterStart, ModeJson, Started};
 
     /// Jupyter: the core's setup, and the wait for its answer.
     pub mod jupyter {
         pub use ptenv_core::modes::jupyter::*;
         mod ready;
-        pub use ready::{after_start, status, READY_TIMEOUT};
+        pub use ready::{after_start, status, Ready, READY_TIMEOUT};
     }
 
     /// ssh: the core's setup, and the connection once sshd runs.
@@ -103,6 +110,7 @@ pub mod modes {
         mod connect;
         pub use connect::{
             after_start, connect_setup, connection_json, print_connection, ssh_command, Connection,
+            ConnectionJson,
         };
     }
 
@@ -114,12 +122,12 @@ pub mod modes {
     }
 }
 
-/// `ptenv doctor`: the core's checks and the known errors, and the links that read this
-/// machine's files (the host's PCI bus, kernel module and device nodes; Docker's socket, CDI
-/// specs and runtimes).
+/// `ptenv doctor`: the core's checks and the known errors, and what reads this machine's files
+/// (the host's PCI bus, kernel module and device nodes; Docker's socket, CDI specs, hook and
+/// device links).
 pub mod doctor {
     pub use ptenv_core::doctor::*;
-    pub mod docker;
+    pub mod docker_host;
     pub mod host;
     mod lookup;
     pub use lookup::ThisHost;

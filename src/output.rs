@@ -46,13 +46,30 @@ impl Printer {
         }
     }
 
-    /// The command's result as JSON (stdout), printed only with `--json`.
-    pub fn json(&self, value: &serde_json::Value) {
+    /// The command's result as JSON (stdout), printed only with `--json`. Objects' keys come
+    /// out sorted, whatever order a struct declares its fields in.
+    pub fn json(&self, value: &impl serde::Serialize) {
         if self.json {
+            let value = serde_json::to_value(value).expect("ptenv's results serialize");
             let mut out = std::io::stdout().lock();
-            let _ = serde_json::to_writer_pretty(&mut out, value);
+            let _ = serde_json::to_writer_pretty(&mut out, &value);
             let _ = writeln!(out);
         }
+    }
+
+    /// A failed command: with `--json` the error as JSON on stdout (the one document), and
+    /// always `ptenv: <message>` with its hints on stderr.
+    pub fn error(&self, e: &crate::error::Error) {
+        #[derive(serde::Serialize)]
+        struct ErrorJson<'a> {
+            error: &'a str,
+            hints: &'a [String],
+        }
+        self.json(&ErrorJson {
+            error: &e.message,
+            hints: &e.hints,
+        });
+        eprintln!("ptenv: {e}");
     }
 
     /// Whether progress bars and spinners make sense: a terminal on stderr and no
@@ -60,4 +77,31 @@ impl Printer {
     pub fn fancy(&self) -> bool {
         !self.quiet && !self.json && std::io::stderr().is_terminal()
     }
+}
+
+/// Columns padded to their widest cell; the last column is not padded.
+pub fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.clone().map(|h| h.len());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    std::iter::once(header)
+        .chain(rows)
+        .map(|row| {
+            row.iter()
+                .zip(widths)
+                .enumerate()
+                .map(|(i, (cell, w))| {
+                    if i + 1 == row.len() {
+                        cell.clone()
+                    } else {
+                        format!("{cell:<w$}  ")
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

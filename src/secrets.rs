@@ -287,8 +287,7 @@ impl Store {
 }
 
 fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<()> {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
         return Err(Error::new(format!(
             "{} belongs to user id {}, not to you (id {me}); ptenv keeps secrets only in files you own",

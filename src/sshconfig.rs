@@ -473,8 +473,7 @@ mod tests {
 
     #[test]
     fn root_rewriting_a_user_s_config_keeps_it_theirs() {
-        // SAFETY: geteuid cannot fail and touches no memory.
-        if unsafe { libc::geteuid() } != 0 {
+        if !rustix::process::geteuid().is_root() {
             return;
         }
         let tmp = tempfile::tempdir().unwrap();

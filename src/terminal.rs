@@ -5,105 +5,91 @@
 //! caught by the session loop, which then returns normally.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::AsFd;
 
-/// Raw mode on a terminal until dropped.
-pub struct RawMode {
-    fd: RawFd,
-    original: libc::termios,
+use rustix::termios::{self, OptionalActions, Termios};
+
+/// Raw mode on the terminal `F` until dropped.
+pub struct RawMode<F: AsFd> {
+    fd: F,
+    original: Termios,
 }
 
-impl RawMode {
+impl<F: AsFd> RawMode<F> {
     /// Puts the terminal `fd` in raw mode (as `cfmakeraw`): no echo, no line editing, no
     /// signals from keys, no output processing.
-    pub fn enable(fd: RawFd) -> io::Result<RawMode> {
-        // SAFETY: termios is plain data; tcgetattr fills it or fails.
-        let mut original: libc::termios = unsafe { std::mem::zeroed() };
-        if unsafe { libc::tcgetattr(fd, &mut original) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut raw = original;
-        // SAFETY: raw is a valid termios copied from the terminal.
-        unsafe { libc::cfmakeraw(&mut raw) };
-        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &raw) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+    pub fn enable(fd: F) -> io::Result<RawMode<F>> {
+        let original = termios::tcgetattr(&fd)?;
+        let mut raw = original.clone();
+        raw.make_raw();
+        termios::tcsetattr(&fd, OptionalActions::Now, &raw)?;
         Ok(RawMode { fd, original })
     }
 }
 
-impl Drop for RawMode {
+impl<F: AsFd> Drop for RawMode<F> {
     fn drop(&mut self) {
-        // SAFETY: restores the attributes read in `enable` on the same descriptor.
-        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.original) };
+        let _ = termios::tcsetattr(&self.fd, OptionalActions::Now, &self.original);
     }
 }
 
 /// The terminal's size as (rows, columns), when `fd` is a terminal that knows it.
-pub fn size(fd: RawFd) -> Option<(u16, u16)> {
-    // SAFETY: winsize is plain data; TIOCGWINSZ fills it or fails.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0;
-    (ok && ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
+pub fn size(fd: impl AsFd) -> Option<(u16, u16)> {
+    let ws = termios::tcgetwinsize(fd).ok()?;
+    (ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
 }
 
 /// Whether `fd` is a terminal.
-pub fn is_terminal(fd: RawFd) -> bool {
-    // SAFETY: isatty only looks at the descriptor.
-    unsafe { libc::isatty(fd) == 1 }
+pub fn is_terminal(fd: impl AsFd) -> bool {
+    termios::isatty(fd)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::{self, OpenptFlags};
+    use rustix::termios::{LocalModes, Winsize};
 
     #[test]
     fn a_pipe_is_no_terminal_and_has_no_size() {
-        let mut fds = [0; 2];
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        assert!(!is_terminal(fds[0]));
-        assert_eq!(size(fds[0]), None);
-        assert!(RawMode::enable(fds[0]).is_err());
-        unsafe {
-            libc::close(fds[0]);
-            libc::close(fds[1]);
-        }
+        let (read, _write) = rustix::pipe::pipe().unwrap();
+        assert!(!is_terminal(&read));
+        assert_eq!(size(&read), None);
+        assert!(RawMode::enable(&read).is_err());
     }
 
     /// A real pseudo-terminal: raw mode is set, and restored on drop.
     #[test]
     fn raw_mode_is_restored_on_drop() {
-        let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY) };
-        assert!(master >= 0);
-        assert_eq!(unsafe { libc::grantpt(master) }, 0);
-        assert_eq!(unsafe { libc::unlockpt(master) }, 0);
-        let name = unsafe { std::ffi::CStr::from_ptr(libc::ptsname(master)) }.to_owned();
-        let slave = unsafe { libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY) };
-        assert!(slave >= 0);
-        let ws = libc::winsize {
+        let master = pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        pty::grantpt(&master).unwrap();
+        pty::unlockpt(&master).unwrap();
+        let name = pty::ptsname(&master, Vec::new()).unwrap();
+        let slave = rustix::fs::open(
+            name.as_c_str(),
+            OFlags::RDWR | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .unwrap();
+        let ws = Winsize {
             ws_row: 33,
             ws_col: 101,
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
-        assert_eq!(unsafe { libc::ioctl(slave, libc::TIOCSWINSZ, &ws) }, 0);
-        assert!(is_terminal(slave));
-        assert_eq!(size(slave), Some((33, 101)));
-        let lflag = |fd| {
-            let mut t: libc::termios = unsafe { std::mem::zeroed() };
-            assert_eq!(unsafe { libc::tcgetattr(fd, &mut t) }, 0);
-            t.c_lflag
-        };
-        let before = lflag(slave);
-        assert_ne!(before & libc::ECHO, 0);
+        termios::tcsetwinsize(&slave, ws).unwrap();
+        assert!(is_terminal(&slave));
+        assert_eq!(size(&slave), Some((33, 101)));
+        let lflag = |fd| termios::tcgetattr(fd).unwrap().local_modes;
+        let before = lflag(&slave);
+        assert!(before.contains(LocalModes::ECHO));
         {
-            let _raw = RawMode::enable(slave).unwrap();
-            assert_eq!(lflag(slave) & (libc::ECHO | libc::ICANON | libc::ISIG), 0);
+            let _raw = RawMode::enable(&slave).unwrap();
+            assert!(
+                !lflag(&slave).intersects(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG)
+            );
         }
-        assert_eq!(lflag(slave), before);
-        unsafe {
-            libc::close(slave);
-            libc::close(master);
-        }
+        assert_eq!(lflag(&slave), before);
     }
 }

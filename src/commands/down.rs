@@ -2,8 +2,6 @@
 //! ptenv container with `--all`). Keys, tokens and derived images are kept, so the next `up`
 //! is quick and the Jupyter URL stays the same.
 
-use serde_json::json;
-
 use super::Ctx;
 use crate::cli::DownArgs;
 use crate::engine::{block_on, Engine};
@@ -19,7 +17,7 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
             (_, true) => engine.list(None).await?,
             (Some(mode), false) => {
                 let all = engine.list(Some(&project.path)).await?;
-                super::check_profile_name(&project.path, mode, &all)?;
+                crate::containers::check_profile_name(&project.path, mode, &all)?;
                 engine
                     .find(&project.container_name(mode))
                     .await?
@@ -43,6 +41,10 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
             (None, _) => "No ptenv containers for this project.".to_string(),
         });
     }
-    p.json(&json!({ "removed": removed }));
+    #[derive(serde::Serialize)]
+    struct Removed {
+        removed: Vec<String>,
+    }
+    p.json(&Removed { removed });
     Ok(0)
 }

@@ -15,7 +15,7 @@ pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<i32> {
     let code = block_on(async {
         let engine = Engine::connect().await?;
         let name = args.mode.clone().or_else(|| args.profile_name.clone());
-        let c = super::logs::pick(&engine, &project, name.as_deref(), true).await?;
+        let c = crate::containers::pick(&engine, &project, name.as_deref(), true).await?;
         let spec = ExecSpec {
             cmd: args.cmd.clone(),
             user: format!("{}:{}", user.uid, user.gid),

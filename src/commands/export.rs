@@ -1,327 +1,108 @@
-//! `ptenv export compose|k8s [PROFILE] [-o FILE]`: the container `ptenv up` would create,
-//! as a Compose file or Kubernetes manifests, for machines other than this one.
-//!
-//! It takes the same path as `up` (profile → image choice → mode setup → `plan::plan`) and
-//! hands the plan to the pure renderers in `export/`. Two differences, both because the file
-//! runs elsewhere: the GPUs follow the profile, not this machine's detection (a laptop without
-//! GPUs exports for a GPU server), and nothing is pulled or built: the image is ptenv's derived
-//! tag when the base image is on this machine, else a name Compose builds.
-//!
-//! With `-o FILE` the files beside it are written (secrets 0600, in folders only the user can
-//! read); without, the main document goes to stdout and no secret is printed.
+//! `ptenv export compose|k8s [PROFILE] [-o FILE]`: the container `ptenv up` would create, as a
+//! Compose file or Kubernetes manifests, for machines other than this one (`crate::exporting`
+//! makes and writes them); this file turns the flags into a request and says what was made.
+//! Without `-o` the main document goes to stdout and no secret is printed.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::Ctx;
-use crate::atomic;
-use crate::cli::{ExportArgs, ExportCommon, ExportK8s, ExportTarget};
-use crate::engine::pull::LocalImage;
-use crate::engine::recipe::Recipe;
-use crate::engine::{block_on, Engine};
-use crate::error::{Error, Result};
-use crate::export::{compose, k8s, Input, OutFile, Rendered};
-use crate::gpu;
-use crate::modes::{self, SetupInput};
-use crate::plan;
-use crate::profile;
-use crate::project::{slug, Project};
-use crate::select;
+use crate::cli::{ExportArgs, ExportCommon, ExportTarget};
+use crate::error::Result;
+use crate::export::OutFile;
+use crate::exporting::{self, K8sRequest, Request};
+use crate::profile::Mode;
+
+/// `--json` (fields in alphabetical order, as the JSON has always been written).
+#[derive(Serialize)]
+struct Json<'a> {
+    base_image: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<&'a [PathBuf]>,
+    image: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<&'a PathBuf>,
+    profile: &'a str,
+    target: &'a str,
+    warnings: &'a [String],
+}
 
 pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
-    match args.target {
-        ExportTarget::Compose(common) => export(ctx, &common, None),
-        ExportTarget::K8s(k) => export(ctx, &k.common, Some(&k)),
-    }
-}
-
-/// The memory a pod of the profile has, and where that figure comes from: the profile's
-/// `kubernetes.memory`, else [`K8S_DEFAULT_POD_MEMORY`].
-fn k8s_pod_memory(profile: &profile::Profile) -> (u64, String) {
-    match &profile.kubernetes.memory {
-        Some(m) => (
-            crate::size::parse_size(&m.0).expect("checked when the profile was resolved"),
-            format!("`kubernetes.memory: {}`", m.0),
+    let request = |common: &ExportCommon, k8s: Option<K8sRequest>| Request {
+        profile: common.mode.clone(),
+        flags: common.profile.layer(),
+        driver: common.driver.clone(),
+        gpu: common.gpu.clone(),
+        trust: common.trust,
+        output: common.output.clone(),
+        k8s,
+    };
+    let req = match &args.target {
+        ExportTarget::Compose(common) => request(common, None),
+        ExportTarget::K8s(k) => request(
+            &k.common,
+            Some(K8sRequest {
+                kind: k.kind,
+                gpu_count: k.gpu_count,
+                pvc: k.pvc.clone(),
+                host_path: k.host_path,
+            }),
         ),
-        None => (
-            K8S_DEFAULT_POD_MEMORY,
-            format!(
-                "{} assumed for the pod (no `kubernetes.memory`)",
-                crate::size::human(K8S_DEFAULT_POD_MEMORY)
-            ),
-        ),
-    }
-}
-
-/// The pod memory assumed when the profile does not say: it gives an 8 GiB /dev/shm, enough for
-/// a few DataLoader workers on one GPU, and fits the nodes of any GPU cluster.
-const K8S_DEFAULT_POD_MEMORY: u64 = 16 << 30;
-
-fn export(ctx: &Ctx, common: &ExportCommon, k8s_args: Option<&ExportK8s>) -> Result<i32> {
-    let p = &ctx.printer;
-    let sources = profile::load_sources(&ctx.project)?;
-    let name = common
-        .mode
-        .clone()
-        .unwrap_or_else(|| sources.default_name());
-    let profile = sources.resolve(&name, &common.profile.layer())?;
-    super::trust::require(
-        ctx,
-        &sources,
-        super::trust::Gate::Apply {
-            trust_flag: common.trust,
-        },
-    )?;
-    let overrides = common.driver.is_some() || !common.gpu.is_empty();
-    let facts = if overrides {
-        gpu::from_overrides(common.driver.as_deref(), &common.gpu)?
-    } else {
-        ctx.machine.gpu_facts()
     };
-    // The file runs elsewhere: on a machine without a driver, choose the image as for the CPU
-    // (as `gpus: all` does there) instead of refusing GPU indexes this machine cannot have;
-    // the export still requests them.
-    let choice = if facts.driver.is_none() && !overrides && profile.gpus.wants_gpu() {
-        let cpu = profile::Profile {
-            gpus: profile::Gpus::None,
-            ..profile.clone()
-        };
-        select::choose(&cpu, &facts)?
-    } else {
-        select::choose(&profile, &facts)?
+    let done = exporting::export(ctx, &req)?;
+    let (p, r, target) = (&ctx.printer, &done.rendered, done.target);
+    let json = Json {
+        base_image: &done.base_image,
+        document: None,
+        files: None,
+        image: &done.image,
+        output: None,
+        profile: &done.profile.name,
+        target,
+        warnings: &r.warnings,
     };
-    for w in &choice.warnings {
-        p.warn(w);
-    }
-    // With a ptenv.lock, the team's pinned digest, as `ptenv up` uses it (nothing is rewritten).
-    let choice = super::lock::for_up(ctx, &profile, &facts, choice, false, true)?;
-    let wants_gpu = profile.gpus.wants_gpu();
-    if wants_gpu && !choice.gpu {
-        p.warn(format!(
-            "this machine has no GPU ptenv can use, so {} was chosen without checking GPUs; the export still requests the GPUs the profile asks for (`gpus: {}`)",
-            choice.image, profile.gpus
-        ));
-        p.info("  check the image against the target machines with --driver VERSION [--gpu CC], or export for the CPU with --gpus none");
-    }
-    // The same dependency layers as `ptenv up` builds: Compose builds them from the
-    // Dockerfile, and the image a cluster pulls is the one built here.
-    let (dependencies, kept) = super::dependencies(&ctx.project, &profile, &choice)?;
-    for s in kept.iter().chain(&dependencies.skipped) {
-        p.info(s);
-    }
-    let project = Project::new(&ctx.project);
-    let user = ctx.machine.container_user(&ctx.project);
-    let setup = modes::setup(
-        &profile,
-        &SetupInput {
-            user: &user,
-            project: &project,
-            new_token: false,
-        },
-    )?;
-    for w in &setup.warnings {
-        p.warn(w);
-    }
-    let base = block_on(local_image(&choice.image));
-    let (base_id, base_user) = base.map(|b| (b.id, b.user)).unzip();
-    let recipe = Recipe {
-        base: &choice.image,
-        base_id: base_id.as_deref().unwrap_or(""),
-        base_user: base_user.as_deref(),
-        mode: profile.mode,
-        packages: &profile.packages,
-        user: &user,
-        sudo: profile.sudo,
-        dependencies: Some(&dependencies),
-    };
-    // The derived tag hashes the base image's ID: known only when the base is here. Otherwise
-    // a stable name that Compose builds from the Dockerfile.
-    let image = match &base_id {
-        Some(_) => recipe.tag()?,
-        None => format!("ptenv/{}-{}", project.id, slug(&profile.name)),
-    };
-    let dockerfile = recipe.dockerfile()?;
-    let home = ctx.machine.home();
-    // `shm_size: auto` is half of the RAM of the machine that runs the environment: this one
-    // for Compose; for Kubernetes the pod's memory, which this machine cannot know.
-    let target_ram = match k8s_args {
-        None => ctx.machine.ram(),
-        Some(_) => {
-            let (ram, from) = k8s_pod_memory(&profile);
-            if profile.shm_size == Some(profile::ShmSize::Auto) {
-                p.info(format!(
-                    "/dev/shm in the pod: {} (`shm_size: auto` is half of {from}); set `shm_size` or `kubernetes.memory` for your nodes",
-                    crate::size::human(plan::auto_shm(ram))
-                ));
-            }
-            ram
-        }
-    };
-    let spec = plan::plan(&plan::Input {
-        profile: &profile,
-        project: &project,
-        image: &image,
-        base_image: &choice.image,
-        gpu: wants_gpu,
-        host_ram: target_ram,
-        user: &user,
-        setup: &setup,
-        home: &home,
-    });
-    let input = Input {
-        profile: &profile,
-        project: &project,
-        spec: &spec,
-        setup: &setup,
-        base_image: &choice.image,
-        dockerfile: &dockerfile,
-    };
-    let output = common.output.as_deref().map(absolute).transpose()?;
-    let out_dir = output
-        .as_deref()
-        .map(|o| o.parent().unwrap_or(Path::new("/")).to_path_buf());
-    let rendered = match k8s_args {
-        None => {
-            let in_project = match &out_dir {
-                Some(d) => same_dir(d, &ctx.project),
-                None => std::env::current_dir().is_ok_and(|d| same_dir(&d, &ctx.project)),
-            };
-            compose::render(
-                &input,
-                &compose::Layout::for_profile(&profile.name, in_project),
-            )
-        }
-        Some(k) => {
-            let workspace = if k.host_path {
-                k8s::Workspace::HostPath
-            } else {
-                k8s::Workspace::Claim(
-                    k.pvc
-                        .clone()
-                        .or_else(|| profile.kubernetes.pvc.clone())
-                        .unwrap_or_else(|| k8s::default_claim(&input)),
-                )
-            };
-            if let Some(pvc) = &k.pvc {
-                if !profile::is_dns_subdomain(pvc) {
-                    return Err(Error::usage(format!("`--pvc {pvc}` is not a claim name"))
-                        .hint("lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit"));
-                }
-            }
-            let secret_file = output.as_deref().map(secret_file_name);
-            k8s::render(
-                &input,
-                &k8s::Options {
-                    kind: k.kind.map(Into::into),
-                    gpu_count: k.gpu_count,
-                    workspace,
-                    secret_file,
-                },
-            )?
-        }
-    };
-    let mut rendered = rendered;
-    if profile.mode == crate::profile::Mode::Ssh {
-        // The renderers are pure; where ptenv keeps the project's client key is a fact of here.
-        let key =
-            crate::secrets::Store::open(&crate::project::data_dir(&project)?)?.client_key_path();
-        for n in &mut rendered.next {
-            *n = n.replace("<ptenv's client key>", &key.display().to_string());
-        }
-    }
-    for w in &rendered.warnings {
-        p.warn(w);
-    }
-    let target = if k8s_args.is_some() { "k8s" } else { "compose" };
-    match (&output, &out_dir) {
-        (Some(file), Some(dir)) => {
-            let written = write_all(file, dir, &rendered)?;
+    match &done.written {
+        Some((file, written)) => {
             p.info(format!("Wrote {}", file.display()));
-            for f in &written {
+            for f in written {
                 p.detail(format!("wrote {}", f.display()));
             }
             if !written.is_empty() {
-                p.info(format!("  and beside it: {}", summarize(&rendered.files)));
+                p.info(format!("  and beside it: {}", summarize(&r.files)));
             }
-            for n in &rendered.next {
+            for n in &r.next {
                 p.info(format!("  {n}"));
             }
-            p.json(&json!({
-                "target": target,
-                "profile": profile.name,
-                "image": spec.image,
-                "base_image": choice.image,
-                "output": file,
-                "files": written,
-                "warnings": rendered.warnings,
-            }));
+            p.json(&Json {
+                output: Some(file),
+                files: Some(written),
+                ..json
+            });
         }
-        _ => {
-            p.result(rendered.text.trim_end());
-            if !rendered.files.is_empty() {
+        None => {
+            p.result(r.text.trim_end());
+            let mode = done.profile.mode;
+            if !r.files.is_empty() {
                 p.info(format!(
                     "note: this file refers to files ptenv writes beside it ({}); `ptenv export {target} -o FILE` writes them (secrets 0600)",
-                    summarize(&rendered.files)
+                    summarize(&r.files)
                 ));
-            } else if k8s_args.is_some()
-                && !setup.files.is_empty()
-                && profile.mode != crate::profile::Mode::Shell
-            {
+            } else if req.k8s.is_some() && done.mode_has_files && mode != Mode::Shell {
                 p.info(format!(
                     "note: the Secret with the {} is not printed; `ptenv export k8s -o FILE` writes it to a 0600 file beside FILE",
-                    if profile.mode == crate::profile::Mode::Jupyter { "Jupyter token" } else { "ssh keys" }
+                    if mode == Mode::Jupyter { "Jupyter token" } else { "ssh keys" }
                 ));
             }
-            p.json(&json!({
-                "target": target,
-                "profile": profile.name,
-                "image": spec.image,
-                "base_image": choice.image,
-                "document": rendered.text,
-                "warnings": rendered.warnings,
-            }));
+            p.json(&Json {
+                document: Some(&r.text),
+                ..json
+            });
         }
     }
     Ok(0)
-}
-
-/// The base image's ID and user when the engine answers and has it (so the derived tag is the
-/// one `ptenv up` builds); `None` otherwise (export works
-/// without an engine).
-async fn local_image(image: &str) -> Option<LocalImage> {
-    let engine = tokio::time::timeout(Duration::from_secs(3), Engine::connect())
-        .await
-        .ok()?
-        .ok()?;
-    engine.local_image(image).await.ok().flatten()
-}
-
-/// `-o` relative to the current directory, as shells mean it.
-fn absolute(path: &Path) -> Result<PathBuf> {
-    if path.is_absolute() {
-        return Ok(path.to_path_buf());
-    }
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
-    Ok(cwd.join(path))
-}
-
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
-/// `k8s.yaml` → `k8s.secret.yaml` (in the profile's bundle folder beside it).
-fn secret_file_name(output: &Path) -> String {
-    let stem = output
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "ptenv".into());
-    format!("{stem}.secret.yaml")
 }
 
 /// `ptenv-jupyter/Dockerfile, 4 files of the mode, 1 secret`.
@@ -345,50 +126,4 @@ fn summarize(files: &[OutFile]) -> String {
         parts.push(format!("the secret(s) {}", names.join(", ")));
     }
     parts.join(", ")
-}
-
-/// Writes the main document and the files beside it. Folders that hold secrets are 0700;
-/// as root, files go to the user the container reads them as (as `ptenv up` copies them),
-/// the others to the folder's owner (see [`atomic`]).
-fn write_all(file: &Path, dir: &Path, r: &Rendered) -> Result<Vec<PathBuf>> {
-    atomic::create_dir_all(dir, 0o755)
-        .map_err(|e| e.hint("pass -o with a path in a folder you can write to"))?;
-    atomic::write(
-        file,
-        r.text.as_bytes(),
-        atomic::Mode::KeepOr(0o644),
-        atomic::Owner::Inherit,
-    )?;
-    let mut written = Vec::new();
-    for f in &r.files {
-        let path = dir.join(&f.path);
-        if let Some(parent) = path.parent() {
-            atomic::create_dir_all(parent, 0o755)?;
-            if f.secret && parent != dir {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))?;
-            }
-        }
-        let owner = match f.owner {
-            Some((uid, gid)) => atomic::Owner::Ids(uid, gid),
-            None => atomic::Owner::Inherit,
-        };
-        atomic::write(&path, &f.contents, atomic::Mode::Exactly(f.mode), owner)?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_secret_file_is_named_after_the_manifests() {
-        assert_eq!(
-            secret_file_name(Path::new("/x/k8s.yaml")),
-            "k8s.secret.yaml"
-        );
-        assert_eq!(secret_file_name(Path::new("deploy")), "deploy.secret.yaml");
-    }
 }

@@ -1,7 +1,7 @@
 //! `ptenv ls`: every ptenv container on this machine, of every project: its project, profile,
 //! mode, base image, state, ports and GPUs (from the labels `up` put on it).
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::Ctx;
 use crate::engine::container::Found;
@@ -13,7 +13,7 @@ use crate::project::{LABEL_BASE_IMAGE, LABEL_MODE, LABEL_PORTS, LABEL_PROFILE, L
 pub fn run(ctx: &Ctx) -> Result<i32> {
     let p = &ctx.printer;
     let list = block_on(async { Engine::connect().await?.list(None).await })?;
-    p.json(&json!(list.iter().map(to_json).collect::<Vec<_>>()));
+    p.json(&list.iter().map(to_json).collect::<Vec<_>>());
     if list.is_empty() {
         p.info("No ptenv containers on this machine. Start one with `ptenv up`.");
         return Ok(0);
@@ -36,24 +36,41 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         "NAME", "PROFILE", "STATUS", "PORTS", "GPUS", "IMAGE", "PROJECT",
     ]
     .map(String::from);
-    p.result(table(&header, &rows));
+    p.result(crate::output::table(&header, &rows));
     Ok(0)
 }
 
-fn to_json(c: &Found) -> serde_json::Value {
-    json!({
-        "name": c.name,
-        "id": c.id,
-        "project": c.label(LABEL_PROJECT),
-        "profile": c.label(LABEL_PROFILE),
-        "mode": c.label(LABEL_MODE),
-        "image": c.image,
-        "base_image": c.label(LABEL_BASE_IMAGE),
-        "state": c.state,
-        "status": c.status,
-        "ports": crate::plan::parse_ports_label(c.label(LABEL_PORTS)),
-        "gpus": c.label(LABEL_GPUS),
-    })
+/// One container in `--json` (fields in alphabetical order, as the JSON has always been
+/// written).
+#[derive(Serialize)]
+struct Json<'a> {
+    base_image: &'a str,
+    gpus: &'a str,
+    id: &'a str,
+    image: &'a str,
+    mode: &'a str,
+    name: &'a str,
+    ports: Vec<crate::plan::PublishedPort>,
+    profile: &'a str,
+    project: &'a str,
+    state: &'a str,
+    status: &'a str,
+}
+
+fn to_json(c: &Found) -> Json<'_> {
+    Json {
+        base_image: c.label(LABEL_BASE_IMAGE),
+        gpus: c.label(LABEL_GPUS),
+        id: &c.id,
+        image: &c.image,
+        mode: c.label(LABEL_MODE),
+        name: &c.name,
+        ports: crate::plan::parse_ports_label(c.label(LABEL_PORTS)),
+        profile: c.label(LABEL_PROFILE),
+        project: c.label(LABEL_PROJECT),
+        state: &c.state,
+        status: &c.status,
+    }
 }
 
 fn status(c: &Found) -> String {
@@ -73,33 +90,6 @@ fn ports(label: &str) -> String {
     }
 }
 
-/// Columns padded to their widest cell; the last column is not padded.
-pub(crate) fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.clone().map(|h| h.len());
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    std::iter::once(header)
-        .chain(rows)
-        .map(|row| {
-            row.iter()
-                .zip(widths)
-                .enumerate()
-                .map(|(i, (cell, w))| {
-                    if i + 1 == row.len() {
-                        cell.clone()
-                    } else {
-                        format!("{cell:<w$}  ")
-                    }
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,7 +98,7 @@ mod tests {
     fn the_table_lines_up() {
         let header = ["A", "B", "C", "D", "E", "F", "G"].map(String::from);
         let rows = [["long-name", "x", "y", "z", "all", "img", "/p"].map(String::from)];
-        let t = table(&header, &rows);
+        let t = crate::output::table(&header, &rows);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0].find('B'), lines[1].find('x'));
         assert!(lines[1].ends_with("/p"));

@@ -22,14 +22,7 @@ use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
 use crate::output::Printer;
 
-/// What every command gets: the printer, the project folder and the machine it runs on.
-pub struct Ctx {
-    pub printer: Printer,
-    /// Absolute path of the project folder.
-    pub project: PathBuf,
-    /// Where the environment runs: its GPUs, RAM, user and files.
-    pub machine: Box<dyn crate::host::Machine>,
-}
+pub use crate::context::Ctx;
 
 pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
     let project = project_dir(cli.global.project.as_deref())?;
@@ -64,23 +57,6 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Lock(args) => lock::run(&ctx, args),
         Command::Trust(args) => trust::run(&ctx, args),
     }
-}
-
-/// A profile name given to a command that acts on existing containers (`down`, `logs`,
-/// `exec`): a profile defined here or one that has a container of this project; else the
-/// error names the nearest. A broken ptenv.yaml does not stop these commands: the built-in
-/// profiles and the containers still count.
-fn check_profile_name(
-    project: &std::path::Path,
-    name: &str,
-    containers: &[crate::engine::container::Found],
-) -> Result<()> {
-    let sources = crate::profile::load_sources(project).unwrap_or_default();
-    let existing: Vec<String> = containers
-        .iter()
-        .map(|c| c.label(crate::project::LABEL_PROFILE).to_string())
-        .collect();
-    sources.check_defined(name, &existing)
 }
 
 /// The project folder as an absolute, canonical path: it names containers and is mounted.

@@ -2,7 +2,26 @@
 
 use super::Ctx;
 use crate::error::Result;
-use crate::profile;
+use crate::profile::{self, Mode};
+
+/// `--json` (fields in alphabetical order, as the JSON has always been written).
+#[derive(serde::Serialize)]
+struct Json<'a> {
+    default: String,
+    profiles: Vec<Entry<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Entry<'a> {
+    default: bool,
+    /// What the profile installs from the project's files, when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dependencies: Option<&'a str>,
+    description: Option<&'a str>,
+    from: &'a [String],
+    mode: Option<Mode>,
+    name: &'a str,
+}
 
 pub fn run(ctx: &Ctx) -> Result<i32> {
     let sources = profile::load_sources(&ctx.project)?;
@@ -22,17 +41,21 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             }
         })
         .collect();
-    p.json(&serde_json::json!({
-        "default": sources.default_name(),
-        "profiles": listed.iter().zip(&deps).map(|(l, d)| serde_json::json!({
-            "name": l.name,
-            "dependencies": d,
-            "mode": l.mode.map(|m| m.to_string()),
-            "description": l.description,
-            "from": l.origins,
-            "default": l.is_default,
-        })).collect::<Vec<_>>(),
-    }));
+    p.json(&Json {
+        default: sources.default_name(),
+        profiles: listed
+            .iter()
+            .zip(&deps)
+            .map(|(l, d)| Entry {
+                default: l.is_default,
+                dependencies: d.as_deref(),
+                description: l.description.as_deref(),
+                from: &l.origins,
+                mode: l.mode,
+                name: &l.name,
+            })
+            .collect(),
+    });
     let width = listed.iter().map(|l| l.name.len()).max().unwrap_or(0);
     for (l, d) in listed.iter().zip(&deps) {
         let mark = if l.is_default { "*" } else { " " };

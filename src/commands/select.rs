@@ -1,6 +1,6 @@
 //! `ptenv select [MODE]`: which image fits this machine (or the one described by `--driver`
 //! and `--gpu`), and why. The image reference goes to stdout, so `$(ptenv select)` works;
-//! the explanation goes to stderr.
+//! the explanation (`crate::selection`) goes to stderr.
 
 use super::Ctx;
 use crate::cli::SelectArgs;
@@ -9,11 +9,10 @@ use crate::gpu::{self, HostFacts, Source};
 use crate::output::Printer;
 use crate::profile;
 use crate::select::{self, Choice};
+use crate::selection::{self, ChoiceJson, MatrixJson};
 
 pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
-    let sources = profile::load_sources(&ctx.project)?;
-    let name = args.mode.clone().unwrap_or_else(|| sources.default_name());
-    let resolved = sources.resolve(&name, &args.profile.layer())?;
+    let (_, resolved) = ctx.profile(args.mode.as_deref(), &args.profile.layer())?;
     let facts = gpu::facts_for(args.driver.as_deref(), &args.gpu)?;
     let p = &ctx.printer;
     if args.list {
@@ -27,7 +26,7 @@ pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
             return Err(e);
         }
     };
-    p.json(&to_json(&choice, &facts, &resolved.name));
+    p.json(&ChoiceJson::new(&choice, &facts, &resolved.name));
     p.result(&choice.image);
     explain(p, &choice, &facts);
     Ok(0)
@@ -36,54 +35,25 @@ pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
 /// `--list`: the whole catalog judged for this machine, as a table (stdout) or JSON.
 fn list(p: &Printer, profile: &profile::Profile, facts: &HostFacts) -> Result<i32> {
     let verdicts = select::matrix(profile, facts)?;
-    p.json(&serde_json::json!({
-        "profile": profile.name,
-        "variant": profile.variant,
-        "driver": facts.driver,
-        "driver_cuda": facts.driver_cuda().map(|(a, b)| format!("{a}.{b}")),
-        "gpus": facts.gpus.iter().map(|g| g.cc_str()).collect::<Vec<_>>(),
-        "lines": verdicts,
-    }));
+    p.json(&MatrixJson {
+        driver: &facts.driver,
+        driver_cuda: selection::driver_cuda(facts),
+        gpus: facts.gpus.iter().map(|g| g.cc_str()).collect(),
+        lines: &verdicts,
+        profile: &profile.name,
+        variant: profile.variant,
+    });
     let header = ["PYTORCH", "CUDA", "STATUS", "RUNS HERE", "WHY NOT"].map(String::from);
-    let rows: Vec<[String; 5]> = verdicts
-        .iter()
-        .map(|v| {
-            [
-                v.pytorch.clone(),
-                v.cuda.clone(),
-                format!(
-                    "{}{}",
-                    v.status.as_str(),
-                    if v.pypi_default { ", pip" } else { "" }
-                ),
-                match (v.fits, v.chosen) {
-                    (true, true) => "yes (chosen)".to_string(),
-                    (true, false) => "yes".to_string(),
-                    (false, _) => "no".to_string(),
-                },
-                v.summary.join("; "),
-            ]
-        })
-        .collect();
-    p.result(super::ls::table(&header, &rows));
-    let machine = match (&facts.driver, facts.gpus.is_empty()) {
-        (None, _) => "no NVIDIA driver: every image runs on the CPU".to_string(),
-        (Some(d), true) => format!("NVIDIA driver {d}, no GPU listed"),
-        (Some(d), false) => format!(
-            "NVIDIA driver {d}, GPU {}",
-            facts
-                .gpus
-                .iter()
-                .map(|g| format!("{} ({})", g.cc_str(), g.arch_name()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    p.result(crate::output::table(
+        &header,
+        &selection::matrix_rows(&verdicts),
+    ));
     p.info(format!(
-        "\n{} {} images of profile `{}` for {machine}; \"pip\" marks the line `pip install torch` gets; `--json` says why in full.",
+        "\n{} {} images of profile `{}` for {}; \"pip\" marks the line `pip install torch` gets; `--json` says why in full.",
         verdicts.len(),
         profile.variant,
-        profile.name
+        profile.name,
+        selection::machine_summary(facts)
     ));
     Ok(0)
 }
@@ -109,154 +79,20 @@ fn show_facts_source(p: &Printer, facts: &HostFacts) {
     }
 }
 
-fn to_json(choice: &Choice, facts: &HostFacts, profile: &str) -> serde_json::Value {
-    let gpus: Vec<serde_json::Value> = facts
-        .gpus
-        .iter()
-        .map(|g| {
-            serde_json::json!({
-                "index": g.index,
-                "name": g.name,
-                "uuid": g.uuid,
-                "compute_capability": g.cc_str(),
-                "architecture": g.arch_name(),
-                "memory_bytes": g.memory_bytes,
-                "used": choice.gpus.contains(g),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "image": choice.image,
-        "pytorch": choice.pytorch,
-        "cuda": choice.cuda,
-        "variant": choice.variant,
-        "gpu": choice.gpu,
-        "status": choice.status,
-        "pinned": choice.pinned,
-        "profile": profile,
-        "driver": facts.driver,
-        "driver_cuda": facts.driver_cuda().map(|(a, b)| format!("{a}.{b}")),
-        "gpus": gpus,
-        "source": facts.source.as_str(),
-        "machine": facts.machine,
-        "problems": facts.problems,
-        "reasons": choice.reasons,
-        "warnings": choice.warnings,
-        "rejected": choice.rejected,
-    })
-}
-
 /// The explanation under the image reference (stderr; `--quiet` and `--json` drop it, except
 /// warnings, which `--json` keeps on stderr).
 fn explain(p: &Printer, choice: &Choice, facts: &HostFacts) {
-    let mut out = vec![String::new()];
-    let machine = if facts.source == Source::Override {
-        "The planned machine"
-    } else {
-        "This machine"
-    };
-    match (&facts.driver, facts.driver_cuda()) {
-        (None, _) => out.push(format!("{machine}: no NVIDIA driver found.")),
-        (Some(d), Some((a, b))) => out.push(format!(
-            "{machine}: NVIDIA driver {d} (supports CUDA up to {a}.{b})."
-        )),
-        (Some(d), None) => out.push(format!("{machine}: NVIDIA driver {d}.")),
-    }
-    for g in &facts.gpus {
-        let arch = g.arch_name();
-        let mut line = if g.name.contains(&arch) {
-            // Planned with `--gpu 12.0`: the name is the architecture already.
-            format!(
-                "  GPU {}: {} (compute capability {}",
-                g.index,
-                g.name,
-                g.cc_str()
-            )
-        } else {
-            format!(
-                "  GPU {}: {} ({arch}, compute capability {}",
-                g.index,
-                g.name,
-                g.cc_str()
-            )
-        };
-        if g.memory_bytes > 0 {
-            line.push_str(&format!(", {}", crate::size::human(g.memory_bytes)));
-        }
-        line.push(')');
-        if !choice.gpus.contains(g) && choice.gpu {
-            line.push_str(" (not handed to the container)");
-        }
-        out.push(line);
-    }
-    for line in out.drain(..) {
+    for line in selection::machine_lines(choice, facts) {
         p.info(line);
     }
     show_facts_source(p, facts);
-    out.push(String::new());
-    out.push("Why this image:".to_string());
-    for r in &choice.reasons {
-        out.extend(wrap(r, "  - ", "    "));
-    }
-    if !choice.rejected.is_empty() {
-        out.push(String::new());
-        out.push("Not chosen:".to_string());
-        for r in &choice.rejected {
-            out.extend(wrap(
-                &format!("{}: {}", r.image, r.reasons.join("; ")),
-                "  - ",
-                "    ",
-            ));
-        }
-    }
-    for line in out {
+    for line in selection::why_lines(choice) {
         p.info(line);
     }
     if !choice.warnings.is_empty() {
         p.info("");
     }
     for w in &choice.warnings {
-        p.warn(wrap(w, "", "  ").join("\n"));
-    }
-}
-
-/// Greedy word wrap at 100 columns with a first-line and a continuation prefix.
-fn wrap(text: &str, first: &str, rest: &str) -> Vec<String> {
-    const WIDTH: usize = 100;
-    let mut lines = Vec::new();
-    let mut current = first.to_string();
-    let mut empty = true;
-    for word in text.split_whitespace() {
-        if !empty && current.chars().count() + 1 + word.chars().count() > WIDTH {
-            lines.push(std::mem::replace(&mut current, rest.to_string()));
-            empty = true;
-        }
-        if !empty {
-            current.push(' ');
-        }
-        current.push_str(word);
-        empty = false;
-    }
-    lines.push(current);
-    lines
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wrap;
-
-    #[test]
-    fn wrapping_keeps_every_word_and_the_prefixes() {
-        let text = "word ".repeat(60);
-        let lines = wrap(&text, "  - ", "    ");
-        assert!(lines.len() > 1);
-        assert!(lines[0].starts_with("  - word"));
-        assert!(lines[1].starts_with("    word"));
-        assert!(lines.iter().all(|l| l.chars().count() <= 100));
-        let words: usize = lines
-            .iter()
-            .map(|l| l.split_whitespace().filter(|w| *w == "word").count())
-            .sum();
-        assert_eq!(words, 60);
+        p.warn(selection::wrap(w, "", "  ").join("\n"));
     }
 }

@@ -3,7 +3,7 @@
 //! `ptenv up shell --detach` would (reused when it runs); the shell's exit code is returned.
 
 use super::Ctx;
-use crate::cli::{ShellArgs, UpArgs};
+use crate::cli::ShellArgs;
 use crate::engine::{block_on, Engine};
 use crate::error::Result;
 use crate::modes::{self, Started};
@@ -16,8 +16,7 @@ pub fn run(ctx: &Ctx, args: ShellArgs) -> Result<i32> {
         .clone()
         .or_else(|| args.profile_name.clone())
         .unwrap_or_else(|| "shell".to_string());
-    let up = UpArgs::for_command(name.clone(), args.profile.clone(), true, args.trust);
-    let code = super::up::run(ctx, up)?;
+    let code = crate::up::for_command(ctx, &name, args.profile.layer(), true, args.trust)?;
     if code != 0 {
         return Ok(code);
     }

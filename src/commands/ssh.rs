@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::Ctx;
-use crate::cli::{SshArgs, UpArgs};
+use crate::cli::SshArgs;
 use crate::error::{Error, Result};
 use crate::modes::ssh::vscode_command;
 use crate::project::Project;
@@ -36,8 +36,7 @@ pub fn run(ctx: &Ctx, args: SshArgs) -> Result<i32> {
     // sshd runs in the background either way; detached, the connection lines go to stderr
     // and leave stdout to CMD.
     let detach = !args.cmd.is_empty() || args.code;
-    let up = UpArgs::for_command(name, args.profile.clone(), detach, args.trust);
-    let code = super::up::run(ctx, up)?;
+    let code = crate::up::for_command(ctx, &name, args.profile.layer(), detach, args.trust)?;
     if code != 0 {
         return Ok(code);
     }
@@ -78,11 +77,17 @@ fn forget(ctx: &Ctx, alias: &str) -> Result<i32> {
             config.user_config.display()
         ));
     }
-    p.json(&serde_json::json!({
-        "alias": alias,
-        "removed": forgotten.host_file,
-        "include_removed": forgotten.include_removed,
-    }));
+    #[derive(serde::Serialize)]
+    struct Forgotten<'a> {
+        alias: &'a str,
+        include_removed: bool,
+        removed: Option<&'a Path>,
+    }
+    p.json(&Forgotten {
+        alias,
+        include_removed: forgotten.include_removed,
+        removed: forgotten.host_file.as_deref(),
+    });
     Ok(0)
 }
 

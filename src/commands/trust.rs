@@ -1,22 +1,46 @@
-//! `ptenv trust [--show | --revoke]`, and the gate that `up`, `ssh`, `shell`, `export` and
-//! `lock` pass before they apply a project's `ptenv.yaml` (see `crate::trust`).
+//! `ptenv trust [--show | --revoke]`: record (or show, or revoke) the user's trust in the
+//! project's `ptenv.yaml` (the rules: `crate::trust`; the gate other commands pass:
+//! `crate::trust_gate`).
 
-use std::io::IsTerminal;
+use std::path::Path;
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::TrustArgs;
-use crate::error::{Error, Result};
-use crate::profile::{self, Origin, Sources};
-use crate::trust::{Assessment, Store};
+use crate::error::Result;
+use crate::profile;
+use crate::trust::{Changes, Risk, Store};
+use crate::trust_gate::assess;
+
+/// `--json` (fields in alphabetical order, as the JSON has always been written; without a
+/// project file, no `changes` and no `sha256`).
+#[derive(Serialize)]
+struct Json<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<Option<Changes>>,
+    file: Option<&'a Path>,
+    project: &'a Path,
+    settings: &'a [Risk],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<&'a str>,
+    trusted: bool,
+}
 
 pub fn run(ctx: &Ctx, args: TrustArgs) -> Result<i32> {
     let p = &ctx.printer;
     let store = Store::for_user()?;
     if args.revoke {
         let removed = store.remove(&ctx.project)?;
-        p.json(&json!({"project": ctx.project, "revoked": removed}));
+        #[derive(Serialize)]
+        struct Revoked<'a> {
+            project: &'a Path,
+            revoked: bool,
+        }
+        p.json(&Revoked {
+            project: &ctx.project,
+            revoked: removed,
+        });
         p.info(if removed {
             format!("Trust in {} revoked", ctx.project.display())
         } else {
@@ -26,7 +50,14 @@ pub fn run(ctx: &Ctx, args: TrustArgs) -> Result<i32> {
     }
     let sources = profile::load_sources(&ctx.project)?;
     let Some(a) = assess(ctx, &sources, &store)? else {
-        p.json(&json!({"project": ctx.project, "file": null, "trusted": true, "settings": []}));
+        p.json(&Json {
+            changes: None,
+            file: None,
+            project: &ctx.project,
+            settings: &[],
+            sha256: None,
+            trusted: true,
+        });
         p.info(format!(
             "{} has no {}: nothing to trust",
             ctx.project.display(),
@@ -39,14 +70,14 @@ pub fn run(ctx: &Ctx, args: TrustArgs) -> Result<i32> {
     if record {
         store.put(&ctx.project, &a.record_now())?;
     }
-    p.json(&json!({
-        "project": ctx.project,
-        "file": a.file,
-        "sha256": a.sha256,
-        "trusted": was_trusted || record,
-        "settings": a.risks,
-        "changes": a.changes(),
-    }));
+    p.json(&Json {
+        changes: Some(a.changes()),
+        file: Some(&a.file),
+        project: &ctx.project,
+        settings: &a.risks,
+        sha256: Some(&a.sha256),
+        trusted: was_trusted || record,
+    });
     if a.risks.is_empty() {
         p.result(format!(
             "{} has no setting that needs trust (mounts, command, env, packages, image, repository, ca_bundle, a non-loopback bind, ipc: host)",
@@ -64,96 +95,4 @@ pub fn run(ctx: &Ctx, args: TrustArgs) -> Result<i32> {
         ),
     });
     Ok(0)
-}
-
-/// How a command treats a project file that needs trust and does not have it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
-    /// The command applies the settings: ask on a terminal, else refuse. `--trust` lets it
-    /// go on for this run without recording anything.
-    Apply { trust_flag: bool },
-    /// The command only shows them (`--dry-run`): warn, never ask.
-    Preview,
-}
-
-/// Whether the command may go on with `sources`. Asks on a terminal (default No) and records
-/// the answer; without one, refuses with the settings and the ways forward.
-pub fn require(ctx: &Ctx, sources: &Sources, gate: Gate) -> Result<()> {
-    let Some(a) = untrusted(ctx, sources)? else {
-        return Ok(());
-    };
-    let p = &ctx.printer;
-    match gate {
-        Gate::Preview => {
-            p.warn(format!(
-                "{}\nthey are shown, not applied: `ptenv trust` (or answering yes when a command asks) lets ptenv apply them",
-                a.describe()
-            ));
-            Ok(())
-        }
-        Gate::Apply { trust_flag: true } => {
-            p.warn(format!(
-                "{}\napplied for this run only (--trust)",
-                a.describe()
-            ));
-            Ok(())
-        }
-        Gate::Apply { trust_flag: false }
-            if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() =>
-        {
-            p.ask(a.describe());
-            let yes = dialoguer::Confirm::new()
-                .with_prompt(format!(
-                    "Trust this version of {} and apply these settings?",
-                    a.file.display()
-                ))
-                .default(false)
-                .interact_on(&dialoguer::console::Term::stderr())
-                .map_err(|e| Error::new(format!("cannot read the answer: {e}")))?;
-            if !yes {
-                return Err(Error::new(format!(
-                    "{} is not trusted; nothing was done",
-                    a.file.display()
-                ))
-                .hint("`ptenv trust --show` lists the settings; `ptenv trust` trusts them"));
-            }
-            Store::for_user()?.put(&ctx.project, &a.record_now())?;
-            p.info(format!(
-                "Trusted this version of {} (`ptenv trust --revoke` undoes it)",
-                a.file.display()
-            ));
-            Ok(())
-        }
-        Gate::Apply { trust_flag: false } => Err(a.refusal()),
-    }
-}
-
-/// The project file's assessment when it needs trust and does not have it; asks nothing.
-pub fn untrusted(ctx: &Ctx, sources: &Sources) -> Result<Option<Assessment>> {
-    let store = Store::for_user()?;
-    Ok(assess(ctx, sources, &store)?.filter(|a| !a.is_trusted()))
-}
-
-/// The project file of `sources` judged against the user's record; `None` without one. The
-/// file is read again for its hash and must still say what `sources` parsed, so the trusted
-/// bytes are the applied ones.
-fn assess(ctx: &Ctx, sources: &Sources, store: &Store) -> Result<Option<Assessment>> {
-    let Some((path, layer)) = sources.files.iter().find_map(|s| match &s.origin {
-        Origin::Project(path) => Some((path, &s.layer)),
-        _ => None,
-    }) else {
-        return Ok(None);
-    };
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::new(format!("cannot read {}: {e}", path.display())))?;
-    let text = String::from_utf8_lossy(&bytes);
-    if profile::parse(&text, path).ok().as_ref() != Some(layer) {
-        return Err(Error::new(format!(
-            "{} changed while ptenv was reading it",
-            path.display()
-        ))
-        .hint("run the command again once nothing is writing the file"));
-    }
-    let record = store.get(&ctx.project, path);
-    Ok(Some(Assessment::new(path, &bytes, layer, record)))
 }

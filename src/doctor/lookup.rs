@@ -23,8 +23,8 @@ impl Lookup for ThisHost {
     }
 
     fn toolkit(&self) -> (Option<PathBuf>, Vec<PathBuf>) {
-        let hook = super::docker::which("nvidia-container-runtime-hook");
-        let specs = super::docker::read_cdi_specs(Path::new("/"))
+        let hook = super::docker_host::which("nvidia-container-runtime-hook");
+        let specs = super::docker_host::read_cdi_specs(Path::new("/"))
             .into_iter()
             .map(|s| s.path)
             .collect();

@@ -240,13 +240,8 @@ fn in_cidr(ip: IpAddr, cidr: &str) -> bool {
 
 /// Bytes free for unprivileged use on the filesystem of `path`.
 fn free_space(path: &str) -> Option<u64> {
-    let c = std::ffi::CString::new(path).ok()?;
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid C string and `s` a valid out-pointer for the call's duration.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return None;
-    }
-    Some(s.f_bavail as u64 * s.f_frsize as u64)
+    let s = rustix::fs::statvfs(path).ok()?;
+    Some(s.f_bavail * s.f_frsize)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use super::container::Found;
 use super::{failed, Engine};
 use crate::doctor::container::ContainerShm;
-use crate::doctor::docker::EngineInfo;
+use crate::doctor::gpu_path::EngineInfo;
 use crate::doctor::logs::ContainerOutput;
 use crate::error::Result;
 use crate::plan::LABEL_MEMLOCK;

@@ -233,12 +233,14 @@ fn pull_error(image: &str, endpoint: &str, e: &bollard::errors::Error) -> Error 
 /// What is shown while pulling.
 enum Progress {
     Bars {
+        printer: Printer,
         multi: MultiProgress,
         layers: BTreeMap<String, ProgressBar>,
         total: ProgressBar,
         sizes: BTreeMap<String, (u64, u64)>,
     },
     Lines {
+        printer: Printer,
         last: BTreeMap<String, String>,
         sizes: BTreeMap<String, u64>,
     },
@@ -261,6 +263,7 @@ impl Progress {
             total.set_length(expected.iter().map(|(_, s)| s).sum());
             total.enable_steady_tick(Duration::from_millis(200));
             Progress::Bars {
+                printer: *printer,
                 multi,
                 layers: BTreeMap::new(),
                 total,
@@ -273,6 +276,7 @@ impl Progress {
             Progress::Silent
         } else {
             Progress::Lines {
+                printer: *printer,
                 last: BTreeMap::new(),
                 sizes: expected.iter().cloned().collect(),
             }
@@ -287,7 +291,11 @@ impl Progress {
         }
         match self {
             Progress::Silent => {}
-            Progress::Lines { last, sizes } => {
+            Progress::Lines {
+                printer,
+                last,
+                sizes,
+            } => {
                 if status == "Already exists" {
                     sizes.remove(id);
                 }
@@ -304,7 +312,7 @@ impl Progress {
                         .filter(|_| status == "Downloading")
                         .map(|s| format!(" ({})", human(*s)))
                         .unwrap_or_default();
-                    eprintln!("  {id}: {status}{size}");
+                    printer.info(format!("  {id}: {status}{size}"));
                 }
             }
             Progress::Bars {
@@ -312,6 +320,7 @@ impl Progress {
                 layers,
                 total,
                 sizes,
+                ..
             } => {
                 let bar = layers.entry(id.to_string()).or_insert_with(|| {
                     let bar = multi.insert_before(total, ProgressBar::new(0));
@@ -367,6 +376,7 @@ impl Progress {
     fn finish(&mut self, image: &str) {
         match self {
             Progress::Bars {
+                printer,
                 multi,
                 total,
                 sizes,
@@ -375,11 +385,11 @@ impl Progress {
                 total.finish();
                 let _ = multi.clear();
                 let all: u64 = sizes.values().map(|(_, t)| t).sum();
-                eprintln!("Pulled {image} ({} downloaded)", human(all));
+                printer.info(format!("Pulled {image} ({} downloaded)", human(all)));
             }
-            Progress::Lines { sizes, .. } => {
+            Progress::Lines { printer, sizes, .. } => {
                 let all: u64 = sizes.values().sum();
-                eprintln!("Pulled {image} ({} downloaded)", human(all));
+                printer.info(format!("Pulled {image} ({} downloaded)", human(all)));
             }
             Progress::Silent => {}
         }

@@ -6,6 +6,7 @@ use std::io::Write;
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
 use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::StreamExt;
+use rustix::process::Signal;
 use tokio::io::AsyncWriteExt;
 
 use super::{failed, status_of, Engine};
@@ -82,7 +83,8 @@ impl Engine {
     /// both ends, through a pseudo-terminal in raw mode, following window size changes. Returns
     /// the process's exit code.
     pub async fn exec_attached(&self, container: &str, spec: &ExecSpec) -> Result<i32> {
-        let tty = terminal::is_terminal(0) && terminal::is_terminal(1);
+        let tty =
+            terminal::is_terminal(std::io::stdin()) && terminal::is_terminal(std::io::stdout());
         let options = CreateExecOptions {
             cmd: Some(spec.cmd.clone()),
             user: Some(spec.user.clone()),
@@ -127,7 +129,7 @@ impl Engine {
         };
         let raw = if tty {
             self.resize(&exec.id).await;
-            Some(terminal::RawMode::enable(0)?)
+            Some(terminal::RawMode::enable(std::io::stdin())?)
         } else {
             None
         };
@@ -154,7 +156,7 @@ impl Engine {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         let mut stdin_open = true;
-        let mut signalled: Option<i32> = None;
+        let mut signalled: Option<Signal> = None;
         loop {
             tokio::select! {
                 item = output.next() => match item {
@@ -171,7 +173,7 @@ impl Engine {
                                 if out.write_all(&message).and_then(|_| out.flush()).is_err() {
                                     // Our reader is gone (`ptenv shell -- yes | head`): stop,
                                     // as a shell pipeline would, instead of reading forever.
-                                    signalled = Some(libc::SIGPIPE);
+                                    signalled = Some(Signal::PIPE);
                                     break;
                                 }
                             }
@@ -197,16 +199,16 @@ impl Engine {
                     }
                 },
                 _ = winch.recv() => self.resize(&exec.id).await,
-                _ = term.recv() => { signalled = Some(libc::SIGTERM); break; }
-                _ = hangup.recv() => { signalled = Some(libc::SIGHUP); break; }
+                _ = term.recv() => { signalled = Some(Signal::TERM); break; }
+                _ = hangup.recv() => { signalled = Some(Signal::HUP); break; }
                 // Without a TTY, Ctrl-C reaches ptenv, not the process (as with `docker exec`
                 // without -t); `up` installed a SIGINT handler, so it must be caught here.
-                _ = tokio::signal::ctrl_c() => { signalled = Some(libc::SIGINT); break; }
+                _ = tokio::signal::ctrl_c() => { signalled = Some(Signal::INT); break; }
             }
         }
         drop(raw);
         if let Some(sig) = signalled {
-            return Ok(128 + sig);
+            return Ok(128 + sig.as_raw());
         }
         // The output ends a moment before the engine records the exit code.
         for _ in 0..50 {
@@ -225,7 +227,7 @@ impl Engine {
     }
 
     async fn resize(&self, exec_id: &str) {
-        if let Some((rows, cols)) = terminal::size(1) {
+        if let Some((rows, cols)) = terminal::size(std::io::stdout()) {
             let _ = self
                 .docker
                 .resize_exec(

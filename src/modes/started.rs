@@ -42,7 +42,15 @@ impl Started<'_> {
 #[derive(Debug, Default)]
 pub struct AfterStart {
     pub code: i32,
-    pub json: serde_json::Map<String, serde_json::Value>,
+    pub json: Option<ModeJson>,
+}
+
+/// The fields a mode adds to `up`'s `--json` document.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum ModeJson {
+    Jupyter(jupyter::Ready),
+    Ssh(ssh::ConnectionJson),
 }
 
 /// Runs `work` until it ends or the user presses Ctrl-C. Needed because `up` installs a SIGINT

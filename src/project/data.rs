@@ -9,8 +9,7 @@ use crate::error::{Error, Result};
 
 /// The value of [`super::LABEL_OWNER`] for this process.
 pub fn owner() -> Result<String> {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let uid = unsafe { libc::geteuid() };
+    let uid = rustix::process::geteuid().as_raw();
     Ok(format!("{uid}:{}", data_root()?.display()))
 }
 

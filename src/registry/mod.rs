@@ -7,6 +7,29 @@
 //!
 //! Only manifests and the small image config are read, never layers. Blocking (ureq): callers
 //! run it on a blocking thread with a deadline.
+//!
+//! Why not the `oci-client` crate (0.17, evaluated for this module): it speaks the same
+//! protocol, but it cannot follow the engine's and ptenv's rules, and it would bring a second
+//! TLS stack.
+//! - Its token request sends the login to whatever realm the registry's 401 names, over http
+//!   as well; ptenv sends it only over https to the registry's own site (`realm`), because the
+//!   registry may come from a project file.
+//! - Its insecure registries (`ClientProtocol::HttpsExcept`) are plain HTTP only, and
+//!   `accept_invalid_certificates` holds for every registry of a client; the engine tries HTTPS
+//!   without verification first, then HTTP, for the registries it counts as insecure only.
+//! - Docker Hub mirrors: it rewrites a reference to one mirror (containerd's `?ns=` form);
+//!   the engine asks its mirrors in order, then Docker Hub, and a mirror never gets the
+//!   registry's login.
+//! - Its `rustls-tls` feature builds rustls on aws-lc-rs (a C library compiled with the crate)
+//!   and reqwest with tower; ptenv's rustls runs on ring through ureq. With
+//!   `default-features = false, features = ["rustls-tls"]` it adds about 45 crates to the tree
+//!   (aws-lc-sys, reqwest, tower, hyper-rustls, chrono, regex, oci-spec, jsonwebtoken, …);
+//!   `native-tls` would bring OpenSSL instead.
+//!
+//! What would remain for it to serve is two GETs (a manifest by media type, the config blob by
+//! digest) once the login, the endpoint and the TLS roots are decided here, so the module keeps
+//! its own client: `reference` (docker's naming), `challenge` (`WWW-Authenticate`), `realm`
+//! (where a login may go), `manifest` (the index and manifest JSON).
 
 pub mod challenge;
 pub mod manifest;

@@ -18,7 +18,7 @@ fn project(name: &str, repo: &str, extra: &str) -> Project {
 }
 
 fn chown(p: &Project) {
-    if unsafe { libc::getuid() } == 0 {
+    if rustix::process::getuid().as_raw() == 0 {
         for entry in std::fs::read_dir(p.path()).unwrap() {
             let path = entry.unwrap().path();
             std::os::unix::fs::chown(&path, Some(1000), Some(1000)).unwrap();

@@ -73,11 +73,7 @@ pub fn doctor(
         run = run.env("PTENV_SYSROOT", root);
     }
     if let Some(text) = scenario {
-        let file = p.home().join("nvml-scenario");
-        std::fs::write(&file, text).unwrap();
-        run = run
-            .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
-            .env("PTENV_FAKE_NVML_SCENARIO", &file);
+        run = run.fake_gpus(&p.gpu_scenario(text));
     }
     let out = run.run();
     let json: Value = serde_json::from_str(&out.stdout)
@@ -107,8 +103,7 @@ fn text(v: &Value) -> String {
         .unwrap_or_else(|| v.to_string())
 }
 
-const RTX_5090: &str = "driver 570.124.06\ncuda 12080\ngpu 12.0 34190917632 GPU-5090-0000 BLACKWELL NVIDIA GeForce RTX 5090\n";
-const RTX_3090: &str = "driver 550.54.15\ncuda 12040\ngpu 8.6 25769803776 GPU-3090-0000 AMPERE NVIDIA GeForce RTX 3090\n";
+use crate::support::gpus::{RTX_3090, RTX_5090};
 
 #[test]
 fn on_this_machine_the_missing_driver_is_the_first_broken_link() {
@@ -711,12 +706,10 @@ fn explain_names_every_known_error_with_cause_and_fix() {
 #[test]
 fn explain_reads_stdin_and_uses_this_hosts_gpus() {
     let p = Project::new("doctor-explain-stdin");
-    let file = p.home().join("nvml-scenario");
-    std::fs::write(&file, RTX_5090).unwrap();
+    let file = p.gpu_scenario(RTX_5090);
     let out = p
         .ptenv(&["doctor", "--explain", "-"])
-        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
-        .env("PTENV_FAKE_NVML_SCENARIO", &file)
+        .fake_gpus(&file)
         .stdin("Traceback (most recent call last):\nRuntimeError: CUDA error: no kernel image is available for execution on the device\n")
         .run();
     out.assert_success();
@@ -757,7 +750,7 @@ fn a_workspace_the_container_user_cannot_write_is_flagged() {
     use std::os::unix::fs::PermissionsExt;
     let p = Project::new("doctor-workspace");
     // ptenv as root in a folder of uid 1000 gives the container user 1000, who may not write it.
-    if unsafe { libc::getuid() } == 0 {
+    if rustix::process::getuid().as_raw() == 0 {
         std::os::unix::fs::chown(p.path(), Some(1000), Some(1000)).unwrap();
     }
     std::fs::set_permissions(p.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
@@ -801,7 +794,7 @@ fn a_training_run_that_dies_of_a_bus_error_is_explained_from_its_logs_with_the_s
         ),
     );
     p.write("train.py", BUS_ERROR_TRAINING);
-    if unsafe { libc::getuid() } == 0 {
+    if rustix::process::getuid().as_raw() == 0 {
         for f in ["", "train.py"] {
             std::os::unix::fs::chown(p.path().join(f), Some(1000), Some(1000)).unwrap();
         }

@@ -116,17 +116,8 @@ fn a_gpu_request_without_the_nvidia_runtime_leaves_nothing_and_says_what_to_inst
             Testbed::get().small_repo
         ),
     );
-    let scenario = p.home().join("nvml-scenario");
-    std::fs::write(
-        &scenario,
-        "driver 550.54.15\ncuda 12040\ngpu 8.6 25769803776 GPU-11111111-2222-3333-4444-555555555555 AMPERE NVIDIA RTX A5000\n",
-    )
-    .unwrap();
-    let out = p
-        .ptenv(&["up", "--detach"])
-        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
-        .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
-        .run();
+    let scenario = p.gpu_scenario(crate::support::gpus::RTX_A5000);
+    let out = p.ptenv(&["up", "--detach"]).fake_gpus(&scenario).run();
     out.assert_exit(1);
     assert!(
         out.stderr.contains("could not select device driver"),
@@ -358,7 +349,7 @@ fn ctrl_c_during_a_pull_exits_130_and_creates_nothing() {
         seen.extend_from_slice(&buf[..n]);
         assert!(start.elapsed() < Duration::from_secs(60), "no pull began");
     }
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    crate::support::send_sigint(child.id());
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();
@@ -601,11 +592,14 @@ fn a_base_image_with_the_user_s_name_under_other_ids_still_derives() {
         &format!("default: shell\nimage: {base}\npull: never\ngpus: none\n"),
     );
     // As root the container user takes the folder owner's IDs; as a user, the user's own.
-    let (uid, gid) = if unsafe { libc::getuid() } == 0 {
+    let (uid, gid) = if rustix::process::getuid().as_raw() == 0 {
         std::os::unix::fs::chown(p.path(), Some(1000), Some(1000)).unwrap();
         (1000, 1000)
     } else {
-        unsafe { (libc::getuid(), libc::getgid()) }
+        (
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        )
     };
     p.ptenv(&["up", "--detach"]).run().assert_success();
     let out = p

@@ -22,8 +22,7 @@ fn example(name: &str) -> Project {
     }
     // As each example's README says: trust what its ptenv.yaml sets (env, packages, a mirror).
     p.ptenv(&["trust"]).run().assert_success();
-    // SAFETY: getuid touches no memory.
-    if unsafe { libc::getuid() } == 0 {
+    if rustix::process::getuid().as_raw() == 0 {
         for entry in std::fs::read_dir(p.path()).unwrap() {
             std::os::unix::fs::chown(entry.unwrap().path(), Some(1000), Some(1000)).unwrap();
         }

@@ -54,7 +54,7 @@ fn web_project(name: &str, port: u16) -> Project {
         ),
     );
     p.write("hello.txt", "hello from the workspace\n");
-    if unsafe { libc::getuid() } == 0 {
+    if rustix::process::getuid().as_raw() == 0 {
         for path in [p.path().to_path_buf(), p.path().join("hello.txt")] {
             std::os::unix::fs::chown(&path, Some(1000), Some(1000)).expect("chown");
         }
@@ -175,7 +175,7 @@ fn cpu_project(name: &str, extra: &str) -> Project {
             tb.small_repo
         ),
     );
-    if unsafe { libc::getuid() } == 0 {
+    if rustix::process::getuid().as_raw() == 0 {
         std::os::unix::fs::chown(p.path(), Some(1000), Some(1000)).expect("chown");
     }
     p

@@ -141,8 +141,7 @@ impl Background {
     }
 
     fn interrupt(&self) {
-        // SAFETY: a signal to our own child, whose pid is valid until we wait for it.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        crate::support::send_sigint(self.child.id());
     }
 
     /// Waits for the end; the exit code and all of stderr.

@@ -23,9 +23,8 @@ fn tree(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn as_root_init_export_and_lock_leave_the_project_to_its_owner() {
-    // SAFETY: getuid cannot fail and touches no memory.
     assert_eq!(
-        unsafe { libc::getuid() },
+        rustix::process::getuid().as_raw(),
         0,
         "this test checks what root leaves in a user's folder: run the suite as root"
     );

@@ -24,7 +24,7 @@ pub fn shell_project(name: &str, extra: &str) -> Project {
     Testbed::get().registry();
     let p = Project::new(name);
     p.write("ptenv.yaml", &shell_yaml(extra));
-    if unsafe { libc::getuid() } == 0 {
+    if rustix::process::getuid().as_raw() == 0 {
         std::os::unix::fs::chown(p.path(), Some(1000), Some(1000)).expect("chown the project");
     }
     p
@@ -320,7 +320,7 @@ fn logs_follow_streams_until_ctrl_c() {
         child.try_wait().unwrap().is_none(),
         "logs -f stopped following"
     );
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    crate::support::send_sigint(child.id());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "Ctrl-C ends `logs -f` quietly");
 }
@@ -329,14 +329,9 @@ fn logs_follow_streams_until_ctrl_c() {
 fn up_says_in_one_line_when_it_runs_on_the_cpu_and_warns_when_gpus_were_asked_for() {
     // A machine whose NVIDIA kernel module is not loaded (the fake NVML says so).
     let p = shell_project("lifecycle-cpu", "");
-    let scenario = p.home().join("nvml-scenario");
-    std::fs::write(&scenario, "init_error DRIVER_NOT_LOADED\n").unwrap();
+    let scenario = p.gpu_scenario(crate::support::gpus::DRIVER_NOT_LOADED);
     let up = |args: &[&str]| {
-        let out = p
-            .ptenv(args)
-            .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
-            .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
-            .run();
+        let out = p.ptenv(args).fake_gpus(&scenario).run();
         out.assert_success();
         out
     };

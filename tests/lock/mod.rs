@@ -382,12 +382,10 @@ fn a_locked_image_that_cannot_run_on_this_gpu_is_refused_with_the_fix() {
     );
     // A GTX 1080 (Pascal, 6.1): that line has no code for it.
     let gtx_1080 = "driver 550.54.15\ncuda 12040\ngpu 6.1 8589934592 GPU-61616161-2222-3333-4444-555555555555 PASCAL NVIDIA GeForce GTX 1080\n";
-    let scenario = p.home().join("nvml-scenario");
-    std::fs::write(&scenario, gtx_1080).unwrap();
+    let scenario = p.gpu_scenario(gtx_1080);
     let up = p
         .ptenv(&["up", "shell", "--detach"])
-        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
-        .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
+        .fake_gpus(&scenario)
         .run();
     up.assert_exit(1);
     assert!(
@@ -428,8 +426,7 @@ fn a_locked_image_that_cannot_run_on_this_gpu_is_refused_with_the_fix() {
     // The fix it names works: on the CPU the locked image runs, still by digest.
     let cpu = p
         .ptenv(&["up", "shell", "--gpus", "none", "--dry-run", "--json"])
-        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
-        .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
+        .fake_gpus(&scenario)
         .run();
     cpu.assert_success();
     let plan: serde_json::Value = serde_json::from_str(&cpu.stdout).expect("JSON");

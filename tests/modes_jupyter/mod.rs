@@ -299,7 +299,7 @@ fn a_jupyter_bound_to_the_ipv6_loopback_is_probed_and_shown_there() {
 /// files (the container runs as root and says so), another user's folder that user's.
 #[test]
 fn as_root_a_notebook_saved_through_jupyter_belongs_to_the_folder_s_owner() {
-    if unsafe { libc::getuid() } != 0 {
+    if rustix::process::getuid().as_raw() != 0 {
         eprintln!("skipped: only root sees this case");
         return;
     }

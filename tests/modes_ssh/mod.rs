@@ -426,7 +426,7 @@ fn an_ssh_bound_to_another_local_address_is_reached_there() {
 /// alone; passwords stay refused.
 #[test]
 fn as_root_in_root_s_folder_ssh_logs_in_as_root_with_the_key_only() {
-    if unsafe { libc::getuid() } != 0 {
+    if rustix::process::getuid().as_raw() != 0 {
         eprintln!("skipped: only root sees this case");
         return;
     }

@@ -208,17 +208,6 @@ fn an_explicit_shm_size_matches_docker_run() {
     assert_eq!(ours["HostConfig"]["ShmSize"], 8589934592u64);
 }
 
-/// A fake one-GPU machine for the selection (tests/nvml).
-fn gpu_env(p: &Project) -> (std::path::PathBuf, std::path::PathBuf) {
-    let scenario = p.home().join("nvml-scenario");
-    std::fs::write(
-        &scenario,
-        "driver 550.54.15\ncuda 12040\ngpu 8.6 25769803776 GPU-11111111-2222-3333-4444-555555555555 AMPERE NVIDIA RTX A5000\n",
-    )
-    .unwrap();
-    (crate::support::fake_nvml_lib(), scenario)
-}
-
 /// `POST /containers/create` with `body` through the engine's socket; returns the inspect.
 fn create_through_api(name: &str, body: &Value) -> Value {
     let socket = std::env::var("DOCKER_HOST")
@@ -255,11 +244,11 @@ fn gpu_row(name: &str, gpus_yaml: &str, gpus_flag: &str) {
             Testbed::get().small_repo
         ),
     );
-    let (lib, scenario) = gpu_env(&p);
+    // A fake one-GPU machine for the selection.
+    let scenario = p.gpu_scenario(crate::support::gpus::RTX_A5000);
     let out = p
         .ptenv(&["up", "--dry-run", "--json"])
-        .env("PTENV_NVML_LIB", &lib)
-        .env("PTENV_FAKE_NVML_SCENARIO", &scenario)
+        .fake_gpus(&scenario)
         .run();
     out.assert_success();
     let plan: Value = serde_json::from_str(&out.stdout).unwrap();

@@ -17,13 +17,12 @@ enum Load {
 
 /// `ptenv select ARGS` on a machine described by `scenario` (fake NVML statements).
 fn select(p: &Project, load: Load, scenario: &str, args: &[&str]) -> Outcome {
-    let file = p.home().join("nvml-scenario");
-    std::fs::write(&file, scenario).expect("write the scenario");
+    let file = p.gpu_scenario(scenario);
     let mut all = vec!["select"];
     all.extend_from_slice(args);
     let run: Run = p
         .ptenv(&all)
-        .env("PTENV_FAKE_NVML_SCENARIO", &file)
+        .fake_gpus_file(&file)
         .env_remove("LD_LIBRARY_PATH");
     match load {
         Load::EnvLib => run.env("PTENV_NVML_LIB", crate::support::fake_nvml_lib()),
@@ -56,11 +55,7 @@ gpu 8.6 25769803776 GPU-5d2e5e6a-9b1c-4c52-a43e-0d7d5d6e8c1f AMPERE NVIDIA GeFor
 gpu 9.0 85520809984 GPU-0b4f43c9-1b5e-7d59-3f6f-1a2b3c4d5e6f HOPPER NVIDIA H100 80GB HBM3
 ";
 
-const RTX_5090: &str = "\
-driver 570.124.06
-cuda 12080
-gpu 12.0 34190917632 GPU-8a1b2c3d-0000-4000-8000-000000005090 BLACKWELL NVIDIA GeForce RTX 5090
-";
+use crate::support::gpus::RTX_5090;
 
 #[test]
 fn nvml_from_ptenv_nvml_lib_lists_driver_and_gpus() {
@@ -325,13 +320,11 @@ fn overrides_plan_another_machine_without_detection() {
     assert!(warnings.contains("550.54.14"), "{v:#}");
 
     // PTENV_CUDA_DRIVER_VERSION alone: the driver is checked, the GPUs cannot be.
-    let file = p.home().join("nvml-scenario");
-    std::fs::write(&file, RTX_5090).expect("write the scenario");
+    let file = p.gpu_scenario(RTX_5090);
     let out = p
         .ptenv(&["select", "--json", "--variant", "devel"])
         .env("PTENV_CUDA_DRIVER_VERSION", "545.23.08")
-        .env("PTENV_NVML_LIB", crate::support::fake_nvml_lib())
-        .env("PTENV_FAKE_NVML_SCENARIO", &file)
+        .fake_gpus(&file)
         .run();
     out.assert_success();
     let v = json(&out);

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod gpus;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt;
@@ -654,6 +656,15 @@ pub fn push_random_image(repo: &str, name: &str, megabytes: u32) -> String {
     docker_ok(&["push", "-q", &image]);
     docker_ok(&["rmi", &image]);
     repo.to_string()
+}
+
+/// Ctrl-C for a child process (`ptenv up` being interrupted). Ignores a child that has already
+/// ended.
+pub fn send_sigint(pid: u32) {
+    use rustix::process::{kill_process, Pid, Signal};
+    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+        let _ = kill_process(pid, Signal::INT);
+    }
 }
 
 /// A free TCP port on loopback (free when asked; bind it soon).

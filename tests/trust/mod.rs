@@ -12,7 +12,7 @@ fn untrusted_project(name: &str, extra: &str) -> Project {
     Testbed::get().registry();
     let p = Project::new(name).untrusted();
     p.write("ptenv.yaml", &shell_yaml(extra));
-    if unsafe { libc::getuid() } == 0 {
+    if rustix::process::getuid().as_raw() == 0 {
         std::os::unix::fs::chown(p.path(), Some(1000), Some(1000)).expect("chown the project");
     }
     p

@@ -51,10 +51,6 @@ impl Error {
         self.message = format!("{doing}: {}", self.message);
         self
     }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({ "error": self.message, "hints": self.hints })
-    }
 }
 
 impl fmt::Display for Error {

@@ -3,6 +3,8 @@
 //! the facts through its adapters, asks these modules, and acts on their answers. The
 //! compiler keeps it so, since this crate depends on none of the I/O crates.
 
+#![forbid(unsafe_code)]
+
 pub mod address;
 pub mod catalog;
 pub mod dependencies;

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -45,11 +44,22 @@ pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
     if s.open {
         open_in_browser(&url, s.printer);
     }
-    let mut out = AfterStart::default();
-    out.json.insert("url".into(), json!(url));
-    out.json.insert("port".into(), json!(address.port()));
-    out.json.insert("token".into(), json!(token));
-    Ok(out)
+    Ok(AfterStart {
+        code: 0,
+        json: Some(crate::modes::ModeJson::Jupyter(Ready {
+            port: address.port(),
+            token,
+            url,
+        })),
+    })
+}
+
+/// Jupyter's fields in `up --json`.
+#[derive(Debug, serde::Serialize)]
+pub struct Ready {
+    pub port: u16,
+    pub token: String,
+    pub url: String,
 }
 
 /// Polls `/api/status` until it answers 200, with a spinner; fails with the container's last

@@ -15,10 +15,7 @@ pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
         return Ok(AfterStart::default());
     }
     let code = run(s, &[]).await?;
-    Ok(AfterStart {
-        code,
-        json: Default::default(),
-    })
+    Ok(AfterStart { code, json: None })
 }
 
 /// Runs `cmd` (a login shell when empty) in the running container as the user, in the

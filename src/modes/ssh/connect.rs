@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use super::{key_comment, vscode_command, PORT};
@@ -81,7 +80,7 @@ pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
     print_connection(s.printer, &c, !s.detach);
     Ok(AfterStart {
         code: 0,
-        json: connection_json(&c),
+        json: Some(crate::modes::ModeJson::Ssh(connection_json(&c))),
     })
 }
 
@@ -117,15 +116,26 @@ pub fn print_connection(printer: &crate::output::Printer, c: &Connection, to_std
     }
 }
 
-pub fn connection_json(c: &Connection) -> serde_json::Map<String, serde_json::Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("alias".into(), json!(c.alias));
-    m.insert("host".into(), json!(c.address.ip().to_string()));
-    m.insert("port".into(), json!(c.address.port()));
-    m.insert("ssh_config".into(), json!(c.config_file));
-    m.insert("ssh_command".into(), json!(ssh_command(c)));
-    m.insert("code_command".into(), json!(vscode_command(&c.alias)));
-    m
+/// The ssh mode's fields in `up --json`: how to connect.
+#[derive(Debug, serde::Serialize)]
+pub struct ConnectionJson {
+    pub alias: String,
+    pub code_command: Vec<String>,
+    pub host: String,
+    pub port: u16,
+    pub ssh_command: Vec<String>,
+    pub ssh_config: PathBuf,
+}
+
+pub fn connection_json(c: &Connection) -> ConnectionJson {
+    ConnectionJson {
+        alias: c.alias.clone(),
+        code_command: vscode_command(&c.alias),
+        host: c.address.ip().to_string(),
+        port: c.address.port(),
+        ssh_command: ssh_command(c),
+        ssh_config: c.config_file.clone(),
+    }
 }
 
 /// Waits until sshd sends its `SSH-2.0-…` greeting through the published port (Docker's

@@ -40,7 +40,7 @@ impl std::fmt::Debug for Facts<'_> {
 }
 
 /// What some findings' context reads on the host: the binary reads it there
-/// (`doctor::host`, `doctor::docker`), and only for a finding that needs it.
+/// (`doctor::host`, `doctor::docker_host`), and only for a finding that needs it.
 pub trait Lookup {
     /// Whether the nvidia kernel module is loaded, and the PCI addresses of the NVIDIA GPUs
     /// bound to vfio-pci (reserved for virtual machines).
@@ -591,20 +591,43 @@ pub fn render(findings: &[Finding]) -> String {
 }
 
 /// `{findings: [{id, line, count, text, title, cause, fix, host}], recognised}`.
-pub fn to_json(findings: &[Finding]) -> serde_json::Value {
-    serde_json::json!({
-        "findings": findings.iter().map(|f| serde_json::json!({
-            "id": f.pattern.id,
-            "line": f.line_no,
-            "count": f.count,
-            "text": super::redact(&f.line),
-            "title": f.pattern.title,
-            "cause": f.pattern.cause,
-            "fix": f.fix,
-            "host": f.host,
-        })).collect::<Vec<_>>(),
-        "recognised": findings.len(),
-    })
+pub fn to_json(findings: &[Finding]) -> FindingsJson<'_> {
+    FindingsJson {
+        findings: findings
+            .iter()
+            .map(|f| FindingJson {
+                cause: f.pattern.cause,
+                count: f.count,
+                fix: &f.fix,
+                host: &f.host,
+                id: f.pattern.id,
+                line: f.line_no,
+                text: super::redact(&f.line),
+                title: f.pattern.title,
+            })
+            .collect(),
+        recognised: findings.len(),
+    }
+}
+
+/// `--explain --json` (fields in alphabetical order, as the JSON has always been written).
+#[derive(Debug, serde::Serialize)]
+pub struct FindingsJson<'a> {
+    pub findings: Vec<FindingJson<'a>>,
+    pub recognised: usize,
+}
+
+/// One finding in [`FindingsJson`].
+#[derive(Debug, serde::Serialize)]
+pub struct FindingJson<'a> {
+    pub cause: &'static str,
+    pub count: usize,
+    pub fix: &'a str,
+    pub host: &'a Option<String>,
+    pub id: &'static str,
+    pub line: usize,
+    pub text: String,
+    pub title: &'static str,
 }
 
 fn no_context(_: &str, _: &Facts) -> Option<String> {
@@ -1287,7 +1310,7 @@ NCCL INFO Channel 00/02 :    0   1
         assert!(text.contains("  fix: give the container more /dev/shm"));
         assert!(!text.contains("abcdef"), "{text}");
         assert!(text.ends_with("1 known error found.\n"));
-        let j = to_json(&f);
+        let j = serde_json::to_value(to_json(&f)).unwrap();
         assert_eq!(j["recognised"], 1);
         assert_eq!(j["findings"][0]["id"], "dataloader-bus-error");
         assert_eq!(j["findings"][0]["line"], 2);

@@ -1,0 +1,255 @@
+//! Link 5 of the chain, a GPU path into containers: the NVIDIA runtime (`--gpus`) or a CDI
+//! spec the engine uses (`--device nvidia.com/gpu=all`). The facts arrive as plain values: the
+//! parts of the engine's `GET /info` ([`EngineInfo`]), the CDI specs and the toolkit's hook
+//! (read by `doctor::docker_host`).
+
+use std::path::PathBuf;
+
+use super::daemon::engine_version;
+use super::{id, Check};
+
+/// The parts of `GET /info` the GPU links need.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineInfo {
+    /// Registered OCI runtimes: "runc", "nvidia", ...
+    pub runtimes: Vec<String>,
+    pub default_runtime: Option<String>,
+    /// "cgroupfs" or "systemd".
+    pub cgroup_driver: Option<String>,
+    /// "1" or "2".
+    pub cgroup_version: Option<String>,
+    /// Reported by engines with CDI enabled (25+ with the feature on, 28.2+ by default).
+    pub cdi_spec_dirs: Option<Vec<String>>,
+    /// `DiscoveredDevices` (28.2+), as "cdi nvidia.com/gpu=0".
+    pub discovered_devices: Option<Vec<String>>,
+}
+
+/// A CDI spec file and the device kind it declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CdiSpec {
+    pub path: PathBuf,
+    pub kind: String,
+}
+
+/// The CDI spec folders (the CDI defaults; engines that report `CDISpecDirs` use these too).
+pub const CDI_DIRS: [&str; 2] = ["etc/cdi", "var/run/cdi"];
+
+/// The `kind` of a CDI spec, YAML (`kind: nvidia.com/gpu`) or JSON (`"kind": "nvidia.com/gpu"`),
+/// as `nvidia-ctk cdi generate` writes them.
+pub fn cdi_kind(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let l = l.trim().trim_start_matches('{').trim();
+        let rest = l
+            .strip_prefix("kind:")
+            .or_else(|| l.strip_prefix("\"kind\":"))?;
+        let v = rest
+            .trim()
+            .trim_end_matches(',')
+            .trim()
+            .trim_matches('"')
+            .trim_matches('\'');
+        (!v.is_empty()).then(|| v.to_string())
+    })
+}
+
+/// How containers can get the GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuPath {
+    /// `--gpus`: the NVIDIA runtime/hook is registered.
+    Runtime,
+    /// `--device nvidia.com/gpu=all`: a CDI spec the engine uses.
+    Cdi,
+    None,
+}
+
+/// Everything the GPU-path link looks at.
+#[derive(Debug, Clone, Default)]
+pub struct GpuPathFacts {
+    pub engine_version: String,
+    pub info: EngineInfo,
+    pub cdi_specs: Vec<CdiSpec>,
+    /// `nvidia-container-runtime-hook` on this process's PATH: the toolkit is installed.
+    pub hook: Option<PathBuf>,
+}
+
+/// CDI became a default of Docker Engine in 28.2.0 (moby#49963) and an opt-in feature in 25.
+const CDI_DEFAULT: (u32, u32) = (28, 2);
+const CDI_OPT_IN: (u32, u32) = (25, 0);
+
+const TOOLKIT_FIX: &str = "install the NVIDIA Container Toolkit (https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html), then `sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`; on Docker ≥ 28.2 CDI works too: `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`";
+
+/// Link 5: a way for the GPU into containers. Without one, `--gpus` fails with `could not
+/// select device driver "" with capabilities: [[gpu]]` (moby `daemon/devices.go`,
+/// docs/compatibility.md §7).
+pub fn check_gpu_path(f: &GpuPathFacts) -> (Check, GpuPath) {
+    let runtimes = if f.info.runtimes.is_empty() {
+        "none reported".to_string()
+    } else {
+        f.info.runtimes.join(", ")
+    };
+    let mut evidence = vec![format!(
+        "runtimes: {runtimes} (default {})",
+        f.info.default_runtime.as_deref().unwrap_or("unknown")
+    )];
+    let nvidia_specs: Vec<&CdiSpec> = f
+        .cdi_specs
+        .iter()
+        .filter(|s| s.kind == "nvidia.com/gpu")
+        .collect();
+    for s in &f.cdi_specs {
+        evidence.push(format!("CDI spec {}: kind {}", s.path.display(), s.kind));
+    }
+    if f.cdi_specs.is_empty() {
+        evidence.push(format!(
+            "CDI specs: none in /{} or /{}",
+            CDI_DIRS[0], CDI_DIRS[1]
+        ));
+    }
+    if let Some(d) = &f.info.discovered_devices {
+        evidence.push(format!(
+            "engine's discovered devices: {}",
+            if d.is_empty() {
+                "none".to_string()
+            } else {
+                d.join(", ")
+            }
+        ));
+    }
+    match &f.hook {
+        Some(h) => evidence.push(format!("nvidia-container-runtime-hook: {}", h.display())),
+        None => evidence.push("nvidia-container-runtime-hook: not on PATH".into()),
+    }
+    if f.info.runtimes.iter().any(|r| r == "nvidia") {
+        return (
+            Check::pass(
+                id::GPU_PATH,
+                "the NVIDIA runtime is registered with Docker (`--gpus` works)",
+            )
+            .evidence_all(evidence),
+            GpuPath::Runtime,
+        );
+    }
+    let discovered = f
+        .info
+        .discovered_devices
+        .as_ref()
+        .is_some_and(|d| d.iter().any(|x| x.contains("nvidia.com/gpu")));
+    if discovered {
+        return (
+            Check::pass(
+                id::GPU_PATH,
+                "the engine discovered NVIDIA GPUs through CDI (nvidia.com/gpu)",
+            )
+            .evidence_all(evidence),
+            GpuPath::Cdi,
+        );
+    }
+    let version = engine_version(&f.engine_version);
+    if !nvidia_specs.is_empty() {
+        let cdi_on = version.is_some_and(|v| v >= CDI_DEFAULT)
+            || f.info.cdi_spec_dirs.as_ref().is_some_and(|d| !d.is_empty());
+        if cdi_on {
+            return (
+                Check::pass(
+                    id::GPU_PATH,
+                    "a CDI spec for nvidia.com/gpu is in place and the engine reads CDI specs",
+                )
+                .evidence_all(evidence),
+                GpuPath::Cdi,
+            );
+        }
+        if version.is_some_and(|v| v >= CDI_OPT_IN) {
+            return (
+                Check::warn(
+                    id::GPU_PATH,
+                    format!("a CDI spec for nvidia.com/gpu exists, but CDI is off in Docker Engine {}", f.engine_version),
+                )
+                .evidence_all(evidence)
+                .fix("turn CDI on: add `\"features\": {\"cdi\": true}` to /etc/docker/daemon.json and `sudo systemctl restart docker` (Docker ≥ 28.2 has it on by default)"),
+                GpuPath::Cdi,
+            );
+        }
+        return (
+            Check::fail(
+                id::GPU_PATH,
+                format!("a CDI spec for nvidia.com/gpu exists, but Docker Engine {} predates CDI (25) and has no NVIDIA runtime", f.engine_version),
+            )
+            .evidence_all(evidence)
+            .fix("upgrade Docker Engine to 28.2 or newer, or register the runtime: `sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`"),
+            GpuPath::None,
+        );
+    }
+    let c = Check::fail(
+        id::GPU_PATH,
+        "no GPU path into containers: Docker has no NVIDIA runtime and there is no CDI spec for nvidia.com/gpu (the NVIDIA Container Toolkit is missing)",
+    )
+    .evidence_all(evidence);
+    let c = match &f.hook {
+        Some(h) => c.fix(format!(
+            "the toolkit is installed ({}) but dockerd has not registered it: `sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`",
+            h.display()
+        )),
+        None => c.fix(TOOLKIT_FIX),
+    };
+    (c, GpuPath::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Status;
+    use super::*;
+
+    fn facts(version: &str, runtimes: &[&str]) -> GpuPathFacts {
+        GpuPathFacts {
+            engine_version: version.into(),
+            info: EngineInfo {
+                runtimes: runtimes.iter().map(|r| r.to_string()).collect(),
+                default_runtime: Some("runc".into()),
+                ..EngineInfo::default()
+            },
+            ..GpuPathFacts::default()
+        }
+    }
+
+    #[test]
+    fn the_nvidia_runtime_is_a_gpu_path_and_its_absence_names_the_toolkit() {
+        let (c, p) = check_gpu_path(&facts("20.10.24+dfsg1", &["io.containerd.runc.v2", "runc"]));
+        assert_eq!((c.status, p), (Status::Fail, GpuPath::None));
+        assert!(c.summary.contains("Container Toolkit"), "{c:?}");
+        assert!(c
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("nvidia-ctk runtime configure"));
+        assert!(c.evidence[0].contains("runtimes: io.containerd.runc.v2, runc"));
+        let mut f = facts("20.10.24", &["runc"]);
+        f.hook = Some("/usr/bin/nvidia-container-runtime-hook".into());
+        let (c, _) = check_gpu_path(&f);
+        assert!(c.fix.unwrap().contains("has not registered it"));
+        let (c, p) = check_gpu_path(&facts("24.0.7", &["nvidia", "runc"]));
+        assert_eq!((c.status, p), (Status::Pass, GpuPath::Runtime));
+    }
+
+    #[test]
+    fn cdi_counts_when_the_engine_reads_it() {
+        let spec = CdiSpec {
+            path: "/etc/cdi/nvidia.yaml".into(),
+            kind: "nvidia.com/gpu".into(),
+        };
+        let mut f = facts("28.2.2", &["runc"]);
+        f.cdi_specs = vec![spec.clone()];
+        assert_eq!(check_gpu_path(&f).1, GpuPath::Cdi);
+        assert_eq!(check_gpu_path(&f).0.status, Status::Pass);
+        let mut f = facts("26.1.0", &["runc"]);
+        f.cdi_specs = vec![spec.clone()];
+        assert_eq!(check_gpu_path(&f).0.status, Status::Warn);
+        f.info.cdi_spec_dirs = Some(vec!["/etc/cdi".into()]);
+        assert_eq!(check_gpu_path(&f).0.status, Status::Pass);
+        let mut f = facts("20.10.24", &["runc"]);
+        f.cdi_specs = vec![spec];
+        assert_eq!(check_gpu_path(&f).0.status, Status::Fail);
+        let mut f = facts("29.0.0", &["runc"]);
+        f.info.discovered_devices = Some(vec!["cdi nvidia.com/gpu=0".into()]);
+        assert_eq!(check_gpu_path(&f).1, GpuPath::Cdi);
+    }
+}

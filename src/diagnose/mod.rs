@@ -1,0 +1,249 @@
+//! Gathering the facts of each link of the chain from the host to torch on the GPU, in chain
+//! order, for `ptenv doctor`: each link's facts are read through the adapters (the machine,
+//! the engine, files under `PTENV_SYSROOT`), judged by `doctor`'s pure checks, and a link whose
+//! prerequisite failed is skipped with the reason. [`torch`] runs torch in the profile's image.
+
+mod torch;
+
+use std::path::Path;
+
+use crate::context::Ctx;
+use crate::doctor::daemon::{self, Daemon};
+use crate::doctor::gpu_path::{self, GpuPath, GpuPathFacts};
+use crate::doctor::{cgroup, docker_host};
+use crate::doctor::{container, host, id, image, logs, Check, Report};
+use crate::engine::{self, Engine};
+use crate::error::Result;
+use crate::gpu::HostFacts;
+use crate::profile::Profile;
+use crate::select;
+
+/// The chain's report for `profile` (or why it cannot be resolved). `root`: where the host's
+/// files are read (`PTENV_SYSROOT`). `probe`: whether to run torch in the image, or why not.
+pub async fn diagnose(
+    ctx: &Ctx,
+    profile: &Result<Profile>,
+    root: &Path,
+    probe: std::result::Result<(), String>,
+) -> Report {
+    let mut r = Report::default();
+
+    // Host: PCI → kernel module → NVML.
+    let pci = host::read_pci(root);
+    let wsl = host::is_wsl(root);
+    r.push(host::check_pci(&pci, wsl));
+    let kernel = host::read_kernel(root);
+    let check = r
+        .blocked(id::KERNEL, &[id::PCI])
+        .unwrap_or_else(|| host::check_kernel(&kernel, pci.as_deref().unwrap_or_default(), wsl));
+    r.push(check);
+    let facts = ctx.machine.gpu_facts();
+    let check = r
+        .blocked(id::NVML, &[id::KERNEL])
+        .unwrap_or_else(|| host::check_nvml(&facts));
+    r.push(check);
+
+    // Docker: daemon → GPU path → cgroup.
+    let endpoint = std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| engine::DEFAULT_HOST.to_string());
+    let socket =
+        daemon::socket_path(&endpoint).map(|p| docker_host::read_socket(&p, Path::new("/")));
+    let engine = Engine::connect().await;
+    let daemon = match &engine {
+        Ok(e) => Daemon::Up {
+            endpoint: e.endpoint.clone(),
+            version: e.version.clone(),
+            api_version: e.api_version.clone(),
+        },
+        Err(e) => Daemon::Down {
+            endpoint: endpoint.clone(),
+            error: e.message.clone(),
+        },
+    };
+    r.push(daemon::check_docker(&daemon, socket.as_ref()));
+    let engine = engine.ok();
+    let mut path = GpuPath::None;
+    let mut info = None;
+    match (r.blocked(id::GPU_PATH, &[id::DOCKER]), &engine) {
+        (Some(skip), _) => r.push(skip),
+        (None, Some(e)) => match e.doctor_info().await {
+            Ok(i) => {
+                let facts = GpuPathFacts {
+                    engine_version: e.version.clone(),
+                    info: i,
+                    cdi_specs: docker_host::read_cdi_specs(root),
+                    hook: docker_host::which("nvidia-container-runtime-hook"),
+                };
+                let (check, p) = gpu_path::check_gpu_path(&facts);
+                path = p;
+                r.push(check);
+                info = Some(facts.info);
+            }
+            Err(err) => r.push(
+                Check::fail(id::GPU_PATH, "cannot read the engine's info").evidence(err.message),
+            ),
+        },
+        (None, None) => r.push(Check::skip(id::GPU_PATH, "no engine connection")),
+    }
+    // The cgroup setup matters once a GPU path exists, but is judged from the engine's
+    // settings alone, so a missing toolkit does not hide it.
+    let check = match (r.blocked(id::CGROUP, &[id::DOCKER]), &info) {
+        (Some(skip), _) => skip,
+        (None, Some(i)) => cgroup::check_cgroup(
+            i,
+            path,
+            &docker_host::read_nvidia_nodes(root),
+            &docker_host::read_char_links(root),
+        ),
+        (None, None) => Check::skip(
+            id::CGROUP,
+            "needs the engine's info, which could not be read",
+        ),
+    };
+    r.push(check);
+
+    // The image the profile selects, against the driver and the GPUs.
+    let profile = match profile {
+        Ok(p) => Some(p),
+        Err(e) => {
+            r.push(
+                Check::fail(
+                    id::IMAGE,
+                    format!("the profile cannot be resolved: {}", e.message),
+                )
+                .fix(if e.hints.is_empty() {
+                    "fix ptenv.yaml (`ptenv profiles` lists what is defined)".to_string()
+                } else {
+                    e.hints.join("; ")
+                }),
+            );
+            None
+        }
+    };
+    // With a ptenv.lock, `ptenv up` runs the pinned image: that is the one to judge and probe.
+    // A lock that cannot be read stops `up` as well: it is this link's finding, and there is
+    // no image to judge or probe.
+    let (profile, pinned) = match profile.map(|p| (p, crate::lockfile::pinned(&ctx.project, p))) {
+        Some((p, Ok(entry))) => (Some(p), entry),
+        Some((_, Err(e))) => {
+            r.push(Check::fail(id::IMAGE, e.message.clone()).fix(e.hints.join("; ")));
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let selection = profile.map(|p| match &pinned {
+        None => select::choose(p, &facts),
+        Some(entry) => select::choose(
+            &Profile {
+                image: Some(entry.image.clone()),
+                ..p.clone()
+            },
+            &facts,
+        ),
+    });
+    if let (Some(p), Some(selection)) = (profile, &selection) {
+        let check = r.blocked(id::IMAGE, &[id::NVML]).unwrap_or_else(|| {
+            let alternative = match &pinned {
+                None => alternative(p, &facts),
+                Some(_) => select::choose(p, &facts).ok().map(|c| {
+                    format!("`ptenv up --relock` pins {}, which fits this machine (commit ptenv.lock if the team should use it too)", c.image)
+                }),
+            };
+            let check = image::check_image(selection, &facts, alternative.as_deref(), &p.pytorch);
+            match &pinned {
+                Some(entry) => check.evidence(format!(
+                    "ptenv.lock pins it for profile `{}` at {}",
+                    p.name,
+                    crate::lock::short(&entry.digest)
+                )),
+                None => check,
+            }
+        });
+        r.push(check);
+    }
+    // The probe runs what `up` runs: the locked digest.
+    let selection = selection.map(|s| match &pinned {
+        Some(entry) => s.map(|mut c| {
+            c.image = entry.reference();
+            c
+        }),
+        None => s,
+    });
+
+    // The project's running containers.
+    let check = match (r.blocked(id::SHM, &[id::DOCKER]), &engine) {
+        (Some(skip), _) => skip,
+        (None, Some(e)) => match e.project_shm(&ctx.project).await {
+            Ok(list) => container::check_shm(&list),
+            Err(err) => Check::fail(id::SHM, "cannot inspect the project's containers")
+                .evidence(err.message),
+        },
+        (None, None) => Check::skip(id::SHM, "no engine connection"),
+    };
+    r.push(check);
+
+    // The project folder as /workspace, for the user `up` would run.
+    let folder = ctx
+        .machine
+        .folder_access(&ctx.project)
+        .map(|((uid, gid), mode)| (uid, gid, mode));
+    r.push(container::check_workspace(
+        &ctx.machine.container_user(&ctx.project),
+        &ctx.project.display().to_string(),
+        folder,
+    ));
+
+    // torch inside the image.
+    let check = if let Err(why) = probe {
+        Check::skip(id::TORCH, why)
+    } else {
+        match (
+            r.blocked(id::TORCH, &[id::DOCKER]),
+            &engine,
+            profile.zip(selection.as_ref()),
+        ) {
+            (Some(skip), _, _) => skip,
+            (None, _, None) => Check::skip(id::TORCH, "needs a profile to know which image to run"),
+            (None, Some(e), Some((p, selection))) => {
+                torch::probe(ctx, e, p, &facts, selection, path, &r).await
+            }
+            (None, None, _) => Check::skip(id::TORCH, "no engine connection"),
+        }
+    };
+    r.push(check);
+
+    // What the project's containers printed: where a training run's error is.
+    let check = match (r.blocked(id::LOGS, &[id::DOCKER]), &engine) {
+        (Some(skip), _) => skip,
+        (None, Some(e)) => match e.project_output(&ctx.project, logs::TAIL_LINES).await {
+            Ok(list) => logs::check_logs(&list, &facts, &crate::doctor::ThisHost),
+            // Output that cannot be read (e.g. `--log-driver none`) says nothing about the chain.
+            Err(err) => Check::warn(id::LOGS, "cannot read the project's containers' output")
+                .evidence(err.message),
+        },
+        (None, None) => Check::skip(id::LOGS, "no engine connection"),
+    };
+    r.push(check);
+    r
+}
+
+/// For a pinned image that does not fit: what ptenv would choose without the pin.
+fn alternative(profile: &Profile, facts: &HostFacts) -> Option<String> {
+    if profile.image.is_none() && profile.cuda.is_none() {
+        return None;
+    }
+    let unpinned = Profile {
+        image: None,
+        cuda: None,
+        ..profile.clone()
+    };
+    match select::choose(&unpinned, facts) {
+        Ok(c) => Some(format!(
+            "use {} instead: remove the `image:`/`cuda:` pin (or the --image/--cuda flag) and ptenv chooses it",
+            c.image
+        )),
+        Err(e) => e.hints.first().cloned(),
+    }
+}

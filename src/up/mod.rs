@@ -1,0 +1,531 @@
+//! Bringing a project's environment up: what `ptenv up` does, and `ptenv shell`/`ptenv ssh`
+//! before they do their part. [`prepare`] decides everything that needs no engine (the
+//! profile, trust, the image with the lock, the mode's files); [`Up::preview`] says what would
+//! happen (`--dry-run`); [`Up::run`] pulls, builds the derived image, reconciles the container
+//! with the spec ([`reconcile`]: reuse, start, recreate or create, with the engine's refusals
+//! handled) and hands over to the mode (`modes::after_start`). Progress goes through the
+//! printer as it happens; the results come back as serializable values for the command to
+//! render.
+
+mod memlock;
+mod ports;
+mod reconcile;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::context::Ctx;
+use crate::engine::build::Network;
+use crate::engine::recipe::Recipe;
+use crate::engine::{block_on, Engine};
+use crate::error::{Error, Result, EXIT_INTERRUPTED};
+use crate::gpu;
+use crate::identity::User;
+use crate::lockfile;
+use crate::modes::{self, Setup, SetupInput, Started};
+use crate::output::Printer;
+use crate::plan::{self, Spec};
+use crate::profile::{self, Layer, Profile};
+use crate::project::{Project, LABEL_CONFIG};
+use crate::select::{self, Choice};
+use crate::trust_gate::{self, Gate};
+
+pub use reconcile::Action;
+
+/// What the user asked `up` for.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The profile; `None`: the project's default.
+    pub profile: Option<String>,
+    /// The profile settings given as flags (the top layer).
+    pub flags: Layer,
+    /// `--trust`: apply an untrusted project file for this run.
+    pub trust: bool,
+    /// `--dry-run`: change nothing (not even ptenv's own data folder).
+    pub dry_run: bool,
+    /// `--new-token`: a new Jupyter token.
+    pub new_token: bool,
+    /// `--relock`: write ptenv.lock again when this host resolves another image.
+    pub relock: bool,
+}
+
+/// `ptenv up NAME` as other commands (`ssh`, `shell`) run it before doing their part: no dry
+/// run, the stored token, no browser; its `--json` document as `up` prints it. The exit code.
+pub fn for_command(ctx: &Ctx, name: &str, flags: Layer, detach: bool, trust: bool) -> Result<i32> {
+    let request = Request {
+        profile: Some(name.to_string()),
+        flags,
+        trust,
+        ..Request::default()
+    };
+    let outcome = prepare(ctx, &request)?.run(detach, false)?;
+    ctx.printer.json(&outcome);
+    Ok(outcome.code)
+}
+
+/// Everything `up` decided before it talks to the engine.
+pub struct Up {
+    pub profile: Profile,
+    pub choice: Choice,
+    /// The project's dependency files, torch lines already checked.
+    pub dependencies: crate::dependencies::Dependencies,
+    pub project: Project,
+    pub setup: Setup,
+    /// The machine's GPU facts, for what a failed container's output means here.
+    facts: gpu::HostFacts,
+    /// Who runs this `up` (the owner label of the containers it makes).
+    owner: String,
+    /// Whether the profile's `ca_bundle` may serve ptenv's registry requests (it comes from the
+    /// user's own config, not from the project's file).
+    registry_ca_from_profile: bool,
+    printer: Printer,
+    user: User,
+    home: PathBuf,
+    host_ram: u64,
+}
+
+/// Resolves the profile, passes the trust gate, chooses the image (with the lock) and prepares
+/// the mode's files; says on the way what the user should know (warnings, the CPU, the lock).
+pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
+    let (sources, profile) = ctx.profile(req.profile.as_deref(), &req.flags)?;
+    let gate = match req.dry_run {
+        true => Gate::Preview,
+        false => Gate::Apply {
+            trust_flag: req.trust,
+        },
+    };
+    trust_gate::require(ctx, &sources, gate)?;
+    let p = &ctx.printer;
+    let facts = ctx.machine.gpu_facts();
+    let choice = select::choose(&profile, &facts)?;
+    // With a ptenv.lock, the locked digest is the base image (or a refusal says why not).
+    let locked = lockfile::apply(
+        &ctx.project,
+        &profile,
+        &facts,
+        choice,
+        req.relock,
+        req.dry_run,
+        p,
+    )?;
+    locked.say(&profile.name, p);
+    let choice = locked.choice;
+    for w in &choice.warnings {
+        p.warn(w);
+    }
+    say_cpu(p, &choice, &facts, &profile.gpus, req.flags.gpus.as_ref());
+    // The project's dependency files, checked against the image's torch before anything is
+    // pulled or built.
+    let (dependencies, kept) = crate::commands::dependencies(&ctx.project, &profile, &choice)?;
+    for s in &kept {
+        p.info(s);
+    }
+    for s in &dependencies.skipped {
+        p.warn(s);
+    }
+    let project = Project::new(&ctx.project);
+    let user = ctx.machine.container_user(&ctx.project);
+    if user.is_root() {
+        p.info(format!(
+            "The container runs as root: you are root and {} is root's, so what it writes there stays root's, as for any of your processes",
+            ctx.project.display()
+        ));
+    }
+    warn_unwritable_workspace(ctx, &user);
+    let input = SetupInput {
+        user: &user,
+        project: &project,
+        new_token: req.new_token,
+    };
+    // A dry run changes nothing, not even ptenv's own data folder.
+    let setup = if req.dry_run {
+        modes::preview(&profile, &input)?
+    } else {
+        modes::setup(&profile, &input)?
+    };
+    for w in &setup.warnings {
+        p.warn(w);
+    }
+    // ptenv's own registry requests carry the user's credentials: a CA that a project file
+    // names never vouches for them (the image build may use it; it needed trust for that).
+    let registry_ca_from_profile = !sources.project_sets(&profile.name, |l| l.ca_bundle.is_some());
+    Ok(Up {
+        facts,
+        owner: crate::project::owner()?,
+        registry_ca_from_profile,
+        printer: *p,
+        profile,
+        choice,
+        dependencies,
+        project,
+        user,
+        setup,
+        home: ctx.machine.home(),
+        host_ram: ctx.machine.ram(),
+    })
+}
+
+/// `--dry-run --json`: the image, the container, what `up` would do with it, and the exact
+/// create body. (Fields in alphabetical order, as the JSON has always been written.)
+#[derive(Debug, Serialize)]
+pub struct Preview {
+    pub container: PreviewContainer,
+    pub create: serde_json::Value,
+    pub dependencies: crate::dependencies::Dependencies,
+    pub docker_run: String,
+    pub image: PreviewImage,
+    pub profile: Profile,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PreviewContainer {
+    /// create, start, recreate or reuse.
+    pub action: &'static str,
+    /// The paths of the mode's files in the container.
+    pub files: Vec<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PreviewImage {
+    pub base: String,
+    /// ptenv's derived image, when the base is on this machine.
+    pub derived: Option<String>,
+    pub gpu: bool,
+    /// Why `derived` is unknown.
+    pub note: Option<&'static str>,
+}
+
+/// What `up` did, for `--json` (the mode adds its fields: Jupyter's URL, ssh's alias…).
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub action: Action,
+    pub base_image: String,
+    pub container: String,
+    pub gpu: bool,
+    pub image: String,
+    pub ports: Vec<plan::PublishedPort>,
+    #[serde(flatten)]
+    pub mode: Option<modes::ModeJson>,
+    /// `up`'s exit code (the shell's, for the shell mode).
+    #[serde(skip)]
+    pub code: i32,
+}
+
+impl Up {
+    /// The container's name.
+    pub fn container_name(&self) -> String {
+        self.project.container_name(&self.profile.name)
+    }
+
+    fn recipe<'b>(&'b self, base_id: &'b str, base_user: Option<&'b str>) -> Recipe<'b> {
+        Recipe {
+            base: &self.choice.image,
+            base_id,
+            base_user,
+            mode: self.profile.mode,
+            packages: &self.profile.packages,
+            user: &self.user,
+            sudo: self.profile.sudo,
+            dependencies: Some(&self.dependencies),
+        }
+    }
+
+    fn spec(&self, image: &str) -> Spec {
+        let mut spec = plan::plan(&plan::Input {
+            profile: &self.profile,
+            project: &self.project,
+            image,
+            base_image: &self.choice.image,
+            gpu: self.choice.gpu,
+            host_ram: self.host_ram,
+            user: &self.user,
+            setup: &self.setup,
+            home: &self.home,
+        });
+        spec.labels
+            .insert(crate::project::LABEL_OWNER.into(), self.owner.clone());
+        spec
+    }
+
+    fn network(&self) -> Result<Network> {
+        Network::from_env(
+            &|k| std::env::var(k).ok(),
+            self.profile.ca_bundle.as_deref(),
+            &self.project.path,
+        )
+    }
+
+    /// What `up` would do. Reads from the engine when it answers (to name the derived image
+    /// and the action), changes nothing.
+    pub fn preview(&self) -> Result<Preview> {
+        block_on(self.preview_async())
+    }
+
+    async fn preview_async(&self) -> Result<Preview> {
+        let engine = tokio::time::timeout(Duration::from_secs(3), Engine::connect())
+            .await
+            .ok()
+            .and_then(|r| r.ok());
+        let base = match &engine {
+            Some(e) => e.local_image(&self.choice.image).await.ok().flatten(),
+            None => None,
+        };
+        let (image, derived, note) = match &base {
+            Some(base) => {
+                let tag = self.recipe(&base.id, Some(&base.user)).tag()?;
+                (tag.clone(), Some(tag), None)
+            }
+            None => (
+                self.choice.image.clone(),
+                None,
+                Some(match engine {
+                    Some(_) => "the base image is not on this machine yet: `Image` becomes the derived image ptenv/<base>-<hash> once it is pulled and built",
+                    None => "the Docker engine does not answer: `Image` becomes the derived image ptenv/<base>-<hash> once it is pulled and built",
+                }),
+            ),
+        };
+        let mut spec = self.spec(&image);
+        let hosts: Vec<u16> = spec
+            .ports
+            .iter()
+            .map(|port| match self.profile.pinned_host_port(port.container) {
+                Some(pinned) => pinned,
+                None => ports::free_port(&port.bind, port.host, |_| true).unwrap_or(port.host),
+            })
+            .collect();
+        spec.set_host_ports(&hosts);
+        let action = match &engine {
+            Some(e) => match e.find(&spec.name).await.ok().flatten() {
+                Some(c) if c.label(LABEL_CONFIG) == spec.config_hash() && c.running() => "reuse",
+                Some(c) if c.label(LABEL_CONFIG) == spec.config_hash() => "start",
+                Some(_) => "recreate",
+                None => "create",
+            },
+            None => "create",
+        };
+        Ok(Preview {
+            dependencies: self.dependencies.clone(),
+            container: PreviewContainer {
+                action,
+                files: self.setup.files.iter().map(|f| f.path.clone()).collect(),
+                name: spec.name.clone(),
+            },
+            create: spec.create_body(),
+            docker_run: spec.docker_run_line(),
+            image: PreviewImage {
+                base: self.choice.image.clone(),
+                derived,
+                gpu: self.choice.gpu,
+                note,
+            },
+            profile: self.profile.clone(),
+        })
+    }
+
+    /// Pull, build, reconcile the container, then the mode's step. `detach`: start and return
+    /// (the shell mode opens no shell); `open`: open Jupyter's URL in the browser.
+    pub fn run(&self, detach: bool, open: bool) -> Result<Outcome> {
+        block_on(self.run_async(detach, open))
+    }
+
+    async fn run_async(&self, detach: bool, open: bool) -> Result<Outcome> {
+        let p = &self.printer;
+        let engine = Engine::connect().await?;
+        p.detail(format!(
+            "Docker Engine {} (API {}) at {}",
+            engine.version, engine.api_version, engine.endpoint
+        ));
+        // What this run created and has not yet started: removed on Ctrl-C.
+        let pending: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let flow = self.container(&engine, &pending);
+        let interrupt = tokio::signal::ctrl_c();
+        // Biased, flow first: the pull and the build watch Ctrl-C themselves and say which
+        // step was interrupted; a random branch order let this generic answer win at times.
+        let (spec, action) = tokio::select! {
+            biased;
+            r = flow => r?,
+            _ = interrupt => {
+                let id = pending.lock().expect("not poisoned").take();
+                if let Some(id) = id {
+                    let _ = engine.remove(&id).await;
+                }
+                return Err(Error::interrupted("`ptenv up`")
+                    .hint("nothing half-made was left behind; run `ptenv up` again"));
+            }
+        };
+        match action {
+            Action::Reused => p.info(format!("{} is already running; reusing it", spec.name)),
+            Action::Started => p.info(format!("Started {} again", spec.name)),
+            Action::Created | Action::Recreated => p.info(format!("Started {}", spec.name)),
+        }
+        p.detail(format!("equivalent: {}", spec.docker_run_line()));
+        let made_now = matches!(action, Action::Created | Action::Recreated);
+        let started = Started {
+            engine: &engine,
+            printer: p,
+            profile: &self.profile,
+            project: &self.project,
+            user: &self.user,
+            container: &spec.name,
+            open,
+            detach,
+            made_now,
+        };
+        let after = match modes::after_start(&started).await {
+            // The mode never became ready (Jupyter stopped, sshd did not answer, Ctrl-C while
+            // waiting): a container this run made is half-made, so it goes like one whose
+            // start failed. One that was there before stays.
+            Err(mut e) if made_now => {
+                if e.code == EXIT_INTERRUPTED {
+                    e.hints.clear();
+                } else if let Some(said) = self.explain_output(&engine, &spec.name).await {
+                    // What its output explains, read before the container (and its log) goes.
+                    e.hints.insert(0, said);
+                }
+                engine.remove(&spec.name).await?;
+                e.hints.push(format!(
+                    "ptenv removed {}, which this run had created, so nothing half-made was left behind; run `ptenv up` again once the cause is fixed",
+                    spec.name
+                ));
+                return Err(e);
+            }
+            other => other?,
+        };
+        Ok(Outcome {
+            action,
+            base_image: self.choice.image.clone(),
+            container: spec.name.clone(),
+            gpu: spec.gpus.is_some(),
+            image: spec.image.clone(),
+            ports: spec.ports.clone(),
+            mode: after.json,
+            code: after.code,
+        })
+    }
+
+    /// The first known error in the output of the container `name` (as `ptenv doctor` reads
+    /// it), as one line for an error's hints; `None` when the output holds none or cannot be
+    /// read (the error itself already quotes the log's last lines).
+    async fn explain_output(&self, engine: &Engine, name: &str) -> Option<String> {
+        use crate::doctor::logs::{self, ContainerOutput};
+        let c = engine.find(name).await.ok().flatten()?;
+        let output = engine.log_tail(&c.id, logs::TAIL_LINES).await.ok()?;
+        let shm = engine.container_shm(&c).await.ok().flatten()?;
+        let out = ContainerOutput {
+            shm,
+            state: c.state.clone(),
+            output,
+        };
+        let first = logs::scan(&out, &self.facts, &crate::doctor::ThisHost)
+            .into_iter()
+            .next()?;
+        Some(format!(
+            "its output explains it: {} (line {}: `{}`); {}",
+            first.pattern.title,
+            first.line_no,
+            crate::doctor::redact(&first.line),
+            first.fix
+        ))
+    }
+}
+
+/// One line when no GPU will be used, and why; a warning when the user asked for GPUs with
+/// `--gpus` and the chain to them is broken.
+fn say_cpu(
+    p: &Printer,
+    choice: &Choice,
+    facts: &gpu::HostFacts,
+    wanted: &profile::Gpus,
+    flag: Option<&profile::Gpus>,
+) {
+    let Some(why) = &choice.cpu_reason else {
+        return;
+    };
+    if *wanted == profile::Gpus::None {
+        p.info(format!("Running on the CPU: {why}"));
+    } else if let Some(gpus) = flag.filter(|g| g.wants_gpu()) {
+        let link = facts
+            .problems
+            .first()
+            .map(|p| format!(" What failed: {p}."))
+            .unwrap_or_default();
+        p.warn(format!(
+            "`--gpus {gpus}` was asked for, but no GPU will be used: {why}{link} `ptenv doctor` shows which link to the GPU is missing."
+        ));
+    } else {
+        p.info(format!(
+            "Running on the CPU: {why} If this machine has an NVIDIA GPU, `ptenv doctor` shows which link to it is missing."
+        ));
+    }
+}
+
+/// The container user gets the host user's IDs (or the folder owner's when ptenv runs as
+/// root); when even that user cannot write to the folder, say so now rather than leave the
+/// user to find a "Permission denied" in Jupyter.
+fn warn_unwritable_workspace(ctx: &Ctx, user: &User) {
+    let Some((owner, mode)) = ctx.machine.folder_access(&ctx.project) else {
+        return;
+    };
+    if !user.can_write(owner, mode) {
+        ctx.printer.warn(format!(
+            "the container's user `{}` (uid {}) cannot write to /workspace: {} belongs to uid {} with mode {:o}",
+            user.name,
+            user.uid,
+            ctx.project.display(),
+            owner.0,
+            mode & 0o777
+        ));
+        ctx.printer.warn(format!(
+            "run ptenv as the folder's owner, or give the folder to the user: `chown -R {}:{} {}`",
+            user.uid,
+            user.gid,
+            ctx.project.display()
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modes::{jupyter, ModeJson};
+
+    fn outcome(mode: Option<ModeJson>) -> serde_json::Value {
+        serde_json::to_value(Outcome {
+            action: Action::Created,
+            base_image: "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime".into(),
+            container: "ptenv-p-1234-jupyter".into(),
+            gpu: false,
+            image: "ptenv/pytorch-abc".into(),
+            ports: vec![],
+            mode,
+            code: 0,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_json_document_has_the_container_and_the_mode_s_fields_at_the_top() {
+        let ready = ModeJson::Jupyter(jupyter::Ready {
+            port: 8889,
+            token: "t0k3n".into(),
+            url: "http://127.0.0.1:8889/lab?token=t0k3n".into(),
+        });
+        let v = outcome(Some(ready));
+        assert_eq!(v["action"], "created");
+        assert_eq!(v["container"], "ptenv-p-1234-jupyter");
+        assert_eq!(v["port"], 8889);
+        assert_eq!(v["token"], "t0k3n");
+        assert_eq!(v["url"], "http://127.0.0.1:8889/lab?token=t0k3n");
+        assert!(v.get("code").is_none() && v.get("mode").is_none(), "{v}");
+        let shell = outcome(None);
+        let keys: Vec<&String> = shell.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["action", "base_image", "container", "gpu", "image", "ports"]
+        );
+    }
+}
