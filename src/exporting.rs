@@ -139,6 +139,12 @@ pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
         ));
         p.info("  check the image against the target machines with --driver VERSION [--gpu CC], or export for the CPU with --gpus none");
     }
+    // The same dependency layers as `ptenv up` builds: Compose builds them from the
+    // Dockerfile, and the image a cluster pulls is the one built here.
+    let (dependencies, kept) = crate::commands::dependencies(&ctx.project, &profile, &choice)?;
+    for s in kept.iter().chain(&dependencies.skipped) {
+        p.info(s);
+    }
     let project = Project::new(&ctx.project);
     let user = ctx.machine.container_user(&ctx.project);
     let setup = modes::setup(
@@ -162,6 +168,7 @@ pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
         packages: &profile.packages,
         user: &user,
         sudo: profile.sudo,
+        dependencies: Some(&dependencies),
     };
     // The derived tag hashes the base image's ID: known only when the base is here. Otherwise
     // a stable name that Compose builds from the Dockerfile.

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::atomic;
+use crate::dependencies::Dependencies;
 use crate::engine::distribution::RegistryImage;
 use crate::engine::recipe::Recipe;
 use crate::engine::{block_on, Engine};
@@ -27,6 +28,7 @@ use crate::select::{self, Choice};
 /// facts `old` recorded; `probe`: read the facts of the others from the image when it is on
 /// this machine (not for `--check`, which changes nothing).
 pub async fn resolve(
+    project: &Path,
     sources: &Sources,
     facts: &HostFacts,
     p: &Printer,
@@ -40,16 +42,18 @@ pub async fn resolve(
             .resolve(&name, &Layer::default())
             .map_err(in_profile)?;
         let choice = select::choose(&profile, facts).map_err(in_profile)?;
-        chosen.push((name, profile, choice));
+        let (deps, _) =
+            crate::commands::dependencies(project, &profile, &choice).map_err(in_profile)?;
+        chosen.push((name, profile, choice, deps));
     }
     // Only now the engine: a profile that cannot be chosen fails without it.
     let engine = Engine::connect().await?;
     let platform = lock::platform(&facts.machine);
     let mut asked = BTreeMap::new();
     let mut profiles = BTreeMap::new();
-    for (name, profile, choice) in chosen {
-        let mut entry =
-            entry_for(&engine, &profile, &choice.image, &platform, &mut asked, p).await?;
+    for (name, profile, choice, deps) in chosen {
+        let at = (choice.image.as_str(), platform.as_str());
+        let mut entry = entry_for(&engine, &profile, at, &deps, &mut asked, p).await?;
         entry.facts = old
             .and_then(|l| l.profiles.get(&name))
             .filter(|o| o.digest == entry.digest)
@@ -133,8 +137,8 @@ async fn probed_facts(engine: &Engine, entry: &Entry, p: &Printer) -> Result<Opt
 async fn entry_for(
     engine: &Engine,
     profile: &Profile,
-    image: &str,
-    platform: &str,
+    (image, platform): (&str, &str),
+    deps: &Dependencies,
     asked: &mut BTreeMap<String, RegistryImage>,
     p: &Printer,
 ) -> Result<Entry> {
@@ -165,16 +169,16 @@ async fn entry_for(
         digest: found.digest,
         media_type: found.media_type,
         platform: platform.to_string(),
-        derived: Derived::of(profile, String::new()),
+        derived: Derived::of(profile, String::new(), crate::dependencies::hashes(deps)),
         facts: None,
     };
-    entry.derived.recipe = recipe_hash(profile, &entry.reference())?;
+    entry.derived.recipe = recipe_hash(profile, &entry.reference(), deps)?;
     Ok(entry)
 }
 
 /// `sha256:` of the Dockerfile of the derived image on `base` (the pinned reference), for the
 /// reference user 1000:1000: the UID/GID are each machine's own and filled in at `up`.
-pub fn recipe_hash(profile: &Profile, base: &str) -> Result<String> {
+pub fn recipe_hash(profile: &Profile, base: &str, deps: &Dependencies) -> Result<String> {
     let user = User::for_ids(1000, 1000);
     let recipe = Recipe {
         base,
@@ -184,6 +188,7 @@ pub fn recipe_hash(profile: &Profile, base: &str) -> Result<String> {
         packages: &profile.packages,
         user: &user,
         sudo: profile.sudo,
+        dependencies: Some(deps),
     };
     Ok(format!(
         "sha256:{}",
@@ -276,13 +281,15 @@ pub fn apply(
 ) -> Result<Applied> {
     let path = project.join(LOCK_FILE);
     let old = read(&path)?;
+    let (deps, _) = crate::commands::dependencies(project, profile, &choice)?;
     let how = match lock::for_up(
         old.as_ref(),
         profile,
         facts,
         choice.clone(),
         relock,
-        |base| recipe_hash(profile, base),
+        |base| recipe_hash(profile, base, &deps),
+        crate::dependencies::hashes(&deps),
     )? {
         ForUp::NoLock => How::NoLock { relock },
         ForUp::NoEntry => How::NoEntry,
@@ -311,7 +318,7 @@ fn relock_for(
     p: &Printer,
 ) -> Result<Applied> {
     let sources = profile::load_sources(project)?;
-    let new = block_on(resolve(&sources, facts, p, old, true))?;
+    let new = block_on(resolve(project, &sources, facts, p, old, true))?;
     let changes = old.map(|o| lock::changes(o, &new)).unwrap_or_default();
     let Some(entry) = new.profiles.get(&profile.name) else {
         return Err(Error::new(format!(
@@ -441,15 +448,16 @@ mod tests {
     fn the_recipe_hash_follows_the_base_and_the_packages_not_the_machine() {
         let sources = Sources::default();
         let mut profile = sources.resolve("shell", &Layer::default()).unwrap();
-        let a = recipe_hash(&profile, "r/p@sha256:aa").unwrap();
-        assert_eq!(a, recipe_hash(&profile, "r/p@sha256:aa").unwrap());
+        let none = Dependencies::default();
+        let a = recipe_hash(&profile, "r/p@sha256:aa", &none).unwrap();
+        assert_eq!(a, recipe_hash(&profile, "r/p@sha256:aa", &none).unwrap());
         assert!(a.starts_with("sha256:") && a.len() == 71, "{a}");
-        assert_ne!(a, recipe_hash(&profile, "r/p@sha256:bb").unwrap());
+        assert_ne!(a, recipe_hash(&profile, "r/p@sha256:bb", &none).unwrap());
         profile.packages = Packages {
             apt: vec![],
             pip: vec!["numpy".into()],
         };
-        assert_ne!(a, recipe_hash(&profile, "r/p@sha256:aa").unwrap());
+        assert_ne!(a, recipe_hash(&profile, "r/p@sha256:aa", &none).unwrap());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! test binary of its own, so a module file at the top of `tests/` would be built twice.
 
 mod cli;
+mod dependencies;
 mod doctor;
 mod engine;
 mod examples;

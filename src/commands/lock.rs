@@ -63,6 +63,7 @@ pub fn run(ctx: &Ctx, args: LockArgs) -> Result<i32> {
         ));
     }
     let new = block_on(lockfile::resolve(
+        &ctx.project,
         &sources,
         &facts,
         p,

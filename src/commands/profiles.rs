@@ -14,6 +14,9 @@ struct Json<'a> {
 #[derive(serde::Serialize)]
 struct Entry<'a> {
     default: bool,
+    /// What the profile installs from the project's files, when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dependencies: Option<&'a str>,
     description: Option<&'a str>,
     from: &'a [String],
     mode: Option<Mode>,
@@ -24,12 +27,28 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let sources = profile::load_sources(&ctx.project)?;
     let listed = sources.list();
     let p = &ctx.printer;
+    // What each profile installs from the project's files, when it has any (the torch rule is
+    // `up`'s, which knows the image).
+    let read = super::project_reader(&ctx.project);
+    let deps: Vec<Option<String>> = listed
+        .iter()
+        .map(|l| {
+            let profile = sources.resolve(&l.name, &profile::Layer::default()).ok()?;
+            match crate::dependencies::detect(profile.dependencies.as_ref(), &read) {
+                Ok(d) if d.files.is_empty() => None,
+                Ok(d) => Some(d.summary()),
+                Err(e) => Some(format!("cannot be read: {}", e.message)),
+            }
+        })
+        .collect();
     p.json(&Json {
         default: sources.default_name(),
         profiles: listed
             .iter()
-            .map(|l| Entry {
+            .zip(&deps)
+            .map(|(l, d)| Entry {
                 default: l.is_default,
+                dependencies: d.as_deref(),
                 description: l.description.as_deref(),
                 from: &l.origins,
                 mode: l.mode,
@@ -38,7 +57,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             .collect(),
     });
     let width = listed.iter().map(|l| l.name.len()).max().unwrap_or(0);
-    for l in &listed {
+    for (l, d) in listed.iter().zip(&deps) {
         let mark = if l.is_default { "*" } else { " " };
         let mode = l
             .mode
@@ -51,6 +70,9 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             l.description.as_deref().unwrap_or(""),
         ));
         p.result(format!("  {:width$}  from: {}", "", l.origins.join(" < ")));
+        if let Some(d) = d {
+            p.result(format!("  {:width$}  dependencies: {d}", ""));
+        }
     }
     p.info("\n* = started by `ptenv up` without a name");
     Ok(0)

@@ -33,6 +33,7 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
                 },
                 up.container_name()
             ));
+            p.result(format!("# dependencies: {}", up.dependencies.summary()));
             p.result(serde_yaml::to_string(&up.profile).expect("a profile serializes"));
             return Ok(0);
         }

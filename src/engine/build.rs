@@ -2,11 +2,11 @@
 //! runs for API clients), with the generated Dockerfile as the whole context. The output
 //! streams behind a spinner (every line with `-v`); a failed build shows its last lines.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bollard::query_parameters::BuildImageOptionsBuilder;
+use bollard::query_parameters::{BuildImageOptionsBuilder, ListImagesOptionsBuilder};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -21,6 +21,17 @@ const TAIL: usize = 25;
 
 /// Label on derived images: the base they were built from.
 pub const LABEL_DERIVED_FROM: &str = "dev.ptenv.derived-from";
+/// Label on derived images with dependency layers: the project folder they were built for and
+/// the SHA-256 of each dependency file (a JSON [`Built`]), so the next build can say which file
+/// changed. One label: the classic builder commits an image for each.
+pub const LABEL_DEPENDENCIES: &str = "dev.ptenv.dependencies";
+
+/// What [`LABEL_DEPENDENCIES`] holds.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Built {
+    project: String,
+    files: BTreeMap<String, String>,
+}
 
 /// How the build reaches the network: proxies, the pip index, a CA bundle. Read from the
 /// environment and the profile by [`Network::from_env`]; never part of the image's tag.
@@ -146,10 +157,13 @@ fn has_password(url: &str) -> bool {
 impl Engine {
     /// The derived image for `recipe`, built unless an image with its tag exists. Returns the
     /// tag.
+    /// `project`: the project folder, which the image's labels name when it has dependency
+    /// layers.
     pub async fn derive(
         &self,
         recipe: &Recipe<'_>,
         network: &Network,
+        project: &Path,
         printer: &Printer,
     ) -> Result<String> {
         let tag = recipe.tag()?;
@@ -164,6 +178,33 @@ impl Engine {
             "Building {tag} from {} (once for this base and profile)",
             recipe.base
         ));
+        let mut labels = HashMap::from([(LABEL_DERIVED_FROM.to_string(), recipe.base.to_string())]);
+        let deps = recipe.dependencies.filter(|d| !d.files.is_empty());
+        if let Some(d) = deps {
+            let now = crate::dependencies::hashes(d);
+            let project = project.display().to_string();
+            if let Some(before) = self.last_dependencies(&project).await {
+                let changed = crate::dependencies::changed(&before, &now);
+                if !changed.is_empty() {
+                    printer.info(format!(
+                        "{} changed since the last build: the dependency layer is built again, the layers below it come from the build cache",
+                        changed.join(", ")
+                    ));
+                }
+            }
+            printer.info(format!(
+                "Installing the project's dependencies ({}) with the image's torch kept",
+                d.file_list()
+            ));
+            let built = Built {
+                project,
+                files: now,
+            };
+            labels.insert(
+                LABEL_DEPENDENCIES.into(),
+                serde_json::to_string(&built).expect("strings serialize"),
+            );
+        }
         let dockerfile = recipe.dockerfile()?;
         printer.detail(format!("Dockerfile:\n{dockerfile}"));
         let context = archive(&[Entry {
@@ -200,7 +241,6 @@ impl Engine {
                 Some(extra)
             }
         };
-        let labels = HashMap::from([(LABEL_DERIVED_FROM.to_string(), recipe.base.to_string())]);
         let options = BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
             .t(&tag)
@@ -245,7 +285,10 @@ impl Engine {
                         error_text(&e),
                         shown.join("\n")
                     ))
-                    .hint("check the profile's `packages` (apt and pip names) and the network (proxy, ca_bundle, PIP_INDEX_URL)")
+                    .hint(match deps {
+                        Some(d) => format!("check the project's dependency files ({}), the profile's `packages` and the network (proxy, ca_bundle, PIP_INDEX_URL)", d.file_list()),
+                        None => "check the profile's `packages` (apt and pip names) and the network (proxy, ca_bundle, PIP_INDEX_URL)".to_string(),
+                    })
                     .hint("run `ptenv up -v` to see the whole build"));
                 }
             }
@@ -263,6 +306,23 @@ impl Engine {
 }
 
 impl Engine {
+    /// The dependency files' hashes of the newest image built for `project`, if any.
+    async fn last_dependencies(&self, project: &str) -> Option<BTreeMap<String, String>> {
+        let filters = HashMap::from([("label", vec![LABEL_DEPENDENCIES])]);
+        let options = ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let images = self.docker.list_images(Some(options)).await.ok()?;
+        images
+            .iter()
+            .filter_map(|i| {
+                let built: Built = serde_json::from_str(i.labels.get(LABEL_DEPENDENCIES)?).ok()?;
+                (built.project == project).then_some((i.created, built.files))
+            })
+            .max_by_key(|(created, _)| *created)
+            .map(|(_, files)| files)
+    }
+
     /// A file of an image, read through a container that is created and removed, never
     /// started. `None` when the image has no such file (or it is not a regular file).
     pub async fn image_file(&self, image: &str, path: &str) -> Result<Option<Vec<u8>>> {

@@ -73,6 +73,8 @@ pub fn for_command(ctx: &Ctx, name: &str, flags: Layer, detach: bool, trust: boo
 pub struct Up {
     pub profile: Profile,
     pub choice: Choice,
+    /// The project's dependency files, torch lines already checked.
+    pub dependencies: crate::dependencies::Dependencies,
     pub project: Project,
     pub setup: Setup,
     /// The machine's GPU facts, for what a failed container's output means here.
@@ -120,6 +122,15 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
         p.warn(w);
     }
     say_cpu(p, &choice, &facts, &profile.gpus, req.flags.gpus.as_ref());
+    // The project's dependency files, checked against the image's torch before anything is
+    // pulled or built.
+    let (dependencies, kept) = crate::commands::dependencies(&ctx.project, &profile, &choice)?;
+    for s in &kept {
+        p.info(s);
+    }
+    for s in &dependencies.skipped {
+        p.warn(s);
+    }
     let project = Project::new(&ctx.project);
     let user = ctx.machine.container_user(&ctx.project);
     if user.is_root() {
@@ -153,6 +164,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
         printer: *p,
         profile,
         choice,
+        dependencies,
         project,
         user,
         setup,
@@ -168,6 +180,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
 pub struct Preview {
     pub container: PreviewContainer,
     pub create: serde_json::Value,
+    pub dependencies: crate::dependencies::Dependencies,
     pub docker_run: String,
     pub image: PreviewImage,
     pub profile: Profile,
@@ -223,6 +236,7 @@ impl Up {
             packages: &self.profile.packages,
             user: &self.user,
             sudo: self.profile.sudo,
+            dependencies: Some(&self.dependencies),
         }
     }
 
@@ -300,6 +314,7 @@ impl Up {
             None => "create",
         };
         Ok(Preview {
+            dependencies: self.dependencies.clone(),
             container: PreviewContainer {
                 action,
                 files: self.setup.files.iter().map(|f| f.path.clone()).collect(),

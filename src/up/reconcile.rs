@@ -73,7 +73,12 @@ impl Up {
             .await?;
         self.check_image(engine, &base.id).await?;
         let mut image = engine
-            .derive(&self.recipe(&base.id, Some(&base.user)), &network, p)
+            .derive(
+                &self.recipe(&base.id, Some(&base.user)),
+                &network,
+                &self.project.path,
+                p,
+            )
             .await?;
         loop {
             match self.place(engine, &image, pending).await? {
@@ -82,7 +87,7 @@ impl Up {
                 // cleanup): build it again, once.
                 Placed::ImageGone if !image.is_empty() => {
                     p.warn(format!("{image} was removed meanwhile; building it again"));
-                    image = engine.derive(&self.recipe(&base.id, Some(&base.user)), &network, p).await?;
+                    image = engine.derive(&self.recipe(&base.id, Some(&base.user)), &network, &self.project.path, p).await?;
                     if engine.image_id(&image).await?.is_none() {
                         image.clear();
                     }

@@ -7,6 +7,7 @@
 
 pub mod address;
 pub mod catalog;
+pub mod dependencies;
 pub mod doctor;
 pub mod error;
 pub mod export;

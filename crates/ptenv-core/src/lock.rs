@@ -178,6 +178,10 @@ pub struct Derived {
     pub apt: Vec<String>,
     #[serde(default)]
     pub pip: Vec<String>,
+    /// The SHA-256 of each of the project's dependency files (`requirements.txt`, …), by
+    /// path: a changed file makes the entry stale.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, String>,
     /// Who the image's user is. Always [`HOST_USER`]: the UID/GID are each machine's own, so
     /// they cannot be pinned without making the lock differ between teammates.
     pub user: String,
@@ -225,11 +229,17 @@ impl Settings {
 
 impl Derived {
     /// The inputs of `profile`'s derived image, with its recipe hash.
-    pub fn of(profile: &Profile, recipe: String) -> Derived {
+    /// `dependencies`: the hashes of the project's dependency files.
+    pub fn of(
+        profile: &Profile,
+        recipe: String,
+        dependencies: BTreeMap<String, String>,
+    ) -> Derived {
         Derived {
             mode: profile.mode,
             apt: profile.packages.apt.clone(),
             pip: profile.packages.pip.clone(),
+            dependencies,
             user: HOST_USER.to_string(),
             recipe,
         }
@@ -246,6 +256,10 @@ impl Derived {
         }
         if self.pip != old.pip {
             out.push(format!("pip {} → {}", list(&old.pip), list(&self.pip)));
+        }
+        let files = crate::dependencies::changed(&old.dependencies, &self.dependencies);
+        if !files.is_empty() {
+            out.push(format!("dependency files changed: {}", files.join(", ")));
         }
         if self.user != old.user {
             out.push(format!("user `{}` → `{}`", old.user, self.user));
@@ -528,6 +542,7 @@ pub fn for_up(
     choice: Choice,
     relock: bool,
     recipe_hash: impl Fn(&str) -> Result<String>,
+    dependency_hashes: BTreeMap<String, String>,
 ) -> Result<ForUp> {
     let Some(lock) = lock else {
         return Ok(ForUp::NoLock);
@@ -553,7 +568,7 @@ pub fn for_up(
         .hint("`ptenv lock` pins the image for the new settings (commit ptenv.lock); `ptenv up --relock` does that and starts")
         .hint("settings given as flags are not locked: put them in ptenv.yaml first"));
     }
-    let derived = Derived::of(profile, recipe_hash(&entry.reference())?);
+    let derived = Derived::of(profile, recipe_hash(&entry.reference())?, dependency_hashes);
     let derived_changes = derived.changes_from(&entry.derived);
     if relock && (choice.image != entry.image || !derived_changes.is_empty()) {
         return Ok(ForUp::Relock);
@@ -660,6 +675,7 @@ mod tests {
                 mode: Mode::Jupyter,
                 apt: vec!["git".into()],
                 pip: vec![],
+                dependencies: BTreeMap::new(),
                 user: HOST_USER.into(),
                 recipe: D1.into(),
             },
@@ -811,6 +827,17 @@ mod tests {
         ] {
             assert!(c.contains(want), "missing `{want}` in:\n{c}");
         }
+        // A dependency file changed: named.
+        let mut d = old.profiles["shell"].derived.clone();
+        d.dependencies
+            .insert("requirements.txt".into(), "abc".into());
+        let mut e = d.clone();
+        e.dependencies
+            .insert("requirements.txt".into(), "def".into());
+        assert_eq!(
+            e.changes_from(&d),
+            vec!["dependency files changed: requirements.txt".to_string()]
+        );
         // Only the recipe hash moved: said as such.
         let mut d = old.profiles["shell"].derived.clone();
         d.recipe = D2.into();

@@ -1065,6 +1065,8 @@ pub struct Layer {
     #[serde(default, deserialize_with = "bind_address")]
     pub bind: Option<String>,
     pub packages: Option<Packages>,
+    /// The project's dependency files (see `crate::dependencies`).
+    pub dependencies: Option<crate::dependencies::Settings>,
     pub command: Option<Command>,
     pub ca_bundle: Option<String>,
     pub sudo: Option<bool>,
@@ -1143,7 +1145,7 @@ fn check_image(image: &str) -> std::result::Result<(), String> {
 }
 
 /// Every key a layer accepts, for "did you mean" suggestions.
-pub const KEYS: [&str; 23] = [
+pub const KEYS: [&str; 24] = [
     "description",
     "mode",
     "pytorch",
@@ -1161,6 +1163,7 @@ pub const KEYS: [&str; 23] = [
     "ports",
     "bind",
     "packages",
+    "dependencies",
     "command",
     "ca_bundle",
     "sudo",
@@ -1188,6 +1191,7 @@ impl Layer {
             pull,
             gpus,
             bind,
+            dependencies,
             command,
             ca_bundle,
             sudo
@@ -1280,6 +1284,9 @@ pub struct Profile {
     /// The address published ports bind to on the host unless a port says otherwise.
     pub bind: String,
     pub packages: Packages,
+    /// The profile's `dependencies:`; `None`: the files are found by convention.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependencies: Option<crate::dependencies::Settings>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1712,6 +1719,7 @@ fn finish(name: &str, l: Layer) -> Result<Profile> {
         ports: l.ports.unwrap_or_default(),
         bind,
         packages: l.packages.unwrap_or_default(),
+        dependencies: l.dependencies,
         command: l.command.map(|c| c.0),
         ca_bundle: l.ca_bundle,
         sudo: l.sudo.unwrap_or(DEFAULT_SUDO),

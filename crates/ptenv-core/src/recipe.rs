@@ -24,6 +24,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::dependencies::{Dependencies, Installer};
 use crate::error::{Error, Result};
 use crate::identity::User;
 use crate::modes::ContainerFile;
@@ -43,6 +44,13 @@ pub const CA_FLAG: &str = "PTENV_CA";
 pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// The pip settings that reach the build as build args (pip reads them from the environment).
 pub const PIP_ARGS: [&str; 3] = ["PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"];
+/// Where the dependency layer keeps its files: the requirements it installed, the
+/// constraints, what the image had (`image.txt`) and what is installed after (`installed.txt`).
+pub const DEPENDENCIES_DIR: &str = "/etc/ptenv/dependencies";
+/// The pip constraints that keep the image's torch stack: written by the dependency layer
+/// from the image's own `pip list`, used by every later install.
+pub const IMAGE_CONSTRAINTS: &str = "/etc/ptenv/dependencies/image.txt";
+
 /// Docker's predefined build args: passed through without `ARG`, never in the history.
 pub const PROXY_ARGS: [&str; 10] = [
     "HTTP_PROXY",
@@ -72,6 +80,9 @@ pub struct Recipe<'a> {
     pub user: &'a User,
     /// Passwordless sudo for the user (the profile's `sudo`).
     pub sudo: bool,
+    /// The project's dependencies, installed in layers of their own below the mode's (see
+    /// [`Recipe::dockerfile`]); `None` or empty: no such layer.
+    pub dependencies: Option<&'a Dependencies>,
 }
 
 impl Recipe<'_> {
@@ -120,27 +131,13 @@ impl Recipe<'_> {
                 PROXY_ARGS.join(" "),
                 crate::modes::LOCAL_VARIABLES
             ),
-            // The CA bundle (when given) for apt, pip and anything using OpenSSL.
-            // The image's own system bundle plus the certificates it lacks.
-            format!(
-                "if [ -n \"${CA_FLAG}\" ]; then {{ cat {SYSTEM_BUNDLE} 2>/dev/null || true; \
-                 printf '%s\\n' \"${CA_ARG}\"; }} > /tmp/ptenv-ca.pem; \
-                 export PIP_CERT=/tmp/ptenv-ca.pem SSL_CERT_FILE=/tmp/ptenv-ca.pem \
-                 REQUESTS_CA_BUNDLE=/tmp/ptenv-ca.pem; \
-                 APT_CA='-o Acquire::https::CAInfo=/tmp/ptenv-ca.pem'; else APT_CA=''; fi"
-            ),
+            ca_prelude(),
             // apt packages not yet installed, collected in the positional parameters; sshd
             // only when the base has none.
             "set --".to_string(),
         ];
         if !apt.is_empty() {
-            script.push(format!(
-                "for p in {}; do dpkg -s -- \"$p\" >/dev/null 2>&1 || set -- \"$@\" \"$p\"; done",
-                apt.iter()
-                    .map(|p| crate::shell::single_quoted(p))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ));
+            script.push(apt_missing(&apt));
         }
         if self.mode == Mode::Ssh {
             script.push(
@@ -148,12 +145,7 @@ impl Recipe<'_> {
                     .into(),
             );
         }
-        script.push(
-            "if [ $# -gt 0 ]; then apt-get $APT_CA update -q \
-             ; DEBIAN_FRONTEND=noninteractive apt-get $APT_CA install -y -q --no-install-recommends -- \"$@\" \
-             ; rm -rf /var/lib/apt/lists/*; fi"
-                .into(),
-        );
+        script.push(APT_INSTALL.into());
         if self.mode == Mode::Ssh {
             // sshd refuses to start without its privilege-separation folder.
             script.push("mkdir -p /run/sshd".into());
@@ -165,11 +157,7 @@ impl Recipe<'_> {
             pip_checks.push(("ipykernel".into(), "ipykernel".into()));
         }
         if !pip_checks.is_empty() || !self.packages.pip.is_empty() {
-            script.push(
-                "PY=$(command -v python3 || command -v python || true); \
-                 if [ -z \"$PY\" ]; then echo 'ptenv: the base image has no python' >&2; exit 1; fi"
-                    .into(),
-            );
+            script.push(PYTHON.into());
             // The packages collect in the positional parameters: a string of quoted words
             // would reach pip with the quotes still on (`Invalid requirement: "'jupyterlab'"`).
             script.push("set --".into());
@@ -182,10 +170,14 @@ impl Recipe<'_> {
             for p in &self.packages.pip {
                 script.push(format!("set -- \"$@\" {}", crate::shell::single_quoted(p)));
             }
-            script.push(
-                "if [ $# -gt 0 ]; then \"$PY\" -m pip install --no-cache-dir -q -- \"$@\"; fi"
-                    .into(),
-            );
+            // Below a dependency layer, the image's torch stack stays pinned here too.
+            let keep = match self.pip_dependencies() {
+                true => format!(" -c {IMAGE_CONSTRAINTS}"),
+                false => String::new(),
+            };
+            script.push(format!(
+                "if [ $# -gt 0 ]; then \"$PY\" -m pip install --no-cache-dir -q{keep} -- \"$@\"; fi"
+            ));
         }
         if self.mode == Mode::Jupyter {
             // JupyterLab's first screen asks whether to fetch Jupyter's news and checks for
@@ -248,7 +240,11 @@ impl Recipe<'_> {
 
         let mut out = String::new();
         out.push_str(&format!(
-            "# Generated by ptenv: {base} with the {mode} tools, the profile's packages and the user {name} ({uid}:{gid}).\n",
+            "# Generated by ptenv: {base} with {deps}the {mode} tools, the profile's packages and the user {name} ({uid}:{gid}).\n",
+            deps = match self.dependencies.filter(|d| !d.is_empty()) {
+                Some(d) => format!("the project's dependencies ({}), ", d.file_list()),
+                None => String::new(),
+            },
             base = self.base,
             mode = self.mode,
             name = u.name,
@@ -264,10 +260,113 @@ impl Recipe<'_> {
             out.push_str("USER root\n");
         }
         out.push_str(&format!("ARG {CA_FLAG} {CA_ARG} {}\n", PIP_ARGS.join(" ")));
+        // The project's dependencies first, each kind in a layer of its own: the mode's
+        // layer goes on top, so the modes of one project share these layers (the builder's
+        // cache) and a changed requirements file rebuilds from its layer on.
+        for layer in self.dependency_layers() {
+            out.push_str("RUN ");
+            out.push_str(&layer.join(" ; \\\n    "));
+            out.push('\n');
+        }
         out.push_str("RUN ");
         out.push_str(&script.join(" ; \\\n    "));
         out.push('\n');
         Ok(out)
+    }
+
+    fn pip_dependencies(&self) -> bool {
+        self.dependencies.is_some_and(|d| !d.pip.is_empty())
+    }
+
+    /// The `RUN` scripts of the dependency layers: the Debian packages (`apt.txt`), then the
+    /// pip requirements, installed with the image's torch stack pinned as constraints (the
+    /// rules and their sources: docs/dependencies.md).
+    fn dependency_layers(&self) -> Vec<Vec<String>> {
+        let Some(d) = self.dependencies else {
+            return Vec::new();
+        };
+        let mut layers = Vec::new();
+        if !d.apt.is_empty() {
+            layers.push(vec![
+                "set -e".to_string(),
+                ca_prelude(),
+                "set --".to_string(),
+                apt_missing(&d.apt_names()),
+                APT_INSTALL.to_string(),
+                "rm -f /tmp/ptenv-ca.pem".to_string(),
+            ]);
+        }
+        if d.pip.is_empty() {
+            return layers;
+        }
+        let root_file = |name: &str, text: String| {
+            write_file(&ContainerFile {
+                path: format!("{DEPENDENCIES_DIR}/{name}"),
+                contents: text.into_bytes(),
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+            })
+        };
+        let reqs = format!("{DEPENDENCIES_DIR}/requirements.txt");
+        let cons = format!("{DEPENDENCIES_DIR}/constraints.txt");
+        // `pip list` names the distributions as their metadata does (`torch`, `nvidia-cublas-cu12`).
+        let stack = crate::dependencies::IMAGE_STACK
+            .iter()
+            .map(|p| match p.strip_suffix('-') {
+                Some(prefix) => format!("{prefix}-[a-z0-9._-]+"),
+                None => p.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("|");
+        let uv_wanted = match d.installer {
+            Installer::Pip => "",
+            Installer::Auto | Installer::Uv => "1",
+        };
+        let uv_failed = match d.installer {
+            Installer::Uv => "echo 'ptenv: uv could not be installed from the package index (`installer: uv`)' >&2; exit 1",
+            _ => "echo 'ptenv: uv could not be installed from the package index; installing with pip'",
+        };
+        let mut script = vec![
+            "set -e".to_string(),
+            ca_prelude(),
+            PYTHON.to_string(),
+            root_file("requirements.txt", d.requirements_txt()),
+            root_file("constraints.txt", d.constraints_txt()),
+            // What the image has, pinned: the install may add packages, never replace these.
+            format!(
+                "\"$PY\" -m pip list --format=freeze --disable-pip-version-check 2>/dev/null | grep -iE '^({stack})==' > {IMAGE_CONSTRAINTS} || true"
+            ),
+            format!(
+                "n=$(\"$PY\" -c 'import numpy; print(numpy.__version__.split(\".\")[0])' 2>/dev/null || true); \
+                 if [ -n \"$n\" ]; then echo \"numpy>=$n,<$((n + 1))\" >> {IMAGE_CONSTRAINTS}; fi"
+            ),
+            format!("echo \"ptenv: kept from the image: $(tr '\\n' ' ' < {IMAGE_CONSTRAINTS})\""),
+            // uv reads its own names for pip's index settings.
+            "if [ -n \"$PIP_INDEX_URL\" ]; then export UV_INDEX_URL=\"$PIP_INDEX_URL\"; fi; \
+             if [ -n \"$PIP_EXTRA_INDEX_URL\" ]; then export UV_EXTRA_INDEX_URL=\"$PIP_EXTRA_INDEX_URL\"; fi; \
+             if [ -n \"$PIP_TRUSTED_HOST\" ]; then export UV_INSECURE_HOST=\"$PIP_TRUSTED_HOST\"; fi"
+                .to_string(),
+            format!(
+                "UV=''; if [ -n '{uv_wanted}' ]; then \
+                 if \"$PY\" -m pip install --disable-pip-version-check --no-cache-dir -q --target /tmp/ptenv-uv uv && [ -x /tmp/ptenv-uv/bin/uv ]; \
+                 then UV=/tmp/ptenv-uv/bin/uv; else {uv_failed}; fi; fi"
+            ),
+            format!(
+                "if [ -n \"$UV\" ]; then echo 'ptenv: installing the requirements with uv'; \
+                 \"$UV\" pip install --python \"$PY\" --no-cache -c {IMAGE_CONSTRAINTS} -c {cons} -r {reqs}; \
+                 else echo 'ptenv: installing the requirements with pip'; \
+                 \"$PY\" -m pip install --disable-pip-version-check --no-cache-dir --progress-bar off -c {IMAGE_CONSTRAINTS} -c {cons} -r {reqs}; fi"
+            ),
+            // What is installed now, for `ptenv lock`.
+            format!(
+                "\"$PY\" -m pip list --format=freeze --disable-pip-version-check > {DEPENDENCIES_DIR}/installed.txt"
+            ),
+            "rm -rf /tmp/ptenv-uv /tmp/ptenv-ca.pem".to_string(),
+        ];
+        script.retain(|l| !l.is_empty());
+        layers.push(script);
+        layers
     }
 
     /// The recipe's texts from outside: package names as the profile's reader checks them,
@@ -285,6 +384,26 @@ impl Recipe<'_> {
         for p in &self.packages.pip {
             check_pip(p).map_err(|m| bad("the pip package", p, m))?;
         }
+        if let Some(d) = self.dependencies {
+            for (p, origin) in &d.apt {
+                check_apt(p).map_err(|m| bad(&format!("the apt package of {origin}"), p, m))?;
+            }
+            let lines = d
+                .pip
+                .iter()
+                .chain(&d.constraints)
+                .map(|r| (&r.text, &r.origin));
+            let options = d.options.iter().map(|(o, origin)| (o, origin));
+            for (text, origin) in lines.chain(options) {
+                if text.chars().any(char::is_control) {
+                    return Err(bad(
+                        &format!("the line {origin}"),
+                        text,
+                        "contains a control character".into(),
+                    ));
+                }
+            }
+        }
         let texts = [
             ("the base image", self.base),
             ("the base image's ID", self.base_id),
@@ -300,6 +419,39 @@ impl Recipe<'_> {
         Ok(())
     }
 }
+
+/// The CA bundle (when given) for apt, pip, uv and anything using OpenSSL: the image's own
+/// system bundle plus the certificates it lacks, in /tmp until the end of the `RUN`.
+fn ca_prelude() -> String {
+    format!(
+        "if [ -n \"${CA_FLAG}\" ]; then {{ cat {SYSTEM_BUNDLE} 2>/dev/null || true; \
+         printf '%s\\n' \"${CA_ARG}\"; }} > /tmp/ptenv-ca.pem; \
+         export PIP_CERT=/tmp/ptenv-ca.pem SSL_CERT_FILE=/tmp/ptenv-ca.pem \
+         REQUESTS_CA_BUNDLE=/tmp/ptenv-ca.pem; \
+         APT_CA='-o Acquire::https::CAInfo=/tmp/ptenv-ca.pem'; else APT_CA=''; fi"
+    )
+}
+
+/// Adds the packages of `names` that are not installed yet to the positional parameters.
+fn apt_missing(names: &[String]) -> String {
+    format!(
+        "for p in {}; do dpkg -s -- \"$p\" >/dev/null 2>&1 || set -- \"$@\" \"$p\"; done",
+        names
+            .iter()
+            .map(|p| crate::shell::single_quoted(p))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+/// Installs the packages collected in the positional parameters, if any.
+const APT_INSTALL: &str = "if [ $# -gt 0 ]; then apt-get $APT_CA update -q \
+     ; DEBIAN_FRONTEND=noninteractive apt-get $APT_CA install -y -q --no-install-recommends -- \"$@\" \
+     ; rm -rf /var/lib/apt/lists/*; fi";
+
+/// The image's python, in `$PY`.
+const PYTHON: &str = "PY=$(command -v python3 || command -v python || true); \
+     if [ -z \"$PY\" ]; then echo 'ptenv: the base image has no python' >&2; exit 1; fi";
 
 /// Shell code that writes `f` with its mode and owner, on one line of the Dockerfile: each
 /// line of the file is one quoted `printf` argument, so the Dockerfile stays readable.
@@ -349,6 +501,7 @@ mod tests {
             packages,
             user,
             sudo: true,
+            dependencies: None,
         }
     }
 

@@ -74,6 +74,7 @@ fn settings_risks(layer: &Layer, prefix: &str, out: &mut Vec<Risk>) {
         ports,
         bind,
         packages,
+        dependencies,
         command,
         ca_bundle,
         kubernetes,
@@ -155,6 +156,47 @@ fn settings_risks(layer: &Layer, prefix: &str, out: &mut Vec<Risk>) {
                 "packages.pip",
                 a.clone(),
                 "installs this Python package (its build scripts run) while building the image",
+            );
+        }
+    }
+    // Named one by one, like the Kubernetes settings below: a new kind of file does not
+    // compile until it is classified here.
+    if let Some(crate::dependencies::Settings {
+        pip,
+        apt,
+        pyproject,
+        conda,
+        // Which files are found by convention, and which installer: no file of their own.
+        auto: _,
+        installer: _,
+    }) = dependencies
+    {
+        for f in pip.iter().flatten() {
+            add(
+                "dependencies.pip",
+                f.clone(),
+                "installs the Python packages this file lists (their build scripts run) while building the image",
+            );
+        }
+        if let Some(f) = apt {
+            add(
+                "dependencies.apt",
+                f.clone(),
+                "installs the Debian packages this file lists as root while building the image",
+            );
+        }
+        if let Some(p) = pyproject {
+            add(
+                "dependencies.pyproject",
+                p.file.clone().unwrap_or_else(|| crate::dependencies::PYPROJECT.into()),
+                "installs the Python packages this file lists (their build scripts run) while building the image",
+            );
+        }
+        if let Some(f) = conda {
+            add(
+                "dependencies.conda",
+                f.clone(),
+                "installs the Python packages of this file's pip section while building the image",
             );
         }
     }
@@ -355,6 +397,7 @@ mod tests {
                     bind: 127.0.0.2\nrepository: pytorch/pytorch\n\
                     image: docker.io/pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime\n\
                     kubernetes: {pvc: data, nproc_per_node: 2}\n\
+                    dependencies: {auto: false, installer: pip}\n\
                     profiles: {train: {mode: shell, description: x, gpus: all}}\n";
         assert_eq!(places(text), Vec::<String>::new());
     }
@@ -366,7 +409,8 @@ mod tests {
                     repository: registry.example.com/team/pytorch\n\
                     profiles:\n  train:\n    mode: shell\n    image: evil.example/x:1\n\
                     \x20   command: [python, train.py]\n    env: {TOKEN: abc}\n\
-                    \x20   ports: ['0.0.0.0:6006:6006']\n    packages: {apt: [git], pip: [einops]}\n";
+                    \x20   ports: ['0.0.0.0:6006:6006']\n    packages: {apt: [git], pip: [einops]}\n\
+                    \x20   dependencies: {pip: [reqs.txt], apt: apt.txt, pyproject: {groups: [dev]}, conda: env.yml, auto: false, installer: uv}\n";
         assert_eq!(
             places(text),
             [
@@ -381,6 +425,10 @@ mod tests {
                 "profiles.train.ports 0.0.0.0:6006:6006",
                 "profiles.train.packages.apt git",
                 "profiles.train.packages.pip einops",
+                "profiles.train.dependencies.pip reqs.txt",
+                "profiles.train.dependencies.apt apt.txt",
+                "profiles.train.dependencies.pyproject pyproject.toml",
+                "profiles.train.dependencies.conda env.yml",
                 "profiles.train.command [\"python\",\"train.py\"]",
             ]
         );

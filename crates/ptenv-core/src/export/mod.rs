@@ -315,6 +315,7 @@ pub(crate) mod fixture {
             packages: &profile.packages,
             user: &user,
             sudo: profile.sudo,
+            dependencies: None,
         };
         let image = recipe.tag().unwrap();
         let dockerfile = recipe.dockerfile().unwrap();
