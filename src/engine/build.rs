@@ -179,7 +179,7 @@ impl Engine {
             recipe.base
         ));
         let mut labels = HashMap::from([(LABEL_DERIVED_FROM.to_string(), recipe.base.to_string())]);
-        let deps = recipe.dependencies.filter(|d| !d.files.is_empty());
+        let deps = recipe.dependencies.filter(|d| !d.is_empty());
         if let Some(d) = deps {
             let now = crate::dependencies::hashes(d);
             let project = project.display().to_string();
