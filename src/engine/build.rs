@@ -174,6 +174,12 @@ impl Engine {
         for w in network.warnings() {
             printer.warn(w);
         }
+        // Listening starts before the user is told about the build: a Ctrl-C from the moment
+        // "Building" shows is this step's to report (`ctrl_c()` would only listen once polled,
+        // and a signal before that reached `up`'s generic handler alone).
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .map_err(|e| Error::new(format!("cannot watch for Ctrl-C: {e}")))?;
         printer.info(format!(
             "Building {tag} from {} (once for this base and profile)",
             recipe.base
@@ -254,12 +260,10 @@ impl Engine {
                 .build_image(options, None, Some(bollard::body_full(context.into())));
         let spinner = Spinner::new(printer, &tag);
         let mut tail: VecDeque<String> = VecDeque::new();
-        let interrupt = tokio::signal::ctrl_c();
-        tokio::pin!(interrupt);
         loop {
             let item = tokio::select! {
                 item = stream.next() => item,
-                _ = &mut interrupt => {
+                _ = interrupt.recv() => {
                     spinner.clear();
                     return Err(Error::interrupted(format!("while building {tag}"))
                         .hint("nothing was created; the next `ptenv up` builds it again"));
