@@ -203,6 +203,7 @@ pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
         user: &user,
         setup: &setup,
         home: &home,
+        workspace_volume: None,
     });
     let input = Input {
         profile: &profile,

@@ -71,6 +71,7 @@ pub mod terminal;
 pub mod transport;
 pub mod trust_gate;
 pub mod up;
+pub mod workspace;
 
 use clap::Parser;
 

@@ -56,17 +56,12 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         project,
         machine,
     };
-    if ctx.machine.is_remote()
-        && matches!(
-            cli.command,
-            Command::Up(_) | Command::Ssh(_) | Command::Shell(_) | Command::Doctor(_)
-        )
-    {
+    if ctx.machine.is_remote() && matches!(cli.command, Command::Ssh(_) | Command::Doctor(_)) {
         return Err(Error::new(format!(
-            "this ptenv cannot start or diagnose an environment on {} yet: the project's files would have to be copied there (a laptop folder is never mounted on a server), and doctor's host checks would have to run there",
+            "this ptenv cannot diagnose an environment or reach it with ssh on {} yet: doctor's host checks would have to run there, and the ssh entry would name the server's loopback",
             ctx.machine.describe()
         ))
-        .hint("`ptenv select` and `ptenv ls` work with --host already; meanwhile run `ptenv up` and `ptenv doctor` on the server itself (ssh there), where they check that machine"));
+        .hint("`ptenv up shell --detach`, `ptenv shell`, `ptenv exec`, `ptenv logs`, `ptenv down`, `ptenv select` and `ptenv ls` work with --host; meanwhile run `ptenv ssh` and `ptenv doctor` on the server itself (ssh there), where they check that machine"));
     }
     match cli.command {
         Command::Up(args) => up::run(&ctx, args),

@@ -90,12 +90,18 @@ pub struct Up {
     host_ram: u64,
     /// `--force`: start an image whose own facts say it cannot run here.
     force: bool,
+    /// The engine runs on another machine: the project's files go to a volume there.
+    remote: bool,
 }
 
 /// Resolves the profile, passes the trust gate, chooses the image (with the lock) and prepares
 /// the mode's files; says on the way what the user should know (warnings, the CPU, the lock).
 pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
     let (sources, profile) = ctx.profile(req.profile.as_deref(), &req.flags)?;
+    let remote = ctx.machine.is_remote();
+    if remote {
+        remote_limits(&profile, &ctx.machine.describe())?;
+    }
     let gate = match req.dry_run {
         true => Gate::Preview,
         false => Gate::Apply {
@@ -171,6 +177,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
         home: ctx.machine.home(),
         host_ram: ctx.machine.ram(),
         force: req.force,
+        remote,
     })
 }
 
@@ -251,10 +258,17 @@ impl Up {
             user: &self.user,
             setup: &self.setup,
             home: &self.home,
+            workspace_volume: self.workspace_volume().as_deref(),
         });
         spec.labels
             .insert(crate::project::LABEL_OWNER.into(), self.owner.clone());
         spec
+    }
+
+    /// The project's volume on a remote engine; `None` when the folder itself is mounted.
+    pub(crate) fn workspace_volume(&self) -> Option<String> {
+        self.remote
+            .then(|| crate::workspace::volume_name(&self.project))
     }
 
     fn network(&self) -> Result<Network> {
@@ -436,6 +450,31 @@ impl Up {
             first.fix
         ))
     }
+}
+
+/// What a remote engine cannot do yet, or can never do, refused before anything is made
+/// there: Jupyter's URL and ssh's entry would name the server's loopback, which this machine
+/// cannot reach; a mount relative to the project names a laptop folder the server has not got.
+fn remote_limits(profile: &Profile, server: &str) -> Result<()> {
+    if profile.mode != profile::Mode::Shell {
+        return Err(Error::new(format!(
+            "this ptenv cannot run the {} mode on {server} yet: its port would be on the server's loopback, and the forward to this machine is not built",
+            profile.mode.as_str()
+        ))
+        .hint(format!("`ptenv up shell --detach`, `ptenv shell`, `ptenv exec` and `ptenv logs` work on {server}; for {} meanwhile, run ptenv on the server itself", profile.mode.as_str())));
+    }
+    if let Some(m) = profile
+        .mounts
+        .iter()
+        .find(|m| !m.source.starts_with('/') && !m.source.starts_with('~'))
+    {
+        return Err(Error::new(format!(
+            "the mount {}:{} names a folder of the project, which is on this machine, not on {server}",
+            m.source, m.target
+        ))
+        .hint("on a server, mounts name the server's folders: write an absolute path there (or `~/…` for the server user's home); the project itself is copied to /workspace"));
+    }
+    Ok(())
 }
 
 /// One line when no GPU will be used, and why; a warning when the user asked for GPUs with

@@ -79,6 +79,19 @@ impl Up {
                 p,
             )
             .await?;
+        if self.remote {
+            crate::workspace::upload(&crate::workspace::Upload {
+                engine,
+                project: &self.project,
+                image: &image,
+                user: &self.user,
+                owner: &self.owner,
+                limit: crate::workspace::DEFAULT_UPLOAD_LIMIT,
+                printer: p,
+                pending,
+            })
+            .await?;
+        }
         loop {
             match self.place(engine, &image, pending).await? {
                 Placed::Ready(spec, action) => return Ok((spec, action)),

@@ -2,7 +2,7 @@
 //! (tests/testbed/remote.sh): a real sshd on loopback for the server user `ptenv-remote`, and
 //! the laptop user `ptenv-laptop` that reaches it with the real OpenSSH client.
 
-use crate::support::{docker_ok, Project, Testbed, PROJECT_LABEL};
+use crate::support::{docker_inspect, docker_ok, Project, Testbed, PROJECT_LABEL};
 
 /// The test bed's second host is what the remote tests rely on: the laptop user reaches the
 /// server's engine user with its pinned host key, gets the server's fake GPU through the
@@ -246,21 +246,201 @@ fn select_reports_the_servers_gpu() {
     );
 }
 
-/// Until the workspace can be uploaded, `up` on a server refuses before it makes anything
-/// there (it would otherwise mount a laptop path the server does not have); `doctor` refuses
-/// rather than report this machine's PCI and kernel module as the server's.
+/// `up shell --detach` on the server copies the project into a volume there (never a bind of
+/// the laptop's path, which the server cannot read), as git sees the folder plus
+/// `.ptenvignore`; `exec`, `logs` and `down` find the environment by the laptop's folder; the
+/// next `up` sends only what changed and deletes what the laptop deleted.
 #[test]
-fn up_on_a_server_refuses_without_making_anything() {
+fn up_on_a_server_fills_a_workspace_volume_and_keeps_it_in_step() {
+    let tb = Testbed::get();
+    tb.registry();
+    let project = Project::new("remote-workspace");
+    let target = format!("ssh://{}", tb.remote_host());
+    project.write(
+        "ptenv.yaml",
+        &format!(
+            "default: shell\nrepository: {}\ngpus: none\n",
+            tb.small_repo
+        ),
+    );
+    project.write("train.py", "print('v1')\n");
+    project.write("sub/a.txt", "a\n");
+    project.write(".gitignore", "data/\n");
+    project.write("data/big.bin", "ignored by git\n");
+    project.write(".ptenvignore", "secret.txt\n");
+    project.write("secret.txt", "laptop only\n");
+
+    let up = project
+        .ptenv_as_laptop(&["--host", &target, "up", "shell", "--detach"])
+        .run();
+    up.assert_success();
+    assert!(
+        up.stderr
+            .contains("to the workspace volume ptenv-remote-workspace-"),
+        "{up}"
+    );
+    let ids = project.containers();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let c = docker_inspect(&ids[0]);
+    let mount = &c["Mounts"][0];
+    assert_eq!(mount["Type"], "volume", "{c}");
+    assert_eq!(mount["Destination"], "/workspace", "{c}");
+    let volume = mount["Name"].as_str().unwrap().to_owned();
+    assert!(volume.ends_with("-workspace"), "{volume}");
+    let binds = c["HostConfig"]["Binds"].to_string();
+    assert!(
+        !binds.contains(project.path().to_str().unwrap()),
+        "no bind of the laptop's folder: {binds}"
+    );
+    let labels = docker_inspect_volume(&volume);
+    assert_eq!(
+        labels["dev.ptenv.project"],
+        project.path().to_str().unwrap(),
+        "the volume is labelled like the containers"
+    );
+
+    let ls = |p: &Project| {
+        let run = p
+            .ptenv_as_laptop(&[
+                "--host",
+                &target,
+                "exec",
+                "--",
+                "sh",
+                "-c",
+                "cd /workspace && find . -type f | sort && stat -c '%u' train.py && id -u && cat train.py",
+            ])
+            .run();
+        run.assert_success();
+        run.stdout
+    };
+    let first = ls(&project);
+    for wanted in [
+        "./train.py",
+        "./sub/a.txt",
+        "./.gitignore",
+        "./.ptenvignore",
+        "./ptenv.yaml",
+    ] {
+        assert!(first.lines().any(|l| l == wanted), "{wanted} in:\n{first}");
+    }
+    for unwanted in [
+        "./data/big.bin",
+        "./secret.txt",
+        "./.ptenv-upload-incomplete",
+    ] {
+        assert!(!first.contains(unwanted), "{unwanted} not in:\n{first}");
+    }
+    let tail: Vec<&str> = first.lines().rev().take(3).collect();
+    assert_eq!(tail[0], "print('v1')", "{first}");
+    assert_eq!(
+        tail[1], tail[2],
+        "the files are the container user's:\n{first}"
+    );
+
+    // A change on the laptop reaches the container on the next `up`; a deletion too.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    project.write("train.py", "print('v2')\n");
+    project.write("new.py", "x = 1\n");
+    std::fs::remove_file(project.path().join("sub/a.txt")).unwrap();
+    let again = project
+        .ptenv_as_laptop(&["--host", &target, "up", "shell", "--detach"])
+        .run();
+    again.assert_success();
+    assert!(
+        again.stderr.contains("Uploading 2 files")
+            && again.stderr.contains("deleting 1 removed here"),
+        "only what changed: {again}"
+    );
+    assert!(
+        again.stderr.contains("is already running; reusing it"),
+        "{again}"
+    );
+    let second = ls(&project);
+    assert!(second.contains("print('v2')"), "{second}");
+    assert!(second.lines().any(|l| l == "./new.py"), "{second}");
+    assert!(!second.contains("./sub/a.txt"), "{second}");
+
+    // Unchanged: nothing is sent.
+    let quiet = project
+        .ptenv_as_laptop(&["--host", &target, "up", "shell", "--detach"])
+        .run();
+    quiet.assert_success();
+    assert!(!quiet.stderr.contains("Uploading"), "{quiet}");
+
+    let logs = project.ptenv_as_laptop(&["--host", &target, "logs"]).run();
+    logs.assert_success();
+    let down = project.ptenv_as_laptop(&["--host", &target, "down"]).run();
+    down.assert_success();
+    assert!(project.containers().is_empty(), "{down}");
+    // The volume holds what the container wrote: `down` keeps it.
+    docker_ok(&["volume", "inspect", &volume]);
+    let helper = docker_ok(&["ps", "-aq", "--filter", &format!("name={volume}-upload")]);
+    assert!(
+        helper.trim().is_empty(),
+        "no upload helper is left: {helper}"
+    );
+}
+
+fn docker_inspect_volume(name: &str) -> serde_json::Value {
+    let text = docker_ok(&["volume", "inspect", "--format", "{{json .Labels}}", name]);
+    serde_json::from_str(text.trim()).expect("labels are JSON")
+}
+
+/// More than the upload limit is refused before anything is sent or made on the server: no
+/// volume, no container.
+#[test]
+fn a_workspace_over_the_limit_is_refused_before_anything_is_made() {
+    let tb = Testbed::get();
+    tb.registry();
+    let project = Project::new("remote-too-big");
+    let target = format!("ssh://{}", tb.remote_host());
+    project.write(
+        "ptenv.yaml",
+        &format!(
+            "default: shell\nrepository: {}\ngpus: none\n",
+            tb.small_repo
+        ),
+    );
+    // Sparse: its size counts, no disk is used.
+    let big = std::fs::File::create(project.path().join("weights.bin")).unwrap();
+    big.set_len(1100 << 20).unwrap();
+    let up = project
+        .ptenv_as_laptop(&["--host", &target, "up", "shell", "--detach"])
+        .run();
+    up.assert_exit(1);
+    assert!(
+        up.stderr.contains("more than the workspace limit of 1 GiB"),
+        "{up}"
+    );
+    assert!(up.stderr.contains("weights.bin"), "{up}");
+    assert!(up.stderr.contains(".ptenvignore"), "{up}");
+    assert!(project.containers().is_empty());
+    let volumes = docker_ok(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label={}", project.label_filter()),
+    ]);
+    assert!(volumes.trim().is_empty(), "no volume: {volumes}");
+}
+
+/// What a server cannot do yet is refused before anything is made there: Jupyter and ssh
+/// (their ports would be on the server's loopback), and doctor (its host checks would read
+/// this machine).
+#[test]
+fn modes_a_server_cannot_serve_yet_are_refused_without_making_anything() {
     let tb = Testbed::get();
     let project = Project::new("remote-up-refused");
     let target = format!("ssh://{}", tb.remote_host());
     let run = project
-        .ptenv_as_laptop(&["--host", &target, "up", "shell"])
+        .ptenv_as_laptop(&["--host", &target, "up", "jupyter"])
         .run();
     run.assert_exit(1);
     assert!(
         run.stderr
-            .contains("cannot start or diagnose an environment on ssh://gpu-server yet"),
+            .contains("cannot run the jupyter mode on ssh://gpu-server yet"),
         "{run}"
     );
     assert!(
@@ -275,7 +455,7 @@ fn up_on_a_server_refuses_without_making_anything() {
     assert!(
         doctor
             .stderr
-            .contains("run `ptenv up` and `ptenv doctor` on the server itself"),
+            .contains("run `ptenv ssh` and `ptenv doctor` on the server itself"),
         "{doctor}"
     );
 }

@@ -27,3 +27,4 @@ pub mod shell;
 pub mod size;
 pub mod target;
 pub mod trust;
+pub mod workspace;

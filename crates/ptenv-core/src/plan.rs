@@ -48,6 +48,9 @@ pub struct Input<'a> {
     pub setup: &'a Setup,
     /// The host user's home, for mounts written `~/data:/data`.
     pub home: &'a Path,
+    /// The named volume that holds the project's files on an engine that cannot see the
+    /// project folder (a server); `None`: the folder itself is mounted.
+    pub workspace_volume: Option<&'a str>,
 }
 
 /// `--gpus all` or `--gpus device=0,1`.
@@ -74,6 +77,9 @@ pub struct BindMount {
     pub source: String,
     pub target: String,
     pub readonly: bool,
+    /// `type=volume`: `source` names a volume of the engine, not a path.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub volume: bool,
 }
 
 impl std::fmt::Display for BindMount {
@@ -95,8 +101,9 @@ impl BindMount {
                 field
             }
         };
+        let kind = if self.volume { "volume" } else { "bind" };
         let mut fields = vec![
-            "type=bind".to_string(),
+            format!("type={kind}"),
             csv(format!("source={}", self.source)),
             csv(format!("target={}", self.target)),
         ];
@@ -160,10 +167,19 @@ pub fn plan(input: &Input) -> Spec {
         .map(crate::modes::entry_command)
         .or_else(|| input.setup.command.clone())
         .unwrap_or_else(|| KEEP_ALIVE.map(String::from).to_vec());
-    let mut mounts = vec![BindMount {
-        source: input.project.path.display().to_string(),
-        target: p.workdir.clone(),
-        readonly: false,
+    let mut mounts = vec![match input.workspace_volume {
+        Some(volume) => BindMount {
+            source: volume.to_string(),
+            target: p.workdir.clone(),
+            readonly: false,
+            volume: true,
+        },
+        None => BindMount {
+            source: input.project.path.display().to_string(),
+            target: p.workdir.clone(),
+            readonly: false,
+            volume: false,
+        },
     }];
     for m in &p.mounts {
         mounts.push(BindMount {
@@ -172,6 +188,7 @@ pub fn plan(input: &Input) -> Spec {
                 .to_string(),
             target: m.target.clone(),
             readonly: m.readonly,
+            volume: false,
         });
     }
     let ports = p
@@ -345,7 +362,8 @@ impl Spec {
             .mounts
             .iter()
             .map(|m| {
-                let mut v = json!({ "Type": "bind", "Source": m.source, "Target": m.target });
+                let kind = if m.volume { "volume" } else { "bind" };
+                let mut v = json!({ "Type": kind, "Source": m.source, "Target": m.target });
                 if m.readonly {
                     v["ReadOnly"] = json!(true);
                 }
@@ -520,7 +538,41 @@ mod tests {
             user: &user,
             setup,
             home: Path::new("/home/ana"),
+            workspace_volume: None,
         })
+    }
+
+    #[test]
+    fn on_a_server_the_workspace_is_the_project_s_volume() {
+        let p = profile("shell", "");
+        let project = Project::new(Path::new("/home/ana/proj"));
+        let user = User::for_ids(1234, 1300);
+        let setup = Setup::default();
+        let spec = plan(&Input {
+            profile: &p,
+            project: &project,
+            image: "ptenv/x:1",
+            base_image: "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+            gpu: false,
+            host_ram: 0,
+            user: &user,
+            setup: &setup,
+            home: Path::new("/home/srv"),
+            workspace_volume: Some("ptenv-proj-1-workspace"),
+        });
+        assert_eq!(
+            spec.create_body()["HostConfig"]["Mounts"],
+            json!([{"Type": "volume", "Source": "ptenv-proj-1-workspace", "Target": "/workspace"}])
+        );
+        assert!(spec
+            .docker_run_line()
+            .contains("--mount type=volume,source=ptenv-proj-1-workspace,target=/workspace"));
+        assert_eq!(
+            spec.labels[LABEL_PROJECT], "/home/ana/proj",
+            "the laptop's folder still names the environment"
+        );
+        let local = spec_for(&p, false, &setup);
+        assert_ne!(local.config_hash(), spec.config_hash());
     }
 
     #[test]

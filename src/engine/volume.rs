@@ -1,0 +1,66 @@
+//! Named volumes and archives streamed into a container: what the workspace on a remote engine
+//! is made of (`crate::workspace`).
+
+use std::collections::HashMap;
+
+use bollard::models::VolumeCreateRequest;
+use bollard::query_parameters::UploadToContainerOptionsBuilder;
+use futures_util::StreamExt;
+
+use super::{failed, status_of, Engine};
+use crate::error::Result;
+
+impl Engine {
+    /// The volume's labels, or `None` when there is no such volume.
+    pub async fn volume_labels(&self, name: &str) -> Result<Option<HashMap<String, String>>> {
+        match self.docker.inspect_volume(name).await {
+            Ok(v) => Ok(Some(v.labels)),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(failed(
+                &format!("cannot inspect volume {name}"),
+                &self.endpoint,
+                &e,
+            )),
+        }
+    }
+
+    /// Creates the volume (a no-op when it exists: the engine answers with the existing one)
+    /// and returns its labels.
+    pub async fn create_volume(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<HashMap<String, String>> {
+        let request = VolumeCreateRequest {
+            name: Some(name.to_owned()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        let v = self
+            .docker
+            .create_volume(request)
+            .await
+            .map_err(|e| failed(&format!("cannot create volume {name}"), &self.endpoint, &e))?;
+        Ok(v.labels)
+    }
+
+    /// `PUT /containers/{id}/archive?path=…` with a tar archive that arrives in chunks from
+    /// `chunks` (the archive is never whole in memory). The engine extracts as it reads.
+    pub async fn upload_stream(
+        &self,
+        id: &str,
+        path: &str,
+        chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    ) -> Result<()> {
+        let stream = futures_util::stream::unfold(chunks, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk.into(), rx))
+        });
+        let options = UploadToContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_stream(stream.boxed()))
+            .await
+            .map_err(|e| failed("cannot upload the project's files", &self.endpoint, &e))
+    }
+}
