@@ -8,6 +8,7 @@
 
 use std::io::Read;
 use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -114,6 +115,9 @@ impl SshConnection {
             // The master's own session reads its stdin until ptenv's end closes the pipe, also
             // when ptenv is killed: then the session, the master and its forward end.
             .arg("exec cat >/dev/null")
+            // Its own process group: a terminal's Ctrl-C goes to ptenv's group, and ptenv
+            // still needs the connection to remove what it made on the server.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(log_file);

@@ -459,3 +459,94 @@ fn modes_a_server_cannot_serve_yet_are_refused_without_making_anything() {
         "{doctor}"
     );
 }
+
+/// Ctrl-C during the upload, sent as a terminal sends it (to ptenv and its ssh alike): `up`
+/// says it was interrupted, leaves no container (nor its upload helper) on the server, and the
+/// volume carries the marker of a partial upload; the next `up` sends every file again and
+/// clears it.
+#[test]
+fn ctrl_c_during_the_upload_leaves_the_volume_marked_incomplete() {
+    use std::io::{BufRead, BufReader};
+    let tb = Testbed::get();
+    tb.registry();
+    let project = Project::new("remote-upload-ctrl-c");
+    let target = format!("ssh://{}", tb.remote_host());
+    project.write(
+        "ptenv.yaml",
+        &format!(
+            "default: shell\nrepository: {}\ngpus: none\n",
+            tb.small_repo
+        ),
+    );
+    project.write("train.py", "print('hi')\n");
+    // Sparse on the laptop, real bytes on the way: the upload takes a while.
+    let big = std::fs::File::create(project.path().join("weights.bin")).unwrap();
+    big.set_len(900 << 20).unwrap();
+
+    let mut child = project
+        .ptenv_as_laptop(&["--host", &target, "up", "shell", "--detach"])
+        .spawn_in_own_group();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("Uploading ") {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            crate::support::send_sigint_to_group(child.id());
+        }
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(seen.contains("interrupted"), "{seen}");
+    assert!(project.containers().is_empty(), "{seen}");
+    let volume = docker_ok(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label={}", project.label_filter()),
+    ]);
+    let volume = volume.trim().to_owned();
+    assert!(volume.ends_with("-workspace"), "the volume stays: {volume}");
+    let helper = docker_ok(&["ps", "-aq", "--filter", &format!("name={volume}-upload")]);
+    assert!(
+        helper.trim().is_empty(),
+        "the upload helper is removed: {helper}"
+    );
+    let inside = |vol: &str| {
+        docker_ok(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{vol}:/w"),
+            &tb.small_image,
+            "ls",
+            "-A",
+            "/w",
+        ])
+    };
+    let partial = inside(&volume);
+    assert!(
+        partial.lines().any(|l| l == ".ptenv-upload-incomplete"),
+        "the volume says it is incomplete: {partial}"
+    );
+
+    std::fs::remove_file(project.path().join("weights.bin")).unwrap();
+    let again = project
+        .ptenv_as_laptop(&["--host", &target, "up", "shell", "--detach"])
+        .run();
+    again.assert_success();
+    assert!(
+        again.stderr.contains("Uploading 2 files"),
+        "every file again: {again}"
+    );
+    let done = inside(&volume);
+    assert!(!done.contains(".ptenv-upload-incomplete"), "{done}");
+    assert!(
+        !done.contains("weights.bin"),
+        "deleted on the laptop: {done}"
+    );
+    assert!(done.lines().any(|l| l == "train.py"), "{done}");
+}

@@ -582,6 +582,20 @@ impl Run {
     }
 
     /// Runs to the end (or kills it at the timeout) and returns what it did.
+    /// Starts the command in a process group of its own, as a shell starts a foreground job,
+    /// with stderr piped and stdout discarded; the caller waits for it.
+    pub fn spawn_in_own_group(mut self) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        self.cmd
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        self.cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", self.shown))
+    }
+
     pub fn run(mut self) -> Outcome {
         let start = Instant::now();
         self.cmd
@@ -756,6 +770,15 @@ pub fn send_sigint(pid: u32) {
     use rustix::process::{kill_process, Pid, Signal};
     if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
         let _ = kill_process(pid, Signal::INT);
+    }
+}
+
+/// Ctrl-C as a terminal sends it: to the whole process group `leader` leads (see
+/// [`Run::spawn_in_own_group`]), children such as ssh included.
+pub fn send_sigint_to_group(leader: u32) {
+    use rustix::process::{kill_process_group, Pid, Signal};
+    if let Some(pid) = i32::try_from(leader).ok().and_then(Pid::from_raw) {
+        let _ = kill_process_group(pid, Signal::INT);
     }
 }
 
