@@ -94,6 +94,9 @@ impl Machine for Remote {
     fn is_remote(&self) -> bool {
         true
     }
+    fn ssh_host(&self) -> Option<crate::target::SshHost> {
+        Some(self.conn.host.clone())
+    }
 }
 
 /// Installs the agent when the server has not got this exact binary yet, then runs it.

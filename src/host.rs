@@ -30,6 +30,10 @@ pub trait Machine {
     fn is_remote(&self) -> bool {
         false
     }
+    /// The ssh address it is reached at, for ports forwarded from there to here.
+    fn ssh_host(&self) -> Option<crate::target::SshHost> {
+        None
+    }
 }
 
 /// This computer: the machine ptenv itself runs on.

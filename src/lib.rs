@@ -70,6 +70,7 @@ pub mod template;
 pub mod terminal;
 pub mod transport;
 pub mod trust_gate;
+pub mod tunnel;
 pub mod up;
 pub mod workspace;
 

@@ -248,7 +248,7 @@ impl Drop for SshConnection {
 
 /// Options every ssh of ptenv gets: never prompt (a prompt would hang a command that is not on
 /// a terminal), give up on a dead network, and keep the user's host key checking as it is.
-fn common_options() -> [&'static str; 8] {
+pub(crate) fn common_options() -> [&'static str; 8] {
     [
         "-o",
         "BatchMode=yes",
@@ -262,7 +262,7 @@ fn common_options() -> [&'static str; 8] {
 }
 
 /// `[-l user] [-p port] -- host`, as docker passes an ssh:// address to ssh.
-fn destination(host: &SshHost) -> Vec<String> {
+pub(crate) fn destination(host: &SshHost) -> Vec<String> {
     let mut args = Vec::new();
     if let Some(user) = &host.user {
         args.extend(["-l".to_owned(), user.clone()]);

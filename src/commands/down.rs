@@ -27,8 +27,13 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
             (None, false) => engine.list(Some(&project.path)).await?,
         };
         let mut removed = Vec::new();
+        let ssh = ctx.machine.ssh_host();
         for c in targets {
             engine.remove(&c.id).await?;
+            // Its ports forwarded to this machine end with it.
+            if let Some(host) = &ssh {
+                crate::tunnel::Tunnel::new(host, &engine.endpoint, &c.name)?.end();
+            }
             p.info(format!("Removed {}", c.name));
             removed.push(c.name);
         }

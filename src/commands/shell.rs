@@ -35,6 +35,7 @@ pub fn run(ctx: &Ctx, args: ShellArgs) -> Result<i32> {
             container: &container,
             open: false,
             detach: false,
+            ssh: None,
             made_now: false,
         };
         modes::shell::run(&started, &args.cmd).await

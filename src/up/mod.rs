@@ -92,6 +92,8 @@ pub struct Up {
     force: bool,
     /// The engine runs on another machine: the project's files go to a volume there.
     remote: bool,
+    /// That machine's ssh address, when it is reached over ssh.
+    ssh: Option<crate::target::SshHost>,
 }
 
 /// Resolves the profile, passes the trust gate, chooses the image (with the lock) and prepares
@@ -178,6 +180,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
         host_ram: ctx.machine.ram(),
         force: req.force,
         remote,
+        ssh: ctx.machine.ssh_host(),
     })
 }
 
@@ -392,6 +395,7 @@ impl Up {
             container: &spec.name,
             open,
             detach,
+            ssh: self.ssh.as_ref(),
             made_now,
         };
         let after = match modes::after_start(&started).await {
@@ -453,15 +457,14 @@ impl Up {
 }
 
 /// What a remote engine cannot do yet, or can never do, refused before anything is made
-/// there: Jupyter's URL and ssh's entry would name the server's loopback, which this machine
-/// cannot reach; a mount relative to the project names a laptop folder the server has not got.
+/// there: ssh's entry would name the server's loopback, which this machine cannot reach; a
+/// mount relative to the project names a laptop folder the server has not got.
 fn remote_limits(profile: &Profile, server: &str) -> Result<()> {
-    if profile.mode != profile::Mode::Shell {
+    if profile.mode == profile::Mode::Ssh {
         return Err(Error::new(format!(
-            "this ptenv cannot run the {} mode on {server} yet: its port would be on the server's loopback, and the forward to this machine is not built",
-            profile.mode.as_str()
+            "this ptenv cannot run the ssh mode on {server} yet: the ssh entry it writes would name the server's loopback, which this machine cannot reach"
         ))
-        .hint(format!("`ptenv up shell --detach`, `ptenv shell`, `ptenv exec` and `ptenv logs` work on {server}; for {} meanwhile, run ptenv on the server itself", profile.mode.as_str())));
+        .hint(format!("`ptenv up jupyter`, `ptenv up shell`, `ptenv shell`, `ptenv exec` and `ptenv logs` work on {server}; for ssh meanwhile, run ptenv on the server itself")));
     }
     if let Some(m) = profile
         .mounts

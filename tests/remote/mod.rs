@@ -426,8 +426,8 @@ fn a_workspace_over_the_limit_is_refused_before_anything_is_made() {
     assert!(volumes.trim().is_empty(), "no volume: {volumes}");
 }
 
-/// What a server cannot do yet is refused before anything is made there: Jupyter and ssh
-/// (their ports would be on the server's loopback), and doctor (its host checks would read
+/// What a server cannot do yet is refused before anything is made there: the ssh mode (its
+/// entry would name the server's loopback), and doctor (its host checks would read
 /// this machine).
 #[test]
 fn modes_a_server_cannot_serve_yet_are_refused_without_making_anything() {
@@ -435,12 +435,12 @@ fn modes_a_server_cannot_serve_yet_are_refused_without_making_anything() {
     let project = Project::new("remote-up-refused");
     let target = format!("ssh://{}", tb.remote_host());
     let run = project
-        .ptenv_as_laptop(&["--host", &target, "up", "jupyter"])
+        .ptenv_as_laptop(&["--host", &target, "up", "ssh"])
         .run();
     run.assert_exit(1);
     assert!(
         run.stderr
-            .contains("cannot run the jupyter mode on ssh://gpu-server yet"),
+            .contains("cannot run the ssh mode on ssh://gpu-server yet"),
         "{run}"
     );
     assert!(
@@ -549,4 +549,75 @@ fn ctrl_c_during_the_upload_leaves_the_volume_marked_incomplete() {
         "deleted on the laptop: {done}"
     );
     assert!(done.lines().any(|l| l == "train.py"), "{done}");
+}
+
+/// `up jupyter` on a server prints a URL that works on the laptop: ssh forwards a laptop
+/// loopback port to Jupyter's port on the server's loopback, kept while the environment runs
+/// (a second `up` reuses it), ended by `down`, made again by the next `up`. The server's port
+/// is taken on this machine (it is the same machine), so the laptop's is another one.
+#[test]
+fn jupyter_on_a_server_answers_on_the_laptop() {
+    use crate::support::http_get;
+    let tb = Testbed::get();
+    tb.registry();
+    let project = Project::new("remote-jupyter");
+    let target = format!("ssh://{}", tb.remote_host());
+    project.write(
+        "ptenv.yaml",
+        &format!(
+            "default: jupyter\nrepository: {}\nca_bundle: {}\ngpus: none\nprofiles:\n  jupyter:\n    ports: [\"8931:8888\"]\n",
+            tb.small_repo,
+            tb.ca_bundle.display()
+        ),
+    );
+    let up = || {
+        let run = project
+            .ptenv_as_laptop(&["--json", "--host", &target, "up", "jupyter"])
+            .run();
+        run.assert_success();
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("one JSON document ({e}):\n{run}"));
+        (
+            doc["port"].as_u64().unwrap() as u16,
+            doc["token"].as_str().unwrap().to_owned(),
+            doc["url"].as_str().unwrap().to_owned(),
+        )
+    };
+    let status = |port: u16, token: Option<&str>| {
+        let auth = token.map(|t| format!("token {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        http_get(&format!("127.0.0.1:{port}"), "/api/status", &headers).map(|r| r.0)
+    };
+    let (port, token, url) = up();
+    assert_ne!(port, 8931, "the laptop's own port, not the server's");
+    assert_eq!(url, format!("http://127.0.0.1:{port}/lab?token={token}"));
+    assert_eq!(status(port, Some(&token)), Ok(200));
+    assert_eq!(status(port, None), Ok(403));
+    let (code, _) = http_get(
+        &format!("127.0.0.1:{port}"),
+        &format!("/lab?token={token}"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(code, 200, "the printed URL opens the lab");
+
+    let (again, _, _) = up();
+    assert_eq!(again, port, "the kept forward is reused");
+    assert_eq!(status(port, Some(&token)), Ok(200));
+
+    project
+        .ptenv_as_laptop(&["--host", &target, "down"])
+        .run()
+        .assert_success();
+    assert!(status(port, Some(&token)).is_err(), "down ends the forward");
+
+    let (back, token, _) = up();
+    assert_eq!(status(back, Some(&token)), Ok(200), "up restores it");
+    project
+        .ptenv_as_laptop(&["--host", &target, "down"])
+        .run()
+        .assert_success();
 }

@@ -34,7 +34,31 @@ pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
         ))
         .hint("the profile's `ports` must include 8888; recreate it with `ptenv down jupyter && ptenv up jupyter`")
     })?;
-    crate::modes::interruptible("waiting for Jupyter", wait_ready(s, address, &token)).await?;
+    // On a server, Jupyter's port is on the server's loopback: a kept ssh forward brings it
+    // to this machine's, and the URL names that.
+    let tunnel = match s.ssh {
+        Some(host) => Some(crate::tunnel::Tunnel::new(
+            host,
+            &s.engine.endpoint,
+            s.container,
+        )?),
+        None => None,
+    };
+    let address = match &tunnel {
+        Some(t) => {
+            let here = t.ensure(address)?;
+            s.printer
+                .detail(format!("forwarding {here} here to {address} on the server"));
+            here
+        }
+        None => address,
+    };
+    let waited =
+        crate::modes::interruptible("waiting for Jupyter", wait_ready(s, address, &token)).await;
+    if let (Err(_), Some(t)) = (&waited, &tunnel) {
+        t.end();
+    }
+    waited?;
     let url = url(address, &token);
     s.printer.info(format!(
         "Jupyter is ready in {} (as {}, in {}).",
