@@ -94,8 +94,8 @@ impl Machine for Remote {
     fn is_remote(&self) -> bool {
         true
     }
-    fn ssh_host(&self) -> Option<crate::target::SshHost> {
-        Some(self.conn.host.clone())
+    fn connection(&self) -> Option<Arc<SshConnection>> {
+        Some(self.conn.clone())
     }
 }
 

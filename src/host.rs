@@ -30,8 +30,8 @@ pub trait Machine {
     fn is_remote(&self) -> bool {
         false
     }
-    /// The ssh address it is reached at, for ports forwarded from there to here.
-    fn ssh_host(&self) -> Option<crate::target::SshHost> {
+    /// The ssh connection it is reached through, for ports forwarded from there to here.
+    fn connection(&self) -> Option<std::sync::Arc<crate::transport::SshConnection>> {
         None
     }
 }

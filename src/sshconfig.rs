@@ -31,6 +31,37 @@ pub struct HostEntry {
     pub known_hosts: PathBuf,
     /// The project folder, named in a comment.
     pub project: PathBuf,
+    /// How to reach `address` when it is on a server's loopback ([`proxy_command`]); `None`:
+    /// straight to this machine's.
+    pub proxy: Option<String>,
+}
+
+/// `ssh -W %h:%p` to the server: the container's sshd on the server's loopback, reached
+/// through an ssh of its own that reads the user's `~/.ssh/config` for the server as any
+/// `ssh SERVER` does (also when the project's entry is used with `-F`). Host key checking of
+/// the server stays as the user has it; the container's key is pinned by the entry.
+pub fn proxy_command(server: &crate::target::SshHost) -> String {
+    let mut words = vec!["ssh".to_owned(), "-o".into(), "BatchMode=yes".into()];
+    if let Some(user) = &server.user {
+        words.extend(["-l".to_owned(), user.clone()]);
+    }
+    if let Some(port) = server.port {
+        words.extend(["-p".to_owned(), port.to_string()]);
+    }
+    words.extend([
+        "-W".to_owned(),
+        "%h:%p".into(),
+        "--".into(),
+        server.host.clone(),
+    ]);
+    words
+        .iter()
+        .map(|w| match w.as_str() {
+            "%h:%p" => w.clone(),
+            _ => crate::shell::quote(w).replace('%', "%%"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Where ptenv's files are, and the user's `~/.ssh/config`.
@@ -273,13 +304,17 @@ pub fn render_host(e: &HostEntry) -> String {
          \x20   KbdInteractiveAuthentication no\n\
          \x20   ForwardAgent no\n\
          \x20   ForwardX11 no\n\
-         \x20   ProxyJump none\n",
+         \x20   {proxy}\n",
         alias = e.alias,
         host = e.address.ip(),
         port = e.address.port(),
         user = e.user,
         identity = path(&e.identity_file),
         known_hosts = path(&e.known_hosts),
+        proxy = match &e.proxy {
+            Some(command) => format!("ProxyCommand {command}"),
+            None => "ProxyJump none".to_owned(),
+        },
     )
 }
 
@@ -351,6 +386,7 @@ mod tests {
             identity_file: tmp.join("keys/client_ed25519"),
             known_hosts: tmp.join("keys/known_hosts"),
             project: "/home/ana/demo".into(),
+            proxy: None,
         }
     }
 
@@ -386,6 +422,7 @@ mod tests {
             identity_file: "/home/ana b/100%/id".into(),
             known_hosts: "/k/known_hosts".into(),
             project: "/home/ana/demo\n".into(),
+            proxy: None,
         };
         let text = render_host(&e);
         assert!(
@@ -417,6 +454,33 @@ mod tests {
         for line in ["ForwardAgent no", "ForwardX11 no", "ProxyJump none"] {
             assert!(text.contains(&format!("\n    {line}\n")), "{text}");
         }
+    }
+
+    #[test]
+    fn on_a_server_the_entry_goes_through_ssh_to_it() {
+        let server = crate::target::SshHost {
+            user: Some("me".into()),
+            host: "gpu%box".into(),
+            port: Some(2222),
+            socket: None,
+        };
+        let proxy = proxy_command(&server);
+        assert_eq!(
+            proxy,
+            "ssh -o BatchMode=yes -l me -p 2222 -W %h:%p -- gpu%%box"
+        );
+        let text = render_host(&HostEntry {
+            proxy: Some(proxy),
+            ..entry("ptenv-a", Path::new("/t"))
+        });
+        assert!(
+            text.contains(
+                "\n    ProxyCommand ssh -o BatchMode=yes -l me -p 2222 -W %h:%p -- gpu%%box\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("ProxyJump"), "{text}");
+        assert!(text.contains("    StrictHostKeyChecking yes\n"), "{text}");
     }
 
     #[test]

@@ -167,6 +167,37 @@ impl SshConnection {
             .map_err(|e| Error::new(format!("ssh to {} failed: {e}", self.host)))
     }
 
+    /// A port of this machine's loopback that reaches `remote` (an address as the server
+    /// sees it) through the master connection, for as long as this command runs.
+    pub fn forward(&self, remote: std::net::SocketAddr) -> Result<std::net::SocketAddr> {
+        let local = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| Error::new(format!("no free port on 127.0.0.1 here: {e}")))?;
+        let mut cmd = Command::new("ssh");
+        cmd.args(["-O", "forward"])
+            .arg("-o")
+            .arg(format!(
+                "ControlPath={}",
+                self.dir.join("control").display()
+            ))
+            .arg("-L")
+            .arg(format!("{local}:{}:{}", remote.ip(), remote.port()))
+            .args(destination(&self.host));
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::new(format!("cannot run ssh to {}: {e}", self.host)))?;
+        if !out.status.success() {
+            return Err(Error::new(format!(
+                "cannot forward {local} here to {remote} on {}: {}",
+                self.host,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+            .hint("check that the server allows port forwarding (`AllowTcpForwarding` in its sshd_config)"));
+        }
+        Ok(local)
+    }
+
     /// `ssh` through the master connection, ready for a remote command.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new("ssh");

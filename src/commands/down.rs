@@ -27,7 +27,7 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
             (None, false) => engine.list(Some(&project.path)).await?,
         };
         let mut removed = Vec::new();
-        let ssh = ctx.machine.ssh_host();
+        let ssh = ctx.machine.connection().map(|c| c.host.clone());
         for c in targets {
             engine.remove(&c.id).await?;
             // Its ports forwarded to this machine end with it.

@@ -56,12 +56,12 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         project,
         machine,
     };
-    if ctx.machine.is_remote() && matches!(cli.command, Command::Ssh(_) | Command::Doctor(_)) {
+    if ctx.machine.is_remote() && matches!(cli.command, Command::Doctor(_)) {
         return Err(Error::new(format!(
-            "this ptenv cannot diagnose an environment or reach it with ssh on {} yet: doctor's host checks would have to run there, and the ssh entry would name the server's loopback",
+            "this ptenv cannot diagnose an environment on {} yet: doctor's host checks would have to run there",
             ctx.machine.describe()
         ))
-        .hint("`ptenv up shell --detach`, `ptenv shell`, `ptenv exec`, `ptenv logs`, `ptenv down`, `ptenv select` and `ptenv ls` work with --host; meanwhile run `ptenv ssh` and `ptenv doctor` on the server itself (ssh there), where they check that machine"));
+        .hint("`ptenv up`, `ptenv ssh`, `ptenv shell`, `ptenv exec`, `ptenv logs`, `ptenv down`, `ptenv select` and `ptenv ls` work with --host; meanwhile run `ptenv doctor` on the server itself (ssh there), where it checks that machine"));
     }
     match cli.command {
         Command::Up(args) => up::run(&ctx, args),

@@ -20,7 +20,7 @@ pub struct Started<'a> {
     pub detach: bool,
     /// The server the engine runs on, when it is reached over ssh: the mode's ports are
     /// forwarded from there to this machine's loopback.
-    pub ssh: Option<&'a crate::target::SshHost>,
+    pub ssh: Option<&'a crate::transport::SshConnection>,
     /// This `up` created the container: if the mode fails, `up` removes it, and with it the
     /// log that `ptenv logs` would show (so errors quote the log's last lines instead).
     pub made_now: bool,

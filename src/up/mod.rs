@@ -92,8 +92,8 @@ pub struct Up {
     force: bool,
     /// The engine runs on another machine: the project's files go to a volume there.
     remote: bool,
-    /// That machine's ssh address, when it is reached over ssh.
-    ssh: Option<crate::target::SshHost>,
+    /// The ssh connection to that machine, when it is reached over ssh.
+    ssh: Option<std::sync::Arc<crate::transport::SshConnection>>,
 }
 
 /// Resolves the profile, passes the trust gate, chooses the image (with the lock) and prepares
@@ -180,7 +180,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
         host_ram: ctx.machine.ram(),
         force: req.force,
         remote,
-        ssh: ctx.machine.ssh_host(),
+        ssh: ctx.machine.connection(),
     })
 }
 
@@ -395,7 +395,7 @@ impl Up {
             container: &spec.name,
             open,
             detach,
-            ssh: self.ssh.as_ref(),
+            ssh: self.ssh.as_deref(),
             made_now,
         };
         let after = match modes::after_start(&started).await {
@@ -456,16 +456,8 @@ impl Up {
     }
 }
 
-/// What a remote engine cannot do yet, or can never do, refused before anything is made
-/// there: ssh's entry would name the server's loopback, which this machine cannot reach; a
-/// mount relative to the project names a laptop folder the server has not got.
+/// What a remote engine cannot do, refused before anything is made there: a mount relative to the project names a laptop folder the server has not got.
 fn remote_limits(profile: &Profile, server: &str) -> Result<()> {
-    if profile.mode == profile::Mode::Ssh {
-        return Err(Error::new(format!(
-            "this ptenv cannot run the ssh mode on {server} yet: the ssh entry it writes would name the server's loopback, which this machine cannot reach"
-        ))
-        .hint(format!("`ptenv up jupyter`, `ptenv up shell`, `ptenv shell`, `ptenv exec` and `ptenv logs` work on {server}; for ssh meanwhile, run ptenv on the server itself")));
-    }
     if let Some(m) = profile
         .mounts
         .iter()

@@ -426,21 +426,29 @@ fn a_workspace_over_the_limit_is_refused_before_anything_is_made() {
     assert!(volumes.trim().is_empty(), "no volume: {volumes}");
 }
 
-/// What a server cannot do yet is refused before anything is made there: the ssh mode (its
-/// entry would name the server's loopback), and doctor (its host checks would read
-/// this machine).
+/// What a server cannot do is refused before anything is made there: a mount that names a
+/// folder of the project (on the laptop), and doctor (its host checks would read this
+/// machine, not the server).
 #[test]
-fn modes_a_server_cannot_serve_yet_are_refused_without_making_anything() {
+fn what_a_server_cannot_do_is_refused_without_making_anything() {
     let tb = Testbed::get();
     let project = Project::new("remote-up-refused");
     let target = format!("ssh://{}", tb.remote_host());
+    project.write(
+        "ptenv.yaml",
+        &format!(
+            "default: shell\nrepository: {}\ngpus: none\nmounts: ['./data:/data']\n",
+            tb.small_repo
+        ),
+    );
     let run = project
-        .ptenv_as_laptop(&["--host", &target, "up", "ssh"])
+        .ptenv_as_laptop(&["--host", &target, "up", "--detach"])
         .run();
     run.assert_exit(1);
     assert!(
-        run.stderr
-            .contains("cannot run the ssh mode on ssh://gpu-server yet"),
+        run.stderr.contains(
+            "the mount ./data:/data names a folder of the project, which is on this machine, not on ssh://gpu-server"
+        ),
         "{run}"
     );
     assert!(
@@ -455,7 +463,7 @@ fn modes_a_server_cannot_serve_yet_are_refused_without_making_anything() {
     assert!(
         doctor
             .stderr
-            .contains("run `ptenv ssh` and `ptenv doctor` on the server itself"),
+            .contains("run `ptenv doctor` on the server itself"),
         "{doctor}"
     );
 }
@@ -616,6 +624,87 @@ fn jupyter_on_a_server_answers_on_the_laptop() {
 
     let (back, token, _) = up();
     assert_eq!(status(back, Some(&token)), Ok(200), "up restores it");
+    project
+        .ptenv_as_laptop(&["--host", &target, "down"])
+        .run()
+        .assert_success();
+}
+
+/// `ptenv ssh` on a server writes the laptop's `ptenv-<project>` entry: the container's sshd
+/// on the server's loopback, reached through ssh to the server (which reads the laptop's own
+/// config for it), the container's host key pinned, the client key in the laptop's data dir.
+/// A command through it runs as the container user in /workspace.
+#[test]
+fn ssh_on_a_server_reaches_the_container_from_the_laptop() {
+    let tb = Testbed::get();
+    tb.registry();
+    let project = Project::new("remote-ssh");
+    let target = format!("ssh://{}", tb.remote_host());
+    project.write(
+        "ptenv.yaml",
+        &format!(
+            "repository: {}\nca_bundle: {}\ngpus: none\nprofiles:\n  ssh:\n    ports: [{{container: 22, host: 2341}}]\n",
+            tb.small_repo,
+            tb.ca_bundle.display()
+        ),
+    );
+    project.write("train.py", "print('hi')\n");
+    let up = project
+        .ptenv_as_laptop(&["--json", "--host", &target, "ssh"])
+        .run();
+    up.assert_success();
+    let doc: serde_json::Value = serde_json::from_str(&up.stdout)
+        .unwrap_or_else(|e| panic!("one JSON document ({e}):\n{up}"));
+    let alias = doc["alias"].as_str().unwrap().to_owned();
+    let config = doc["ssh_config"].as_str().unwrap().to_owned();
+    let entry = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        entry.contains("\n    HostName 127.0.0.1\n    Port 2341\n"),
+        "the server's loopback port: {entry}"
+    );
+    assert!(
+        entry.contains("\n    ProxyCommand ssh -o BatchMode=yes -W %h:%p -- gpu-server\n"),
+        "{entry}"
+    );
+    assert!(entry.contains("StrictHostKeyChecking yes"), "{entry}");
+    let data = project.data_dir().to_str().unwrap().to_owned();
+    assert!(
+        entry.contains(&format!("IdentityFile {data}/")),
+        "the client key stays on the laptop: {entry}"
+    );
+    let known = entry
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("UserKnownHostsFile "))
+        .unwrap();
+    let pinned = std::fs::read_to_string(known).unwrap();
+    assert!(
+        pinned.starts_with("[127.0.0.1]:2341 ssh-ed25519 "),
+        "{pinned}"
+    );
+
+    let server_uid = project
+        .as_laptop("ssh", &["-o", "BatchMode=yes", tb.remote_host(), "id -u"])
+        .run();
+    server_uid.assert_success();
+    let login = project
+        .as_laptop(
+            "ssh",
+            &[
+                "-F",
+                &config,
+                "-o",
+                "BatchMode=yes",
+                &alias,
+                "id -u; pwd; cat train.py",
+            ],
+        )
+        .run();
+    login.assert_success();
+    let lines: Vec<&str> = login.stdout.lines().collect();
+    assert_eq!(lines[0], server_uid.stdout.trim(), "{login}");
+    assert_eq!(lines[1], "/workspace", "{login}");
+    assert_eq!(lines[2], "print('hi')", "{login}");
+
     project
         .ptenv_as_laptop(&["--host", &target, "down"])
         .run()

@@ -37,8 +37,8 @@ pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
     // On a server, Jupyter's port is on the server's loopback: a kept ssh forward brings it
     // to this machine's, and the URL names that.
     let tunnel = match s.ssh {
-        Some(host) => Some(crate::tunnel::Tunnel::new(
-            host,
+        Some(conn) => Some(crate::tunnel::Tunnel::new(
+            &conn.host,
             &s.engine.endpoint,
             s.container,
         )?),

@@ -45,7 +45,16 @@ pub async fn connect_setup(s: &Started<'_>) -> Result<Connection> {
     for w in store.warnings.drain(..) {
         s.printer.warn(w);
     }
-    crate::modes::interruptible("waiting for sshd", wait_sshd(s, address)).await?;
+    // On a server, sshd's port is on the server's loopback: the wait goes through this
+    // command's ssh connection, and the entry reaches it through ssh to the server.
+    let (reachable, proxy) = match s.ssh {
+        Some(conn) => (
+            conn.forward(address)?,
+            Some(crate::sshconfig::proxy_command(&conn.host)),
+        ),
+        None => (address, None),
+    };
+    crate::modes::interruptible("waiting for sshd", wait_sshd(s, reachable)).await?;
     let known_hosts = store.write_known_hosts(address, &host.public_openssh)?;
     let config = SshConfig::for_user()?;
     let config_file = config.write_host(&HostEntry {
@@ -55,6 +64,7 @@ pub async fn connect_setup(s: &Started<'_>) -> Result<Connection> {
         identity_file: client.path.clone(),
         known_hosts,
         project: s.project.path.clone(),
+        proxy,
     })?;
     let included = match config.add_include() {
         Ok(_) => true,
