@@ -68,6 +68,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Run a command in the project's running container; its exit code is returned
     Exec(ExecArgs),
+    /// Bring files the container changed on a server back to the project folder
+    Sync(SyncArgs),
     /// Write a commented ptenv.yaml for the project
     Init(InitArgs),
     /// List the profiles available here and where each comes from
@@ -469,6 +471,23 @@ pub struct ExecArgs {
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// From the server's workspace volume to this folder (the only direction: `ptenv up`
+    /// sends this folder's changes)
+    #[arg(long, required = true)]
+    pub down: bool,
+    /// Profile whose container's image lists the volume (default: the project's only one)
+    #[arg(value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Also overwrite files changed here since the last upload
+    #[arg(long)]
+    pub force: bool,
+    /// Say what would be written, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -66,6 +66,7 @@ pub mod registry;
 pub mod secrets;
 pub mod selection;
 pub mod sshconfig;
+pub mod sync;
 pub mod template;
 pub mod terminal;
 pub mod transport;

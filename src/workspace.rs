@@ -105,19 +105,19 @@ fn random_id() -> Result<String> {
 }
 
 /// The manifest of the last upload of `volume` to the engine `endpoint`.
-fn manifest_path(endpoint: &str, volume: &str) -> Result<PathBuf> {
+pub(crate) fn manifest_path(endpoint: &str, volume: &str) -> Result<PathBuf> {
     let key = crate::project::hex(&Sha256::digest(endpoint.as_bytes()));
     Ok(crate::project::data_root()?
         .join("workspaces")
         .join(format!("{}-{volume}.json", &key[..12])))
 }
 
-fn read_manifest(path: &Path) -> Option<Manifest> {
+pub(crate) fn read_manifest(path: &Path) -> Option<Manifest> {
     let text = std::fs::read(path).ok()?;
     serde_json::from_slice(&text).ok()
 }
 
-fn write_manifest(path: &Path, m: &Manifest) -> Result<()> {
+pub(crate) fn write_manifest(path: &Path, m: &Manifest) -> Result<()> {
     if let Some(dir) = path.parent() {
         crate::atomic::create_dir_all(dir, 0o700)?;
     }

@@ -14,6 +14,7 @@ mod profiles;
 mod select;
 mod shell;
 mod ssh;
+mod sync;
 mod trust;
 mod up;
 
@@ -77,6 +78,7 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Ls => ls::run(&ctx),
         Command::Logs(args) => logs::run(&ctx, args),
         Command::Exec(args) => exec::run(&ctx, args),
+        Command::Sync(args) => sync::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Lock(args) => lock::run(&ctx, args),
         Command::Trust(args) => trust::run(&ctx, args),

@@ -64,3 +64,36 @@ impl Engine {
             .map_err(|e| failed("cannot upload the project's files", &self.endpoint, &e))
     }
 }
+
+impl Engine {
+    /// Everything a (stopped) container wrote to stdout.
+    pub async fn stdout_of(&self, id: &str) -> Result<String> {
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(false)
+            .tail("all")
+            .build();
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut out = String::new();
+        while let Some(item) = stream.next().await {
+            let item = item.map_err(|e| failed("cannot read the output", &self.endpoint, &e))?;
+            out.push_str(&item.to_string());
+        }
+        Ok(out)
+    }
+
+    /// `GET /containers/{id}/archive?path=…`: the file at `path` as a tar archive.
+    pub async fn download(&self, id: &str, path: &str) -> Result<Vec<u8>> {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let mut stream = self.docker.download_from_container(id, Some(options));
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| failed(&format!("cannot read {path}"), &self.endpoint, &e))?;
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+}

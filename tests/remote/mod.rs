@@ -710,3 +710,82 @@ fn ssh_on_a_server_reaches_the_container_from_the_laptop() {
         .run()
         .assert_success();
 }
+
+/// `sync --down` brings back what the container made or changed (not what `.gitignore` leaves
+/// on the server), refuses a file changed on both sides until `--force`, and records what it
+/// wrote so that the next `up` sends none of it back.
+#[test]
+fn sync_down_brings_the_containers_changes_back() {
+    let tb = Testbed::get();
+    tb.registry();
+    let project = Project::new("remote-sync");
+    let target = format!("ssh://{}", tb.remote_host());
+    project.write(
+        "ptenv.yaml",
+        &format!(
+            "default: shell\nrepository: {}\ngpus: none\n",
+            tb.small_repo
+        ),
+    );
+    project.write(".gitignore", "ckpt/\n");
+    project.write("train.py", "print('v1')\n");
+    project.write("notes.md", "laptop\n");
+    let host = |args: &[&str]| {
+        let mut all = vec!["--host", target.as_str()];
+        all.extend_from_slice(args);
+        project.ptenv_as_laptop(&all).run()
+    };
+    host(&["up", "--detach"]).assert_success();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    host(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "echo 0.93 > results.txt && mkdir -p ckpt && echo w > ckpt/model.pt && echo \"print('v2')\" > train.py",
+    ])
+    .assert_success();
+
+    let dry = host(&["sync", "--down", "--dry-run"]);
+    dry.assert_success();
+    assert!(!project.path().join("results.txt").exists(), "{dry}");
+    let sync = host(&["sync", "--down"]);
+    sync.assert_success();
+    assert!(sync.stderr.contains("New: results.txt"), "{sync}");
+    assert!(sync.stderr.contains("Updated: train.py"), "{sync}");
+    assert_eq!(project.read("results.txt"), "0.93\n");
+    assert_eq!(project.read("train.py"), "print('v2')\n");
+    assert!(
+        !project.path().join("ckpt").exists(),
+        "ignored paths stay on the server: {sync}"
+    );
+
+    // Both sides change notes.md: refused, nothing written, until --force.
+    project.write("notes.md", "laptop, edited\n");
+    host(&["exec", "--", "sh", "-c", "echo container > notes.md"]).assert_success();
+    let conflict = host(&["sync", "--down"]);
+    conflict.assert_exit(1);
+    assert!(
+        conflict
+            .stderr
+            .contains("changed both here and in the container since the last upload: notes.md"),
+        "{conflict}"
+    );
+    assert!(conflict.stderr.contains("--force"), "{conflict}");
+    assert_eq!(project.read("notes.md"), "laptop, edited\n");
+    let forced = host(&["sync", "--down", "--force"]);
+    forced.assert_success();
+    assert!(
+        forced
+            .stderr
+            .contains("Overwrote (changed here too): notes.md"),
+        "{forced}"
+    );
+    assert_eq!(project.read("notes.md"), "container\n");
+
+    // What came back is not sent again.
+    let again = host(&["up", "--detach"]);
+    again.assert_success();
+    assert!(!again.stderr.contains("Uploading"), "{again}");
+    host(&["down"]).assert_success();
+}
