@@ -39,7 +39,8 @@ pub struct HostEntry {
 /// `ssh -W %h:%p` to the server: the container's sshd on the server's loopback, reached
 /// through an ssh of its own that reads the user's `~/.ssh/config` for the server as any
 /// `ssh SERVER` does (also when the project's entry is used with `-F`). Host key checking of
-/// the server stays as the user has it; the container's key is pinned by the entry.
+/// the server stays as the user has it; the container's key is pinned by the entry
+/// (docs/remote.md §5).
 pub fn proxy_command(server: &crate::target::SshHost) -> String {
     let mut words = vec!["ssh".to_owned(), "-o".into(), "BatchMode=yes".into()];
     if let Some(user) = &server.user {

@@ -4,7 +4,8 @@
 //! Its control socket and a record of the forward live in a private folder of ptenv's data
 //! dir, so `ptenv down` ends it (`ssh -O exit`) and the next `up` finds it alive (`ssh -O
 //! check`) or makes it again, on the same local port when it is free (the URL stays the same).
-//! No process IDs are kept: the control socket is the handle, as ssh itself means it.
+//! No process IDs are kept: the control socket is the handle, as ssh itself means it
+//! (docs/remote.md §5).
 
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;

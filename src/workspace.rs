@@ -7,7 +7,8 @@
 //! An interrupted upload never leaves the volume looking complete: the archive's first entry
 //! is a marker file at the volume's root, removed only by the helper container that runs after
 //! the whole archive arrived, and the manifest says `complete` only after that; otherwise the
-//! next `up` sends every file again. The decisions are the core's (`ptenv_core::workspace`).
+//! next `up` sends every file again. The decisions are the core's (`ptenv_core::workspace`);
+//! the engine's behaviour this relies on: docs/remote.md §4.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
