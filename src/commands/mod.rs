@@ -98,7 +98,9 @@ fn connect(
         target.endpoint, target.source
     ));
     crate::engine::select(connection.engine_url(), target.endpoint.to_string());
-    if let Some(w) = crate::engine::exposure_warning(&crate::engine::endpoint()) {
+    if let Some(w) =
+        crate::engine::exposure_warning(&crate::engine::endpoint(), &target.source.to_string())
+    {
         printer.warn(w);
     }
     Ok(connection)

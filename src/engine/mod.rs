@@ -154,8 +154,9 @@ pub fn endpoint() -> String {
 
 /// A warning for an engine reached over plain TCP (this build speaks no TLS to engines) at an
 /// address other than loopback: the engine's API is root on its machine, and anyone on the
-/// network path can use it or read what ptenv sends it (tokens, keys).
-pub fn exposure_warning(endpoint: &str) -> Option<String> {
+/// network path can use it or read what ptenv sends it (tokens, keys). `chosen_by` names what
+/// chose that engine (`--host`, `DOCKER_HOST`, a docker context), so the user knows what to change.
+pub fn exposure_warning(endpoint: &str, chosen_by: &str) -> Option<String> {
     let rest = endpoint
         .strip_prefix("tcp://")
         .or_else(|| endpoint.strip_prefix("http://"))?;
@@ -168,7 +169,7 @@ pub fn exposure_warning(endpoint: &str) -> Option<String> {
         return None;
     }
     Some(format!(
-        "DOCKER_HOST={endpoint} reaches the Docker Engine over plain TCP on the network: whoever can reach that port controls the engine, and with it root on its machine, and sees the tokens and keys ptenv sends it; prefer an ssh tunnel to the engine's socket (`ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST &`, then DOCKER_HOST=unix:///tmp/docker.sock)"
+        "the engine {endpoint} (from {chosen_by}) is reached over plain TCP on the network: whoever can reach that port controls the engine, and with it root on its machine, and sees the tokens and keys ptenv sends it; prefer ssh to the engine's machine: --host ssh://USER@HOST (or DOCKER_HOST, or a docker context with an ssh:// host)"
     ))
 }
 
@@ -303,8 +304,11 @@ mod tests {
             "tcp://docker.lan:2375",
             "http://[2001:db8::1]:2375",
         ] {
-            let w = exposure_warning(exposed).unwrap_or_else(|| panic!("{exposed}"));
-            assert!(w.contains(&format!("DOCKER_HOST={exposed} reaches")), "{w}");
+            let w = exposure_warning(exposed, "--host").unwrap_or_else(|| panic!("{exposed}"));
+            assert!(
+                w.contains(&format!("the engine {exposed} (from --host) is reached")),
+                "{w}"
+            );
         }
         for safe in [
             "unix:///var/run/docker.sock",
@@ -312,7 +316,7 @@ mod tests {
             "tcp://localhost:2375",
             "tcp://[::1]:2375",
         ] {
-            assert_eq!(exposure_warning(safe), None, "{safe}");
+            assert_eq!(exposure_warning(safe, "DOCKER_HOST"), None, "{safe}");
         }
     }
 

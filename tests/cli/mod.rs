@@ -319,9 +319,18 @@ fn a_plain_tcp_engine_on_the_network_is_warned_about() {
     out.assert_exit(1);
     assert!(
         out.stderr.contains(&format!(
-            "warning: DOCKER_HOST={host} reaches the Docker Engine over plain TCP on the network"
+            "warning: the engine {host} (from DOCKER_HOST) is reached over plain TCP on the network"
         )),
         "{out}"
+    );
+    // What chose the engine is what the warning names.
+    let flag = p.ptenv(&["--host", &host, "ls"]).run();
+    flag.assert_exit(1);
+    assert!(
+        flag.stderr.contains(&format!(
+            "warning: the engine {host} (from --host) is reached over plain TCP"
+        )),
+        "{flag}"
     );
     // On loopback the traffic stays on this machine: no warning.
     let out = p
@@ -329,5 +338,5 @@ fn a_plain_tcp_engine_on_the_network_is_warned_about() {
         .env("DOCKER_HOST", "tcp://127.0.0.1:1")
         .run();
     out.assert_exit(1);
-    assert!(!out.stderr.contains("warning: DOCKER_HOST"), "{out}");
+    assert!(!out.stderr.contains("plain TCP"), "{out}");
 }
