@@ -217,16 +217,6 @@ pub async fn upload(u: &Upload<'_>) -> Result<String> {
             files,
         },
     )?;
-    p.info(format!(
-        "Uploading {} file{} ({}) to the workspace volume {volume}{}",
-        changes.upload.len(),
-        if changes.upload.len() == 1 { "" } else { "s" },
-        ptenv_core::size::human(changes.bytes),
-        match changes.delete.len() {
-            0 => String::new(),
-            n => format!(", deleting {n} removed here"),
-        }
-    ));
     let hashes = send(u, &volume, &changes).await?;
     let mut files = scan.files;
     for (name, state) in files.iter_mut() {
@@ -278,15 +268,27 @@ async fn send(u: &Upload<'_>, volume: &str, changes: &Changes) -> Result<BTreeMa
             .hint("another `ptenv up` of this project is uploading; wait for it, then run `ptenv up` again"),
     })?;
     u.pending.hold(&id);
+    u.printer.info(format!(
+        "Uploading {} file{} ({}) to the workspace volume {volume}{}",
+        changes.upload.len(),
+        if changes.upload.len() == 1 { "" } else { "s" },
+        ptenv_core::size::human(changes.bytes),
+        match changes.delete.len() {
+            0 => String::new(),
+            n => format!(", deleting {n} removed here"),
+        }
+    ));
     let result = stream_and_apply(u, &id, changes).await;
-    if result.is_ok() {
-        engine.remove(&id).await?;
-        u.pending.release();
-    } else {
-        let _ = engine.remove(&id).await;
-        u.pending.release();
+    let removed = engine.remove(&id).await;
+    u.pending.release();
+    match (result, removed) {
+        (Ok(hashes), removed) => removed.map(|()| hashes),
+        (Err(e), Ok(())) => Err(e),
+        // The connection that failed the upload cannot remove the helper either.
+        (Err(e), Err(_)) => Err(e.hint(format!(
+            "the upload helper container {name} is still on the server; the next `ptenv up` removes it"
+        ))),
     }
-    result
 }
 
 async fn stream_and_apply(
@@ -311,7 +313,16 @@ async fn stream_and_apply(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    sent?;
+    sent.map_err(|e| {
+        Error::new(format!(
+            "the upload of the project's files to {} was cut off: {}",
+            u.engine.endpoint, e.message
+        ))
+        .hint(format!(
+            "check the connection (`ptenv --host {} ls`), then run `ptenv up` again: the volume is marked incomplete, so it sends every file once more",
+            u.engine.endpoint
+        ))
+    })?;
     let hashes = hashes?;
     u.engine.start(id).await.map_err(|e| {
         let (crate::engine::container::StartError::GpuDriver(m)

@@ -789,3 +789,108 @@ fn sync_down_brings_the_containers_changes_back() {
     assert!(!again.stderr.contains("Uploading"), "{again}");
     host(&["down"]).assert_success();
 }
+
+/// The ssh connection to the server dies during the upload: `up` fails with a clear error,
+/// leaves no container of the environment, the volume stays marked incomplete, and the next
+/// `up` (which also clears the upload helper the lost connection kept it from removing)
+/// recovers with a whole upload.
+#[test]
+fn a_connection_lost_mid_upload_fails_clearly_and_the_next_up_recovers() {
+    use std::io::{BufRead, BufReader};
+    let tb = Testbed::get();
+    tb.registry();
+    let project = Project::new("remote-upload-cut");
+    let target = format!("ssh://{}", tb.remote_host());
+    project.write(
+        "ptenv.yaml",
+        &format!(
+            "default: shell\nrepository: {}\ngpus: none\n",
+            tb.small_repo
+        ),
+    );
+    project.write("train.py", "print('hi')\n");
+    let big = std::fs::File::create(project.path().join("weights.bin")).unwrap();
+    big.set_len(900 << 20).unwrap();
+
+    let mut child = project
+        .ptenv_as_laptop(&["--host", &target, "up", "--detach"])
+        .spawn_in_own_group();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("Uploading ") {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let master = ssh_master_of(child.id()).unwrap_or_else(|| panic!("no master: {seen}"));
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(master).unwrap(),
+                rustix::process::Signal::KILL,
+            );
+        }
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{seen}");
+    assert!(
+        seen.contains("the upload of the project's files to ssh://gpu-server was cut off"),
+        "{seen}"
+    );
+    assert!(seen.contains("sends every file once more"), "{seen}");
+    assert!(project.containers().is_empty(), "{seen}");
+
+    std::fs::remove_file(project.path().join("weights.bin")).unwrap();
+    let again = project
+        .ptenv_as_laptop(&["--host", &target, "up", "--detach"])
+        .run();
+    again.assert_success();
+    assert!(
+        again.stderr.contains("Uploading 2 files"),
+        "every file again: {again}"
+    );
+    let ls = project
+        .ptenv_as_laptop(&["--host", &target, "exec", "--", "ls", "-A", "/workspace"])
+        .run();
+    ls.assert_success();
+    assert!(!ls.stdout.contains(".ptenv-upload-incomplete"), "{ls}");
+    assert!(!ls.stdout.contains("weights.bin"), "{ls}");
+    let helpers = docker_ok(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!(
+            "label=dev.ptenv.workspace-upload={}",
+            project.path().display()
+        ),
+    ]);
+    assert!(
+        helpers.trim().is_empty(),
+        "no upload helper is left: {helpers}"
+    );
+}
+
+/// The ssh master connection `ptenv` (process `pid`) opened: its child `ssh` with
+/// `ControlMaster=yes`.
+fn ssh_master_of(pid: u32) -> Option<i32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`
+        let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+        let ppid: u32 = after
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if ppid == pid && cmdline.contains("ControlMaster=yes") {
+            return Some(child);
+        }
+    }
+    None
+}

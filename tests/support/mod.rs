@@ -535,6 +535,12 @@ impl Drop for Project {
             args.extend(ids.iter().map(String::as_str));
             let _ = docker(&args);
         }
+        // A workspace upload helper a failed remote test left (it holds the volume).
+        let helpers = format!("label=dev.ptenv.workspace-upload={}", self.dir.display());
+        let helpers = docker(&["ps", "-aq", "--filter", &helpers]);
+        for id in String::from_utf8_lossy(&helpers.stdout).lines() {
+            let _ = docker(&["rm", "-f", id]);
+        }
         let filter = format!("label={}", self.label_filter());
         let volumes = docker(&["volume", "ls", "-q", "--filter", &filter]);
         let volumes = String::from_utf8_lossy(&volumes.stdout).into_owned();
