@@ -394,6 +394,27 @@ fn archive(
         small(&mut tar, DELETE_LIST, text.as_bytes()).map_err(broken)?;
     }
     let mut hashes = BTreeMap::new();
+    // The engine makes a missing parent folder root's: each folder gets an entry of its own,
+    // so the container user may write in it.
+    let mut folders = std::collections::BTreeSet::new();
+    for name in files {
+        for folder in Path::new(name).ancestors().skip(1) {
+            if !folder.as_os_str().is_empty() {
+                folders.insert(folder.to_path_buf());
+            }
+        }
+    }
+    for folder in &folders {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o755);
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Directory);
+        tar.append_data(&mut h, folder, std::io::empty())
+            .map_err(broken)?;
+    }
     for name in files {
         let path = root.join(name);
         let file = match std::fs::File::open(&path) {

@@ -308,7 +308,7 @@ fn up_on_a_server_fills_a_workspace_volume_and_keeps_it_in_step() {
                 "--",
                 "sh",
                 "-c",
-                "cd /workspace && find . -type f | sort && stat -c '%u' train.py && id -u && cat train.py",
+                "cd /workspace && touch sub/made-here && rm sub/made-here && find . -type f | sort && stat -c '%u' train.py && id -u && cat train.py",
             ])
             .run();
         run.assert_success();
