@@ -203,7 +203,7 @@ pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
         user: &user,
         setup: &setup,
         home: &home,
-        workspace_volume: None,
+        workspace: plan::Workspace::Project,
     });
     let input = Input {
         profile: &profile,

@@ -57,7 +57,7 @@ pub fn down(ctx: &Ctx, req: &Request) -> Result<Report> {
                 "there is no workspace volume {volume} on {}",
                 engine.endpoint
             ))
-            .hint("`ptenv up` makes it"));
+            .hint("`ptenv up` makes it; with `workspace.host_path` the project's files are that folder of the server, and there is nothing to bring back"));
         };
         let identity = labels.get(ws::LABEL_WORKSPACE).cloned().unwrap_or_default();
         let manifest_path = ws::manifest_path(&engine.endpoint, &volume)?;

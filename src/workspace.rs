@@ -98,6 +98,28 @@ fn mtime_of(meta: &std::fs::Metadata) -> i64 {
     meta.mtime()
 }
 
+/// `workspace.host_path` must be a folder that exists on the server, checked there before
+/// anything is made: the engine would otherwise create it, empty and root's.
+pub fn check_server_folder(conn: &crate::transport::SshConnection, path: &str) -> Result<()> {
+    let probe = format!(
+        "if [ -d {p} ]; then echo ok; else echo missing; fi",
+        p = crate::shell::quote(path)
+    );
+    let out = conn.run(&probe, None)?;
+    match String::from_utf8_lossy(&out.stdout).trim() {
+        "ok" => Ok(()),
+        _ => Err(Error::new(format!(
+            "`workspace.host_path: {path}` is not a folder on {}",
+            conn.host
+        ))
+        .hint(format!(
+            "make it there first (`{} mkdir -p {}`), or remove `host_path` to have ptenv copy the project into a volume",
+            conn.host.ssh_line(),
+            crate::shell::quote(path)
+        ))),
+    }
+}
+
 /// A new volume's identity.
 fn random_id() -> Result<String> {
     let mut bytes = [0u8; 16];

@@ -103,6 +103,11 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
     let remote = ctx.machine.is_remote();
     if remote {
         remote_limits(&profile, &ctx.machine.describe())?;
+        if let (Some(path), Some(conn)) = (&profile.workspace.host_path, ctx.machine.connection()) {
+            crate::workspace::check_server_folder(&conn, path)?;
+        }
+    } else if let Some(path) = &profile.workspace.host_path {
+        say_host_path_is_for_servers(ctx, path);
     }
     let gate = match req.dry_run {
         true => Gate::Preview,
@@ -251,6 +256,12 @@ impl Up {
     }
 
     fn spec(&self, image: &str) -> Spec {
+        let volume = self.workspace_volume();
+        let workspace = match (&self.profile.workspace.host_path, &volume) {
+            (Some(path), _) if self.remote => plan::Workspace::ServerFolder(path),
+            (_, Some(volume)) => plan::Workspace::Volume(volume),
+            _ => plan::Workspace::Project,
+        };
         let mut spec = plan::plan(&plan::Input {
             profile: &self.profile,
             project: &self.project,
@@ -261,16 +272,17 @@ impl Up {
             user: &self.user,
             setup: &self.setup,
             home: &self.home,
-            workspace_volume: self.workspace_volume().as_deref(),
+            workspace,
         });
         spec.labels
             .insert(crate::project::LABEL_OWNER.into(), self.owner.clone());
         spec
     }
 
-    /// The project's volume on a remote engine; `None` when the folder itself is mounted.
+    /// The project's volume on a remote engine, to fill before the container starts; `None`
+    /// when the folder itself is mounted, or a folder of the server (`workspace.host_path`).
     pub(crate) fn workspace_volume(&self) -> Option<String> {
-        self.remote
+        (self.remote && self.profile.workspace.host_path.is_none())
             .then(|| crate::workspace::volume_name(&self.project))
     }
 
@@ -454,6 +466,14 @@ impl Up {
             first.fix
         ))
     }
+}
+
+/// `workspace.host_path` names a folder of a server: on this machine the project folder itself
+/// is mounted, and the setting does nothing; say so.
+fn say_host_path_is_for_servers(ctx: &Ctx, path: &str) {
+    ctx.printer.info(format!(
+        "`workspace.host_path: {path}` applies on a server only; here the project folder itself is /workspace"
+    ));
 }
 
 /// What a remote engine cannot do, refused before anything is made there: a mount relative to the project names a laptop folder the server has not got.

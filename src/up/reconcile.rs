@@ -79,14 +79,14 @@ impl Up {
                 p,
             )
             .await?;
-        if self.remote {
+        if self.workspace_volume().is_some() {
             crate::workspace::upload(&crate::workspace::Upload {
                 engine,
                 project: &self.project,
                 image: &image,
                 user: &self.user,
                 owner: &self.owner,
-                limit: crate::workspace::DEFAULT_UPLOAD_LIMIT,
+                limit: self.profile.workspace.limit(),
                 printer: p,
                 pending,
             })

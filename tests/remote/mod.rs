@@ -894,3 +894,95 @@ fn ssh_master_of(pid: u32) -> Option<i32> {
     }
     None
 }
+
+/// `workspace:` in the profile: `upload_limit` replaces the 1 GiB limit; `host_path` mounts a
+/// folder that already exists on the server instead of uploading (no volume is made), and a
+/// folder that is not there is refused before anything is made.
+#[test]
+fn workspace_settings_set_the_limit_or_use_a_server_folder() {
+    let tb = Testbed::get();
+    tb.registry();
+    let project = Project::new("remote-ws-settings");
+    let target = format!("ssh://{}", tb.remote_host());
+    let yaml = |workspace: &str| {
+        format!(
+            "default: shell\nrepository: {}\ngpus: none\nworkspace: {workspace}\n",
+            tb.small_repo
+        )
+    };
+    project.write("train.py", &"x".repeat(100));
+    project.write("ptenv.yaml", &yaml("{upload_limit: 50}"));
+    let small = project
+        .ptenv_as_laptop(&["--host", &target, "up", "--detach"])
+        .run();
+    small.assert_exit(1);
+    assert!(
+        small
+            .stderr
+            .contains("more than the workspace limit of 50 B"),
+        "{small}"
+    );
+
+    // A folder of the server user's, made there.
+    let folder = format!("ptenv-host-path-{}", std::process::id());
+    let made = project
+        .as_laptop(
+            "ssh",
+            &[
+                "-o",
+                "BatchMode=yes",
+                tb.remote_host(),
+                &format!("mkdir -p ~/{folder} && echo server > ~/{folder}/server.txt && cd ~/{folder} && pwd"),
+            ],
+        )
+        .run();
+    made.assert_success();
+    let server_path = made.stdout.trim().to_owned();
+    project.write(
+        "ptenv.yaml",
+        &yaml(&format!("{{host_path: {server_path}/missing}}")),
+    );
+    let missing = project
+        .ptenv_as_laptop(&["--host", &target, "up", "--detach"])
+        .run();
+    missing.assert_exit(1);
+    assert!(
+        missing.stderr.contains(&format!(
+            "`workspace.host_path: {server_path}/missing` is not a folder on ssh://gpu-server"
+        )),
+        "{missing}"
+    );
+    assert!(project.containers().is_empty());
+
+    project.write(
+        "ptenv.yaml",
+        &yaml(&format!("{{host_path: {server_path}}}")),
+    );
+    let up = project
+        .ptenv_as_laptop(&["--host", &target, "up", "--detach"])
+        .run();
+    up.assert_success();
+    assert!(!up.stderr.contains("Uploading"), "{up}");
+    let ids = project.containers();
+    let c = docker_inspect(&ids[0]);
+    assert_eq!(c["Mounts"][0]["Type"], "bind", "{c}");
+    assert_eq!(c["Mounts"][0]["Source"], server_path.as_str(), "{c}");
+    let ls = project
+        .ptenv_as_laptop(&["--host", &target, "exec", "--", "cat", "server.txt"])
+        .run();
+    ls.assert_success();
+    assert_eq!(ls.stdout, "server\n");
+    let volumes = docker_ok(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label={}", project.label_filter()),
+    ]);
+    assert!(volumes.trim().is_empty(), "no volume: {volumes}");
+    project
+        .ptenv_as_laptop(&["--host", &target, "down"])
+        .run()
+        .assert_success();
+    let _ = std::fs::remove_dir_all(&server_path);
+}

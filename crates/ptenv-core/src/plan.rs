@@ -48,9 +48,20 @@ pub struct Input<'a> {
     pub setup: &'a Setup,
     /// The host user's home, for mounts written `~/data:/data`.
     pub home: &'a Path,
+    /// What is mounted at the workdir.
+    pub workspace: Workspace<'a>,
+}
+
+/// What the container gets as its workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workspace<'a> {
+    /// The project folder itself (the engine runs on this machine).
+    Project,
     /// The named volume that holds the project's files on an engine that cannot see the
-    /// project folder (a server); `None`: the folder itself is mounted.
-    pub workspace_volume: Option<&'a str>,
+    /// project folder (a server).
+    Volume(&'a str),
+    /// A folder that already exists on the server (`workspace: {host_path: …}`).
+    ServerFolder(&'a str),
 }
 
 /// `--gpus all` or `--gpus device=0,1`.
@@ -167,19 +178,16 @@ pub fn plan(input: &Input) -> Spec {
         .map(crate::modes::entry_command)
         .or_else(|| input.setup.command.clone())
         .unwrap_or_else(|| KEEP_ALIVE.map(String::from).to_vec());
-    let mut mounts = vec![match input.workspace_volume {
-        Some(volume) => BindMount {
-            source: volume.to_string(),
-            target: p.workdir.clone(),
-            readonly: false,
-            volume: true,
-        },
-        None => BindMount {
-            source: input.project.path.display().to_string(),
-            target: p.workdir.clone(),
-            readonly: false,
-            volume: false,
-        },
+    let (source, volume) = match input.workspace {
+        Workspace::Volume(name) => (name.to_string(), true),
+        Workspace::ServerFolder(path) => (path.to_string(), false),
+        Workspace::Project => (input.project.path.display().to_string(), false),
+    };
+    let mut mounts = vec![BindMount {
+        source,
+        target: p.workdir.clone(),
+        readonly: false,
+        volume,
     }];
     for m in &p.mounts {
         mounts.push(BindMount {
@@ -538,7 +546,7 @@ mod tests {
             user: &user,
             setup,
             home: Path::new("/home/ana"),
-            workspace_volume: None,
+            workspace: Workspace::Project,
         })
     }
 
@@ -558,7 +566,7 @@ mod tests {
             user: &user,
             setup: &setup,
             home: Path::new("/home/srv"),
-            workspace_volume: Some("ptenv-proj-1-workspace"),
+            workspace: Workspace::Volume("ptenv-proj-1-workspace"),
         });
         assert_eq!(
             spec.create_body()["HostConfig"]["Mounts"],

@@ -1071,6 +1071,8 @@ pub struct Layer {
     pub ca_bundle: Option<String>,
     pub sudo: Option<bool>,
     pub kubernetes: Option<Kubernetes>,
+    /// How the project reaches an engine on another machine (see `crate::workspace`).
+    pub workspace: Option<crate::workspace::Settings>,
     /// Only at the top level of a file: the profile `ptenv up` uses without a MODE.
     pub default: Option<String>,
     /// Only at the top level of a file: named profiles.
@@ -1145,7 +1147,7 @@ fn check_image(image: &str) -> std::result::Result<(), String> {
 }
 
 /// Every key a layer accepts, for "did you mean" suggestions.
-pub const KEYS: [&str; 24] = [
+pub const KEYS: [&str; 25] = [
     "description",
     "mode",
     "pytorch",
@@ -1168,6 +1170,7 @@ pub const KEYS: [&str; 24] = [
     "ca_bundle",
     "sudo",
     "kubernetes",
+    "workspace",
     "default",
     "profiles",
 ];
@@ -1231,6 +1234,9 @@ impl Layer {
             self.kubernetes
                 .get_or_insert_with(Kubernetes::default)
                 .merge(k);
+        }
+        if let Some(w) = &over.workspace {
+            self.workspace.get_or_insert_with(Default::default).merge(w);
         }
         if let Some(p) = &over.packages {
             let mine = self.packages.get_or_insert_with(Packages::default);
@@ -1296,6 +1302,8 @@ pub struct Profile {
     pub workdir: String,
     #[serde(skip_serializing_if = "is_default")]
     pub kubernetes: Kubernetes,
+    #[serde(skip_serializing_if = "is_default")]
+    pub workspace: crate::workspace::Settings,
 }
 
 impl Profile {
@@ -1725,6 +1733,7 @@ fn finish(name: &str, l: Layer) -> Result<Profile> {
         sudo: l.sudo.unwrap_or(DEFAULT_SUDO),
         workdir: WORKDIR.to_string(),
         kubernetes: l.kubernetes.unwrap_or_default(),
+        workspace: l.workspace.unwrap_or_default(),
     })
 }
 

@@ -78,6 +78,7 @@ fn settings_risks(layer: &Layer, prefix: &str, out: &mut Vec<Risk>) {
         command,
         ca_bundle,
         kubernetes,
+        workspace,
         // Root inside the container only: the container's own business.
         sudo: _,
         default: _,
@@ -109,6 +110,13 @@ fn settings_risks(layer: &Layer, prefix: &str, out: &mut Vec<Risk>) {
             "ipc",
             "host".into(),
             "shares this machine's IPC namespace and /dev/shm with the container",
+        );
+    }
+    if let Some(path) = workspace.as_ref().and_then(|w| w.host_path.as_deref()) {
+        add(
+            "workspace",
+            format!("host_path: {path}"),
+            "gives the container this folder of the server as /workspace",
         );
     }
     for m in mounts.iter().flatten() {

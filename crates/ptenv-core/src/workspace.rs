@@ -36,6 +36,75 @@ pub fn volume_name(project: &Project) -> String {
     format!("ptenv-{}-workspace", project.id)
 }
 
+/// `workspace:` in a profile: how the project gets to an engine on another machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The largest upload, in bytes (written `2g`, `500m` or a number of bytes).
+    #[serde(
+        default,
+        deserialize_with = "upload_limit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub upload_limit: Option<u64>,
+    /// A folder that already exists on the server, mounted at /workspace instead of the
+    /// uploaded volume.
+    #[serde(
+        default,
+        deserialize_with = "host_path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub host_path: Option<String>,
+}
+
+impl Settings {
+    /// `over` on top of `self`: each field is replaced when given.
+    pub fn merge(&mut self, over: &Settings) {
+        if over.upload_limit.is_some() {
+            self.upload_limit = over.upload_limit;
+        }
+        if over.host_path.is_some() {
+            self.host_path.clone_from(&over.host_path);
+        }
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.upload_limit.unwrap_or(DEFAULT_UPLOAD_LIMIT)
+    }
+}
+
+fn upload_limit<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<u64>, D::Error> {
+    use serde::de::Error as _;
+    let v = serde_yaml::Value::deserialize(d)?;
+    let text = match &v {
+        serde_yaml::Value::Number(n) => n.to_string(),
+        serde_yaml::Value::String(s) => s.clone(),
+        _ => {
+            return Err(D::Error::custom(
+                "`workspace.upload_limit` is a size like `2g` or `500m`",
+            ))
+        }
+    };
+    crate::size::parse_size(&text)
+        .map(Some)
+        .map_err(|e| D::Error::custom(format!("`workspace.upload_limit`: {e}")))
+}
+
+fn host_path<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    use serde::de::Error as _;
+    let path = String::deserialize(d)?;
+    if !path.starts_with('/') || path.contains(['\n', '\0']) {
+        return Err(D::Error::custom(format!(
+            "`workspace.host_path: {path}` is not an absolute path on the server (e.g. /srv/me/project)"
+        )));
+    }
+    Ok(Some(path))
+}
+
 /// A file as the last upload sent it, or as the laptop has it now (`hash` empty until read).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileState {
@@ -299,6 +368,27 @@ mod tests {
                 Down::Fetch("theirs.py".into()),
             ]
         );
+    }
+
+    #[test]
+    fn workspace_settings_are_checked_and_merge_by_field() {
+        let s: Settings = serde_yaml::from_str("upload_limit: 2g\nhost_path: /srv/me/p\n").unwrap();
+        assert_eq!(s.upload_limit, Some(2 << 30));
+        assert_eq!(s.limit(), 2 << 30);
+        assert_eq!(Settings::default().limit(), DEFAULT_UPLOAD_LIMIT);
+        let bytes: Settings = serde_yaml::from_str("upload_limit: 1000\n").unwrap();
+        assert_eq!(bytes.upload_limit, Some(1000));
+        let e = serde_yaml::from_str::<Settings>("host_path: srv/me\n").unwrap_err();
+        assert!(
+            e.to_string().contains("not an absolute path on the server"),
+            "{e}"
+        );
+        assert!(serde_yaml::from_str::<Settings>("upload_limit: lots\n").is_err());
+        assert!(serde_yaml::from_str::<Settings>("other: 1\n").is_err());
+        let mut base = s.clone();
+        base.merge(&bytes);
+        assert_eq!(base.upload_limit, Some(1000));
+        assert_eq!(base.host_path.as_deref(), Some("/srv/me/p"));
     }
 
     #[test]

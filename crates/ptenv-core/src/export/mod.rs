@@ -329,7 +329,7 @@ pub(crate) mod fixture {
             user: &user,
             setup: &setup,
             home: Path::new("/home/ana"),
-            workspace_volume: None,
+            workspace: plan::Workspace::Project,
         });
         Fixture {
             profile,
