@@ -12,7 +12,24 @@ use crate::project::{LABEL_BASE_IMAGE, LABEL_MODE, LABEL_PORTS, LABEL_PROFILE, L
 
 pub fn run(ctx: &Ctx) -> Result<i32> {
     let p = &ctx.printer;
-    let list = block_on(async { Engine::connect().await?.list(None).await })?;
+    let (list, idle) = block_on(async {
+        let engine = Engine::connect().await?;
+        let list = engine.list(None).await?;
+        // Only stopped containers that had an idle watcher: why they stopped is in their output.
+        let mut idle = Vec::new();
+        for c in &list {
+            let watched = c.state == "exited" && !c.label(crate::idle::LABEL).is_empty();
+            idle.push(match watched {
+                true => engine
+                    .log_tail(&c.id, 20)
+                    .await
+                    .ok()
+                    .and_then(|tail| crate::idle::stopped_idle(&tail)),
+                false => None,
+            });
+        }
+        Ok::<_, crate::error::Error>((list, idle))
+    })?;
     let host = crate::engine::shown_endpoint();
     p.json(&list.iter().map(|c| to_json(c, &host)).collect::<Vec<_>>());
     if list.is_empty() {
@@ -24,11 +41,15 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     p.info(format!("ptenv containers on the engine at {host}:"));
     let rows: Vec<[String; 7]> = list
         .iter()
-        .map(|c| {
+        .zip(&idle)
+        .map(|(c, idle)| {
             [
                 c.name.clone(),
                 c.label(LABEL_PROFILE).to_string(),
-                status(c),
+                match idle {
+                    Some(limit) => format!("stopped: idle {limit}"),
+                    None => status(c),
+                },
                 ports(c.label(LABEL_PORTS)),
                 c.label(LABEL_GPUS).to_string(),
                 c.label(LABEL_BASE_IMAGE).to_string(),
