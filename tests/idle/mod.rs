@@ -94,7 +94,7 @@ fn up_jupyter(p: &crate::support::Project) -> (String, u64, String) {
     )
 }
 
-fn jupyter_project(name: &str, limit: &str) -> crate::support::Project {
+fn fixture_project(name: &str, limit: &str) -> crate::support::Project {
     let tb = crate::support::Testbed::get();
     crate::modes_shell::fixture_project(name, &tb.small_repo, &format!("idle_stop: {limit}\n"))
 }
@@ -112,7 +112,7 @@ fn status(port: u64, token: &str) -> u16 {
 
 #[test]
 fn a_busy_kernel_keeps_jupyter_up_and_an_idle_one_stops_and_comes_back_with_its_token() {
-    let p = jupyter_project("idle-jupyter", "6s");
+    let p = fixture_project("idle-jupyter", "6s");
     let (id, port, token) = up_jupyter(&p);
     // A cell that runs for three times the limit.
     let cell = std::process::Command::new("/usr/bin/python3")
@@ -149,4 +149,23 @@ fn a_busy_kernel_keeps_jupyter_up_and_an_idle_one_stops_and_comes_back_with_its_
     assert_eq!(again, id);
     assert_eq!(token_again, token);
     assert_eq!(status(port, &token), 200);
+}
+
+#[test]
+fn an_open_ssh_session_keeps_the_environment_up_past_the_limit() {
+    let p = fixture_project("idle-ssh", "5s");
+    p.ptenv(&["-q", "ssh", "--", "true"]).run().assert_success();
+    let id = p.containers().pop().expect("a container");
+    // A real ssh session for three times the limit.
+    let session = p
+        .ptenv(&["-q", "ssh", "--", "sleep 15; echo still-here"])
+        .run();
+    session.assert_success();
+    assert_eq!(session.stdout, "still-here\n", "{session}");
+    assert_eq!(
+        docker_inspect(&id)["State"]["Status"],
+        "running",
+        "an ssh session was open the whole time: never stopped while busy"
+    );
+    assert_eq!(wait_state(&id, "exited", Duration::from_secs(40)), "exited");
 }

@@ -6,7 +6,7 @@
 #   - Jupyter: a busy kernel, or the server's `last_activity` (its /api/status) within LIMIT;
 #   - a GPU of the container in use (NVML's utilisation, when NVML is there).
 # It never stops a container while one of these can be seen; it says why it stopped on the
-# container's output, which `ptenv logs` shows.
+# container's output, which `ptenv logs` shows. The facts it relies on: docs/idle-stop.md.
 import ctypes
 import datetime
 import json
