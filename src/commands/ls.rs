@@ -31,7 +31,13 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         Ok::<_, crate::error::Error>((list, idle))
     })?;
     let host = crate::engine::shown_endpoint();
-    p.json(&list.iter().map(|c| to_json(c, &host)).collect::<Vec<_>>());
+    p.json(
+        &list
+            .iter()
+            .zip(&idle)
+            .map(|(c, idle)| to_json(c, &host, idle.as_deref()))
+            .collect::<Vec<_>>(),
+    );
     if list.is_empty() {
         p.info(format!(
             "No ptenv containers on the engine at {host}. Start one with `ptenv up`."
@@ -82,9 +88,12 @@ struct Json<'a> {
     project: &'a str,
     state: &'a str,
     status: &'a str,
+    /// The profile's `idle_stop` when the watcher stopped the container (`2h`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped_idle: Option<&'a str>,
 }
 
-fn to_json<'a>(c: &'a Found, host: &'a str) -> Json<'a> {
+fn to_json<'a>(c: &'a Found, host: &'a str, stopped_idle: Option<&'a str>) -> Json<'a> {
     Json {
         base_image: c.label(LABEL_BASE_IMAGE),
         gpus: c.label(LABEL_GPUS),
@@ -98,6 +107,7 @@ fn to_json<'a>(c: &'a Found, host: &'a str) -> Json<'a> {
         project: c.label(LABEL_PROJECT),
         state: &c.state,
         status: &c.status,
+        stopped_idle,
     }
 }
 
