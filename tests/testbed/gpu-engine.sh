@@ -124,6 +124,8 @@ start() {
     local lib=${1:-${PTENV_FAKE_NVML_DIR:+$PTENV_FAKE_NVML_DIR/libnvidia-ml.so.1}}
     [ "$(id -u)" = 0 ] || die "needs root (a second dockerd)"
     [ -n "$lib" ] && [ -f "$lib" ] || die "no fake NVML library given (gpu-engine.sh start PATH/libnvidia-ml.so.1)"
+    # The hook runs in runc's working directory: only an absolute path finds the library.
+    lib=$(realpath "$lib")
     [ -x /usr/bin/python3 ] || die "the stand-in hook needs /usr/bin/python3"
     command -v jq >/dev/null || die "needs jq"
     mkdir -p "$STATE"
