@@ -34,6 +34,8 @@ pub struct Layer {
     pub command: Option<Command>,
     pub ca_bundle: Option<String>,
     pub sudo: Option<bool>,
+    /// Stop the environment once it has been idle this long (see `crate::idle`).
+    pub idle_stop: Option<crate::idle::IdleStop>,
     pub kubernetes: Option<Kubernetes>,
     /// How the project reaches an engine on another machine (see `crate::workspace`).
     pub workspace: Option<crate::workspace::Settings>,
@@ -115,7 +117,7 @@ pub(super) fn check_image(image: &str) -> std::result::Result<(), String> {
 }
 
 /// Every key a layer accepts, for "did you mean" suggestions.
-pub const KEYS: [&str; 25] = [
+pub const KEYS: [&str; 26] = [
     "description",
     "mode",
     "pytorch",
@@ -137,6 +139,7 @@ pub const KEYS: [&str; 25] = [
     "command",
     "ca_bundle",
     "sudo",
+    "idle_stop",
     "kubernetes",
     "workspace",
     "default",
@@ -165,7 +168,8 @@ impl Layer {
             dependencies,
             command,
             ca_bundle,
-            sudo
+            sudo,
+            idle_stop
         );
         // shm_size and ipc decide the same thing (/dev/shm); the higher layer's choice wins.
         if over.ipc == Some(Ipc::Host) {
