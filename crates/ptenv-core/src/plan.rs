@@ -107,6 +107,21 @@ impl BindMount {
     }
 }
 
+/// `--mount type=volume,source=…,target=…`: a named volume the engine keeps (the project's
+/// home, see `home`). A new, empty volume is filled with what the image has at the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedVolume {
+    pub name: String,
+    pub target: String,
+}
+
+impl NamedVolume {
+    /// The value of `--mount` (a volume name and a home path hold no `,` or `"`).
+    pub fn mount_flag(&self) -> String {
+        format!("type=volume,source={},target={}", self.name, self.target)
+    }
+}
+
 /// `--ulimit name=soft:hard`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Ulimit {
@@ -129,6 +144,8 @@ pub struct Spec {
     pub labels: BTreeMap<String, String>,
     /// The project folder first, then the profile's mounts.
     pub mounts: Vec<BindMount>,
+    /// Named volumes: the project's home.
+    pub volumes: Vec<NamedVolume>,
     pub ports: Vec<PublishedPort>,
     pub gpus: Option<GpuRequest>,
     /// Bytes of /dev/shm; `None` with `ipc_host` (the host's /dev/shm is used, a size would be
@@ -144,7 +161,12 @@ pub struct Spec {
 /// next `up` recreate the container.
 pub fn plan(input: &Input) -> Spec {
     let p = input.profile;
-    let mut env: BTreeMap<String, String> = p.env.clone();
+    // What makes run-time installs work and last (see `home`); the profile may change it.
+    let mut env: BTreeMap<String, String> = crate::home::ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.extend(p.env.clone());
     // The mode's variables are what makes the mode work (e.g. where Jupyter's token file is):
     // they win over the profile's.
     for (k, v) in &input.setup.env {
@@ -232,6 +254,7 @@ pub fn plan(input: &Input) -> Spec {
         workdir: p.workdir.clone(),
         labels,
         mounts,
+        volumes: vec![crate::home::volume(input.project, input.user)],
         ports,
         gpus,
         shm_size,
@@ -341,7 +364,7 @@ impl Spec {
         config.insert("Labels".into(), json!(self.labels));
         let mut host = serde_json::Map::new();
         // As docker's CLI sends `--mount`: `ReadOnly` only when set.
-        let mounts: Vec<Value> = self
+        let mut mounts: Vec<Value> = self
             .mounts
             .iter()
             .map(|m| {
@@ -352,6 +375,11 @@ impl Spec {
                 v
             })
             .collect();
+        mounts.extend(
+            self.volumes
+                .iter()
+                .map(|v| json!({ "Type": "volume", "Source": v.name, "Target": v.target })),
+        );
         host.insert("Mounts".into(), json!(mounts));
         // docker's CLI always sends PortBindings, `{}` without `-p` (found by tests/parity).
         let mut bindings = serde_json::Map::new();
@@ -451,6 +479,9 @@ impl Spec {
         }
         for m in &self.mounts {
             flag("--mount", m.mount_flag());
+        }
+        for v in &self.volumes {
+            flag("--mount", v.mount_flag());
         }
         for e in &self.env {
             flag("-e", e.clone());
@@ -552,7 +583,8 @@ mod tests {
         assert_eq!(body["ExposedPorts"], json!({"8888/tcp": {}}));
         assert_eq!(
             host["Mounts"],
-            json!([{"Type": "bind", "Source": "/home/ana/proj", "Target": "/workspace"}])
+            json!([{"Type": "bind", "Source": "/home/ana/proj", "Target": "/workspace"},
+                   {"Type": "volume", "Source": spec.volumes[0].name, "Target": "/home/dev"}])
         );
         assert!(host.get("Binds").is_none());
         assert_eq!(host["Init"], true);
@@ -630,7 +662,13 @@ mod tests {
         );
         assert_eq!(
             spec.env,
-            vec!["A=1", "JUPYTER_TOKEN_FILE=/etc/ptenv/jupyter/token"]
+            vec![
+                "A=1",
+                "JUPYTER_TOKEN_FILE=/etc/ptenv/jupyter/token",
+                "PIP_CONSTRAINT=/etc/ptenv/dependencies/image.txt",
+                "PIP_USER=1",
+                "UV_CONSTRAINT=/etc/ptenv/dependencies/image.txt"
+            ]
         );
         assert_eq!(spec.cmd, vec!["jupyter", "lab"]);
         assert_eq!(
@@ -763,14 +801,27 @@ mod tests {
                 .map(|w| w[1].as_str())
                 .collect()
         };
-        assert_eq!(after("-e"), vec![format!("ODD={odd}")], "{argv:?}");
+        assert_eq!(
+            after("-e"),
+            vec![
+                format!("ODD={odd}"),
+                "PIP_CONSTRAINT=/etc/ptenv/dependencies/image.txt".into(),
+                "PIP_USER=1".into(),
+                "UV_CONSTRAINT=/etc/ptenv/dependencies/image.txt".into()
+            ],
+            "{argv:?}"
+        );
         assert_eq!(after("--name"), vec![spec.name.as_str()]);
         // docker reads `--mount` as CSV: the field with `,` and `"` is quoted for it.
         assert_eq!(
             after("--mount"),
             vec![
                 "type=bind,source=/home/ana/proj,target=/workspace",
-                "type=bind,\"source=/data/a b,\"\"c\"\"\",target=/in,readonly"
+                "type=bind,\"source=/data/a b,\"\"c\"\"\",target=/in,readonly",
+                &format!(
+                    "type=volume,source={},target=/home/dev",
+                    spec.volumes[0].name
+                ),
             ]
         );
         let tail: Vec<String> = std::iter::once(spec.image.clone())

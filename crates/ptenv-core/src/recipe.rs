@@ -228,6 +228,9 @@ impl Recipe<'_> {
                 name = u.name
             ));
         }
+        // The home the project's volume is mounted on, and what run-time installs need.
+        script.push("PY=$(command -v python3 || command -v python || true)".into());
+        script.extend(crate::home::image_code(u, &pin_image_stack()));
         // ptenv's own files for every container of the image (see `modes::image_files`).
         for f in crate::modes::image_files(u) {
             script.push(write_file(&f));
@@ -310,15 +313,6 @@ impl Recipe<'_> {
         };
         let reqs = format!("{DEPENDENCIES_DIR}/requirements.txt");
         let cons = format!("{DEPENDENCIES_DIR}/constraints.txt");
-        // `pip list` names the distributions as their metadata does (`torch`, `nvidia-cublas-cu12`).
-        let stack = crate::dependencies::IMAGE_STACK
-            .iter()
-            .map(|p| match p.strip_suffix('-') {
-                Some(prefix) => format!("{prefix}-[a-z0-9._-]+"),
-                None => p.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join("|");
         let uv_wanted = match d.installer {
             Installer::Pip => "",
             Installer::Auto | Installer::Uv => "1",
@@ -334,13 +328,7 @@ impl Recipe<'_> {
             root_file("requirements.txt", d.requirements_txt()),
             root_file("constraints.txt", d.constraints_txt()),
             // What the image has, pinned: the install may add packages, never replace these.
-            format!(
-                "\"$PY\" -m pip list --format=freeze --disable-pip-version-check 2>/dev/null | grep -iE '^({stack})==' > {IMAGE_CONSTRAINTS} || true"
-            ),
-            format!(
-                "n=$(\"$PY\" -c 'import numpy; print(numpy.__version__.split(\".\")[0])' 2>/dev/null || true); \
-                 if [ -n \"$n\" ]; then echo \"numpy>=$n,<$((n + 1))\" >> {IMAGE_CONSTRAINTS}; fi"
-            ),
+            pin_image_stack(),
             format!("echo \"ptenv: kept from the image: $(tr '\\n' ' ' < {IMAGE_CONSTRAINTS})\""),
             // uv reads its own names for pip's index settings.
             "if [ -n \"$PIP_INDEX_URL\" ]; then export UV_INDEX_URL=\"$PIP_INDEX_URL\"; fi; \
@@ -429,6 +417,27 @@ fn ca_prelude() -> String {
          export PIP_CERT=/tmp/ptenv-ca.pem SSL_CERT_FILE=/tmp/ptenv-ca.pem \
          REQUESTS_CA_BUNDLE=/tmp/ptenv-ca.pem; \
          APT_CA='-o Acquire::https::CAInfo=/tmp/ptenv-ca.pem'; else APT_CA=''; fi"
+    )
+}
+
+/// Shell code that writes [`IMAGE_CONSTRAINTS`]: the image's torch stack as `pip list` shows it,
+/// pinned, and numpy's major version, for every later install (at build and at run time) to
+/// add packages next to them, never to replace them. The image's python is in `$PY`.
+fn pin_image_stack() -> String {
+    // `pip list` names the distributions as their metadata does (`torch`, `nvidia-cublas-cu12`).
+    let stack = crate::dependencies::IMAGE_STACK
+        .iter()
+        .map(|p| match p.strip_suffix('-') {
+            Some(prefix) => format!("{prefix}-[a-z0-9._-]+"),
+            None => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("|");
+    format!(
+        "mkdir -p {DEPENDENCIES_DIR}; \
+         \"$PY\" -m pip list --format=freeze --disable-pip-version-check 2>/dev/null | grep -iE '^({stack})==' > {IMAGE_CONSTRAINTS} || true; \
+         n=$(\"$PY\" -c 'import numpy; print(numpy.__version__.split(\".\")[0])' 2>/dev/null || true); \
+         if [ -n \"$n\" ]; then echo \"numpy>=$n,<$((n + 1))\" >> {IMAGE_CONSTRAINTS}; fi"
     )
 }
 
