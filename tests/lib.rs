@@ -12,6 +12,7 @@ mod examples;
 mod export;
 mod faults;
 mod files;
+mod home;
 mod inspect;
 mod lifecycle;
 mod lock;

@@ -127,6 +127,24 @@ fn mount_flag(source: &std::path::Path, target: &str, extra: &str) -> [String; 2
     ]
 }
 
+/// The project's home as an expert would keep it: its named volume at the user's home, and
+/// pip's run-time installs into it with the image's torch pinned.
+fn home_flags(p: &Project) -> Vec<String> {
+    let volume = format!("ptenv-{}-home", ptenv::project::Project::new(p.path()).id);
+    let mut flags = vec![
+        "--mount".to_string(),
+        format!("type=volume,source={volume},target=/home/dev"),
+    ];
+    for e in [
+        "PIP_USER=1",
+        "PIP_CONSTRAINT=/etc/ptenv/dependencies/image.txt",
+        "UV_CONSTRAINT=/etc/ptenv/dependencies/image.txt",
+    ] {
+        flags.extend(["-e".to_string(), e.to_string()]);
+    }
+    flags
+}
+
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -146,6 +164,7 @@ fn default_shell_profile_matches_docker_run() {
     flags.extend(["--shm-size".into(), half_ram().to_string()]);
     flags.extend(ulimit_flags(&ours, &[]));
     flags.extend(mount_flag(p.path(), "/workspace", ""));
+    flags.extend(home_flags(&p));
     let theirs = docker_create(&p, "ptenv-parity-default-docker", &flags, image);
     assert_parity(&ours, &theirs);
 }
@@ -182,6 +201,7 @@ fn ipc_host_ports_mounts_env_and_ulimits_match_docker_run() {
     ]);
     flags.extend(ulimit_flags(&ours, &["nofile=1024:4096"]));
     flags.extend(mount_flag(p.path(), "/workspace", ""));
+    flags.extend(home_flags(&p));
     flags.extend(mount_flag(&data_path, "/data", ",readonly"));
     flags.extend(mount_flag(&p.path().join("cache"), "/cache", ""));
     let theirs = docker_create(&p, "ptenv-parity-ipc-docker", &flags, image);
@@ -203,6 +223,7 @@ fn an_explicit_shm_size_matches_docker_run() {
     flags.extend(strings(&["--shm-size", "8g"]));
     flags.extend(ulimit_flags(&ours, &[]));
     flags.extend(mount_flag(p.path(), "/workspace", ""));
+    flags.extend(home_flags(&p));
     let theirs = docker_create(&p, "ptenv-parity-shm-docker", &flags, image);
     assert_parity(&ours, &theirs);
     assert_eq!(ours["HostConfig"]["ShmSize"], 8589934592u64);
@@ -262,6 +283,18 @@ fn gpu_row(name: &str, gpus_yaml: &str, gpus_flag: &str) {
         image.starts_with("ptenv/"),
         "the derived image is named: {image}"
     );
+    // `up` makes the home volume with the project's labels; the dry run does not, and the
+    // engine would make an unlabelled one that the project's cleanup cannot find.
+    let home = format!("ptenv-{}-home", ptenv::project::Project::new(p.path()).id);
+    docker_ok(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("dev.ptenv.project={}", p.path().display()),
+        "--label",
+        "dev.ptenv.volume=home",
+        &home,
+    ]);
     let ours = create_through_api(&format!("{name}-ptenv"), body);
     // memlock: the dry run cannot know this engine refuses it; both keep it here.
     let mut flags = strings(&["--init", "-w", "/workspace", "--user", "1000:1000"]);
@@ -274,6 +307,7 @@ fn gpu_row(name: &str, gpus_yaml: &str, gpus_flag: &str) {
         "stack=67108864",
     ]));
     flags.extend(mount_flag(p.path(), "/workspace", ""));
+    flags.extend(home_flags(&p));
     let theirs = docker_create(&p, &format!("{name}-docker"), &flags, &image);
     assert_parity(&ours, &theirs);
     assert!(ours["HostConfig"]["DeviceRequests"].is_array());
