@@ -45,8 +45,12 @@ pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// The pip settings that reach the build as build args (pip reads them from the environment).
 pub const PIP_ARGS: [&str; 3] = ["PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"];
 /// Where the dependency layer keeps its files: the requirements it installed, the
-/// constraints, what the image had (`image.txt`) and what is installed after (`installed.txt`).
+/// constraints, the image's torch stack (`image.txt`), what the image had (`before.txt`), what
+/// is installed after (`installed.txt`) and the difference ([`RESOLVED`]).
 pub const DEPENDENCIES_DIR: &str = "/etc/ptenv/dependencies";
+/// What the dependency layer's install added or changed, `name==version` a line as `pip
+/// freeze` prints them (`installed.txt` less the image's own `before.txt`).
+pub const RESOLVED: &str = "/etc/ptenv/dependencies/resolved.txt";
 /// The pip constraints that keep the image's torch stack: written by the dependency layer
 /// from the image's own `pip list`, used by every later install.
 pub const IMAGE_CONSTRAINTS: &str = "/etc/ptenv/dependencies/image.txt";
@@ -329,6 +333,9 @@ impl Recipe<'_> {
             root_file("constraints.txt", d.constraints_txt()),
             // What the image has, pinned: the install may add packages, never replace these.
             pin_image_stack(),
+            format!(
+                "\"$PY\" -m pip list --format=freeze --disable-pip-version-check > {DEPENDENCIES_DIR}/before.txt 2>/dev/null || true"
+            ),
             format!("echo \"ptenv: kept from the image: $(tr '\\n' ' ' < {IMAGE_CONSTRAINTS})\""),
             // uv reads its own names for pip's index settings.
             "if [ -n \"$PIP_INDEX_URL\" ]; then export UV_INDEX_URL=\"$PIP_INDEX_URL\"; fi; \
@@ -346,9 +353,11 @@ impl Recipe<'_> {
                  else echo 'ptenv: installing the requirements with pip'; \
                  \"$PY\" -m pip install --disable-pip-version-check --no-cache-dir --progress-bar off -c {IMAGE_CONSTRAINTS} -c {cons} -r {reqs}; fi"
             ),
-            // What is installed now, for `ptenv lock`.
+            // What is installed now, and what the install added or changed (the layer's
+            // resolution, which `ptenv lock` records as RESOLVED).
             format!(
-                "\"$PY\" -m pip list --format=freeze --disable-pip-version-check > {DEPENDENCIES_DIR}/installed.txt"
+                "\"$PY\" -m pip list --format=freeze --disable-pip-version-check > {DEPENDENCIES_DIR}/installed.txt; \
+                 grep -vxF -f {DEPENDENCIES_DIR}/before.txt {DEPENDENCIES_DIR}/installed.txt > {RESOLVED} || true"
             ),
             "rm -rf /tmp/ptenv-uv /tmp/ptenv-ca.pem".to_string(),
         ];
