@@ -58,6 +58,7 @@ pub mod engine;
 pub mod exporting;
 pub mod flock;
 pub mod host;
+pub mod interrupt;
 pub mod lockfile;
 pub mod output;
 pub mod probe;

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::atomic;
-use crate::engine::container::{CreateError, StartError};
+use crate::engine::container::{CreateError, StartError, Unfinished};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::image_facts::{Config, ImageFacts, Outcome, FORMAT, SCRIPT};
@@ -34,7 +34,7 @@ pub struct Probed {
 
 /// The facts of `image`, which the engine must have.
 pub async fn facts(engine: &Engine, image: &str, printer: &Printer) -> Result<Probed> {
-    facts_of(engine, image, None, printer).await
+    facts_of(engine, image, None, None, printer).await
 }
 
 /// [`facts`] when the caller knows the image ID already (`up`, right after its pull): a
@@ -43,6 +43,7 @@ pub async fn facts_of(
     engine: &Engine,
     image: &str,
     known_id: Option<&str>,
+    pending: Option<&Unfinished>,
     printer: &Printer,
 ) -> Result<Probed> {
     if let Some(id) = known_id {
@@ -75,7 +76,7 @@ pub async fn facts_of(
     printer.info(format!(
         "Reading what {image} contains (once per image: a short container, without GPU or network) …"
     ));
-    let outcome = run(engine, image, &config).await?;
+    let outcome = run(engine, image, &config, pending).await?;
     let facts = ImageFacts::from_probe(&config, &outcome).map_err(|tail| {
         Error::new(format!(
             "the probe of {image} printed no result{}",
@@ -141,7 +142,12 @@ fn write(path: &std::path::Path, facts: &ImageFacts) -> Result<()> {
 }
 
 /// Run the script with `python3`, else `python`; `NoPython` when neither starts.
-async fn run(engine: &Engine, image: &str, config: &Config) -> Result<Outcome> {
+async fn run(
+    engine: &Engine,
+    image: &str,
+    config: &Config,
+    pending: Option<&Unfinished>,
+) -> Result<Outcome> {
     let mut last = String::new();
     for python in ["python3", "python"] {
         let body = serde_json::json!({
@@ -169,6 +175,9 @@ async fn run(engine: &Engine, image: &str, config: &Config) -> Result<Outcome> {
             }
             Err(CreateError::Other(e)) => return Err(e.context(format!("probing {image}"))),
         };
+        if let Some(p) = pending {
+            p.hold(&id);
+        }
         let started = engine.start(&id).await;
         let result = match started {
             Ok(()) => engine.wait_output(&id, TIMEOUT).await.map(Some),
@@ -184,6 +193,9 @@ async fn run(engine: &Engine, image: &str, config: &Config) -> Result<Outcome> {
             ))),
         };
         engine.remove(&id).await?;
+        if let Some(p) = pending {
+            p.release();
+        }
         match result? {
             None => continue,
             Some((None, _)) => {

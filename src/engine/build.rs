@@ -174,12 +174,8 @@ impl Engine {
         for w in network.warnings() {
             printer.warn(w);
         }
-        // Listening starts before the user is told about the build: a Ctrl-C from the moment
-        // "Building" shows is this step's to report (`ctrl_c()` would only listen once polled,
-        // and a signal before that reached `up`'s generic handler alone).
-        let mut interrupt =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-                .map_err(|e| Error::new(format!("cannot watch for Ctrl-C: {e}")))?;
+        // Before "Building" shows: from then on a Ctrl-C is this step's to report.
+        let mut interrupt = crate::interrupt::Interrupt::listen()?;
         printer.info(format!(
             "Building {tag} from {} (once for this base and profile)",
             recipe.base

@@ -16,6 +16,29 @@ use crate::error::{Error, Result};
 use crate::modes::ContainerFile;
 use crate::project::LABEL_PROJECT;
 
+/// The container a command has created and not yet finished with (started, or removed): what
+/// its Ctrl-C handler removes, so an interrupt leaves nothing half-made. One at a time: the
+/// image probe's short container, then the environment's own before its start.
+#[derive(Debug, Default)]
+pub struct Unfinished(std::sync::Mutex<Option<String>>);
+
+impl Unfinished {
+    /// `id` was created; remove it if the command is interrupted from now on.
+    pub fn hold(&self, id: &str) {
+        *self.0.lock().expect("not poisoned") = Some(id.to_owned());
+    }
+
+    /// Started or removed: no longer the interrupt's to remove.
+    pub fn release(&self) {
+        *self.0.lock().expect("not poisoned") = None;
+    }
+
+    /// The container to remove now, if any.
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().expect("not poisoned").take()
+    }
+}
+
 /// A container the engine knows, by name or from a list.
 #[derive(Debug, Clone)]
 pub struct Found {

@@ -129,6 +129,8 @@ impl Engine {
         ca_files: &[PathBuf],
         printer: &Printer,
     ) -> Result<()> {
+        // Before anything says "Pulling": from then on a Ctrl-C is this step's to report.
+        let mut interrupt = crate::interrupt::Interrupt::listen()?;
         let (repo, tag) = split_reference(image);
         let options = CreateImageOptionsBuilder::default()
             .from_image(repo)
@@ -143,8 +145,6 @@ impl Engine {
         // Events that came before the size did, and the progress once it has been announced.
         let mut early: Vec<Event> = Vec::new();
         let mut progress: Option<Progress> = None;
-        let interrupt = tokio::signal::ctrl_c();
-        tokio::pin!(interrupt);
         loop {
             let item = tokio::select! {
                 item = stream.next() => item,
@@ -152,7 +152,7 @@ impl Engine {
                     progress = Some(announce(image, why, answer, &mut early, printer));
                     continue;
                 }
-                _ = &mut interrupt => {
+                _ = interrupt.recv() => {
                     if let Some(p) = progress.as_mut() {
                         p.clear();
                     }

@@ -2,6 +2,7 @@
 //! machine by the same rules as the catalog's lines (`select::judge_image`).
 
 use super::Up;
+use crate::engine::container::Unfinished;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::select;
@@ -11,10 +12,15 @@ impl Up {
     /// by image ID, so only the first `up` runs the probe); a catalog image was judged by the
     /// selection, and the probe confirms its row the first time it is on the machine. An image
     /// that cannot run is refused, unless `--force`.
-    pub(super) async fn check_image(&self, engine: &Engine, id: &str) -> Result<()> {
+    pub(super) async fn check_image(
+        &self,
+        engine: &Engine,
+        id: &str,
+        pending: &Unfinished,
+    ) -> Result<()> {
         let p = &self.printer;
         let image = &self.choice.image;
-        let probed = match crate::probe::facts_of(engine, image, Some(id), p).await {
+        let probed = match crate::probe::facts_of(engine, image, Some(id), Some(pending), p).await {
             Ok(probed) => probed,
             // The checker failing is no reason to stop the environment.
             Err(e) => {

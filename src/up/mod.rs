@@ -13,13 +13,13 @@ mod ports;
 mod reconcile;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::context::Ctx;
 use crate::engine::build::Network;
+use crate::engine::container::Unfinished;
 use crate::engine::recipe::Recipe;
 use crate::engine::{block_on, Engine};
 use crate::error::{Error, Result, EXIT_INTERRUPTED};
@@ -346,7 +346,7 @@ impl Up {
             engine.version, engine.api_version, engine.endpoint
         ));
         // What this run created and has not yet started: removed on Ctrl-C.
-        let pending: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let pending = Unfinished::default();
         let flow = self.container(&engine, &pending);
         let interrupt = tokio::signal::ctrl_c();
         // Biased, flow first: the pull and the build watch Ctrl-C themselves and say which
@@ -355,8 +355,7 @@ impl Up {
             biased;
             r = flow => r?,
             _ = interrupt => {
-                let id = pending.lock().expect("not poisoned").take();
-                if let Some(id) = id {
+                if let Some(id) = pending.take() {
                     let _ = engine.remove(&id).await;
                 }
                 return Err(Error::interrupted("`ptenv up`")

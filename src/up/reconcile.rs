@@ -8,7 +8,6 @@
 //! run created, so nothing half-made stays behind.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -17,7 +16,7 @@ use super::memlock::{MemlockMemo, MEMLOCK_WARNING};
 use super::ports::bindable;
 use super::Up;
 use crate::engine::build::Network;
-use crate::engine::container::{CreateError, StartError};
+use crate::engine::container::{CreateError, StartError, Unfinished};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::plan::{self, Spec};
@@ -55,7 +54,7 @@ impl Up {
     pub(super) async fn container(
         &self,
         engine: &Engine,
-        pending: &Mutex<Option<String>>,
+        pending: &Unfinished,
     ) -> Result<(Spec, Action)> {
         let p = &self.printer;
         let network = self.network()?;
@@ -71,7 +70,7 @@ impl Up {
         let base = engine
             .ensure_image(&self.choice.image, self.profile.pull, &ca_files, p)
             .await?;
-        self.check_image(engine, &base.id).await?;
+        self.check_image(engine, &base.id, pending).await?;
         let mut image = engine
             .derive(
                 &self.recipe(&base.id, Some(&base.user)),
@@ -101,12 +100,7 @@ impl Up {
     }
 
     /// Reuse, start, recreate or create the container of `image`.
-    async fn place(
-        &self,
-        engine: &Engine,
-        image: &str,
-        pending: &Mutex<Option<String>>,
-    ) -> Result<Placed> {
+    async fn place(&self, engine: &Engine, image: &str, pending: &Unfinished) -> Result<Placed> {
         let p = &self.printer;
         let spec = self.spec(image);
         let mut recreating = false;
@@ -186,7 +180,7 @@ impl Up {
         &self,
         engine: &Engine,
         mut spec: Spec,
-        pending: &Mutex<Option<String>>,
+        pending: &Unfinished,
     ) -> Result<Placed> {
         let p = &self.printer;
         // Ports the engine has published, and ports that turned out taken at start.
@@ -238,19 +232,19 @@ impl Up {
                 }
                 Err(CreateError::Other(e)) => return Err(e),
             };
-            *pending.lock().expect("not poisoned") = Some(id.clone());
+            pending.hold(&id);
             let started = match engine.copy_files(&id, &self.setup.files).await {
                 Ok(()) => engine.start(&id).await,
                 Err(e) => Err(StartError::Other(e.message)),
             };
             match started {
                 Ok(()) => {
-                    *pending.lock().expect("not poisoned") = None;
+                    pending.release();
                     return Ok(Placed::Ready(spec, Action::Created));
                 }
                 Err(e) => {
                     engine.remove(&id).await?;
-                    *pending.lock().expect("not poisoned") = None;
+                    pending.release();
                     match e {
                         // Taken between the check and the start (another container started):
                         // move on to the next free ports.

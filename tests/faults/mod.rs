@@ -249,6 +249,46 @@ fn ctrl_c_during_the_derived_build_exits_130_and_leaves_nothing() {
 }
 
 #[test]
+fn ctrl_c_while_the_image_is_probed_exits_130_and_leaves_no_probe_container() {
+    // An image whose `python3` hangs, so the probe (`Reading what … contains`) is still running
+    // when the Ctrl-C comes.
+    let repo = "ptenv-faults-probe-interrupt/pytorch";
+    let image = format!("{repo}:{TAG}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN mkdir /hang && printf '#!/bin/sh\\nsleep 120\\n' > /hang/python3 && chmod 755 /hang/python3\nENV PATH=/hang:$PATH\n",
+            Testbed::get().small_image
+        ),
+    )
+    .unwrap();
+    docker_ok(&["build", "-q", "-t", &image, dir.path().to_str().unwrap()]);
+    let p = shell_project("faults-probe-interrupt", "");
+    p.track_image(&image);
+    p.write(
+        "ptenv.yaml",
+        &format!("default: shell\ngpus: none\nrepository: {repo}\npull: never\n"),
+    );
+    let mut up = Background::start(&p, &["up", "--detach"], &[]);
+    up.wait_for("Reading what");
+    // The probe container exists from just before that line: give its start a moment.
+    std::thread::sleep(Duration::from_secs(2));
+    up.interrupt();
+    let (code, stderr) = up.finish();
+    assert_eq!(code, 130, "{stderr}");
+    assert!(stderr.contains("ptenv: interrupted"), "{stderr}");
+    nothing_left(&p);
+    let probes = docker_ok(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=dev.ptenv.probe={image}"),
+    ]);
+    assert!(probes.is_empty(), "probe container left behind: {probes}");
+}
+
+#[test]
 fn ctrl_c_while_waiting_for_jupyter_exits_130_and_removes_the_container() {
     let tb = Testbed::get();
     // A Jupyter profile whose command never serves: ptenv waits for it until interrupted, so

@@ -15,7 +15,7 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use crate::lifecycle::shell_project;
-use crate::support::{docker_ok, free_port, Outcome, OwnRegistry, Project, Testbed};
+use crate::support::{docker, docker_ok, free_port, Outcome, OwnRegistry, Project, Testbed};
 
 const USER: &str = "ptenv";
 const PASSWORD: &str = "s3cret-registry";
@@ -290,22 +290,38 @@ fn push(p: &Project, image: &str, config_dir: &Path, megabytes: u32) -> (u64, us
     // On top of the shell image ptenv derived from the small fixture: it has the tools and
     // the user already, so ptenv's own derived build of this image is quick.
     crate::lifecycle::warm();
-    let derived = docker_ok(&[
-        "images",
-        "-q",
-        "--filter",
-        &format!(
-            "label=dev.ptenv.derived-from={}:{TAG}",
-            Testbed::get().small_repo
-        ),
-        // Images built on it inherit the label: only ptenv's own.
-        "--filter",
-        "reference=ptenv/*",
-    ]);
-    let from = derived
-        .split_whitespace()
-        .next()
-        .expect("the warm derived image");
+    // Tagged as this test's own at once: other tests remove ptenv/* images when they finish,
+    // and a base that vanished between the push and the pull would change what the pull
+    // downloads. Looked up again if it went between the query and the tag.
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let from = format!(
+        "ptenv-test/registry-base:{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let tagged = (0..3).any(|_| {
+        let derived = docker_ok(&[
+            "images",
+            "-q",
+            "--filter",
+            &format!(
+                "label=dev.ptenv.derived-from={}:{TAG}",
+                Testbed::get().small_repo
+            ),
+            // Images built on it inherit the label: only ptenv's own.
+            "--filter",
+            "reference=ptenv/*",
+        ]);
+        let Some(id) = derived.split_whitespace().next() else {
+            // Removed since `warm` made it: make one again.
+            let w = shell_project("registry-warm", "");
+            w.ptenv(&["up", "--detach"]).run().assert_success();
+            return false;
+        };
+        docker(&["tag", id, from.as_str()]).status.success()
+    });
+    assert!(tagged, "no derived image of the small fixture to build on");
+    p.track_image(&from);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("Dockerfile"),

@@ -130,6 +130,10 @@ registry_config_digest() {
 
 push_image() { # push_image KIND
     local kind=$1 ref id repo tag remote pushed=0 skipped=0
+    # Under the kind's lock, like the build: two test beds set up at once (worktrees) would
+    # otherwise untag each other's push tag before it is pushed.
+    exec 9>"$CACHE/$kind.lock"
+    flock 9
     ref=$(main_ref "$kind")
     repo=$(repo_of "$kind")
     id=$(docker image inspect -f '{{.Id}}' "$ref")
@@ -146,6 +150,7 @@ push_image() { # push_image KIND
         docker rmi "$remote" >/dev/null
         pushed=$((pushed + 1))
     done
+    flock -u 9
     log "$kind: registry $REGISTRY/$repo: $pushed pushed, $skipped already there"
 }
 

@@ -72,6 +72,8 @@ pub struct GpuPathFacts {
     pub hook: Option<PathBuf>,
 }
 
+/// `docker run --gpus` (device requests served by dockerd's nvidia driver) arrived in 19.03.
+const GPUS_FLAG: (u32, u32) = (19, 3);
 /// CDI became a default of Docker Engine in 28.2.0 (moby#49963) and an opt-in feature in 25.
 const CDI_DEFAULT: (u32, u32) = (28, 2);
 const CDI_OPT_IN: (u32, u32) = (25, 0);
@@ -145,6 +147,27 @@ pub fn check_gpu_path(f: &GpuPathFacts) -> (Check, GpuPath) {
         );
     }
     let version = engine_version(&f.engine_version);
+    // Since 19.03 dockerd serves `--gpus` itself, through the hook, when the hook was on its
+    // PATH at start: no runtime needs registering (docs/compatibility.md §7). Whether dockerd
+    // saw it cannot be asked from here; the torch link shows it if it did not.
+    if let Some(h) = f
+        .hook
+        .as_ref()
+        .filter(|_| version.is_some_and(|v| v >= GPUS_FLAG))
+    {
+        return (
+            Check::pass(
+                id::GPU_PATH,
+                format!(
+                    "the NVIDIA container hook is installed ({}): Docker's built-in nvidia device driver serves `--gpus` through it",
+                    h.display()
+                ),
+            )
+            .evidence_all(evidence)
+            .evidence("dockerd looks for the hook once, when it starts: if `--gpus` fails with `could not select device driver`, restart dockerd"),
+            GpuPath::Runtime,
+        );
+    }
     if !nvidia_specs.is_empty() {
         let cdi_on = version.is_some_and(|v| v >= CDI_DEFAULT)
             || f.info.cdi_spec_dirs.as_ref().is_some_and(|d| !d.is_empty());
@@ -222,9 +245,16 @@ mod tests {
             .unwrap()
             .contains("nvidia-ctk runtime configure"));
         assert!(c.evidence[0].contains("runtimes: io.containerd.runc.v2, runc"));
+        // The hook alone serves `--gpus` from 19.03 on; before, the runtime had to be registered.
         let mut f = facts("20.10.24", &["runc"]);
         f.hook = Some("/usr/bin/nvidia-container-runtime-hook".into());
-        let (c, _) = check_gpu_path(&f);
+        let (c, p) = check_gpu_path(&f);
+        assert_eq!((c.status, p), (Status::Pass, GpuPath::Runtime));
+        assert!(c.summary.contains("/usr/bin/nvidia-container-runtime-hook"));
+        let mut f = facts("18.09.9", &["runc"]);
+        f.hook = Some("/usr/bin/nvidia-container-runtime-hook".into());
+        let (c, p) = check_gpu_path(&f);
+        assert_eq!((c.status, p), (Status::Fail, GpuPath::None));
         assert!(c.fix.unwrap().contains("has not registered it"));
         let (c, p) = check_gpu_path(&facts("24.0.7", &["nvidia", "runc"]));
         assert_eq!((c.status, p), (Status::Pass, GpuPath::Runtime));
