@@ -150,12 +150,7 @@ impl Up {
     /// Create the container with the project's home volume, made first when it is new (and
     /// removed again when the container could not be made, so a failed first `up` leaves
     /// nothing behind).
-    async fn create(
-        &self,
-        engine: &Engine,
-        spec: Spec,
-        pending: &Mutex<Option<String>>,
-    ) -> Result<Placed> {
+    async fn create(&self, engine: &Engine, spec: Spec, pending: &Unfinished) -> Result<Placed> {
         self.check_mounts()?;
         let made_home = engine.ensure_home(&self.project).await?;
         let placed = self.create_container(engine, spec, pending).await;
