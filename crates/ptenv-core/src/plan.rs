@@ -683,6 +683,28 @@ mod tests {
     }
 
     #[test]
+    fn the_home_is_mounted_and_the_profile_may_change_its_pip_settings() {
+        let spec = spec_for(
+            &profile("shell", "env: {PIP_USER: '0'}\n"),
+            false,
+            &Setup::default(),
+        );
+        assert!(
+            spec.env.contains(&"PIP_USER=0".to_string()),
+            "{:?}",
+            spec.env
+        );
+        assert!(!spec.env.contains(&"PIP_USER=1".to_string()));
+        assert_eq!(spec.volumes.len(), 1);
+        assert_eq!(spec.volumes[0].target, "/home/dev");
+        assert!(
+            spec.volumes[0].name.ends_with("-home"),
+            "{:?}",
+            spec.volumes
+        );
+    }
+
+    #[test]
     fn a_mode_without_a_command_keeps_the_container_alive_and_root_modes_have_no_user() {
         let setup = Setup {
             run_as_root: true,
