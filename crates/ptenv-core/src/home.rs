@@ -43,25 +43,30 @@ pub const USER_BIN_ON_PATH: &str = "case \":$PATH:\" in *\":$HOME/.local/bin:\"*
 
 /// The derived image's lines for the home, run as root in the mode's layer with the image's
 /// python in `$PY` (empty when it has none):
-/// - the home is the user's alone (0700): it keeps shell history, VS Code's tokens and pip's
-///   settings, and the engine gives a new volume the mode of the folder it is mounted on;
 /// - a venv python that hides the user site (`include-system-site-packages = false`) shows it,
 ///   else pip refuses `--user` there ("User site-packages are not visible in this
 ///   virtualenv");
+/// - the user site exists from the start, since Python puts it on `sys.path` only when it
+///   exists: a notebook's `!pip install x` is then importable in the same kernel;
+/// - the home is the user's alone (0700): it keeps shell history, VS Code's tokens and pip's
+///   settings, and the engine gives a new volume the mode of the folder it is mounted on;
 /// - the image's torch stack, pinned in [`IMAGE_CONSTRAINTS`] (when no dependency layer wrote
 ///   it already), for [`ENV`]'s `PIP_CONSTRAINT`.
 pub fn image_code(user: &User, pinned: &str) -> Vec<String> {
     vec![
-        format!(
-            "mkdir -p {home}; chown {uid}:{gid} {home}; chmod 0700 {home}",
-            home = crate::shell::single_quoted(&user.home),
-            uid = user.uid,
-            gid = user.gid
-        ),
         "if [ -n \"$PY\" ]; then pfx=$(\"$PY\" -c 'import sys; print(sys.prefix)'); \
          if [ -f \"$pfx/pyvenv.cfg\" ]; then \
          sed -i 's/^include-system-site-packages *= *false *$/include-system-site-packages = true/' \"$pfx/pyvenv.cfg\"; fi; fi"
             .to_string(),
+        format!(
+            "mkdir -p {home}; \
+             if [ -n \"$PY\" ]; then s=$(HOME={home} \"$PY\" -c 'import site; print(site.getusersitepackages())'); \
+             case \"$s\" in {home}/*) mkdir -p \"$s\" ;; esac; fi; \
+             chown -R {uid}:{gid} {home}; chmod 0700 {home}",
+            home = crate::shell::single_quoted(&user.home),
+            uid = user.uid,
+            gid = user.gid
+        ),
         format!("if [ -n \"$PY\" ]; then if [ ! -e {IMAGE_CONSTRAINTS} ]; then {pinned}; fi; fi"),
     ]
 }
@@ -107,9 +112,10 @@ mod tests {
     fn the_image_code_closes_the_home_and_shows_the_user_site_in_a_venv() {
         let code = image_code(&User::for_ids(1234, 1300), "PINNED").join("\n");
         assert!(
-            code.contains("chown 1234:1300 '/home/dev'; chmod 0700 '/home/dev'"),
+            code.contains("chown -R 1234:1300 '/home/dev'; chmod 0700 '/home/dev'"),
             "{code}"
         );
+        assert!(code.contains("print(site.getusersitepackages())"), "{code}");
         assert!(
             code.contains("include-system-site-packages = true"),
             "{code}"
@@ -134,7 +140,7 @@ mod tests {
         std::fs::write(&py, format!("#!/bin/sh\necho {}\n", dir.path().display())).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&py, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let code = &image_code(&User::for_ids(1000, 1000), ":")[1];
+        let code = &image_code(&User::for_ids(1000, 1000), ":")[0];
         let out = std::process::Command::new("/bin/sh")
             .args(["-c", &format!("set -e; PY={}; {code}", py.display())])
             .output()
