@@ -194,6 +194,27 @@ fn purge_removes_only_this_project_s_home() {
         p.track_image(&image_of(p));
     }
     let name = |p: &Project| format!("ptenv-{}-home", ptenv::project::Project::new(p.path()).id);
+    // The dry run names the home; only `up` makes it.
+    let fresh = Project::new("home-dry");
+    fresh.write(
+        "ptenv.yaml",
+        &format!(
+            "default: shell\nrepository: {}\ngpus: none\n",
+            tb.small_repo
+        ),
+    );
+    chown(&fresh);
+    let dry = fresh.ptenv(&["up", "--dry-run"]).run();
+    dry.assert_success();
+    assert!(
+        dry.stdout.contains(&format!(
+            "# home: the volume {} at /home/dev (kept by `down`, removed by `down --purge`)",
+            name(&fresh)
+        )),
+        "{dry}"
+    );
+    assert!(!volume_exists(&name(&fresh)));
+
     let out = ours.ptenv(&["down", "--purge", "--json"]).run();
     out.assert_success();
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
