@@ -10,9 +10,6 @@ use super::{failed, status_of, Engine};
 use crate::error::{Error, Result};
 use crate::project::{Project, LABEL_PROJECT, LABEL_VOLUME};
 
-/// What the home volume's labels say.
-const HOME: &str = "home";
-
 impl Engine {
     /// Makes the project's home volume unless it exists; true when this call made it. A volume
     /// of that name that another project (or someone else) made is refused, not shared.
@@ -36,10 +33,7 @@ impl Engine {
         }
         let request = VolumeCreateRequest {
             name: Some(name.clone()),
-            labels: Some(HashMap::from([
-                (LABEL_PROJECT.to_string(), path),
-                (LABEL_VOLUME.to_string(), HOME.to_string()),
-            ])),
+            labels: Some(crate::home::labels(project).into_iter().collect()),
             ..Default::default()
         };
         self.docker.create_volume(request).await.map_err(|e| {

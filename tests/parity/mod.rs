@@ -127,13 +127,17 @@ fn mount_flag(source: &std::path::Path, target: &str, extra: &str) -> [String; 2
     ]
 }
 
-/// The project's home as an expert would keep it: its named volume at the user's home, and
-/// pip's run-time installs into it with the image's torch pinned.
+/// The project's home as an expert would keep it: its named volume at the user's home,
+/// labelled with the project, and pip's run-time installs into it with the image's torch
+/// pinned.
 fn home_flags(p: &Project) -> Vec<String> {
     let volume = format!("ptenv-{}-home", ptenv::project::Project::new(p.path()).id);
     let mut flags = vec![
         "--mount".to_string(),
-        format!("type=volume,source={volume},target=/home/dev"),
+        format!(
+            "type=volume,source={volume},target=/home/dev,volume-label=dev.ptenv.project={},volume-label=dev.ptenv.volume=home",
+            p.path().display()
+        ),
     ];
     for e in [
         "PIP_USER=1",
@@ -283,18 +287,6 @@ fn gpu_row(name: &str, gpus_yaml: &str, gpus_flag: &str) {
         image.starts_with("ptenv/"),
         "the derived image is named: {image}"
     );
-    // `up` makes the home volume with the project's labels; the dry run does not, and the
-    // engine would make an unlabelled one that the project's cleanup cannot find.
-    let home = format!("ptenv-{}-home", ptenv::project::Project::new(p.path()).id);
-    docker_ok(&[
-        "volume",
-        "create",
-        "--label",
-        &format!("dev.ptenv.project={}", p.path().display()),
-        "--label",
-        "dev.ptenv.volume=home",
-        &home,
-    ]);
     let ours = create_through_api(&format!("{name}-ptenv"), body);
     // memlock: the dry run cannot know this engine refuses it; both keep it here.
     let mut flags = strings(&["--init", "-w", "/workspace", "--user", "1000:1000"]);

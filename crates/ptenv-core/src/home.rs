@@ -11,9 +11,11 @@
 //! /etc/ptenv (`modes`), so a home kept from an older container hides none of them and holds no
 //! stale key.
 
+use std::collections::BTreeMap;
+
 use crate::identity::User;
 use crate::plan::NamedVolume;
-use crate::project::Project;
+use crate::project::{Project, LABEL_PROJECT, LABEL_VOLUME};
 use crate::recipe::IMAGE_CONSTRAINTS;
 
 /// The environment every container gets for run-time installs: pip installs into the user
@@ -32,8 +34,23 @@ pub fn volume(project: &Project, user: &User) -> NamedVolume {
     NamedVolume {
         name: project.home_volume(),
         target: user.home.clone(),
+        labels: labels(project),
     }
 }
+
+/// The home volume's labels: the one project it belongs to (its folder), and what it is.
+pub fn labels(project: &Project) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            LABEL_PROJECT.to_string(),
+            project.path.display().to_string(),
+        ),
+        (LABEL_VOLUME.to_string(), HOME_LABEL.to_string()),
+    ])
+}
+
+/// What [`LABEL_VOLUME`] says of the home volume.
+pub const HOME_LABEL: &str = "home";
 
 /// Shell code that puts `~/.local/bin` (where pip puts the console scripts of user installs)
 /// first on PATH, once, for whoever runs it: each user's own, never another's, since a folder
@@ -81,6 +98,8 @@ mod tests {
         let v = volume(&project, &User::for_ids(1000, 1000));
         assert_eq!(v.name, project.home_volume());
         assert_eq!(v.target, "/home/dev");
+        assert_eq!(v.labels["dev.ptenv.project"], "/home/ana/demo");
+        assert_eq!(v.labels["dev.ptenv.volume"], "home");
         assert_eq!(volume(&project, &User::for_ids(0, 0)).target, "/root");
         assert!(ENV.contains(&("PIP_USER", "1")));
         assert!(ENV.contains(&("PIP_CONSTRAINT", "/etc/ptenv/dependencies/image.txt")));

@@ -88,13 +88,7 @@ impl BindMount {
     /// The value of `--mount`, which docker reads as one CSV record: a field holding a `,`
     /// or a `"` is put in double quotes.
     pub fn mount_flag(&self) -> String {
-        let csv = |field: String| {
-            if field.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", field.replace('"', "\"\""))
-            } else {
-                field
-            }
-        };
+        let csv = csv_field;
         let mut fields = vec![
             "type=bind".to_string(),
             csv(format!("source={}", self.source)),
@@ -107,18 +101,38 @@ impl BindMount {
     }
 }
 
-/// `--mount type=volume,source=…,target=…`: a named volume the engine keeps (the project's
-/// home, see `home`). A new, empty volume is filled with what the image has at the target.
+/// `--mount type=volume,source=…,target=…,volume-label=…`: a named volume the engine keeps (the
+/// project's home, see `home`). A new, empty volume is filled with what the image has at the
+/// target. The labels go with the mount, so a volume the engine makes from it (a pasted
+/// `docker run` line) is labelled as the one `up` makes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NamedVolume {
     pub name: String,
     pub target: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 impl NamedVolume {
-    /// The value of `--mount` (a volume name and a home path hold no `,` or `"`).
+    /// The value of `--mount`, one CSV record as docker reads it.
     pub fn mount_flag(&self) -> String {
-        format!("type=volume,source={},target={}", self.name, self.target)
+        let mut fields = vec![
+            "type=volume".to_string(),
+            csv_field(format!("source={}", self.name)),
+            csv_field(format!("target={}", self.target)),
+        ];
+        for (k, v) in &self.labels {
+            fields.push(csv_field(format!("volume-label={k}={v}")));
+        }
+        fields.join(",")
+    }
+}
+
+/// A field of docker's `--mount` CSV: in double quotes when it holds a `,` or a `"`.
+fn csv_field(field: String) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field
     }
 }
 
@@ -375,11 +389,15 @@ impl Spec {
                 v
             })
             .collect();
-        mounts.extend(
-            self.volumes
-                .iter()
-                .map(|v| json!({ "Type": "volume", "Source": v.name, "Target": v.target })),
-        );
+        // As docker's CLI sends `--mount type=volume,volume-label=…` (found by tests/parity).
+        mounts.extend(self.volumes.iter().map(|v| {
+            json!({
+                "Type": "volume",
+                "Source": v.name,
+                "Target": v.target,
+                "VolumeOptions": { "DriverConfig": {}, "Labels": v.labels },
+            })
+        }));
         host.insert("Mounts".into(), json!(mounts));
         // docker's CLI always sends PortBindings, `{}` without `-p` (found by tests/parity).
         let mut bindings = serde_json::Map::new();
@@ -584,7 +602,9 @@ mod tests {
         assert_eq!(
             host["Mounts"],
             json!([{"Type": "bind", "Source": "/home/ana/proj", "Target": "/workspace"},
-                   {"Type": "volume", "Source": spec.volumes[0].name, "Target": "/home/dev"}])
+                   {"Type": "volume", "Source": spec.volumes[0].name, "Target": "/home/dev",
+                    "VolumeOptions": {"DriverConfig": {},
+                                      "Labels": {"dev.ptenv.project": "/home/ana/proj", "dev.ptenv.volume": "home"}}}])
         );
         assert!(host.get("Binds").is_none());
         assert_eq!(host["Init"], true);
@@ -841,7 +861,7 @@ mod tests {
                 "type=bind,source=/home/ana/proj,target=/workspace",
                 "type=bind,\"source=/data/a b,\"\"c\"\"\",target=/in,readonly",
                 &format!(
-                    "type=volume,source={},target=/home/dev",
+                    "type=volume,source={},target=/home/dev,volume-label=dev.ptenv.project=/home/ana/proj,volume-label=dev.ptenv.volume=home",
                     spec.volumes[0].name
                 ),
             ]
@@ -858,6 +878,19 @@ mod tests {
         );
         let argv = shell_argv(&spec_for(&p, false, &Setup::default()).docker_run_line());
         assert!(argv.iter().any(|a| a == "[::1]:8080:8080"), "{argv:?}");
+    }
+
+    #[test]
+    fn a_volume_label_with_a_comma_or_quote_is_one_csv_field() {
+        let v = NamedVolume {
+            name: "ptenv-x-home".into(),
+            target: "/home/dev".into(),
+            labels: BTreeMap::from([("dev.ptenv.project".into(), "/p/a,\"b\"".into())]),
+        };
+        assert_eq!(
+            v.mount_flag(),
+            "type=volume,source=ptenv-x-home,target=/home/dev,\"volume-label=dev.ptenv.project=/p/a,\"\"b\"\"\""
+        );
     }
 
     #[test]
