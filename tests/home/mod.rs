@@ -131,6 +131,19 @@ fn pip_install_as_the_user_lasts_through_down_up_and_a_rebuild_and_purge_removes
         "{torch}"
     );
 
+    // A venv of one's own (pre-commit's, tox's) keeps plain pip: `--user` is the image's
+    // python's setting, not the environment's.
+    let venv = login(
+        &p,
+        &format!("python -m venv /tmp/own && /tmp/own/bin/pip install --no-index {WHEEL} && /tmp/own/bin/python -c 'import ptenv_home_demo; print(ptenv_home_demo.__file__)'"),
+    );
+    venv.assert_success();
+    assert!(
+        venv.stdout
+            .ends_with("/tmp/own/lib/python3.11/site-packages/ptenv_home_demo.py\n"),
+        "{venv}"
+    );
+
     // `down` keeps the home; the next container has the package.
     p.ptenv(&["down"]).run().assert_success();
     assert!(p.containers().is_empty());

@@ -128,25 +128,19 @@ fn mount_flag(source: &std::path::Path, target: &str, extra: &str) -> [String; 2
 }
 
 /// The project's home as an expert would keep it: its named volume at the user's home,
-/// labelled with the project, and pip's run-time installs into it with the image's torch
-/// pinned.
+/// labelled with the project, and uv's run-time installs with the image's torch pinned (pip's
+/// are set in the image).
 fn home_flags(p: &Project) -> Vec<String> {
     let volume = format!("ptenv-{}-home", ptenv::project::Project::new(p.path()).id);
-    let mut flags = vec![
+    vec![
         "--mount".to_string(),
         format!(
             "type=volume,source={volume},target=/home/dev,volume-label=dev.ptenv.project={},volume-label=dev.ptenv.volume=home",
             p.path().display()
         ),
-    ];
-    for e in [
-        "PIP_USER=1",
-        "PIP_CONSTRAINT=/etc/ptenv/dependencies/image.txt",
-        "UV_CONSTRAINT=/etc/ptenv/dependencies/image.txt",
-    ] {
-        flags.extend(["-e".to_string(), e.to_string()]);
-    }
-    flags
+        "-e".to_string(),
+        "UV_CONSTRAINT=/etc/ptenv/dependencies/image.txt".to_string(),
+    ]
 }
 
 fn strings(items: &[&str]) -> Vec<String> {

@@ -18,16 +18,11 @@ use crate::plan::NamedVolume;
 use crate::project::{Project, LABEL_PROJECT, LABEL_VOLUME};
 use crate::recipe::IMAGE_CONSTRAINTS;
 
-/// The environment every container gets for run-time installs: pip installs into the user
-/// site (`--user`), and neither pip nor uv (which has no `--user`: `uv pip install --python
-/// python --prefix ~/.local`) ever replaces what the image's torch needs. The user site itself
-/// is Python's default, `~/.local` (`PYTHONUSERBASE` stays unset), so root in the same
-/// container (`docker exec`) keeps its own and writes nothing into the user's home.
-pub const ENV: [(&str, &str); 3] = [
-    ("PIP_USER", "1"),
-    ("PIP_CONSTRAINT", IMAGE_CONSTRAINTS),
-    ("UV_CONSTRAINT", IMAGE_CONSTRAINTS),
-];
+/// The environment every container gets for run-time installs: uv (which has no `--user`:
+/// `uv pip install --python python --prefix ~/.local`) never replaces what the image's torch
+/// needs. pip gets the same from the image's own python's site config instead (see
+/// [`image_code`]), which a venv made in the container does not read.
+pub const ENV: [(&str, &str); 1] = [("UV_CONSTRAINT", IMAGE_CONSTRAINTS)];
 
 /// The project's home volume, at `user`'s home.
 pub fn volume(project: &Project, user: &User) -> NamedVolume {
@@ -63,18 +58,29 @@ pub const USER_BIN_ON_PATH: &str = "case \":$PATH:\" in *\":$HOME/.local/bin:\"*
 /// - a venv python that hides the user site (`include-system-site-packages = false`) shows it,
 ///   else pip refuses `--user` there ("User site-packages are not visible in this
 ///   virtualenv");
+/// - the image's python's pip installs into the user site (`install.user`) with the image's
+///   torch stack pinned (`install.constraint`), set in its site config (`<sys.prefix>/pip.conf`,
+///   through `pip config --site`): unlike `PIP_USER`/`PIP_CONSTRAINT` in the environment, a
+///   venv the user makes (pre-commit's, tox's) keeps plain pip, where `--user` is refused. The
+///   user site itself is Python's default, `~/.local` (`PYTHONUSERBASE` stays unset), so root
+///   in the same container keeps its own;
 /// - the user site exists from the start, since Python puts it on `sys.path` only when it
 ///   exists: a notebook's `!pip install x` is then importable in the same kernel;
 /// - the home is the user's alone (0700): it keeps shell history, VS Code's tokens and pip's
 ///   settings, and the engine gives a new volume the mode of the folder it is mounted on;
 /// - the image's torch stack, pinned in [`IMAGE_CONSTRAINTS`] (when no dependency layer wrote
-///   it already), for [`ENV`]'s `PIP_CONSTRAINT`.
+///   it already), for pip's `install.constraint` and [`ENV`]'s `UV_CONSTRAINT`.
 pub fn image_code(user: &User, pinned: &str) -> Vec<String> {
     vec![
         "if [ -n \"$PY\" ]; then pfx=$(\"$PY\" -c 'import sys; print(sys.prefix)'); \
          if [ -f \"$pfx/pyvenv.cfg\" ]; then \
          sed -i 's/^include-system-site-packages *= *false *$/include-system-site-packages = true/' \"$pfx/pyvenv.cfg\"; fi; fi"
             .to_string(),
+        format!(
+            "if [ -n \"$PY\" ]; then if \"$PY\" -m pip --version >/dev/null 2>&1; then \
+             \"$PY\" -m pip config --site set install.user true >/dev/null; \
+             \"$PY\" -m pip config --site set install.constraint {IMAGE_CONSTRAINTS} >/dev/null; fi; fi"
+        ),
         format!(
             "mkdir -p {home}; \
              if [ -n \"$PY\" ]; then s=$(HOME={home} \"$PY\" -c 'import site; print(site.getusersitepackages())'); \
@@ -101,9 +107,10 @@ mod tests {
         assert_eq!(v.labels["dev.ptenv.project"], "/home/ana/demo");
         assert_eq!(v.labels["dev.ptenv.volume"], "home");
         assert_eq!(volume(&project, &User::for_ids(0, 0)).target, "/root");
-        assert!(ENV.contains(&("PIP_USER", "1")));
-        assert!(ENV.contains(&("PIP_CONSTRAINT", "/etc/ptenv/dependencies/image.txt")));
-        assert!(ENV.contains(&("UV_CONSTRAINT", "/etc/ptenv/dependencies/image.txt")));
+        assert_eq!(
+            ENV,
+            [("UV_CONSTRAINT", "/etc/ptenv/dependencies/image.txt")]
+        );
     }
 
     #[test]
@@ -135,6 +142,16 @@ mod tests {
             "{code}"
         );
         assert!(code.contains("print(site.getusersitepackages())"), "{code}");
+        assert!(
+            code.contains("pip config --site set install.user true"),
+            "{code}"
+        );
+        assert!(
+            code.contains(
+                "pip config --site set install.constraint /etc/ptenv/dependencies/image.txt"
+            ),
+            "{code}"
+        );
         assert!(
             code.contains("include-system-site-packages = true"),
             "{code}"

@@ -685,8 +685,6 @@ mod tests {
             vec![
                 "A=1",
                 "JUPYTER_TOKEN_FILE=/etc/ptenv/jupyter/token",
-                "PIP_CONSTRAINT=/etc/ptenv/dependencies/image.txt",
-                "PIP_USER=1",
                 "UV_CONSTRAINT=/etc/ptenv/dependencies/image.txt"
             ]
         );
@@ -703,18 +701,17 @@ mod tests {
     }
 
     #[test]
-    fn the_home_is_mounted_and_the_profile_may_change_its_pip_settings() {
+    fn the_home_is_mounted_and_the_profile_may_change_uv_s_constraints() {
         let spec = spec_for(
-            &profile("shell", "env: {PIP_USER: '0'}\n"),
+            &profile("shell", "env: {UV_CONSTRAINT: ''}\n"),
             false,
             &Setup::default(),
         );
         assert!(
-            spec.env.contains(&"PIP_USER=0".to_string()),
+            spec.env.contains(&"UV_CONSTRAINT=".to_string()),
             "{:?}",
             spec.env
         );
-        assert!(!spec.env.contains(&"PIP_USER=1".to_string()));
         assert_eq!(spec.volumes.len(), 1);
         assert_eq!(spec.volumes[0].target, "/home/dev");
         assert!(
@@ -847,8 +844,6 @@ mod tests {
             after("-e"),
             vec![
                 format!("ODD={odd}"),
-                "PIP_CONSTRAINT=/etc/ptenv/dependencies/image.txt".into(),
-                "PIP_USER=1".into(),
                 "UV_CONSTRAINT=/etc/ptenv/dependencies/image.txt".into()
             ],
             "{argv:?}"
