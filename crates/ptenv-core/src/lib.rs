@@ -14,6 +14,7 @@ pub mod export;
 pub mod gpu;
 pub mod home;
 pub mod identity;
+pub mod idle;
 pub mod image_facts;
 pub mod lock;
 pub mod modes;
