@@ -10,6 +10,7 @@ pub mod download;
 pub mod facts;
 pub mod pull;
 pub use ptenv_core::recipe;
+pub mod archive;
 pub mod running;
 mod tarball;
 pub mod volume;

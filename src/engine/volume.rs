@@ -1,99 +1,105 @@
-//! Named volumes and archives streamed into a container: what the workspace on a remote engine
-//! is made of (`crate::workspace`).
+//! Named volumes: the project's home (`home`), made by `up` with the project's labels and
+//! removed by `down --purge`.
 
 use std::collections::HashMap;
 
 use bollard::models::VolumeCreateRequest;
-use bollard::query_parameters::UploadToContainerOptionsBuilder;
-use futures_util::StreamExt;
+use bollard::query_parameters::{ListVolumesOptionsBuilder, RemoveVolumeOptionsBuilder};
 
 use super::{failed, status_of, Engine};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::project::{Project, LABEL_PROJECT, LABEL_VOLUME};
 
 impl Engine {
-    /// The volume's labels, or `None` when there is no such volume.
+    /// Makes the project's home volume unless it exists; true when this call made it. A volume
+    /// of that name that another project (or someone else) made is refused, not shared.
+    pub async fn ensure_home(&self, project: &Project) -> Result<bool> {
+        let name = project.home_volume();
+        let path = project.path.display().to_string();
+        if let Some(existing) = self.volume_labels(&name).await? {
+            return match existing.get(LABEL_PROJECT) {
+                Some(p) if *p == path => Ok(false),
+                other => Err(Error::new(format!(
+                    "the volume {name} exists but is not this project's home ({})",
+                    match other {
+                        Some(p) => format!("it belongs to {p}"),
+                        None => "ptenv did not make it".into(),
+                    }
+                ))
+                .hint(format!(
+                    "see what it holds with `docker volume inspect {name}`; remove it with `docker volume rm {name}` if nothing in it is needed, then run the command again"
+                ))),
+            };
+        }
+        let request = VolumeCreateRequest {
+            name: Some(name.clone()),
+            labels: Some(crate::home::labels(project).into_iter().collect()),
+            ..Default::default()
+        };
+        self.docker.create_volume(request).await.map_err(|e| {
+            failed(
+                &format!("cannot create the volume {name}"),
+                &self.endpoint,
+                &e,
+            )
+        })?;
+        Ok(true)
+    }
+
+    /// The labels of volume `name`, `None` when there is none.
     pub async fn volume_labels(&self, name: &str) -> Result<Option<HashMap<String, String>>> {
         match self.docker.inspect_volume(name).await {
             Ok(v) => Ok(Some(v.labels)),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(failed(
-                &format!("cannot inspect volume {name}"),
+                &format!("cannot inspect the volume {name}"),
                 &self.endpoint,
                 &e,
             )),
         }
     }
 
-    /// Creates the volume (a no-op when it exists: the engine answers with the existing one)
-    /// and returns its labels.
-    pub async fn create_volume(
-        &self,
-        name: &str,
-        labels: HashMap<String, String>,
-    ) -> Result<HashMap<String, String>> {
-        let request = VolumeCreateRequest {
-            name: Some(name.to_owned()),
-            labels: Some(labels),
-            ..Default::default()
-        };
-        let v = self
+    /// The volumes ptenv made for this project (by its exact path label), by name.
+    pub async fn project_volumes(&self, project: &Project) -> Result<Vec<String>> {
+        let label = format!("{LABEL_PROJECT}={}", project.path.display());
+        let filters = HashMap::from([("label", vec![label, LABEL_VOLUME.to_string()])]);
+        let options = ListVolumesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let list = self
             .docker
-            .create_volume(request)
+            .list_volumes(Some(options))
             .await
-            .map_err(|e| failed(&format!("cannot create volume {name}"), &self.endpoint, &e))?;
-        Ok(v.labels)
+            .map_err(|e| failed("cannot list volumes", &self.endpoint, &e))?;
+        let mut names: Vec<String> = list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
-    /// `PUT /containers/{id}/archive?path=…` with a tar archive that arrives in chunks from
-    /// `chunks` (the archive is never whole in memory). The engine extracts as it reads.
-    pub async fn upload_stream(
-        &self,
-        id: &str,
-        path: &str,
-        chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
-    ) -> Result<()> {
-        let stream = futures_util::stream::unfold(chunks, |mut rx| async move {
-            rx.recv().await.map(|chunk| (chunk.into(), rx))
-        });
-        let options = UploadToContainerOptionsBuilder::default()
-            .path(path)
-            .build();
-        self.docker
-            .upload_to_container(id, Some(options), bollard::body_stream(stream.boxed()))
-            .await
-            .map_err(|e| failed("cannot upload the project's files", &self.endpoint, &e))
-    }
-}
-
-impl Engine {
-    /// Everything a (stopped) container wrote to stdout.
-    pub async fn stdout_of(&self, id: &str) -> Result<String> {
-        let options = bollard::query_parameters::LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(false)
-            .tail("all")
-            .build();
-        let mut stream = self.docker.logs(id, Some(options));
-        let mut out = String::new();
-        while let Some(item) = stream.next().await {
-            let item = item.map_err(|e| failed("cannot read the output", &self.endpoint, &e))?;
-            out.push_str(&item.to_string());
+    /// Removes volume `name`; one that is gone already is fine. One still in use (a
+    /// container of another ptenv, or of `docker run`) is an error naming what to do.
+    pub async fn remove_volume(&self, name: &str) -> Result<()> {
+        let options = RemoveVolumeOptionsBuilder::default().build();
+        match self.docker.remove_volume(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(e) if status_of(&e) == Some(409) => Err(Error::new(format!(
+                "cannot remove the volume {name}: a container still uses it ({})",
+                super::error_text(&e)
+            ))
+            .hint(format!(
+                "remove that container (`docker ps -a --filter volume={name}`), then run `ptenv down --purge` again"
+            ))),
+            Err(e) => Err(failed(
+                &format!("cannot remove the volume {name}"),
+                &self.endpoint,
+                &e,
+            )),
         }
-        Ok(out)
-    }
-
-    /// `GET /containers/{id}/archive?path=…`: the file at `path` as a tar archive.
-    pub async fn download(&self, id: &str, path: &str) -> Result<Vec<u8>> {
-        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
-            .path(path)
-            .build();
-        let mut stream = self.docker.download_from_container(id, Some(options));
-        let mut out = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|e| failed(&format!("cannot read {path}"), &self.endpoint, &e))?;
-            out.extend_from_slice(&chunk);
-        }
-        Ok(out)
     }
 }

@@ -105,13 +105,7 @@ impl BindMount {
     /// The value of `--mount`, which docker reads as one CSV record: a field holding a `,`
     /// or a `"` is put in double quotes.
     pub fn mount_flag(&self) -> String {
-        let csv = |field: String| {
-            if field.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", field.replace('"', "\"\""))
-            } else {
-                field
-            }
-        };
+        let csv = csv_field;
         let kind = if self.volume { "volume" } else { "bind" };
         let mut fields = vec![
             format!("type={kind}"),
@@ -122,6 +116,41 @@ impl BindMount {
             fields.push("readonly".into());
         }
         fields.join(",")
+    }
+}
+
+/// `--mount type=volume,source=…,target=…,volume-label=…`: a named volume the engine keeps (the
+/// project's home, see `home`). A new, empty volume is filled with what the image has at the
+/// target. The labels go with the mount, so a volume the engine makes from it (a pasted
+/// `docker run` line) is labelled as the one `up` makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedVolume {
+    pub name: String,
+    pub target: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl NamedVolume {
+    /// The value of `--mount`, one CSV record as docker reads it.
+    pub fn mount_flag(&self) -> String {
+        let mut fields = vec![
+            "type=volume".to_string(),
+            csv_field(format!("source={}", self.name)),
+            csv_field(format!("target={}", self.target)),
+        ];
+        for (k, v) in &self.labels {
+            fields.push(csv_field(format!("volume-label={k}={v}")));
+        }
+        fields.join(",")
+    }
+}
+
+/// A field of docker's `--mount` CSV: in double quotes when it holds a `,` or a `"`.
+fn csv_field(field: String) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field
     }
 }
 
@@ -147,6 +176,8 @@ pub struct Spec {
     pub labels: BTreeMap<String, String>,
     /// The project folder first, then the profile's mounts.
     pub mounts: Vec<BindMount>,
+    /// Named volumes: the project's home.
+    pub volumes: Vec<NamedVolume>,
     pub ports: Vec<PublishedPort>,
     pub gpus: Option<GpuRequest>,
     /// Bytes of /dev/shm; `None` with `ipc_host` (the host's /dev/shm is used, a size would be
@@ -162,7 +193,12 @@ pub struct Spec {
 /// next `up` recreate the container.
 pub fn plan(input: &Input) -> Spec {
     let p = input.profile;
-    let mut env: BTreeMap<String, String> = p.env.clone();
+    // What makes run-time installs work and last (see `home`); the profile may change it.
+    let mut env: BTreeMap<String, String> = crate::home::ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.extend(p.env.clone());
     // The mode's variables are what makes the mode work (e.g. where Jupyter's token file is):
     // they win over the profile's.
     for (k, v) in &input.setup.env {
@@ -266,6 +302,7 @@ pub fn plan(input: &Input) -> Spec {
         workdir: p.workdir.clone(),
         labels,
         mounts,
+        volumes: vec![crate::home::volume(input.project, input.user)],
         ports,
         gpus,
         shm_size,
@@ -375,7 +412,7 @@ impl Spec {
         config.insert("Labels".into(), json!(self.labels));
         let mut host = serde_json::Map::new();
         // As docker's CLI sends `--mount`: `ReadOnly` only when set.
-        let mounts: Vec<Value> = self
+        let mut mounts: Vec<Value> = self
             .mounts
             .iter()
             .map(|m| {
@@ -387,6 +424,15 @@ impl Spec {
                 v
             })
             .collect();
+        // As docker's CLI sends `--mount type=volume,volume-label=…` (found by tests/parity).
+        mounts.extend(self.volumes.iter().map(|v| {
+            json!({
+                "Type": "volume",
+                "Source": v.name,
+                "Target": v.target,
+                "VolumeOptions": { "DriverConfig": {}, "Labels": v.labels },
+            })
+        }));
         host.insert("Mounts".into(), json!(mounts));
         // docker's CLI always sends PortBindings, `{}` without `-p` (found by tests/parity).
         let mut bindings = serde_json::Map::new();
@@ -487,6 +533,9 @@ impl Spec {
         for m in &self.mounts {
             flag("--mount", m.mount_flag());
         }
+        for v in &self.volumes {
+            flag("--mount", v.mount_flag());
+        }
         for e in &self.env {
             flag("-e", e.clone());
         }
@@ -578,8 +627,8 @@ mod tests {
             workspace: Workspace::Volume("ptenv-proj-1-workspace"),
         });
         assert_eq!(
-            spec.create_body()["HostConfig"]["Mounts"],
-            json!([{"Type": "volume", "Source": "ptenv-proj-1-workspace", "Target": "/workspace"}])
+            spec.create_body()["HostConfig"]["Mounts"][0],
+            json!({"Type": "volume", "Source": "ptenv-proj-1-workspace", "Target": "/workspace"})
         );
         assert!(spec
             .docker_run_line()
@@ -621,7 +670,10 @@ mod tests {
         assert_eq!(body["ExposedPorts"], json!({"8888/tcp": {}}));
         assert_eq!(
             host["Mounts"],
-            json!([{"Type": "bind", "Source": "/home/ana/proj", "Target": "/workspace"}])
+            json!([{"Type": "bind", "Source": "/home/ana/proj", "Target": "/workspace"},
+                   {"Type": "volume", "Source": spec.volumes[0].name, "Target": "/home/dev",
+                    "VolumeOptions": {"DriverConfig": {},
+                                      "Labels": {"dev.ptenv.project": "/home/ana/proj", "dev.ptenv.volume": "home"}}}])
         );
         assert!(host.get("Binds").is_none());
         assert_eq!(host["Init"], true);
@@ -699,7 +751,11 @@ mod tests {
         );
         assert_eq!(
             spec.env,
-            vec!["A=1", "JUPYTER_TOKEN_FILE=/etc/ptenv/jupyter/token"]
+            vec![
+                "A=1",
+                "JUPYTER_TOKEN_FILE=/etc/ptenv/jupyter/token",
+                "UV_CONSTRAINT=/etc/ptenv/dependencies/image.txt"
+            ]
         );
         assert_eq!(spec.cmd, vec!["jupyter", "lab"]);
         assert_eq!(
@@ -710,6 +766,27 @@ mod tests {
         assert_eq!(
             body["HostConfig"]["PortBindings"]["6006/tcp"],
             json!([{"HostIp": "0.0.0.0", "HostPort": "6006"}])
+        );
+    }
+
+    #[test]
+    fn the_home_is_mounted_and_the_profile_may_change_uv_s_constraints() {
+        let spec = spec_for(
+            &profile("shell", "env: {UV_CONSTRAINT: ''}\n"),
+            false,
+            &Setup::default(),
+        );
+        assert!(
+            spec.env.contains(&"UV_CONSTRAINT=".to_string()),
+            "{:?}",
+            spec.env
+        );
+        assert_eq!(spec.volumes.len(), 1);
+        assert_eq!(spec.volumes[0].target, "/home/dev");
+        assert!(
+            spec.volumes[0].name.ends_with("-home"),
+            "{:?}",
+            spec.volumes
         );
     }
 
@@ -853,14 +930,25 @@ mod tests {
                 .map(|w| w[1].as_str())
                 .collect()
         };
-        assert_eq!(after("-e"), vec![format!("ODD={odd}")], "{argv:?}");
+        assert_eq!(
+            after("-e"),
+            vec![
+                format!("ODD={odd}"),
+                "UV_CONSTRAINT=/etc/ptenv/dependencies/image.txt".into()
+            ],
+            "{argv:?}"
+        );
         assert_eq!(after("--name"), vec![spec.name.as_str()]);
         // docker reads `--mount` as CSV: the field with `,` and `"` is quoted for it.
         assert_eq!(
             after("--mount"),
             vec![
                 "type=bind,source=/home/ana/proj,target=/workspace",
-                "type=bind,\"source=/data/a b,\"\"c\"\"\",target=/in,readonly"
+                "type=bind,\"source=/data/a b,\"\"c\"\"\",target=/in,readonly",
+                &format!(
+                    "type=volume,source={},target=/home/dev,volume-label=dev.ptenv.project=/home/ana/proj,volume-label=dev.ptenv.volume=home",
+                    spec.volumes[0].name
+                ),
             ]
         );
         let tail: Vec<String> = std::iter::once(spec.image.clone())
@@ -875,6 +963,19 @@ mod tests {
         );
         let argv = shell_argv(&spec_for(&p, false, &Setup::default()).docker_run_line());
         assert!(argv.iter().any(|a| a == "[::1]:8080:8080"), "{argv:?}");
+    }
+
+    #[test]
+    fn a_volume_label_with_a_comma_or_quote_is_one_csv_field() {
+        let v = NamedVolume {
+            name: "ptenv-x-home".into(),
+            target: "/home/dev".into(),
+            labels: BTreeMap::from([("dev.ptenv.project".into(), "/p/a,\"b\"".into())]),
+        };
+        assert_eq!(
+            v.mount_flag(),
+            "type=volume,source=ptenv-x-home,target=/home/dev,\"volume-label=dev.ptenv.project=/p/a,\"\"b\"\"\""
+        );
     }
 
     #[test]
