@@ -199,7 +199,7 @@ pub fn recipe_hash(profile: &Profile, base: &str, deps: &Dependencies) -> Result
 /// The facts of the machine a lock was made for, to resolve again as it was resolved.
 pub fn facts_of(t: &Target) -> Result<HostFacts> {
     let mut facts = match &t.driver {
-        Some(d) => gpu::from_overrides(Some(d), &t.gpus).map_err(|e| {
+        Some(d) => gpu::from_overrides(Some(d.as_str()), &t.gpus).map_err(|e| {
             e.context(format!("{LOCK_FILE}: `target`"))
                 .hint("run `ptenv lock` to write the file again")
         })?,
@@ -422,18 +422,21 @@ mod tests {
         let gpus = ["8.6".to_string(), "9.0".to_string()];
         let planned = gpu::facts_for(Some("550.54.15"), &gpus).unwrap();
         let t = Target::of(&planned);
-        assert_eq!(t.driver.as_deref(), Some("550.54.15"));
+        assert_eq!(t.driver.as_ref().map(|d| d.as_str()), Some("550.54.15"));
         assert_eq!(t.gpus, gpus);
         let back = facts_of(&t).unwrap();
         assert_eq!(back.driver, planned.driver);
         assert_eq!(back.gpus, planned.gpus);
         // `--driver` alone: GPUs unknown, the driver kept.
         let driver_only = Target::of(&gpu::facts_for(Some("535.104.05"), &[]).unwrap());
-        assert_eq!(driver_only.driver.as_deref(), Some("535.104.05"));
+        assert_eq!(
+            driver_only.driver.as_ref().map(|d| d.as_str()),
+            Some("535.104.05")
+        );
         assert!(driver_only.gpus.is_empty());
         // A detected driver without GPUs was chosen for as the CPU, and is recorded so.
         let no_gpu = HostFacts {
-            driver: Some("550.54.15".into()),
+            driver: Some(crate::catalog::driver("550.54.15")),
             source: Source::Nvml,
             machine: "x86_64".into(),
             ..HostFacts::default()

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::catalog::DriverVersion;
 use crate::catalog::Status;
 use crate::gpu::{Gpu, HostFacts, Source};
 use crate::profile::Variant;
@@ -13,7 +14,7 @@ use crate::select::{Choice, Rejected, Verdict};
 #[derive(Serialize)]
 pub struct ChoiceJson<'a> {
     pub cuda: &'a Option<String>,
-    pub driver: &'a Option<String>,
+    pub driver: &'a Option<DriverVersion>,
     pub driver_cuda: Option<String>,
     pub gpu: bool,
     pub gpus: Vec<GpuJson<'a>>,
@@ -85,7 +86,7 @@ impl<'a> GpuJson<'a> {
 /// `ptenv select --list --json`.
 #[derive(Serialize)]
 pub struct MatrixJson<'a> {
-    pub driver: &'a Option<String>,
+    pub driver: &'a Option<DriverVersion>,
     pub driver_cuda: Option<String>,
     pub gpus: Vec<String>,
     pub lines: &'a [Verdict],

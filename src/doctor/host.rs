@@ -299,7 +299,7 @@ pub fn check_kernel(k: &KernelFacts, pci: &[PciDevice], wsl: bool) -> Check {
 /// Link 3: NVML answers with the driver, its CUDA version and the GPUs. The NVIDIA container
 /// toolkit itself uses NVML, so a driver that only the kernel module vouches for is not enough.
 pub fn check_nvml(facts: &HostFacts) -> Check {
-    let driver = facts.driver.as_deref().unwrap_or("unknown");
+    let driver = facts.driver.as_ref().map_or("unknown", |d| d.as_str());
     let cuda = facts
         .driver_cuda()
         .map(|(a, b)| format!("CUDA {a}.{b}"))
@@ -589,7 +589,7 @@ mod tests {
 
     fn facts(source: Source, gpus: Vec<Gpu>, problems: &[&str]) -> HostFacts {
         HostFacts {
-            driver: Some("550.54.15".into()),
+            driver: Some(crate::catalog::driver("550.54.15")),
             cuda_driver: Some((12, 4)),
             gpus,
             source,

@@ -11,6 +11,7 @@ use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::Nvml;
 
 use super::{parse, Found, Gpu};
+use crate::catalog::DriverVersion;
 
 /// Load NVML (the file `lib`, else `libnvidia-ml.so.1` by the loader's search) and read the
 /// driver and every GPU.
@@ -23,7 +24,13 @@ pub fn probe(lib: Option<&Path>) -> Result<Found, String> {
 
     let mut found = Found::default();
     match nvml.sys_driver_version() {
-        Ok(v) => found.driver = Some(v.trim().to_string()),
+        Ok(v) => match DriverVersion::parse(&v) {
+            Some(d) => found.driver = Some(d),
+            None => found.problems.push(format!(
+                "NVML: the driver version `{}` is not a version ptenv can read",
+                v.trim()
+            )),
+        },
         Err(e) => found.problems.push(format!(
             "NVML: cannot read the driver version: {}",
             describe(&e)

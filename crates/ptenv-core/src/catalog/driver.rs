@@ -5,8 +5,10 @@ use super::*;
 
 /// An NVIDIA driver version such as `550.54.15` or `570.26`, compared part by part (a missing
 /// part is 0, so `570.26` = `570.26.0` < `570.26.1`), shown as written (`535.104.05` keeps its
-/// zero).
-#[derive(Debug, Clone)]
+/// zero). Serialized as that text, so the agent's facts and `ptenv.lock` carry the version as
+/// `nvidia-smi` shows it; text that is not a version is refused when read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct DriverVersion {
     parts: Vec<u32>,
     text: String,
@@ -74,6 +76,21 @@ impl PartialEq for DriverVersion {
 }
 
 impl Eq for DriverVersion {}
+
+impl TryFrom<String> for DriverVersion {
+    type Error = String;
+
+    fn try_from(text: String) -> std::result::Result<Self, String> {
+        DriverVersion::parse(&text)
+            .ok_or_else(|| format!("`{text}` is not an NVIDIA driver version"))
+    }
+}
+
+impl From<DriverVersion> for String {
+    fn from(d: DriverVersion) -> String {
+        d.text
+    }
+}
 
 impl fmt::Display for DriverVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -149,6 +166,19 @@ mod tests {
         for w in TOOLKIT_DRIVERS.windows(2) {
             assert!(w[0].0 < w[1].0 && driver(w[0].1) < driver(w[1].1));
         }
+    }
+
+    #[test]
+    fn driver_versions_travel_as_the_text_nvidia_smi_shows() {
+        let d = driver("535.104.05");
+        assert_eq!(serde_json::to_string(&d).unwrap(), "\"535.104.05\"");
+        let back: DriverVersion = serde_json::from_str("\"535.104.05\"").unwrap();
+        assert_eq!(back.as_str(), "535.104.05");
+        let err = serde_json::from_str::<DriverVersion>("\"R535\"").unwrap_err();
+        assert!(
+            err.to_string().contains("not an NVIDIA driver version"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -95,8 +95,9 @@ impl Gpu {
 /// What ptenv knows about the host's NVIDIA driver and GPUs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct HostFacts {
-    /// The driver version, "550.54.15"; `None` when no driver was found.
-    pub driver: Option<String>,
+    /// The driver version, "550.54.15", parsed where it was read; `None` when no driver was
+    /// found.
+    pub driver: Option<DriverVersion>,
     /// The CUDA version the driver supports (nvidia-smi's "CUDA Version"), (12, 4). From NVML
     /// when it answers, else derived from the driver branch (docs/compatibility.md §5).
     pub cuda_driver: Option<(u32, u32)>,
@@ -111,17 +112,10 @@ pub struct HostFacts {
 }
 
 impl HostFacts {
-    /// The driver as a comparable version.
-    pub fn driver_version(&self) -> Option<DriverVersion> {
-        self.driver.as_deref().and_then(DriverVersion::parse)
-    }
-
     /// The CUDA version the driver supports: NVML's answer, else derived from the driver.
     pub fn driver_cuda(&self) -> Option<(u32, u32)> {
-        self.cuda_driver.or_else(|| {
-            self.driver_version()
-                .and_then(|d| catalog::cuda_for_driver(&d))
-        })
+        self.cuda_driver
+            .or_else(|| self.driver.as_ref().and_then(catalog::cuda_for_driver))
     }
 
     pub fn empty() -> HostFacts {
@@ -156,7 +150,7 @@ pub fn from_remote_smi(smi: std::result::Result<String, String>, why: &str) -> H
 /// What one probe that lists GPUs found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Found {
-    pub driver: Option<String>,
+    pub driver: Option<DriverVersion>,
     pub cuda_driver: Option<(u32, u32)>,
     pub gpus: Vec<Gpu>,
     /// Things that went wrong without spoiling the answer (one GPU that did not answer).
@@ -213,7 +207,7 @@ pub fn fallback_chain(
     }
     if let Some((d, source)) = driver {
         facts.cuda_driver = catalog::cuda_for_driver(&d);
-        facts.driver = Some(d.to_string());
+        facts.driver = Some(d);
         if facts.source == Source::None {
             facts.source = source;
         }
@@ -252,7 +246,7 @@ pub fn from_overrides(driver: Option<&str>, ccs: &[String]) -> Result<HostFacts>
     }
     Ok(HostFacts {
         cuda_driver: catalog::cuda_for_driver(&d),
-        driver: Some(d.to_string()),
+        driver: Some(d),
         gpus,
         source: Source::Override,
         ..HostFacts::empty()
@@ -283,7 +277,7 @@ mod tests {
         let facts = fallback_chain(
             || {
                 Ok(Found {
-                    driver: Some("550.54.15".into()),
+                    driver: Some(catalog::driver("550.54.15")),
                     cuda_driver: Some((12, 4)),
                     gpus: vec![gpu(0, (8, 6))],
                     problems: vec![],
@@ -294,7 +288,7 @@ mod tests {
             || panic!("nvidia-smi must not run when NVML answers"),
         );
         assert_eq!(facts.source, Source::Nvml);
-        assert_eq!(facts.driver.as_deref(), Some("550.54.15"));
+        assert_eq!(facts.driver.as_ref().map(|d| d.as_str()), Some("550.54.15"));
         assert_eq!(facts.gpus.len(), 1);
         assert!(facts.problems.is_empty());
     }
@@ -308,7 +302,7 @@ mod tests {
             missing("nvidia-smi"),
         );
         assert_eq!(facts.source, Source::Sysfs);
-        assert_eq!(facts.driver.as_deref(), Some("550.54.15"));
+        assert_eq!(facts.driver.as_ref().map(|d| d.as_str()), Some("550.54.15"));
         assert_eq!(facts.cuda_driver, Some((12, 4)));
         assert!(facts.gpus.is_empty());
         assert_eq!(facts.problems.len(), 2, "{:?}", facts.problems);
@@ -325,7 +319,10 @@ mod tests {
             || Ok("0, NVIDIA A100-SXM4-80GB, GPU-1, 8.0, 81920, 535.104.05\n".into()),
         );
         assert_eq!(facts.source, Source::NvidiaSmi);
-        assert_eq!(facts.driver.as_deref(), Some("535.104.05"));
+        assert_eq!(
+            facts.driver.as_ref().map(|d| d.as_str()),
+            Some("535.104.05")
+        );
         assert_eq!(facts.cuda_driver, Some((12, 2)));
         assert_eq!(facts.gpus[0].cc, (8, 0));
         assert_eq!(facts.problems.len(), 2);

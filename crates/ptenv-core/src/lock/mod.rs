@@ -17,6 +17,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::DriverVersion;
 use crate::error::{Error, Result};
 use crate::gpu::{HostFacts, Source};
 use crate::image_facts::{ImageFacts, Torch};
@@ -61,7 +62,7 @@ pub struct Target {
     pub machine: String,
     /// The NVIDIA driver version; absent: no usable GPU, the images were chosen for the CPU.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub driver: Option<String>,
+    pub driver: Option<DriverVersion>,
     /// The GPUs' compute capabilities in index order, `["8.6"]`. Empty with a driver: the
     /// GPUs were unknown (`--driver` alone) and only the driver was checked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -48,7 +48,7 @@ pub(crate) fn lock() -> Lock {
         version: VERSION,
         target: Target {
             machine: "x86_64".into(),
-            driver: Some("550.54.15".into()),
+            driver: Some(crate::catalog::driver("550.54.15")),
             gpus: vec!["8.6".into()],
         },
         profiles,

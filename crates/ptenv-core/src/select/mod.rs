@@ -148,13 +148,13 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
                 }
                 Some(format!(
                     "The NVIDIA driver {} is installed but reports no usable GPU",
-                    facts.driver.as_deref().unwrap_or("")
+                    facts.driver.as_ref().map(|d| d.as_str()).unwrap_or("")
                 ))
             }
             _ => {
                 warnings.push(format!(
                     "the NVIDIA driver {} is loaded, but its GPUs could not be listed ({}); run `ptenv doctor` to find out why",
-                    facts.driver.as_deref().unwrap_or(""),
+                    facts.driver.as_ref().map(|d| d.as_str()).unwrap_or(""),
                     facts
                         .problems
                         .first()
@@ -163,7 +163,7 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
                 ));
                 Some(format!(
                     "The NVIDIA driver {} is loaded but ptenv could not list its GPUs",
-                    facts.driver.as_deref().unwrap_or("")
+                    facts.driver.as_ref().map(|d| d.as_str()).unwrap_or("")
                 ))
             }
         }

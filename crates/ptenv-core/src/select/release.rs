@@ -127,7 +127,11 @@ pub(super) fn newer_misfits(
         {
             "no single image with GPU code for all of your GPUs".to_string()
         } else {
-            let d = facts.driver.as_deref().unwrap_or("unknown");
+            let d = facts
+                .driver
+                .as_ref()
+                .map(|d| d.as_str())
+                .unwrap_or("unknown");
             format!(
                 "their {} images with code for your GPUs need a newer NVIDIA driver than {d}",
                 profile.variant
@@ -246,9 +250,9 @@ pub(super) fn release_choice(
         }
     }
     if gpu {
-        if let Some(d) = facts.driver_version() {
-            reasons.push(driver_reason(line, variant, &d, facts));
-            if let Some(w) = compat_warning(line, variant, &d, facts, target) {
+        if let Some(d) = facts.driver.as_ref() {
+            reasons.push(driver_reason(line, variant, d, facts));
+            if let Some(w) = compat_warning(line, variant, d, facts, target) {
                 warnings.push(w);
             }
             if facts.source == Source::Override {

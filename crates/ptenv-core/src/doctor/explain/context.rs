@@ -73,9 +73,9 @@ pub(super) fn driver_context(line: &str, facts: &Facts) -> Option<String> {
             cuda_text(v)
         ));
     }
-    match host.driver_version() {
+    match host.driver.as_ref() {
         Some(d) => {
-            let runs = lines_for_driver(&d);
+            let runs = lines_for_driver(d);
             parts.push(format!(
                 "this host's driver {d} supports CUDA {}; it runs {}",
                 host.driver_cuda()
@@ -168,7 +168,7 @@ pub(super) fn module_context(_: &str, facts: &Facts) -> Option<String> {
         facts
             .host
             .driver
-            .as_deref()
+            .as_ref()
             .map(|d| format!(" (driver {d})"))
             .unwrap_or_default()
     );
@@ -303,7 +303,7 @@ pub(super) fn require_context(line: &str, facts: &Facts) -> Option<String> {
             .map(|d| format!(" (driver {d} or newer)"))
             .unwrap_or_default()
     );
-    match (host.driver.as_deref(), host.driver_cuda()) {
+    match (host.driver.as_ref().map(|d| d.as_str()), host.driver_cuda()) {
         (Some(d), Some(c)) => s.push_str(&format!(
             "; this host's driver {d} supports CUDA {}{}",
             cuda_text(c),

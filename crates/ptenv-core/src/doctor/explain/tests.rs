@@ -5,7 +5,7 @@ pub(crate) fn host(driver: Option<&str>, gpus: Vec<Gpu>) -> HostFacts {
     let d = driver.map(catalog::driver);
     HostFacts {
         cuda_driver: d.as_ref().and_then(catalog::cuda_for_driver),
-        driver: driver.map(Into::into),
+        driver: driver.map(catalog::driver),
         gpus,
         source: if driver.is_some() {
             Source::Nvml
