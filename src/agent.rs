@@ -298,7 +298,10 @@ mod tests {
             Some("550.54.15")
         );
         assert!(
-            f.facts.problems.iter().any(|p| p.contains("another CPU")),
+            f.facts
+                .problems
+                .iter()
+                .any(|p| p.to_string().contains("another CPU")),
             "{f:?}"
         );
         let failed = parse_fallback(
@@ -311,7 +314,7 @@ mod tests {
                 .facts
                 .problems
                 .iter()
-                .any(|p| p.contains("nvidia-smi: not found")),
+                .any(|p| p.to_string().contains("nvidia-smi: not found")),
             "{failed:?}"
         );
     }

@@ -21,7 +21,8 @@ pub struct ChoiceJson<'a> {
     pub image: &'a str,
     pub machine: &'a str,
     pub pinned: Option<&'static str>,
-    pub problems: &'a [String],
+    /// The problems as sentences, as `ptenv select --json` has always written them.
+    pub problems: Vec<String>,
     pub profile: &'a str,
     pub pytorch: &'a str,
     pub reasons: &'a [String],
@@ -56,7 +57,7 @@ impl<'a> ChoiceJson<'a> {
             image: &choice.image,
             machine: &facts.machine,
             pinned: choice.pinned,
-            problems: &facts.problems,
+            problems: facts.problems.iter().map(|p| p.to_string()).collect(),
             profile,
             pytorch: &choice.pytorch,
             reasons: &choice.reasons,

@@ -10,6 +10,9 @@
 //! the facts of another machine instead ([`from_overrides`]).
 
 pub mod parse;
+mod problem;
+
+pub use problem::Problem;
 
 use serde::{Deserialize, Serialize};
 
@@ -105,7 +108,8 @@ pub struct HostFacts {
     pub source: Source,
     /// Why the earlier sources failed or what was skipped, e.g. "NVML: the NVIDIA driver is
     /// not loaded (NVML_ERROR_DRIVER_NOT_LOADED)".
-    pub problems: Vec<String>,
+    #[serde(deserialize_with = "problem::typed_or_text")]
+    pub problems: Vec<Problem>,
     /// The host's CPU architecture (`x86_64`, `aarch64`): the official arm64 images are
     /// CPU-only (docs/compatibility.md §1.4).
     pub machine: String,
@@ -137,9 +141,9 @@ pub const PROCFS_VERSION: &str = "/proc/driver/nvidia/version";
 pub fn from_remote_smi(smi: std::result::Result<String, String>, why: &str) -> HostFacts {
     fallback_chain(
         || {
-            Err(format!(
-                "NVML: not read, since ptenv's agent could not run there ({why})"
-            ))
+            Err(Problem::NvmlUnavailable {
+                detail: format!("not read, since ptenv's agent could not run there ({why})"),
+            })
         },
         || Err(format!("{SYSFS_VERSION}: not read over ssh")),
         || Err(format!("{PROCFS_VERSION}: not read over ssh")),
@@ -154,13 +158,13 @@ pub struct Found {
     pub cuda_driver: Option<(u32, u32)>,
     pub gpus: Vec<Gpu>,
     /// Things that went wrong without spoiling the answer (one GPU that did not answer).
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 /// The order of the sources, apart from how each is read: the first that names a driver
 /// gives it; GPUs come from NVML, else from `nvidia-smi`, which only runs when NVML failed.
 pub fn fallback_chain(
-    nvml: impl FnOnce() -> std::result::Result<Found, String>,
+    nvml: impl FnOnce() -> std::result::Result<Found, Problem>,
     sysfs: impl FnOnce() -> std::result::Result<String, String>,
     procfs: impl FnOnce() -> std::result::Result<String, String>,
     smi: impl FnOnce() -> std::result::Result<String, String>,
@@ -182,16 +186,16 @@ pub fn fallback_chain(
         Ok(Some(d)) => driver = Some((d, Source::Sysfs)),
         Ok(None) => facts
             .problems
-            .push(format!("{SYSFS_VERSION}: no driver version in it")),
-        Err(e) => facts.problems.push(e),
+            .push(format!("{SYSFS_VERSION}: no driver version in it").into()),
+        Err(e) => facts.problems.push(parse::source_problem(e)),
     }
     if driver.is_none() {
         match procfs().map(|t| parse::procfs_version(&t)) {
             Ok(Some(d)) => driver = Some((d, Source::Procfs)),
             Ok(None) => facts
                 .problems
-                .push(format!("{PROCFS_VERSION}: no driver version in it")),
-            Err(e) => facts.problems.push(e),
+                .push(format!("{PROCFS_VERSION}: no driver version in it").into()),
+            Err(e) => facts.problems.push(parse::source_problem(e)),
         }
     }
     match smi().and_then(|t| parse::smi_csv(&t).map_err(|e| format!("nvidia-smi: {e}"))) {
@@ -202,8 +206,8 @@ pub fn fallback_chain(
                 driver = smi_driver.map(|d| (d, Source::NvidiaSmi));
             }
         }
-        Ok(_) => facts.problems.push("nvidia-smi: lists no GPU".to_string()),
-        Err(e) => facts.problems.push(e),
+        Ok(_) => facts.problems.push("nvidia-smi: lists no GPU".into()),
+        Err(e) => facts.problems.push(parse::source_problem(e)),
     }
     if let Some((d, source)) = driver {
         facts.cuda_driver = catalog::cuda_for_driver(&d);
@@ -340,7 +344,7 @@ mod tests {
         assert_eq!(facts.driver, None);
         assert_eq!(facts.cuda_driver, None);
         assert_eq!(facts.problems.len(), 4);
-        assert!(facts.problems[0].starts_with("NVML"));
+        assert!(facts.problems[0].to_string().starts_with("NVML"));
     }
 
     #[test]

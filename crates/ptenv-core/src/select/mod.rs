@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::catalog::{self, Coverage, DriverVersion, Line, Status};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, HostFacts, Source};
+use crate::gpu::{Gpu, HostFacts, Problem, Source};
 use crate::image_facts::{self, Holds, ImageFacts, Requirement};
 use crate::profile::{Gpus, Profile, Variant, LATEST};
 
@@ -143,7 +143,11 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
             Source::Override => return Ok(Target::UnknownGpus),
             Source::Nvml => {
                 // GPUs that NVML counted but could not read are in the problems.
-                for p in facts.problems.iter().filter(|p| p.contains("GPU ")) {
+                for p in facts
+                    .problems
+                    .iter()
+                    .filter(|p| matches!(p, Problem::GpuNotAnswering { .. }))
+                {
                     warnings.push(format!("{p}; run `ptenv doctor`"));
                 }
                 Some(format!(
@@ -158,8 +162,7 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
                     facts
                         .problems
                         .first()
-                        .map(String::as_str)
-                        .unwrap_or("no source answered")
+                        .map_or_else(|| "no source answered".to_string(), |p| p.to_string())
                 ));
                 Some(format!(
                     "The NVIDIA driver {} is loaded but ptenv could not list its GPUs",

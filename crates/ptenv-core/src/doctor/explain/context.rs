@@ -101,7 +101,9 @@ pub(super) fn no_driver_context(_: &str, facts: &Facts) -> Option<String> {
         ),
         None => format!(
             "this host has no NVIDIA driver that answers ({}), so the container cannot have one either",
-            host.problems.first().map(String::as_str).unwrap_or("nothing found")
+            host.problems
+                .first()
+                .map_or_else(|| "nothing found".to_string(), |p| p.to_string())
         ),
     })
 }
