@@ -12,6 +12,8 @@ mod examples;
 mod export;
 mod faults;
 mod files;
+mod gpuengine;
+mod idle;
 mod inspect;
 mod lifecycle;
 mod lock;

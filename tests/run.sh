@@ -86,6 +86,8 @@ registry_was_up=0
 tests/testbed/registry.sh status >/dev/null 2>&1 && registry_was_up=1
 remote_was_up=0
 tests/testbed/remote.sh status >/dev/null 2>&1 && remote_was_up=1
+gpu_engine_was_up=0
+tests/testbed/gpu-engine.sh status >/dev/null 2>&1 && gpu_engine_was_up=1
 RUN_START=$(date +%s)
 RUN_TMP=$(realpath "$(mktemp -d "${TMPDIR:-/tmp}/ptenv-run-XXXXXX")")
 # Some tests run ptenv as an unprivileged user (setpriv), who must reach their project folders.
@@ -104,5 +106,8 @@ else
 fi
 if [ $remote_was_up = 0 ]; then
     phase remote tests/testbed/remote.sh stop
+fi
+if [ $gpu_engine_was_up = 0 ]; then
+    phase gpu-engine tests/testbed/gpu-engine.sh stop
 fi
 summary

@@ -12,9 +12,32 @@ use crate::project::{LABEL_BASE_IMAGE, LABEL_MODE, LABEL_PORTS, LABEL_PROFILE, L
 
 pub fn run(ctx: &Ctx) -> Result<i32> {
     let p = &ctx.printer;
-    let list = block_on(async { Engine::connect().await?.list(None).await })?;
+    let (list, idle) = block_on(async {
+        let engine = Engine::connect().await?;
+        let list = engine.list(None).await?;
+        // Only stopped containers that had an idle watcher: why they stopped is in their output.
+        let mut idle = Vec::new();
+        for c in &list {
+            let watched = c.state == "exited" && !c.label(crate::idle::LABEL).is_empty();
+            idle.push(match watched {
+                true => engine
+                    .log_tail(&c.id, 20)
+                    .await
+                    .ok()
+                    .and_then(|tail| crate::idle::stopped_idle(&tail)),
+                false => None,
+            });
+        }
+        Ok::<_, crate::error::Error>((list, idle))
+    })?;
     let host = crate::engine::shown_endpoint();
-    p.json(&list.iter().map(|c| to_json(c, &host)).collect::<Vec<_>>());
+    p.json(
+        &list
+            .iter()
+            .zip(&idle)
+            .map(|(c, idle)| to_json(c, &host, idle.as_deref()))
+            .collect::<Vec<_>>(),
+    );
     if list.is_empty() {
         p.info(format!(
             "No ptenv containers on the engine at {host}. Start one with `ptenv up`."
@@ -24,11 +47,15 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     p.info(format!("ptenv containers on the engine at {host}:"));
     let rows: Vec<[String; 7]> = list
         .iter()
-        .map(|c| {
+        .zip(&idle)
+        .map(|(c, idle)| {
             [
                 c.name.clone(),
                 c.label(LABEL_PROFILE).to_string(),
-                status(c),
+                match idle {
+                    Some(limit) => format!("stopped: idle {limit}"),
+                    None => status(c),
+                },
                 ports(c.label(LABEL_PORTS)),
                 c.label(LABEL_GPUS).to_string(),
                 c.label(LABEL_BASE_IMAGE).to_string(),
@@ -61,9 +88,12 @@ struct Json<'a> {
     project: &'a str,
     state: &'a str,
     status: &'a str,
+    /// The profile's `idle_stop` when the watcher stopped the container (`2h`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped_idle: Option<&'a str>,
 }
 
-fn to_json<'a>(c: &'a Found, host: &'a str) -> Json<'a> {
+fn to_json<'a>(c: &'a Found, host: &'a str, stopped_idle: Option<&'a str>) -> Json<'a> {
     Json {
         base_image: c.label(LABEL_BASE_IMAGE),
         gpus: c.label(LABEL_GPUS),
@@ -77,6 +107,7 @@ fn to_json<'a>(c: &'a Found, host: &'a str) -> Json<'a> {
         project: c.label(LABEL_PROJECT),
         state: &c.state,
         status: &c.status,
+        stopped_idle,
     }
 }
 

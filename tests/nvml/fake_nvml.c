@@ -29,8 +29,9 @@
  *   gpu_error INDEX NAME      nvmlDeviceGetHandleByIndex(INDEX) fails with NVML_ERROR_<NAME>
  *                             (e.g. GPU_IS_LOST)
  *
- * Without PTENV_FAKE_NVML_SCENARIO the library behaves like an installed NVML on a machine
- * whose kernel module is not loaded: init fails with NVML_ERROR_DRIVER_NOT_LOADED. A scenario
+ * Without PTENV_FAKE_NVML_SCENARIO the library reads /etc/ptenv-fake-nvml/scenario if it
+ * exists (what the test bed's stand-in NVIDIA hook gives a GPU container), else it behaves like
+ * an installed NVML on a machine whose kernel module is not loaded: init fails with NVML_ERROR_DRIVER_NOT_LOADED. A scenario
  * that cannot be read or parsed makes init fail with NVML_ERROR_UNKNOWN and a message on
  * stderr, so a broken test fails loudly instead of passing for the wrong reason.
  *
@@ -40,6 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define CONTAINER_SCENARIO "/etc/ptenv-fake-nvml/scenario"
 
 typedef int nvmlReturn_t;
 
@@ -153,7 +157,12 @@ static char *trim(char *s) {
 static nvmlReturn_t load_scenario(void) {
     memset(&S, 0, sizeof S);
     const char *path = getenv("PTENV_FAKE_NVML_SCENARIO");
-    if (path == NULL || *path == '\0') return NVML_ERROR_DRIVER_NOT_LOADED;
+    if (path == NULL || *path == '\0') {
+        /* In a container of the test bed's GPU engine, the stand-in hook (tests/gpuhook)
+         * writes the visible GPUs here: a container's environment cannot be set by a hook. */
+        path = CONTAINER_SCENARIO;
+        if (access(path, F_OK) != 0) return NVML_ERROR_DRIVER_NOT_LOADED;
+    }
     FILE *f = fopen(path, "r");
     if (f == NULL) return scenario_error(path, 0, "cannot open the scenario file");
     char buf[512];

@@ -9,7 +9,9 @@
 #   5. the fake NVML library, if tests/nvml/build.sh exists (it prints the path of the .so)
 #   6. the second host for remote tests: sshd on a loopback port, a server user and a laptop
 #      user (remote.sh)
-#   7. the validators of `ptenv export`: docker-compose, and kubernetes-validate (PyPI) in a venv
+#   7. the GPU engine: a second dockerd of our own with a stand-in for the NVIDIA container hook,
+#      so that containers with a GPU request start here (gpu-engine.sh; needs the fake NVML)
+#   8. the validators of `ptenv export`: docker-compose, and kubernetes-validate (PyPI) in a venv
 #      under the cache folder
 #
 # Idempotent: a second run does (almost) nothing. tests/run.sh calls it; so can you, before
@@ -44,7 +46,7 @@ ensure_tools() {
     for pair in ssh:openssh-client tmux:tmux curl:curl zstd:zstd debootstrap:debootstrap \
         openssl:openssl htpasswd:apache2-utils \
         flock:util-linux chroot:coreutils update-ca-certificates:ca-certificates \
-        docker-compose:docker-compose; do
+        docker-compose:docker-compose jq:jq ip:iproute2 unshare:util-linux; do
         cmd=${pair%%:*} pkg=${pair#*:}
         command -v "$cmd" >/dev/null || missing+=("$pkg")
     done
@@ -112,13 +114,18 @@ ensure_kubernetes_validate() {
 }
 
 main() {
-    local t0=$SECONDS t nvml_dir kubernetes_validate
+    local t0=$SECONDS t nvml_dir kubernetes_validate gpu_engine=
     t=$SECONDS; ensure_engine; log "engine: $((SECONDS - t)) s"
     t=$SECONDS; ensure_tools; log "tools: $((SECONDS - t)) s"
     t=$SECONDS; "$HERE/registry.sh" start; log "registry: $((SECONDS - t)) s"
     t=$SECONDS; "$HERE/fixtures.sh" small torch; log "fixtures: $((SECONDS - t)) s"
     t=$SECONDS; nvml_dir=$(build_nvml); log "nvml: $((SECONDS - t)) s"
     t=$SECONDS; "$HERE/remote.sh" start; log "remote host: $((SECONDS - t)) s"
+    if [ -n "$nvml_dir" ]; then
+        t=$SECONDS
+        gpu_engine=$("$HERE/gpu-engine.sh" start "$nvml_dir/libnvidia-ml.so.1")
+        log "gpu engine: $((SECONDS - t)) s"
+    fi
     t=$SECONDS; kubernetes_validate=$(ensure_kubernetes_validate); log "kubernetes-validate: $((SECONDS - t)) s"
 
     mkdir -p "$OUT"
@@ -135,6 +142,7 @@ main() {
         echo "PTENV_TEST_KUBERNETES_VALIDATE=$kubernetes_validate"
         echo "PTENV_TEST_REMOTE_HOST=gpu-server"
         echo "PTENV_TEST_REMOTE_LAPTOP_USER=ptenv-laptop"
+        [ -z "$gpu_engine" ] || echo "$gpu_engine"
     } >"$OUT/testbed.env.tmp"
     mv "$OUT/testbed.env.tmp" "$OUT/testbed.env"
     log "wrote $OUT/testbed.env; test bed ready in $((SECONDS - t0)) s"

@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod gpu;
 pub mod identity;
+pub mod idle;
 pub mod image_facts;
 pub mod lock;
 pub mod modes;

@@ -160,6 +160,11 @@ pub fn plan(input: &Input) -> Spec {
         .map(crate::modes::entry_command)
         .or_else(|| input.setup.command.clone())
         .unwrap_or_else(|| KEEP_ALIVE.map(String::from).to_vec());
+    // The idle watcher runs beside whatever became the command (its file is the mode's).
+    let cmd = match p.idle_stop {
+        Some(limit) => crate::idle::watched(cmd, limit),
+        None => cmd,
+    };
     let mut mounts = vec![BindMount {
         source: input.project.path.display().to_string(),
         target: p.workdir.clone(),
@@ -223,6 +228,10 @@ pub fn plan(input: &Input) -> Spec {
             Some(GpuRequest::Devices(d)) => d.join(","),
         },
     );
+    if let Some(limit) = p.idle_stop {
+        // `ptenv ls` reads the output of a stopped container only when it had a watcher.
+        labels.insert(crate::idle::LABEL.to_string(), limit.to_string());
+    }
     let mut spec = Spec {
         name: input.project.container_name(&p.name),
         image: input.image.to_string(),
@@ -642,6 +651,27 @@ mod tests {
             body["HostConfig"]["PortBindings"]["6006/tcp"],
             json!([{"HostIp": "0.0.0.0", "HostPort": "6006"}])
         );
+    }
+
+    #[test]
+    fn idle_stop_runs_the_watcher_beside_the_command_and_labels_the_container() {
+        let setup = Setup::default();
+        let plain = spec_for(&profile("shell", "command: make train\n"), false, &setup);
+        assert!(!plain.labels.contains_key(crate::idle::LABEL));
+        let spec = spec_for(
+            &profile("shell", "command: make train\nidle_stop: 2h\n"),
+            false,
+            &setup,
+        );
+        assert_eq!(spec.labels[crate::idle::LABEL], "2h");
+        assert_eq!(spec.cmd[..2], ["/bin/sh", "-c"]);
+        assert!(
+            spec.cmd[2].contains("idle-watch.py 7200 2h &"),
+            "{:?}",
+            spec.cmd
+        );
+        // The command it watches is the one it would have run.
+        assert_eq!(spec.cmd[4..], plain.cmd[..]);
     }
 
     #[test]

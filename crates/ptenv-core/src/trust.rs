@@ -80,6 +80,8 @@ fn settings_risks(layer: &Layer, prefix: &str, out: &mut Vec<Risk>) {
         kubernetes,
         // Root inside the container only: the container's own business.
         sudo: _,
+        // Stops the project's own container; reaches nothing else.
+        idle_stop: _,
         default: _,
         profiles: _,
     } = layer;

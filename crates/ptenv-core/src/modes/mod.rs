@@ -126,6 +126,12 @@ pub fn setup_with(store: &mut dyn Secrets, profile: &Profile, input: &SetupInput
         Mode::Ssh => ssh::setup_running(store, input, profile.command.as_deref())?,
         Mode::Shell => shell::setup(),
     };
+    if profile.idle_stop.is_some() {
+        // Owned by the user the command runs as, who must be able to end it; root can too.
+        setup
+            .files
+            .push(crate::idle::watcher_file(input.user.uid, input.user.gid));
+    }
     setup.warnings.extend(store.take_warnings());
     Ok(setup)
 }

@@ -34,6 +34,8 @@ pub struct Layer {
     pub command: Option<Command>,
     pub ca_bundle: Option<String>,
     pub sudo: Option<bool>,
+    /// Stop the environment once it has been idle this long (see `crate::idle`).
+    pub idle_stop: Option<crate::idle::IdleStop>,
     pub kubernetes: Option<Kubernetes>,
     /// Only at the top level of a file: the profile `ptenv up` uses without a MODE.
     pub default: Option<String>,
@@ -113,7 +115,7 @@ pub(super) fn check_image(image: &str) -> std::result::Result<(), String> {
 }
 
 /// Every key a layer accepts, for "did you mean" suggestions.
-pub const KEYS: [&str; 24] = [
+pub const KEYS: [&str; 25] = [
     "description",
     "mode",
     "pytorch",
@@ -135,6 +137,7 @@ pub const KEYS: [&str; 24] = [
     "command",
     "ca_bundle",
     "sudo",
+    "idle_stop",
     "kubernetes",
     "default",
     "profiles",
@@ -162,7 +165,8 @@ impl Layer {
             dependencies,
             command,
             ca_bundle,
-            sudo
+            sudo,
+            idle_stop
         );
         // shm_size and ipc decide the same thing (/dev/shm); the higher layer's choice wins.
         if over.ipc == Some(Ipc::Host) {

@@ -67,6 +67,9 @@ pub struct Profile {
     pub dependencies: Option<crate::dependencies::Settings>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
+    /// Stop the environment once it has been idle this long; off by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_stop: Option<crate::idle::IdleStop>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_bundle: Option<String>,
     /// Passwordless sudo for the container user ([`DEFAULT_SUDO`]).

@@ -257,6 +257,7 @@ pub(super) fn finish(name: &str, l: Layer) -> Result<Profile> {
         packages: l.packages.unwrap_or_default(),
         dependencies: l.dependencies,
         command: l.command.map(|c| c.0),
+        idle_stop: l.idle_stop,
         ca_bundle: l.ca_bundle,
         sudo: l.sudo.unwrap_or(DEFAULT_SUDO),
         workdir: WORKDIR.to_string(),

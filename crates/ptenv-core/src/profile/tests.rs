@@ -30,6 +30,19 @@ fn sudo_is_on_unless_a_layer_turns_it_off() {
 }
 
 #[test]
+fn idle_stop_is_off_unless_a_layer_sets_it_and_a_profile_may_change_it() {
+    let off = Sources::default()
+        .resolve("shell", &Layer::default())
+        .unwrap();
+    assert_eq!(off.idle_stop, None);
+    let sources = project("idle_stop: 2h\nprofiles:\n  t:\n    mode: shell\n    idle_stop: 90s\n");
+    let on = sources.resolve("jupyter", &Layer::default()).unwrap();
+    assert_eq!(on.idle_stop.map(|d| d.seconds), Some(7_200));
+    let own = sources.resolve("t", &Layer::default()).unwrap();
+    assert_eq!(own.idle_stop.map(|d| d.to_string()), Some("1m30s".into()));
+}
+
+#[test]
 fn builtins_parse_and_resolve() {
     for m in Mode::ALL {
         let p = Sources::default()

@@ -204,6 +204,16 @@ impl<'de> Deserialize<'de> for ShmSize {
     }
 }
 
+impl<'de> Deserialize<'de> for crate::idle::IdleStop {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        checked(d, |v| {
+            let text = scalar_string(&v)
+                .ok_or_else(|| bad("`idle_stop` must be a duration like `2h` or `30m`"))?;
+            crate::idle::IdleStop::parse(&text).map_err(bad)
+        })
+    }
+}
+
 /// `ipc: host` shares the host's IPC namespace and /dev/shm; `private` (Docker's default for
 /// `docker run`) gives the container its own /dev/shm sized by `shm_size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

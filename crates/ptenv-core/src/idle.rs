@@ -1,0 +1,192 @@
+//! Idle stop: a profile's `idle_stop` (a duration such as `2h`), the watcher that runs inside
+//! the container beside its main process and stops the container once nothing has happened for
+//! that long, and how its last words are read back (`ptenv ls`). No daemon on the host: the
+//! container stops itself, so it works the same on a server reached over ssh.
+
+use crate::modes::{ContainerFile, CONTAINER_DIR};
+
+/// How long an environment may sit idle, in seconds, as the profile wrote it (`2h`, `30m`,
+/// `90s`, `1h30m`, `1d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdleStop {
+    pub seconds: u64,
+}
+
+impl IdleStop {
+    /// `2h`, `30m`, `2s`, `1d`, or several of them (`1h30m`). A bare number is refused: is
+    /// `30` seconds or minutes?
+    pub fn parse(text: &str) -> Result<IdleStop, String> {
+        let text = text.trim();
+        let bad = || {
+            format!(
+                "`{text}` is not a duration: write a number with a unit, such as `2h`, `30m`, \
+                 `90s` or `1h30m` (d, h, m, s)"
+            )
+        };
+        let mut seconds: u64 = 0;
+        let mut digits = String::new();
+        let mut units = 0;
+        for c in text.chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let unit = match c {
+                'd' => 86_400,
+                'h' => 3_600,
+                'm' => 60,
+                's' => 1,
+                _ => return Err(bad()),
+            };
+            let n: u64 = digits.parse().map_err(|_| bad())?;
+            seconds = n
+                .checked_mul(unit)
+                .and_then(|s| seconds.checked_add(s))
+                .ok_or_else(bad)?;
+            digits.clear();
+            units += 1;
+        }
+        if units == 0 || !digits.is_empty() {
+            return Err(bad());
+        }
+        if seconds == 0 {
+            return Err(format!(
+                "`{text}` would stop the environment at once: give a positive duration such as \
+                 `2h`, or leave `idle_stop` out to never stop it"
+            ));
+        }
+        Ok(IdleStop { seconds })
+    }
+}
+
+/// `2h`, `1h30m`, `45s`: the shortest way to write it back.
+impl std::fmt::Display for IdleStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut left = self.seconds;
+        for (unit, name) in [(86_400, 'd'), (3_600, 'h'), (60, 'm'), (1, 's')] {
+            if left >= unit {
+                write!(f, "{}{name}", left / unit)?;
+                left %= unit;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl serde::Serialize for IdleStop {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The watcher inside the container (run by the image's `python3`).
+pub fn watcher_path() -> String {
+    format!("{CONTAINER_DIR}/idle-watch.py")
+}
+
+/// The watcher's file, owned by the user the container's command runs as (it must be able to
+/// end that command).
+pub fn watcher_file(uid: u32, gid: u32) -> ContainerFile {
+    ContainerFile {
+        path: watcher_path(),
+        contents: include_str!("idle/watch.py").as_bytes().to_vec(),
+        mode: 0o644,
+        uid,
+        gid,
+    }
+}
+
+/// `command` with the watcher started beside it: `sh` starts the watcher in the background and
+/// then becomes the command (exec), so the watcher's parent is the container's main process,
+/// the one it ends. A missing python3 is said on the container's output, and the command runs.
+pub fn watched(command: Vec<String>, limit: IdleStop) -> Vec<String> {
+    let script = format!(
+        "if command -v python3 >/dev/null; then python3 {} {} {} & \
+         else echo 'ptenv: idle_stop needs python3 in the image; this environment will not stop by itself' >&2; fi; \
+         exec \"$@\"",
+        watcher_path(),
+        limit.seconds,
+        limit
+    );
+    let mut out = vec!["/bin/sh".into(), "-c".into(), script, "sh".into()];
+    out.extend(command);
+    out
+}
+
+/// The label on a container with a watcher: its `idle_stop` (`2h`).
+pub const LABEL: &str = "dev.ptenv.idle-stop";
+
+/// What the watcher prints when it stops the environment, up to the duration.
+pub const STOPPED: &str = "ptenv: stopped: idle for ";
+
+/// The duration in the watcher's last words, if `log_tail` (the container's last output lines)
+/// ends with them: `ptenv ls` shows "stopped: idle 2h".
+pub fn stopped_idle(log_tail: &str) -> Option<String> {
+    let line = log_tail.lines().rev().find(|l| l.contains(STOPPED))?;
+    let rest = &line[line.find(STOPPED)? + STOPPED.len()..];
+    rest.split_whitespace().next().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit_and_are_written_back_short() {
+        for (text, seconds, shown) in [
+            ("2h", 7_200, "2h"),
+            ("30m", 1_800, "30m"),
+            ("2s", 2, "2s"),
+            ("1h30m", 5_400, "1h30m"),
+            ("90m", 5_400, "1h30m"),
+            ("1d", 86_400, "1d"),
+            (" 3s ", 3, "3s"),
+        ] {
+            let d = IdleStop::parse(text).unwrap();
+            assert_eq!(d.seconds, seconds, "{text}");
+            assert_eq!(d.to_string(), shown, "{text}");
+        }
+        for bad in ["", "30", "h", "2x", "2 h", "-1h", "1.5h", "h2"] {
+            let e = IdleStop::parse(bad).unwrap_err();
+            assert!(e.contains("is not a duration"), "{bad}: {e}");
+        }
+        assert!(IdleStop::parse("0s").unwrap_err().contains("at once"));
+        assert!(IdleStop::parse("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn the_watcher_starts_beside_the_command_which_stays_the_main_process() {
+        let cmd = watched(
+            vec![
+                "/bin/sh".into(),
+                "/etc/ptenv/entry.sh".into(),
+                "sleep".into(),
+            ],
+            IdleStop::parse("2h").unwrap(),
+        );
+        assert_eq!(cmd[..2], ["/bin/sh", "-c"]);
+        assert!(
+            cmd[2].contains("python3 /etc/ptenv/idle-watch.py 7200 2h &"),
+            "{}",
+            cmd[2]
+        );
+        assert!(cmd[2].ends_with("exec \"$@\""), "{}", cmd[2]);
+        assert_eq!(cmd[3..], ["sh", "/bin/sh", "/etc/ptenv/entry.sh", "sleep"]);
+        let file = watcher_file(1000, 1000);
+        assert_eq!(file.path, "/etc/ptenv/idle-watch.py");
+        let text = String::from_utf8(file.contents).unwrap();
+        assert!(
+            text.contains("say(\"stopped: idle for %s"),
+            "the log line ls reads"
+        );
+    }
+
+    #[test]
+    fn ls_reads_the_watcher_s_last_words() {
+        let tail = "[I 10:00] Jupyter Server is running\n\
+                    ptenv: stopped: idle for 2h (no session, no Jupyter activity, no GPU use since 2026-12-04T08:00:00Z)\n\
+                    [C 10:00] received signal 15, stopping\n";
+        assert_eq!(stopped_idle(tail).as_deref(), Some("2h"));
+        assert_eq!(stopped_idle("exited\n"), None);
+    }
+}
