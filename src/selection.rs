@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::catalog::DriverVersion;
-use crate::catalog::Status;
+use crate::catalog::Maturity;
 use crate::gpu::{Gpu, HostFacts, Source};
 use crate::profile::Variant;
 use crate::select::{Choice, Rejected, Verdict};
@@ -28,7 +28,7 @@ pub struct ChoiceJson<'a> {
     pub reasons: &'a [String],
     pub rejected: &'a [Rejected],
     pub source: &'static str,
-    pub status: &'a Option<Status>,
+    pub status: &'a Option<Maturity>,
     pub variant: Variant,
     pub warnings: &'a [String],
 }

@@ -508,7 +508,7 @@ mod tests {
     fn profile(mode: &str, yaml: &str) -> Profile {
         let layer = crate::profile::parse(yaml, Path::new("ptenv.yaml")).unwrap();
         let sources = Sources {
-            files: vec![crate::profile::Source {
+            files: vec![crate::profile::SourceFile {
                 origin: crate::profile::Origin::Project(PathBuf::from("ptenv.yaml")),
                 layer,
             }],

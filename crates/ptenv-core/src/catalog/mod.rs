@@ -39,16 +39,16 @@ pub type Cc = (u32, u32);
 /// How PyTorch's release matrix labels a CUDA line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum Maturity {
     Stable,
     Experimental,
 }
 
-impl Status {
+impl Maturity {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Stable => "stable",
-            Status::Experimental => "experimental",
+            Maturity::Stable => "stable",
+            Maturity::Experimental => "experimental",
         }
     }
 }
@@ -67,7 +67,7 @@ pub struct Line {
     /// The cuDNN major version in the tag (`cudnn9`) and the exact version inside.
     pub cudnn: u32,
     pub cudnn_full: Option<String>,
-    pub status: Status,
+    pub status: Maturity,
     /// Whether `pip install torch==<pytorch>` from PyPI gets this line.
     pub pypi_default: bool,
     /// Native code (SASS) compiled in: `sm_XY` as (X, Y).
@@ -124,7 +124,7 @@ struct RawLine {
     cuda_full: Option<String>,
     cudnn: u32,
     cudnn_full: Option<String>,
-    status: Status,
+    status: Maturity,
     pypi_default: bool,
     sass: Vec<String>,
     ptx: Vec<String>,

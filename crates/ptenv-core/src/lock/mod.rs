@@ -48,7 +48,7 @@ const HEADER: &str = "\
 pub struct Lock {
     pub version: u32,
     /// The machine the images were chosen for.
-    pub target: Target,
+    pub target: TargetMachine,
     /// Per profile, sorted by name.
     pub profiles: BTreeMap<String, Entry>,
 }
@@ -57,7 +57,7 @@ pub struct Lock {
 /// `--driver`/`--gpu`. `ptenv lock --check` re-resolves for it, so CI needs no GPU.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Target {
+pub struct TargetMachine {
     /// `x86_64`, `aarch64`.
     pub machine: String,
     /// The NVIDIA driver version; absent: no usable GPU, the images were chosen for the CPU.
@@ -131,12 +131,12 @@ impl Entry {
     }
 }
 
-impl Target {
+impl TargetMachine {
     /// The machine of `facts` as the lock records it. A host whose driver shows no GPU is
     /// recorded as the CPU, which is what the selection made of it.
-    pub fn of(facts: &HostFacts) -> Target {
+    pub fn of(facts: &HostFacts) -> TargetMachine {
         let cpu = facts.gpus.is_empty() && facts.source != Source::Override;
-        Target {
+        TargetMachine {
             machine: facts.machine.clone(),
             driver: if cpu { None } else { facts.driver.clone() },
             gpus: facts.gpus.iter().map(|g| g.cc_str()).collect(),

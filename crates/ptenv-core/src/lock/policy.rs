@@ -26,9 +26,9 @@ pub struct Pinned {
     /// The lock's entry for the profile.
     pub entry: Entry,
     /// The machine the lock was made for.
-    pub locked_for: Target,
+    pub locked_for: TargetMachine,
     /// This machine, as the lock would record it.
-    pub here: Target,
+    pub here: TargetMachine,
     /// The image this machine would choose now, when the lock pins another one.
     pub would_choose: Option<String>,
     /// The derived image's inputs that changed since the lock was written (the lock is kept,
@@ -54,7 +54,7 @@ pub fn for_up(
         return Ok(ForUp::NoLock);
     };
     let name = &profile.name;
-    let here = Target::of(facts);
+    let here = TargetMachine::of(facts);
     let Some(entry) = lock.profiles.get(name) else {
         return Ok(if relock {
             ForUp::Relock

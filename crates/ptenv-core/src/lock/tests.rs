@@ -46,7 +46,7 @@ pub(crate) fn lock() -> Lock {
     );
     Lock {
         version: VERSION,
-        target: Target {
+        target: TargetMachine {
             machine: "x86_64".into(),
             driver: Some(crate::catalog::driver("550.54.15")),
             gpus: vec!["8.6".into()],

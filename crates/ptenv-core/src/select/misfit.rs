@@ -9,7 +9,7 @@ pub struct Verdict {
     pub image: String,
     pub pytorch: String,
     pub cuda: String,
-    pub status: Status,
+    pub status: Maturity,
     pub pypi_default: bool,
     /// Whether it runs on the machine with the profile's `gpus:` and variant.
     pub fits: bool,

@@ -25,7 +25,7 @@ pub(crate) mod tests;
 
 use serde::Serialize;
 
-use crate::catalog::{self, Coverage, DriverVersion, Line, Status};
+use crate::catalog::{self, Coverage, DriverVersion, Line, Maturity};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, HostFacts, Problem, Source};
 use crate::image_facts::{self, Holds, ImageFacts, Requirement};
@@ -54,7 +54,7 @@ pub struct Choice {
     pub cpu_reason: Option<String>,
     /// PyTorch's label for the line, when it is in the catalog.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<Status>,
+    pub status: Option<Maturity>,
     /// What was pinned by the profile: "image", "cuda", or nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned: Option<&'static str>,

@@ -99,7 +99,7 @@ pub(super) fn preference_reason(line: &Line, fits: &[&'static Line]) -> String {
             "CUDA {} is the only line of PyTorch {} that fits{}.{pypi}",
             line.cuda_str(),
             line.pytorch_minor(),
-            if line.status == Status::Experimental {
+            if line.status == Maturity::Experimental {
                 " (PyTorch marks it experimental)"
             } else {
                 ""

@@ -11,7 +11,7 @@ pub(super) fn image_of(profile: &Profile, line: &Line, variant: Variant) -> Stri
 /// stable lines of the newest CUDA major, like 2.14's 13.0 and 13.2, the one PyPI's users
 /// run), then the newest CUDA.
 pub(super) fn rank(l: &Line) -> (bool, bool, (u32, u32)) {
-    (l.status == Status::Stable, l.pypi_default, l.cuda)
+    (l.status == Maturity::Stable, l.pypi_default, l.cuda)
 }
 
 pub(super) fn from_catalog(
