@@ -109,12 +109,16 @@ ensure_image() { # ensure_image KIND: the image with the current hash is in the 
     local repo tag
     repo=$(repo_of "$kind")
     for tag in $(tags_of "$kind"); do docker tag "$ref" "$repo:$tag"; done
-    # Superseded fixtures of this kind that no tag names any more. (Images built FROM a fixture
-    # carry its labels too, hence dangling only; and no -f: one in use stays.)
+    # Superseded fixtures of this kind that no tag names any more. Images built FROM a fixture
+    # carry its labels too, hence dangling only, and only of another hash: the intermediate
+    # images of a build running now on the current fixture are dangling as well. No -f: one in
+    # use stays.
     local id old
     id=$(docker image inspect -f '{{.Id}}' "$ref")
     for old in $(docker images -q --no-trunc --filter dangling=true --filter "label=dev.ptenv.testbed.fixture=$kind"); do
-        [ "$old" = "$id" ] || docker rmi "$old" >/dev/null 2>&1 || true
+        [ "$old" = "$id" ] && continue
+        [ "$(docker image inspect -f '{{index .Config.Labels "dev.ptenv.testbed.hash"}}' "$old" 2>/dev/null)" = "$hash" ] && continue
+        docker rmi "$old" >/dev/null 2>&1 || true
     done
     flock -u 9
 }
