@@ -598,25 +598,14 @@ mod tests {
         );
     }
 
+    use ptenv_core::testing::{nvml_host, rtx5090};
+
+    /// Driver 550.54.15 (CUDA 12.4) with `gpus`, as `source` gave them.
     fn facts(source: Source, gpus: Vec<Gpu>, problems: &[Problem]) -> HostFacts {
         HostFacts {
-            driver: Some(crate::catalog::driver("550.54.15")),
-            cuda_driver: Some((12, 4)),
-            gpus,
             source,
             problems: problems.to_vec(),
-            machine: "x86_64".into(),
-        }
-    }
-
-    fn rtx5090() -> Gpu {
-        Gpu {
-            index: 0,
-            name: "NVIDIA GeForce RTX 5090".into(),
-            uuid: "GPU-1".into(),
-            cc: (12, 0),
-            memory_bytes: 32 << 30,
-            arch: None,
+            ..nvml_host("550.54.15", gpus)
         }
     }
 

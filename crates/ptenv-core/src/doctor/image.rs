@@ -318,7 +318,7 @@ fn gpu_lines(facts: &HostFacts) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::{Gpu, Source};
+    use crate::gpu::Gpu;
     use crate::profile::{Layer, Profile, Sources, Version};
     use crate::select;
 
@@ -337,17 +337,7 @@ mod tests {
         }
     }
 
-    fn host(driver: &str, gpus: Vec<Gpu>) -> HostFacts {
-        let d = catalog::driver(driver);
-        HostFacts {
-            cuda_driver: catalog::cuda_for_driver(&d),
-            driver: Some(catalog::driver(driver)),
-            gpus,
-            source: Source::Nvml,
-            problems: vec![],
-            machine: "x86_64".into(),
-        }
-    }
+    use crate::testing::nvml_host as host;
 
     fn check(layer: Layer, facts: &HostFacts) -> Check {
         let p = profile(layer);

@@ -1,34 +1,18 @@
 use super::*;
 use crate::gpu::{Gpu, Source};
 
-pub(crate) fn host(driver: Option<&str>, gpus: Vec<Gpu>) -> HostFacts {
-    let d = driver.map(catalog::driver);
-    HostFacts {
-        cuda_driver: d.as_ref().and_then(catalog::cuda_for_driver),
-        driver: driver.map(catalog::driver),
-        gpus,
-        source: if driver.is_some() {
-            Source::Nvml
-        } else {
-            Source::None
-        },
-        problems: if driver.is_none() {
-            vec!["NVML: not found".into()]
-        } else {
-            vec![]
-        },
-        machine: "x86_64".into(),
-    }
-}
+pub(crate) use crate::testing::rtx5090;
 
-pub(crate) fn rtx5090() -> Gpu {
-    Gpu {
-        index: 0,
-        name: "NVIDIA GeForce RTX 5090".into(),
-        uuid: "GPU-1".into(),
-        cc: (12, 0),
-        memory_bytes: 32 << 30,
-        arch: None,
+pub(crate) fn host(driver: Option<&str>, gpus: Vec<Gpu>) -> HostFacts {
+    match driver {
+        Some(d) => crate::testing::nvml_host(d, gpus),
+        None => HostFacts {
+            gpus,
+            source: Source::None,
+            problems: vec!["NVML: not found".into()],
+            machine: "x86_64".into(),
+            ..HostFacts::default()
+        },
     }
 }
 
