@@ -441,6 +441,10 @@ pub struct DownArgs {
     /// Every ptenv container on this machine, of every project
     #[arg(long, conflicts_with = "mode")]
     pub all: bool,
+    /// Also remove the project's home volume (what `pip install` put there, caches, shell
+    /// history, VS Code's server); keys, tokens and images are kept
+    #[arg(long, conflicts_with_all = ["mode", "all"])]
+    pub purge: bool,
 }
 
 #[derive(Debug, Args)]

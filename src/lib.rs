@@ -11,8 +11,8 @@
 #![forbid(unsafe_code)]
 
 pub use ptenv_core::{
-    address, catalog, dependencies, error, export, identity, idle, image_facts, lock, package_name,
-    plan, select, shell, size, target,
+    address, catalog, dependencies, error, export, home, identity, idle, image_facts, lock,
+    package_name, plan, select, shell, size, target,
 };
 
 /// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel

@@ -51,6 +51,7 @@ pub async fn resolve(
     let platform = lock::platform(&facts.machine);
     let mut asked = BTreeMap::new();
     let mut profiles = BTreeMap::new();
+    let mut unresolved = false;
     for (name, profile, choice, deps) in chosen {
         let at = (choice.image.as_str(), platform.as_str());
         let mut entry = entry_for(&engine, &profile, at, &deps, &mut asked, p).await?;
@@ -61,13 +62,43 @@ pub async fn resolve(
         if entry.facts.is_none() && probe {
             entry.facts = probed_facts(&engine, &entry, p).await?;
         }
+        if !deps.pip.is_empty() {
+            let old = old.and_then(|l| l.profiles.get(&name));
+            entry.derived.resolved = resolved(&engine, project, &entry, old).await?;
+            unresolved |= entry.derived.resolved.is_empty();
+        }
         profiles.insert(name, entry);
+    }
+    if unresolved {
+        p.info(format!(
+            "no image built here installs the project's dependency files as they are now, so {LOCK_FILE} records no resolved versions for them; after `ptenv up`, `ptenv lock` records them"
+        ));
     }
     Ok(Lock {
         version: lock::VERSION,
         target: TargetMachine::of(facts),
         profiles,
     })
+}
+
+/// What the dependency layer resolved, from the image `ptenv up` built here for the same
+/// dependency files; else what `old` recorded for the same files (a machine without the image,
+/// e.g. CI, keeps it), else nothing yet.
+async fn resolved(
+    engine: &Engine,
+    project: &Path,
+    entry: &Entry,
+    old: Option<&Entry>,
+) -> Result<Vec<String>> {
+    let files = &entry.derived.dependencies;
+    let project = project.display().to_string();
+    if let Some(built) = engine.resolved_dependencies(&project, files).await? {
+        return Ok(built);
+    }
+    Ok(old
+        .filter(|o| o.derived.dependencies == *files)
+        .map(|o| o.derived.resolved.clone())
+        .unwrap_or_default())
 }
 
 /// The profiles a lock covers: the built-in ones and those the project defines. Profiles only

@@ -13,6 +13,7 @@ mod export;
 mod faults;
 mod files;
 mod gpuengine;
+mod home;
 mod idle;
 mod inspect;
 mod lifecycle;

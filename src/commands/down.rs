@@ -1,6 +1,7 @@
-//! `ptenv down [MODE|--all]`: stop and remove the project's containers (one profile's, or every
-//! ptenv container with `--all`). Keys, tokens and derived images are kept, so the next `up`
-//! is quick and the Jupyter URL stays the same.
+//! `ptenv down [MODE|--all|--purge]`: stop and remove the project's containers (one profile's,
+//! or every ptenv container with `--all`). Keys, tokens, derived images and the project's home
+//! volume are kept, so the next `up` is quick, the Jupyter URL stays the same and what the user
+//! installed is still there; `--purge` removes the home volume too (this project's only).
 
 use super::Ctx;
 use crate::cli::DownArgs;
@@ -32,8 +33,22 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
             p.info(format!("Removed {}", c.name));
             removed.push(c.name);
         }
-        Ok::<_, crate::error::Error>(removed)
+        let mut volumes = Vec::new();
+        if args.purge {
+            for name in engine.project_volumes(&project).await? {
+                engine.remove_volume(&name).await?;
+                p.info(format!(
+                    "Removed {name}, the project's home: what `pip install` put there, caches, shell history and VS Code's server"
+                ));
+                volumes.push(name);
+            }
+            if volumes.is_empty() {
+                p.info("No home volume for this project.");
+            }
+        }
+        Ok::<_, crate::error::Error>((removed, volumes))
     })?;
+    let (removed, volumes) = removed;
     if removed.is_empty() {
         p.info(match (&args.mode, args.all) {
             (_, true) => "No ptenv containers on this machine.".to_string(),
@@ -44,7 +59,8 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
     #[derive(serde::Serialize)]
     struct Removed {
         removed: Vec<String>,
+        volumes: Vec<String>,
     }
-    p.json(&Removed { removed });
+    p.json(&Removed { removed, volumes });
     Ok(0)
 }

@@ -34,6 +34,11 @@ pub fn run(ctx: &Ctx, args: UpArgs) -> Result<i32> {
                 up.container_name()
             ));
             p.result(format!("# dependencies: {}", up.dependencies.summary()));
+            let home = up.home_volume();
+            p.result(format!(
+                "# home: the volume {} at {} (kept by `down`, removed by `down --purge`)",
+                home.name, home.target
+            ));
             p.result(serde_yaml::to_string(&up.profile).expect("a profile serializes"));
             return Ok(0);
         }

@@ -10,7 +10,7 @@ use bollard::query_parameters::{BuildImageOptionsBuilder, ListImagesOptionsBuild
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::recipe::{Recipe, CA_ARG, CA_FLAG, PIP_ARGS, PROXY_ARGS, SYSTEM_BUNDLE};
+use super::recipe::{Recipe, CA_ARG, CA_FLAG, PIP_ARGS, PROXY_ARGS, RESOLVED, SYSTEM_BUNDLE};
 use super::tarball::{archive, Entry};
 use super::{error_text, Engine};
 use crate::error::{Error, Result};
@@ -321,6 +321,48 @@ impl Engine {
             })
             .max_by_key(|(created, _)| *created)
             .map(|(_, files)| files)
+    }
+
+    /// What the dependency layer resolved (`recipe::RESOLVED`, `name==version` lines) in the
+    /// newest image built for `project` with dependency files of these hashes; `None` when
+    /// there is no such image (or it was built before ptenv recorded it).
+    pub async fn resolved_dependencies(
+        &self,
+        project: &str,
+        files: &BTreeMap<String, String>,
+    ) -> Result<Option<Vec<String>>> {
+        let filters = HashMap::from([("label", vec![LABEL_DEPENDENCIES])]);
+        let options = ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let images = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .map_err(|e| super::failed("cannot list images", &self.endpoint, &e))?;
+        let newest = images
+            .iter()
+            .filter(|i| {
+                i.labels
+                    .get(LABEL_DEPENDENCIES)
+                    .and_then(|l| serde_json::from_str::<Built>(l).ok())
+                    .is_some_and(|b| b.project == project && b.files == *files)
+            })
+            .max_by_key(|i| i.created);
+        let Some(image) = newest else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.image_file(&image.id, RESOLVED).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect(),
+        ))
     }
 
     /// A file of an image, read through a container that is created and removed, never

@@ -12,6 +12,7 @@ pub mod pull;
 pub use ptenv_core::recipe;
 pub mod running;
 mod tarball;
+pub mod volume;
 
 use std::future::Future;
 use std::io::ErrorKind;

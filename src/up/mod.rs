@@ -92,6 +92,13 @@ pub struct Up {
     force: bool,
 }
 
+impl Up {
+    /// The project's home volume and where it is mounted, for `--dry-run`.
+    pub fn home_volume(&self) -> crate::plan::NamedVolume {
+        crate::home::volume(&self.project, &self.user)
+    }
+}
+
 /// Resolves the profile, passes the trust gate, chooses the image (with the lock) and prepares
 /// the mode's files; says on the way what the user should know (warnings, the CPU, the lock).
 pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {

@@ -147,16 +147,37 @@ impl Up {
         })
     }
 
+    /// Create the container with the project's home volume, made first when it is new (and
+    /// removed again when the container could not be made, so a failed first `up` leaves
+    /// nothing behind).
+    async fn create(&self, engine: &Engine, spec: Spec, pending: &Unfinished) -> Result<Placed> {
+        self.check_mounts()?;
+        let made_home = engine.ensure_home(&self.project).await?;
+        let placed = self.create_container(engine, spec, pending).await;
+        if made_home {
+            match &placed {
+                Ok(Placed::Ready(..)) => self.printer.info(format!(
+                    "Made {} for the container user's home: what is installed there with `pip install` lasts (`ptenv down --purge` removes it)",
+                    self.project.home_volume()
+                )),
+                // Best effort: another `up` of the project may have mounted it meanwhile.
+                _ => {
+                    let _ = engine.remove_volume(&self.project.home_volume()).await;
+                }
+            }
+        }
+        placed
+    }
+
     /// Create, copy the mode's files in, start. Handles the engine's refusals: memlock (retry
     /// without it), GPUs (clean error), a name taken by a concurrent `up` (wait for it).
-    async fn create(
+    async fn create_container(
         &self,
         engine: &Engine,
         mut spec: Spec,
         pending: &Unfinished,
     ) -> Result<Placed> {
         let p = &self.printer;
-        self.check_mounts()?;
         // Ports the engine has published, and ports that turned out taken at start.
         let mut avoid = engine.published_ports().await?;
         let wanted: Vec<u16> = spec.ports.iter().map(|port| port.host).collect();

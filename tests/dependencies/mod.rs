@@ -303,3 +303,59 @@ fn a_package_that_does_not_exist_fails_the_build_with_the_installer_s_own_line()
         assert!(p.containers().is_empty(), "{:?}", p.containers());
     }
 }
+
+#[test]
+fn the_lock_records_what_the_dependency_layer_resolved_and_check_reports_drift() {
+    let tb = Testbed::get();
+    let p = project("deps-lock", &tb.torch_repo, "");
+    p.write("requirements.txt", "torch\neinops\n");
+    chown(&p);
+
+    // Before any build: pinned, and said that no resolution is known yet.
+    let early = p.ptenv(&["lock"]).run();
+    early.assert_success();
+    assert!(
+        early.stderr.contains("records no resolved versions"),
+        "{early}"
+    );
+    assert!(!p.read("ptenv.lock").contains("resolved:"));
+
+    up(&p, &[]).assert_success();
+    image_of(&p, "shell");
+    let installed = exec(
+        &p,
+        &["python", "-c", "import einops; print(einops.__version__)"],
+    );
+    let einops = format!("einops=={}", installed.trim());
+
+    // After the build: the versions the layer installed, not the image's own torch.
+    let locked = p.ptenv(&["lock"]).run();
+    locked.assert_success();
+    let lock: serde_yaml::Value = serde_yaml::from_str(&p.read("ptenv.lock")).unwrap();
+    let resolved: Vec<String> = lock["profiles"]["shell"]["derived"]["resolved"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("no resolved list in {lock:?}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert!(resolved.contains(&einops), "{resolved:?}");
+    assert!(
+        !resolved.iter().any(|l| l.starts_with("torch==")),
+        "{resolved:?}"
+    );
+    p.ptenv(&["lock", "--check"]).run().assert_success();
+
+    // The lock says another version than the image built here resolved (as a lock made a
+    // while ago, before einops released): `--check` names the drift.
+    let text = p.read("ptenv.lock").replace(&einops, "einops==0.6.0");
+    p.write("ptenv.lock", &text);
+    let check = p.ptenv(&["lock", "--check"]).run();
+    check.assert_failure();
+    assert!(
+        check.stderr.contains(&format!(
+            "the dependency layer resolved differently: einops 0.6.0 → {}",
+            installed.trim()
+        )),
+        "{check}"
+    );
+}

@@ -364,26 +364,37 @@ fn compose_file_is_accepted_started_and_reachable_like_up() {
         memlock,
         "{ulimits:?}"
     );
-    let mounts: Vec<(String, String, bool)> = c["Mounts"]
+    let mut mounts: Vec<(String, String, bool)> = c["Mounts"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| {
+            // A named volume by its name (Compose prefixes it with the project), a bind by path.
+            let source = match m["Type"].as_str() {
+                Some("volume") => m["Name"].as_str().unwrap().to_string(),
+                _ => m["Source"].as_str().unwrap().to_string(),
+            };
             (
-                m["Source"].as_str().unwrap().to_string(),
+                source,
                 m["Destination"].as_str().unwrap().to_string(),
                 m["RW"].as_bool().unwrap(),
             )
         })
         .collect();
-    // The project only: ptenv's own files are in the image.
+    mounts.sort_by(|a, b| a.1.cmp(&b.1));
+    // The project and the home volume: ptenv's own files are in the image.
+    assert_eq!(mounts.len(), 2, "{mounts:?}");
+    assert!(
+        mounts[0].0.ends_with("_home") && mounts[0].1 == "/home/dev" && mounts[0].2,
+        "{mounts:?}"
+    );
     assert_eq!(
-        mounts,
-        vec![(
+        mounts[1],
+        (
             p.path().display().to_string(),
             "/workspace".to_string(),
             true
-        )],
+        ),
         "{mounts:?}"
     );
     assert_eq!(c["Config"]["WorkingDir"], "/workspace");

@@ -83,14 +83,15 @@ fn shell_runs_commands_with_piped_stdin_and_returns_the_exit_code() {
     assert_eq!(out.stdout, "streamed\nthrough\n", "{out}");
 
     // No TTY and no command: the login shell reads its commands from stdin, with the image's
-    // PATH back after /etc/profile.
+    // PATH back after /etc/profile, the user's own ~/.local/bin (pip's user installs) first.
     let out = p
         .ptenv(&["-q", "shell"])
         .stdin("echo \"path=$PATH\"; pwd; exit 5\n")
         .run();
     out.assert_exit(5);
     assert!(
-        out.stdout.contains("path=/opt/conda/bin:"),
+        out.stdout
+            .contains("path=/home/dev/.local/bin:/opt/conda/bin:"),
         "the image's PATH is lost:\n{out}"
     );
     assert!(out.stdout.contains("\n/workspace\n"), "{out}");
@@ -130,7 +131,11 @@ fn a_profile_s_own_command_still_gives_login_shells_the_image_s_environment() {
         ])
         .run();
     out.assert_success();
-    assert!(out.stdout.contains("path=/opt/conda/bin:"), "{out}");
+    assert!(
+        out.stdout
+            .contains("path=/home/dev/.local/bin:/opt/conda/bin:"),
+        "{out}"
+    );
     assert!(out.stdout.contains("from=it is here\n"), "{out}");
     assert!(out.stdout.ends_with("/opt/conda/bin/python\n"), "{out}");
     p.ptenv(&["down", "idle"]).run().assert_success();

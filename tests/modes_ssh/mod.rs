@@ -123,7 +123,10 @@ fn ssh_logs_in_with_the_pinned_key_only_as_the_user_in_the_workspace() {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], container_uid().to_string(), "{out}");
     assert_eq!(lines[1], "/workspace", "{out}");
-    assert!(lines[2].starts_with("path=/opt/conda/bin:"), "{out}");
+    assert!(
+        lines[2].starts_with("path=/home/dev/.local/bin:/opt/conda/bin:"),
+        "{out}"
+    );
     assert_eq!(lines[3], "nvidia=all", "{out}");
     assert_eq!(owner(&p.path().join("made-over-ssh")), container_uid());
 
@@ -444,8 +447,38 @@ fn as_root_in_root_s_folder_ssh_logs_in_as_root_with_the_key_only() {
     out.assert_success();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[..2], ["0", "/workspace"], "{out}");
-    assert!(lines[2].starts_with("path=/opt/conda/bin:"), "{out}");
+    assert!(
+        lines[2].starts_with("path=/root/.local/bin:/opt/conda/bin:"),
+        "{out}"
+    );
     assert_eq!(owner(&p.path().join("made-as-root")), 0);
     passwords_are_refused(&p, &c);
     p.ptenv(&["ssh", "--forget"]).run().assert_success();
+}
+
+#[test]
+fn what_an_ssh_session_leaves_in_the_home_survives_down_and_up() {
+    let tb = Testbed::get();
+    let p = fixture_project("ssh-home", &tb.small_repo, "");
+    let c = ssh_up(&p);
+    // As VS Code's Remote-SSH installs its server, and a shell keeps its history.
+    let out = ssh(
+        &p,
+        &c.config_file,
+        &[
+            &c.alias,
+            "mkdir -p ~/.vscode-server/bin && echo server > ~/.vscode-server/bin/marker && echo ls >> ~/.bash_history && stat -c %a ~",
+        ],
+    );
+    out.assert_success();
+    assert_eq!(out.stdout, "700\n", "{out}");
+    p.ptenv(&["down"]).run().assert_success();
+    let c = ssh_up(&p);
+    let out = ssh(
+        &p,
+        &c.config_file,
+        &[&c.alias, "cat ~/.vscode-server/bin/marker ~/.bash_history"],
+    );
+    out.assert_success();
+    assert_eq!(out.stdout, "server\nls\n", "{out}");
 }

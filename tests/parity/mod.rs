@@ -127,6 +127,22 @@ fn mount_flag(source: &std::path::Path, target: &str, extra: &str) -> [String; 2
     ]
 }
 
+/// The project's home as an expert would keep it: its named volume at the user's home,
+/// labelled with the project, and uv's run-time installs with the image's torch pinned (pip's
+/// are set in the image).
+fn home_flags(p: &Project) -> Vec<String> {
+    let volume = format!("ptenv-{}-home", ptenv::project::Project::new(p.path()).id);
+    vec![
+        "--mount".to_string(),
+        format!(
+            "type=volume,source={volume},target=/home/dev,volume-label=dev.ptenv.project={},volume-label=dev.ptenv.volume=home",
+            p.path().display()
+        ),
+        "-e".to_string(),
+        "UV_CONSTRAINT=/etc/ptenv/dependencies/image.txt".to_string(),
+    ]
+}
+
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -146,6 +162,7 @@ fn default_shell_profile_matches_docker_run() {
     flags.extend(["--shm-size".into(), half_ram().to_string()]);
     flags.extend(ulimit_flags(&ours, &[]));
     flags.extend(mount_flag(p.path(), "/workspace", ""));
+    flags.extend(home_flags(&p));
     let theirs = docker_create(&p, "ptenv-parity-default-docker", &flags, image);
     assert_parity(&ours, &theirs);
 }
@@ -182,6 +199,7 @@ fn ipc_host_ports_mounts_env_and_ulimits_match_docker_run() {
     ]);
     flags.extend(ulimit_flags(&ours, &["nofile=1024:4096"]));
     flags.extend(mount_flag(p.path(), "/workspace", ""));
+    flags.extend(home_flags(&p));
     flags.extend(mount_flag(&data_path, "/data", ",readonly"));
     flags.extend(mount_flag(&p.path().join("cache"), "/cache", ""));
     let theirs = docker_create(&p, "ptenv-parity-ipc-docker", &flags, image);
@@ -203,6 +221,7 @@ fn an_explicit_shm_size_matches_docker_run() {
     flags.extend(strings(&["--shm-size", "8g"]));
     flags.extend(ulimit_flags(&ours, &[]));
     flags.extend(mount_flag(p.path(), "/workspace", ""));
+    flags.extend(home_flags(&p));
     let theirs = docker_create(&p, "ptenv-parity-shm-docker", &flags, image);
     assert_parity(&ours, &theirs);
     assert_eq!(ours["HostConfig"]["ShmSize"], 8589934592u64);
@@ -274,6 +293,7 @@ fn gpu_row(name: &str, gpus_yaml: &str, gpus_flag: &str) {
         "stack=67108864",
     ]));
     flags.extend(mount_flag(p.path(), "/workspace", ""));
+    flags.extend(home_flags(&p));
     let theirs = docker_create(&p, &format!("{name}-docker"), &flags, &image);
     assert_parity(&ours, &theirs);
     assert!(ours["HostConfig"]["DeviceRequests"].is_array());

@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod error;
 pub mod export;
 pub mod gpu;
+pub mod home;
 pub mod identity;
 pub mod idle;
 pub mod image_facts;

@@ -17,6 +17,9 @@ pub const LABEL_CONFIG: &str = "dev.ptenv.config-hash";
 /// Who made the container: `<uid>:<ptenv data dir>`. Keys and tokens live in the data dir, so
 /// two users (or two HOMEs) of one project folder have different environments.
 pub const LABEL_OWNER: &str = "dev.ptenv.owner";
+/// On the volumes ptenv creates, what the volume is (`home`); with [`LABEL_PROJECT`] it names
+/// the one project the volume belongs to, so `down --purge` removes no other project's.
+pub const LABEL_VOLUME: &str = "dev.ptenv.volume";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
@@ -48,6 +51,13 @@ impl Project {
     /// `ptenv-<folder>-<hash>-<profile>`. Built-in profiles are named after their mode.
     pub fn container_name(&self, profile: &str) -> String {
         format!("ptenv-{}-{}", self.id, slug(profile))
+    }
+
+    /// `ptenv-<folder>-<hash>-home`: the named volume mounted at the container user's home in
+    /// every container of the project, so what the user installs or keeps there (`pip install`
+    /// into ~/.local, caches, shell history, VS Code's server) outlives the containers.
+    pub fn home_volume(&self) -> String {
+        format!("ptenv-{}-home", self.id)
     }
 
     /// The SSH host alias VS Code and `ssh` use: `ptenv-<folder>`, plus the hash so two
@@ -100,6 +110,7 @@ mod tests {
             format!("ptenv-{}-jupyter", p.id)
         );
         assert_eq!(p.ssh_alias(), format!("ptenv-{}", p.id));
+        assert_eq!(p.home_volume(), format!("ptenv-{}-home", p.id));
         assert!(Project::new(Path::new("/")).id.starts_with("project-"));
         assert!(Project::new(Path::new("/tmp/Ünïcødé"))
             .id

@@ -45,8 +45,12 @@ pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// The pip settings that reach the build as build args (pip reads them from the environment).
 pub const PIP_ARGS: [&str; 3] = ["PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"];
 /// Where the dependency layer keeps its files: the requirements it installed, the
-/// constraints, what the image had (`image.txt`) and what is installed after (`installed.txt`).
+/// constraints, the image's torch stack (`image.txt`), what the image had (`before.txt`), what
+/// is installed after (`installed.txt`) and the difference ([`RESOLVED`]).
 pub const DEPENDENCIES_DIR: &str = "/etc/ptenv/dependencies";
+/// What the dependency layer's install added or changed, `name==version` a line as `pip
+/// freeze` prints them (`installed.txt` less the image's own `before.txt`).
+pub const RESOLVED: &str = "/etc/ptenv/dependencies/resolved.txt";
 /// The pip constraints that keep the image's torch stack: written by the dependency layer
 /// from the image's own `pip list`, used by every later install.
 pub const IMAGE_CONSTRAINTS: &str = "/etc/ptenv/dependencies/image.txt";
@@ -228,6 +232,9 @@ impl Recipe<'_> {
                 name = u.name
             ));
         }
+        // The home the project's volume is mounted on, and what run-time installs need.
+        script.push("PY=$(command -v python3 || command -v python || true)".into());
+        script.extend(crate::home::image_code(u, &pin_image_stack()));
         // ptenv's own files for every container of the image (see `modes::image_files`).
         for f in crate::modes::image_files(u) {
             script.push(write_file(&f));
@@ -310,15 +317,6 @@ impl Recipe<'_> {
         };
         let reqs = format!("{DEPENDENCIES_DIR}/requirements.txt");
         let cons = format!("{DEPENDENCIES_DIR}/constraints.txt");
-        // `pip list` names the distributions as their metadata does (`torch`, `nvidia-cublas-cu12`).
-        let stack = crate::dependencies::IMAGE_STACK
-            .iter()
-            .map(|p| match p.strip_suffix('-') {
-                Some(prefix) => format!("{prefix}-[a-z0-9._-]+"),
-                None => p.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join("|");
         let uv_wanted = match d.installer {
             Installer::Pip => "",
             Installer::Auto | Installer::Uv => "1",
@@ -334,12 +332,9 @@ impl Recipe<'_> {
             root_file("requirements.txt", d.requirements_txt()),
             root_file("constraints.txt", d.constraints_txt()),
             // What the image has, pinned: the install may add packages, never replace these.
+            pin_image_stack(),
             format!(
-                "\"$PY\" -m pip list --format=freeze --disable-pip-version-check 2>/dev/null | grep -iE '^({stack})==' > {IMAGE_CONSTRAINTS} || true"
-            ),
-            format!(
-                "n=$(\"$PY\" -c 'import numpy; print(numpy.__version__.split(\".\")[0])' 2>/dev/null || true); \
-                 if [ -n \"$n\" ]; then echo \"numpy>=$n,<$((n + 1))\" >> {IMAGE_CONSTRAINTS}; fi"
+                "\"$PY\" -m pip list --format=freeze --disable-pip-version-check > {DEPENDENCIES_DIR}/before.txt 2>/dev/null || true"
             ),
             format!("echo \"ptenv: kept from the image: $(tr '\\n' ' ' < {IMAGE_CONSTRAINTS})\""),
             // uv reads its own names for pip's index settings.
@@ -358,9 +353,11 @@ impl Recipe<'_> {
                  else echo 'ptenv: installing the requirements with pip'; \
                  \"$PY\" -m pip install --disable-pip-version-check --no-cache-dir --progress-bar off -c {IMAGE_CONSTRAINTS} -c {cons} -r {reqs}; fi"
             ),
-            // What is installed now, for `ptenv lock`.
+            // What is installed now, and what the install added or changed (the layer's
+            // resolution, which `ptenv lock` records as RESOLVED).
             format!(
-                "\"$PY\" -m pip list --format=freeze --disable-pip-version-check > {DEPENDENCIES_DIR}/installed.txt"
+                "\"$PY\" -m pip list --format=freeze --disable-pip-version-check > {DEPENDENCIES_DIR}/installed.txt; \
+                 grep -vxF -f {DEPENDENCIES_DIR}/before.txt {DEPENDENCIES_DIR}/installed.txt > {RESOLVED} || true"
             ),
             "rm -rf /tmp/ptenv-uv /tmp/ptenv-ca.pem".to_string(),
         ];
@@ -429,6 +426,27 @@ fn ca_prelude() -> String {
          export PIP_CERT=/tmp/ptenv-ca.pem SSL_CERT_FILE=/tmp/ptenv-ca.pem \
          REQUESTS_CA_BUNDLE=/tmp/ptenv-ca.pem; \
          APT_CA='-o Acquire::https::CAInfo=/tmp/ptenv-ca.pem'; else APT_CA=''; fi"
+    )
+}
+
+/// Shell code that writes [`IMAGE_CONSTRAINTS`]: the image's torch stack as `pip list` shows it,
+/// pinned, and numpy's major version, for every later install (at build and at run time) to
+/// add packages next to them, never to replace them. The image's python is in `$PY`.
+fn pin_image_stack() -> String {
+    // `pip list` names the distributions as their metadata does (`torch`, `nvidia-cublas-cu12`).
+    let stack = crate::dependencies::IMAGE_STACK
+        .iter()
+        .map(|p| match p.strip_suffix('-') {
+            Some(prefix) => format!("{prefix}-[a-z0-9._-]+"),
+            None => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("|");
+    format!(
+        "mkdir -p {DEPENDENCIES_DIR}; \
+         \"$PY\" -m pip list --format=freeze --disable-pip-version-check 2>/dev/null | grep -iE '^({stack})==' > {IMAGE_CONSTRAINTS} || true; \
+         n=$(\"$PY\" -c 'import numpy; print(numpy.__version__.split(\".\")[0])' 2>/dev/null || true); \
+         if [ -n \"$n\" ]; then echo \"numpy>=$n,<$((n + 1))\" >> {IMAGE_CONSTRAINTS}; fi"
     )
 }
 

@@ -100,6 +100,9 @@ fn node_name(service: &str, i: u32) -> String {
     format!("{service}-{i}")
 }
 
+/// The compose file's name for the project's home volume.
+const HOME_VOLUME: &str = "home";
+
 pub fn render(input: &Input, layout: &Layout, node_count: Option<u32>) -> Result<Rendered> {
     let spec = input.spec;
     let b = &layout.bundle;
@@ -141,6 +144,19 @@ pub fn render(input: &Input, layout: &Layout, node_count: Option<u32>) -> Result
             bind_volume(&source, &m.target, m.readonly)
         })
         .collect();
+    // The home a named volume, as under `ptenv up`: `docker compose down` keeps it, `down -v`
+    // removes it. Compose names it after the compose project, so it is not `up`'s volume.
+    let mut volumes_top = Map::new();
+    for v in &spec.volumes {
+        volumes.push(
+            Map::new()
+                .set("type", "volume")
+                .set("source", HOME_VOLUME)
+                .set("target", v.target.as_str())
+                .into(),
+        );
+        volumes_top = volumes_top.set(HOME_VOLUME, Map::new());
+    }
     let mut secrets_used = Vec::new();
     let mut secrets_top = Map::new();
     for m in mode_files(input.setup) {
@@ -282,6 +298,9 @@ pub fn render(input: &Input, layout: &Layout, node_count: Option<u32>) -> Result
         Some(n) => (0..n.count).map(|i| node_name(&service_name, i)).collect(),
     };
     let mut top = Map::new().set("services", services);
+    if !volumes_top.is_empty() {
+        top = top.set("volumes", volumes_top);
+    }
     if !secrets_top.is_empty() {
         top = top.set("secrets", secrets_top);
     }
@@ -332,6 +351,18 @@ pub fn render(input: &Input, layout: &Layout, node_count: Option<u32>) -> Result
         "does: behind a TLS-inspecting proxy, the certificates the base image lacks go in".into(),
         format!("{CA_FLAG}=1 {CA_ARG}=\"$(cat corp-root.pem)\" docker compose build."),
     ]);
+    if let Some(v) = spec.volumes.first() {
+        header.extend([
+            String::new(),
+            format!(
+                "home: the volume `{HOME_VOLUME}` at {}, as `ptenv up` keeps one per project:",
+                v.target
+            ),
+            "`pip install` there lasts, with caches and shell history; `docker compose down`"
+                .into(),
+            "keeps it, `docker compose down -v` removes it.".into(),
+        ]);
+    }
     if spec.ulimits.iter().any(|u| u.name == "memlock") {
         header.extend([
             String::new(),
@@ -547,7 +578,13 @@ mod tests {
             .files
             .iter()
             .any(|f| f.path.starts_with("ptenv-jupyter/files")));
-        assert_eq!(s["volumes"].as_sequence().unwrap().len(), 1, "{}", r.text);
+        // The workspace and the home volume: no config file is mounted.
+        assert_eq!(s["volumes"].as_sequence().unwrap().len(), 2, "{}", r.text);
+        assert_eq!(s["volumes"][1]["type"], "volume");
+        assert_eq!(s["volumes"][1]["source"], "home");
+        assert_eq!(s["volumes"][1]["target"], "/home/dev");
+        let doc: serde_yaml::Value = serde_yaml::from_str(&r.text).unwrap();
+        assert!(doc["volumes"]["home"].is_mapping(), "{}", r.text);
         assert!(r.next[0].contains("PTENV_MEMLOCK=<its limit in bytes>"));
         assert!(r.next[1].contains("/lab?token=$(cat ptenv-jupyter/secrets/jupyter-token)"));
     }

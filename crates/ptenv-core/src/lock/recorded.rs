@@ -103,6 +103,12 @@ pub struct Derived {
     /// path: a changed file makes the entry stale.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dependencies: BTreeMap<String, String>,
+    /// What the dependency layer's install resolved to, `name==version` as `pip freeze`
+    /// prints them (what it added or changed in the image), read from the image `ptenv up`
+    /// built for these dependency files. Empty until one was built; `lock --check` compares
+    /// it with the image built here, when there is one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<String>,
     /// Who the image's user is. Always [`HOST_USER`]: the UID/GID are each machine's own, so
     /// they cannot be pinned without making the lock differ between teammates.
     pub user: String,
@@ -161,6 +167,7 @@ impl Derived {
             apt: profile.packages.apt.clone(),
             pip: profile.packages.pip.clone(),
             dependencies,
+            resolved: Vec::new(),
             user: HOST_USER.to_string(),
             recipe,
         }
@@ -185,6 +192,17 @@ impl Derived {
         if self.user != old.user {
             out.push(format!("user `{}` → `{}`", old.user, self.user));
         }
+        // Only when both sides know it: a lock made before any build, or a check on a
+        // machine without the image, has nothing to compare.
+        if !old.resolved.is_empty() && !self.resolved.is_empty() {
+            let moved = resolved_changes(&old.resolved, &self.resolved);
+            if !moved.is_empty() {
+                out.push(format!(
+                    "the dependency layer resolved differently: {}",
+                    moved.join(", ")
+                ));
+            }
+        }
         if out.is_empty() && self.recipe != old.recipe {
             // Same inputs, another Dockerfile: the base digest or ptenv's recipe changed.
             out.push(format!(
@@ -197,9 +215,43 @@ impl Derived {
     }
 }
 
+/// The differences between two `pip freeze` lists, one phrase each: `einops 0.8.0 → 0.8.1`,
+/// `+ rich 14.0.0` (new), `- rich 14.0.0` (gone). Names compare as PEP 503 normalizes them.
+pub fn resolved_changes(old: &[String], new: &[String]) -> Vec<String> {
+    let split = |lines: &[String]| -> BTreeMap<String, String> {
+        lines
+            .iter()
+            .map(|l| match l.split_once("==") {
+                Some((name, version)) => (
+                    crate::dependencies::normalize(name.trim()),
+                    version.trim().to_string(),
+                ),
+                // `name @ url` and other forms: the whole line is what is compared.
+                None => (l.trim().to_string(), String::new()),
+            })
+            .collect()
+    };
+    let (old, new) = (split(old), split(new));
+    let mut out = Vec::new();
+    for (name, version) in &new {
+        match old.get(name) {
+            Some(v) if v == version => {}
+            Some(v) => out.push(format!("{name} {v} → {version}")),
+            None => out.push(format!("+ {name} {version}").trim_end().to_string()),
+        }
+    }
+    for (name, version) in &old {
+        if !new.contains_key(name) {
+            out.push(format!("- {name} {version}").trim_end().to_string());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lock::tests::lock;
 
     #[test]
     fn probed_facts_round_trip_through_the_lock() {
@@ -219,5 +271,32 @@ mod tests {
         assert_eq!(judged.torch, f.torch);
         assert_eq!(judged.require_cuda, f.require_cuda);
         assert_eq!(judged.as_line(), f.as_line());
+    }
+
+    #[test]
+    fn a_layer_that_resolved_differently_is_said_package_by_package() {
+        let lines = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut old = lock().profiles["shell"].derived.clone();
+        old.resolved = lines(&["einops==0.8.0", "Rich==14.0.0", "six==1.17.0"]);
+        let mut new = old.clone();
+        new.resolved = lines(&["einops==0.8.1", "rich==14.0.0", "tqdm==4.67.1"]);
+        assert_eq!(
+            new.changes_from(&old),
+            vec!["the dependency layer resolved differently: einops 0.8.0 → 0.8.1, + tqdm 4.67.1, - six 1.17.0".to_string()]
+        );
+        // Nothing to compare on one side (no image built here, or an older lock): no change.
+        let mut unknown = old.clone();
+        unknown.resolved.clear();
+        assert!(unknown.changes_from(&old).is_empty());
+        assert!(old.changes_from(&unknown).is_empty());
+        // Recorded in the file, and read back.
+        let mut l = lock();
+        l.profiles.get_mut("shell").unwrap().derived = old.clone();
+        let text = render(&l);
+        assert!(
+            text.contains("      resolved:\n      - einops==0.8.0\n"),
+            "{text}"
+        );
+        assert_eq!(parse(&text, Path::new("ptenv.lock")).unwrap(), l);
     }
 }

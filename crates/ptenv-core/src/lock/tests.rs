@@ -23,6 +23,7 @@ pub(crate) fn entry(image: &str, digest: &str) -> Entry {
             apt: vec!["git".into()],
             pip: vec![],
             dependencies: BTreeMap::new(),
+            resolved: vec![],
             user: HOST_USER.into(),
             recipe: D1.into(),
         },

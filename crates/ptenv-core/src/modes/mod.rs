@@ -184,7 +184,9 @@ pub fn image_files(owner: &User) -> Vec<ContainerFile> {
                  \x20   if [ -O {USER_ENVIRONMENT_FILE} ]; then if [ -s {USER_ENVIRONMENT_FILE} ]; then ptenv_env={USER_ENVIRONMENT_FILE}; fi; fi\n\
                  fi\n\
                  if [ -r \"$ptenv_env\" ]; then . \"$ptenv_env\"; fi\n\
-                 unset ptenv_env\n"
+                 unset ptenv_env\n\
+                 {}\n",
+                crate::home::USER_BIN_ON_PATH
             ),
         ),
         root(
@@ -193,9 +195,12 @@ pub fn image_files(owner: &User) -> Vec<ContainerFile> {
             format!(
                 "#!/bin/sh\n\
                  # Written by ptenv: the container's command. Saves the environment for login\n\
-                 # shells, then runs the mode's program.\n\
+                 # shells, then runs the mode's program, with the console scripts of the\n\
+                 # user's own installs (~/.local/bin) on PATH.\n\
+                 {}\n\
                  {}\n\
                  exec \"$@\"\n",
+                crate::home::USER_BIN_ON_PATH,
                 save_environment_code()
             ),
         ),
@@ -246,6 +251,11 @@ mod tests {
         assert_eq!((entry.uid, entry.mode), (0, 0o755));
         let entry = String::from_utf8(entry.contents.clone()).unwrap();
         assert!(entry.contains(&save_environment_code()), "{entry}");
+        assert!(entry.contains(crate::home::USER_BIN_ON_PATH), "{entry}");
+        assert!(
+            hook.ends_with(&format!("{}\n", crate::home::USER_BIN_ON_PATH)),
+            "{hook}"
+        );
         assert!(entry.ends_with("exec \"$@\"\n"), "{entry}");
     }
 }

@@ -187,13 +187,15 @@ fn session_script() -> String {
          # Written by ptenv: every ssh session starts in /workspace with the container's\n\
          # environment (image ENV, the profile's env, NVIDIA_*).\n\
          if [ -r {ENVIRONMENT_FILE} ]; then . {ENVIRONMENT_FILE}; fi\n\
+         {user_bin}\n\
          cd /workspace 2>/dev/null || cd\n\
          shell=/bin/sh\n\
          if [ -x /bin/bash ]; then shell=/bin/bash; fi\n\
          if [ -n \"${{SSH_ORIGINAL_COMMAND:-}}\" ]; then\n\
          \x20   exec \"$shell\" -c \"$SSH_ORIGINAL_COMMAND\"\n\
          fi\n\
-         exec \"$shell\" -l\n"
+         exec \"$shell\" -l\n",
+        user_bin = crate::home::USER_BIN_ON_PATH
     )
 }
 
@@ -252,6 +254,7 @@ mod tests {
     fn sessions_load_the_environment_and_start_in_the_workspace() {
         let s = session_script();
         assert!(s.contains(". /etc/ptenv/environment"), "{s}");
+        assert!(s.contains(crate::home::USER_BIN_ON_PATH), "{s}");
         assert!(s.contains("cd /workspace"), "{s}");
         assert!(
             s.contains("exec \"$shell\" -c \"$SSH_ORIGINAL_COMMAND\""),

@@ -49,7 +49,7 @@ impl Spec {
         config.insert("Labels".into(), json!(self.labels));
         let mut host = serde_json::Map::new();
         // As docker's CLI sends `--mount`: `ReadOnly` only when set.
-        let mounts: Vec<Value> = self
+        let mut mounts: Vec<Value> = self
             .mounts
             .iter()
             .map(|m| {
@@ -60,6 +60,15 @@ impl Spec {
                 v
             })
             .collect();
+        // As docker's CLI sends `--mount type=volume,volume-label=…` (found by tests/parity).
+        mounts.extend(self.volumes.iter().map(|v| {
+            json!({
+                "Type": "volume",
+                "Source": v.name,
+                "Target": v.target,
+                "VolumeOptions": { "DriverConfig": {}, "Labels": v.labels },
+            })
+        }));
         host.insert("Mounts".into(), json!(mounts));
         // docker's CLI always sends PortBindings, `{}` without `-p` (found by tests/parity).
         let mut bindings = serde_json::Map::new();
@@ -160,6 +169,9 @@ impl Spec {
         for m in &self.mounts {
             flag("--mount", m.mount_flag());
         }
+        for v in &self.volumes {
+            flag("--mount", v.mount_flag());
+        }
         for e in &self.env {
             flag("-e", e.clone());
         }
@@ -207,7 +219,10 @@ mod tests {
         assert_eq!(body["ExposedPorts"], json!({"8888/tcp": {}}));
         assert_eq!(
             host["Mounts"],
-            json!([{"Type": "bind", "Source": "/home/ana/proj", "Target": "/workspace"}])
+            json!([{"Type": "bind", "Source": "/home/ana/proj", "Target": "/workspace"},
+                   {"Type": "volume", "Source": spec.volumes[0].name, "Target": "/home/dev",
+                    "VolumeOptions": {"DriverConfig": {},
+                                      "Labels": {"dev.ptenv.project": "/home/ana/proj", "dev.ptenv.volume": "home"}}}])
         );
         assert!(host.get("Binds").is_none());
         assert_eq!(host["Init"], true);
@@ -245,14 +260,25 @@ mod tests {
                 .map(|w| w[1].as_str())
                 .collect()
         };
-        assert_eq!(after("-e"), vec![format!("ODD={odd}")], "{argv:?}");
+        assert_eq!(
+            after("-e"),
+            vec![
+                format!("ODD={odd}"),
+                "UV_CONSTRAINT=/etc/ptenv/dependencies/image.txt".into()
+            ],
+            "{argv:?}"
+        );
         assert_eq!(after("--name"), vec![spec.name.as_str()]);
         // docker reads `--mount` as CSV: the field with `,` and `"` is quoted for it.
         assert_eq!(
             after("--mount"),
             vec![
                 "type=bind,source=/home/ana/proj,target=/workspace",
-                "type=bind,\"source=/data/a b,\"\"c\"\"\",target=/in,readonly"
+                "type=bind,\"source=/data/a b,\"\"c\"\"\",target=/in,readonly",
+                &format!(
+                    "type=volume,source={},target=/home/dev,volume-label=dev.ptenv.project=/home/ana/proj,volume-label=dev.ptenv.volume=home",
+                    spec.volumes[0].name
+                ),
             ]
         );
         let tail: Vec<String> = std::iter::once(spec.image.clone())

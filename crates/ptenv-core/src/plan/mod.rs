@@ -95,13 +95,7 @@ impl BindMount {
     /// The value of `--mount`, which docker reads as one CSV record: a field holding a `,`
     /// or a `"` is put in double quotes.
     pub fn mount_flag(&self) -> String {
-        let csv = |field: String| {
-            if field.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", field.replace('"', "\"\""))
-            } else {
-                field
-            }
-        };
+        let csv = csv_field;
         let mut fields = vec![
             "type=bind".to_string(),
             csv(format!("source={}", self.source)),
@@ -111,6 +105,41 @@ impl BindMount {
             fields.push("readonly".into());
         }
         fields.join(",")
+    }
+}
+
+/// `--mount type=volume,source=…,target=…,volume-label=…`: a named volume the engine keeps (the
+/// project's home, see `home`). A new, empty volume is filled with what the image has at the
+/// target. The labels go with the mount, so a volume the engine makes from it (a pasted
+/// `docker run` line) is labelled as the one `up` makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedVolume {
+    pub name: String,
+    pub target: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl NamedVolume {
+    /// The value of `--mount`, one CSV record as docker reads it.
+    pub fn mount_flag(&self) -> String {
+        let mut fields = vec![
+            "type=volume".to_string(),
+            csv_field(format!("source={}", self.name)),
+            csv_field(format!("target={}", self.target)),
+        ];
+        for (k, v) in &self.labels {
+            fields.push(csv_field(format!("volume-label={k}={v}")));
+        }
+        fields.join(",")
+    }
+}
+
+/// A field of docker's `--mount` CSV: in double quotes when it holds a `,` or a `"`.
+fn csv_field(field: String) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field
     }
 }
 
@@ -136,6 +165,8 @@ pub struct Spec {
     pub labels: BTreeMap<String, String>,
     /// The project folder first, then the profile's mounts.
     pub mounts: Vec<BindMount>,
+    /// Named volumes: the project's home.
+    pub volumes: Vec<NamedVolume>,
     pub ports: Vec<PublishedPort>,
     pub gpus: Option<GpuRequest>,
     /// Bytes of /dev/shm; `None` with `ipc_host` (the host's /dev/shm is used, a size would be
@@ -151,7 +182,12 @@ pub struct Spec {
 /// next `up` recreate the container.
 pub fn plan(input: &Input) -> Spec {
     let p = input.profile;
-    let mut env: BTreeMap<String, String> = p.env.clone();
+    // What makes run-time installs work and last (see `home`); the profile may change it.
+    let mut env: BTreeMap<String, String> = crate::home::ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.extend(p.env.clone());
     // The mode's variables are what makes the mode work (e.g. where Jupyter's token file is):
     // they win over the profile's.
     for (k, v) in &input.setup.env {
@@ -248,6 +284,7 @@ pub fn plan(input: &Input) -> Spec {
         workdir: p.workdir.clone(),
         labels,
         mounts,
+        volumes: vec![crate::home::volume(input.project, input.user)],
         ports,
         gpus,
         shm_size,

@@ -97,7 +97,11 @@ fn mounts_env_ports_and_command() {
     );
     assert_eq!(
         spec.env,
-        vec!["A=1", "JUPYTER_TOKEN_FILE=/etc/ptenv/jupyter/token"]
+        vec![
+            "A=1",
+            "JUPYTER_TOKEN_FILE=/etc/ptenv/jupyter/token",
+            "UV_CONSTRAINT=/etc/ptenv/dependencies/image.txt"
+        ]
     );
     assert_eq!(spec.cmd, vec!["jupyter", "lab"]);
     assert_eq!(
@@ -108,6 +112,27 @@ fn mounts_env_ports_and_command() {
     assert_eq!(
         body["HostConfig"]["PortBindings"]["6006/tcp"],
         json!([{"HostIp": "0.0.0.0", "HostPort": "6006"}])
+    );
+}
+
+#[test]
+fn the_home_is_mounted_and_the_profile_may_change_uv_s_constraints() {
+    let spec = spec_for(
+        &profile("shell", "env: {UV_CONSTRAINT: ''}\n"),
+        false,
+        &Setup::default(),
+    );
+    assert!(
+        spec.env.contains(&"UV_CONSTRAINT=".to_string()),
+        "{:?}",
+        spec.env
+    );
+    assert_eq!(spec.volumes.len(), 1);
+    assert_eq!(spec.volumes[0].target, "/home/dev");
+    assert!(
+        spec.volumes[0].name.ends_with("-home"),
+        "{:?}",
+        spec.volumes
     );
 }
 
@@ -202,6 +227,19 @@ fn the_config_hash_ignores_moved_ports_and_memlock_caps_but_sees_changes() {
     );
     assert_ne!(with_file.config_hash(), spec.config_hash());
     assert_eq!(spec.config_hash().len(), 16);
+}
+
+#[test]
+fn a_volume_label_with_a_comma_or_quote_is_one_csv_field() {
+    let v = NamedVolume {
+        name: "ptenv-x-home".into(),
+        target: "/home/dev".into(),
+        labels: BTreeMap::from([("dev.ptenv.project".into(), "/p/a,\"b\"".into())]),
+    };
+    assert_eq!(
+        v.mount_flag(),
+        "type=volume,source=ptenv-x-home,target=/home/dev,\"volume-label=dev.ptenv.project=/p/a,\"\"b\"\"\""
+    );
 }
 
 #[test]
