@@ -17,7 +17,7 @@ use crate::engine::{block_on, Engine};
 use crate::error::{Error, Result};
 use crate::gpu::{self, HostFacts};
 use crate::identity::User;
-use crate::lock::{self, Derived, Entry, ForUp, Lock, Pinned, Settings, Target, LOCK_FILE};
+use crate::lock::{self, Derived, Entry, ForUp, Lock, Pinned, Settings, TargetMachine, LOCK_FILE};
 use crate::output::Printer;
 use crate::profile::{self, Layer, Mode, Profile, Sources};
 use crate::project::hex;
@@ -76,7 +76,7 @@ pub async fn resolve(
     }
     Ok(Lock {
         version: lock::VERSION,
-        target: Target::of(facts),
+        target: TargetMachine::of(facts),
         profiles,
     })
 }
@@ -139,7 +139,7 @@ pub fn misfits_by_facts(sources: &Sources, lock: &Lock, facts: &HostFacts) -> Re
             out.push(format!(
                 "profile `{name}`: {} cannot run on {}, by what the image contains: it {}",
                 entry.image,
-                Target::of(facts).describe(),
+                TargetMachine::of(facts).describe(),
                 v.refusals.join("; it ")
             ));
         }
@@ -228,9 +228,9 @@ pub fn recipe_hash(profile: &Profile, base: &str, deps: &Dependencies) -> Result
 }
 
 /// The facts of the machine a lock was made for, to resolve again as it was resolved.
-pub fn facts_of(t: &Target) -> Result<HostFacts> {
+pub fn facts_of(t: &TargetMachine) -> Result<HostFacts> {
     let mut facts = match &t.driver {
-        Some(d) => gpu::from_overrides(Some(d), &t.gpus).map_err(|e| {
+        Some(d) => gpu::from_overrides(Some(d.as_str()), &t.gpus).map_err(|e| {
             e.context(format!("{LOCK_FILE}: `target`"))
                 .hint("run `ptenv lock` to write the file again")
         })?,
@@ -290,7 +290,7 @@ pub enum How {
     /// `--relock`: the lock was written again for this machine.
     Relocked {
         path: PathBuf,
-        target: Target,
+        target: TargetMachine,
         changes: Vec<String>,
         entry: Box<Entry>,
     },
@@ -452,24 +452,27 @@ mod tests {
     fn the_target_round_trips_to_the_same_selection_facts() {
         let gpus = ["8.6".to_string(), "9.0".to_string()];
         let planned = gpu::facts_for(Some("550.54.15"), &gpus).unwrap();
-        let t = Target::of(&planned);
-        assert_eq!(t.driver.as_deref(), Some("550.54.15"));
+        let t = TargetMachine::of(&planned);
+        assert_eq!(t.driver.as_ref().map(|d| d.as_str()), Some("550.54.15"));
         assert_eq!(t.gpus, gpus);
         let back = facts_of(&t).unwrap();
         assert_eq!(back.driver, planned.driver);
         assert_eq!(back.gpus, planned.gpus);
         // `--driver` alone: GPUs unknown, the driver kept.
-        let driver_only = Target::of(&gpu::facts_for(Some("535.104.05"), &[]).unwrap());
-        assert_eq!(driver_only.driver.as_deref(), Some("535.104.05"));
+        let driver_only = TargetMachine::of(&gpu::facts_for(Some("535.104.05"), &[]).unwrap());
+        assert_eq!(
+            driver_only.driver.as_ref().map(|d| d.as_str()),
+            Some("535.104.05")
+        );
         assert!(driver_only.gpus.is_empty());
         // A detected driver without GPUs was chosen for as the CPU, and is recorded so.
         let no_gpu = HostFacts {
-            driver: Some("550.54.15".into()),
+            driver: Some(crate::catalog::driver("550.54.15")),
             source: Source::Nvml,
             machine: "x86_64".into(),
             ..HostFacts::default()
         };
-        let t = Target::of(&no_gpu);
+        let t = TargetMachine::of(&no_gpu);
         assert_eq!(t.driver, None);
         let cpu = facts_of(&t).unwrap();
         assert_eq!((cpu.driver, cpu.machine.as_str()), (None, "x86_64"));
@@ -498,11 +501,11 @@ mod tests {
         let user: Layer = serde_yaml::from_str("profiles:\n  mine:\n    mode: shell\n").unwrap();
         let sources = Sources {
             files: vec![
-                profile::Source {
+                profile::SourceFile {
                     origin: profile::Origin::User("/home/u/.config/ptenv/config.yaml".into()),
                     layer: user,
                 },
-                profile::Source {
+                profile::SourceFile {
                     origin: profile::Origin::Project("/p/ptenv.yaml".into()),
                     layer: project,
                 },
@@ -521,7 +524,7 @@ mod tests {
         assert_eq!(read(&path).unwrap(), None);
         let l = Lock {
             version: lock::VERSION,
-            target: Target {
+            target: TargetMachine {
                 machine: "x86_64".into(),
                 driver: None,
                 gpus: vec![],

@@ -4,7 +4,8 @@
 
 use serde::Serialize;
 
-use crate::catalog::Status;
+use crate::catalog::DriverVersion;
+use crate::catalog::Maturity;
 use crate::gpu::{Gpu, HostFacts, Source};
 use crate::profile::Variant;
 use crate::select::{Choice, Rejected, Verdict};
@@ -13,20 +14,21 @@ use crate::select::{Choice, Rejected, Verdict};
 #[derive(Serialize)]
 pub struct ChoiceJson<'a> {
     pub cuda: &'a Option<String>,
-    pub driver: &'a Option<String>,
+    pub driver: &'a Option<DriverVersion>,
     pub driver_cuda: Option<String>,
     pub gpu: bool,
     pub gpus: Vec<GpuJson<'a>>,
     pub image: &'a str,
     pub machine: &'a str,
     pub pinned: Option<&'static str>,
-    pub problems: &'a [String],
+    /// The problems as sentences, as `ptenv select --json` has always written them.
+    pub problems: Vec<String>,
     pub profile: &'a str,
     pub pytorch: &'a str,
     pub reasons: &'a [String],
     pub rejected: &'a [Rejected],
     pub source: &'static str,
-    pub status: &'a Option<Status>,
+    pub status: &'a Option<Maturity>,
     pub variant: Variant,
     pub warnings: &'a [String],
 }
@@ -55,7 +57,7 @@ impl<'a> ChoiceJson<'a> {
             image: &choice.image,
             machine: &facts.machine,
             pinned: choice.pinned,
-            problems: &facts.problems,
+            problems: facts.problems.iter().map(|p| p.to_string()).collect(),
             profile,
             pytorch: &choice.pytorch,
             reasons: &choice.reasons,
@@ -85,7 +87,7 @@ impl<'a> GpuJson<'a> {
 /// `ptenv select --list --json`.
 #[derive(Serialize)]
 pub struct MatrixJson<'a> {
-    pub driver: &'a Option<String>,
+    pub driver: &'a Option<DriverVersion>,
     pub driver_cuda: Option<String>,
     pub gpus: Vec<String>,
     pub lines: &'a [Verdict],

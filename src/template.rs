@@ -97,13 +97,13 @@ shm_size: {shm}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{Gpus, Layer, Origin, ShmSize, Source, Sources};
+    use crate::profile::{Gpus, Layer, Origin, ShmSize, SourceFile, Sources};
     use std::path::{Path, PathBuf};
 
     fn resolve(text: &str) -> crate::profile::Profile {
         let layer = profile::parse(text, Path::new("ptenv.yaml")).unwrap();
         let sources = Sources {
-            files: vec![Source {
+            files: vec![SourceFile {
                 origin: Origin::Project(PathBuf::from("ptenv.yaml")),
                 layer,
             }],

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{id, Check};
-use crate::gpu::{HostFacts, Source};
+use crate::gpu::{HostFacts, Problem, Source};
 
 /// `PTENV_SYSROOT`, else `/`.
 pub fn sysroot() -> PathBuf {
@@ -299,7 +299,7 @@ pub fn check_kernel(k: &KernelFacts, pci: &[PciDevice], wsl: bool) -> Check {
 /// Link 3: NVML answers with the driver, its CUDA version and the GPUs. The NVIDIA container
 /// toolkit itself uses NVML, so a driver that only the kernel module vouches for is not enough.
 pub fn check_nvml(facts: &HostFacts) -> Check {
-    let driver = facts.driver.as_deref().unwrap_or("unknown");
+    let driver = facts.driver.as_ref().map_or("unknown", |d| d.as_str());
     let cuda = facts
         .driver_cuda()
         .map(|(a, b)| format!("CUDA {a}.{b}"))
@@ -338,8 +338,11 @@ pub fn check_nvml(facts: &HostFacts) -> Check {
             .evidence_all(problems)
             .fix("install the NVIDIA driver with its user-space libraries (libnvidia-ml.so.1 comes with it) and reboot"),
         Source::Sysfs | Source::Procfs | Source::NvidiaSmi => {
-            let text = facts.problems.join(" ").to_ascii_lowercase();
-            let fix = if text.contains("mismatch") {
+            let mismatch = facts
+                .problems
+                .iter()
+                .any(|p| matches!(p, Problem::VersionMismatch { .. }));
+            let fix = if mismatch {
                 "the driver's libraries and the loaded kernel module differ (usually after a driver upgrade): reboot, or reload the module (`sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia`)"
             } else {
                 "install the driver's user-space libraries that match the kernel module (libnvidia-ml.so.1: package nvidia-utils-<branch> / libnvidia-compute-<branch>), or reinstall the driver"
@@ -357,23 +360,31 @@ pub fn check_nvml(facts: &HostFacts) -> Check {
 
 /// NVML answered but not about everything: a GPU that does not answer is lost to every
 /// container, and without libcuda on the host the toolkit has no libcuda to inject.
-fn nvml_problems(c: Check, problems: &[String]) -> Check {
+fn nvml_problems(c: Check, problems: &[Problem]) -> Check {
     let Some(first) = problems.first() else {
         return c;
     };
-    let fix = if problems.iter().any(|p| p.contains("does not answer")) {
+    let fix = if problems
+        .iter()
+        .any(|p| matches!(p, Problem::GpuNotAnswering { .. }))
+    {
         "a GPU that does not answer has usually fallen off the bus (Xid 79) or overheated: read `sudo dmesg | grep -i xid`; it comes back after a reboot"
-    } else if problems.iter().any(|p| p.contains("CUDA version")) {
+    } else if problems
+        .iter()
+        .any(|p| matches!(p, Problem::CudaVersionUnread { .. }))
+    {
         "libcuda.so.1 is missing on the host, and containers get theirs from the host: install the driver's CUDA library (libnvidia-compute-<branch>, or reinstall the driver)"
     } else {
         "read `nvidia-smi -q` and `sudo dmesg | grep -i nvidia`"
     };
+    // The check is NVML's own, so the sentence goes without its "NVML: " source.
+    let first = first.to_string();
     Check {
         status: super::Status::Warn,
         summary: format!(
             "{}; but {}",
             c.summary,
-            first.strip_prefix("NVML: ").unwrap_or(first)
+            first.strip_prefix("NVML: ").unwrap_or(&first)
         ),
         ..c
     }
@@ -587,25 +598,14 @@ mod tests {
         );
     }
 
-    fn facts(source: Source, gpus: Vec<Gpu>, problems: &[&str]) -> HostFacts {
-        HostFacts {
-            driver: Some("550.54.15".into()),
-            cuda_driver: Some((12, 4)),
-            gpus,
-            source,
-            problems: problems.iter().map(|p| p.to_string()).collect(),
-            machine: "x86_64".into(),
-        }
-    }
+    use ptenv_core::testing::{nvml_host, rtx5090};
 
-    fn rtx5090() -> Gpu {
-        Gpu {
-            index: 0,
-            name: "NVIDIA GeForce RTX 5090".into(),
-            uuid: "GPU-1".into(),
-            cc: (12, 0),
-            memory_bytes: 32 << 30,
-            arch: None,
+    /// Driver 550.54.15 (CUDA 12.4) with `gpus`, as `source` gave them.
+    fn facts(source: Source, gpus: Vec<Gpu>, problems: &[Problem]) -> HostFacts {
+        HostFacts {
+            source,
+            problems: problems.to_vec(),
+            ..nvml_host("550.54.15", gpus)
         }
     }
 
@@ -627,7 +627,10 @@ mod tests {
         let c = check_nvml(&facts(
             Source::Nvml,
             vec![rtx5090()],
-            &["NVML: GPU 1 does not answer (GPU is lost); it is left out"],
+            &[Problem::GpuNotAnswering {
+                index: 1,
+                detail: "GPU is lost".into(),
+            }],
         ));
         assert_eq!(c.status, Status::Warn, "{c:?}");
         assert!(
@@ -639,7 +642,9 @@ mod tests {
         let c = check_nvml(&facts(
             Source::Nvml,
             vec![rtx5090()],
-            &["NVML: cannot read the CUDA version of the driver (NVML Shared Library Not Found); derived from the driver branch instead"],
+            &[Problem::CudaVersionUnread {
+                detail: "NVML Shared Library Not Found".into(),
+            }],
         ));
         assert_eq!(c.status, Status::Warn);
         assert!(c.fix.unwrap().contains("libcuda.so.1"));
@@ -648,7 +653,9 @@ mod tests {
     #[test]
     fn nvml_failing_is_named_with_its_cause() {
         let c = check_nvml(&HostFacts {
-            problems: vec!["NVML: libnvidia-ml.so.1 is not installed".into()],
+            problems: vec![Problem::NvmlUnavailable {
+                detail: "libnvidia-ml.so.1 is not installed".into(),
+            }],
             ..HostFacts::default()
         });
         assert_eq!(c.status, Status::Fail);
@@ -656,12 +663,20 @@ mod tests {
         let c = check_nvml(&facts(
             Source::Sysfs,
             vec![],
-            &["NVML: Driver/library version mismatch"],
+            &[Problem::VersionMismatch {
+                detail: "NVML: Driver/library version mismatch".into(),
+            }],
         ));
         assert_eq!(c.status, Status::Fail);
         assert!(c.summary.contains("550.54.15"));
         assert!(c.fix.unwrap().contains("reboot"));
-        let c = check_nvml(&facts(Source::Procfs, vec![], &["NVML: not found"]));
+        let c = check_nvml(&facts(
+            Source::Procfs,
+            vec![],
+            &[Problem::NvmlUnavailable {
+                detail: "not found".into(),
+            }],
+        ));
         assert!(c.fix.unwrap().contains("libnvidia-ml.so.1"));
     }
 

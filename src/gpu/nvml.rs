@@ -10,11 +10,12 @@ use nvml_wrapper::enums::device::DeviceArchitecture;
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::Nvml;
 
-use super::{parse, Found, Gpu};
+use super::{parse, Found, Gpu, Problem};
+use crate::catalog::DriverVersion;
 
 /// Load NVML (the file `lib`, else `libnvidia-ml.so.1` by the loader's search) and read the
 /// driver and every GPU.
-pub fn probe(lib: Option<&Path>) -> Result<Found, String> {
+pub fn probe(lib: Option<&Path>) -> Result<Found, Problem> {
     let nvml = match lib {
         Some(path) => Nvml::builder().lib_path(path.as_os_str()).init(),
         None => Nvml::init(),
@@ -23,31 +24,34 @@ pub fn probe(lib: Option<&Path>) -> Result<Found, String> {
 
     let mut found = Found::default();
     match nvml.sys_driver_version() {
-        Ok(v) => found.driver = Some(v.trim().to_string()),
-        Err(e) => found.problems.push(format!(
-            "NVML: cannot read the driver version: {}",
-            describe(&e)
-        )),
+        Ok(v) => match DriverVersion::parse(&v) {
+            Some(d) => found.driver = Some(d),
+            None => found.problems.push(Problem::DriverVersionUnread {
+                detail: format!("`{}` is not a version ptenv can read", v.trim()),
+            }),
+        },
+        Err(e) => found.problems.push(Problem::DriverVersionUnread {
+            detail: describe(&e),
+        }),
     }
     // The _v2 call answers only when libcuda is installed (docs/compatibility.md §5); without
     // it the CUDA version is derived from the driver branch by `HostFacts::driver_cuda`.
     match nvml.sys_cuda_driver_version() {
         Ok(v) => found.cuda_driver = parse::cuda_driver_int(v),
-        Err(e) => found.problems.push(format!(
-            "NVML: cannot read the CUDA version of the driver ({}); derived from the driver branch instead",
-            describe(&e)
-        )),
+        Err(e) => found.problems.push(Problem::CudaVersionUnread {
+            detail: describe(&e),
+        }),
     }
-    let count = nvml
-        .device_count()
-        .map_err(|e| format!("NVML: cannot count the GPUs: {}", describe(&e)))?;
+    let count = nvml.device_count().map_err(|e| Problem::NvmlUnavailable {
+        detail: format!("cannot count the GPUs: {}", describe(&e)),
+    })?;
     for index in 0..count {
         match gpu(&nvml, index) {
             Ok(g) => found.gpus.push(g),
-            Err(e) => found.problems.push(format!(
-                "NVML: GPU {index} does not answer ({}); it is left out",
-                describe(&e)
-            )),
+            Err(e) => found.problems.push(Problem::GpuNotAnswering {
+                index,
+                detail: describe(&e),
+            }),
         }
     }
     Ok(found)
@@ -72,19 +76,25 @@ fn gpu(nvml: &Nvml, index: u32) -> Result<Gpu, NvmlError> {
 }
 
 /// Why NVML did not start, in words that point at the cause.
-fn init_problem(e: &NvmlError, lib: Option<&Path>) -> String {
-    match e {
+fn init_problem(e: &NvmlError, lib: Option<&Path>) -> Problem {
+    let detail = match e {
         NvmlError::LibloadingError(le) => match lib {
             Some(path) => format!(
-                "NVML: cannot load {} (set by PTENV_NVML_LIB): {le}",
+                "cannot load {} (set by PTENV_NVML_LIB): {le}",
                 path.display()
             ),
-            None => format!(
-                "NVML: libnvidia-ml.so.1 is not installed or not on the library path ({le})"
-            ),
+            None => {
+                format!("libnvidia-ml.so.1 is not installed or not on the library path ({le})")
+            }
         },
-        other => format!("NVML: {}", describe(other)),
-    }
+        NvmlError::LibRmVersionMismatch => {
+            return Problem::VersionMismatch {
+                detail: format!("NVML: {}", describe(e)),
+            }
+        }
+        other => describe(other),
+    };
+    Problem::NvmlUnavailable { detail }
 }
 
 /// One NVML error as a phrase, with the NVML code name for searching.

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{layer_from_bytes, Layer, Origin, Source, Sources, MAX_FILE_BYTES, PROJECT_FILE};
+use super::{layer_from_bytes, Layer, Origin, SourceFile, Sources, MAX_FILE_BYTES, PROJECT_FILE};
 use crate::error::{Error, Result};
 
 /// The user's config file, under the config dir from `directories` (e.g. ~/.config/ptenv).
@@ -18,7 +18,7 @@ pub fn load_sources(project_dir: &Path) -> Result<Sources> {
     let mut files = Vec::new();
     if let Some(path) = user_config_path() {
         if let Some(layer) = read_layer(&path)? {
-            files.push(Source {
+            files.push(SourceFile {
                 origin: Origin::User(path),
                 layer,
             });
@@ -26,7 +26,7 @@ pub fn load_sources(project_dir: &Path) -> Result<Sources> {
     }
     let path = project_dir.join(PROJECT_FILE);
     if let Some(layer) = read_layer(&path)? {
-        files.push(Source {
+        files.push(SourceFile {
             origin: Origin::Project(path),
             layer,
         });

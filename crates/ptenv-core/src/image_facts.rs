@@ -208,7 +208,7 @@ impl ImageFacts {
                 .and_then(|c| c.split('.').next()?.parse().ok())
                 .unwrap_or(0),
             cudnn_full: t.cudnn.clone(),
-            status: catalog::Status::Stable,
+            status: catalog::Maturity::Stable,
             pypi_default: false,
             sass: t.sass.iter().filter_map(|s| cc_of(s, "sm_")).collect(),
             ptx: t.ptx.iter().filter_map(|s| cc_of(s, "compute_")).collect(),

@@ -28,5 +28,7 @@ pub mod select;
 pub mod shell;
 pub mod size;
 pub mod target;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod trust;
 pub mod workspace;

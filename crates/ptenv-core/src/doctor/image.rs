@@ -82,7 +82,7 @@ pub fn check_image(
             ));
             c = c.evidence(format!(
                 "driver {}: CUDA {} images start from {} and use every feature from {}",
-                facts.driver.as_deref().unwrap_or("none"),
+                facts.driver.as_ref().map(|d| d.as_str()).unwrap_or("none"),
                 line.cuda_str(),
                 line.driver_floor,
                 line.full_feature_driver
@@ -255,7 +255,7 @@ fn judge_line(
             Coverage::Sass(_) => {}
         }
     }
-    if let Some(d) = facts.driver_version() {
+    if let Some(d) = facts.driver.as_ref() {
         match variant {
             Variant::Devel if facts.driver_cuda().is_some_and(|c| c < line.cuda) => out.push((
                 Status::Fail,
@@ -266,7 +266,7 @@ fn judge_line(
                     line.cuda_str()
                 ),
             )),
-            _ if d < line.floor() => out.push((
+            _ if *d < line.floor() => out.push((
                 Status::Fail,
                 format!(
                     "driver {d} is older than {}, the oldest that runs CUDA {}.x: torch would say \"CUDA driver version is insufficient for CUDA runtime version\"",
@@ -298,7 +298,7 @@ fn judge_line(
 fn gpu_lines(facts: &HostFacts) -> Vec<String> {
     let mut out = vec![format!(
         "driver {} (CUDA {})",
-        facts.driver.as_deref().unwrap_or("none"),
+        facts.driver.as_ref().map(|d| d.as_str()).unwrap_or("none"),
         facts
             .driver_cuda()
             .map(|(a, b)| format!("{a}.{b}"))
@@ -318,7 +318,7 @@ fn gpu_lines(facts: &HostFacts) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::{Gpu, Source};
+    use crate::gpu::Gpu;
     use crate::profile::{Layer, Profile, Sources, Version};
     use crate::select;
 
@@ -337,17 +337,7 @@ mod tests {
         }
     }
 
-    fn host(driver: &str, gpus: Vec<Gpu>) -> HostFacts {
-        let d = catalog::driver(driver);
-        HostFacts {
-            cuda_driver: catalog::cuda_for_driver(&d),
-            driver: Some(driver.into()),
-            gpus,
-            source: Source::Nvml,
-            problems: vec![],
-            machine: "x86_64".into(),
-        }
-    }
+    use crate::testing::nvml_host as host;
 
     fn check(layer: Layer, facts: &HostFacts) -> Check {
         let p = profile(layer);

@@ -234,7 +234,7 @@ pub(crate) mod fixture {
     use crate::modes::{KeyPair, Secrets};
     use crate::modes::{Setup, SetupInput};
     use crate::plan::{self, Spec};
-    use crate::profile::{Layer, Origin, Profile, Source, Sources};
+    use crate::profile::{Layer, Origin, Profile, SourceFile, Sources};
     use crate::project::Project;
 
     /// Fixed text for the project's secrets: the snapshots must not change with random keys.
@@ -278,7 +278,7 @@ pub(crate) mod fixture {
     pub fn build(yaml: &str, name: &str) -> Fixture {
         let layer = crate::profile::parse(yaml, Path::new("ptenv.yaml")).unwrap();
         let sources = Sources {
-            files: vec![Source {
+            files: vec![SourceFile {
                 origin: Origin::Project(PathBuf::from("ptenv.yaml")),
                 layer,
             }],

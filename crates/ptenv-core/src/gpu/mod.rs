@@ -10,6 +10,9 @@
 //! the facts of another machine instead ([`from_overrides`]).
 
 pub mod parse;
+mod problem;
+
+pub use problem::Problem;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,8 +98,9 @@ impl Gpu {
 /// What ptenv knows about the host's NVIDIA driver and GPUs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct HostFacts {
-    /// The driver version, "550.54.15"; `None` when no driver was found.
-    pub driver: Option<String>,
+    /// The driver version, "550.54.15", parsed where it was read; `None` when no driver was
+    /// found.
+    pub driver: Option<DriverVersion>,
     /// The CUDA version the driver supports (nvidia-smi's "CUDA Version"), (12, 4). From NVML
     /// when it answers, else derived from the driver branch (docs/compatibility.md §5).
     pub cuda_driver: Option<(u32, u32)>,
@@ -104,24 +108,18 @@ pub struct HostFacts {
     pub source: Source,
     /// Why the earlier sources failed or what was skipped, e.g. "NVML: the NVIDIA driver is
     /// not loaded (NVML_ERROR_DRIVER_NOT_LOADED)".
-    pub problems: Vec<String>,
+    #[serde(deserialize_with = "problem::typed_or_text")]
+    pub problems: Vec<Problem>,
     /// The host's CPU architecture (`x86_64`, `aarch64`): the official arm64 images are
     /// CPU-only (docs/compatibility.md §1.4).
     pub machine: String,
 }
 
 impl HostFacts {
-    /// The driver as a comparable version.
-    pub fn driver_version(&self) -> Option<DriverVersion> {
-        self.driver.as_deref().and_then(DriverVersion::parse)
-    }
-
     /// The CUDA version the driver supports: NVML's answer, else derived from the driver.
     pub fn driver_cuda(&self) -> Option<(u32, u32)> {
-        self.cuda_driver.or_else(|| {
-            self.driver_version()
-                .and_then(|d| catalog::cuda_for_driver(&d))
-        })
+        self.cuda_driver
+            .or_else(|| self.driver.as_ref().and_then(catalog::cuda_for_driver))
     }
 
     pub fn empty() -> HostFacts {
@@ -143,9 +141,9 @@ pub const PROCFS_VERSION: &str = "/proc/driver/nvidia/version";
 pub fn from_remote_smi(smi: std::result::Result<String, String>, why: &str) -> HostFacts {
     fallback_chain(
         || {
-            Err(format!(
-                "NVML: not read, since ptenv's agent could not run there ({why})"
-            ))
+            Err(Problem::NvmlUnavailable {
+                detail: format!("not read, since ptenv's agent could not run there ({why})"),
+            })
         },
         || Err(format!("{SYSFS_VERSION}: not read over ssh")),
         || Err(format!("{PROCFS_VERSION}: not read over ssh")),
@@ -156,17 +154,17 @@ pub fn from_remote_smi(smi: std::result::Result<String, String>, why: &str) -> H
 /// What one probe that lists GPUs found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Found {
-    pub driver: Option<String>,
+    pub driver: Option<DriverVersion>,
     pub cuda_driver: Option<(u32, u32)>,
     pub gpus: Vec<Gpu>,
     /// Things that went wrong without spoiling the answer (one GPU that did not answer).
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 /// The order of the sources, apart from how each is read: the first that names a driver
 /// gives it; GPUs come from NVML, else from `nvidia-smi`, which only runs when NVML failed.
 pub fn fallback_chain(
-    nvml: impl FnOnce() -> std::result::Result<Found, String>,
+    nvml: impl FnOnce() -> std::result::Result<Found, Problem>,
     sysfs: impl FnOnce() -> std::result::Result<String, String>,
     procfs: impl FnOnce() -> std::result::Result<String, String>,
     smi: impl FnOnce() -> std::result::Result<String, String>,
@@ -188,16 +186,16 @@ pub fn fallback_chain(
         Ok(Some(d)) => driver = Some((d, Source::Sysfs)),
         Ok(None) => facts
             .problems
-            .push(format!("{SYSFS_VERSION}: no driver version in it")),
-        Err(e) => facts.problems.push(e),
+            .push(format!("{SYSFS_VERSION}: no driver version in it").into()),
+        Err(e) => facts.problems.push(parse::source_problem(e)),
     }
     if driver.is_none() {
         match procfs().map(|t| parse::procfs_version(&t)) {
             Ok(Some(d)) => driver = Some((d, Source::Procfs)),
             Ok(None) => facts
                 .problems
-                .push(format!("{PROCFS_VERSION}: no driver version in it")),
-            Err(e) => facts.problems.push(e),
+                .push(format!("{PROCFS_VERSION}: no driver version in it").into()),
+            Err(e) => facts.problems.push(parse::source_problem(e)),
         }
     }
     match smi().and_then(|t| parse::smi_csv(&t).map_err(|e| format!("nvidia-smi: {e}"))) {
@@ -208,12 +206,12 @@ pub fn fallback_chain(
                 driver = smi_driver.map(|d| (d, Source::NvidiaSmi));
             }
         }
-        Ok(_) => facts.problems.push("nvidia-smi: lists no GPU".to_string()),
-        Err(e) => facts.problems.push(e),
+        Ok(_) => facts.problems.push("nvidia-smi: lists no GPU".into()),
+        Err(e) => facts.problems.push(parse::source_problem(e)),
     }
     if let Some((d, source)) = driver {
         facts.cuda_driver = catalog::cuda_for_driver(&d);
-        facts.driver = Some(d.to_string());
+        facts.driver = Some(d);
         if facts.source == Source::None {
             facts.source = source;
         }
@@ -252,7 +250,7 @@ pub fn from_overrides(driver: Option<&str>, ccs: &[String]) -> Result<HostFacts>
     }
     Ok(HostFacts {
         cuda_driver: catalog::cuda_for_driver(&d),
-        driver: Some(d.to_string()),
+        driver: Some(d),
         gpus,
         source: Source::Override,
         ..HostFacts::empty()
@@ -283,7 +281,7 @@ mod tests {
         let facts = fallback_chain(
             || {
                 Ok(Found {
-                    driver: Some("550.54.15".into()),
+                    driver: Some(catalog::driver("550.54.15")),
                     cuda_driver: Some((12, 4)),
                     gpus: vec![gpu(0, (8, 6))],
                     problems: vec![],
@@ -294,7 +292,7 @@ mod tests {
             || panic!("nvidia-smi must not run when NVML answers"),
         );
         assert_eq!(facts.source, Source::Nvml);
-        assert_eq!(facts.driver.as_deref(), Some("550.54.15"));
+        assert_eq!(facts.driver.as_ref().map(|d| d.as_str()), Some("550.54.15"));
         assert_eq!(facts.gpus.len(), 1);
         assert!(facts.problems.is_empty());
     }
@@ -308,7 +306,7 @@ mod tests {
             missing("nvidia-smi"),
         );
         assert_eq!(facts.source, Source::Sysfs);
-        assert_eq!(facts.driver.as_deref(), Some("550.54.15"));
+        assert_eq!(facts.driver.as_ref().map(|d| d.as_str()), Some("550.54.15"));
         assert_eq!(facts.cuda_driver, Some((12, 4)));
         assert!(facts.gpus.is_empty());
         assert_eq!(facts.problems.len(), 2, "{:?}", facts.problems);
@@ -325,7 +323,10 @@ mod tests {
             || Ok("0, NVIDIA A100-SXM4-80GB, GPU-1, 8.0, 81920, 535.104.05\n".into()),
         );
         assert_eq!(facts.source, Source::NvidiaSmi);
-        assert_eq!(facts.driver.as_deref(), Some("535.104.05"));
+        assert_eq!(
+            facts.driver.as_ref().map(|d| d.as_str()),
+            Some("535.104.05")
+        );
         assert_eq!(facts.cuda_driver, Some((12, 2)));
         assert_eq!(facts.gpus[0].cc, (8, 0));
         assert_eq!(facts.problems.len(), 2);
@@ -343,7 +344,7 @@ mod tests {
         assert_eq!(facts.driver, None);
         assert_eq!(facts.cuda_driver, None);
         assert_eq!(facts.problems.len(), 4);
-        assert!(facts.problems[0].starts_with("NVML"));
+        assert!(facts.problems[0].to_string().starts_with("NVML"));
     }
 
     #[test]

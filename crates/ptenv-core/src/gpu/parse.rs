@@ -1,7 +1,7 @@
 //! Pure parsers for what the driver and its tools print. Each takes the text as read and
 //! returns what it found, or why not; each is tested with real samples.
 
-use super::Gpu;
+use super::{Gpu, Problem};
 use crate::catalog::{Cc, DriverVersion};
 
 /// `/sys/module/nvidia/version`: the loaded kernel module's version and a newline.
@@ -97,6 +97,17 @@ pub fn cc(text: &str) -> Option<Cc> {
         Some((a.parse().ok()?, b.parse().ok()?))
     } else {
         None
+    }
+}
+
+/// A source's failure as a problem: `nvidia-smi` says "Failed to initialize NVML:
+/// Driver/library version mismatch" when the driver's libraries and the loaded kernel module
+/// differ (docs/compatibility.md §8), which doctor answers with its own fix.
+pub fn source_problem(text: String) -> Problem {
+    if text.to_ascii_lowercase().contains("version mismatch") {
+        Problem::VersionMismatch { detail: text }
+    } else {
+        Problem::Other { detail: text }
     }
 }
 

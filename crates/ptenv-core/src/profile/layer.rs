@@ -22,7 +22,7 @@ pub struct Layer {
     pub shm_size: Option<ShmSize>,
     pub ipc: Option<Ipc>,
     #[serde(default, deserialize_with = "ulimit_map")]
-    pub ulimits: Option<BTreeMap<String, Ulimit>>,
+    pub ulimits: Option<BTreeMap<String, UlimitValue>>,
     pub mounts: Option<Vec<Mount>>,
     pub env: Option<BTreeMap<EnvName, EnvValue>>,
     pub ports: Option<Vec<Port>>,
@@ -78,7 +78,7 @@ pub(super) fn image_ref<'de, D: Deserializer<'de>>(
 /// `ulimits:` with each name checked at its key.
 pub(super) fn ulimit_map<'de, D: Deserializer<'de>>(
     d: D,
-) -> std::result::Result<Option<BTreeMap<String, Ulimit>>, D::Error> {
+) -> std::result::Result<Option<BTreeMap<String, UlimitValue>>, D::Error> {
     #[derive(PartialEq, Eq, PartialOrd, Ord)]
     struct Name(String);
     impl<'de> Deserialize<'de> for Name {
@@ -90,7 +90,7 @@ pub(super) fn ulimit_map<'de, D: Deserializer<'de>>(
             })
         }
     }
-    let map = BTreeMap::<Name, Ulimit>::deserialize(d)?;
+    let map = BTreeMap::<Name, UlimitValue>::deserialize(d)?;
     Ok(Some(map.into_iter().map(|(k, v)| (k.0, v)).collect()))
 }
 

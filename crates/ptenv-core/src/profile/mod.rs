@@ -55,7 +55,7 @@ pub struct Profile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shm_size: Option<ShmSize>,
     pub ipc: Ipc,
-    pub ulimits: BTreeMap<String, Ulimit>,
+    pub ulimits: BTreeMap<String, UlimitValue>,
     pub mounts: Vec<Mount>,
     pub env: BTreeMap<String, String>,
     pub ports: Vec<Port>,

@@ -22,7 +22,7 @@ impl fmt::Display for Origin {
 
 /// A parsed profile file.
 #[derive(Debug, Clone)]
-pub struct Source {
+pub struct SourceFile {
     pub origin: Origin,
     pub layer: Layer,
 }
@@ -30,7 +30,7 @@ pub struct Source {
 /// Everything profiles are resolved from, lowest layer first (user, then project).
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    pub files: Vec<Source>,
+    pub files: Vec<SourceFile>,
 }
 
 /// A profile name and where it is defined, for `ptenv profiles`.
@@ -177,7 +177,7 @@ impl Sources {
     /// Resolve profile `name` with `flags` on top: built-in of its mode → each file's top-level
     /// settings and its profile `name` → flags.
     pub fn resolve(&self, name: &str, flags: &Layer) -> Result<Profile> {
-        fn named<'a>(s: &'a Source, name: &str) -> Option<&'a Layer> {
+        fn named<'a>(s: &'a SourceFile, name: &str) -> Option<&'a Layer> {
             s.layer.profiles.as_ref().and_then(|p| p.get(name))
         }
         let builtin_mode = Mode::ALL.iter().copied().find(|m| m.as_str() == name);

@@ -2,7 +2,7 @@ use super::*;
 
 pub(crate) fn project(text: &str) -> Sources {
     Sources {
-        files: vec![Source {
+        files: vec![SourceFile {
             origin: Origin::Project(PathBuf::from("ptenv.yaml")),
             layer: parse(text, Path::new("ptenv.yaml")).unwrap(),
         }],
@@ -57,10 +57,10 @@ fn builtins_parse_and_resolve() {
         assert_eq!(p.shm_size, Some(ShmSize::Auto));
         assert_eq!(p.bind, "127.0.0.1");
         assert_eq!(p.workdir, "/workspace");
-        assert_eq!(p.ulimits["memlock"], Ulimit { soft: -1, hard: -1 });
+        assert_eq!(p.ulimits["memlock"], UlimitValue { soft: -1, hard: -1 });
         assert_eq!(
             p.ulimits["stack"],
-            Ulimit {
+            UlimitValue {
                 soft: 67108864,
                 hard: 67108864
             }
@@ -97,7 +97,7 @@ fn builtins_parse_and_resolve() {
 
 #[test]
 fn layers_apply_lowest_first() {
-    let user = Source {
+    let user = SourceFile {
         origin: Origin::User(PathBuf::from("config.yaml")),
         layer: parse(
             "repository: registry.example.com/team/pytorch\nshm_size: 4g\nenv: {A: user, B: user}\n",
@@ -105,7 +105,7 @@ fn layers_apply_lowest_first() {
         )
         .unwrap(),
     };
-    let proj = Source {
+    let proj = SourceFile {
         origin: Origin::Project(PathBuf::from("ptenv.yaml")),
         layer: parse(
             "shm_size: 8g\nenv: {B: project}\nprofiles:\n  jupyter:\n    env: {C: profile}\n    pytorch: 2.7\n",
@@ -161,11 +161,11 @@ fn named_profiles_take_the_builtin_of_their_mode() {
 fn the_list_names_every_file_that_changes_a_profile() {
     let s = Sources {
         files: vec![
-            Source {
+            SourceFile {
                 origin: Origin::User(PathBuf::from("config.yaml")),
                 layer: parse("shm_size: 4g\n", Path::new("c")).unwrap(),
             },
-            Source {
+            SourceFile {
                 origin: Origin::Project(PathBuf::from("ptenv.yaml")),
                 layer: parse(
                     "default: train\nprofiles: {train: {mode: shell}}\n",
@@ -266,14 +266,14 @@ fn lists_merge_by_key() {
     assert_eq!(p.packages.pip, vec!["einops"]);
     assert_eq!(
         p.ulimits["nofile"],
-        Ulimit {
+        UlimitValue {
             soft: 1024,
             hard: 4096
         }
     );
     assert_eq!(
         p.ulimits["memlock"],
-        Ulimit {
+        UlimitValue {
             soft: 64 << 20,
             hard: 64 << 20
         }
@@ -297,12 +297,12 @@ fn profile_names_that_make_the_same_container_name_are_refused() {
     ] {
         let mut files = Vec::new();
         if !user.is_empty() {
-            files.push(Source {
+            files.push(SourceFile {
                 origin: Origin::User(PathBuf::from("config.yaml")),
                 layer: parse(user, Path::new("config.yaml")).unwrap(),
             });
         }
-        files.push(Source {
+        files.push(SourceFile {
             origin: Origin::Project(PathBuf::from("ptenv.yaml")),
             layer: parse(project_text, Path::new("ptenv.yaml")).unwrap(),
         });
@@ -311,11 +311,11 @@ fn profile_names_that_make_the_same_container_name_are_refused() {
     }
     // The same name in two layers is one profile, refined.
     let files = vec![
-        Source {
+        SourceFile {
             origin: Origin::User(PathBuf::from("config.yaml")),
             layer: parse("profiles: {train: {mode: shell}}\n", Path::new("c")).unwrap(),
         },
-        Source {
+        SourceFile {
             origin: Origin::Project(PathBuf::from("ptenv.yaml")),
             layer: parse(
                 "profiles: {train: {gpus: none}, jupyter: {}}\n",

@@ -225,7 +225,7 @@ pub enum Ipc {
 
 /// One resource limit, as `docker run --ulimit name=soft[:hard]`; -1 means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Ulimit {
+pub struct UlimitValue {
     pub soft: i64,
     pub hard: i64,
 }
@@ -249,9 +249,9 @@ pub const ULIMIT_NAMES: [&str; 15] = [
     "stack",
 ];
 
-impl Ulimit {
+impl UlimitValue {
     /// `-1`, `67108864`, `1024:4096`, `64m` (sizes for the byte-valued limits).
-    pub fn parse(text: &str) -> std::result::Result<Ulimit, String> {
+    pub fn parse(text: &str) -> std::result::Result<UlimitValue, String> {
         let one = |t: &str| -> std::result::Result<i64, String> {
             let t = t.trim();
             if t == "-1" || t == "unlimited" {
@@ -271,11 +271,11 @@ impl Ulimit {
         if hard != -1 && (soft == -1 || soft > hard) {
             return Err(format!("`{text}`: the soft limit is above the hard limit"));
         }
-        Ok(Ulimit { soft, hard })
+        Ok(UlimitValue { soft, hard })
     }
 }
 
-impl<'de> Deserialize<'de> for Ulimit {
+impl<'de> Deserialize<'de> for UlimitValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         checked(d, |v| match v {
             serde_yaml::Value::Mapping(m) => {
@@ -291,12 +291,12 @@ impl<'de> Deserialize<'de> for Ulimit {
                             "a ulimit written as a map needs `soft` and `hard` numbers ({e})"
                         ))
                     })?;
-                Ulimit::parse(&format!("{}:{}", sh.soft, sh.hard)).map_err(bad)
+                UlimitValue::parse(&format!("{}:{}", sh.soft, sh.hard)).map_err(bad)
             }
             v => {
                 let text = scalar_string(&v)
                     .ok_or_else(|| bad("a ulimit is a number, `-1`, or `soft:hard`"))?;
-                Ulimit::parse(&text).map_err(bad)
+                UlimitValue::parse(&text).map_err(bad)
             }
         })
     }
@@ -476,15 +476,18 @@ mod tests {
             Gpus::parse("GPU-abc"),
             Ok(Gpus::Devices(vec!["GPU-abc".into()]))
         );
-        assert_eq!(Ulimit::parse("-1"), Ok(Ulimit { soft: -1, hard: -1 }));
         assert_eq!(
-            Ulimit::parse("1024:-1"),
-            Ok(Ulimit {
+            UlimitValue::parse("-1"),
+            Ok(UlimitValue { soft: -1, hard: -1 })
+        );
+        assert_eq!(
+            UlimitValue::parse("1024:-1"),
+            Ok(UlimitValue {
                 soft: 1024,
                 hard: -1
             })
         );
-        assert!(Ulimit::parse("-1:1024").is_err());
+        assert!(UlimitValue::parse("-1:1024").is_err());
         assert_eq!(
             Port::parse("8000:8888"),
             Ok(Port {

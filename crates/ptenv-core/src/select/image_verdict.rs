@@ -109,10 +109,10 @@ pub fn judge_image(
                 for g in &gpus {
                     v.reasons.push(gpu_reason(&l, g));
                 }
-                if let Some(d) = host.driver_version() {
+                if let Some(d) = host.driver.as_ref() {
                     v.reasons
-                        .push(driver_reason(&l, Variant::Runtime, &d, host));
-                    if let Some(w) = compat_warning(&l, Variant::Runtime, &d, host, &target) {
+                        .push(driver_reason(&l, Variant::Runtime, d, host));
+                    if let Some(w) = compat_warning(&l, Variant::Runtime, d, host, &target) {
                         v.warnings.push(w);
                     }
                 }
@@ -130,16 +130,16 @@ pub fn judge_image(
     if let Some(text) = facts.require_cuda.as_deref() {
         if !facts.requirements_disabled() {
             let req = Requirement::parse(text);
-            let d = host.driver_version();
+            let d = host.driver.as_ref();
             let has = match host.driver_cuda() {
                 Some(c) => format!(
                     "driver {} supports CUDA {}",
-                    d.as_ref().map(|d| d.to_string()).unwrap_or_default(),
+                    d.map(|d| d.to_string()).unwrap_or_default(),
                     cc_str(c)
                 ),
                 None => "the driver's CUDA version is unknown".to_string(),
             };
-            match req.holds(d.as_ref(), host.driver_cuda(), &gpus) {
+            match req.holds(d, host.driver_cuda(), &gpus) {
                 Holds::Yes => {}
                 Holds::No => v.refusals.push(format!(
                     "declares NVIDIA_REQUIRE_CUDA=\"{text}\", and {has}: the NVIDIA container runtime would refuse to start it (\"unsatisfied condition\")"
@@ -148,9 +148,7 @@ pub fn judge_image(
                     "{image} declares NVIDIA_REQUIRE_CUDA=\"{text}\", and {has}: whether the NVIDIA container runtime starts it depends on the GPUs' brand, which ptenv does not read"
                 )),
             }
-            if let (Holds::No, Some(c)) =
-                (req.holds(d.as_ref(), host.driver_cuda(), &gpus), req.cuda())
-            {
+            if let (Holds::No, Some(c)) = (req.holds(d, host.driver_cuda(), &gpus), req.cuda()) {
                 if let Some((_, drv)) = catalog::TOOLKIT_DRIVERS.iter().find(|(t, _)| *t >= c) {
                     v.fixes.push(format!(
                         "update the NVIDIA driver to {drv} or newer (the driver of CUDA {})",
@@ -217,8 +215,8 @@ pub(super) fn alternatives(
                 uncovered.join(", ")
             ));
         }
-        if let Some(d) = host.driver_version() {
-            if d < l.floor() {
+        if let Some(d) = host.driver.as_ref() {
+            if *d < l.floor() {
                 out.push(format!(
                     "or update the NVIDIA driver to {} or newer (the oldest that runs CUDA {}.x)",
                     l.driver_floor, l.cuda.0

@@ -9,7 +9,7 @@ pub struct Verdict {
     pub image: String,
     pub pytorch: String,
     pub cuda: String,
-    pub status: Status,
+    pub status: Maturity,
     pub pypi_default: bool,
     /// Whether it runs on the machine with the profile's `gpus:` and variant.
     pub fits: bool,
@@ -166,9 +166,9 @@ pub(super) fn cc_str(cc: catalog::Cc) -> String {
 
 /// The driver rule (c) for one line, or `None` when the driver is fine.
 pub(super) fn driver_misfit(line: &Line, variant: Variant, facts: &HostFacts) -> Option<Misfit> {
-    let d = facts.driver_version()?;
+    let d = facts.driver.as_ref()?;
     match variant {
-        Variant::Runtime => (d < line.floor()).then(|| Misfit {
+        Variant::Runtime => (*d < line.floor()).then(|| Misfit {
             long: format!(
                 "needs NVIDIA driver {} or newer (the oldest that runs CUDA {}.x), and this machine has {d}",
                 line.driver_floor, line.cuda.0

@@ -25,9 +25,9 @@ pub(crate) mod tests;
 
 use serde::Serialize;
 
-use crate::catalog::{self, Coverage, DriverVersion, Line, Status};
+use crate::catalog::{self, Coverage, DriverVersion, Line, Maturity};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, HostFacts, Source};
+use crate::gpu::{Gpu, HostFacts, Problem, Source};
 use crate::image_facts::{self, Holds, ImageFacts, Requirement};
 use crate::profile::{Gpus, Profile, Variant, LATEST};
 
@@ -54,7 +54,7 @@ pub struct Choice {
     pub cpu_reason: Option<String>,
     /// PyTorch's label for the line, when it is in the catalog.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<Status>,
+    pub status: Option<Maturity>,
     /// What was pinned by the profile: "image", "cuda", or nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned: Option<&'static str>,
@@ -143,27 +143,30 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
             Source::Override => return Ok(Target::UnknownGpus),
             Source::Nvml => {
                 // GPUs that NVML counted but could not read are in the problems.
-                for p in facts.problems.iter().filter(|p| p.contains("GPU ")) {
+                for p in facts
+                    .problems
+                    .iter()
+                    .filter(|p| matches!(p, Problem::GpuNotAnswering { .. }))
+                {
                     warnings.push(format!("{p}; run `ptenv doctor`"));
                 }
                 Some(format!(
                     "The NVIDIA driver {} is installed but reports no usable GPU",
-                    facts.driver.as_deref().unwrap_or("")
+                    facts.driver.as_ref().map(|d| d.as_str()).unwrap_or("")
                 ))
             }
             _ => {
                 warnings.push(format!(
                     "the NVIDIA driver {} is loaded, but its GPUs could not be listed ({}); run `ptenv doctor` to find out why",
-                    facts.driver.as_deref().unwrap_or(""),
+                    facts.driver.as_ref().map(|d| d.as_str()).unwrap_or(""),
                     facts
                         .problems
                         .first()
-                        .map(String::as_str)
-                        .unwrap_or("no source answered")
+                        .map_or_else(|| "no source answered".to_string(), |p| p.to_string())
                 ));
                 Some(format!(
                     "The NVIDIA driver {} is loaded but ptenv could not list its GPUs",
-                    facts.driver.as_deref().unwrap_or("")
+                    facts.driver.as_ref().map(|d| d.as_str()).unwrap_or("")
                 ))
             }
         }

@@ -32,9 +32,9 @@ pub(super) fn pinned_image(
                     }
                 }
                 if gpu {
-                    if let Some(d) = facts.driver_version() {
-                        reasons.push(driver_reason(l, t.variant, &d, facts));
-                        if let Some(w) = compat_warning(l, t.variant, &d, facts, target) {
+                    if let Some(d) = facts.driver.as_ref() {
+                        reasons.push(driver_reason(l, t.variant, d, facts));
+                        if let Some(w) = compat_warning(l, t.variant, d, facts, target) {
                             warnings.push(w);
                         }
                     }
@@ -51,10 +51,10 @@ pub(super) fn pinned_image(
             ));
             if gpu {
                 if let (Some(d), Some(floor)) =
-                    (facts.driver_version(), catalog::family_floor(t.cuda.0))
+                    (facts.driver.as_ref(), catalog::family_floor(t.cuda.0))
                 {
                     match t.variant {
-                        Variant::Runtime if d < floor => warnings.push(format!(
+                        Variant::Runtime if *d < floor => warnings.push(format!(
                             "the pinned image needs NVIDIA driver {floor} or newer for CUDA {}.x, and this machine has {d}",
                             t.cuda.0
                         )),

@@ -99,7 +99,7 @@ pub(super) fn preference_reason(line: &Line, fits: &[&'static Line]) -> String {
             "CUDA {} is the only line of PyTorch {} that fits{}.{pypi}",
             line.cuda_str(),
             line.pytorch_minor(),
-            if line.status == Status::Experimental {
+            if line.status == Maturity::Experimental {
                 " (PyTorch marks it experimental)"
             } else {
                 ""
@@ -190,7 +190,7 @@ pub(super) fn no_fit(
                     l.pytorch_minor()
                 ));
                 if g.cc.0 >= 10 {
-                    if let Some(d) = facts.driver_version() {
+                    if let Some(d) = facts.driver.as_ref() {
                         if d.branch() < 570 {
                             e = e.hint(format!("Blackwell GPUs also need driver R570 or newer; this machine has {d}"));
                         }
@@ -249,8 +249,8 @@ pub(super) fn no_fit(
     } else {
         let d = facts
             .driver
-            .clone()
-            .unwrap_or_else(|| "unknown".to_string());
+            .as_ref()
+            .map_or_else(|| "unknown".to_string(), |d| d.to_string());
         e = Error::new(format!(
             "NVIDIA driver {d} is too old for every PyTorch {minor} {variant} image that runs on your GPUs"
         ));

@@ -11,7 +11,7 @@ pub(super) fn image_of(profile: &Profile, line: &Line, variant: Variant) -> Stri
 /// stable lines of the newest CUDA major, like 2.14's 13.0 and 13.2, the one PyPI's users
 /// run), then the newest CUDA.
 pub(super) fn rank(l: &Line) -> (bool, bool, (u32, u32)) {
-    (l.status == Status::Stable, l.pypi_default, l.cuda)
+    (l.status == Maturity::Stable, l.pypi_default, l.cuda)
 }
 
 pub(super) fn from_catalog(
@@ -127,7 +127,11 @@ pub(super) fn newer_misfits(
         {
             "no single image with GPU code for all of your GPUs".to_string()
         } else {
-            let d = facts.driver.as_deref().unwrap_or("unknown");
+            let d = facts
+                .driver
+                .as_ref()
+                .map(|d| d.as_str())
+                .unwrap_or("unknown");
             format!(
                 "their {} images with code for your GPUs need a newer NVIDIA driver than {d}",
                 profile.variant
@@ -246,9 +250,9 @@ pub(super) fn release_choice(
         }
     }
     if gpu {
-        if let Some(d) = facts.driver_version() {
-            reasons.push(driver_reason(line, variant, &d, facts));
-            if let Some(w) = compat_warning(line, variant, &d, facts, target) {
+        if let Some(d) = facts.driver.as_ref() {
+            reasons.push(driver_reason(line, variant, d, facts));
+            if let Some(w) = compat_warning(line, variant, d, facts, target) {
                 warnings.push(w);
             }
             if facts.source == Source::Override {

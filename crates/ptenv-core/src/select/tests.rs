@@ -5,7 +5,7 @@ use crate::profile::{Layer, Sources, Version};
 /// A host seen through NVML: `driver` and one GPU per compute capability.
 pub(crate) fn host(driver: Option<&str>, ccs: &[Cc]) -> HostFacts {
     HostFacts {
-        driver: driver.map(str::to_string),
+        driver: driver.and_then(DriverVersion::parse),
         cuda_driver: driver
             .and_then(DriverVersion::parse)
             .and_then(|d| catalog::cuda_for_driver(&d)),
