@@ -36,6 +36,9 @@ use crate::trust_gate::{self, Gate};
 
 pub use reconcile::Action;
 
+/// How long `up` waits, after a Ctrl-C, for the step in progress to say what it interrupted.
+const STEP_ANSWER: Duration = Duration::from_secs(5);
+
 /// What the user asked `up` for.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
@@ -384,18 +387,36 @@ impl Up {
         // What this run created and has not yet started: removed on Ctrl-C.
         let pending = Unfinished::default();
         let flow = self.container(&engine, &pending);
+        tokio::pin!(flow);
         let interrupt = tokio::signal::ctrl_c();
         // Biased, flow first: the pull and the build watch Ctrl-C themselves and say which
-        // step was interrupted; a random branch order let this generic answer win at times.
+        // step was interrupted.
         let (spec, action) = tokio::select! {
             biased;
-            r = flow => r?,
+            r = &mut flow => r?,
             _ = interrupt => {
+                // A step that listens (the pull, the build) may be between two awaits when the
+                // signal comes: its listener has the signal, its select has not run yet. It
+                // answers once it runs; the wait is bounded in case it never gets there.
+                let own = match crate::interrupt::step_listening() {
+                    true => match tokio::time::timeout(STEP_ANSWER, &mut flow).await {
+                        Ok(Err(e)) if e.code == EXIT_INTERRUPTED => Some(e),
+                        // The step had finished after all, and the rest followed.
+                        Ok(Ok((spec, _))) => Some(Error::interrupted("`ptenv up`").hint(format!(
+                            "{} had started by then and is running; `ptenv down` stops it",
+                            spec.name
+                        ))),
+                        _ => None,
+                    },
+                    false => None,
+                };
                 if let Some(id) = pending.take() {
                     let _ = engine.remove(&id).await;
                 }
-                return Err(Error::interrupted("`ptenv up`")
-                    .hint("nothing half-made was left behind; run `ptenv up` again"));
+                return Err(own.unwrap_or_else(|| {
+                    Error::interrupted("`ptenv up`")
+                        .hint("nothing half-made was left behind; run `ptenv up` again")
+                }));
             }
         };
         match action {
