@@ -438,9 +438,20 @@ pub struct InspectArgs {
 pub struct DownArgs {
     /// Only this profile's container (default: all of the project's containers)
     pub mode: Option<String>,
-    /// Every ptenv container on this machine, of every project
+    /// Every profile's container of this project (yours, and those of users named with --user)
     #[arg(long, conflicts_with = "mode")]
     pub all: bool,
+    /// Every project's containers on this engine (yours, and those of users named with
+    /// --user): lists them and asks first
+    #[arg(long, conflicts_with_all = ["mode", "all"])]
+    pub all_projects: bool,
+    /// Also remove this user's environments (repeat for several); without it another user's
+    /// are left alone
+    #[arg(long = "user", value_name = "NAME")]
+    pub users: Vec<String>,
+    /// Do not ask before --all-projects removes (needed without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -81,6 +81,8 @@ pub struct Up {
     facts: gpu::HostFacts,
     /// Who runs this `up` (the owner label of the containers it makes).
     owner: String,
+    /// The same person by name (the user label).
+    user_name: String,
     /// Whether the profile's `ca_bundle` may serve ptenv's registry requests (it comes from the
     /// user's own config, not from the project's file).
     registry_ca_from_profile: bool,
@@ -160,6 +162,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
     Ok(Up {
         facts,
         owner: crate::project::owner()?,
+        user_name: crate::project::user(),
         registry_ca_from_profile,
         printer: *p,
         profile,
@@ -254,6 +257,8 @@ impl Up {
         });
         spec.labels
             .insert(crate::project::LABEL_OWNER.into(), self.owner.clone());
+        spec.labels
+            .insert(crate::project::LABEL_USER.into(), self.user_name.clone());
         spec
     }
 

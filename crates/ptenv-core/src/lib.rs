@@ -16,6 +16,7 @@ pub mod identity;
 pub mod image_facts;
 pub mod lock;
 pub mod modes;
+pub mod ownership;
 pub mod package_name;
 pub mod plan;
 pub mod profile;

@@ -10,6 +10,7 @@
 //! the facts of another machine instead ([`from_overrides`]).
 
 pub mod parse;
+pub mod usage;
 
 use serde::{Deserialize, Serialize};
 
