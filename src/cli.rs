@@ -63,7 +63,9 @@ pub enum Command {
     /// Stop and remove the project's containers (keys and tokens are kept)
     Down(DownArgs),
     /// List ptenv's containers on the engine (this machine's, or the one --host names)
-    Ls,
+    Ls(LsArgs),
+    /// Show each GPU's load and which environment (or "other") its processes belong to
+    Stats(StatsArgs),
     /// Show the output of the project's container
     Logs(LogsArgs),
     /// Run a command in the project's running container; its exit code is returned
@@ -452,6 +454,29 @@ pub struct DownArgs {
     /// Do not ask before --all-projects removes (needed without a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Also other users' environments (default: yours, and those that recorded no owner)
+    #[arg(long)]
+    pub all_users: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Refresh every 2 seconds until Ctrl-C, like `docker stats`
+    #[arg(long)]
+    pub watch: bool,
+    /// `table` (default) or `prometheus` (text format for a node exporter's textfile collector)
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: StatsFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatsFormat {
+    Table,
+    Prometheus,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,14 @@ pub mod gpu {
     pub use detect::{detect, detect_with, facts_for, usage};
 }
 
+/// `ptenv stats`: the core's attribution of GPU processes, and the reading of NVML, the
+/// processes' cgroups and the engine's list here.
+pub mod stats {
+    pub use ptenv_core::stats::*;
+    mod gather;
+    pub use gather::gather;
+}
+
 /// Profiles: the core's values, layers and parsing, and the reading of this machine's files.
 pub mod profile {
     pub use ptenv_core::profile::*;

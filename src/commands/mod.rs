@@ -14,6 +14,7 @@ mod profiles;
 mod select;
 mod shell;
 mod ssh;
+mod stats;
 mod trust;
 mod up;
 
@@ -59,7 +60,11 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
     if ctx.machine.is_remote()
         && matches!(
             cli.command,
-            Command::Up(_) | Command::Ssh(_) | Command::Shell(_) | Command::Doctor(_)
+            Command::Up(_)
+                | Command::Ssh(_)
+                | Command::Shell(_)
+                | Command::Doctor(_)
+                | Command::Stats(_)
         )
     {
         return Err(Error::new(format!(
@@ -79,7 +84,8 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Select(args) => select::run(&ctx, args),
         Command::Inspect(args) => inspect::run(&ctx, args),
         Command::Down(args) => down::run(&ctx, args),
-        Command::Ls => ls::run(&ctx),
+        Command::Ls(args) => ls::run(&ctx, args),
+        Command::Stats(args) => stats::run(&ctx, args),
         Command::Logs(args) => logs::run(&ctx, args),
         Command::Exec(args) => exec::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),

@@ -3,31 +3,39 @@
 //! projects" are made here with plain `docker create` and ptenv's labels, as ptenv would have
 //! made them on that user's behalf; they never start (nothing here needs a GPU to run).
 
-use crate::support::{docker_ok, Project, Testbed, PROJECT_LABEL};
+use crate::support::gpus::FOUR_A100;
+use crate::support::{docker_inspect, docker_ok, Project, Testbed, PROJECT_LABEL};
 
 /// A container of `project` as ptenv labels it, made for `user` with `gpus` (the devices
 /// label), never started. Removed with the project.
 fn held_by(project: &Project, profile: &str, user: &str, gpus: &str) -> String {
+    made_for(project, profile, user, gpus, "create")
+}
+
+/// As [`held_by`], started (`docker run -d`): its processes are real host processes.
+fn running_for(project: &Project, profile: &str, user: &str, gpus: &str) -> String {
+    made_for(project, profile, user, gpus, "run")
+}
+
+fn made_for(project: &Project, profile: &str, user: &str, gpus: &str, how: &str) -> String {
     let image = Testbed::get().small_local("2.6.0-cuda12.4-cudnn9-runtime");
     let name = format!("ptenv-test-{}-{profile}", project.name());
-    docker_ok(&[
-        "create",
-        "--name",
-        &name,
-        "--label",
-        &format!("{PROJECT_LABEL}={}", project.path().display()),
-        "--label",
-        &format!("dev.ptenv.profile={profile}"),
-        "--label",
-        "dev.ptenv.mode=shell",
-        "--label",
-        &format!("dev.ptenv.user={user}"),
-        "--label",
-        &format!("dev.ptenv.gpus={gpus}"),
-        &image,
-        "sleep",
-        "infinity",
-    ]);
+    let mut args = vec![how.to_string()];
+    if how == "run" {
+        args.push("-d".into());
+    }
+    args.extend(["--name".to_string(), name.clone()]);
+    for label in [
+        format!("{PROJECT_LABEL}={}", project.path().display()),
+        format!("dev.ptenv.profile={profile}"),
+        "dev.ptenv.mode=shell".to_string(),
+        format!("dev.ptenv.user={user}"),
+        format!("dev.ptenv.gpus={gpus}"),
+    ] {
+        args.extend(["--label".to_string(), label]);
+    }
+    args.extend([image, "sleep".into(), "infinity".into()]);
+    docker_ok(&args);
     name
 }
 
@@ -83,4 +91,68 @@ fn down_all_projects_lists_and_asks_and_without_a_terminal_needs_yes() {
     // Plain `down` here never reaches the other project.
     here.ptenv(&["down", "--all"]).run().assert_success();
     assert_eq!(elsewhere.containers().len(), 1);
+}
+
+#[test]
+fn stats_maps_a_gpu_process_to_its_environment_and_a_host_process_to_other() {
+    let p = Project::new("sharing-stats");
+    let name = running_for(&p, "train", "ana", "0");
+    let pid = docker_inspect(&name)["State"]["Pid"]
+        .as_u64()
+        .expect("the container's host PID");
+    assert!(pid > 0, "the container runs");
+    // GPU 0 runs the container's process, GPU 1 a process outside any container (this test).
+    let host = std::process::id();
+    let scenario = p.gpu_scenario(&format!(
+        "{FOUR_A100}load 0 97 40\nprocess 0 {pid} 21474836480\nload 1 30 10\nprocess 1 {host} 1073741824\n"
+    ));
+    let out = p.ptenv(&["--json", "stats"]).fake_gpus(&scenario).run();
+    out.assert_success();
+    let r: serde_json::Value = serde_json::from_str(&out.stdout).expect("stats --json is JSON");
+    let gpus = r["gpus"].as_array().expect("gpus");
+    assert_eq!(gpus.len(), 4, "{out}");
+    assert_eq!(gpus[0]["utilization"], 97, "{out}");
+    assert_eq!(gpus[0]["memory_used"], 21474836480u64, "{out}");
+    assert_eq!(gpus[0]["processes"][0]["pid"], pid, "{out}");
+    assert_eq!(
+        gpus[0]["processes"][0]["environment"],
+        name.as_str(),
+        "{out}"
+    );
+    assert_eq!(gpus[1]["processes"][0]["pid"], host, "{out}");
+    assert_eq!(gpus[1]["processes"][0]["environment"], "other", "{out}");
+    assert!(gpus[2]["processes"].as_array().unwrap().is_empty(), "{out}");
+    let envs = r["environments"].as_array().expect("environments");
+    let ours = envs
+        .iter()
+        .find(|e| e["environment"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} in {out}"));
+    assert_eq!(ours["user"], "ana", "{out}");
+    assert_eq!(ours["gpus"], serde_json::json!([0]), "{out}");
+    assert_eq!(ours["memory"], 21474836480u64, "{out}");
+
+    // The table and the Prometheus text say the same.
+    let table = p.ptenv(&["stats"]).fake_gpus(&scenario).run();
+    table.assert_success();
+    assert!(
+        table.stdout.contains(&name) && table.stdout.contains("97%"),
+        "{table}"
+    );
+    let prom = p
+        .ptenv(&["stats", "--format", "prometheus"])
+        .fake_gpus(&scenario)
+        .run();
+    prom.assert_success();
+    assert!(
+        prom.stdout
+            .contains("ptenv_gpu_utilization_percent{gpu=\"0\",uuid=\"GPU-a100-0000\"} 97"),
+        "{prom}"
+    );
+    assert!(
+        prom.stdout.contains(&format!(
+            "ptenv_environment_gpu_memory_bytes{{environment=\"{name}\",project=\"{}\",user=\"ana\"}} 21474836480",
+            p.path().display()
+        )),
+        "{prom}"
+    );
 }

@@ -26,5 +26,6 @@ pub mod registry;
 pub mod select;
 pub mod shell;
 pub mod size;
+pub mod stats;
 pub mod target;
 pub mod trust;
