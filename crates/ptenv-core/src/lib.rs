@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod allocate;
 pub mod catalog;
 pub mod dependencies;
 pub mod doctor;
