@@ -118,7 +118,8 @@ pub struct ProfileFlags {
     /// When to pull the image
     #[arg(long, value_enum, value_name = "POLICY")]
     pub pull: Option<PullArg>,
-    /// GPUs for the container: all, none, or indexes/UUIDs such as 0,1
+    /// GPUs for the container, as docker run --gpus: all, none, a count (2: free ones are
+    /// taken), or device=0,2 / device=GPU-… (docs/gpus.md)
     #[arg(long, value_name = "GPUS", value_parser = |s: &str| Gpus::parse(s))]
     pub gpus: Option<Gpus>,
     /// Size of /dev/shm: auto (half of the host's RAM) or a size such as 8g

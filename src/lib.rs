@@ -11,8 +11,8 @@
 #![forbid(unsafe_code)]
 
 pub use ptenv_core::{
-    address, catalog, dependencies, error, export, identity, image_facts, lock, ownership,
-    package_name, plan, select, shell, size, target,
+    address, allocate, catalog, dependencies, error, export, identity, image_facts, lock,
+    ownership, package_name, plan, select, shell, size, target,
 };
 
 /// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel

@@ -6,6 +6,10 @@
 use crate::support::gpus::FOUR_A100;
 use crate::support::{docker_inspect, docker_ok, Project, Testbed, PROJECT_LABEL};
 
+/// The devices label of the containers that hold no GPU. The engine is shared by the tests
+/// running at once, and the count test counts every container's devices: only it holds any.
+const NO_GPU: &str = "none";
+
 /// A container of `project` as ptenv labels it, made for `user` with `gpus` (the devices
 /// label), never started. Removed with the project.
 fn held_by(project: &Project, profile: &str, user: &str, gpus: &str) -> String {
@@ -52,8 +56,8 @@ fn me() -> String {
 fn down_all_leaves_another_users_environment_unless_named() {
     let p = Project::new("sharing-down-user");
     p.write("ptenv.yaml", "profiles: {train: {mode: shell}}\n");
-    let theirs = held_by(&p, "theirs", "someone-else", "0");
-    let mine = held_by(&p, "mine", &me(), "1");
+    let theirs = held_by(&p, "theirs", "someone-else", NO_GPU);
+    let mine = held_by(&p, "mine", &me(), NO_GPU);
 
     let down = p.ptenv(&["down", "--all"]).run();
     down.assert_success();
@@ -77,7 +81,7 @@ fn down_all_leaves_another_users_environment_unless_named() {
 #[test]
 fn down_all_projects_lists_and_asks_and_without_a_terminal_needs_yes() {
     let elsewhere = Project::new("sharing-down-elsewhere");
-    let held = held_by(&elsewhere, "train", &me(), "all");
+    let held = held_by(&elsewhere, "train", &me(), NO_GPU);
     let here = Project::new("sharing-down-here");
     here.write("ptenv.yaml", "profiles: {train: {mode: shell}}\n");
 
@@ -96,7 +100,7 @@ fn down_all_projects_lists_and_asks_and_without_a_terminal_needs_yes() {
 #[test]
 fn stats_maps_a_gpu_process_to_its_environment_and_a_host_process_to_other() {
     let p = Project::new("sharing-stats");
-    let name = running_for(&p, "train", "ana", "0");
+    let name = running_for(&p, "train", "ana", NO_GPU);
     let pid = docker_inspect(&name)["State"]["Pid"]
         .as_u64()
         .expect("the container's host PID");
@@ -154,5 +158,86 @@ fn stats_maps_a_gpu_process_to_its_environment_and_a_host_process_to_other() {
             p.path().display()
         )),
         "{prom}"
+    );
+}
+
+#[test]
+fn a_count_takes_the_free_gpus_and_more_than_free_is_refused_naming_the_holders() {
+    let tb = Testbed::get();
+    let yaml = format!("default: shell\nrepository: {}\n", tb.small_repo);
+    // Another project's environment holds GPUs 0 and 2 (bo's, working: load and memory).
+    let b = Project::new("sharing-holder");
+    let theirs = held_by(&b, "train", "bo", "0,2");
+    let a = Project::new("sharing-count");
+    a.write("ptenv.yaml", &yaml);
+    let host = std::process::id();
+    let scenario = a.gpu_scenario(&format!(
+        "{FOUR_A100}load 0 99 60\nprocess 0 {host} 42949672960\nload 2 70 20\nprocess 2 {host} 8589934592\n"
+    ));
+
+    // As docker's `--gpus 2`, a count; the two GPUs nobody holds are taken.
+    let out = a
+        .ptenv(&["up", "--gpus", "2", "--dry-run", "--json"])
+        .fake_gpus(&scenario)
+        .run();
+    out.assert_success();
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json is JSON");
+    let request = &plan["create"]["HostConfig"]["DeviceRequests"][0];
+    assert_eq!(request["DeviceIDs"], serde_json::json!(["1", "3"]), "{out}");
+    assert_eq!(request["Count"], 0, "{out}");
+    assert_eq!(plan["create"]["Labels"]["dev.ptenv.gpus"], "1,3", "{out}");
+    // Without --json the reasons are said.
+    let said = a
+        .ptenv(&["up", "--gpus", "2", "--dry-run"])
+        .fake_gpus(&scenario)
+        .run();
+    said.assert_success();
+    assert!(said.stderr.contains("took GPU 1, GPU 3"), "{said}");
+    assert!(
+        said.stderr.contains(&format!(
+            "GPU 0 (held by {theirs}), GPU 2 (held by {theirs})"
+        )),
+        "{said}"
+    );
+
+    // Once this project holds 1 and 3, a third project's count finds nothing free and is
+    // told who holds what.
+    let ours = held_by(&a, "shell", &me(), "1,3");
+    let c = Project::new("sharing-late");
+    c.write("ptenv.yaml", &yaml);
+    let late = c
+        .ptenv(&["up", "--gpus", "2", "--dry-run"])
+        .fake_gpus(&scenario)
+        .run();
+    late.assert_failure();
+    assert!(
+        late.stderr
+            .contains("2 GPUs were asked for, but only 0 of this machine's 4 are free"),
+        "{late}"
+    );
+    assert!(
+        late.stderr.contains(&format!(
+            "GPU 0 is held by {theirs} (user bo, project {})",
+            b.path().display()
+        )),
+        "{late}"
+    );
+    assert!(
+        late.stderr.contains(&format!("GPU 1 is held by {ours}")),
+        "{late}"
+    );
+    assert!(c.containers().is_empty(), "nothing made: {late}");
+
+    // GPUs named on purpose are not counted: sharing one is the user's choice.
+    let named = c
+        .ptenv(&["up", "--gpus", "device=1", "--dry-run", "--json"])
+        .fake_gpus(&scenario)
+        .run();
+    named.assert_success();
+    let plan: serde_json::Value = serde_json::from_str(&named.stdout).expect("--json is JSON");
+    assert_eq!(
+        plan["create"]["HostConfig"]["DeviceRequests"][0]["DeviceIDs"],
+        serde_json::json!(["1"]),
+        "{named}"
     );
 }

@@ -40,8 +40,12 @@ pub struct Input<'a> {
     pub image: &'a str,
     /// The image it was derived from, for the label and `ptenv ls`.
     pub base_image: &'a str,
-    /// Whether the selection decided to request GPUs (false on a host without a driver).
-    pub gpu: bool,
+    /// The GPUs the choice decided to request (`None`: none, also on a host without a
+    /// driver); a count is already devices when `up` allocated it (docs/gpus.md §5).
+    pub gpus: Option<GpuRequest>,
+    /// The engine's default runtime is `nvidia`: a container without a GPU request would still
+    /// get every GPU from the image's `NVIDIA_VISIBLE_DEVICES=all` (docs/gpus.md §2).
+    pub nvidia_default_runtime: bool,
     /// The host's RAM in bytes, for `shm_size: auto`.
     pub host_ram: u64,
     pub user: &'a User,
@@ -50,12 +54,37 @@ pub struct Input<'a> {
     pub home: &'a Path,
 }
 
-/// `--gpus all` or `--gpus device=0,1`.
+/// `--gpus all`, `--gpus N` or `--gpus device=0,1` (docs/gpus.md §1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GpuRequest {
     All,
+    /// N GPUs, the machine to pick them: only in exports for another machine (`up` turns a
+    /// count into the devices it allocated).
+    Count(u32),
     Devices(Vec<String>),
+}
+
+impl GpuRequest {
+    /// What the profile's `gpus:` asks of Docker, when the choice uses GPUs at all.
+    pub fn from_profile(gpus: &Gpus, use_gpus: bool) -> Option<GpuRequest> {
+        match (gpus, use_gpus) {
+            (_, false) | (Gpus::None, _) => None,
+            (Gpus::All, true) => Some(GpuRequest::All),
+            (Gpus::Count(n), true) => Some(GpuRequest::Count(*n)),
+            (Gpus::Devices(d), true) => Some(GpuRequest::Devices(d.clone())),
+        }
+    }
+
+    /// The value of the devices label: `all`, `0,1`, or `count:N` (an export's count).
+    pub fn label(request: Option<&GpuRequest>) -> String {
+        match request {
+            None => "none".to_string(),
+            Some(GpuRequest::All) => "all".to_string(),
+            Some(GpuRequest::Count(n)) => format!("count:{n}"),
+            Some(GpuRequest::Devices(d)) => d.join(","),
+        }
+    }
 }
 
 /// `-p bind:host:container`.
@@ -183,11 +212,13 @@ pub fn plan(input: &Input) -> Spec {
             bind: port.bind.clone().unwrap_or_else(|| p.bind.clone()),
         })
         .collect();
-    let gpus = match (&p.gpus, input.gpu) {
-        (_, false) | (Gpus::None, _) => None,
-        (Gpus::All, true) => Some(GpuRequest::All),
-        (Gpus::Devices(d), true) => Some(GpuRequest::Devices(d.clone())),
-    };
+    let gpus = input.gpus.clone();
+    if gpus.is_none() && input.nvidia_default_runtime {
+        // `void`: no GPU and nothing of the driver, as runc (docs/gpus.md §2).
+        // A value the profile sets on purpose stays.
+        env.entry("NVIDIA_VISIBLE_DEVICES".into())
+            .or_insert_with(|| "void".into());
+    }
     let (shm_size, ipc_host) = match (p.ipc, p.shm_size) {
         (Ipc::Host, _) => (None, true),
         (Ipc::Private, Some(ShmSize::Bytes(b))) => (Some(b), false),
@@ -215,14 +246,7 @@ pub fn plan(input: &Input) -> Spec {
     labels.insert(LABEL_MODE.to_string(), p.mode.to_string());
     labels.insert(LABEL_PROFILE.to_string(), p.name.clone());
     labels.insert(LABEL_BASE_IMAGE.to_string(), input.base_image.to_string());
-    labels.insert(
-        LABEL_GPUS.to_string(),
-        match &gpus {
-            None => "none".to_string(),
-            Some(GpuRequest::All) => "all".to_string(),
-            Some(GpuRequest::Devices(d)) => d.join(","),
-        },
-    );
+    labels.insert(LABEL_GPUS.to_string(), GpuRequest::label(gpus.as_ref()));
     let mut spec = Spec {
         name: input.project.container_name(&p.name),
         image: input.image.to_string(),
@@ -378,6 +402,12 @@ impl Spec {
                     json!([{ "Driver": "", "Count": -1, "Capabilities": [["gpu"]], "Options": {} }]),
                 );
             }
+            Some(GpuRequest::Count(n)) => {
+                host.insert(
+                    "DeviceRequests".into(),
+                    json!([{ "Driver": "", "Count": n, "Capabilities": [["gpu"]], "Options": {} }]),
+                );
+            }
             Some(GpuRequest::Devices(ids)) => {
                 host.insert(
                     "DeviceRequests".into(),
@@ -425,6 +455,7 @@ impl Spec {
         };
         match &self.gpus {
             Some(GpuRequest::All) => flag("--gpus", "all".into()),
+            Some(GpuRequest::Count(n)) => flag("--gpus", n.to_string()),
             // docker reads `--gpus` as CSV: the quotes keep the list's commas in one field.
             Some(GpuRequest::Devices(d)) => flag("--gpus", format!("\"device={}\"", d.join(","))),
             None => {}
@@ -508,6 +539,10 @@ mod tests {
     }
 
     fn spec_for(p: &Profile, gpu: bool, setup: &Setup) -> Spec {
+        spec_on(p, gpu, false, setup)
+    }
+
+    fn spec_on(p: &Profile, gpu: bool, nvidia_default_runtime: bool, setup: &Setup) -> Spec {
         let project = Project::new(Path::new("/home/ana/proj"));
         let user = User::for_ids(1234, 1300);
         plan(&Input {
@@ -515,7 +550,8 @@ mod tests {
             project: &project,
             image: "ptenv/x:1",
             base_image: "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
-            gpu,
+            gpus: GpuRequest::from_profile(&p.gpus, gpu),
+            nvidia_default_runtime,
             host_ram: 24 << 30,
             user: &user,
             setup,
@@ -598,6 +634,54 @@ mod tests {
         assert_eq!(spec.labels[LABEL_GPUS], "none");
         let spec = spec_for(&profile("shell", "gpus: none\n"), true, &Setup::default());
         assert_eq!(spec.gpus, None);
+        assert!(!spec
+            .env
+            .iter()
+            .any(|e| e.starts_with("NVIDIA_VISIBLE_DEVICES")));
+    }
+
+    #[test]
+    fn no_gpus_is_void_where_the_default_runtime_is_nvidia() {
+        let none = profile("shell", "gpus: none\n");
+        let spec = spec_on(&none, true, true, &Setup::default());
+        assert!(spec
+            .env
+            .contains(&"NVIDIA_VISIBLE_DEVICES=void".to_string()));
+        // With a GPU request the toolkit sets the devices; nothing is added.
+        let spec = spec_on(
+            &profile("shell", "gpus: all\n"),
+            true,
+            true,
+            &Setup::default(),
+        );
+        assert!(!spec
+            .env
+            .iter()
+            .any(|e| e.starts_with("NVIDIA_VISIBLE_DEVICES")));
+        // A value the profile sets stays.
+        let own = profile("shell", "gpus: none\nenv: {NVIDIA_VISIBLE_DEVICES: none}\n");
+        let spec = spec_on(&own, true, true, &Setup::default());
+        assert!(spec
+            .env
+            .contains(&"NVIDIA_VISIBLE_DEVICES=none".to_string()));
+    }
+
+    #[test]
+    fn a_count_reaches_docker_as_a_count() {
+        let spec = Spec {
+            gpus: Some(GpuRequest::Count(2)),
+            ..spec_for(&profile("shell", ""), true, &Setup::default())
+        };
+        assert_eq!(
+            spec.create_body()["HostConfig"]["DeviceRequests"],
+            json!([{"Driver": "", "Count": 2, "Capabilities": [["gpu"]], "Options": {}}])
+        );
+        assert!(
+            spec.docker_run_line().contains("--gpus 2"),
+            "{}",
+            spec.docker_run_line()
+        );
+        assert_eq!(GpuRequest::label(spec.gpus.as_ref()), "count:2");
     }
 
     #[test]

@@ -79,21 +79,33 @@ pub enum PullPolicy {
     Never,
 }
 
-/// Which GPUs to hand to the container.
+/// Which GPUs to hand to the container, with docker's `--gpus` meanings (docs/gpus.md §1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gpus {
     All,
     None,
+    /// That many GPUs (`gpus: 2`, `--gpus 2`): `up` takes free ones (docs/gpus.md §5).
+    Count(u32),
     /// GPU indexes ("0") or UUIDs ("GPU-…"), as `--gpus device=…`.
     Devices(Vec<String>),
 }
 
 impl Gpus {
+    /// `all`, `none`, a count (`2`, `count=2`), or `device=0,2` / `device=GPU-…`, as
+    /// `docker run --gpus` reads them (docs/gpus.md §1).
     pub fn parse(text: &str) -> std::result::Result<Gpus, String> {
-        let t = text.trim();
+        let t = text.trim().trim_matches('"');
         match t {
-            "all" => Ok(Gpus::All),
+            "all" | "count=all" => Ok(Gpus::All),
             "none" | "" => Ok(Gpus::None),
+            _ if t
+                .strip_prefix("count=")
+                .unwrap_or(t)
+                .bytes()
+                .all(|b| b.is_ascii_digit()) =>
+            {
+                Gpus::count(t.strip_prefix("count=").unwrap_or(t))
+            }
             _ => {
                 let t = t.strip_prefix("device=").unwrap_or(t);
                 let devices: Vec<String> = t.split(',').map(|d| d.trim().to_string()).collect();
@@ -105,6 +117,14 @@ impl Gpus {
         }
     }
 
+    fn count(n: &str) -> std::result::Result<Gpus, String> {
+        match n.parse::<u32>() {
+            Ok(0) => Ok(Gpus::None),
+            Ok(n) => Ok(Gpus::Count(n)),
+            Err(_) => Err(format!("`{n}` is not a number of GPUs")),
+        }
+    }
+
     fn check_device(d: &str) -> std::result::Result<(), String> {
         if d.chars().all(|c| c.is_ascii_digit()) && !d.is_empty()
             || d.starts_with("GPU-")
@@ -113,7 +133,7 @@ impl Gpus {
             Ok(())
         } else {
             Err(format!(
-                "`{d}` is not a GPU: write `all`, `none`, or a list of GPU indexes (0, 1) or UUIDs (GPU-…)"
+                "`{d}` is not a GPU: write `all`, `none`, a number of GPUs (2), or the GPUs by index or UUID (`device=0,2`, `[0, 2]`, GPU-…)"
             ))
         }
     }
@@ -128,7 +148,8 @@ impl fmt::Display for Gpus {
         match self {
             Gpus::All => f.write_str("all"),
             Gpus::None => f.write_str("none"),
-            Gpus::Devices(d) => f.write_str(&d.join(",")),
+            Gpus::Count(n) => write!(f, "{n}"),
+            Gpus::Devices(d) => write!(f, "device={}", d.join(",")),
         }
     }
 }
@@ -137,6 +158,7 @@ impl Serialize for Gpus {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
             Gpus::Devices(d) => d.serialize(s),
+            Gpus::Count(n) => s.serialize_u32(*n),
             other => s.serialize_str(&other.to_string()),
         }
     }
@@ -161,13 +183,15 @@ impl<'de> Deserialize<'de> for Gpus {
                 }
                 Ok(Gpus::Devices(devices))
             }
-            serde_yaml::Value::Number(n) => {
-                Err(bad(format!(
-                    "`gpus: {n}` is ambiguous: write `all`, `none`, or a list of GPU indexes such as `[{n}]`"
-                )))
-            }
+            // A bare number is a count, as `docker run --gpus 2` (docs/gpus.md §1); GPU 2 is
+            // `[2]`.
+            serde_yaml::Value::Number(n) => Gpus::count(&n.to_string()).map_err(|_| {
+                bad(format!(
+                    "`gpus: {n}` is not a number of GPUs: write a whole number (2), `all`, `none`, or the GPUs as a list such as `[0, 2]`"
+                ))
+            }),
             _ => Err(bad(
-                "`gpus` must be `all`, `none`, or a list of GPU indexes or UUIDs",
+                "`gpus` must be `all`, `none`, a number of GPUs (2), or a list of GPU indexes or UUIDs",
             )),
         }
         })
@@ -2064,6 +2088,34 @@ mod tests {
     }
 
     #[test]
+    fn gpus_read_as_docker_reads_them() {
+        // docs/gpus.md §1: a bare number is a count, `device=` names GPUs.
+        for (text, want) in [
+            ("all", Gpus::All),
+            ("none", Gpus::None),
+            ("0", Gpus::None),
+            ("2", Gpus::Count(2)),
+            ("count=3", Gpus::Count(3)),
+            ("device=2", Gpus::Devices(vec!["2".into()])),
+            (
+                "\"device=0,2\"",
+                Gpus::Devices(vec!["0".into(), "2".into()]),
+            ),
+            ("device=GPU-abc", Gpus::Devices(vec!["GPU-abc".into()])),
+            ("GPU-abc", Gpus::Devices(vec!["GPU-abc".into()])),
+        ] {
+            assert_eq!(Gpus::parse(text), Ok(want), "{text}");
+        }
+        assert!(Gpus::parse("two").is_err());
+        let p = project("gpus: 2\nprofiles: {train: {mode: shell}}\n")
+            .resolve("train", &Layer::default())
+            .unwrap();
+        assert_eq!(p.gpus, Gpus::Count(2));
+        assert_eq!(p.gpus.to_string(), "2");
+        assert_eq!(Gpus::Devices(vec!["2".into()]).to_string(), "device=2");
+    }
+
+    #[test]
     fn wrong_values_are_errors_with_place() {
         let cases = [
             ("mode: notebook\n", "unknown variant `notebook`"),
@@ -2073,7 +2125,7 @@ mod tests {
             ("shm_size: 8 gigs\n", "is not a size"),
             ("shm_size: 10k\n", "below 1 MiB"),
             ("shm_size: [1]\n", "must be `auto` or a size"),
-            ("gpus: 2\n", "ambiguous"),
+            ("gpus: -1\n", "not a number of GPUs"),
             ("gpus: some\n", "is not a GPU"),
             ("gpus: [0, banana]\n", "is not a GPU"),
             ("pytorch: newest\n", "is not a PyTorch version"),
@@ -2145,7 +2197,7 @@ mod tests {
         // wherever the file's first key is.
         let head = "# a comment\n\ndefault: train\nprofiles:\n  train:\n    mode: shell\n";
         for (tail, place) in [
-            ("    gpus: 0\n", "ptenv.yaml:7:11: profiles.train.gpus:"),
+            ("    gpus: 2.5\n", "ptenv.yaml:7:11: profiles.train.gpus:"),
             (
                 "    shm_size: 16x\n",
                 "ptenv.yaml:7:15: profiles.train.shm_size:",

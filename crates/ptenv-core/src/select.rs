@@ -21,6 +21,7 @@ use crate::catalog::{self, Coverage, DriverVersion, Line, Status};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, HostFacts, Source};
 use crate::image_facts::{self, Holds, ImageFacts, Requirement};
+use crate::plan::GpuRequest;
 use crate::profile::{Gpus, Profile, Variant, LATEST};
 
 /// The image to run and why.
@@ -35,6 +36,9 @@ pub struct Choice {
     pub variant: Variant,
     /// Whether to request GPUs from Docker.
     pub gpu: bool,
+    /// What to request from Docker, decided here once from `gpus:` and the machine (`None`:
+    /// no GPU); `plan`, the lock and the exports carry it from here (docs/gpus.md §5).
+    pub request: Option<GpuRequest>,
     /// Why the container runs on the CPU, when it does (a sentence for the user).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_reason: Option<String>,
@@ -107,14 +111,15 @@ pub fn choose(profile: &Profile, facts: &HostFacts) -> Result<Choice> {
 
 /// Which GPUs the container gets, from `gpus:` and what the host has.
 fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> Result<Target> {
-    let explicit = match &profile.gpus {
+    let (explicit, count) = match &profile.gpus {
         Gpus::None => {
             return Ok(Target::Cpu(
                 "The profile says `gpus: none`, so the container runs on the CPU and no GPU is requested from Docker.".to_string(),
             ))
         }
-        Gpus::All => None,
-        Gpus::Devices(d) => Some(d),
+        Gpus::All => (None, None),
+        Gpus::Count(n) => (None, Some(*n)),
+        Gpus::Devices(d) => (Some(d), None),
     };
     let why_no_gpu = if facts.driver.is_none() && facts.gpus.is_empty() {
         Some("No NVIDIA driver was found on this machine".to_string())
@@ -157,6 +162,16 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
         None
     };
     if let Some(why) = why_no_gpu {
+        if let Some(n) = count {
+            return Err(Error::new(format!(
+                "the profile `{}` asks for {n} GPU{}, but {}",
+                profile.name,
+                if n == 1 { "" } else { "s" },
+                lowercase_first(&why)
+            ))
+            .hint("run on the CPU with `--gpus none`, or `gpus: none` in ptenv.yaml")
+            .hint("`ptenv doctor` checks the driver step by step"));
+        }
         if let Some(devices) = explicit {
             let mut e = Error::new(format!(
                 "the profile `{}` asks for GPU {}, but {}",
@@ -175,6 +190,21 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
             "{why}, so the container runs on the CPU and no GPU is requested from Docker."
         )));
     }
+    if let Some(n) = count {
+        if n as usize > facts.gpus.len() {
+            return Err(Error::new(format!(
+                "the profile `{}` asks for {n} GPUs, but this machine has {}",
+                profile.name,
+                facts.gpus.len()
+            ))
+            .hint(format!(
+                "ask for at most {0} (`--gpus {0}`), or `--gpus all`",
+                facts.gpus.len()
+            )));
+        }
+    }
+    // A count not yet made devices (`select`, `lock`): any of the GPUs may be taken, so the
+    // image is checked against all of them.
     let Some(devices) = explicit else {
         return Ok(Target::Gpus(facts.gpus.clone()));
     };
@@ -750,6 +780,7 @@ fn release_choice(
         cuda: Some(line.cuda_str()),
         variant,
         gpu,
+        request: GpuRequest::from_profile(&profile.gpus, gpu),
         status: Some(line.status),
         pinned,
         gpus: match target {
@@ -970,7 +1001,7 @@ fn no_fit(
             .collect();
         if !fine.is_empty() && gpus.len() > 1 {
             e = e.hint(format!(
-                "or hand the container only the GPUs it can use: `--gpus {}`",
+                "or hand the container only the GPUs it can use: `--gpus device={}`",
                 fine.join(",")
             ));
         }
@@ -993,7 +1024,7 @@ fn no_fit(
                 .collect();
             if !ok.is_empty() {
                 e = e.hint(format!(
-                    "{} runs on GPU {}: `--gpus {} --cuda {}`",
+                    "{} runs on GPU {}: `--gpus device={} --cuda {}`",
                     image_of(profile, l, variant),
                     ok.join(", "),
                     ok.join(","),
@@ -1115,6 +1146,7 @@ fn pinned_image(
         cuda: tag.as_ref().map(|t| format!("{}.{}", t.cuda.0, t.cuda.1)),
         variant,
         gpu,
+        request: GpuRequest::from_profile(&profile.gpus, gpu),
         status: line.map(|l| l.status),
         pinned: Some("image"),
         gpus: match target {
@@ -1625,7 +1657,7 @@ mod tests {
                 "3090 + 5090 on 2.6",
                 want("2.6"),
                 host(Some("570.124.06"), &[(8, 6), RTX_5090]),
-                Fails(&["--pytorch 2.7", "--gpus 0"]),
+                Fails(&["--pytorch 2.7", "--gpus device=0"]),
             ),
             (
                 "V100 + 5090 on 2.7",
@@ -1633,19 +1665,19 @@ mod tests {
                 host(Some("570.124.06"), &[(7, 0), RTX_5090]),
                 Fails(&[
                     "no single PyTorch 2.7 image",
-                    "--gpus 0 --cuda 12.6",
-                    "--gpus 1 --cuda 12.8",
+                    "--gpus device=0 --cuda 12.6",
+                    "--gpus device=1 --cuda 12.8",
                 ]),
             ),
             (
                 "only GPU 0 of 3090 + 5090",
-                want("2.6").gpus("0"),
+                want("2.6").gpus("device=0"),
                 host(Some("570.124.06"), &[(8, 6), RTX_5090]),
                 Image("2.6.0-cuda12.4-cudnn9-runtime", true),
             ),
             (
                 "only GPU 1 of 3090 + 5090",
-                want("2.6").gpus("1"),
+                want("2.6").gpus("device=1"),
                 host(Some("570.124.06"), &[(8, 6), RTX_5090]),
                 Fails(&["compute capability 12.0"]),
             ),
@@ -1657,13 +1689,13 @@ mod tests {
             ),
             (
                 "a GPU that is not there",
-                want("2.6").gpus("0,7"),
+                want("2.6").gpus("device=0,7"),
                 host(Some("550.54.15"), &[(8, 6)]),
                 Fails(&["`7`", "not on this machine", "GPU 0"]),
             ),
             (
                 "listed GPUs but no driver",
-                want("2.6").gpus("0"),
+                want("2.6").gpus("device=0"),
                 host(None, &[]),
                 Fails(&["asks for GPU 0", "no NVIDIA driver", "--gpus none"]),
             ),
