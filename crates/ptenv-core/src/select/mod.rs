@@ -1,0 +1,273 @@
+//! Which image runs here: the profile's wishes and the host's facts in, a [`Choice`] with its
+//! reasons out. Pure: no I/O, only the catalog's data (`catalog.rs`) and the rules of
+//! `docs/compatibility.md` §3–§4:
+//!
+//! a. Candidates are the catalog lines of the profile's PyTorch version and variant; a pinned
+//!    `cuda:` or `image:` wins but is still checked, and what fails becomes a warning.
+//! b. Every GPU handed to the container must be covered by SASS of its major version (minor ≤
+//!    its own) or by PTX of an equal or lower version.
+//! c. A runtime image needs the driver at or above its CUDA family's floor; a devel image
+//!    inherits `NVIDIA_REQUIRE_CUDA`, so the driver's own CUDA version must reach the line's.
+//! d. Stable before experimental, then the line PyPI's `torch` uses, then the newest CUDA.
+//!    `pytorch: latest` takes the newest release that has a line passing (b) and (c).
+//! e. A driver whose CUDA version (as NVML reports it) is older than the line's CUDA
+//!    major.minor: a warning about minor-version compatibility.
+//! f. No driver or no GPU: the CPU, said clearly. GPUs that no line fits: an error that says
+//!    what to do, never a silent CPU fallback.
+
+mod image_verdict;
+mod misfit;
+mod pinned;
+mod reasons;
+mod release;
+#[cfg(test)]
+pub(crate) mod tests;
+
+use serde::Serialize;
+
+use crate::catalog::{self, Coverage, DriverVersion, Line, Status};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, HostFacts, Source};
+use crate::image_facts::{self, Holds, ImageFacts, Requirement};
+use crate::plan::GpuRequest;
+use crate::profile::{Gpus, Profile, Variant, LATEST};
+
+pub use image_verdict::*;
+pub use misfit::*;
+use pinned::*;
+use reasons::*;
+use release::*;
+
+/// The image to run and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Choice {
+    /// `repository:tag`, or the pinned `image:` as written.
+    pub image: String,
+    /// "2.6.0"; "unknown" for a pinned image whose tag does not say.
+    pub pytorch: String,
+    /// "12.4"; `None` for a pinned image whose tag does not say.
+    pub cuda: Option<String>,
+    pub variant: Variant,
+    /// Whether to request GPUs from Docker.
+    pub gpu: bool,
+    /// What to request from Docker, decided here once from `gpus:` and the machine (`None`:
+    /// no GPU); `plan`, the lock and the exports carry it from here (docs/gpus.md §5).
+    pub request: Option<GpuRequest>,
+    /// Why the container runs on the CPU, when it does (a sentence for the user).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_reason: Option<String>,
+    /// PyTorch's label for the line, when it is in the catalog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// What was pinned by the profile: "image", "cuda", or nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<&'static str>,
+    /// The GPUs that will be handed to the container and were checked.
+    pub gpus: Vec<Gpu>,
+    /// Why this image, in sentences for someone who has never heard of compute capabilities.
+    pub reasons: Vec<String>,
+    pub warnings: Vec<String>,
+    /// The other lines of the same release and variant, and why they were not taken.
+    pub rejected: Vec<Rejected>,
+    /// The catalog row of the image, when it is one.
+    #[serde(skip)]
+    pub line: Option<&'static Line>,
+}
+
+/// A line that was not chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejected {
+    pub image: String,
+    /// Whether it would have run: then it lost only on preference (rule d).
+    pub fits: bool,
+    pub reasons: Vec<String>,
+}
+
+/// What the container will run on.
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    /// No GPU request; the sentence says why.
+    Cpu(String),
+    /// These GPUs, each checked.
+    Gpus(Vec<Gpu>),
+    /// A planned machine given by `--driver` alone: the driver is checked, the GPUs cannot be.
+    UnknownGpus,
+}
+
+/// Choose the image for `profile` on a host described by `facts`.
+pub fn choose(profile: &Profile, facts: &HostFacts) -> Result<Choice> {
+    let mut warnings = Vec::new();
+    let target = target(profile, facts, &mut warnings)?;
+    let mut choice = match &profile.image {
+        Some(image) => pinned_image(profile, image, facts, &target, warnings),
+        None => from_catalog(profile, facts, &target, warnings)?,
+    };
+    if let Target::Cpu(why) = &target {
+        choice.cpu_reason = Some(why.clone());
+    }
+    if let Some(line) = choice.line {
+        if facts.machine == "aarch64" && !line.arm64_variants.contains(&choice.variant) {
+            choice.warnings.push(format!(
+                "this is an arm64 (aarch64) machine, and PyTorch publishes {} images for linux/amd64 only: Docker will find no arm64 image to pull; use the runtime variant (`--variant runtime`)",
+                choice.variant
+            ));
+        }
+    }
+    if choice.gpu && facts.machine == "aarch64" && choice.line.is_some() {
+        // docs/compatibility.md §1.4: the arm64 build of the official image installs the CPU
+        // wheels.
+        choice.warnings.push(
+            "this is an arm64 (aarch64) machine: the official pytorch/pytorch images for arm64 contain the CPU-only build of PyTorch, so torch will not see the GPUs (GH200/GB200/Jetson need NVIDIA's own images, pinned with `image:`)".to_string(),
+        );
+    }
+    Ok(choice)
+}
+
+/// Which GPUs the container gets, from `gpus:` and what the host has.
+fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> Result<Target> {
+    let (explicit, count) = match &profile.gpus {
+        Gpus::None => {
+            return Ok(Target::Cpu(
+                "The profile says `gpus: none`, so the container runs on the CPU and no GPU is requested from Docker.".to_string(),
+            ))
+        }
+        Gpus::All => (None, None),
+        Gpus::Count(n) => (None, Some(*n)),
+        Gpus::Devices(d) => (Some(d), None),
+    };
+    let why_no_gpu = if facts.driver.is_none() && facts.gpus.is_empty() {
+        Some("No NVIDIA driver was found on this machine".to_string())
+    } else if facts.driver.is_none() {
+        // NVML listed GPUs but not the driver version: use the GPUs, say what is unchecked.
+        warnings.push(
+            "the NVIDIA driver's version could not be read, so the image was not checked against it; run `ptenv doctor`".to_string(),
+        );
+        None
+    } else if facts.gpus.is_empty() {
+        match facts.source {
+            Source::Override => return Ok(Target::UnknownGpus),
+            Source::Nvml => {
+                // GPUs that NVML counted but could not read are in the problems.
+                for p in facts.problems.iter().filter(|p| p.contains("GPU ")) {
+                    warnings.push(format!("{p}; run `ptenv doctor`"));
+                }
+                Some(format!(
+                    "The NVIDIA driver {} is installed but reports no usable GPU",
+                    facts.driver.as_deref().unwrap_or("")
+                ))
+            }
+            _ => {
+                warnings.push(format!(
+                    "the NVIDIA driver {} is loaded, but its GPUs could not be listed ({}); run `ptenv doctor` to find out why",
+                    facts.driver.as_deref().unwrap_or(""),
+                    facts
+                        .problems
+                        .first()
+                        .map(String::as_str)
+                        .unwrap_or("no source answered")
+                ));
+                Some(format!(
+                    "The NVIDIA driver {} is loaded but ptenv could not list its GPUs",
+                    facts.driver.as_deref().unwrap_or("")
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(why) = why_no_gpu {
+        if let Some(n) = count {
+            return Err(Error::new(format!(
+                "the profile `{}` asks for {n} GPU{}, but {}",
+                profile.name,
+                if n == 1 { "" } else { "s" },
+                lowercase_first(&why)
+            ))
+            .hint("run on the CPU with `--gpus none`, or `gpus: none` in ptenv.yaml")
+            .hint("`ptenv doctor` checks the driver step by step"));
+        }
+        if let Some(devices) = explicit {
+            let mut e = Error::new(format!(
+                "the profile `{}` asks for GPU {}, but {}",
+                profile.name,
+                devices.join(", "),
+                lowercase_first(&why)
+            ));
+            if let Some(p) = facts.problems.first() {
+                e = e.hint(format!("what failed: {p}"));
+            }
+            return Err(e
+                .hint("run on the CPU with `--gpus none`, or `gpus: none` in ptenv.yaml")
+                .hint("`ptenv doctor` checks the driver step by step"));
+        }
+        return Ok(Target::Cpu(format!(
+            "{why}, so the container runs on the CPU and no GPU is requested from Docker."
+        )));
+    }
+    if let Some(n) = count {
+        if n as usize > facts.gpus.len() {
+            return Err(Error::new(format!(
+                "the profile `{}` asks for {n} GPUs, but this machine has {}",
+                profile.name,
+                facts.gpus.len()
+            ))
+            .hint(format!(
+                "ask for at most {0} (`--gpus {0}`), or `--gpus all`",
+                facts.gpus.len()
+            )));
+        }
+    }
+    // A count not yet made devices (`select`, `lock`): any of the GPUs may be taken, so the
+    // image is checked against all of them.
+    let Some(devices) = explicit else {
+        return Ok(Target::Gpus(facts.gpus.clone()));
+    };
+    let mut picked: Vec<Gpu> = Vec::new();
+    for d in devices {
+        if d.starts_with("MIG-") {
+            // A MIG instance's parent GPU is not in the facts: check every GPU instead.
+            warnings.push(format!(
+                "`{d}` is a MIG instance; ptenv checked the image against every GPU of this machine instead"
+            ));
+            return Ok(Target::Gpus(facts.gpus.clone()));
+        }
+        let found = facts
+            .gpus
+            .iter()
+            .find(|g| g.index.to_string() == *d || g.uuid.eq_ignore_ascii_case(d));
+        match found {
+            Some(g) if !picked.contains(g) => picked.push(g.clone()),
+            Some(_) => {}
+            None => {
+                let have: Vec<String> = facts
+                    .gpus
+                    .iter()
+                    .map(|g| format!("{} ({}{})", g.index, g.name, uuid_suffix(g)))
+                    .collect();
+                return Err(Error::new(format!(
+                    "the profile `{}` asks for GPU `{d}`, which is not on this machine",
+                    profile.name
+                ))
+                .hint(format!("this machine has GPU {}", have.join(", ")))
+                .hint("change `gpus:` (or --gpus) to those indexes or UUIDs, or `all`"));
+            }
+        }
+    }
+    Ok(Target::Gpus(picked))
+}
+
+fn uuid_suffix(g: &Gpu) -> String {
+    if g.uuid.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", g.uuid)
+    }
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,278 @@
+//! The sentences a choice carries: why a line was taken, why others were not, the
+//! minor-version warning of rule (e), and the error when no line fits.
+
+use super::*;
+
+/// "Your RTX 3090 (Ampere, compute capability 8.6) runs this image's code for 8.6 (sm_86)."
+pub(super) fn gpu_reason(line: &Line, g: &Gpu) -> String {
+    let who = describe_gpu(g);
+    match line.covers(g.cc) {
+        Coverage::Sass(s) if s == g.cc => format!(
+            "Your {who}: a GPU runs only code compiled for its generation, and this image has code built exactly for it ({}).",
+            catalog::sm(s)
+        ),
+        Coverage::Sass(s) => format!(
+            "Your {who}: a GPU runs only code compiled for its generation; this image has code for {} ({}), which runs on later models of the same generation like yours.",
+            cc_str(s),
+            catalog::sm(s)
+        ),
+        Coverage::Ptx(p) => format!(
+            "Your {who}: this image has no code compiled for it, but carries portable code (PTX for {}) that the driver compiles for your GPU on first use; the first start is slower.",
+            cc_str(p)
+        ),
+        Coverage::None => format!("Your {who}: not covered by this image."),
+    }
+}
+
+pub(super) fn driver_reason(
+    line: &Line,
+    variant: Variant,
+    d: &DriverVersion,
+    facts: &HostFacts,
+) -> String {
+    match variant {
+        Variant::Runtime => format!(
+            "NVIDIA driver {d} is new enough: CUDA {} images start on drivers from {} on, and use every feature from {} on.",
+            line.cuda_str(),
+            line.driver_floor,
+            line.full_feature_driver
+        ),
+        Variant::Devel => format!(
+            "NVIDIA driver {d} supports CUDA {}, at least the CUDA {} this devel image requires.",
+            facts.driver_cuda().map(cc_str).unwrap_or_else(|| "?".into()),
+            line.cuda_str()
+        ),
+    }
+}
+
+/// Rule (e): the CUDA version the driver supports (as NVML reports it, else derived from its
+/// branch) against the image's CUDA major.minor. A toolkit update release (12.4.1) needs no
+/// newer driver than its GA (12.4), so the GA driver of the line's CUDA is what is asked for.
+pub(super) fn compat_warning(
+    line: &Line,
+    variant: Variant,
+    d: &DriverVersion,
+    facts: &HostFacts,
+    target: &Target,
+) -> Option<String> {
+    let supports = facts.driver_cuda();
+    if !line.needs_compat(supports) {
+        return None;
+    }
+    let has = match supports {
+        Some(c) => format!("supports CUDA {}", cc_str(c)),
+        None => "supports a CUDA older than any image ptenv knows".to_string(),
+    };
+    let mut w = format!(
+        "driver {d} {has}, older than the CUDA {} of this image: it runs under CUDA minor-version compatibility. PyTorch's own kernels work, but PTX built by a newer CUDA cannot be JIT-compiled (cudaErrorUnsupportedPtxVersion) and some newer CUDA calls fail with cudaErrorCallRequiresNewerDriver",
+        line.cuda_str()
+    );
+    if let Target::Gpus(gpus) = target {
+        if gpus
+            .iter()
+            .any(|g| matches!(line.covers(g.cc), Coverage::Ptx(_)))
+        {
+            w.push_str("; your GPU depends on exactly that PTX, so expect errors");
+        }
+    }
+    if variant == Variant::Devel {
+        w.push_str("; CUDA extensions you compile with nvcc in this image may not load");
+    }
+    w.push_str(&format!(
+        ". Update the driver to {} or newer for every feature.",
+        line.full_feature_driver
+    ));
+    Some(w)
+}
+
+pub(super) fn preference_reason(line: &Line, fits: &[&'static Line]) -> String {
+    let pypi = if line.pypi_default {
+        format!(
+            " It is also what `pip install torch=={}` installs.",
+            line.pytorch
+        )
+    } else {
+        String::new()
+    };
+    match fits.len() {
+        0 | 1 => format!(
+            "CUDA {} is the only line of PyTorch {} that fits{}.{pypi}",
+            line.cuda_str(),
+            line.pytorch_minor(),
+            if line.status == Status::Experimental {
+                " (PyTorch marks it experimental)"
+            } else {
+                ""
+            }
+        ),
+        n => format!(
+            "{n} CUDA lines fit; ptenv prefers the ones PyTorch marks stable, then the one pip installs, then the newest CUDA: {} ({}).{pypi}",
+            line.cuda_str(),
+            line.status.as_str()
+        ),
+    }
+}
+
+/// The error when GPUs are present and no line fits (rule f): why, and what to do.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn no_fit(
+    profile: &Profile,
+    facts: &HostFacts,
+    target: &Target,
+    release: &str,
+    minor: &str,
+    all: &[&'static Line],
+    rejected: &[(&'static Line, Vec<String>)],
+) -> Error {
+    let variant = profile.variant;
+    let gpus: &[Gpu] = match target {
+        Target::Gpus(g) => g,
+        _ => &[],
+    };
+    // GPUs that no line of this release covers, whatever the driver.
+    let blocked: Vec<&Gpu> = gpus
+        .iter()
+        .filter(|g| !all.iter().any(|l| l.covers(g.cc).is_covered()))
+        .collect();
+    let mut e;
+    if !blocked.is_empty() {
+        let g = blocked[0];
+        let newest = all.iter().filter_map(|l| l.newest_sass()).max();
+        let oldest = all.iter().filter_map(|l| l.oldest_sass()).min();
+        let too_new = newest.is_some_and(|n| g.cc > n);
+        let too_old = oldest.is_some_and(|o| g.cc < o);
+        e = Error::new(if too_new {
+            format!(
+                "Your {} needs GPU code built for its generation; PyTorch {minor} images only contain code up to {} ({}), so PyTorch would fail with \"no kernel image is available for execution on the device\"",
+                describe_gpu(g),
+                catalog::arch_name(newest.unwrap_or((0, 0))),
+                cc_str(newest.unwrap_or((0, 0)))
+            )
+        } else if too_old {
+            format!(
+                "Your {} is too old for every PyTorch {minor} image: their oldest GPU code is for {} ({})",
+                describe_gpu(g),
+                catalog::arch_name(oldest.unwrap_or((0, 0))),
+                cc_str(oldest.unwrap_or((0, 0)))
+            )
+        } else {
+            format!(
+                "no PyTorch {minor} image has GPU code for your {}",
+                describe_gpu(g)
+            )
+        });
+        // The release nearest to the one asked for that covers every blocked GPU: the
+        // smallest step away from what the profile says. Within it, a line that runs here.
+        let order = catalog::releases();
+        let at = |r: &str| order.iter().position(|x| *x == r).unwrap_or(0);
+        let here = at(release);
+        let other = catalog::LINES
+            .iter()
+            .filter(|l| l.pytorch != release && l.variants.contains(&variant))
+            .filter(|l| blocked.iter().all(|g| l.covers(g.cc).is_covered()))
+            .max_by_key(|l| {
+                let there = at(&l.pytorch);
+                (
+                    std::cmp::Reverse(there.abs_diff(here)),
+                    there,
+                    misfits(l, variant, facts, target).is_empty(),
+                    rank(l),
+                )
+            });
+        match other {
+            Some(l) => {
+                e = e.hint(format!(
+                    "PyTorch {} has it: {} ({}). Ask for it with `--pytorch {}`, or `pytorch: \"{}\"` in ptenv.yaml",
+                    l.pytorch_minor(),
+                    image_of(profile, l, variant),
+                    l.span(),
+                    l.pytorch_minor(),
+                    l.pytorch_minor()
+                ));
+                if g.cc.0 >= 10 {
+                    if let Some(d) = facts.driver_version() {
+                        if d.branch() < 570 {
+                            e = e.hint(format!("Blackwell GPUs also need driver R570 or newer; this machine has {d}"));
+                        }
+                    }
+                }
+            }
+            None if matches!(g.cc, (7, 2) | (8, 7)) => {
+                e = e.hint("Jetson boards run arm64 and need NVIDIA's L4T/JetPack PyTorch images; pin one with `image:` (ptenv cannot check it)");
+            }
+            None => {
+                e = e.hint(format!(
+                    "no PyTorch image from {} supports this GPU; pin an image built for it with `image:` (ptenv cannot check it)",
+                    known_releases()
+                ));
+            }
+        }
+        // Mixed GPUs: the ones that do fit some line.
+        let fine: Vec<String> = gpus
+            .iter()
+            .filter(|x| !blocked.contains(x))
+            .map(|x| x.index.to_string())
+            .collect();
+        if !fine.is_empty() && gpus.len() > 1 {
+            e = e.hint(format!(
+                "or hand the container only the GPUs it can use: `--gpus device={}`",
+                fine.join(",")
+            ));
+        }
+    } else if gpus.len() > 1
+        && all
+            .iter()
+            .all(|l| gpus.iter().any(|g| !l.covers(g.cc).is_covered()))
+    {
+        // Every GPU is covered by some line, but no line covers all of them.
+        let names: Vec<String> = gpus.iter().map(describe_gpu).collect();
+        e = Error::new(format!(
+            "no single PyTorch {minor} image has GPU code for all of your GPUs: {}",
+            names.join("; ")
+        ));
+        for l in all {
+            let ok: Vec<String> = gpus
+                .iter()
+                .filter(|g| l.covers(g.cc).is_covered())
+                .map(|g| g.index.to_string())
+                .collect();
+            if !ok.is_empty() {
+                e = e.hint(format!(
+                    "{} runs on GPU {}: `--gpus device={} --cuda {}`",
+                    image_of(profile, l, variant),
+                    ok.join(", "),
+                    ok.join(","),
+                    l.cuda_str()
+                ));
+            }
+        }
+    } else {
+        let d = facts
+            .driver
+            .clone()
+            .unwrap_or_else(|| "unknown".to_string());
+        e = Error::new(format!(
+            "NVIDIA driver {d} is too old for every PyTorch {minor} {variant} image that runs on your GPUs"
+        ));
+        // Only the lines that have code for the GPUs: the driver is what stops them.
+        for (l, why) in rejected {
+            if gpus.iter().all(|g| l.covers(g.cc).is_covered()) {
+                for w in why {
+                    e = e.hint(format!("{}: {w}", image_of(profile, l, variant)));
+                }
+            }
+        }
+        if variant == Variant::Devel {
+            let runtime_fits = all
+                .iter()
+                .any(|l| misfits(l, Variant::Runtime, facts, target).is_empty());
+            if runtime_fits {
+                e = e.hint("the runtime variant (`--variant runtime`) runs on this driver through CUDA minor-version compatibility; it lacks only nvcc");
+            }
+        }
+        e = e.hint(
+            "update the NVIDIA driver (your distribution's driver package, or nvidia.com/Download)",
+        );
+    }
+    e.hint("or run on the CPU: `--gpus none` (or `gpus: none` in ptenv.yaml)")
+}
