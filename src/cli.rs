@@ -63,7 +63,9 @@ pub enum Command {
     /// Stop and remove the project's containers (keys and tokens are kept)
     Down(DownArgs),
     /// List ptenv's containers on the engine (this machine's, or the one --host names)
-    Ls,
+    Ls(LsArgs),
+    /// Show each GPU's load and which environment (or "other") its processes belong to
+    Stats(StatsArgs),
     /// Show the output of the project's container
     Logs(LogsArgs),
     /// Run a command in the project's running container; its exit code is returned
@@ -118,7 +120,8 @@ pub struct ProfileFlags {
     /// When to pull the image
     #[arg(long, value_enum, value_name = "POLICY")]
     pub pull: Option<PullArg>,
-    /// GPUs for the container: all, none, or indexes/UUIDs such as 0,1
+    /// GPUs for the container, as docker run --gpus: all, none, a count (2: free ones are
+    /// taken), or device=0,2 / device=GPU-… (docs/gpus.md)
     #[arg(long, value_name = "GPUS", value_parser = |s: &str| Gpus::parse(s))]
     pub gpus: Option<Gpus>,
     /// Size of /dev/shm: auto (half of the host's RAM) or a size such as 8g
@@ -440,13 +443,47 @@ pub struct InspectArgs {
 pub struct DownArgs {
     /// Only this profile's container (default: all of the project's containers)
     pub mode: Option<String>,
-    /// Every ptenv container on this machine, of every project
+    /// Every profile's container of this project (yours, and those of users named with --user)
     #[arg(long, conflicts_with = "mode")]
     pub all: bool,
     /// Also remove the project's home volume (what `pip install` put there, caches, shell
     /// history, VS Code's server); keys, tokens and images are kept
-    #[arg(long, conflicts_with_all = ["mode", "all"])]
+    #[arg(long, conflicts_with_all = ["mode", "all", "all_projects"])]
     pub purge: bool,
+    /// Every project's containers on this engine (yours, and those of users named with
+    /// --user): lists them and asks first
+    #[arg(long, conflicts_with_all = ["mode", "all"])]
+    pub all_projects: bool,
+    /// Also remove this user's environments (repeat for several); without it another user's
+    /// are left alone
+    #[arg(long = "user", value_name = "NAME")]
+    pub users: Vec<String>,
+    /// Do not ask before --all-projects removes (needed without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Also other users' environments (default: yours, and those that recorded no owner)
+    #[arg(long)]
+    pub all_users: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Refresh every 2 seconds until Ctrl-C, like `docker stats`
+    #[arg(long)]
+    pub watch: bool,
+    /// `table` (default) or `prometheus` (text format for a node exporter's textfile collector)
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: StatsFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatsFormat {
+    Table,
+    Prometheus,
 }
 
 #[derive(Debug, Args)]

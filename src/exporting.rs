@@ -198,7 +198,11 @@ pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
         project: &project,
         image: &image,
         base_image: &choice.image,
-        gpu: wants_gpu,
+        // The file runs elsewhere: it requests what the profile asks for, whatever this
+        // machine has, and hides the GPUs when it asks for none (that machine's default
+        // runtime is unknown: docs/gpus.md §2).
+        gpus: plan::GpuRequest::from_profile(&profile.gpus, true),
+        nvidia_default_runtime: true,
         host_ram: target_ram,
         user: &user,
         setup: &setup,

@@ -11,8 +11,8 @@
 #![forbid(unsafe_code)]
 
 pub use ptenv_core::{
-    address, catalog, dependencies, error, export, home, identity, idle, image_facts, lock,
-    package_name, plan, select, shell, size, target,
+    address, allocate, catalog, dependencies, error, export, home, identity, idle, image_facts,
+    lock, ownership, package_name, plan, select, shell, size, target,
 };
 
 /// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel
@@ -21,7 +21,15 @@ pub mod gpu {
     pub use ptenv_core::gpu::*;
     mod detect;
     mod nvml;
-    pub use detect::{detect, detect_with, facts_for};
+    pub use detect::{detect, detect_with, facts_for, usage};
+}
+
+/// `ptenv stats`: the core's attribution of GPU processes, and the reading of NVML, the
+/// processes' cgroups and the engine's list here.
+pub mod stats {
+    pub use ptenv_core::stats::*;
+    mod gather;
+    pub use gather::gather;
 }
 
 /// Profiles: the core's values, layers and parsing, and the reading of this machine's files.
@@ -35,7 +43,7 @@ pub mod profile {
 pub mod project {
     pub use ptenv_core::project::*;
     mod data;
-    pub use data::{data_dir, data_root, owner};
+    pub use data::{data_dir, data_root, owner, user};
 }
 
 /// Trust in a project's `ptenv.yaml`: the core's rules, and the user's records on this machine.

@@ -25,6 +25,7 @@ mod parity;
 mod registry;
 mod remote;
 mod select;
+mod sharing;
 mod support;
 mod testbed_smoke;
 mod trust;

@@ -1,20 +1,32 @@
-//! `ptenv down [MODE|--all|--purge]`: stop and remove the project's containers (one profile's,
-//! or every ptenv container with `--all`). Keys, tokens, derived images and the project's home
-//! volume are kept, so the next `up` is quick, the Jupyter URL stays the same and what the user
-//! installed is still there; `--purge` removes the home volume too (this project's only).
+//! `ptenv down [MODE|--all|--all-projects|--purge] [--user NAME] [--yes]`: stop and remove
+//! containers. By default this project's (one profile's with MODE); `--all-projects` every
+//! project's on the engine, after showing them and asking. Another user's environments only
+//! when named with `--user` (docs/gpus.md §5). Keys, tokens, derived images and the project's
+//! home volume are kept, so the next `up` is quick, the Jupyter URL stays the same and what the
+//! user installed is still there; `--purge` removes the home volume too (this project's only).
+
+use std::io::IsTerminal;
 
 use super::Ctx;
 use crate::cli::DownArgs;
+use crate::engine::container::Found;
 use crate::engine::{block_on, Engine};
-use crate::error::Result;
-use crate::project::Project;
+use crate::error::{Error, Result};
+use crate::ownership::{owner, Who};
+use crate::project::{Project, LABEL_PROJECT};
 
 pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
     let p = &ctx.printer;
     let project = Project::new(&ctx.project);
+    let me = crate::project::user();
+    let who = Who {
+        me: &me,
+        my_uid: rustix::process::geteuid().as_raw(),
+        named: &args.users,
+    };
     let removed = block_on(async {
         let engine = Engine::connect().await?;
-        let targets = match (&args.mode, args.all) {
+        let candidates = match (&args.mode, args.all_projects) {
             (_, true) => engine.list(None).await?,
             (Some(mode), false) => {
                 let all = engine.list(Some(&project.path)).await?;
@@ -27,6 +39,19 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
             }
             (None, false) => engine.list(Some(&project.path)).await?,
         };
+        let (targets, others): (Vec<Found>, Vec<Found>) = candidates
+            .into_iter()
+            .partition(|c| who.may_remove(owner(&c.labels).as_deref()));
+        for c in &others {
+            let user = owner(&c.labels).unwrap_or_default();
+            p.info(format!(
+                "Left {} alone: it is {user}'s (add `--user '{user}'` to remove it too).",
+                c.name
+            ));
+        }
+        if args.all_projects && !targets.is_empty() {
+            confirm(&targets, args.yes)?;
+        }
         let mut removed = Vec::new();
         let ssh = ctx.machine.connection().map(|c| c.host.clone());
         for c in targets {
@@ -51,14 +76,14 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
                 p.info("No home volume for this project.");
             }
         }
-        Ok::<_, crate::error::Error>((removed, volumes))
+        Ok::<_, Error>((removed, volumes))
     })?;
     let (removed, volumes) = removed;
     if removed.is_empty() {
-        p.info(match (&args.mode, args.all) {
-            (_, true) => "No ptenv containers on this machine.".to_string(),
+        p.info(match (&args.mode, args.all_projects) {
+            (_, true) => "No ptenv containers of yours on this engine.".to_string(),
             (Some(mode), _) => format!("No `{mode}` container for this project."),
-            (None, _) => "No ptenv containers for this project.".to_string(),
+            (None, _) => "No ptenv containers of yours for this project.".to_string(),
         });
     }
     #[derive(serde::Serialize)]
@@ -68,4 +93,40 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
     }
     p.json(&Removed { removed, volumes });
     Ok(0)
+}
+
+/// `--all-projects` reaches beyond this folder: show what goes and ask, or require `--yes`.
+fn confirm(targets: &[Found], yes: bool) -> Result<()> {
+    let list: Vec<String> = targets
+        .iter()
+        .map(|c| {
+            format!(
+                "  {} ({}, {})",
+                c.name,
+                c.label(LABEL_PROJECT),
+                owner(&c.labels).unwrap_or_else(|| "owner not recorded".into())
+            )
+        })
+        .collect();
+    let list = list.join("\n");
+    if yes {
+        return Ok(());
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(Error::new(format!(
+            "`ptenv down --all-projects` would remove these containers of other projects too, and there is no terminal to ask:\n{list}"
+        ))
+        .hint("add `--yes` to remove them, or run `ptenv down` in each project's folder"));
+    }
+    eprintln!("These containers will be removed:\n{list}");
+    let ok = dialoguer::Confirm::new()
+        .with_prompt(format!("Remove {} containers?", targets.len()))
+        .default(false)
+        .interact_on(&dialoguer::console::Term::stderr())
+        .map_err(|e| Error::new(format!("cannot ask on the terminal: {e}")))?;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new("nothing removed").hint("run it again and answer yes, or add `--yes`"))
+    }
 }

@@ -14,6 +14,7 @@ mod profiles;
 mod select;
 mod shell;
 mod ssh;
+mod stats;
 mod sync;
 mod trust;
 mod up;
@@ -57,12 +58,12 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         project,
         machine,
     };
-    if ctx.machine.is_remote() && matches!(cli.command, Command::Doctor(_)) {
+    if ctx.machine.is_remote() && matches!(cli.command, Command::Doctor(_) | Command::Stats(_)) {
         return Err(Error::new(format!(
-            "this ptenv cannot diagnose an environment on {} yet: doctor's host checks would have to run there",
+            "this ptenv cannot diagnose an environment or read GPU use on {} yet: doctor's host checks and `stats`' NVML readings would have to run there",
             ctx.machine.describe()
         ))
-        .hint("`ptenv up`, `ptenv ssh`, `ptenv shell`, `ptenv exec`, `ptenv logs`, `ptenv down`, `ptenv select` and `ptenv ls` work with --host; meanwhile run `ptenv doctor` on the server itself (ssh there), where it checks that machine"));
+        .hint("`ptenv up`, `ptenv ssh`, `ptenv shell`, `ptenv exec`, `ptenv logs`, `ptenv down`, `ptenv select` and `ptenv ls` work with --host; meanwhile run `ptenv doctor` and `ptenv stats` on the server itself (ssh there), where they read that machine"));
     }
     match cli.command {
         Command::Up(args) => up::run(&ctx, args),
@@ -75,7 +76,8 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         Command::Select(args) => select::run(&ctx, args),
         Command::Inspect(args) => inspect::run(&ctx, args),
         Command::Down(args) => down::run(&ctx, args),
-        Command::Ls => ls::run(&ctx),
+        Command::Ls(args) => ls::run(&ctx, args),
+        Command::Stats(args) => stats::run(&ctx, args),
         Command::Logs(args) => logs::run(&ctx, args),
         Command::Exec(args) => exec::run(&ctx, args),
         Command::Sync(args) => sync::run(&ctx, args),

@@ -10,6 +10,7 @@ use crate::doctor::{id, Check, Report};
 use crate::engine::{self, container::StartError, Engine};
 use crate::error::Result;
 use crate::gpu::HostFacts;
+use crate::plan::GpuRequest;
 use crate::profile::{Gpus, Profile};
 use crate::project::{Project, LABEL_PROJECT};
 use crate::select::{self, Choice};
@@ -59,11 +60,16 @@ fn no_gpu_reason(
 }
 
 /// The `DeviceRequests` entry for the GPU path, and the `docker run` flag it stands for.
-fn device_request(path: GpuPath, gpus: &Gpus) -> Option<(serde_json::Value, String)> {
-    let ids: Option<Vec<String>> = match gpus {
-        Gpus::All => None,
-        Gpus::None => return None,
-        Gpus::Devices(d) => Some(d.clone()),
+fn device_request(
+    path: GpuPath,
+    request: Option<&GpuRequest>,
+) -> Option<(serde_json::Value, String)> {
+    let ids: Option<Vec<String>> = match request? {
+        GpuRequest::All => None,
+        // The probe checks torch on the first N, as `docker run --gpus N` would take them
+        // (docs/gpus.md §1): which N a later `up` takes depends on who holds what then.
+        GpuRequest::Count(n) => Some((0..*n).map(|i| i.to_string()).collect()),
+        GpuRequest::Devices(d) => Some(d.clone()),
     };
     match path {
         GpuPath::Runtime => Some(match ids {
@@ -130,7 +136,7 @@ pub(super) async fn probe(
     }
     let reason = no_gpu_reason(r, profile, &choice);
     let request = if reason.is_none() {
-        device_request(path, &profile.gpus)
+        device_request(path, choice.request.as_ref())
     } else {
         None
     };
@@ -207,13 +213,13 @@ mod tests {
 
     #[test]
     fn device_requests_follow_the_gpu_path_and_the_profile() {
-        let (req, flag) = device_request(GpuPath::Runtime, &Gpus::All).unwrap();
+        let (req, flag) = device_request(GpuPath::Runtime, Some(&GpuRequest::All)).unwrap();
         assert_eq!(req["Count"], -1);
         assert_eq!(req["Capabilities"][0][0], "gpu");
         assert_eq!(flag, "--gpus all");
         let (req, flag) = device_request(
             GpuPath::Runtime,
-            &Gpus::Devices(vec!["0".into(), "1".into()]),
+            Some(&GpuRequest::Devices(vec!["0".into(), "1".into()])),
         )
         .unwrap();
         assert_eq!(req["DeviceIDs"][1], "1");
@@ -222,12 +228,14 @@ mod tests {
             "Count and DeviceIDs are exclusive"
         );
         assert_eq!(flag, "--gpus device=0,1");
-        let (req, flag) = device_request(GpuPath::Cdi, &Gpus::All).unwrap();
+        let (req, flag) = device_request(GpuPath::Cdi, Some(&GpuRequest::All)).unwrap();
         assert_eq!(req["Driver"], "cdi");
         assert_eq!(req["DeviceIDs"][0], "nvidia.com/gpu=all");
         assert_eq!(flag, "--device nvidia.com/gpu=all");
-        assert!(device_request(GpuPath::None, &Gpus::All).is_none());
-        assert!(device_request(GpuPath::Runtime, &Gpus::None).is_none());
+        assert!(device_request(GpuPath::None, Some(&GpuRequest::All)).is_none());
+        assert!(device_request(GpuPath::Runtime, None).is_none());
+        let (_, flag) = device_request(GpuPath::Runtime, Some(&GpuRequest::Count(2))).unwrap();
+        assert_eq!(flag, "--gpus device=0,1");
     }
 
     #[test]

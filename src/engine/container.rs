@@ -51,6 +51,8 @@ pub struct Found {
     pub status: String,
     pub image: String,
     pub labels: HashMap<String, String>,
+    /// When the engine created it, seconds since the Unix epoch (lists only; 0 from `find`).
+    pub created: i64,
 }
 
 impl Found {
@@ -121,6 +123,7 @@ impl Engine {
                     status: String::new(),
                     image: config.image.unwrap_or_default(),
                     labels: config.labels.unwrap_or_default(),
+                    created: 0,
                 }))
             }
             Err(e) if status_of(&e) == Some(404) => Ok(None),
@@ -243,6 +246,7 @@ impl Engine {
                 status: c.status.unwrap_or_default(),
                 image: c.image.unwrap_or_default(),
                 labels: c.labels.unwrap_or_default(),
+                created: c.created.unwrap_or_default(),
             })
             .collect();
         found.sort_by(|a, b| a.name.cmp(&b.name));

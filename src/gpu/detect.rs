@@ -10,12 +10,22 @@ use super::{
 };
 use crate::error::Result;
 
+/// The NVML library `PTENV_NVML_LIB` names, if any.
+fn nvml_lib() -> Option<PathBuf> {
+    std::env::var_os("PTENV_NVML_LIB")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// What the GPUs are doing now, through NVML only: the kernel module's files and
+/// `nvidia-smi`'s GPU list do not carry the processes (docs/gpus.md §3).
+pub fn usage() -> std::result::Result<(Vec<super::usage::Usage>, Vec<String>), String> {
+    nvml::usage(nvml_lib().as_deref())
+}
+
 /// Real detection: NVML from `PTENV_NVML_LIB` or the loader's search path, then the fallbacks.
 pub fn detect() -> HostFacts {
-    let lib = std::env::var_os("PTENV_NVML_LIB")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    detect_with(lib.as_deref())
+    detect_with(nvml_lib().as_deref())
 }
 
 /// Detection with the NVML library given (`None`: `libnvidia-ml.so.1` by the loader's search).

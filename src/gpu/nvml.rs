@@ -10,17 +10,71 @@ use nvml_wrapper::enums::device::DeviceArchitecture;
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::Nvml;
 
+use super::usage::{Process, Usage};
 use super::{parse, Found, Gpu, Problem};
 use crate::catalog::DriverVersion;
+
+fn load(lib: Option<&Path>) -> Result<Nvml, Problem> {
+    match lib {
+        Some(path) => Nvml::builder().lib_path(path.as_os_str()).init(),
+        None => Nvml::init(),
+    }
+    .map_err(|e| init_problem(&e, lib))
+}
+
+/// Every GPU's utilisation, memory used and compute processes now (docs/gpus.md §3). A GPU
+/// that does not answer is left out, with a sentence in the second list.
+pub fn usage(lib: Option<&Path>) -> Result<(Vec<Usage>, Vec<String>), String> {
+    let nvml = load(lib).map_err(|p| p.to_string())?;
+    let count = nvml
+        .device_count()
+        .map_err(|e| format!("NVML: cannot count the GPUs: {}", describe(&e)))?;
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for index in 0..count {
+        match usage_of(&nvml, index) {
+            Ok(u) => out.push(u),
+            Err(e) => problems.push(format!(
+                "NVML: GPU {index} does not answer ({}); it is left out",
+                describe(&e)
+            )),
+        }
+    }
+    Ok((out, problems))
+}
+
+fn usage_of(nvml: &Nvml, index: u32) -> Result<Usage, NvmlError> {
+    use nvml_wrapper::enums::device::UsedGpuMemory;
+    let device = nvml.device_by_index(index)?;
+    let memory = device.memory_info()?;
+    let processes = device
+        .running_compute_processes()?
+        .into_iter()
+        .map(|p| Process {
+            pid: p.pid,
+            memory: match p.used_gpu_memory {
+                UsedGpuMemory::Used(b) => Some(b),
+                UsedGpuMemory::Unavailable => None,
+            },
+        })
+        .collect();
+    Ok(Usage {
+        index,
+        uuid: device.uuid().unwrap_or_default(),
+        name: device.name().unwrap_or_default(),
+        memory_total: memory.total,
+        memory_used: memory.used,
+        // Not every board reports utilisation (NVML_ERROR_NOT_SUPPORTED): then it counts as 0
+        // and the memory and processes still say whether the GPU is busy.
+        utilization: device.utilization_rates().map(|u| u.gpu).unwrap_or(0),
+        processes,
+    })
+}
 
 /// Load NVML (the file `lib`, else `libnvidia-ml.so.1` by the loader's search) and read the
 /// driver and every GPU.
 pub fn probe(lib: Option<&Path>) -> Result<Found, Problem> {
-    let nvml = match lib {
-        Some(path) => Nvml::builder().lib_path(path.as_os_str()).init(),
-        None => Nvml::init(),
-    }
-    .map_err(|e| init_problem(&e, lib))?;
+    let nvml = load(lib)?;
 
     let mut found = Found::default();
     match nvml.sys_driver_version() {

@@ -13,6 +13,14 @@ pub fn owner() -> Result<String> {
     Ok(format!("{uid}:{}", data_root()?.display()))
 }
 
+/// The host user running ptenv, by name (the value of [`super::LABEL_USER`]): the name of the
+/// effective uid in /etc/passwd.
+pub fn user() -> String {
+    let uid = rustix::process::geteuid().as_raw();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    super::user_name(&passwd, uid)
+}
+
 /// ptenv's data dir (e.g. ~/.local/share/ptenv).
 pub fn data_root() -> Result<PathBuf> {
     directories::ProjectDirs::from("", "", "ptenv")

@@ -7,6 +7,7 @@
 //! printer as it happens; the results come back as serializable values for the command to
 //! render.
 
+mod gpus;
 mod image_check;
 mod memlock;
 mod ports;
@@ -84,6 +85,10 @@ pub struct Up {
     facts: gpu::HostFacts,
     /// Who runs this `up` (the owner label of the containers it makes).
     owner: String,
+    /// The same person by name (the user label).
+    user_name: String,
+    /// The engine's default runtime is `nvidia` (docs/gpus.md §2).
+    nvidia_default_runtime: bool,
     /// Whether the profile's `ca_bundle` may serve ptenv's registry requests (it comes from the
     /// user's own config, not from the project's file).
     registry_ca_from_profile: bool,
@@ -128,6 +133,8 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
     trust_gate::require(ctx, &sources, gate)?;
     let p = &ctx.printer;
     let facts = ctx.machine.gpu_facts();
+    let project = Project::new(&ctx.project);
+    let profile = gpus::decide_count(profile, &facts, &project, p)?;
     let choice = select::choose(&profile, &facts)?;
     // With a ptenv.lock, the locked digest is the base image (or a refusal says why not).
     let locked = lockfile::apply(
@@ -154,7 +161,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
     for s in &dependencies.skipped {
         p.warn(s);
     }
-    let project = Project::new(&ctx.project);
+    let nvidia_default_runtime = gpus::nvidia_default_runtime(choice.request.is_none());
     let user = ctx.machine.container_user(&ctx.project);
     if user.is_root() {
         p.info(format!(
@@ -183,6 +190,8 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
     Ok(Up {
         facts,
         owner: crate::project::owner()?,
+        user_name: crate::project::user(),
+        nvidia_default_runtime,
         registry_ca_from_profile,
         printer: *p,
         profile,
@@ -277,7 +286,8 @@ impl Up {
             project: &self.project,
             image,
             base_image: &self.choice.image,
-            gpu: self.choice.gpu,
+            gpus: self.choice.request.clone(),
+            nvidia_default_runtime: self.nvidia_default_runtime,
             host_ram: self.host_ram,
             user: &self.user,
             setup: &self.setup,
@@ -286,6 +296,8 @@ impl Up {
         });
         spec.labels
             .insert(crate::project::LABEL_OWNER.into(), self.owner.clone());
+        spec.labels
+            .insert(crate::project::LABEL_USER.into(), self.user_name.clone());
         spec
     }
 

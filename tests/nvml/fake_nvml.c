@@ -9,7 +9,8 @@
  *   nvmlSystemGetDriverVersion, nvmlSystemGetNVMLVersion, nvmlSystemGetCudaDriverVersion(_v2),
  *   nvmlDeviceGetCount(_v2), nvmlDeviceGetHandleByIndex(_v2), nvmlDeviceGetIndex,
  *   nvmlDeviceGetName, nvmlDeviceGetUUID, nvmlDeviceGetCudaComputeCapability,
- *   nvmlDeviceGetMemoryInfo(_v2), nvmlDeviceGetArchitecture.
+ *   nvmlDeviceGetMemoryInfo(_v2), nvmlDeviceGetArchitecture, nvmlDeviceGetUtilizationRates,
+ *   nvmlDeviceGetComputeRunningProcesses_v3.
  *
  * The machine it pretends to be is read at every init from the file named by the environment
  * variable PTENV_FAKE_NVML_SCENARIO, one statement per line ('#' starts a comment):
@@ -28,6 +29,10 @@
  *                             marketing name, which may contain spaces
  *   gpu_error INDEX NAME      nvmlDeviceGetHandleByIndex(INDEX) fails with NVML_ERROR_<NAME>
  *                             (e.g. GPU_IS_LOST)
+ *   load INDEX GPU% MEM%      nvmlDeviceGetUtilizationRates of GPU INDEX (0 without this line)
+ *   process INDEX PID BYTES   a compute process on GPU INDEX with BYTES of its memory, listed
+ *                             by nvmlDeviceGetComputeRunningProcesses_v3; the GPU's used
+ *                             memory (nvmlDeviceGetMemoryInfo) is the sum of its processes'
  *
  * Without PTENV_FAKE_NVML_SCENARIO the library reads /etc/ptenv-fake-nvml/scenario if it
  * exists (what the test bed's stand-in NVIDIA hook gives a GPU container), else it behaves like
@@ -100,6 +105,12 @@ static const struct {
 #define N_ARCHS (sizeof ARCHS / sizeof ARCHS[0])
 
 #define MAX_GPUS 16
+#define MAX_PROCS 16
+
+struct fake_process {
+    unsigned int pid;
+    unsigned long long used;
+};
 
 struct fake_device {
     unsigned int index;
@@ -109,6 +120,9 @@ struct fake_device {
     unsigned int arch;
     char name[96];
     nvmlReturn_t handle_error;
+    unsigned int util_gpu, util_memory;
+    unsigned int n_procs;
+    struct fake_process procs[MAX_PROCS];
 };
 
 typedef struct fake_device *nvmlDevice_t;
@@ -225,6 +239,26 @@ static nvmlReturn_t load_scenario(void) {
                 return scenario_error(path, lineno, "expected: gpu_error INDEX ERROR_NAME");
             }
             S.gpus[idx].handle_error = code;
+        } else if (strcmp(word, "load") == 0) {
+            unsigned int idx, gpu, mem;
+            if (sscanf(rest, "%u %u %u", &idx, &gpu, &mem) != 3 || idx >= MAX_GPUS || gpu > 100 ||
+                mem > 100) {
+                fclose(f);
+                return scenario_error(path, lineno, "expected: load INDEX GPU_PERCENT MEM_PERCENT");
+            }
+            S.gpus[idx].util_gpu = gpu;
+            S.gpus[idx].util_memory = mem;
+        } else if (strcmp(word, "process") == 0) {
+            unsigned int idx, pid;
+            unsigned long long used;
+            if (sscanf(rest, "%u %u %llu", &idx, &pid, &used) != 3 || idx >= MAX_GPUS ||
+                S.gpus[idx].n_procs == MAX_PROCS) {
+                fclose(f);
+                return scenario_error(path, lineno, "expected: process INDEX PID USED_BYTES");
+            }
+            struct fake_process *p = &S.gpus[idx].procs[S.gpus[idx].n_procs++];
+            p->pid = pid;
+            p->used = used;
         } else {
             fclose(f);
             return scenario_error(path, lineno, "unknown statement");
@@ -322,6 +356,12 @@ static int valid(nvmlDevice_t d) {
     return S.initialized && d != NULL && d >= S.gpus && d < S.gpus + S.count;
 }
 
+static unsigned long long used_memory(nvmlDevice_t d) {
+    unsigned long long used = 0;
+    for (unsigned int i = 0; i < d->n_procs; i++) used += d->procs[i].used;
+    return used < d->memory ? used : d->memory;
+}
+
 nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index) {
     if (!valid(device) || index == NULL) return NVML_ERROR_INVALID_ARGUMENT;
     *index = device->index;
@@ -348,8 +388,8 @@ nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int *major,
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory) {
     if (!valid(device) || memory == NULL) return NVML_ERROR_INVALID_ARGUMENT;
     memory->total = device->memory;
-    memory->used = 0;
-    memory->free = device->memory;
+    memory->used = used_memory(device);
+    memory->free = device->memory - memory->used;
     return NVML_SUCCESS;
 }
 
@@ -360,13 +400,51 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t *me
         return NVML_ERROR_INVALID_ARGUMENT; /* real NVML: ARGUMENT_VERSION_MISMATCH */
     memory->total = device->memory;
     memory->reserved = 0;
-    memory->used = 0;
-    memory->free = device->memory;
+    memory->used = used_memory(device);
+    memory->free = device->memory - memory->used;
     return NVML_SUCCESS;
 }
 
 nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device, unsigned int *arch) {
     if (!valid(device) || arch == NULL) return NVML_ERROR_INVALID_ARGUMENT;
     *arch = device->arch;
+    return NVML_SUCCESS;
+}
+
+typedef struct {
+    unsigned int gpu, memory;
+} nvmlUtilization_t;
+
+nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUtilization_t *utilization) {
+    if (!valid(device) || utilization == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    utilization->gpu = device->util_gpu;
+    utilization->memory = device->util_memory;
+    return NVML_SUCCESS;
+}
+
+/* nvmlProcessInfo_t of nvml.h (the v2 layout, which the _v3 call fills). */
+typedef struct {
+    unsigned int pid;
+    unsigned long long usedGpuMemory;
+    unsigned int gpuInstanceId, computeInstanceId;
+} nvmlProcessInfo_t;
+
+/* As NVML: with too small a buffer (or none) it sets *infoCount to the number of processes and
+ * answers INSUFFICIENT_SIZE, which is how callers ask for the count first. */
+nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount,
+                                                     nvmlProcessInfo_t *infos) {
+    if (!valid(device) || infoCount == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    unsigned int n = device->n_procs;
+    if (*infoCount < n || (infos == NULL && n > 0)) {
+        *infoCount = n;
+        return NVML_ERROR_INSUFFICIENT_SIZE;
+    }
+    for (unsigned int i = 0; i < n; i++) {
+        infos[i].pid = device->procs[i].pid;
+        infos[i].usedGpuMemory = device->procs[i].used;
+        infos[i].gpuInstanceId = 0xFFFFFFFFu;
+        infos[i].computeInstanceId = 0xFFFFFFFFu;
+    }
+    *infoCount = n;
     return NVML_SUCCESS;
 }

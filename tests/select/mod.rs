@@ -283,7 +283,7 @@ fn without_libcuda_the_cuda_version_comes_from_the_driver_branch() {
 fn listed_gpus_are_the_only_ones_checked() {
     let p = Project::new("select-listed");
     let mixed = "driver 570.124.06\ncuda 12080\ngpu 8.6 25769803776 GPU-3090 AMPERE NVIDIA GeForce RTX 3090\ngpu 12.0 34190917632 GPU-5090 BLACKWELL NVIDIA GeForce RTX 5090\n";
-    let out = select(&p, Load::EnvLib, mixed, &["--gpus", "0", "--json"]);
+    let out = select(&p, Load::EnvLib, mixed, &["--gpus", "device=0", "--json"]);
     out.assert_success();
     let v = json(&out);
     assert_eq!(v["image"], "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime");
@@ -292,7 +292,7 @@ fn listed_gpus_are_the_only_ones_checked() {
     // Both GPUs on 2.6: the 5090 stops it, and the hint offers the GPU that fits.
     let out = select(&p, Load::EnvLib, mixed, &[]);
     out.assert_exit(1);
-    assert!(out.stderr.contains("`--gpus 0`"), "{out}");
+    assert!(out.stderr.contains("`--gpus device=0`"), "{out}");
     // gpus: none runs on the CPU whatever the GPUs.
     let out = select(&p, Load::EnvLib, mixed, &["--gpus", "none", "--json"]);
     out.assert_success();

@@ -3,7 +3,8 @@
 //!
 //! A scenario is the fake library's statements: `driver VERSION`, `cuda N` (NVML's CUDA
 //! version, 12040 for 12.4), `gpu CC MEMORY UUID ARCH NAME…`, `gpu_error INDEX CODE`,
-//! `init_error CODE`.
+//! `init_error CODE`, `load INDEX GPU% MEM%`, `process INDEX PID BYTES` (a compute process;
+//! the GPU's used memory is the sum of its processes').
 
 use std::path::{Path, PathBuf};
 
@@ -44,3 +45,11 @@ impl Run {
         self.env("PTENV_FAKE_NVML_SCENARIO", file)
     }
 }
+
+/// Four A100s with nothing running: the shared server of the sharing tests, before the
+/// `load`/`process` lines that make some busy are added.
+pub const FOUR_A100: &str = "driver 550.54.15\ncuda 12040\n\
+gpu 8.0 85899345920 GPU-a100-0000 AMPERE NVIDIA A100-SXM4-80GB\n\
+gpu 8.0 85899345920 GPU-a100-0001 AMPERE NVIDIA A100-SXM4-80GB\n\
+gpu 8.0 85899345920 GPU-a100-0002 AMPERE NVIDIA A100-SXM4-80GB\n\
+gpu 8.0 85899345920 GPU-a100-0003 AMPERE NVIDIA A100-SXM4-80GB\n";

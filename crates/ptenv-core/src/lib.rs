@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod allocate;
 pub mod catalog;
 pub mod dependencies;
 pub mod doctor;
@@ -18,6 +19,7 @@ pub mod idle;
 pub mod image_facts;
 pub mod lock;
 pub mod modes;
+pub mod ownership;
 pub mod package_name;
 pub mod plan;
 pub mod profile;
@@ -27,6 +29,7 @@ pub mod registry;
 pub mod select;
 pub mod shell;
 pub mod size;
+pub mod stats;
 pub mod target;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

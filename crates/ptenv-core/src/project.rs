@@ -20,6 +20,23 @@ pub const LABEL_OWNER: &str = "dev.ptenv.owner";
 /// On the volumes ptenv creates, what the volume is (`home`); with [`LABEL_PROJECT`] it names
 /// the one project the volume belongs to, so `down --purge` removes no other project's.
 pub const LABEL_VOLUME: &str = "dev.ptenv.volume";
+/// The host user who made the container, by name (`ana`), for `ls`, `stats` and `down --user`.
+pub const LABEL_USER: &str = "dev.ptenv.user";
+
+/// The name of `uid` in the text of `/etc/passwd` (`name:x:uid:gid:…` lines), or `uid N` when
+/// no line names it (users from LDAP/NSS only).
+pub fn user_name(passwd: &str, uid: u32) -> String {
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let id: u32 = f.nth(1)?.parse().ok()?;
+            (id == uid && !name.is_empty()).then(|| name.to_string())
+        })
+        .next()
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
@@ -97,6 +114,14 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_names_come_from_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\nana:x:1000:1000:Ana,,,:/home/ana:/bin/bash\nbad line\n";
+        assert_eq!(user_name(passwd, 0), "root");
+        assert_eq!(user_name(passwd, 1000), "ana");
+        assert_eq!(user_name(passwd, 1001), "uid 1001");
+    }
 
     #[test]
     fn names_are_stable_and_safe() {

@@ -82,6 +82,7 @@ fn nodes(input: &Input, service: &str, count: Option<u32>) -> Result<Option<Node
         .or(k.gpus_per_node)
         .unwrap_or(match &input.spec.gpus {
             Some(GpuRequest::Devices(ids)) => ids.len() as u32,
+            Some(GpuRequest::Count(n)) => *n,
             _ => 1,
         });
     let rdzv = Rendezvous {
@@ -244,6 +245,9 @@ pub fn render(input: &Input, layout: &Layout, node_count: Option<u32>) -> Result
         let device = Map::new().set("driver", "nvidia");
         let device = match g {
             GpuRequest::All => device.set("count", "all"),
+            // Compose's `count` takes a number as docker's `--gpus N` does; which GPUs is the
+            // engine's choice there (docs/gpus.md §1).
+            GpuRequest::Count(n) => device.set("count", *n as u64),
             GpuRequest::Devices(ids) => device.set("device_ids", strings(ids)),
         }
         .set("capabilities", strings(&["gpu".to_string()]));

@@ -11,6 +11,7 @@
 
 pub mod parse;
 mod problem;
+pub mod usage;
 
 pub use problem::Problem;
 

@@ -96,6 +96,12 @@ impl Spec {
                     json!([{ "Driver": "", "Count": -1, "Capabilities": [["gpu"]], "Options": {} }]),
                 );
             }
+            Some(GpuRequest::Count(n)) => {
+                host.insert(
+                    "DeviceRequests".into(),
+                    json!([{ "Driver": "", "Count": n, "Capabilities": [["gpu"]], "Options": {} }]),
+                );
+            }
             Some(GpuRequest::Devices(ids)) => {
                 host.insert(
                     "DeviceRequests".into(),
@@ -143,6 +149,7 @@ impl Spec {
         };
         match &self.gpus {
             Some(GpuRequest::All) => flag("--gpus", "all".into()),
+            Some(GpuRequest::Count(n)) => flag("--gpus", n.to_string()),
             // docker reads `--gpus` as CSV: the quotes keep the list's commas in one field.
             Some(GpuRequest::Devices(d)) => flag("--gpus", format!("\"device={}\"", d.join(","))),
             None => {}

@@ -47,8 +47,12 @@ pub struct Input<'a> {
     pub image: &'a str,
     /// The image it was derived from, for the label and `ptenv ls`.
     pub base_image: &'a str,
-    /// Whether the selection decided to request GPUs (false on a host without a driver).
-    pub gpu: bool,
+    /// The GPUs the choice decided to request (`None`: none, also on a host without a
+    /// driver); a count is already devices when `up` allocated it (docs/gpus.md §5).
+    pub gpus: Option<GpuRequest>,
+    /// The engine's default runtime is `nvidia`: a container without a GPU request would still
+    /// get every GPU from the image's `NVIDIA_VISIBLE_DEVICES=all` (docs/gpus.md §2).
+    pub nvidia_default_runtime: bool,
     /// The host's RAM in bytes, for `shm_size: auto`.
     pub host_ram: u64,
     pub user: &'a User,
@@ -71,12 +75,37 @@ pub enum Workspace<'a> {
     ServerFolder(&'a str),
 }
 
-/// `--gpus all` or `--gpus device=0,1`.
+/// `--gpus all`, `--gpus N` or `--gpus device=0,1` (docs/gpus.md §1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GpuRequest {
     All,
+    /// N GPUs, the machine to pick them: only in exports for another machine (`up` turns a
+    /// count into the devices it allocated).
+    Count(u32),
     Devices(Vec<String>),
+}
+
+impl GpuRequest {
+    /// What the profile's `gpus:` asks of Docker, when the choice uses GPUs at all.
+    pub fn from_profile(gpus: &Gpus, use_gpus: bool) -> Option<GpuRequest> {
+        match (gpus, use_gpus) {
+            (_, false) | (Gpus::None, _) => None,
+            (Gpus::All, true) => Some(GpuRequest::All),
+            (Gpus::Count(n), true) => Some(GpuRequest::Count(*n)),
+            (Gpus::Devices(d), true) => Some(GpuRequest::Devices(d.clone())),
+        }
+    }
+
+    /// The value of the devices label: `all`, `0,1`, or `count:N` (an export's count).
+    pub fn label(request: Option<&GpuRequest>) -> String {
+        match request {
+            None => "none".to_string(),
+            Some(GpuRequest::All) => "all".to_string(),
+            Some(GpuRequest::Count(n)) => format!("count:{n}"),
+            Some(GpuRequest::Devices(d)) => d.join(","),
+        }
+    }
 }
 
 /// `-p bind:host:container`.
@@ -256,11 +285,13 @@ pub fn plan(input: &Input) -> Spec {
             bind: port.bind.clone().unwrap_or_else(|| p.bind.clone()),
         })
         .collect();
-    let gpus = match (&p.gpus, input.gpu) {
-        (_, false) | (Gpus::None, _) => None,
-        (Gpus::All, true) => Some(GpuRequest::All),
-        (Gpus::Devices(d), true) => Some(GpuRequest::Devices(d.clone())),
-    };
+    let gpus = input.gpus.clone();
+    if gpus.is_none() && input.nvidia_default_runtime {
+        // `void`: no GPU and nothing of the driver, as runc (docs/gpus.md §2).
+        // A value the profile sets on purpose stays.
+        env.entry("NVIDIA_VISIBLE_DEVICES".into())
+            .or_insert_with(|| "void".into());
+    }
     let (shm_size, ipc_host) = match (p.ipc, p.shm_size) {
         (Ipc::Host, _) => (None, true),
         (Ipc::Private, Some(ShmSize::Bytes(b))) => (Some(b), false),
@@ -288,14 +319,7 @@ pub fn plan(input: &Input) -> Spec {
     labels.insert(LABEL_MODE.to_string(), p.mode.to_string());
     labels.insert(LABEL_PROFILE.to_string(), p.name.clone());
     labels.insert(LABEL_BASE_IMAGE.to_string(), input.base_image.to_string());
-    labels.insert(
-        LABEL_GPUS.to_string(),
-        match &gpus {
-            None => "none".to_string(),
-            Some(GpuRequest::All) => "all".to_string(),
-            Some(GpuRequest::Devices(d)) => d.join(","),
-        },
-    );
+    labels.insert(LABEL_GPUS.to_string(), GpuRequest::label(gpus.as_ref()));
     if let Some(limit) = p.idle_stop {
         // `ptenv ls` reads the output of a stopped container only when it had a watcher.
         labels.insert(crate::idle::LABEL.to_string(), limit.to_string());

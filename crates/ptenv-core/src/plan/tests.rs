@@ -13,6 +13,10 @@ pub(crate) fn profile(mode: &str, yaml: &str) -> Profile {
 }
 
 pub(crate) fn spec_for(p: &Profile, gpu: bool, setup: &Setup) -> Spec {
+    spec_on(p, gpu, false, setup)
+}
+
+fn spec_on(p: &Profile, gpu: bool, nvidia_default_runtime: bool, setup: &Setup) -> Spec {
     let project = Project::new(Path::new("/home/ana/proj"));
     let user = User::for_ids(1234, 1300);
     plan(&Input {
@@ -20,7 +24,8 @@ pub(crate) fn spec_for(p: &Profile, gpu: bool, setup: &Setup) -> Spec {
         project: &project,
         image: "ptenv/x:1",
         base_image: "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
-        gpu,
+        gpus: GpuRequest::from_profile(&p.gpus, gpu),
+        nvidia_default_runtime,
         host_ram: 24 << 30,
         user: &user,
         setup,
@@ -66,6 +71,54 @@ fn gpus_follow_the_profile_and_the_selection() {
     assert_eq!(spec.labels[LABEL_GPUS], "none");
     let spec = spec_for(&profile("shell", "gpus: none\n"), true, &Setup::default());
     assert_eq!(spec.gpus, None);
+    assert!(!spec
+        .env
+        .iter()
+        .any(|e| e.starts_with("NVIDIA_VISIBLE_DEVICES")));
+}
+
+#[test]
+fn no_gpus_is_void_where_the_default_runtime_is_nvidia() {
+    let none = profile("shell", "gpus: none\n");
+    let spec = spec_on(&none, true, true, &Setup::default());
+    assert!(spec
+        .env
+        .contains(&"NVIDIA_VISIBLE_DEVICES=void".to_string()));
+    // With a GPU request the toolkit sets the devices; nothing is added.
+    let spec = spec_on(
+        &profile("shell", "gpus: all\n"),
+        true,
+        true,
+        &Setup::default(),
+    );
+    assert!(!spec
+        .env
+        .iter()
+        .any(|e| e.starts_with("NVIDIA_VISIBLE_DEVICES")));
+    // A value the profile sets stays.
+    let own = profile("shell", "gpus: none\nenv: {NVIDIA_VISIBLE_DEVICES: none}\n");
+    let spec = spec_on(&own, true, true, &Setup::default());
+    assert!(spec
+        .env
+        .contains(&"NVIDIA_VISIBLE_DEVICES=none".to_string()));
+}
+
+#[test]
+fn a_count_reaches_docker_as_a_count() {
+    let spec = Spec {
+        gpus: Some(GpuRequest::Count(2)),
+        ..spec_for(&profile("shell", ""), true, &Setup::default())
+    };
+    assert_eq!(
+        spec.create_body()["HostConfig"]["DeviceRequests"],
+        json!([{"Driver": "", "Count": 2, "Capabilities": [["gpu"]], "Options": {}}])
+    );
+    assert!(
+        spec.docker_run_line().contains("--gpus 2"),
+        "{}",
+        spec.docker_run_line()
+    );
+    assert_eq!(GpuRequest::label(spec.gpus.as_ref()), "count:2");
 }
 
 #[test]
@@ -269,7 +322,8 @@ fn on_a_server_the_workspace_is_the_project_s_volume() {
         project: &project,
         image: "ptenv/x:1",
         base_image: "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
-        gpu: false,
+        gpus: None,
+        nvidia_default_runtime: false,
         host_ram: 0,
         user: &user,
         setup: &setup,

@@ -173,6 +173,34 @@ mod tests {
     }
 
     #[test]
+    fn gpus_read_as_docker_reads_them() {
+        // docs/gpus.md §1: a bare number is a count, `device=` names GPUs.
+        for (text, want) in [
+            ("all", Gpus::All),
+            ("none", Gpus::None),
+            ("0", Gpus::None),
+            ("2", Gpus::Count(2)),
+            ("count=3", Gpus::Count(3)),
+            ("device=2", Gpus::Devices(vec!["2".into()])),
+            (
+                "\"device=0,2\"",
+                Gpus::Devices(vec!["0".into(), "2".into()]),
+            ),
+            ("device=GPU-abc", Gpus::Devices(vec!["GPU-abc".into()])),
+            ("GPU-abc", Gpus::Devices(vec!["GPU-abc".into()])),
+        ] {
+            assert_eq!(Gpus::parse(text), Ok(want), "{text}");
+        }
+        assert!(Gpus::parse("two").is_err());
+        let p = project("gpus: 2\nprofiles: {train: {mode: shell}}\n")
+            .resolve("train", &Layer::default())
+            .unwrap();
+        assert_eq!(p.gpus, Gpus::Count(2));
+        assert_eq!(p.gpus.to_string(), "2");
+        assert_eq!(Gpus::Devices(vec!["2".into()]).to_string(), "device=2");
+    }
+
+    #[test]
     fn wrong_values_are_errors_with_place() {
         let cases = [
             ("mode: notebook\n", "unknown variant `notebook`"),
@@ -185,7 +213,7 @@ mod tests {
             ("idle_stop: 30\n", "is not a duration"),
             ("idle_stop: 0m\n", "at once"),
             ("idle_stop: [2h]\n", "must be a duration"),
-            ("gpus: 2\n", "ambiguous"),
+            ("gpus: -1\n", "not a number of GPUs"),
             ("gpus: some\n", "is not a GPU"),
             ("gpus: [0, banana]\n", "is not a GPU"),
             ("pytorch: newest\n", "is not a PyTorch version"),
@@ -257,7 +285,7 @@ mod tests {
         // wherever the file's first key is.
         let head = "# a comment\n\ndefault: train\nprofiles:\n  train:\n    mode: shell\n";
         for (tail, place) in [
-            ("    gpus: 0\n", "ptenv.yaml:7:11: profiles.train.gpus:"),
+            ("    gpus: 2.5\n", "ptenv.yaml:7:11: profiles.train.gpus:"),
             (
                 "    shm_size: 16x\n",
                 "ptenv.yaml:7:15: profiles.train.shm_size:",

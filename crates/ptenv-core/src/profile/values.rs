@@ -65,21 +65,33 @@ pub enum PullPolicy {
     Never,
 }
 
-/// Which GPUs to hand to the container.
+/// Which GPUs to hand to the container, with docker's `--gpus` meanings (docs/gpus.md §1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gpus {
     All,
     None,
+    /// That many GPUs (`gpus: 2`, `--gpus 2`): `up` takes free ones (docs/gpus.md §5).
+    Count(u32),
     /// GPU indexes ("0") or UUIDs ("GPU-…"), as `--gpus device=…`.
     Devices(Vec<String>),
 }
 
 impl Gpus {
+    /// `all`, `none`, a count (`2`, `count=2`), or `device=0,2` / `device=GPU-…`, as
+    /// `docker run --gpus` reads them (docs/gpus.md §1).
     pub fn parse(text: &str) -> std::result::Result<Gpus, String> {
-        let t = text.trim();
+        let t = text.trim().trim_matches('"');
         match t {
-            "all" => Ok(Gpus::All),
+            "all" | "count=all" => Ok(Gpus::All),
             "none" | "" => Ok(Gpus::None),
+            _ if t
+                .strip_prefix("count=")
+                .unwrap_or(t)
+                .bytes()
+                .all(|b| b.is_ascii_digit()) =>
+            {
+                Gpus::count(t.strip_prefix("count=").unwrap_or(t))
+            }
             _ => {
                 let t = t.strip_prefix("device=").unwrap_or(t);
                 let devices: Vec<String> = t.split(',').map(|d| d.trim().to_string()).collect();
@@ -91,6 +103,14 @@ impl Gpus {
         }
     }
 
+    fn count(n: &str) -> std::result::Result<Gpus, String> {
+        match n.parse::<u32>() {
+            Ok(0) => Ok(Gpus::None),
+            Ok(n) => Ok(Gpus::Count(n)),
+            Err(_) => Err(format!("`{n}` is not a number of GPUs")),
+        }
+    }
+
     fn check_device(d: &str) -> std::result::Result<(), String> {
         if d.chars().all(|c| c.is_ascii_digit()) && !d.is_empty()
             || d.starts_with("GPU-")
@@ -99,7 +119,7 @@ impl Gpus {
             Ok(())
         } else {
             Err(format!(
-                "`{d}` is not a GPU: write `all`, `none`, or a list of GPU indexes (0, 1) or UUIDs (GPU-…)"
+                "`{d}` is not a GPU: write `all`, `none`, a number of GPUs (2), or the GPUs by index or UUID (`device=0,2`, `[0, 2]`, GPU-…)"
             ))
         }
     }
@@ -114,7 +134,8 @@ impl fmt::Display for Gpus {
         match self {
             Gpus::All => f.write_str("all"),
             Gpus::None => f.write_str("none"),
-            Gpus::Devices(d) => f.write_str(&d.join(",")),
+            Gpus::Count(n) => write!(f, "{n}"),
+            Gpus::Devices(d) => write!(f, "device={}", d.join(",")),
         }
     }
 }
@@ -123,6 +144,7 @@ impl Serialize for Gpus {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
             Gpus::Devices(d) => d.serialize(s),
+            Gpus::Count(n) => s.serialize_u32(*n),
             other => s.serialize_str(&other.to_string()),
         }
     }
@@ -147,13 +169,15 @@ impl<'de> Deserialize<'de> for Gpus {
                 }
                 Ok(Gpus::Devices(devices))
             }
-            serde_yaml::Value::Number(n) => {
-                Err(bad(format!(
-                    "`gpus: {n}` is ambiguous: write `all`, `none`, or a list of GPU indexes such as `[{n}]`"
-                )))
-            }
+            // A bare number is a count, as `docker run --gpus 2` (docs/gpus.md §1); GPU 2 is
+            // `[2]`.
+            serde_yaml::Value::Number(n) => Gpus::count(&n.to_string()).map_err(|_| {
+                bad(format!(
+                    "`gpus: {n}` is not a number of GPUs: write a whole number (2), `all`, `none`, or the GPUs as a list such as `[0, 2]`"
+                ))
+            }),
             _ => Err(bad(
-                "`gpus` must be `all`, `none`, or a list of GPU indexes or UUIDs",
+                "`gpus` must be `all`, `none`, a number of GPUs (2), or a list of GPU indexes or UUIDs",
             )),
         }
         })

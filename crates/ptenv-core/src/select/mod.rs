@@ -29,6 +29,7 @@ use crate::catalog::{self, Coverage, DriverVersion, Line, Maturity};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, HostFacts, Problem, Source};
 use crate::image_facts::{self, Holds, ImageFacts, Requirement};
+use crate::plan::GpuRequest;
 use crate::profile::{Gpus, Profile, Variant, LATEST};
 
 pub use image_verdict::*;
@@ -49,6 +50,9 @@ pub struct Choice {
     pub variant: Variant,
     /// Whether to request GPUs from Docker.
     pub gpu: bool,
+    /// What to request from Docker, decided here once from `gpus:` and the machine (`None`:
+    /// no GPU); `plan`, the lock and the exports carry it from here (docs/gpus.md §5).
+    pub request: Option<GpuRequest>,
     /// Why the container runs on the CPU, when it does (a sentence for the user).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_reason: Option<String>,
@@ -121,14 +125,15 @@ pub fn choose(profile: &Profile, facts: &HostFacts) -> Result<Choice> {
 
 /// Which GPUs the container gets, from `gpus:` and what the host has.
 fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> Result<Target> {
-    let explicit = match &profile.gpus {
+    let (explicit, count) = match &profile.gpus {
         Gpus::None => {
             return Ok(Target::Cpu(
                 "The profile says `gpus: none`, so the container runs on the CPU and no GPU is requested from Docker.".to_string(),
             ))
         }
-        Gpus::All => None,
-        Gpus::Devices(d) => Some(d),
+        Gpus::All => (None, None),
+        Gpus::Count(n) => (None, Some(*n)),
+        Gpus::Devices(d) => (Some(d), None),
     };
     let why_no_gpu = if facts.driver.is_none() && facts.gpus.is_empty() {
         Some("No NVIDIA driver was found on this machine".to_string())
@@ -174,6 +179,16 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
         None
     };
     if let Some(why) = why_no_gpu {
+        if let Some(n) = count {
+            return Err(Error::new(format!(
+                "the profile `{}` asks for {n} GPU{}, but {}",
+                profile.name,
+                if n == 1 { "" } else { "s" },
+                lowercase_first(&why)
+            ))
+            .hint("run on the CPU with `--gpus none`, or `gpus: none` in ptenv.yaml")
+            .hint("`ptenv doctor` checks the driver step by step"));
+        }
         if let Some(devices) = explicit {
             let mut e = Error::new(format!(
                 "the profile `{}` asks for GPU {}, but {}",
@@ -192,6 +207,21 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
             "{why}, so the container runs on the CPU and no GPU is requested from Docker."
         )));
     }
+    if let Some(n) = count {
+        if n as usize > facts.gpus.len() {
+            return Err(Error::new(format!(
+                "the profile `{}` asks for {n} GPUs, but this machine has {}",
+                profile.name,
+                facts.gpus.len()
+            ))
+            .hint(format!(
+                "ask for at most {0} (`--gpus {0}`), or `--gpus all`",
+                facts.gpus.len()
+            )));
+        }
+    }
+    // A count not yet made devices (`select`, `lock`): any of the GPUs may be taken, so the
+    // image is checked against all of them.
     let Some(devices) = explicit else {
         return Ok(Target::Gpus(facts.gpus.clone()));
     };

@@ -86,6 +86,7 @@ pub(super) fn pinned_image(
         cuda: tag.as_ref().map(|t| format!("{}.{}", t.cuda.0, t.cuda.1)),
         variant,
         gpu,
+        request: GpuRequest::from_profile(&profile.gpus, gpu),
         status: line.map(|l| l.status),
         pinned: Some("image"),
         gpus: match target {

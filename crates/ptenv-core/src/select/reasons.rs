@@ -215,7 +215,7 @@ pub(super) fn no_fit(
             .collect();
         if !fine.is_empty() && gpus.len() > 1 {
             e = e.hint(format!(
-                "or hand the container only the GPUs it can use: `--gpus {}`",
+                "or hand the container only the GPUs it can use: `--gpus device={}`",
                 fine.join(",")
             ));
         }
@@ -238,7 +238,7 @@ pub(super) fn no_fit(
                 .collect();
             if !ok.is_empty() {
                 e = e.hint(format!(
-                    "{} runs on GPU {}: `--gpus {} --cuda {}`",
+                    "{} runs on GPU {}: `--gpus device={} --cuda {}`",
                     image_of(profile, l, variant),
                     ok.join(", "),
                     ok.join(","),

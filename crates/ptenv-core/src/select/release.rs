@@ -327,6 +327,7 @@ pub(super) fn release_choice(
         cuda: Some(line.cuda_str()),
         variant,
         gpu,
+        request: GpuRequest::from_profile(&profile.gpus, gpu),
         status: Some(line.status),
         pinned,
         gpus: match target {

@@ -267,7 +267,7 @@ fn scenarios() -> Vec<(&'static str, Want, HostFacts, Expect)> {
             "3090 + 5090 on 2.6",
             want("2.6"),
             host(Some("570.124.06"), &[(8, 6), RTX_5090]),
-            Fails(&["--pytorch 2.7", "--gpus 0"]),
+            Fails(&["--pytorch 2.7", "--gpus device=0"]),
         ),
         (
             "V100 + 5090 on 2.7",
@@ -275,19 +275,19 @@ fn scenarios() -> Vec<(&'static str, Want, HostFacts, Expect)> {
             host(Some("570.124.06"), &[(7, 0), RTX_5090]),
             Fails(&[
                 "no single PyTorch 2.7 image",
-                "--gpus 0 --cuda 12.6",
-                "--gpus 1 --cuda 12.8",
+                "--gpus device=0 --cuda 12.6",
+                "--gpus device=1 --cuda 12.8",
             ]),
         ),
         (
             "only GPU 0 of 3090 + 5090",
-            want("2.6").gpus("0"),
+            want("2.6").gpus("device=0"),
             host(Some("570.124.06"), &[(8, 6), RTX_5090]),
             Image("2.6.0-cuda12.4-cudnn9-runtime", true),
         ),
         (
             "only GPU 1 of 3090 + 5090",
-            want("2.6").gpus("1"),
+            want("2.6").gpus("device=1"),
             host(Some("570.124.06"), &[(8, 6), RTX_5090]),
             Fails(&["compute capability 12.0"]),
         ),
@@ -299,13 +299,13 @@ fn scenarios() -> Vec<(&'static str, Want, HostFacts, Expect)> {
         ),
         (
             "a GPU that is not there",
-            want("2.6").gpus("0,7"),
+            want("2.6").gpus("device=0,7"),
             host(Some("550.54.15"), &[(8, 6)]),
             Fails(&["`7`", "not on this machine", "GPU 0"]),
         ),
         (
             "listed GPUs but no driver",
-            want("2.6").gpus("0"),
+            want("2.6").gpus("device=0"),
             host(None, &[]),
             Fails(&["asks for GPU 0", "no NVIDIA driver", "--gpus none"]),
         ),

@@ -109,6 +109,7 @@ pub fn decide(profile: &Profile, spec: &Spec, opts: &Options) -> Result<Shape> {
     let from_profile = match &spec.gpus {
         None => 0,
         Some(GpuRequest::All) => 1,
+        Some(GpuRequest::Count(n)) => *n,
         Some(GpuRequest::Devices(d)) => d.len() as u32,
     };
     let asked = opts.gpu_count.or(k.gpus_per_node);
