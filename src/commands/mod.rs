@@ -63,7 +63,7 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
             "this ptenv cannot diagnose an environment or read GPU use on {} yet: doctor's host checks and `stats`' NVML readings would have to run there",
             ctx.machine.describe()
         ))
-        .hint("`ptenv up`, `ptenv ssh`, `ptenv shell`, `ptenv exec`, `ptenv logs`, `ptenv down`, `ptenv select` and `ptenv ls` work with --host; meanwhile run `ptenv doctor` and `ptenv stats` on the server itself (ssh there), where they read that machine"));
+        .hint("`ptenv up`, `ptenv ssh`, `ptenv shell`, `ptenv exec`, `ptenv logs`, `ptenv down`, `ptenv select` and `ptenv ls` work with --host; meanwhile run `ptenv doctor` on the server itself (ssh there), where it checks that machine, and `ptenv stats` there too"));
     }
     match cli.command {
         Command::Up(args) => up::run(&ctx, args),
