@@ -7,7 +7,7 @@ use crate::context::Ctx;
 use crate::doctor::container::{self, ProbeRun, PROBE_SCRIPT};
 use crate::doctor::gpu_path::GpuPath;
 use crate::doctor::{id, Check, Report};
-use crate::engine::{self, container::StartError, Engine};
+use crate::engine::{self, Engine};
 use crate::error::Result;
 use crate::gpu::HostFacts;
 use crate::plan::GpuRequest;
@@ -195,10 +195,7 @@ pub(super) async fn probe(
             }
             Err(e) => run.start_error = Some(e.message),
         },
-        Err(StartError::GpuDriver(m))
-        | Err(StartError::Memlock(m))
-        | Err(StartError::PortTaken(m))
-        | Err(StartError::Other(m)) => run.start_error = Some(m),
+        Err(e) => run.start_error = Some(e.into_message()),
     }
     if let Err(e) = engine.remove(&id).await {
         ctx.printer.warn(format!(

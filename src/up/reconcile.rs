@@ -385,7 +385,7 @@ impl Up {
                 "{name} cannot start even without the memlock limit: {m}"
             ))
             .hint("`ptenv doctor` checks the engine's limits"),
-            StartError::Other(m) => Error::new(format!("cannot start {name}: {m}"))
+            StartError::ProgramNotFound(m) | StartError::Other(m) => Error::new(format!("cannot start {name}: {m}"))
                 .hint("check the profile's `command` and `mounts`; `ptenv up -v` shows the create body"),
         }
     }
