@@ -65,8 +65,11 @@ impl Remote {
     }
 
     fn facts(&self) -> &AgentFacts {
-        self.facts
-            .get_or_init(|| run_agent(&self.conn).unwrap_or_else(|why| fallback(&self.conn, &why)))
+        self.facts.get_or_init(|| {
+            run_agent(&self.conn, "facts")
+                .and_then(|out| parse_answer(&out))
+                .unwrap_or_else(|why| fallback(&self.conn, &why))
+        })
     }
 }
 
@@ -97,10 +100,40 @@ impl Machine for Remote {
     fn connection(&self) -> Option<Arc<SshConnection>> {
         Some(self.conn.clone())
     }
+    fn doctor_host(&self, _root: &Path) -> crate::doctor::host::HostReport {
+        // The root is this machine's (`PTENV_SYSROOT`): the agent reads the server's own.
+        let place = self.describe();
+        let answer = run_agent(&self.conn, "doctor")
+            .and_then(|out| parse_answer::<crate::doctor::host::HostReport>(&out));
+        match answer {
+            Ok(mut report) => {
+                for c in &mut report.checks {
+                    c.place = Some(format!("{place}, by ptenv's agent"));
+                }
+                report
+            }
+            Err(why) => {
+                let facts = self.facts().facts.clone();
+                let mut report = crate::doctor::host::without_agent(facts, &place, &why);
+                for c in &mut report.checks {
+                    c.place = Some(format!("{place}, by nvidia-smi over ssh"));
+                }
+                report
+            }
+        }
+    }
 }
 
-/// Installs the agent when the server has not got this exact binary yet, then runs it.
-fn run_agent(conn: &SshConnection) -> std::result::Result<AgentFacts, String> {
+/// What the agent printed and how it ended.
+struct Answer {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    code: Option<i32>,
+}
+
+/// Installs the agent when the server has not got this exact binary yet, then runs its
+/// request `what` (`facts`, `doctor`).
+fn run_agent(conn: &SshConnection, what: &str) -> std::result::Result<Answer, String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find ptenv's own binary: {e}"))?;
     let hash = own_hash(&exe)?;
@@ -110,7 +143,7 @@ fn run_agent(conn: &SshConnection) -> std::result::Result<AgentFacts, String> {
         &hash[..16]
     );
     let run = format!(
-        "f=\"{dir}/ptenv\"; if [ -x \"$f\" ]; then exec \"$f\" agent facts; else echo @missing \"$(uname -sm)\"; fi"
+        "f=\"{dir}/ptenv\"; if [ -x \"$f\" ]; then exec \"$f\" agent {what}; else echo @missing \"$(uname -sm)\"; fi"
     );
     let out = conn.run(&run, None).map_err(|e| e.message)?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -127,24 +160,29 @@ fn run_agent(conn: &SshConnection) -> std::result::Result<AgentFacts, String> {
         // Written beside its final name and renamed, so an interrupted copy is never run;
         // the three newest builds stay (another laptop may use an older ptenv), older go.
         let install = format!(
-            "d=\"{dir}\"; mkdir -p \"$d\" && t=\"$d/ptenv.tmp.$$\" && cat > \"$t\" && chmod 700 \"$t\" && mv -f \"$t\" \"$d/ptenv\" && (cd \"$d/..\" && ls -1t | tail -n +4 | while read -r old; do rm -rf -- \"$old\"; done); exec \"$d/ptenv\" agent facts"
+            "d=\"{dir}\"; mkdir -p \"$d\" && t=\"$d/ptenv.tmp.$$\" && cat > \"$t\" && chmod 700 \"$t\" && mv -f \"$t\" \"$d/ptenv\" && (cd \"$d/..\" && ls -1t | tail -n +4 | while read -r old; do rm -rf -- \"$old\"; done); exec \"$d/ptenv\" agent {what}"
         );
         let out = conn.run(&install, Some(&binary)).map_err(|e| e.message)?;
-        return parse_answer(&out.stdout, &out.stderr, out.status.code());
+        return Ok(Answer {
+            stdout: out.stdout,
+            stderr: out.stderr,
+            code: out.status.code(),
+        });
     }
-    parse_answer(&out.stdout, &out.stderr, out.status.code())
+    Ok(Answer {
+        stdout: out.stdout,
+        stderr: out.stderr,
+        code: out.status.code(),
+    })
 }
 
-fn parse_answer(
-    stdout: &[u8],
-    stderr: &[u8],
-    code: Option<i32>,
-) -> std::result::Result<AgentFacts, String> {
-    serde_json::from_slice(stdout).map_err(|_| {
-        let said = String::from_utf8_lossy(stderr);
+/// The agent's JSON answer, or why it gave none.
+fn parse_answer<T: serde::de::DeserializeOwned>(a: &Answer) -> std::result::Result<T, String> {
+    serde_json::from_slice(&a.stdout).map_err(|_| {
+        let said = String::from_utf8_lossy(&a.stderr);
         format!(
             "ptenv's agent did not run on the server (exit {}): {}",
-            code.map_or("by a signal".to_owned(), |c| c.to_string()),
+            a.code.map_or("by a signal".to_owned(), |c| c.to_string()),
             said.trim()
         )
     })
@@ -265,8 +303,21 @@ fn parse_fallback(text: &str, why: &str) -> AgentFacts {
 
 /// `ptenv agent facts`: print this machine's facts as JSON (run by ptenv itself over ssh).
 pub fn run_facts() -> Result<i32> {
-    let text = serde_json::to_string(&facts_here())
-        .map_err(|e| Error::new(format!("cannot write the facts: {e}")))?;
+    print_json(&facts_here())
+}
+
+/// `ptenv agent doctor`: print doctor's host links and the Docker links' files of this
+/// machine as JSON, read under `PTENV_SYSROOT` as locally.
+pub fn run_doctor() -> Result<i32> {
+    print_json(&crate::doctor::host::gather(
+        &crate::doctor::host::sysroot(),
+        crate::gpu::detect(),
+    ))
+}
+
+fn print_json(value: &impl Serialize) -> Result<i32> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| Error::new(format!("cannot write the answer: {e}")))?;
     println!("{text}");
     Ok(0)
 }
@@ -279,9 +330,16 @@ mod tests {
     fn the_agents_answer_round_trips() {
         let here = facts_here();
         let text = serde_json::to_string(&here).unwrap();
-        let back = parse_answer(text.as_bytes(), b"", Some(0)).unwrap();
+        let answer = |out: &[u8], err: &[u8], code| Answer {
+            stdout: out.to_vec(),
+            stderr: err.to_vec(),
+            code,
+        };
+        let back: AgentFacts = parse_answer(&answer(text.as_bytes(), b"", Some(0))).unwrap();
         assert_eq!(back, here);
-        let e = parse_answer(b"", b"sh: 1: ptenv: Permission denied", Some(126)).unwrap_err();
+        let e =
+            parse_answer::<AgentFacts>(&answer(b"", b"sh: 1: ptenv: Permission denied", Some(126)))
+                .unwrap_err();
         assert!(
             e.contains("exit 126") && e.contains("Permission denied"),
             "{e}"

@@ -97,6 +97,8 @@ pub enum Command {
 pub enum AgentCommand {
     /// Print this machine's facts (GPUs, RAM, user) as JSON
     Facts,
+    /// Print doctor's host links and the Docker links' files of this machine as JSON
+    Doctor,
 }
 
 /// Flags that override the profile for one run (the highest layer).

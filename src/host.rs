@@ -30,6 +30,10 @@ pub trait Machine {
     fn is_remote(&self) -> bool {
         false
     }
+    /// What `ptenv doctor` reads there (files under `root` on this machine), with its GPU facts.
+    fn doctor_host(&self, root: &Path) -> crate::doctor::host::HostReport {
+        crate::doctor::host::gather(root, self.gpu_facts())
+    }
     /// The ssh connection it is reached through, for ports forwarded from there to here.
     fn connection(&self) -> Option<std::sync::Arc<crate::transport::SshConnection>> {
         None

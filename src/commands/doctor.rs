@@ -41,11 +41,41 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<i32> {
         )),
         (false, None) => Ok(()),
     };
-    let report = engine::block_on(crate::diagnose::diagnose(ctx, &profile, &root, probe));
+    let (report, facts) = engine::block_on(crate::diagnose::diagnose(ctx, &profile, &root, probe));
     let p = &ctx.printer;
-    p.json(&report.to_json());
+    // The machine whose facts the checks judged: the engine's, which may be a server.
+    p.json(&Json {
+        report: report.to_json(),
+        host: Host {
+            place: ctx.machine.describe(),
+            remote: ctx.machine.is_remote(),
+            facts: &facts,
+        },
+    });
+    if ctx.machine.is_remote() {
+        p.result(format!(
+            "Checked {}: each group's heading says where its checks ran.\n",
+            ctx.machine.describe()
+        ));
+    }
     p.result(report.render().trim_end());
     Ok(report.exit_code())
+}
+
+/// `ptenv doctor --json`: the report, and the machine it is about.
+#[derive(serde::Serialize)]
+struct Json<'a> {
+    #[serde(flatten)]
+    report: crate::doctor::ReportJson,
+    host: Host<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct Host<'a> {
+    #[serde(rename = "where")]
+    place: String,
+    remote: bool,
+    facts: &'a crate::gpu::HostFacts,
 }
 
 /// `--explain FILE` (or `-`): the known errors in a log, with this host's facts.

@@ -28,9 +28,11 @@ use crate::output::Printer;
 pub use crate::context::Ctx;
 
 pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
-    if let Command::Agent(AgentCommand::Facts) = cli.command {
-        // On the server, for the ptenv that reached it: no project, no engine.
-        return crate::agent::run_facts();
+    // On the server, for the ptenv that reached it: no project, no engine.
+    match cli.command {
+        Command::Agent(AgentCommand::Facts) => return crate::agent::run_facts(),
+        Command::Agent(AgentCommand::Doctor) => return crate::agent::run_doctor(),
+        _ => {}
     }
     let project = project_dir(cli.global.project.as_deref())?;
     let uses_engine = !matches!(
@@ -58,12 +60,12 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         project,
         machine,
     };
-    if ctx.machine.is_remote() && matches!(cli.command, Command::Doctor(_) | Command::Stats(_)) {
+    if ctx.machine.is_remote() && matches!(cli.command, Command::Stats(_)) {
         return Err(Error::new(format!(
-            "this ptenv cannot diagnose an environment or read GPU use on {} yet: doctor's host checks and `stats`' NVML readings would have to run there",
+            "this ptenv cannot read GPU use on {} yet: `stats`' NVML readings would have to run there",
             ctx.machine.describe()
         ))
-        .hint("`ptenv up`, `ptenv ssh`, `ptenv shell`, `ptenv exec`, `ptenv logs`, `ptenv down`, `ptenv select` and `ptenv ls` work with --host; meanwhile run `ptenv doctor` on the server itself (ssh there), where it checks that machine, and `ptenv stats` there too"));
+        .hint("`ptenv up`, `ptenv ssh`, `ptenv shell`, `ptenv exec`, `ptenv logs`, `ptenv down`, `ptenv select`, `ptenv doctor` and `ptenv ls` work with --host; meanwhile run `ptenv stats` on the server itself (ssh there)"));
     }
     match cli.command {
         Command::Up(args) => up::run(&ctx, args),

@@ -11,45 +11,37 @@ use crate::context::Ctx;
 use crate::doctor::daemon::{self, Daemon};
 use crate::doctor::gpu_path::{self, GpuPath, GpuPathFacts};
 use crate::doctor::{cgroup, docker_host};
-use crate::doctor::{container, host, id, image, logs, Check, Report};
+use crate::doctor::{container, id, image, logs, Check, Report};
 use crate::engine::{self, Engine};
 use crate::error::Result;
 use crate::gpu::HostFacts;
 use crate::profile::Profile;
 use crate::select;
 
-/// The chain's report for `profile` (or why it cannot be resolved). `root`: where the host's
-/// files are read (`PTENV_SYSROOT`). `probe`: whether to run torch in the image, or why not.
+/// The chain's report for `profile` (or why it cannot be resolved), with the GPU facts of the
+/// machine that runs the engine. `root`: where this machine's files are read
+/// (`PTENV_SYSROOT`). `probe`: whether to run torch in the image, or why not.
 pub async fn diagnose(
     ctx: &Ctx,
     profile: &Result<Profile>,
     root: &Path,
     probe: std::result::Result<(), String>,
-) -> Report {
+) -> (Report, HostFacts) {
     let mut r = Report::default();
 
-    // Host: PCI → kernel module → NVML.
-    let pci = host::read_pci(root);
-    let wsl = host::is_wsl(root);
-    r.push(host::check_pci(&pci, wsl));
-    let kernel = host::read_kernel(root);
-    let check = r
-        .blocked(id::KERNEL, &[id::PCI])
-        .unwrap_or_else(|| host::check_kernel(&kernel, pci.as_deref().unwrap_or_default(), wsl));
-    r.push(check);
-    let facts = ctx.machine.gpu_facts();
-    let check = r
-        .blocked(id::NVML, &[id::KERNEL])
-        .unwrap_or_else(|| host::check_nvml(&facts));
-    r.push(check);
+    // Host: PCI → kernel module → NVML, read on the machine that runs the engine.
+    let host = ctx.machine.doctor_host(root);
+    let facts = host.facts.clone();
+    for c in &host.checks {
+        r.push(c.clone());
+    }
 
     // Docker: daemon → GPU path → cgroup.
-    let endpoint = std::env::var("DOCKER_HOST")
-        .ok()
-        .filter(|h| !h.trim().is_empty())
-        .unwrap_or_else(|| engine::DEFAULT_HOST.to_string());
-    let socket =
-        daemon::socket_path(&endpoint).map(|p| docker_host::read_socket(&p, Path::new("/")));
+    let endpoint = engine::endpoint();
+    // A remote engine's socket is on the server: this machine's file says nothing about it.
+    let socket = daemon::socket_path(&endpoint)
+        .filter(|_| !ctx.machine.is_remote())
+        .map(|p| docker_host::read_socket(&p, Path::new("/")));
     let engine = Engine::connect().await;
     let daemon = match &engine {
         Ok(e) => Daemon::Up {
@@ -73,8 +65,8 @@ pub async fn diagnose(
                 let facts = GpuPathFacts {
                     engine_version: e.version.clone(),
                     info: i,
-                    cdi_specs: docker_host::read_cdi_specs(root),
-                    hook: docker_host::which("nvidia-container-runtime-hook"),
+                    cdi_specs: host.cdi_specs.clone(),
+                    hook: host.hook.clone(),
                 };
                 let (check, p) = gpu_path::check_gpu_path(&facts);
                 path = p;
@@ -91,12 +83,7 @@ pub async fn diagnose(
     // settings alone, so a missing toolkit does not hide it.
     let check = match (r.blocked(id::CGROUP, &[id::DOCKER]), &info) {
         (Some(skip), _) => skip,
-        (None, Some(i)) => cgroup::check_cgroup(
-            i,
-            path,
-            &docker_host::read_nvidia_nodes(root),
-            &docker_host::read_char_links(root),
-        ),
+        (None, Some(i)) => cgroup::check_cgroup(i, path, &host.nvidia_nodes, &host.char_links),
         (None, None) => Check::skip(
             id::CGROUP,
             "needs the engine's info, which could not be read",
@@ -250,7 +237,31 @@ pub async fn diagnose(
         (None, None) => Check::skip(id::LOGS, "no engine connection"),
     };
     r.push(check);
-    r
+    if ctx.machine.is_remote() {
+        placed(&mut r, &ctx.machine.describe(), &host.unread);
+    }
+    (r, facts)
+}
+
+/// Says where each link that is not the agent's ran on a remote machine `place`, and which
+/// links could not read their files there (`unread`, when the agent could not run).
+fn placed(r: &mut Report, place: &str, unread: &[String]) {
+    for c in &mut r.checks {
+        if c.place.is_none() {
+            c.place = Some(match c.id {
+                id::IMAGE => format!("this machine, from the facts of {place}"),
+                _ => format!("{place}, through its Docker engine"),
+            });
+        }
+        let prefix = format!("{}: ", c.id);
+        for what in unread.iter().filter_map(|u| u.strip_prefix(&prefix)) {
+            if !matches!(c.id, id::PCI | id::KERNEL) {
+                c.evidence.push(format!(
+                    "not read on {place} (ptenv's agent could not run there): {what}"
+                ));
+            }
+        }
+    }
 }
 
 /// For a pinned image that does not fit: what ptenv would choose without the pin.

@@ -5,8 +5,90 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{id, Check};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::cgroup::DevNode;
+use super::gpu_path::CdiSpec;
+use super::{docker_host, id, Check, Report};
 use crate::gpu::{HostFacts, Problem, Source};
+
+/// What doctor reads on the machine that runs the engine: its GPU facts, the host links'
+/// checks, and the files the Docker links judge. On a server ptenv's agent reads it there
+/// (`ptenv agent doctor`) and sends it as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostReport {
+    pub facts: HostFacts,
+    /// The PCI, kernel-driver and NVML links, in chain order.
+    pub checks: Vec<Check>,
+    pub cdi_specs: Vec<CdiSpec>,
+    /// The toolkit's hook on that machine's PATH.
+    pub hook: Option<PathBuf>,
+    pub nvidia_nodes: Vec<DevNode>,
+    pub char_links: BTreeMap<String, String>,
+    /// What could not be read there, one line each (the agent could not run).
+    #[serde(default)]
+    pub unread: Vec<String>,
+}
+
+/// Reads the host links and the Docker links' files on this machine, under `root`.
+pub fn gather(root: &Path, facts: HostFacts) -> HostReport {
+    let mut r = Report::default();
+    let pci = read_pci(root);
+    let wsl = is_wsl(root);
+    r.push(check_pci(&pci, wsl));
+    let kernel = read_kernel(root);
+    let check = r
+        .blocked(id::KERNEL, &[id::PCI])
+        .unwrap_or_else(|| check_kernel(&kernel, pci.as_deref().unwrap_or_default(), wsl));
+    r.push(check);
+    let check = r
+        .blocked(id::NVML, &[id::KERNEL])
+        .unwrap_or_else(|| check_nvml(&facts));
+    r.push(check);
+    HostReport {
+        facts,
+        checks: r.checks,
+        cdi_specs: docker_host::read_cdi_specs(root),
+        hook: docker_host::which("nvidia-container-runtime-hook"),
+        nvidia_nodes: docker_host::read_nvidia_nodes(root),
+        char_links: docker_host::read_char_links(root),
+        unread: Vec::new(),
+    }
+}
+
+/// The report when only `nvidia-smi` answered on `place` (ptenv's agent could not run there,
+/// for `why`): the NVML link is judged from its answer; the PCI bus, the kernel module and the
+/// Docker links' files could not be read.
+pub fn without_agent(facts: HostFacts, place: &str, why: &str) -> HostReport {
+    let not_read = |check: &'static str, what: &str| {
+        Check::skip(
+            check,
+            format!("not checked on {place}: ptenv's agent could not run there, and {what} is read by it"),
+        )
+        .evidence(why.to_string())
+        .fix("let ptenv run its agent there (a home that allows programs, the same OS and CPU as this machine), or run `ptenv doctor` on the server itself")
+    };
+    HostReport {
+        checks: vec![
+            not_read(id::PCI, "the PCI bus"),
+            not_read(id::KERNEL, "the kernel module"),
+            check_nvml(&facts),
+        ],
+        facts,
+        cdi_specs: Vec::new(),
+        hook: None,
+        nvidia_nodes: Vec::new(),
+        char_links: BTreeMap::new(),
+        unread: vec![
+            "pci: the PCI bus".into(),
+            "kernel-driver: the NVIDIA kernel module".into(),
+            "gpu-path: the CDI specs and the toolkit's hook".into(),
+            "cgroup: the /dev/nvidia* nodes and their /dev/char links".into(),
+        ],
+    }
+}
 
 /// `PTENV_SYSROOT`, else `/`.
 pub fn sysroot() -> PathBuf {

@@ -456,15 +456,89 @@ fn what_a_server_cannot_do_is_refused_without_making_anything() {
         "{:?}",
         project.containers()
     );
-    let doctor = project
-        .ptenv_as_laptop(&["--host", &target, "doctor"])
-        .run();
-    doctor.assert_exit(1);
+    let stats = project.ptenv_as_laptop(&["--host", &target, "stats"]).run();
+    stats.assert_exit(1);
     assert!(
-        doctor
+        stats
             .stderr
-            .contains("run `ptenv doctor` on the server itself"),
-        "{doctor}"
+            .contains("run `ptenv stats` on the server itself"),
+        "{stats}"
+    );
+}
+
+/// `ptenv doctor` against a server runs the host links there, by ptenv's agent: it reports
+/// the server's fake GPU (the laptop has none), and every check says where it ran.
+#[test]
+fn doctor_checks_the_server_through_its_agent() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-doctor");
+    project.write("ptenv.yaml", "default: shell\ngpus: none\n");
+    let target = format!("ssh://{}", tb.remote_host());
+
+    let laptop = project
+        .ptenv_as_laptop(&["--json", "doctor", "--no-container"])
+        .run();
+    let here: serde_json::Value = serde_json::from_str(&laptop.stdout).unwrap();
+    assert_eq!(here["host"]["remote"], false, "{laptop}");
+    assert!(
+        here["host"]["facts"]["gpus"].as_array().unwrap().is_empty(),
+        "the laptop has no GPU: {laptop}"
+    );
+    assert!(
+        here["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("where").is_none()),
+        "checks run here say no place: {laptop}"
+    );
+
+    let run = project
+        .ptenv_as_laptop(&["--json", "--host", &target, "doctor", "--no-container"])
+        .run();
+    let v: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run}"));
+    assert_eq!(v["host"]["where"], "ssh://gpu-server", "{run}");
+    assert_eq!(v["host"]["remote"], true, "{run}");
+    assert_eq!(v["host"]["facts"]["driver"], "550.54.15", "{run}");
+    assert_eq!(
+        v["host"]["facts"]["gpus"][0]["name"], "NVIDIA GeForce RTX 4090",
+        "{run}"
+    );
+    let checks = v["checks"].as_array().unwrap();
+    let place = |id: &str| {
+        checks
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no check {id}: {run}"))["where"]
+            .as_str()
+            .unwrap_or_else(|| panic!("check {id} says not where it ran: {run}"))
+            .to_owned()
+    };
+    for id in ["pci", "kernel-driver", "nvml"] {
+        assert_eq!(place(id), "ssh://gpu-server, by ptenv's agent", "{run}");
+    }
+    for id in ["docker", "gpu-path", "cgroup", "shm", "logs"] {
+        assert_eq!(
+            place(id),
+            "ssh://gpu-server, through its Docker engine",
+            "{run}"
+        );
+    }
+    let docker = checks.iter().find(|c| c["id"] == "docker").unwrap();
+    assert_eq!(
+        docker["status"], "pass",
+        "the laptop user reaches the server's engine: {run}"
+    );
+
+    let human = project
+        .ptenv_as_laptop(&["--host", &target, "doctor", "--no-container"])
+        .run();
+    assert!(
+        human
+            .stdout
+            .contains("Host: GPU and driver (on ssh://gpu-server, by ptenv's agent)"),
+        "{human}"
     );
 }
 

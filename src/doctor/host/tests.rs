@@ -275,3 +275,24 @@ fn nvml_failing_is_named_with_its_cause() {
 }
 
 use super::super::Status;
+
+#[test]
+fn without_the_agent_only_nvml_is_judged_and_the_rest_says_why() {
+    let report = without_agent(
+        crate::gpu::HostFacts::empty(),
+        "ssh://gpu-box",
+        "the server is Linux aarch64 and this ptenv is built for Linux x86_64",
+    );
+    let ids: Vec<&str> = report.checks.iter().map(|c| c.id).collect();
+    assert_eq!(ids, [id::PCI, id::KERNEL, id::NVML]);
+    for c in &report.checks[..2] {
+        assert_eq!(c.status, crate::doctor::Status::Skip);
+        assert!(
+            c.summary.starts_with("not checked on ssh://gpu-box"),
+            "{c:?}"
+        );
+        assert!(c.evidence.iter().any(|e| e.contains("aarch64")), "{c:?}");
+    }
+    assert_eq!(report.checks[2].status, crate::doctor::Status::Fail);
+    assert!(report.unread.iter().any(|u| u.starts_with("cgroup: ")));
+}

@@ -8,7 +8,7 @@ use super::gpu_path::{EngineInfo, GpuPath};
 use super::{id, Check};
 
 /// A character device node of the NVIDIA driver.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DevNode {
     /// "/dev/nvidia0"
     pub path: String,

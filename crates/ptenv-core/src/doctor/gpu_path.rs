@@ -25,7 +25,7 @@ pub struct EngineInfo {
 }
 
 /// A CDI spec file and the device kind it declares.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CdiSpec {
     pub path: PathBuf,
     pub kind: String,

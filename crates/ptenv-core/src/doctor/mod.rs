@@ -18,10 +18,10 @@ pub mod gpu_path;
 pub mod image;
 pub mod logs;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// How one link of the chain looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -65,6 +65,25 @@ pub mod id {
     pub const WORKSPACE: &str = "workspace";
     pub const TORCH: &str = "torch";
     pub const LOGS: &str = "logs";
+
+    /// Every id, in chain order.
+    pub const ALL: [&str; 11] = [
+        PCI, KERNEL, NVML, DOCKER, GPU_PATH, CGROUP, IMAGE, SHM, WORKSPACE, TORCH, LOGS,
+    ];
+}
+
+/// A check's id, one of [`id::ALL`]. Named so that serde reads it through [`known_id`] rather
+/// than borrowing it from the input.
+pub type CheckId = &'static str;
+
+/// A check's id read back from JSON (the agent's answer): only the ids this build knows.
+fn known_id<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let name = String::deserialize(d)?;
+    id::ALL
+        .iter()
+        .find(|k| **k == name)
+        .copied()
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown check `{name}`")))
 }
 
 /// The group a check belongs to in the text report.
@@ -94,9 +113,10 @@ pub struct FirstFailure {
 }
 
 /// One link: what was found, what it rests on, and what to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    pub id: &'static str,
+    #[serde(deserialize_with = "known_id")]
+    pub id: CheckId,
     pub status: Status,
     /// One line for people.
     pub summary: String,
@@ -104,6 +124,9 @@ pub struct Check {
     pub evidence: Vec<String>,
     /// The exact next step, when there is one.
     pub fix: Option<String>,
+    /// Where it ran, when that is not this machine: "ssh://me@gpu-box, by ptenv's agent".
+    #[serde(rename = "where", default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
 }
 
 impl Check {
@@ -114,6 +137,7 @@ impl Check {
             summary: summary.into(),
             evidence: Vec::new(),
             fix: None,
+            place: None,
         }
     }
     pub fn pass(id: &'static str, summary: impl Into<String>) -> Check {
@@ -138,6 +162,11 @@ impl Check {
     }
     pub fn fix(mut self, fix: impl Into<String>) -> Check {
         self.fix = Some(fix.into());
+        self
+    }
+    /// Says where it ran (see [`Check::place`]).
+    pub fn at(mut self, place: impl Into<String>) -> Check {
+        self.place = Some(place.into());
         self
     }
 }
@@ -239,6 +268,9 @@ impl Report {
                     out.push('\n');
                 }
                 out.push_str(g);
+                if let Some(place) = &c.place {
+                    out.push_str(&format!(" (on {})", redact(place)));
+                }
                 out.push('\n');
                 last_group = g;
             }
@@ -402,6 +434,38 @@ mod tests {
             .contains("skipped"));
         // A prerequisite that did not run does not block.
         assert!(Report::default().blocked(id::KERNEL, &[id::PCI]).is_none());
+    }
+
+    #[test]
+    fn a_check_from_another_machine_round_trips_and_says_where_it_ran() {
+        let c = Check::pass(id::NVML, "driver 550")
+            .evidence("GPU 0")
+            .at("ssh://gpu-box, by ptenv's agent");
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(
+            text.contains("\"where\":\"ssh://gpu-box, by ptenv's agent\""),
+            "{text}"
+        );
+        let back: Check = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, c);
+        let here = serde_json::to_value(Check::pass(id::PCI, "one GPU")).unwrap();
+        assert!(here.get("where").is_none(), "{here}");
+        let unknown = serde_json::from_str::<Check>(
+            r#"{"id":"warp-drive","status":"pass","summary":"","evidence":[],"fix":null}"#,
+        )
+        .unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown check `warp-drive`"),
+            "{unknown}"
+        );
+        let mut r = Report::default();
+        r.push(c);
+        assert!(
+            r.render()
+                .starts_with("Host: GPU and driver (on ssh://gpu-box, by ptenv's agent)\n"),
+            "{}",
+            r.render()
+        );
     }
 
     #[test]
