@@ -4,6 +4,7 @@
 //! refuses.
 
 use std::io::IsTerminal;
+use std::path::Path;
 
 use crate::context::Ctx;
 use crate::error::{Error, Result};
@@ -23,7 +24,7 @@ pub enum Gate {
 /// Whether the command may go on with `sources`. Asks on a terminal (default No) and records
 /// the answer; without one, refuses with the settings and the ways forward.
 pub fn require(ctx: &Ctx, sources: &Sources, gate: Gate) -> Result<()> {
-    let Some(a) = untrusted(ctx, sources)? else {
+    let Some(a) = untrusted(&ctx.project, sources)? else {
         return Ok(());
     };
     let p = &ctx.printer;
@@ -73,15 +74,36 @@ pub fn require(ctx: &Ctx, sources: &Sources, gate: Gate) -> Result<()> {
 }
 
 /// The project file's assessment when it needs trust and does not have it; asks nothing.
-pub fn untrusted(ctx: &Ctx, sources: &Sources) -> Result<Option<Assessment>> {
+pub fn untrusted(project: &Path, sources: &Sources) -> Result<Option<Assessment>> {
     let store = Store::for_user()?;
-    Ok(assess(ctx, sources, &store)?.filter(|a| !a.is_trusted()))
+    Ok(assess(project, sources, &store)?.filter(|a| !a.is_trusted()))
+}
+
+/// The engine the profile files choose (`host:`), once its file may choose it: the user's
+/// config always may; a project's `ptenv.yaml` only when trusted, since its `host:` makes ptenv
+/// connect where the project's author chose. Checked before any connection is made.
+pub fn profile_host<'a>(project: &Path, sources: &'a Sources) -> Result<Option<&'a str>> {
+    let Some((host, file)) = sources.host() else {
+        return Ok(None);
+    };
+    let Origin::Project(path) = &file.origin else {
+        return Ok(Some(host));
+    };
+    if untrusted(project, sources)?.is_some() {
+        return Err(Error::new(format!(
+            "{} sets `host: {host}` and is not trusted: ptenv would connect to the engine the project's author chose and run the environment there; nothing was done",
+            path.display()
+        ))
+        .hint("`ptenv trust --show` lists the file's settings; `ptenv trust` trusts this version of it")
+        .hint("or choose the engine yourself with `--host TARGET`, which comes before the project's `host:`"));
+    }
+    Ok(Some(host))
 }
 
 /// The project file of `sources` judged against the user's record; `None` without one. The
 /// file is read again for its hash and must still say what `sources` parsed, so the trusted
 /// bytes are the applied ones.
-pub fn assess(ctx: &Ctx, sources: &Sources, store: &Store) -> Result<Option<Assessment>> {
+pub fn assess(project: &Path, sources: &Sources, store: &Store) -> Result<Option<Assessment>> {
     let Some((path, layer)) = sources.files.iter().find_map(|s| match &s.origin {
         Origin::Project(path) => Some((path, &s.layer)),
         _ => None,
@@ -98,6 +120,6 @@ pub fn assess(ctx: &Ctx, sources: &Sources, store: &Store) -> Result<Option<Asse
         ))
         .hint("run the command again once nothing is writing the file"));
     }
-    let record = store.get(&ctx.project, path);
+    let record = store.get(project, path);
     Ok(Some(Assessment::new(path, &bytes, layer, record)))
 }

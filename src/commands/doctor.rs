@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<i32> {
     });
     // The probe runs the profile's image: not one that an untrusted project file names.
     let untrusted = match &sources {
-        Ok(s) if !args.trust => crate::trust_gate::untrusted(ctx, s)?,
+        Ok(s) if !args.trust => crate::trust_gate::untrusted(&ctx.project, s)?,
         _ => None,
     };
     let probe = match (args.no_container, untrusted) {

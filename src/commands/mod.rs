@@ -43,7 +43,17 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
     let wants_machine = matches!(cli.command, Command::Select(_));
     // The engine's connection (for ssh, the master connection) lives until the command ends.
     let connection = if uses_engine || wants_machine {
-        let target = crate::contexts::choose(cli.global.host.as_deref(), None)?;
+        // `--host` beats the profile's `host:`, which then needs no trust: it is not used.
+        // `trust` itself must work on a file whose `host:` is not trusted yet.
+        let sources = match (&cli.global.host, &cli.command) {
+            (None, Command::Trust(_)) | (Some(_), _) => None,
+            (None, _) => crate::profile::load_sources(&project).ok(),
+        };
+        let profile_host = match &sources {
+            Some(s) => crate::trust_gate::profile_host(&project, s)?,
+            None => None,
+        };
+        let target = crate::contexts::choose(cli.global.host.as_deref(), profile_host)?;
         if uses_engine || matches!(target.endpoint, crate::target::Endpoint::Ssh(_)) {
             Some(connect(target, printer)?)
         } else {

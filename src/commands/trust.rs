@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx, args: TrustArgs) -> Result<i32> {
         return Ok(0);
     }
     let sources = profile::load_sources(&ctx.project)?;
-    let Some(a) = assess(ctx, &sources, &store)? else {
+    let Some(a) = assess(&ctx.project, &sources, &store)? else {
         p.json(&Json {
             changes: None,
             file: None,

@@ -1063,3 +1063,53 @@ fn workspace_settings_set_the_limit_or_use_a_server_folder() {
         .assert_success();
     let _ = std::fs::remove_dir_all(&server_path);
 }
+
+/// `host:` in a project's ptenv.yaml chooses the engine only once the file is trusted, and is
+/// checked before any connection; `--host` beats it, and it beats DOCKER_HOST.
+#[test]
+fn a_projects_host_needs_trust_and_comes_after_the_flag() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-profile-host").untrusted();
+    // A host whose key the laptop does not know: connecting would fail on the host key.
+    project.write("ptenv.yaml", "host: ssh://gpu-server-unknown\n");
+    let refused = project.ptenv_as_laptop(&["ls"]).run();
+    refused.assert_exit(1);
+    assert!(
+        refused
+            .stderr
+            .contains("sets `host: ssh://gpu-server-unknown` and is not trusted")
+            && refused.stderr.contains("`ptenv trust`"),
+        "{refused}"
+    );
+    assert!(
+        !refused.stderr.contains("host key"),
+        "no ssh connection is tried before trust: {refused}"
+    );
+
+    let target = format!("ssh://{}", tb.remote_host());
+    project.write("ptenv.yaml", &format!("host: {target}\n"));
+    project.ptenv_as_laptop(&["trust"]).run().assert_success();
+    let trusted = project
+        .ptenv_as_laptop(&["-v", "--json", "ls"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .run();
+    trusted.assert_success();
+    assert!(
+        trusted
+            .stderr
+            .contains("engine: ssh://gpu-server (from `host:` in the profile)"),
+        "the profile beats DOCKER_HOST: {trusted}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&trusted.stdout).unwrap();
+    assert_eq!(v["host"], "ssh://gpu-server", "{trusted}");
+
+    let flag = project
+        .ptenv_as_laptop(&["-v", "--host", "unix:///nonexistent/docker.sock", "ls"])
+        .run();
+    flag.assert_failure();
+    assert!(
+        flag.stderr
+            .contains("engine: unix:///nonexistent/docker.sock (from --host)"),
+        "--host beats the profile: {flag}"
+    );
+}

@@ -83,6 +83,7 @@ fn settings_risks(layer: &Layer, prefix: &str, out: &mut Vec<Risk>) {
         sudo: _,
         // Stops the project's own container; reaches nothing else.
         idle_stop: _,
+        host,
         default: _,
         profiles: _,
     } = layer;
@@ -112,6 +113,13 @@ fn settings_risks(layer: &Layer, prefix: &str, out: &mut Vec<Risk>) {
             "ipc",
             "host".into(),
             "shares this machine's IPC namespace and /dev/shm with the container",
+        );
+    }
+    if let Some(host) = host {
+        add(
+            "host",
+            host.clone(),
+            "connects ptenv to this Docker engine and runs the project's environments there",
         );
     }
     if let Some(path) = workspace.as_ref().and_then(|w| w.host_path.as_deref()) {

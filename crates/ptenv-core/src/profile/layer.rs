@@ -39,6 +39,9 @@ pub struct Layer {
     pub kubernetes: Option<Kubernetes>,
     /// How the project reaches an engine on another machine (see `crate::workspace`).
     pub workspace: Option<crate::workspace::Settings>,
+    /// Only at the top level of a file: the engine the project's commands use (`ssh://…`,
+    /// `tcp://…`, `unix://…` or a docker context name), after `--host` (see `crate::target`).
+    pub host: Option<String>,
     /// Only at the top level of a file: the profile `ptenv up` uses without a MODE.
     pub default: Option<String>,
     /// Only at the top level of a file: named profiles.
@@ -117,7 +120,7 @@ pub(super) fn check_image(image: &str) -> std::result::Result<(), String> {
 }
 
 /// Every key a layer accepts, for "did you mean" suggestions.
-pub const KEYS: [&str; 26] = [
+pub const KEYS: [&str; 27] = [
     "description",
     "mode",
     "pytorch",
@@ -142,6 +145,7 @@ pub const KEYS: [&str; 26] = [
     "idle_stop",
     "kubernetes",
     "workspace",
+    "host",
     "default",
     "profiles",
 ];
@@ -228,6 +232,7 @@ impl Layer {
     /// The layer without its `default` and `profiles` keys: the settings it gives every profile.
     pub(super) fn settings(&self) -> Layer {
         Layer {
+            host: None,
             default: None,
             profiles: None,
             ..self.clone()

@@ -84,6 +84,15 @@ impl Sources {
             .any(set)
     }
 
+    /// The engine the files choose: the project's `host:`, else the user's, with the file that
+    /// sets it.
+    pub fn host(&self) -> Option<(&str, &SourceFile)> {
+        self.files
+            .iter()
+            .rev()
+            .find_map(|s| s.layer.host.as_deref().map(|h| (h, s)))
+    }
+
     /// The profile `ptenv up` uses without a MODE: the project's `default`, else the user's,
     /// else [`DEFAULT_PROFILE`].
     pub fn default_name(&self) -> String {

@@ -35,9 +35,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Layer> {
                 Error::new(format!("{}: {m}", path.display()))
                     .hint("rename the profile under `profiles:`")
             })?;
-            if p.profiles.is_some() || p.default.is_some() {
+            if p.profiles.is_some() || p.default.is_some() || p.host.is_some() {
                 return Err(Error::new(format!(
-                    "{}: profile `{name}` contains `profiles` or `default`; those keys belong at the top level of the file",
+                    "{}: profile `{name}` contains `profiles`, `default` or `host`; those keys belong at the top level of the file",
                     path.display()
                 ))
                 .hint("move them to the top level, without indentation"));
