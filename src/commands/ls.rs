@@ -51,6 +51,11 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<i32> {
         Ok::<_, crate::error::Error>((list, idle, hidden))
     })?;
     let host = crate::engine::shown_endpoint();
+    // "ssh://gpu-box (from `host:` in the profile)": which engine, and what chose it.
+    let named = match crate::engine::chosen_by() {
+        Some(by) => format!("{host} (from {by})"),
+        None => host.clone(),
+    };
     let facts = ctx.machine.gpu_facts();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -69,11 +74,11 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<i32> {
     }
     if list.is_empty() {
         p.info(format!(
-            "No ptenv containers on the engine at {host}. Start one with `ptenv up`."
+            "No ptenv containers on the engine at {named}. Start one with `ptenv up`."
         ));
         return Ok(0);
     }
-    p.info(format!("ptenv containers on the engine at {host}:"));
+    p.info(format!("ptenv containers on the engine at {named}:"));
     let rows: Vec<[String; 8]> = list
         .iter()
         .zip(&idle)

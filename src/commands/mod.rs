@@ -111,7 +111,11 @@ fn connect(
         "engine: {} (from {})",
         target.endpoint, target.source
     ));
-    crate::engine::select(connection.engine_url(), target.endpoint.to_string());
+    crate::engine::select(
+        connection.engine_url(),
+        target.endpoint.to_string(),
+        target.source.to_string(),
+    );
     if let Some(w) =
         crate::engine::exposure_warning(&crate::engine::endpoint(), &target.source.to_string())
     {

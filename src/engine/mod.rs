@@ -40,14 +40,25 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 struct Selected {
     url: String,
     shown: String,
+    /// What chose it: "--host", "`host:` in the profile", "DOCKER_HOST", ….
+    chosen_by: String,
 }
 
 static SELECTED: std::sync::OnceLock<Selected> = std::sync::OnceLock::new();
 
-/// Makes `url` the engine of every later [`Engine::connect`], named `shown` in messages. Once
-/// per process; a second call is ignored.
-pub fn select(url: String, shown: String) {
-    let _ = SELECTED.set(Selected { url, shown });
+/// Makes `url` the engine of every later [`Engine::connect`], named `shown` in messages and
+/// chosen by `chosen_by`. Once per process; a second call is ignored.
+pub fn select(url: String, shown: String, chosen_by: String) {
+    let _ = SELECTED.set(Selected {
+        url,
+        shown,
+        chosen_by,
+    });
+}
+
+/// What chose the engine of this command, once one was selected.
+pub fn chosen_by() -> Option<String> {
+    SELECTED.get().map(|s| s.chosen_by.clone())
 }
 
 /// The engine as users know it: `ssh://me@gpu-box`, `unix:///var/run/docker.sock`.

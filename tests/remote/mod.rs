@@ -110,7 +110,7 @@ fn ls_reaches_the_remote_engine_over_ssh() {
     );
     assert!(
         ls.stderr
-            .contains("ptenv containers on the engine at ssh://gpu-server:"),
+            .contains("ptenv containers on the engine at ssh://gpu-server (from --host):"),
         "{ls}"
     );
 
@@ -1090,7 +1090,7 @@ fn a_projects_host_needs_trust_and_comes_after_the_flag() {
     project.write("ptenv.yaml", &format!("host: {target}\n"));
     project.ptenv_as_laptop(&["trust"]).run().assert_success();
     let trusted = project
-        .ptenv_as_laptop(&["-v", "--json", "ls"])
+        .ptenv_as_laptop(&["-v", "ls"])
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .run();
     trusted.assert_success();
@@ -1100,8 +1100,6 @@ fn a_projects_host_needs_trust_and_comes_after_the_flag() {
             .contains("engine: ssh://gpu-server (from `host:` in the profile)"),
         "the profile beats DOCKER_HOST: {trusted}"
     );
-    let v: serde_json::Value = serde_json::from_str(&trusted.stdout).unwrap();
-    assert_eq!(v["host"], "ssh://gpu-server", "{trusted}");
 
     let flag = project
         .ptenv_as_laptop(&["-v", "--host", "unix:///nonexistent/docker.sock", "ls"])

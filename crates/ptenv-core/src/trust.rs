@@ -408,6 +408,20 @@ mod tests {
     }
 
     #[test]
+    fn a_projects_host_needs_trust_and_only_the_top_level_may_set_it() {
+        assert_eq!(
+            places("host: ssh://me@gpu-box\n"),
+            ["host ssh://me@gpu-box"]
+        );
+        let e = parse(
+            "profiles:\n  train:\n    host: ssh://gpu-box\n",
+            Path::new("ptenv.yaml"),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("`host`"), "{}", e.message);
+    }
+
+    #[test]
     fn harmless_settings_need_no_trust() {
         let text = "default: train\npytorch: '2.7'\nvariant: devel\ncuda: '12.6'\npull: always\n\
                     gpus: [0]\nshm_size: 16g\nipc: private\nulimits: {nofile: 4096}\n\
