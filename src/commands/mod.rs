@@ -99,9 +99,17 @@ fn connect(
         "engine: {} (from {})",
         target.endpoint, target.source
     ));
-    crate::engine::select(connection.engine_url(), target.endpoint.to_string());
-    if let Some(w) =
-        crate::engine::exposure_warning(&crate::engine::endpoint(), &target.source.to_string())
+    let tls = match &target.endpoint {
+        crate::target::Endpoint::Tcp { tls, .. } => tls.clone(),
+        _ => None,
+    };
+    let plain = tls.is_none();
+    crate::engine::select(connection.engine_url(), target.endpoint.to_string(), tls);
+    if let Some(w) = plain
+        .then(|| {
+            crate::engine::exposure_warning(&crate::engine::endpoint(), &target.source.to_string())
+        })
+        .flatten()
     {
         printer.warn(w);
     }

@@ -334,6 +334,9 @@ pub fn check_nvml(facts: &HostFacts) -> Check {
             .evidence_all(problems);
             nvml_problems(c, &facts.problems)
         }
+        Source::Unreachable => Check::fail(id::NVML, "the engine's machine is reached only through its Docker API: its NVIDIA driver cannot be read from here")
+            .evidence_all(problems)
+            .fix("run `ptenv doctor` on that machine itself, or reach it over ssh (--host ssh://USER@HOST)"),
         Source::None => Check::fail(id::NVML, "no NVIDIA driver answers (NVML, sysfs, /proc, nvidia-smi)")
             .evidence_all(problems)
             .fix("install the NVIDIA driver with its user-space libraries (libnvidia-ml.so.1 comes with it) and reboot"),

@@ -13,6 +13,7 @@ pub use ptenv_core::recipe;
 pub mod archive;
 pub mod running;
 mod tarball;
+pub mod tls;
 pub mod volume;
 
 use std::future::Future;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use bollard::Docker;
 
 use crate::error::{Error, Result};
+use crate::target::TlsFiles;
 
 /// Where the engine listens when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -36,18 +38,20 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The engine this command uses, once `commands::run` has chosen it (`target`): the address
-/// the adapter connects to (a forwarded socket for ssh) and the one users see.
+/// the adapter connects to (a forwarded socket for ssh), the one users see, and the client's
+/// TLS files for a `tcp://` engine over TLS.
 struct Selected {
     url: String,
     shown: String,
+    tls: Option<TlsFiles>,
 }
 
 static SELECTED: std::sync::OnceLock<Selected> = std::sync::OnceLock::new();
 
-/// Makes `url` the engine of every later [`Engine::connect`], named `shown` in messages. Once
-/// per process; a second call is ignored.
-pub fn select(url: String, shown: String) {
-    let _ = SELECTED.set(Selected { url, shown });
+/// Makes `url` the engine of every later [`Engine::connect`], named `shown` in messages,
+/// reached over TLS with `tls` when given. Once per process; a second call is ignored.
+pub fn select(url: String, shown: String, tls: Option<TlsFiles>) {
+    let _ = SELECTED.set(Selected { url, shown, tls });
 }
 
 /// The engine as users know it: `ssh://me@gpu-box`, `unix:///var/run/docker.sock`.
@@ -88,48 +92,59 @@ impl Engine {
     /// API version (bollard's default, 1.53, is newer than Engine 20.10's 1.41).
     pub async fn connect() -> Result<Engine> {
         let (url, shown) = (endpoint(), shown_endpoint());
-        let mut engine = Engine::connect_to(&url).await.map_err(|mut e| {
-            e.message = e.message.replace(&url, &shown);
-            e
-        })?;
+        let tls = match SELECTED.get() {
+            Some(s) => s.tls.clone(),
+            None => tls_from_env(&url),
+        };
+        let mut engine = Engine::connect_with(&url, tls.as_ref())
+            .await
+            .map_err(|mut e| {
+                e.message = e.message.replace(&url, &shown);
+                e
+            })?;
         engine.endpoint = shown;
         Ok(engine)
     }
 
+    /// Connect to `endpoint`: a unix socket or plain `tcp://`.
     pub async fn connect_to(endpoint: &str) -> Result<Engine> {
+        Engine::connect_with(endpoint, None).await
+    }
+
+    /// Connect to `endpoint`, over TLS with `tls` when given.
+    pub async fn connect_with(endpoint: &str, tls: Option<&TlsFiles>) -> Result<Engine> {
         if let Some(path) = endpoint.strip_prefix("unix://") {
             if !std::path::Path::new(path).exists() {
                 return Err(down(endpoint, "the socket does not exist"));
             }
         }
-        // This build speaks to unix:// and plain tcp:// engines (bollard without its TLS and
-        // ssh features): say so instead of sending HTTP to a TLS port.
-        let tls = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
-        if endpoint.starts_with("https://")
-            || endpoint.starts_with("ssh://")
-            || (tls && endpoint.starts_with("tcp://"))
-        {
+        // An ssh engine is reached through the command's ssh connection (`transport`), which
+        // hands this adapter a forwarded socket, never the ssh:// address itself.
+        if endpoint.starts_with("ssh://") {
             return Err(Error::new(format!(
-                "ptenv cannot connect to {endpoint}: it speaks to engines on a unix socket or plain tcp://, not over TLS or ssh"
+                "ptenv cannot connect to {endpoint} directly: an ssh engine is reached through ptenv's ssh connection"
             ))
-            .hint("forward the remote socket and use it locally: `ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST &` then DOCKER_HOST=unix:///tmp/docker.sock"));
+            .hint("name it with --host ssh://USER@HOST (or DOCKER_HOST, or a docker context), which opens that connection"));
         }
-        let docker = Docker::connect_with_host(endpoint)
-            .map_err(|e| {
+        let docker = match tls {
+            Some(files) => tls::client(endpoint, files, REQUEST_TIMEOUT.as_secs())?,
+            None => Docker::connect_with_host(endpoint).map_err(|e| {
                 Error::new(format!("cannot use DOCKER_HOST={endpoint}: {e}")).hint(
                     "set DOCKER_HOST to unix:///path/to/docker.sock or tcp://host:port, or unset it",
                 )
-            })?
-            .with_timeout(REQUEST_TIMEOUT);
+            })?,
+        }
+        .with_timeout(REQUEST_TIMEOUT);
+        let failed = |e: &bollard::errors::Error| {
+            tls.and_then(|files| tls::handshake_error(endpoint, files, e))
+                .unwrap_or_else(|| connect_error(endpoint, e))
+        };
         let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
             Err(_) => return Err(down(endpoint, "no answer within 10 seconds")),
-            Ok(Err(e)) => return Err(connect_error(endpoint, &e)),
+            Ok(Err(e)) => return Err(failed(&e)),
             Ok(Ok(d)) => d,
         };
-        let version = docker
-            .version()
-            .await
-            .map_err(|e| connect_error(endpoint, &e))?;
+        let version = docker.version().await.map_err(|e| failed(&e))?;
         Ok(Engine {
             endpoint: endpoint.to_string(),
             version: version.version.unwrap_or_default(),
@@ -153,7 +168,21 @@ pub fn endpoint() -> String {
         .unwrap_or_else(|| DEFAULT_HOST.to_string())
 }
 
-/// A warning for an engine reached over plain TCP (this build speaks no TLS to engines) at an
+/// The TLS files for `url` when nothing selected the engine (a library caller): docker's
+/// `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`, or an `https://` address.
+fn tls_from_env(url: &str) -> Option<TlsFiles> {
+    let verify = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
+    let cert_path = std::env::var_os("DOCKER_CERT_PATH")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(crate::contexts::config_dir);
+    match crate::target::parse_host(url, verify, &cert_path) {
+        Ok(crate::target::Endpoint::Tcp { tls, .. }) => tls,
+        _ => None,
+    }
+}
+
+/// A warning for an engine reached over plain TCP (without TLS) at an
 /// address other than loopback: the engine's API is root on its machine, and anyone on the
 /// network path can use it or read what ptenv sends it (tokens, keys). `chosen_by` names what
 /// chose that engine (`--host`, `DOCKER_HOST`, a docker context), so the user knows what to change.
@@ -353,12 +382,12 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_ssh_engines_get_the_socket_forwarding_hint() {
-        for host in ["ssh://me@build-box", "https://engine:2376"] {
-            let e = block_on(Engine::connect_to(host)).err().unwrap();
-            assert!(e.message.contains("not over TLS or ssh"), "{e}");
-            assert!(e.hints[0].contains("ssh -nNT -L"), "{e}");
-        }
+    fn an_ssh_address_is_sent_through_the_ssh_connection() {
+        let e = block_on(Engine::connect_to("ssh://me@build-box"))
+            .err()
+            .unwrap();
+        assert!(e.message.contains("ssh://me@build-box directly"), "{e}");
+        assert!(e.hints[0].contains("--host ssh://USER@HOST"), "{e}");
     }
 
     #[test]

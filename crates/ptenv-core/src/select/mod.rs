@@ -123,6 +123,34 @@ pub fn choose(profile: &Profile, facts: &HostFacts) -> Result<Choice> {
     Ok(choice)
 }
 
+/// The GPUs of a machine ptenv cannot read (reached only through its Docker API): a pinned
+/// image gets the GPU request as the profile says it, unchecked (docker's own meaning of a
+/// count); without one there is nothing to choose an image by.
+fn unreachable_gpus(
+    profile: &Profile,
+    facts: &HostFacts,
+    some: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Target> {
+    if let Some(image) = &profile.image {
+        warnings.push(format!(
+            "the GPUs and driver of the engine's machine are unknown, so `{image}` was not checked against them: if it does not fit, torch there sees no GPU"
+        ));
+        return Ok(Target::UnknownGpus);
+    }
+    let why = facts.problems.first().map_or_else(
+        || "the GPUs of the engine's machine are unknown".to_string(),
+        |p| p.to_string(),
+    );
+    let wanted = if some { "GPUs" } else { "all GPUs" };
+    Err(Error::new(format!(
+        "the profile `{}` asks for {wanted}, but {why}",
+        profile.name
+    ))
+    .hint("find the image for that machine with `ptenv select --driver VERSION --gpu CC` (its `nvidia-smi` shows both), then pin it: `image:` in ptenv.yaml or `--image`")
+    .hint("or run on the CPU with `--gpus none`, or reach the server over ssh (--host ssh://USER@HOST), where ptenv reads its GPUs itself"))
+}
+
 /// Which GPUs the container gets, from `gpus:` and what the host has.
 fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> Result<Target> {
     let (explicit, count) = match &profile.gpus {
@@ -135,6 +163,14 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
         Gpus::Count(n) => (None, Some(*n)),
         Gpus::Devices(d) => (Some(d), None),
     };
+    if facts.source == Source::Unreachable {
+        return unreachable_gpus(
+            profile,
+            facts,
+            explicit.is_some() || count.is_some(),
+            warnings,
+        );
+    }
     let why_no_gpu = if facts.driver.is_none() && facts.gpus.is_empty() {
         Some("No NVIDIA driver was found on this machine".to_string())
     } else if facts.driver.is_none() {
