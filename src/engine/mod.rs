@@ -307,7 +307,39 @@ pub(crate) fn failed(doing: &str, endpoint: &str, e: &bollard::errors::Error) ->
     if status_of(e).is_none() && io_kind(e).is_some() {
         return down(endpoint, &error_text(e)).context(doing);
     }
+    if broken_off(e) {
+        return broke_off(endpoint, &error_text(e)).context(doing);
+    }
     Error::new(format!("{doing}: {}", error_text(e)))
+}
+
+/// Whether the connection ended in the middle of an answer: hyper's own error, or the I/O
+/// error bollard makes of it while it reads a stream (`io::Error::other` with hyper's text,
+/// which no `source()` leads to).
+fn broken_off(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as B;
+    match e {
+        B::HyperResponseError { .. } | B::HyperLegacyError { .. } => true,
+        B::IOError { err } => matches!(
+            err.kind(),
+            ErrorKind::Other
+                | ErrorKind::UnexpectedEof
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+        ),
+        _ => false,
+    }
+}
+
+/// The HTTP connection to the engine ended in the middle of an answer (a lost network, an ssh
+/// connection that died): the engine stops what it did for the request when its client is
+/// gone, so the command can simply be run again.
+fn broke_off(endpoint: &str, why: &str) -> Error {
+    Error::new(format!(
+        "the connection to the engine at {endpoint} broke off ({why})"
+    ))
+    .hint("check the network (for an ssh:// engine, that `ssh HOST` still logs in), then run the command again: the engine dropped what it was doing for ptenv (a pull starts over)")
 }
 
 /// The daemon's form of a registry login, for pulls and distribution inspects.
@@ -388,6 +420,28 @@ mod tests {
             .unwrap();
         assert!(e.message.contains("ssh://me@build-box directly"), "{e}");
         assert!(e.hints[0].contains("--host ssh://USER@HOST"), "{e}");
+    }
+
+    #[test]
+    fn a_stream_cut_off_is_said_as_a_broken_connection() {
+        use bollard::errors::Error as B;
+        let cut = B::IOError {
+            err: std::io::Error::other("error reading a body from connection"),
+        };
+        let e = failed("cannot pull x:1", "ssh://gpu-box", &cut);
+        assert_eq!(
+            e.message,
+            "cannot pull x:1: the connection to the engine at ssh://gpu-box broke off (error reading a body from connection)"
+        );
+        assert!(e.hints[0].contains("run the command again"), "{e}");
+        let refused = B::DockerResponseServerError {
+            status_code: 500,
+            message: "no space left on device".into(),
+        };
+        assert_eq!(
+            failed("cannot pull x:1", "ssh://gpu-box", &refused).message,
+            "cannot pull x:1: no space left on device"
+        );
     }
 
     #[test]

@@ -257,3 +257,33 @@ fn the_ssh_mode_on_a_tls_engine_is_refused_before_anything_is_made() {
     assert!(out.stderr.contains("--host ssh://USER@HOST"), "{out}");
     assert!(engine.containers(&p).is_empty(), "nothing made: {out}");
 }
+
+#[test]
+fn a_docker_context_carries_its_tls_files() {
+    let engine = tls_engine();
+    let p = project("tls-context", true);
+    let certs = engine.certs.display().to_string();
+    let docker_endpoint = format!(
+        "host={},ca={certs}/ca.pem,cert={certs}/cert.pem,key={certs}/key.pem",
+        engine.address
+    );
+    // The docker CLI writes the context (and copies the files into its TLS store) in the
+    // test's own home.
+    p.command(
+        "docker",
+        &["context", "create", "lab-tls", "--docker", &docker_endpoint],
+    )
+    .run()
+    .assert_success();
+    let out = p.ptenv(&["-v", "--host", "lab-tls", "ls"]).run();
+    out.assert_success();
+    assert!(
+        out.stderr
+            .contains(&format!("engine: {} (TLS) (from --host)", engine.address)),
+        "{out}"
+    );
+    assert!(
+        !out.stderr.contains("plain TCP"),
+        "no plain-TCP warning over TLS: {out}"
+    );
+}
