@@ -41,7 +41,9 @@ pub async fn resolve(
         let profile = sources
             .resolve(&name, &Layer::default())
             .map_err(in_profile)?;
-        let choice = select::choose(&profile, facts).map_err(in_profile)?;
+        let choice = select::choose(&profile, facts)
+            .map_err(Error::from)
+            .map_err(in_profile)?;
         let (deps, _) =
             crate::commands::dependencies(project, &profile, &choice).map_err(in_profile)?;
         chosen.push((name, profile, choice, deps));
@@ -140,7 +142,7 @@ pub fn misfits_by_facts(sources: &Sources, lock: &Lock, facts: &HostFacts) -> Re
                 "profile `{name}`: {} cannot run on {}, by what the image contains: it {}",
                 entry.image,
                 TargetMachine::of(facts).describe(),
-                v.refusals.join("; it ")
+                v.refusal_text()
             ));
         }
     }

@@ -181,15 +181,13 @@ async fn run(
         let started = engine.start(&id).await;
         let result = match started {
             Ok(()) => engine.wait_output(&id, TIMEOUT).await.map(Some),
-            Err(StartError::Other(m)) if not_found(&m) => {
+            Err(StartError::ProgramNotFound(m)) => {
                 last = m;
                 Ok(None)
             }
-            Err(StartError::GpuDriver(m))
-            | Err(StartError::Memlock(m))
-            | Err(StartError::PortTaken(m))
-            | Err(StartError::Other(m)) => Err(Error::new(format!(
-                "the probe container of {image} did not start: {m}"
+            Err(e) => Err(Error::new(format!(
+                "the probe container of {image} did not start: {}",
+                e.into_message()
             ))),
         };
         engine.remove(&id).await?;
@@ -211,12 +209,6 @@ async fn run(
         }
     }
     Ok(Outcome::NoPython(last))
-}
-
-/// The runtime's "no such program" at start (runc: `exec: "python3": executable file not found
-/// in $PATH`; a dangling link: `no such file or directory`).
-fn not_found(message: &str) -> bool {
-    message.contains("executable file not found") || message.contains("no such file or directory")
 }
 
 #[cfg(test)]
@@ -256,11 +248,13 @@ mod tests {
 
     #[test]
     fn a_missing_python_is_told_from_other_start_errors() {
-        assert!(not_found(
-            "OCI runtime create failed: runc create failed: unable to start container process: exec: \"python3\": executable file not found in $PATH: unknown"
+        assert!(matches!(
+            StartError::classify("OCI runtime create failed: runc create failed: unable to start container process: exec: \"python3\": executable file not found in $PATH: unknown"),
+            StartError::ProgramNotFound(_)
         ));
-        assert!(!not_found(
-            "could not select device driver \"\" with capabilities: [[gpu]]"
+        assert!(matches!(
+            StartError::classify("could not select device driver \"\" with capabilities: [[gpu]]"),
+            StartError::GpuDriver(_)
         ));
     }
 }

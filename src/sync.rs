@@ -98,11 +98,10 @@ impl Helper {
         })?;
         let helper = Helper { id };
         engine.start(&helper.id).await.map_err(|e| {
-            let (crate::engine::container::StartError::GpuDriver(m)
-            | crate::engine::container::StartError::Memlock(m)
-            | crate::engine::container::StartError::PortTaken(m)
-            | crate::engine::container::StartError::Other(m)) = e;
-            Error::new(format!("cannot list the workspace volume: {m}"))
+            Error::new(format!(
+                "cannot list the workspace volume: {}",
+                e.into_message()
+            ))
         })?;
         Ok(helper)
     }

@@ -347,11 +347,10 @@ async fn stream_and_apply(
     })?;
     let hashes = hashes?;
     u.engine.start(id).await.map_err(|e| {
-        let (crate::engine::container::StartError::GpuDriver(m)
-        | crate::engine::container::StartError::Memlock(m)
-        | crate::engine::container::StartError::PortTaken(m)
-        | crate::engine::container::StartError::Other(m)) = e;
-        Error::new(format!("cannot run the upload helper: {m}"))
+        Error::new(format!(
+            "cannot run the upload helper: {}",
+            e.into_message()
+        ))
     })?;
     let (code, output) = u.engine.wait_output(id, Duration::from_secs(600)).await?;
     if code != Some(0) {

@@ -12,6 +12,7 @@ use crate::cli::DownArgs;
 use crate::engine::container::Found;
 use crate::engine::{block_on, Engine};
 use crate::error::{Error, Result};
+use crate::output::Printer;
 use crate::ownership::{owner, Who};
 use crate::project::{Project, LABEL_PROJECT};
 
@@ -50,7 +51,7 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
             ));
         }
         if args.all_projects && !targets.is_empty() {
-            confirm(&targets, args.yes)?;
+            confirm(&targets, args.yes, p)?;
         }
         let mut removed = Vec::new();
         let ssh = ctx.machine.connection().map(|c| c.host.clone());
@@ -96,7 +97,7 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<i32> {
 }
 
 /// `--all-projects` reaches beyond this folder: show what goes and ask, or require `--yes`.
-fn confirm(targets: &[Found], yes: bool) -> Result<()> {
+fn confirm(targets: &[Found], yes: bool, p: &Printer) -> Result<()> {
     let list: Vec<String> = targets
         .iter()
         .map(|c| {
@@ -118,7 +119,7 @@ fn confirm(targets: &[Found], yes: bool) -> Result<()> {
         ))
         .hint("add `--yes` to remove them, or run `ptenv down` in each project's folder"));
     }
-    eprintln!("These containers will be removed:\n{list}");
+    p.ask(format!("These containers will be removed:\n{list}"));
     let ok = dialoguer::Confirm::new()
         .with_prompt(format!("Remove {} containers?", targets.len()))
         .default(false)

@@ -2,8 +2,13 @@
 //! container, then cached) and whether it runs on this machine (or the one given by `--driver`
 //! and `--gpu`), judged by the catalog's rules. Exit 0 when it runs, 1 when it cannot.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
 use super::Ctx;
 use crate::catalog;
+use crate::catalog::DriverVersion;
 use crate::cli::InspectArgs;
 use crate::engine::{block_on, Engine};
 use crate::error::Result;
@@ -48,45 +53,88 @@ pub fn run(ctx: &Ctx, args: InspectArgs) -> Result<i32> {
     Ok(if verdict.runs { 0 } else { 1 })
 }
 
-fn to_json(
-    image: &str,
-    facts: &ImageFacts,
+/// `--json`: the image's facts, the catalog line its tag names, and the verdict for the machine.
+#[derive(Serialize)]
+struct Inspected<'a> {
+    image: &'a str,
+    id: &'a str,
+    platform: &'a str,
     cached: bool,
-    line: Option<&catalog::Line>,
-    verdict: &ImageVerdict,
-    host: &HostFacts,
-) -> serde_json::Value {
-    serde_json::json!({
-        "image": image,
-        "id": facts.id,
-        "platform": facts.platform,
-        "cached": cached,
-        "python": facts.python,
-        "torch": facts.torch.as_ref().map(|t| serde_json::json!({
-            "version": t.version,
-            "release": image_facts::release(&t.version),
-            "cuda": t.cuda,
-            "sass": t.sass,
-            "ptx": t.ptx,
-            "cudnn": t.cudnn,
-        })),
-        "problem": facts.problem,
-        "nvidia_require_cuda": facts.require_cuda,
-        "labels": facts.labels,
-        "env": facts.env,
-        "catalog": line.map(|l| serde_json::json!({
-            "pytorch": l.pytorch,
-            "cuda": l.cuda_str(),
-            "arch": l.arch_list(),
-            "disagreements": image_facts::disagreements(l, facts),
-        })),
-        "machine": {
-            "driver": host.driver,
-            "driver_cuda": host.driver_cuda().map(|(a, b)| format!("{a}.{b}")),
-            "gpus": host.gpus.iter().map(|g| g.cc_str()).collect::<Vec<_>>(),
+    python: Option<&'a str>,
+    torch: Option<TorchJson<'a>>,
+    problem: Option<&'a str>,
+    nvidia_require_cuda: Option<&'a str>,
+    labels: &'a BTreeMap<String, String>,
+    env: &'a BTreeMap<String, String>,
+    catalog: Option<CatalogJson<'a>>,
+    machine: MachineJson<'a>,
+    verdict: &'a ImageVerdict,
+}
+
+#[derive(Serialize)]
+struct TorchJson<'a> {
+    version: &'a str,
+    release: &'a str,
+    cuda: Option<&'a str>,
+    sass: &'a [String],
+    ptx: &'a [String],
+    cudnn: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CatalogJson<'a> {
+    pytorch: &'a str,
+    cuda: String,
+    arch: String,
+    disagreements: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct MachineJson<'a> {
+    driver: Option<&'a DriverVersion>,
+    driver_cuda: Option<String>,
+    gpus: Vec<String>,
+}
+
+fn to_json<'a>(
+    image: &'a str,
+    facts: &'a ImageFacts,
+    cached: bool,
+    line: Option<&'a catalog::Line>,
+    verdict: &'a ImageVerdict,
+    host: &'a HostFacts,
+) -> Inspected<'a> {
+    Inspected {
+        image,
+        id: &facts.id,
+        platform: &facts.platform,
+        cached,
+        python: facts.python.as_deref(),
+        torch: facts.torch.as_ref().map(|t| TorchJson {
+            version: &t.version,
+            release: image_facts::release(&t.version),
+            cuda: t.cuda.as_deref(),
+            sass: &t.sass,
+            ptx: &t.ptx,
+            cudnn: t.cudnn.as_deref(),
+        }),
+        problem: facts.problem.as_deref(),
+        nvidia_require_cuda: facts.require_cuda.as_deref(),
+        labels: &facts.labels,
+        env: &facts.env,
+        catalog: line.map(|l| CatalogJson {
+            pytorch: &l.pytorch,
+            cuda: l.cuda_str(),
+            arch: l.arch_list(),
+            disagreements: image_facts::disagreements(l, facts),
+        }),
+        machine: MachineJson {
+            driver: host.driver.as_ref(),
+            driver_cuda: host.driver_cuda().map(|(a, b)| format!("{a}.{b}")),
+            gpus: host.gpus.iter().map(|g| g.cc_str()).collect(),
         },
-        "verdict": verdict,
-    })
+        verdict,
+    }
 }
 
 fn render(

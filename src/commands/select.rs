@@ -27,7 +27,7 @@ pub fn run(ctx: &Ctx, args: SelectArgs) -> Result<i32> {
         Err(e) => {
             // The error says what is wrong; `-v` adds where the facts came from.
             show_facts_source(p, &facts);
-            return Err(e);
+            return Err(e.into());
         }
     };
     let mut json =

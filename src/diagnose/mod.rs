@@ -153,9 +153,9 @@ pub async fn diagnose(
                 .unwrap_or_else(|| c.image.clone());
             match e.image_id(&image).await {
                 Ok(Some(_)) => match crate::probe::facts(e, &image, &ctx.printer).await {
-                    Ok(found) => select::judge_image(p, &c.image, c.line, &found.facts, &facts)
-                        .ok()
-                        .map(|v| (c.image.clone(), c.line.is_some(), v)),
+                    Ok(found) => {
+                        select::judge_image(p, &c.image, c.line, &found.facts, &facts).ok()
+                    }
                     Err(_) => None,
                 },
                 _ => None,
@@ -171,10 +171,10 @@ pub async fn diagnose(
                     format!("`ptenv up --relock` pins {}, which fits this machine (commit ptenv.lock if the team should use it too)", c.image)
                 }),
             };
-            let check = image::check_image(selection, &facts, alternative.as_deref(), &p.pytorch);
-            let check = match &probed {
-                Some((image, known, verdict)) => image::with_facts(check, image, verdict, *known),
-                None => check,
+            let check = image::check_image(selection, &facts, alternative.as_deref());
+            let check = match (&probed, selection) {
+                (Some(verdict), Ok(choice)) => image::with_facts(check, choice, verdict),
+                _ => check,
             };
             match &pinned {
                 Some(entry) => check.evidence(format!(
@@ -268,6 +268,6 @@ fn alternative(profile: &Profile, facts: &HostFacts) -> Option<String> {
             "use {} instead: remove the `image:`/`cuda:` pin (or the --image/--cuda flag) and ptenv chooses it",
             c.image
         )),
-        Err(e) => e.hints.first().cloned(),
+        Err(e) => e.hints().first().cloned(),
     }
 }

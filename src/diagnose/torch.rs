@@ -7,13 +7,13 @@ use crate::context::Ctx;
 use crate::doctor::container::{self, ProbeRun, PROBE_SCRIPT};
 use crate::doctor::gpu_path::GpuPath;
 use crate::doctor::{id, Check, Report};
-use crate::engine::{self, container::StartError, Engine};
+use crate::engine::{self, Engine};
 use crate::error::Result;
 use crate::gpu::HostFacts;
 use crate::plan::GpuRequest;
 use crate::profile::{Gpus, Profile};
 use crate::project::{Project, LABEL_PROJECT};
-use crate::select::{self, Choice};
+use crate::select::{self, Choice, SelectError};
 
 /// How long torch may take to import and answer in the probe container (a cold 6 GB image on a
 /// slow disk takes a while; a hung CUDA init must not hang doctor).
@@ -24,7 +24,10 @@ const LABEL_DOCTOR: &str = "dev.ptenv.doctor";
 
 /// The image to probe: the selected one, else the one ptenv would run without GPUs (so the
 /// probe still shows what torch in the profile's release says).
-fn probe_image(profile: &Profile, selection: &Result<Choice>) -> Result<Choice> {
+fn probe_image(
+    profile: &Profile,
+    selection: &Result<Choice, SelectError>,
+) -> Result<Choice, SelectError> {
     match selection {
         Ok(c) => Ok(c.clone()),
         Err(_) => select::choose(profile, &HostFacts::default()),
@@ -106,14 +109,14 @@ pub(super) async fn probe(
     engine: &Engine,
     profile: &Profile,
     facts: &HostFacts,
-    selection: &Result<Choice>,
+    selection: &Result<Choice, SelectError>,
     path: GpuPath,
     r: &Report,
 ) -> Check {
     let choice = match probe_image(profile, selection) {
         Ok(c) => c,
         Err(e) => {
-            return Check::skip(id::TORCH, format!("no image to run: {}", e.message));
+            return Check::skip(id::TORCH, format!("no image to run: {}", e.message()));
         }
     };
     match engine.image_id(&choice.image).await {
@@ -192,10 +195,7 @@ pub(super) async fn probe(
             }
             Err(e) => run.start_error = Some(e.message),
         },
-        Err(StartError::GpuDriver(m))
-        | Err(StartError::Memlock(m))
-        | Err(StartError::PortTaken(m))
-        | Err(StartError::Other(m)) => run.start_error = Some(m),
+        Err(e) => run.start_error = Some(e.into_message()),
     }
     if let Err(e) = engine.remove(&id).await {
         ctx.printer.warn(format!(

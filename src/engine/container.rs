@@ -81,10 +81,24 @@ pub enum StartError {
     Memlock(String),
     /// The host port was taken between ptenv's check and the start.
     PortTaken(String),
+    /// The runtime found no program to run (runc: `exec: "python3": executable file not found
+    /// in $PATH`; a dangling link: `no such file or directory`).
+    ProgramNotFound(String),
     Other(String),
 }
 
 impl StartError {
+    /// The engine's words, whatever the kind.
+    pub fn into_message(self) -> String {
+        match self {
+            StartError::GpuDriver(m)
+            | StartError::Memlock(m)
+            | StartError::PortTaken(m)
+            | StartError::ProgramNotFound(m)
+            | StartError::Other(m) => m,
+        }
+    }
+
     /// Classify the engine's message (the texts are moby's and runc's).
     pub fn classify(message: &str) -> StartError {
         let m = message.to_string();
@@ -96,6 +110,10 @@ impl StartError {
             || message.contains("address already in use")
         {
             StartError::PortTaken(m)
+        } else if message.contains("executable file not found")
+            || message.contains("no such file or directory")
+        {
+            StartError::ProgramNotFound(m)
         } else {
             StartError::Other(m)
         }
@@ -338,6 +356,14 @@ mod tests {
         ));
         assert!(matches!(
             StartError::classify("exec: \"jupyter\": executable file not found in $PATH"),
+            StartError::ProgramNotFound(_)
+        ));
+        assert!(matches!(
+            StartError::classify("exec: \"/opt/conda/bin/python3\": stat /opt/conda/bin/python3: no such file or directory"),
+            StartError::ProgramNotFound(_)
+        ));
+        assert!(matches!(
+            StartError::classify("OCI runtime create failed: something new"),
             StartError::Other(_)
         ));
     }

@@ -126,25 +126,28 @@ impl Engine {
             ))
             .hint("name it with --host ssh://USER@HOST (or DOCKER_HOST, or a docker context), which opens that connection"));
         }
-        let docker = match tls {
-            Some(files) => tls::client(endpoint, files, REQUEST_TIMEOUT.as_secs())?,
-            None => Docker::connect_with_host(endpoint).map_err(|e| {
-                Error::new(format!("cannot use DOCKER_HOST={endpoint}: {e}")).hint(
-                    "set DOCKER_HOST to unix:///path/to/docker.sock or tcp://host:port, or unset it",
-                )
-            })?,
-        }
-        .with_timeout(REQUEST_TIMEOUT);
         let failed = |e: &bollard::errors::Error| {
             tls.and_then(|files| tls::handshake_error(endpoint, files, e))
                 .unwrap_or_else(|| connect_error(endpoint, e))
         };
-        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+        let first = client(endpoint, tls, bollard::API_DEFAULT_VERSION)?;
+        // One `/version` answers both questions, the engine's release and its API version,
+        // where bollard's `negotiate_version()` followed by `version()` would ask twice (about
+        // 10 ms each on Engine 20.10, which asks containerd for its components). The client is
+        // then made again at the lower of the two API versions, as `negotiate_version()` does:
+        // bollard's default (1.53) is newer than Engine 20.10's 1.41.
+        let version = match tokio::time::timeout(CONNECT_TIMEOUT, first.version()).await {
             Err(_) => return Err(down(endpoint, "no answer within 10 seconds")),
             Ok(Err(e)) => return Err(failed(&e)),
-            Ok(Ok(d)) => d,
+            Ok(Ok(v)) => v,
         };
-        let version = docker.version().await.map_err(|e| failed(&e))?;
+        let api = negotiated(version.api_version.as_deref()).ok_or_else(|| {
+            Error::new(format!(
+                "the engine at {endpoint} did not say which API version it speaks (`/version` has no ApiVersion)"
+            ))
+            .hint("check that DOCKER_HOST points at a Docker Engine; `docker version` shows what answers there")
+        })?;
+        let docker = client(endpoint, tls, &api)?;
         Ok(Engine {
             endpoint: endpoint.to_string(),
             version: version.version.unwrap_or_default(),
@@ -154,6 +157,41 @@ impl Engine {
             docker,
         })
     }
+}
+
+/// A client for `endpoint` speaking API `version`: what `Docker::connect_with_host` makes, with
+/// the version chosen instead of bollard's default.
+fn client(
+    endpoint: &str,
+    tls: Option<&TlsFiles>,
+    version: &bollard::ClientVersion,
+) -> Result<Docker> {
+    if let Some(files) = tls {
+        return tls::client(endpoint, files, REQUEST_TIMEOUT.as_secs(), version);
+    }
+    let made = if endpoint.starts_with("unix://") {
+        Docker::connect_with_unix(endpoint, REQUEST_TIMEOUT.as_secs(), version)
+    } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
+        Docker::connect_with_http(endpoint, REQUEST_TIMEOUT.as_secs(), version)
+    } else {
+        Docker::connect_with_host(endpoint)
+    };
+    made.map_err(|e| {
+        Error::new(format!("cannot use DOCKER_HOST={endpoint}: {e}"))
+            .hint("set DOCKER_HOST to unix:///path/to/docker.sock or tcp://host:port, or unset it")
+    })
+}
+
+/// The API version to speak: the engine's (`ApiVersion` of `/version`, "1.41") when it is older
+/// than bollard's default, else the default. `None` when the engine gave none that parses.
+fn negotiated(server: Option<&str>) -> Option<bollard::ClientVersion> {
+    let (major, minor) = server?.split_once('.')?;
+    let server = bollard::ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    };
+    let default = *bollard::API_DEFAULT_VERSION;
+    Some(if server < default { server } else { default })
 }
 
 /// The engine [`Engine::connect`] talks to: the selected one, else `DOCKER_HOST`, else the
@@ -358,6 +396,25 @@ fn daemon_credentials(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_version_is_the_older_of_the_engine_s_and_bollard_s() {
+        let v = |major_version, minor_version| bollard::ClientVersion {
+            major_version,
+            minor_version,
+        };
+        // Engine 20.10 speaks 1.41: that, not bollard's default.
+        assert_eq!(negotiated(Some("1.41")), Some(v(1, 41)));
+        // A newer engine than bollard knows: bollard's default.
+        assert_eq!(
+            negotiated(Some("1.99")),
+            Some(*bollard::API_DEFAULT_VERSION)
+        );
+        assert_eq!(negotiated(Some("2.0")), Some(*bollard::API_DEFAULT_VERSION));
+        for bad in [None, Some(""), Some("1"), Some("x.41")] {
+            assert_eq!(negotiated(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn only_plain_tcp_off_loopback_is_warned_about() {

@@ -13,7 +13,12 @@ use crate::target::TlsFiles;
 /// A client for the engine at `endpoint` (`tcp://host:port`) with `files`. The files are
 /// checked here, each named when it is missing or not PEM: bollard reads the client's
 /// certificate only during the handshake, where a missing file would look like a refusal.
-pub fn client(endpoint: &str, files: &TlsFiles, timeout: u64) -> Result<Docker> {
+pub fn client(
+    endpoint: &str,
+    files: &TlsFiles,
+    timeout: u64,
+    version: &bollard::ClientVersion,
+) -> Result<Docker> {
     for (what, path, label) in [
         ("the engine's CA certificate", &files.ca, "CERTIFICATE"),
         ("the client certificate", &files.cert, "CERTIFICATE"),
@@ -27,7 +32,7 @@ pub fn client(endpoint: &str, files: &TlsFiles, timeout: u64) -> Result<Docker> 
         &files.cert,
         &files.ca,
         timeout,
-        bollard::API_DEFAULT_VERSION,
+        version,
     )
     .map_err(|e| {
         Error::new(format!(
@@ -144,7 +149,14 @@ mod tests {
     fn each_missing_or_wrong_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let files = TlsFiles::under(dir.path());
-        let e = client("tcp://engine:2376", &files, 10).err().unwrap();
+        let e = client(
+            "tcp://engine:2376",
+            &files,
+            10,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .err()
+        .unwrap();
         assert!(e.message.contains("the engine's CA certificate"), "{e}");
         assert!(e.message.contains(&files.ca.display().to_string()), "{e}");
         assert!(e.message.contains("does not exist"), "{e}");
@@ -153,12 +165,26 @@ mod tests {
         let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
         std::fs::write(&files.ca, cert).unwrap();
         std::fs::write(&files.cert, cert).unwrap();
-        let e = client("tcp://engine:2376", &files, 10).err().unwrap();
+        let e = client(
+            "tcp://engine:2376",
+            &files,
+            10,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .err()
+        .unwrap();
         assert!(e.message.contains("the client key"), "{e}");
         assert!(e.message.contains(&files.key.display().to_string()), "{e}");
 
         std::fs::write(&files.key, cert).unwrap();
-        let e = client("tcp://engine:2376", &files, 10).err().unwrap();
+        let e = client(
+            "tcp://engine:2376",
+            &files,
+            10,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .err()
+        .unwrap();
         assert!(
             e.message.contains("is not a PEM file with a PRIVATE KEY"),
             "{e}"

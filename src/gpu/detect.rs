@@ -50,6 +50,14 @@ fn read_text(path: &str) -> std::result::Result<String, String> {
 
 /// `nvidia-smi --query-gpu=… --format=csv,noheader,nounits`; its first line on failure.
 fn run_nvidia_smi() -> std::result::Result<String, String> {
+    // Most machines without a driver have no nvidia-smi either: looking on PATH first saves
+    // the fork that would only report so (a few ms on every command that reads the GPUs).
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join("nvidia-smi").is_file())
+    });
+    if !found {
+        return Err("nvidia-smi: not installed (not on PATH)".to_string());
+    }
     let out = Command::new("nvidia-smi")
         .arg(format!("--query-gpu={}", parse::SMI_QUERY))
         .arg("--format=csv,noheader,nounits")

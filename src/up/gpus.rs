@@ -81,14 +81,14 @@ pub fn decide_count(
 }
 
 /// Whether the engine runs containers with NVIDIA's runtime by default. Asked only when no GPU
-/// is requested; an engine that does not answer here fails later with its own error.
-pub fn nvidia_default_runtime(wants_none: bool) -> bool {
+/// is requested, of the engine the command already talks to (one connection per command); an
+/// engine that does not answer here fails later with its own error.
+pub async fn nvidia_default_runtime(engine: &Engine, wants_none: bool) -> bool {
     if !wants_none {
         return false;
     }
-    block_on(async {
-        let info = Engine::connect().await?.doctor_info().await?;
-        Ok::<_, crate::error::Error>(info.default_runtime.as_deref() == Some("nvidia"))
-    })
-    .unwrap_or(false)
+    engine
+        .doctor_info()
+        .await
+        .is_ok_and(|info| info.default_runtime.as_deref() == Some("nvidia"))
 }

@@ -88,7 +88,6 @@ pub struct Up {
     /// The same person by name (the user label).
     user_name: String,
     /// The engine's default runtime is `nvidia` (docs/gpus.md §2).
-    nvidia_default_runtime: bool,
     /// Whether the profile's `ca_bundle` may serve ptenv's registry requests (it comes from the
     /// user's own config, not from the project's file).
     registry_ca_from_profile: bool,
@@ -170,7 +169,6 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
     for s in &dependencies.skipped {
         p.warn(s);
     }
-    let nvidia_default_runtime = gpus::nvidia_default_runtime(choice.request.is_none());
     let user = ctx.machine.container_user(&ctx.project);
     if user.is_root() && !remote {
         p.info(format!(
@@ -200,7 +198,6 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
         facts,
         owner: crate::project::owner()?,
         user_name: crate::project::user(),
-        nvidia_default_runtime,
         registry_ca_from_profile,
         printer: *p,
         profile,
@@ -284,7 +281,9 @@ impl Up {
         }
     }
 
-    fn spec(&self, image: &str) -> Spec {
+    /// `nvidia_default_runtime`: the engine starts every container with NVIDIA's runtime, so
+    /// "no GPU" must be said in the environment ([`gpus::nvidia_default_runtime`]).
+    fn spec(&self, image: &str, nvidia_default_runtime: bool) -> Spec {
         let volume = self.workspace_volume();
         let workspace = match (&self.profile.workspace.host_path, &volume) {
             (Some(path), _) if self.remote => plan::Workspace::ServerFolder(path),
@@ -297,7 +296,7 @@ impl Up {
             image,
             base_image: &self.choice.image,
             gpus: self.choice.request.clone(),
-            nvidia_default_runtime: self.nvidia_default_runtime,
+            nvidia_default_runtime,
             host_ram: self.host_ram,
             user: &self.user,
             setup: &self.setup,
@@ -355,7 +354,11 @@ impl Up {
                 }),
             ),
         };
-        let mut spec = self.spec(&image);
+        let nvidia_default_runtime = match &engine {
+            Some(e) => gpus::nvidia_default_runtime(e, self.choice.request.is_none()).await,
+            None => false,
+        };
+        let mut spec = self.spec(&image, nvidia_default_runtime);
         let hosts: Vec<u16> = spec
             .ports
             .iter()

@@ -92,8 +92,13 @@ impl Up {
             })
             .await?;
         }
+        let nvidia_default_runtime =
+            super::gpus::nvidia_default_runtime(engine, self.choice.request.is_none()).await;
         loop {
-            match self.place(engine, &image, pending).await? {
+            match self
+                .place(engine, &image, pending, nvidia_default_runtime)
+                .await?
+            {
                 Placed::Ready(spec, action) => return Ok((spec, action)),
                 // Removed between `derive` and `create` (an image prune, or another ptenv's
                 // cleanup): build it again, once.
@@ -113,9 +118,15 @@ impl Up {
     }
 
     /// Reuse, start, recreate or create the container of `image`.
-    async fn place(&self, engine: &Engine, image: &str, pending: &Unfinished) -> Result<Placed> {
+    async fn place(
+        &self,
+        engine: &Engine,
+        image: &str,
+        pending: &Unfinished,
+        nvidia_default_runtime: bool,
+    ) -> Result<Placed> {
         let p = &self.printer;
-        let spec = self.spec(image);
+        let spec = self.spec(image, nvidia_default_runtime);
         let mut recreating = false;
         if let Some(c) = engine.find(&spec.name).await? {
             self.check_owner(&c)?;
@@ -385,7 +396,7 @@ impl Up {
                 "{name} cannot start even without the memlock limit: {m}"
             ))
             .hint("`ptenv doctor` checks the engine's limits"),
-            StartError::Other(m) => Error::new(format!("cannot start {name}: {m}"))
+            StartError::ProgramNotFound(m) | StartError::Other(m) => Error::new(format!("cannot start {name}: {m}"))
                 .hint("check the profile's `command` and `mounts`; `ptenv up -v` shows the create body"),
         }
     }

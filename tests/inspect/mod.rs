@@ -85,7 +85,7 @@ fn ngc_like(p: &Project) -> String {
     let tb = Testbed::get();
     let tag = format!(
         "ptenv-test/nvidia-like-pytorch:24.04-py3-{}",
-        std::process::id()
+        crate::support::unique_suffix()
     );
     let dockerfile = format!(
         "FROM {}\nENV NVIDIA_REQUIRE_CUDA=\"cuda>=12.4 brand=tesla,driver>=470,driver<471 brand=tesla,driver>=535,driver<536\"\nENV NVIDIA_PYTORCH_VERSION=24.04\nLABEL com.nvidia.build.ref=ptenv-test\n",

@@ -293,11 +293,9 @@ fn push(p: &Project, image: &str, config_dir: &Path, megabytes: u32) -> (u64, us
     // Tagged as this test's own at once: other tests remove ptenv/* images when they finish,
     // and a base that vanished between the push and the pull would change what the pull
     // downloads. Looked up again if it went between the query and the tag.
-    static N: AtomicUsize = AtomicUsize::new(0);
     let from = format!(
-        "ptenv-test/registry-base:{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
+        "ptenv-test/registry-base:{}",
+        crate::support::unique_suffix()
     );
     let tagged = (0..3).any(|_| {
         let derived = docker_ok(&[

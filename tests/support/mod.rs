@@ -215,6 +215,17 @@ pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Result<(u16
 }
 
 /// Runs the `docker` CLI; never panics (look at `status`).
+/// A tag or name part that no other test of this run, nor another run, uses: tests run in
+/// parallel and remove what they tracked when they finish, so two tests must never share one.
+pub fn unique_suffix() -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
 pub fn docker<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Command::new("docker")
         .args(args)

@@ -5,47 +5,28 @@
 
 use super::{id, Check, Status};
 use crate::catalog::{self, Coverage, Line};
-use crate::error::Error;
 use crate::gpu::HostFacts;
-use crate::profile::{Variant, LATEST};
-use crate::select::{describe_gpu, Choice, ImageVerdict};
+use crate::profile::Variant;
+use crate::select::{describe_gpu, Choice, ImageVerdict, RefusalKind, SelectError};
 
 /// Link 7. `selection` is `select::choose`'s answer for the profile; `alternative` is the fix
 /// to offer when a pinned image does not fit (the unpinned choice), if there is one.
 pub fn check_image(
-    selection: &Result<Choice, Error>,
+    selection: &Result<Choice, SelectError>,
     facts: &HostFacts,
     alternative: Option<&str>,
-    pytorch: &str,
 ) -> Check {
     let choice = match selection {
         Ok(c) => c,
         Err(e) => {
-            // Name the kind of failure: no line of the release has code for every GPU.
-            // `latest` was refused because no release at all fits: judge every line.
-            let lines: Vec<&Line> = if pytorch == LATEST {
-                catalog::LINES.iter().collect()
+            let summary = if e.is_arch_mismatch() {
+                format!("architecture mismatch: {}", e.message())
             } else {
-                catalog::lines_for(pytorch)
+                e.message()
             };
-            let arch = !lines.is_empty()
-                && !facts.gpus.is_empty()
-                && !lines
-                    .iter()
-                    .any(|l| facts.gpus.iter().all(|g| l.covers(g.cc).is_covered()));
-            let summary = if arch {
-                format!("architecture mismatch: {}", e.message)
-            } else {
-                e.message.clone()
-            };
-            // select's error already says why no image fits and which one would; the hint
-            // that sends the user to `ptenv doctor` is dropped: they are here.
-            let hints: Vec<&str> = e
-                .hints
-                .iter()
-                .map(String::as_str)
-                .filter(|h| !h.contains("ptenv doctor"))
-                .collect();
+            // select's error says why no image fits and which one would. Its hints leave out
+            // the pointer to `ptenv doctor` that commands add: the user is here.
+            let hints = e.hints();
             let c = Check::fail(id::IMAGE, summary).evidence_all(gpu_lines(facts));
             return if hints.is_empty() {
                 c
@@ -59,11 +40,9 @@ pub fn check_image(
     let mut problems: Vec<(Status, String)> = Vec::new();
     if !choice.gpu {
         let why = choice
-            .reasons
-            .iter()
-            .find(|r| r.contains("CPU"))
-            .cloned()
-            .unwrap_or_else(|| "the profile requests no GPU".into());
+            .cpu_reason
+            .as_ref()
+            .map_or_else(|| "the profile requests no GPU".into(), |r| r.to_string());
         c = c.evidence(why);
         problems.push((
             Status::Warn,
@@ -140,18 +119,27 @@ pub fn check_image(
     c
 }
 
-/// The image check with what the image says about itself: `verdict` is
-/// `select::judge_image` on its probed facts (the binary's `probe`), the same facts `ptenv inspect` shows
-/// and `ptenv up` judges. For an image the catalog does not describe, the verdict replaces
-/// "its tag does not say"; for a catalog image, a disagreement with its row is a warning that
-/// names both, and an image that cannot run after all fails.
-pub fn with_facts(mut c: Check, image: &str, verdict: &ImageVerdict, in_catalog: bool) -> Check {
+/// The image check with what the image says about itself: `c` is [`check_image`] of `choice`,
+/// `verdict` is `select::judge_image` on the image's probed facts (the binary's `probe`), the
+/// same facts `ptenv inspect` shows and `ptenv up` judges. For an image the catalog does not
+/// describe, the verdict replaces "its tag does not say"; for a catalog image, a disagreement
+/// with its row is a warning that names both, and an image that cannot run after all fails.
+pub fn with_facts(mut c: Check, choice: &Choice, verdict: &ImageVerdict) -> Check {
+    let image = &choice.image;
+    let in_catalog = choice.line.is_some();
     if let Some(read) = verdict.reasons.first() {
         c.evidence.push(read.clone());
     }
     if !verdict.runs {
-        let first = verdict.refusals.first().cloned().unwrap_or_default();
-        let arch = first.contains("GPU code");
+        let first = verdict
+            .refusals
+            .first()
+            .map(|r| r.text.clone())
+            .unwrap_or_default();
+        let arch = verdict
+            .refusals
+            .first()
+            .is_some_and(|r| r.kind == RefusalKind::NoGpuCode);
         if c.status == Status::Fail {
             c.evidence.push(format!("the image itself: it {first}"));
             return c;
@@ -181,10 +169,9 @@ pub fn with_facts(mut c: Check, image: &str, verdict: &ImageVerdict, in_catalog:
         return c;
     }
     c.evidence.extend(verdict.reasons.iter().skip(1).cloned());
-    // A CPU-only run stays the warning it is; an unknown tag is now known from the image.
-    if c.summary
-        .contains("is not a pytorch/pytorch tag ptenv knows")
-    {
+    // A CPU-only run stays the warning it is (check_image puts it first); an unknown tag,
+    // the summary otherwise, is now known from the image.
+    if choice.gpu {
         match verdict.warnings.first() {
             Some(w) => c.summary = w.clone(),
             None => {
@@ -341,7 +328,7 @@ mod tests {
 
     fn check(layer: Layer, facts: &HostFacts) -> Check {
         let p = profile(layer);
-        check_image(&select::choose(&p, facts), facts, None, &p.pytorch)
+        check_image(&select::choose(&p, facts), facts, None)
     }
 
     #[test]
@@ -398,12 +385,7 @@ mod tests {
             cuda: Some(Version("12.4".into())),
             ..Layer::default()
         });
-        let c = check_image(
-            &select::choose(&p, &facts),
-            &facts,
-            Some("use 2.7 cu128"),
-            &p.pytorch,
-        );
+        let c = check_image(&select::choose(&p, &facts), &facts, Some("use 2.7 cu128"));
         assert_eq!(c.status, Status::Fail, "{c:?}");
         assert!(c.summary.starts_with("architecture mismatch"), "{c:?}");
         assert_eq!(c.fix.as_deref(), Some("use 2.7 cu128"));
@@ -416,7 +398,7 @@ mod tests {
             cuda: Some(Version("12.4".into())),
             ..Layer::default()
         });
-        let c = check_image(&select::choose(&p, &facts), &facts, None, &p.pytorch);
+        let c = check_image(&select::choose(&p, &facts), &facts, None);
         assert_eq!(c.status, Status::Fail, "{c:?}");
         assert!(c.summary.contains("insufficient"), "{c:?}");
         let facts = host(
@@ -504,9 +486,10 @@ mod tests {
         let facts = crate::image_facts::tests::torch_fixture(&[]);
         let judge = |host: &HostFacts| {
             let p = profile(layer.clone());
-            let c = check_image(&select::choose(&p, host), host, None, &p.pytorch);
+            let choice = select::choose(&p, host);
+            let c = check_image(&choice, host, None);
             let v = select::judge_image(&p, ngc, None, &facts, host).unwrap();
-            with_facts(c, ngc, &v, false)
+            with_facts(c, &choice.unwrap(), &v)
         };
         let c = judge(&host(
             "550.54.15",
@@ -531,7 +514,8 @@ mod tests {
         // A catalog image whose row disagrees with the image: a warning naming both.
         let p = profile(Layer::default());
         let host = host("550.54.15", vec![gpu(0, "NVIDIA GeForce RTX 3090", (8, 6))]);
-        let c = check_image(&select::choose(&p, &host), &host, None, &p.pytorch);
+        let choice = select::choose(&p, &host);
+        let c = check_image(&choice, &host, None);
         assert_eq!(c.status, Status::Pass, "{c:?}");
         let none = crate::image_facts::ImageFacts {
             torch: None,
@@ -541,11 +525,87 @@ mod tests {
         let image = "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime";
         let v =
             select::judge_image(&p, image, catalog::find("2.6.0", (12, 4)), &none, &host).unwrap();
-        let c = with_facts(c, image, &v, true);
+        let choice = choice.unwrap();
+        assert_eq!(choice.image, image);
+        let c = with_facts(c, &choice, &v);
         assert_eq!(c.status, Status::Warn, "{c:?}");
         assert!(
             c.summary
                 .contains("the catalog says 2.6.0, the image has none"),
+            "{c:?}"
+        );
+    }
+
+    /// Doctor names an architecture mismatch by the kind of select's failure, and by the kind
+    /// of the image's refusal, not by their words or by judging the catalog again.
+    #[test]
+    fn the_mismatch_is_decided_by_the_kind() {
+        let facts = host("550.54.15", vec![gpu(0, "NVIDIA GeForce RTX 3090", (8, 6))]);
+        let mismatch = SelectError::NoSingleImage {
+            minor: "2.6".into(),
+            gpus: vec!["a GPU".into()],
+            partial: Vec::new(),
+        };
+        let c = check_image(&Err(mismatch), &facts, None);
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(
+            c.summary.starts_with("architecture mismatch: no single"),
+            "{c:?}"
+        );
+        // The same GPU that every line covers: the kind still decides.
+        let driver = SelectError::DriverTooOld {
+            driver: "550.54.15".into(),
+            minor: "2.6".into(),
+            variant: Variant::Runtime,
+            misfits: Vec::new(),
+            runtime_fits: false,
+        };
+        let c = check_image(&Err(driver), &facts, None);
+        assert!(
+            c.summary.starts_with("NVIDIA driver 550.54.15 is too old"),
+            "{c:?}"
+        );
+        // A missing GPU: select's hints without the pointer to doctor itself.
+        let p = profile(Layer {
+            gpus: Some(crate::profile::Gpus::Count(2)),
+            ..Layer::default()
+        });
+        let none = HostFacts::default();
+        let c = check_image(&select::choose(&p, &none), &none, None);
+        assert_eq!(
+            c.fix.as_deref(),
+            Some("run on the CPU with `--gpus none`, or `gpus: none` in ptenv.yaml")
+        );
+        // The image's own refusal: an architecture mismatch by its kind.
+        let choice = select::choose(&profile(Layer::default()), &facts).unwrap();
+        let verdict = |kind| ImageVerdict {
+            runs: false,
+            reasons: Vec::new(),
+            refusals: vec![select::Refusal {
+                kind,
+                text: "cannot run here".into(),
+            }],
+            warnings: Vec::new(),
+            fixes: Vec::new(),
+            disagreement: None,
+        };
+        let pass = || check_image(&Ok(choice.clone()), &facts, None);
+        let c = with_facts(pass(), &choice, &verdict(RefusalKind::NoGpuCode));
+        assert!(c.summary.starts_with("architecture mismatch: "), "{c:?}");
+        let c = with_facts(pass(), &choice, &verdict(RefusalKind::Driver));
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(!c.summary.contains("architecture mismatch"), "{c:?}");
+    }
+
+    /// With no GPU requested, the evidence is the typed reason, as the user reads it.
+    #[test]
+    fn the_cpu_reason_is_the_choices() {
+        let facts = HostFacts::default();
+        let c = check(Layer::default(), &facts);
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(
+            c.evidence.iter().any(|e| e
+                == "No NVIDIA driver was found on this machine, so the container runs on the CPU and no GPU is requested from Docker."),
             "{c:?}"
         );
     }

@@ -93,7 +93,7 @@ pub fn for_up(
             &recorded.to_image_facts(&entry.platform),
             facts,
         )?;
-        why.extend(v.refusals);
+        why.extend(v.refusals.iter().map(|r| r.text.clone()));
     }
     if !why.is_empty() {
         let mut e = Error::new(format!(

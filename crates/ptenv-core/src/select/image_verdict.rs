@@ -15,7 +15,7 @@ pub struct ImageVerdict {
     /// Why it runs, in sentences.
     pub reasons: Vec<String>,
     /// Why it cannot run here, each with its consequence.
-    pub refusals: Vec<String>,
+    pub refusals: Vec<Refusal>,
     pub warnings: Vec<String>,
     /// What to do instead, when it cannot run.
     pub fixes: Vec<String>,
@@ -25,7 +25,50 @@ pub struct ImageVerdict {
     pub disagreement: Option<String>,
 }
 
+/// What keeps an image from running here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// PyTorch publishes no image of the variant asked for.
+    NoImage,
+    /// No GPU code (SASS or PTX) for one of the GPUs: an architecture mismatch.
+    NoGpuCode,
+    /// The driver is older than the image's CUDA needs.
+    Driver,
+    /// The image's `NVIDIA_REQUIRE_CUDA` does not hold on this machine.
+    Requirement,
+}
+
+/// One reason an image cannot run: its kind, and the phrase that follows "it" ("has no GPU
+/// code for your …").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub text: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// In `--json` a refusal is its phrase.
+impl Serialize for Refusal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
 impl ImageVerdict {
+    /// The refusals as the phrases that follow "it", joined.
+    pub fn refusal_text(&self) -> String {
+        self.refusals
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect::<Vec<_>>()
+            .join("; it ")
+    }
+
     /// The error `ptenv up` stops with, when the image cannot run.
     pub fn refusal(&self, image: &str) -> Option<Error> {
         if self.runs {
@@ -33,7 +76,7 @@ impl ImageVerdict {
         }
         let mut e = Error::new(format!(
             "{image} cannot run on this machine: it {}",
-            self.refusals.join("; it ")
+            self.refusal_text()
         ));
         for f in &self.fixes {
             e = e.hint(f.clone());
@@ -77,7 +120,7 @@ pub fn judge_image(
     }
     let gpus: Vec<Gpu> = match &target {
         Target::Cpu(why) => {
-            v.reasons.push(why.clone());
+            v.reasons.push(why.to_string());
             // With a catalog row, the disagreement above says it already.
             if facts.torch.is_none() && line.is_none() {
                 v.warnings.push(no_torch(image, facts));
@@ -103,7 +146,10 @@ pub fn judge_image(
     match facts.as_line() {
         Some(l) => {
             for m in misfit_list(&l, Variant::Runtime, host, &target) {
-                v.refusals.push(m.long);
+                v.refusals.push(Refusal {
+                    kind: m.kind,
+                    text: m.long,
+                });
             }
             if v.refusals.is_empty() {
                 for g in &gpus {
@@ -141,9 +187,12 @@ pub fn judge_image(
             };
             match req.holds(d, host.driver_cuda(), &gpus) {
                 Holds::Yes => {}
-                Holds::No => v.refusals.push(format!(
-                    "declares NVIDIA_REQUIRE_CUDA=\"{text}\", and {has}: the NVIDIA container runtime would refuse to start it (\"unsatisfied condition\")"
-                )),
+                Holds::No => v.refusals.push(Refusal {
+                    kind: RefusalKind::Requirement,
+                    text: format!(
+                        "declares NVIDIA_REQUIRE_CUDA=\"{text}\", and {has}: the NVIDIA container runtime would refuse to start it (\"unsatisfied condition\")"
+                    ),
+                }),
                 Holds::Unknown => v.warnings.push(format!(
                     "{image} declares NVIDIA_REQUIRE_CUDA=\"{text}\", and {has}: whether the NVIDIA container runtime starts it depends on the GPUs' brand, which ptenv does not read"
                 )),
@@ -201,7 +250,7 @@ pub(super) fn alternatives(
             "use {} instead, which runs here: remove the `image:` pin (or --image) and ptenv chooses it",
             c.image
         )),
-        Err(e) => out.extend(e.hints.into_iter().take(1)),
+        Err(e) => out.extend(e.hints().into_iter().take(1)),
     }
     if let Some(l) = facts.as_line() {
         let uncovered: Vec<String> = gpus
@@ -231,6 +280,10 @@ pub(super) fn alternatives(
 mod tests {
     use super::*;
     use crate::select::tests::{has, host, want, RTX_5090};
+
+    fn texts(refusals: &[Refusal]) -> Vec<String> {
+        refusals.iter().map(|r| r.text.clone()).collect()
+    }
 
     /// An image the catalog does not describe, judged from its probe: the torch fixture
     /// (2.6.0, CUDA 12.4, sm_50 … sm_90) as an NGC-like image that sets NVIDIA_REQUIRE_CUDA.
@@ -266,7 +319,10 @@ mod tests {
         )
         .unwrap();
         assert!(!v.runs);
-        assert!(has(&v.refusals, "no kernel image is available"), "{v:#?}");
+        assert!(
+            has(&texts(&v.refusals), "no kernel image is available"),
+            "{v:#?}"
+        );
         let e = v.refusal(image).unwrap();
         let text = e.to_string();
         assert!(text.contains("cannot run on this machine"), "{text}");
@@ -297,7 +353,7 @@ mod tests {
         )
         .unwrap();
         assert!(!v.runs, "{v:#?}");
-        assert!(has(&v.refusals, "unsatisfied condition"), "{v:#?}");
+        assert!(has(&texts(&v.refusals), "unsatisfied condition"), "{v:#?}");
         assert!(
             has(&v.fixes, "update the NVIDIA driver to 550.54.14"),
             "{v:#?}"
@@ -312,7 +368,10 @@ mod tests {
         )
         .unwrap();
         assert!(
-            has(&v.refusals, "needs NVIDIA driver 525.60.13 or newer"),
+            has(
+                &texts(&v.refusals),
+                "needs NVIDIA driver 525.60.13 or newer"
+            ),
             "{v:#?}"
         );
         // Without a GPU nothing stops it.

@@ -77,9 +77,10 @@ pub(super) fn misfits(
         .collect()
 }
 
-/// Why a line does not run, in two lengths: a sentence for the explanation and a phrase for
-/// the `--list` table.
+/// Why a line does not run, by kind, in two lengths: a sentence for the explanation and a
+/// phrase for the `--list` table.
 pub(super) struct Misfit {
+    pub(super) kind: RefusalKind,
     pub(super) long: String,
     pub(super) short: String,
 }
@@ -93,6 +94,7 @@ pub(super) fn misfit_list(
     let mut out = Vec::new();
     if !line.variants.contains(&variant) {
         out.push(Misfit {
+            kind: RefusalKind::NoImage,
             long: format!("PyTorch publishes no {variant} image of this line"),
             short: format!("no {variant} image"),
         });
@@ -101,6 +103,7 @@ pub(super) fn misfit_list(
         for g in gpus {
             if !line.covers(g.cc).is_covered() {
                 out.push(Misfit {
+                    kind: RefusalKind::NoGpuCode,
                     long: no_code_for(line, g),
                     short: format!("no code for GPU {} ({})", g.index, g.cc_str()),
                 });
@@ -169,6 +172,7 @@ pub(super) fn driver_misfit(line: &Line, variant: Variant, facts: &HostFacts) ->
     let d = facts.driver.as_ref()?;
     match variant {
         Variant::Runtime => (*d < line.floor()).then(|| Misfit {
+            kind: RefusalKind::Driver,
             long: format!(
                 "needs NVIDIA driver {} or newer (the oldest that runs CUDA {}.x), and this machine has {d}",
                 line.driver_floor, line.cuda.0
@@ -185,6 +189,7 @@ pub(super) fn driver_misfit(line: &Line, variant: Variant, facts: &HostFacts) ->
                 None => format!("driver {d} supports a CUDA older than any line ptenv knows"),
             };
             Some(Misfit {
+                kind: RefusalKind::Driver,
                 long: format!(
                     "is a devel image, which inherits NVIDIA_REQUIRE_CUDA=cuda>={}: the container would not start because {has}; it needs driver {} or newer",
                     line.cuda_str(),

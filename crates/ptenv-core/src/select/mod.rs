@@ -15,6 +15,7 @@
 //! f. No driver or no GPU: the CPU, said clearly. GPUs that no line fits: an error that says
 //!    what to do, never a silent CPU fallback.
 
+mod error;
 mod image_verdict;
 mod misfit;
 mod pinned;
@@ -32,6 +33,7 @@ use crate::image_facts::{self, Holds, ImageFacts, Requirement};
 use crate::plan::GpuRequest;
 use crate::profile::{Gpus, Profile, Variant, LATEST};
 
+pub use error::{Asked, CodeLimit, CpuReason, Instead, PartialFit, SelectError};
 pub use image_verdict::*;
 pub use misfit::*;
 use pinned::*;
@@ -53,9 +55,9 @@ pub struct Choice {
     /// What to request from Docker, decided here once from `gpus:` and the machine (`None`:
     /// no GPU); `plan`, the lock and the exports carry it from here (docs/gpus.md §5).
     pub request: Option<GpuRequest>,
-    /// Why the container runs on the CPU, when it does (a sentence for the user).
+    /// Why the container runs on the CPU, when it does (in `--json`, the sentence).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cpu_reason: Option<String>,
+    pub cpu_reason: Option<CpuReason>,
     /// PyTorch's label for the line, when it is in the catalog.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Maturity>,
@@ -86,8 +88,8 @@ pub struct Rejected {
 /// What the container will run on.
 #[derive(Debug, Clone, PartialEq)]
 enum Target {
-    /// No GPU request; the sentence says why.
-    Cpu(String),
+    /// No GPU request, and why.
+    Cpu(CpuReason),
     /// These GPUs, each checked.
     Gpus(Vec<Gpu>),
     /// A planned machine given by `--driver` alone: the driver is checked, the GPUs cannot be.
@@ -95,7 +97,7 @@ enum Target {
 }
 
 /// Choose the image for `profile` on a host described by `facts`.
-pub fn choose(profile: &Profile, facts: &HostFacts) -> Result<Choice> {
+pub fn choose(profile: &Profile, facts: &HostFacts) -> Result<Choice, SelectError> {
     let mut warnings = Vec::new();
     let target = target(profile, facts, &mut warnings)?;
     let mut choice = match &profile.image {
@@ -131,34 +133,31 @@ fn unreachable_gpus(
     facts: &HostFacts,
     some: bool,
     warnings: &mut Vec<String>,
-) -> Result<Target> {
+) -> Result<Target, SelectError> {
     if let Some(image) = &profile.image {
         warnings.push(format!(
             "the GPUs and driver of the engine's machine are unknown, so `{image}` was not checked against them: if it does not fit, torch there sees no GPU"
         ));
         return Ok(Target::UnknownGpus);
     }
-    let why = facts.problems.first().map_or_else(
-        || "the GPUs of the engine's machine are unknown".to_string(),
-        |p| p.to_string(),
-    );
-    let wanted = if some { "GPUs" } else { "all GPUs" };
-    Err(Error::new(format!(
-        "the profile `{}` asks for {wanted}, but {why}",
-        profile.name
-    ))
-    .hint("find the image for that machine with `ptenv select --driver VERSION --gpu CC` (its `nvidia-smi` shows both), then pin it: `image:` in ptenv.yaml or `--image`")
-    .hint("or run on the CPU with `--gpus none`, or reach the server over ssh (--host ssh://USER@HOST), where ptenv reads its GPUs itself"))
+    Err(SelectError::GpusUnknown {
+        profile: profile.name.clone(),
+        some,
+        why: facts.problems.first().map_or_else(
+            || "the GPUs of the engine's machine are unknown".to_string(),
+            |p| p.to_string(),
+        ),
+    })
 }
 
 /// Which GPUs the container gets, from `gpus:` and what the host has.
-fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> Result<Target> {
+fn target(
+    profile: &Profile,
+    facts: &HostFacts,
+    warnings: &mut Vec<String>,
+) -> Result<Target, SelectError> {
     let (explicit, count) = match &profile.gpus {
-        Gpus::None => {
-            return Ok(Target::Cpu(
-                "The profile says `gpus: none`, so the container runs on the CPU and no GPU is requested from Docker.".to_string(),
-            ))
-        }
+        Gpus::None => return Ok(Target::Cpu(CpuReason::GpusNone)),
         Gpus::All => (None, None),
         Gpus::Count(n) => (None, Some(*n)),
         Gpus::Devices(d) => (Some(d), None),
@@ -172,7 +171,7 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
         );
     }
     let why_no_gpu = if facts.driver.is_none() && facts.gpus.is_empty() {
-        Some("No NVIDIA driver was found on this machine".to_string())
+        Some(CpuReason::NoDriver)
     } else if facts.driver.is_none() {
         // NVML listed GPUs but not the driver version: use the GPUs, say what is unchecked.
         warnings.push(
@@ -191,69 +190,47 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
                 {
                     warnings.push(format!("{p}; run `ptenv doctor`"));
                 }
-                Some(format!(
-                    "The NVIDIA driver {} is installed but reports no usable GPU",
-                    facts.driver.as_ref().map(|d| d.as_str()).unwrap_or("")
-                ))
+                Some(CpuReason::NoUsableGpu {
+                    driver: driver_str(facts),
+                })
             }
             _ => {
                 warnings.push(format!(
                     "the NVIDIA driver {} is loaded, but its GPUs could not be listed ({}); run `ptenv doctor` to find out why",
-                    facts.driver.as_ref().map(|d| d.as_str()).unwrap_or(""),
+                    driver_str(facts),
                     facts
                         .problems
                         .first()
                         .map_or_else(|| "no source answered".to_string(), |p| p.to_string())
                 ));
-                Some(format!(
-                    "The NVIDIA driver {} is loaded but ptenv could not list its GPUs",
-                    facts.driver.as_ref().map(|d| d.as_str()).unwrap_or("")
-                ))
+                Some(CpuReason::GpusNotListed {
+                    driver: driver_str(facts),
+                })
             }
         }
     } else {
         None
     };
-    if let Some(why) = why_no_gpu {
-        if let Some(n) = count {
-            return Err(Error::new(format!(
-                "the profile `{}` asks for {n} GPU{}, but {}",
-                profile.name,
-                if n == 1 { "" } else { "s" },
-                lowercase_first(&why)
-            ))
-            .hint("run on the CPU with `--gpus none`, or `gpus: none` in ptenv.yaml")
-            .hint("`ptenv doctor` checks the driver step by step"));
-        }
-        if let Some(devices) = explicit {
-            let mut e = Error::new(format!(
-                "the profile `{}` asks for GPU {}, but {}",
-                profile.name,
-                devices.join(", "),
-                lowercase_first(&why)
-            ));
-            if let Some(p) = facts.problems.first() {
-                e = e.hint(format!("what failed: {p}"));
-            }
-            return Err(e
-                .hint("run on the CPU with `--gpus none`, or `gpus: none` in ptenv.yaml")
-                .hint("`ptenv doctor` checks the driver step by step"));
-        }
-        return Ok(Target::Cpu(format!(
-            "{why}, so the container runs on the CPU and no GPU is requested from Docker."
-        )));
+    if let Some(cause) = why_no_gpu {
+        let asked = match (count, explicit) {
+            (Some(n), _) => Asked::Count(n),
+            (None, Some(devices)) => Asked::Devices(devices.clone()),
+            (None, None) => return Ok(Target::Cpu(cause)),
+        };
+        return Err(SelectError::NoGpu {
+            profile: profile.name.clone(),
+            asked,
+            cause,
+            problem: facts.problems.first().map(|p| p.to_string()),
+        });
     }
     if let Some(n) = count {
         if n as usize > facts.gpus.len() {
-            return Err(Error::new(format!(
-                "the profile `{}` asks for {n} GPUs, but this machine has {}",
-                profile.name,
-                facts.gpus.len()
-            ))
-            .hint(format!(
-                "ask for at most {0} (`--gpus {0}`), or `--gpus all`",
-                facts.gpus.len()
-            )));
+            return Err(SelectError::TooFewGpus {
+                profile: profile.name.clone(),
+                asked: n,
+                have: facts.gpus.len(),
+            });
         }
     }
     // A count not yet made devices (`select`, `lock`): any of the GPUs may be taken, so the
@@ -283,12 +260,11 @@ fn target(profile: &Profile, facts: &HostFacts, warnings: &mut Vec<String>) -> R
                     .iter()
                     .map(|g| format!("{} ({}{})", g.index, g.name, uuid_suffix(g)))
                     .collect();
-                return Err(Error::new(format!(
-                    "the profile `{}` asks for GPU `{d}`, which is not on this machine",
-                    profile.name
-                ))
-                .hint(format!("this machine has GPU {}", have.join(", ")))
-                .hint("change `gpus:` (or --gpus) to those indexes or UUIDs, or `all`"));
+                return Err(SelectError::NoSuchDevice {
+                    profile: profile.name.clone(),
+                    device: d.clone(),
+                    have,
+                });
             }
         }
     }
@@ -303,10 +279,11 @@ fn uuid_suffix(g: &Gpu) -> String {
     }
 }
 
-fn lowercase_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
-    }
+/// The driver's version as the sentences name it ("" when unknown).
+fn driver_str(facts: &HostFacts) -> String {
+    facts
+        .driver
+        .as_ref()
+        .map(|d| d.as_str().to_string())
+        .unwrap_or_default()
 }

@@ -17,7 +17,7 @@ pub(super) fn pinned_image(
         profile.name
     )];
     if let Target::Cpu(why) = target {
-        reasons.push(why.clone());
+        reasons.push(why.to_string());
     }
     let tag = catalog::parse_tag(image);
     let line = tag.as_ref().and_then(|t| catalog::find(&t.pytorch, t.cuda));

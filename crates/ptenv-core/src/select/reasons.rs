@@ -113,7 +113,8 @@ pub(super) fn preference_reason(line: &Line, fits: &[&'static Line]) -> String {
     }
 }
 
-/// The error when GPUs are present and no line fits (rule f): why, and what to do.
+/// The error when GPUs are present and no line fits (rule f): which kind, with what the
+/// user can do instead.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn no_fit(
     profile: &Profile,
@@ -123,8 +124,9 @@ pub(super) fn no_fit(
     minor: &str,
     all: &[&'static Line],
     rejected: &[(&'static Line, Vec<String>)],
-) -> Error {
+) -> SelectError {
     let variant = profile.variant;
+    let minor = minor.to_string();
     let gpus: &[Gpu] = match target {
         Target::Gpus(g) => g,
         _ => &[],
@@ -134,33 +136,20 @@ pub(super) fn no_fit(
         .iter()
         .filter(|g| !all.iter().any(|l| l.covers(g.cc).is_covered()))
         .collect();
-    let mut e;
-    if !blocked.is_empty() {
-        let g = blocked[0];
+    if let Some(g) = blocked.first().copied() {
         let newest = all.iter().filter_map(|l| l.newest_sass()).max();
         let oldest = all.iter().filter_map(|l| l.oldest_sass()).min();
-        let too_new = newest.is_some_and(|n| g.cc > n);
-        let too_old = oldest.is_some_and(|o| g.cc < o);
-        e = Error::new(if too_new {
-            format!(
-                "Your {} needs GPU code built for its generation; PyTorch {minor} images only contain code up to {} ({}), so PyTorch would fail with \"no kernel image is available for execution on the device\"",
-                describe_gpu(g),
-                catalog::arch_name(newest.unwrap_or((0, 0))),
-                cc_str(newest.unwrap_or((0, 0)))
-            )
-        } else if too_old {
-            format!(
-                "Your {} is too old for every PyTorch {minor} image: their oldest GPU code is for {} ({})",
-                describe_gpu(g),
-                catalog::arch_name(oldest.unwrap_or((0, 0))),
-                cc_str(oldest.unwrap_or((0, 0)))
-            )
-        } else {
-            format!(
-                "no PyTorch {minor} image has GPU code for your {}",
-                describe_gpu(g)
-            )
-        });
+        let limit = match (newest, oldest) {
+            (Some(n), _) if g.cc > n => CodeLimit::TooNew {
+                arch: catalog::arch_name(n).to_string(),
+                cc: cc_str(n),
+            },
+            (_, Some(o)) if g.cc < o => CodeLimit::TooOld {
+                arch: catalog::arch_name(o).to_string(),
+                cc: cc_str(o),
+            },
+            _ => CodeLimit::Missing,
+        };
         // The release nearest to the one asked for that covers every blocked GPU: the
         // smallest step away from what the profile says. Within it, a line that runs here.
         let order = catalog::releases();
@@ -179,100 +168,85 @@ pub(super) fn no_fit(
                     rank(l),
                 )
             });
-        match other {
-            Some(l) => {
-                e = e.hint(format!(
-                    "PyTorch {} has it: {} ({}). Ask for it with `--pytorch {}`, or `pytorch: \"{}\"` in ptenv.yaml",
-                    l.pytorch_minor(),
-                    image_of(profile, l, variant),
-                    l.span(),
-                    l.pytorch_minor(),
-                    l.pytorch_minor()
-                ));
-                if g.cc.0 >= 10 {
-                    if let Some(d) = facts.driver.as_ref() {
-                        if d.branch() < 570 {
-                            e = e.hint(format!("Blackwell GPUs also need driver R570 or newer; this machine has {d}"));
-                        }
-                    }
-                }
-            }
-            None if matches!(g.cc, (7, 2) | (8, 7)) => {
-                e = e.hint("Jetson boards run arm64 and need NVIDIA's L4T/JetPack PyTorch images; pin one with `image:` (ptenv cannot check it)");
-            }
-            None => {
-                e = e.hint(format!(
-                    "no PyTorch image from {} supports this GPU; pin an image built for it with `image:` (ptenv cannot check it)",
-                    known_releases()
-                ));
-            }
-        }
+        let instead = match other {
+            Some(l) => Instead::Release {
+                minor: l.pytorch_minor().to_string(),
+                image: image_of(profile, l, variant),
+                span: l.span(),
+                blackwell_driver: facts
+                    .driver
+                    .as_ref()
+                    .filter(|d| g.cc.0 >= 10 && d.branch() < 570)
+                    .map(|d| d.to_string()),
+            },
+            None if matches!(g.cc, (7, 2) | (8, 7)) => Instead::Jetson,
+            None => Instead::Nothing {
+                known: known_releases(),
+            },
+        };
         // Mixed GPUs: the ones that do fit some line.
-        let fine: Vec<String> = gpus
-            .iter()
-            .filter(|x| !blocked.contains(x))
-            .map(|x| x.index.to_string())
-            .collect();
-        if !fine.is_empty() && gpus.len() > 1 {
-            e = e.hint(format!(
-                "or hand the container only the GPUs it can use: `--gpus device={}`",
-                fine.join(",")
-            ));
-        }
-    } else if gpus.len() > 1
+        let usable: Vec<String> = if gpus.len() > 1 {
+            gpus.iter()
+                .filter(|x| !blocked.contains(x))
+                .map(|x| x.index.to_string())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        return SelectError::NoCodeForGpu {
+            minor,
+            gpu: describe_gpu(g),
+            limit: Box::new(limit),
+            instead: Box::new(instead),
+            usable,
+        };
+    }
+    if gpus.len() > 1
         && all
             .iter()
             .all(|l| gpus.iter().any(|g| !l.covers(g.cc).is_covered()))
     {
         // Every GPU is covered by some line, but no line covers all of them.
-        let names: Vec<String> = gpus.iter().map(describe_gpu).collect();
-        e = Error::new(format!(
-            "no single PyTorch {minor} image has GPU code for all of your GPUs: {}",
-            names.join("; ")
-        ));
-        for l in all {
-            let ok: Vec<String> = gpus
-                .iter()
-                .filter(|g| l.covers(g.cc).is_covered())
-                .map(|g| g.index.to_string())
-                .collect();
-            if !ok.is_empty() {
-                e = e.hint(format!(
-                    "{} runs on GPU {}: `--gpus device={} --cuda {}`",
-                    image_of(profile, l, variant),
-                    ok.join(", "),
-                    ok.join(","),
-                    l.cuda_str()
-                ));
-            }
-        }
-    } else {
-        let d = facts
+        let partial = all
+            .iter()
+            .map(|l| PartialFit {
+                image: image_of(profile, l, variant),
+                cuda: l.cuda_str(),
+                devices: gpus
+                    .iter()
+                    .filter(|g| l.covers(g.cc).is_covered())
+                    .map(|g| g.index.to_string())
+                    .collect(),
+            })
+            .filter(|p| !p.devices.is_empty())
+            .collect();
+        return SelectError::NoSingleImage {
+            minor,
+            gpus: gpus.iter().map(describe_gpu).collect(),
+            partial,
+        };
+    }
+    // Only the lines that have code for the GPUs: the driver is what stops them.
+    let misfits_here = rejected
+        .iter()
+        .filter(|(l, _)| gpus.iter().all(|g| l.covers(g.cc).is_covered()))
+        .flat_map(|(l, why)| {
+            let image = image_of(profile, l, variant);
+            why.iter().map(move |w| (image.clone(), w.clone()))
+        })
+        .collect();
+    let runtime_fits = variant == Variant::Devel
+        && all
+            .iter()
+            .any(|l| misfits(l, Variant::Runtime, facts, target).is_empty());
+    SelectError::DriverTooOld {
+        driver: facts
             .driver
             .as_ref()
-            .map_or_else(|| "unknown".to_string(), |d| d.to_string());
-        e = Error::new(format!(
-            "NVIDIA driver {d} is too old for every PyTorch {minor} {variant} image that runs on your GPUs"
-        ));
-        // Only the lines that have code for the GPUs: the driver is what stops them.
-        for (l, why) in rejected {
-            if gpus.iter().all(|g| l.covers(g.cc).is_covered()) {
-                for w in why {
-                    e = e.hint(format!("{}: {w}", image_of(profile, l, variant)));
-                }
-            }
-        }
-        if variant == Variant::Devel {
-            let runtime_fits = all
-                .iter()
-                .any(|l| misfits(l, Variant::Runtime, facts, target).is_empty());
-            if runtime_fits {
-                e = e.hint("the runtime variant (`--variant runtime`) runs on this driver through CUDA minor-version compatibility; it lacks only nvcc");
-            }
-        }
-        e = e.hint(
-            "update the NVIDIA driver (your distribution's driver package, or nvidia.com/Download)",
-        );
+            .map_or_else(|| "unknown".to_string(), |d| d.to_string()),
+        minor,
+        variant,
+        misfits: misfits_here,
+        runtime_fits,
     }
-    e.hint("or run on the CPU: `--gpus none` (or `gpus: none` in ptenv.yaml)")
 }

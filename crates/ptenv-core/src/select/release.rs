@@ -19,7 +19,7 @@ pub(super) fn from_catalog(
     facts: &HostFacts,
     target: &Target,
     warnings: Vec<String>,
-) -> Result<Choice> {
+) -> Result<Choice, SelectError> {
     if profile.pytorch == LATEST {
         latest(profile, facts, target, warnings)
     } else {
@@ -35,7 +35,7 @@ pub(super) fn latest(
     facts: &HostFacts,
     target: &Target,
     warnings: Vec<String>,
-) -> Result<Choice> {
+) -> Result<Choice, SelectError> {
     let variant = profile.variant;
     let lines_of = |r: &str| -> Vec<&'static Line> {
         catalog::lines_for(r)
@@ -49,12 +49,10 @@ pub(super) fn latest(
         .collect();
     releases.reverse();
     let Some(newest) = releases.first().copied() else {
-        return Err(Error::new(format!(
-            "no PyTorch release that ptenv knows ({}) has a CUDA {} image",
-            known_releases(),
-            profile.cuda.as_deref().unwrap_or("?")
-        ))
-        .hint("change `cuda:` (or --cuda), or remove it and let ptenv choose; `ptenv select --list` shows every line"));
+        return Err(SelectError::NoReleaseWithCuda {
+            known: known_releases(),
+            cuda: profile.cuda.as_deref().unwrap_or("?").to_string(),
+        });
     };
     let runs = |r: &str| {
         lines_of(r)
@@ -163,21 +161,19 @@ pub(super) fn release_choice(
     facts: &HostFacts,
     target: &Target,
     mut warnings: Vec<String>,
-) -> Result<Choice> {
+) -> Result<Choice, SelectError> {
     let variant = profile.variant;
     let mut lines = catalog::lines_for(pytorch);
     if lines.is_empty() {
         let newest = catalog::releases().last().copied().unwrap_or_default();
-        return Err(Error::new(format!(
-            "ptenv knows the images of PyTorch {}, not {}",
-            known_releases(),
-            pytorch
-        ))
-        .hint(format!(
-            "use a release among them, e.g. `--pytorch {}`, or `--pytorch latest` for the newest that runs here (or `pytorch:` in ptenv.yaml); `ptenv select --list` shows them all",
-            newest.rsplit_once('.').map_or(newest, |(minor, _)| minor)
-        ))
-        .hint("or pin an image with `image: pytorch/pytorch:<tag>`; ptenv checks its tag as far as it can"));
+        return Err(SelectError::UnknownRelease {
+            asked: pytorch.to_string(),
+            known: known_releases(),
+            newest: newest
+                .rsplit_once('.')
+                .map_or(newest, |(minor, _)| minor)
+                .to_string(),
+        });
     }
     let release = lines[0].pytorch.as_str();
     let minor = lines[0].pytorch_minor();
@@ -186,13 +182,11 @@ pub(super) fn release_choice(
         let all: Vec<String> = lines.iter().map(|l| l.cuda_str()).collect();
         lines.retain(|l| l.cuda_str() == *cuda);
         if lines.is_empty() {
-            return Err(Error::new(format!(
-                "PyTorch {release} has no CUDA {cuda} image"
-            ))
-            .hint(format!(
-                "its CUDA lines are {}; change `cuda:` (or --cuda), or remove it and let ptenv choose",
-                all.join(", ")
-            )));
+            return Err(SelectError::NoSuchCudaLine {
+                release: release.to_string(),
+                cuda: cuda.clone(),
+                lines: all,
+            });
         }
         pinned = Some("cuda");
     }
