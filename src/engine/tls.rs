@@ -145,18 +145,15 @@ fn rustls_error(e: &bollard::errors::Error) -> Option<&rustls::Error> {
 mod tests {
     use super::*;
 
+    fn refusal(files: &TlsFiles) -> Error {
+        client("tcp://engine:2376", files, 10, bollard::API_DEFAULT_VERSION).expect_err("refused")
+    }
+
     #[test]
     fn each_missing_or_wrong_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let files = TlsFiles::under(dir.path());
-        let e = client(
-            "tcp://engine:2376",
-            &files,
-            10,
-            bollard::API_DEFAULT_VERSION,
-        )
-        .err()
-        .unwrap();
+        let e = refusal(&files);
         assert!(e.message.contains("the engine's CA certificate"), "{e}");
         assert!(e.message.contains(&files.ca.display().to_string()), "{e}");
         assert!(e.message.contains("does not exist"), "{e}");
@@ -165,26 +162,12 @@ mod tests {
         let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
         std::fs::write(&files.ca, cert).unwrap();
         std::fs::write(&files.cert, cert).unwrap();
-        let e = client(
-            "tcp://engine:2376",
-            &files,
-            10,
-            bollard::API_DEFAULT_VERSION,
-        )
-        .err()
-        .unwrap();
+        let e = refusal(&files);
         assert!(e.message.contains("the client key"), "{e}");
         assert!(e.message.contains(&files.key.display().to_string()), "{e}");
 
         std::fs::write(&files.key, cert).unwrap();
-        let e = client(
-            "tcp://engine:2376",
-            &files,
-            10,
-            bollard::API_DEFAULT_VERSION,
-        )
-        .err()
-        .unwrap();
+        let e = refusal(&files);
         assert!(
             e.message.contains("is not a PEM file with a PRIVATE KEY"),
             "{e}"
