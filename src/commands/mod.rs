@@ -37,12 +37,13 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         cli.command,
         Command::Init(_) | Command::Profiles | Command::Completions { .. } | Command::Select(_)
     );
-    // `select` asks no engine, but a remote engine's machine has the GPUs it reports.
+    // `select` asks no engine, but a remote engine's machine has the GPUs it reports (or,
+    // reached only through its API, GPUs it cannot know).
     let wants_machine = matches!(cli.command, Command::Select(_));
     // The engine's connection (for ssh, the master connection) lives until the command ends.
     let connection = if uses_engine || wants_machine {
         let target = crate::contexts::choose(cli.global.host.as_deref(), None)?;
-        if uses_engine || matches!(target.endpoint, crate::target::Endpoint::Ssh(_)) {
+        if uses_engine || target.endpoint.is_remote() {
             Some(connect(target, printer)?)
         } else {
             None

@@ -241,6 +241,31 @@ fn unknown_gpus_without_a_pinned_image_say_how_to_name_them() {
 }
 
 #[test]
+fn select_says_the_servers_gpus_are_unknown_and_takes_them_from_the_flags() {
+    let engine = tls_engine();
+    let p = project("tls-select", false);
+    let out = engine.with(p.ptenv(&["select"]), &engine.certs).run();
+    out.assert_exit(1);
+    assert!(
+        out.stderr
+            .contains(&format!("the GPUs of {} (TLS) are unknown", engine.address)),
+        "not this machine's GPUs: {out}"
+    );
+    let named = engine
+        .with(
+            p.ptenv(&["select", "--driver", "550.54.15", "--gpu", "8.6"]),
+            &engine.certs,
+        )
+        .run();
+    named.assert_success();
+    assert_eq!(
+        named.stdout.trim(),
+        "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+        "{named}"
+    );
+}
+
+#[test]
 fn the_ssh_mode_on_a_tls_engine_is_refused_before_anything_is_made() {
     let engine = tls_engine();
     let p = project("tls-ssh", true);
