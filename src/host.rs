@@ -68,6 +68,71 @@ impl Machine for Local {
     }
 }
 
+/// A machine ptenv reaches only through its engine's API (a `tcp://` engine over TLS, with
+/// no ssh): its files, its NVIDIA driver and its users are out of reach. Its GPUs are
+/// unknown unless the user names them; its RAM is the engine's `MemTotal`; containers run as
+/// root, as `docker run` does there.
+pub struct ApiOnly {
+    /// The engine as users know it: `tcp://gpu-box:2376 (TLS)`.
+    pub shown: String,
+    ram: std::sync::OnceLock<u64>,
+}
+
+impl ApiOnly {
+    pub fn new(shown: String) -> ApiOnly {
+        ApiOnly {
+            shown,
+            ram: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl Machine for ApiOnly {
+    fn doctor_host(&self, _root: &Path) -> crate::doctor::host::HostReport {
+        let why = "ptenv reaches that engine only through its Docker API, not its machine";
+        let mut report = crate::doctor::host::without_agent(self.gpu_facts(), &self.shown, why);
+        for c in &mut report.checks {
+            c.place = Some(format!("{}, through its Docker API only", self.shown));
+        }
+        report
+    }
+    fn gpu_facts(&self) -> HostFacts {
+        let why = format!(
+            "the GPUs of {} are unknown: ptenv reaches that engine only through its Docker API, which does not tell the NVIDIA driver and GPUs of its machine",
+            self.shown
+        );
+        HostFacts {
+            problems: vec![why.into()],
+            source: crate::gpu::Source::Unreachable,
+            machine: std::env::consts::ARCH.to_string(),
+            ..HostFacts::default()
+        }
+    }
+    fn ram(&self) -> u64 {
+        *self.ram.get_or_init(|| {
+            crate::engine::block_on(async {
+                crate::engine::Engine::connect().await?.mem_total().await
+            })
+            .unwrap_or(0)
+        })
+    }
+    fn home(&self) -> PathBuf {
+        PathBuf::from("/root")
+    }
+    fn container_user(&self, _project: &Path) -> User {
+        User::for_ids(0, 0)
+    }
+    fn folder_access(&self, _folder: &Path) -> Option<((u32, u32), u32)> {
+        None
+    }
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+    fn is_remote(&self) -> bool {
+        true
+    }
+}
+
 /// The host user's home; `/` when `HOME` is unset.
 pub fn home() -> PathBuf {
     std::env::var_os("HOME")

@@ -38,11 +38,6 @@ impl Connection {
                 let ssh = SshConnection::open(host)?;
                 Ok(Connection::Ssh(target, std::sync::Arc::new(ssh)))
             }
-            Endpoint::Tcp { tls: Some(_), .. } => Err(Error::new(format!(
-                "ptenv cannot connect to {} yet: this build speaks to engines over ssh, a unix socket or plain tcp://, not over TLS",
-                target.endpoint
-            ))
-            .hint("reach the engine over ssh instead: --host ssh://USER@HOST (or a docker context with an ssh:// host)")),
             _ => Ok(Connection::Direct(target)),
         }
     }
@@ -53,10 +48,14 @@ impl Connection {
         }
     }
 
-    /// The machine the engine runs on: this one, or the server over ssh.
+    /// The machine the engine runs on: this one, the server over ssh, or a server known only
+    /// through its engine's API (a TCP engine elsewhere).
     pub fn machine(&self) -> Box<dyn crate::host::Machine> {
         match self {
             Connection::Ssh(_, ssh) => Box::new(crate::agent::Remote::new(ssh.clone())),
+            Connection::Direct(t) if t.endpoint.is_remote() => {
+                Box::new(crate::host::ApiOnly::new(t.endpoint.to_string()))
+            }
             Connection::Direct(_) => Box::new(crate::host::Local),
         }
     }

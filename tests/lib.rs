@@ -28,4 +28,5 @@ mod select;
 mod sharing;
 mod support;
 mod testbed_smoke;
+mod tls;
 mod trust;

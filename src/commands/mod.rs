@@ -39,7 +39,8 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         cli.command,
         Command::Init(_) | Command::Profiles | Command::Completions { .. } | Command::Select(_)
     );
-    // `select` asks no engine, but a remote engine's machine has the GPUs it reports.
+    // `select` asks no engine, but a remote engine's machine has the GPUs it reports (or,
+    // reached only through its API, GPUs it cannot know).
     let wants_machine = matches!(cli.command, Command::Select(_));
     // The engine's connection (for ssh, the master connection) lives until the command ends.
     let connection = if uses_engine || wants_machine {
@@ -54,7 +55,7 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
             None => None,
         };
         let target = crate::contexts::choose(cli.global.host.as_deref(), profile_host)?;
-        if uses_engine || matches!(target.endpoint, crate::target::Endpoint::Ssh(_)) {
+        if uses_engine || target.endpoint.is_remote() {
             Some(connect(target, printer)?)
         } else {
             None
@@ -111,13 +112,22 @@ fn connect(
         "engine: {} (from {})",
         target.endpoint, target.source
     ));
+    let tls = match &target.endpoint {
+        crate::target::Endpoint::Tcp { tls, .. } => tls.clone(),
+        _ => None,
+    };
+    let plain = tls.is_none();
     crate::engine::select(
         connection.engine_url(),
         target.endpoint.to_string(),
         target.source.to_string(),
+        tls,
     );
-    if let Some(w) =
-        crate::engine::exposure_warning(&crate::engine::endpoint(), &target.source.to_string())
+    if let Some(w) = plain
+        .then(|| {
+            crate::engine::exposure_warning(&crate::engine::endpoint(), &target.source.to_string())
+        })
+        .flatten()
     {
         printer.warn(w);
     }

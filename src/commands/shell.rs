@@ -36,6 +36,7 @@ pub fn run(ctx: &Ctx, args: ShellArgs) -> Result<i32> {
             open: false,
             detach: false,
             ssh: None,
+            unreached: None,
             made_now: false,
         };
         modes::shell::run(&started, &args.cmd).await

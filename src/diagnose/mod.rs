@@ -257,7 +257,7 @@ fn placed(r: &mut Report, place: &str, unread: &[String]) {
         for what in unread.iter().filter_map(|u| u.strip_prefix(&prefix)) {
             if !matches!(c.id, id::PCI | id::KERNEL) {
                 c.evidence.push(format!(
-                    "not read on {place} (ptenv's agent could not run there): {what}"
+                    "not read on {place} (ptenv's agent does not run there): {what}"
                 ));
             }
         }

@@ -58,17 +58,17 @@ pub fn gather(root: &Path, facts: HostFacts) -> HostReport {
     }
 }
 
-/// The report when only `nvidia-smi` answered on `place` (ptenv's agent could not run there,
-/// for `why`): the NVML link is judged from its answer; the PCI bus, the kernel module and the
-/// Docker links' files could not be read.
+/// The report for `place` where ptenv's agent does not run (for `why`): the NVML link is
+/// judged from `facts` (`nvidia-smi` over ssh, or none); the PCI bus, the kernel module and
+/// the Docker links' files could not be read.
 pub fn without_agent(facts: HostFacts, place: &str, why: &str) -> HostReport {
     let not_read = |check: &'static str, what: &str| {
         Check::skip(
             check,
-            format!("not checked on {place}: ptenv's agent could not run there, and {what} is read by it"),
+            format!("not checked on {place}: {what} is read by ptenv's agent, which does not run there"),
         )
         .evidence(why.to_string())
-        .fix("let ptenv run its agent there (a home that allows programs, the same OS and CPU as this machine), or run `ptenv doctor` on the server itself")
+        .fix("reach the server over ssh (`--host ssh://USER@HOST`) with a home that allows programs and the same OS and CPU as this machine, so ptenv's agent runs there; or run `ptenv doctor` on the server itself")
     };
     HostReport {
         checks: vec![
@@ -416,6 +416,9 @@ pub fn check_nvml(facts: &HostFacts) -> Check {
             .evidence_all(problems);
             nvml_problems(c, &facts.problems)
         }
+        Source::Unreachable => Check::fail(id::NVML, "the engine's machine is reached only through its Docker API: its NVIDIA driver cannot be read from here")
+            .evidence_all(problems)
+            .fix("run `ptenv doctor` on that machine itself, or reach it over ssh (--host ssh://USER@HOST)"),
         Source::None => Check::fail(id::NVML, "no NVIDIA driver answers (NVML, sysfs, /proc, nvidia-smi)")
             .evidence_all(problems)
             .fix("install the NVIDIA driver with its user-space libraries (libnvidia-ml.so.1 comes with it) and reboot"),

@@ -48,6 +48,16 @@ impl Engine {
         })
     }
 
+    /// The RAM of the engine's machine in bytes (`MemTotal` of `GET /info`); 0 when unknown.
+    pub async fn mem_total(&self) -> Result<u64> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| failed("cannot read the engine's info", &self.endpoint, &e))?;
+        Ok(info.mem_total.map_or(0, |m| m.max(0) as u64))
+    }
+
     /// `ShmSize`, `IpcMode` and ptenv's memlock label of each running container of `project`.
     pub async fn project_shm(&self, project: &Path) -> Result<Vec<ContainerShm>> {
         let mut out = Vec::new();

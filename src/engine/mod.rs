@@ -13,6 +13,7 @@ pub use ptenv_core::recipe;
 pub mod archive;
 pub mod running;
 mod tarball;
+pub mod tls;
 pub mod volume;
 
 use std::future::Future;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use bollard::Docker;
 
 use crate::error::{Error, Result};
+use crate::target::TlsFiles;
 
 /// Where the engine listens when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -36,23 +38,27 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The engine this command uses, once `commands::run` has chosen it (`target`): the address
-/// the adapter connects to (a forwarded socket for ssh) and the one users see.
+/// the adapter connects to (a forwarded socket for ssh), the one users see, and the client's
+/// TLS files for a `tcp://` engine over TLS.
 struct Selected {
     url: String,
     shown: String,
     /// What chose it: "--host", "`host:` in the profile", "DOCKER_HOST", ….
     chosen_by: String,
+    tls: Option<TlsFiles>,
 }
 
 static SELECTED: std::sync::OnceLock<Selected> = std::sync::OnceLock::new();
 
-/// Makes `url` the engine of every later [`Engine::connect`], named `shown` in messages and
-/// chosen by `chosen_by`. Once per process; a second call is ignored.
-pub fn select(url: String, shown: String, chosen_by: String) {
+/// Makes `url` the engine of every later [`Engine::connect`], named `shown` in messages,
+/// chosen by `chosen_by`, reached over TLS with `tls` when given. Once per process; a second
+/// call is ignored.
+pub fn select(url: String, shown: String, chosen_by: String, tls: Option<TlsFiles>) {
     let _ = SELECTED.set(Selected {
         url,
         shown,
         chosen_by,
+        tls,
     });
 }
 
@@ -99,33 +105,45 @@ impl Engine {
     /// API version (bollard's default, 1.53, is newer than Engine 20.10's 1.41).
     pub async fn connect() -> Result<Engine> {
         let (url, shown) = (endpoint(), shown_endpoint());
-        let mut engine = Engine::connect_to(&url).await.map_err(|mut e| {
-            e.message = e.message.replace(&url, &shown);
-            e
-        })?;
+        let tls = match SELECTED.get() {
+            Some(s) => s.tls.clone(),
+            None => tls_from_env(&url),
+        };
+        let mut engine = Engine::connect_with(&url, tls.as_ref())
+            .await
+            .map_err(|mut e| {
+                e.message = e.message.replace(&url, &shown);
+                e
+            })?;
         engine.endpoint = shown;
         Ok(engine)
     }
 
+    /// Connect to `endpoint`: a unix socket or plain `tcp://`.
     pub async fn connect_to(endpoint: &str) -> Result<Engine> {
+        Engine::connect_with(endpoint, None).await
+    }
+
+    /// Connect to `endpoint`, over TLS with `tls` when given.
+    pub async fn connect_with(endpoint: &str, tls: Option<&TlsFiles>) -> Result<Engine> {
         if let Some(path) = endpoint.strip_prefix("unix://") {
             if !std::path::Path::new(path).exists() {
                 return Err(down(endpoint, "the socket does not exist"));
             }
         }
-        // This build speaks to unix:// and plain tcp:// engines (bollard without its TLS and
-        // ssh features): say so instead of sending HTTP to a TLS port.
-        let tls = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
-        if endpoint.starts_with("https://")
-            || endpoint.starts_with("ssh://")
-            || (tls && endpoint.starts_with("tcp://"))
-        {
+        // An ssh engine is reached through the command's ssh connection (`transport`), which
+        // hands this adapter a forwarded socket, never the ssh:// address itself.
+        if endpoint.starts_with("ssh://") {
             return Err(Error::new(format!(
-                "ptenv cannot connect to {endpoint}: it speaks to engines on a unix socket or plain tcp://, not over TLS or ssh"
+                "ptenv cannot connect to {endpoint} directly: an ssh engine is reached through ptenv's ssh connection"
             ))
-            .hint("forward the remote socket and use it locally: `ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST &` then DOCKER_HOST=unix:///tmp/docker.sock"));
+            .hint("name it with --host ssh://USER@HOST (or DOCKER_HOST, or a docker context), which opens that connection"));
         }
-        let first = client(endpoint, bollard::API_DEFAULT_VERSION)?;
+        let failed = |e: &bollard::errors::Error| {
+            tls.and_then(|files| tls::handshake_error(endpoint, files, e))
+                .unwrap_or_else(|| connect_error(endpoint, e))
+        };
+        let first = client(endpoint, tls, bollard::API_DEFAULT_VERSION)?;
         // One `/version` answers both questions, the engine's release and its API version,
         // where bollard's `negotiate_version()` followed by `version()` would ask twice (about
         // 10 ms each on Engine 20.10, which asks containerd for its components). The client is
@@ -133,7 +151,7 @@ impl Engine {
         // bollard's default (1.53) is newer than Engine 20.10's 1.41.
         let version = match tokio::time::timeout(CONNECT_TIMEOUT, first.version()).await {
             Err(_) => return Err(down(endpoint, "no answer within 10 seconds")),
-            Ok(Err(e)) => return Err(connect_error(endpoint, &e)),
+            Ok(Err(e)) => return Err(failed(&e)),
             Ok(Ok(v)) => v,
         };
         let api = negotiated(version.api_version.as_deref()).ok_or_else(|| {
@@ -142,7 +160,7 @@ impl Engine {
             ))
             .hint("check that DOCKER_HOST points at a Docker Engine; `docker version` shows what answers there")
         })?;
-        let docker = client(endpoint, &api)?;
+        let docker = client(endpoint, tls, &api)?;
         Ok(Engine {
             endpoint: endpoint.to_string(),
             version: version.version.unwrap_or_default(),
@@ -156,7 +174,14 @@ impl Engine {
 
 /// A client for `endpoint` speaking API `version`: what `Docker::connect_with_host` makes, with
 /// the version chosen instead of bollard's default.
-fn client(endpoint: &str, version: &bollard::ClientVersion) -> Result<Docker> {
+fn client(
+    endpoint: &str,
+    tls: Option<&TlsFiles>,
+    version: &bollard::ClientVersion,
+) -> Result<Docker> {
+    if let Some(files) = tls {
+        return tls::client(endpoint, files, REQUEST_TIMEOUT.as_secs(), version);
+    }
     let made = if endpoint.starts_with("unix://") {
         Docker::connect_with_unix(endpoint, REQUEST_TIMEOUT.as_secs(), version)
     } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
@@ -194,7 +219,21 @@ pub fn endpoint() -> String {
         .unwrap_or_else(|| DEFAULT_HOST.to_string())
 }
 
-/// A warning for an engine reached over plain TCP (this build speaks no TLS to engines) at an
+/// The TLS files for `url` when nothing selected the engine (a library caller): docker's
+/// `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`, or an `https://` address.
+fn tls_from_env(url: &str) -> Option<TlsFiles> {
+    let verify = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
+    let cert_path = std::env::var_os("DOCKER_CERT_PATH")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(crate::contexts::config_dir);
+    match crate::target::parse_host(url, verify, &cert_path) {
+        Ok(crate::target::Endpoint::Tcp { tls, .. }) => tls,
+        _ => None,
+    }
+}
+
+/// A warning for an engine reached over plain TCP (without TLS) at an
 /// address other than loopback: the engine's API is root on its machine, and anyone on the
 /// network path can use it or read what ptenv sends it (tokens, keys). `chosen_by` names what
 /// chose that engine (`--host`, `DOCKER_HOST`, a docker context), so the user knows what to change.
@@ -319,7 +358,39 @@ pub(crate) fn failed(doing: &str, endpoint: &str, e: &bollard::errors::Error) ->
     if status_of(e).is_none() && io_kind(e).is_some() {
         return down(endpoint, &error_text(e)).context(doing);
     }
+    if broken_off(e) {
+        return broke_off(endpoint, &error_text(e)).context(doing);
+    }
     Error::new(format!("{doing}: {}", error_text(e)))
+}
+
+/// Whether the connection ended in the middle of an answer: hyper's own error, or the I/O
+/// error bollard makes of it while it reads a stream (`io::Error::other` with hyper's text,
+/// which no `source()` leads to).
+fn broken_off(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as B;
+    match e {
+        B::HyperResponseError { .. } | B::HyperLegacyError { .. } => true,
+        B::IOError { err } => matches!(
+            err.kind(),
+            ErrorKind::Other
+                | ErrorKind::UnexpectedEof
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+        ),
+        _ => false,
+    }
+}
+
+/// The HTTP connection to the engine ended in the middle of an answer (a lost network, an ssh
+/// connection that died): the engine stops what it did for the request when its client is
+/// gone, so the command can simply be run again.
+fn broke_off(endpoint: &str, why: &str) -> Error {
+    Error::new(format!(
+        "the connection to the engine at {endpoint} broke off ({why})"
+    ))
+    .hint("check the network (for an ssh:// engine, that `ssh HOST` still logs in), then run the command again: the engine dropped what it was doing for ptenv (a pull starts over)")
 }
 
 /// The daemon's form of a registry login, for pulls and distribution inspects.
@@ -413,12 +484,34 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_ssh_engines_get_the_socket_forwarding_hint() {
-        for host in ["ssh://me@build-box", "https://engine:2376"] {
-            let e = block_on(Engine::connect_to(host)).err().unwrap();
-            assert!(e.message.contains("not over TLS or ssh"), "{e}");
-            assert!(e.hints[0].contains("ssh -nNT -L"), "{e}");
-        }
+    fn an_ssh_address_is_sent_through_the_ssh_connection() {
+        let e = block_on(Engine::connect_to("ssh://me@build-box"))
+            .err()
+            .unwrap();
+        assert!(e.message.contains("ssh://me@build-box directly"), "{e}");
+        assert!(e.hints[0].contains("--host ssh://USER@HOST"), "{e}");
+    }
+
+    #[test]
+    fn a_stream_cut_off_is_said_as_a_broken_connection() {
+        use bollard::errors::Error as B;
+        let cut = B::IOError {
+            err: std::io::Error::other("error reading a body from connection"),
+        };
+        let e = failed("cannot pull x:1", "ssh://gpu-box", &cut);
+        assert_eq!(
+            e.message,
+            "cannot pull x:1: the connection to the engine at ssh://gpu-box broke off (error reading a body from connection)"
+        );
+        assert!(e.hints[0].contains("run the command again"), "{e}");
+        let refused = B::DockerResponseServerError {
+            status_code: 500,
+            message: "no space left on device".into(),
+        };
+        assert_eq!(
+            failed("cannot pull x:1", "ssh://gpu-box", &refused).message,
+            "cannot pull x:1: no space left on device"
+        );
     }
 
     #[test]

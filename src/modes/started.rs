@@ -21,6 +21,9 @@ pub struct Started<'a> {
     /// The server the engine runs on, when it is reached over ssh: the mode's ports are
     /// forwarded from there to this machine's loopback.
     pub ssh: Option<&'a crate::transport::SshConnection>,
+    /// The engine's machine when it is another one that no ssh connection reaches (a TLS
+    /// engine): the mode's ports are on its loopback, out of this machine's reach.
+    pub unreached: Option<&'a str>,
     /// This `up` created the container: if the mode fails, `up` removes it, and with it the
     /// log that `ptenv logs` would show (so errors quote the log's last lines instead).
     pub made_now: bool,

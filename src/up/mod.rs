@@ -101,6 +101,8 @@ pub struct Up {
     remote: bool,
     /// The ssh connection to that machine, when it is reached over ssh.
     ssh: Option<std::sync::Arc<crate::transport::SshConnection>>,
+    /// That machine, for messages.
+    server: String,
 }
 
 impl Up {
@@ -117,6 +119,13 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
     let remote = ctx.machine.is_remote();
     if remote {
         remote_limits(&profile, &ctx.machine.describe())?;
+        if ctx.machine.connection().is_none() && profile.mode == crate::profile::Mode::Ssh {
+            return Err(Error::new(format!(
+                "the ssh mode needs an ssh path to {}: its sshd listens on that machine's loopback, which ptenv reaches only through the Docker API there",
+                ctx.machine.describe()
+            ))
+            .hint("reach the server over ssh instead: --host ssh://USER@HOST (or a docker context with an ssh:// host); `ptenv shell` and `ptenv exec` work over this engine"));
+        }
         if let (Some(path), Some(conn)) = (&profile.workspace.host_path, ctx.machine.connection()) {
             crate::workspace::check_server_folder(&conn, path)?;
         }
@@ -161,7 +170,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
         p.warn(s);
     }
     let user = ctx.machine.container_user(&ctx.project);
-    if user.is_root() {
+    if user.is_root() && !remote {
         p.info(format!(
             "The container runs as root: you are root and {} is root's, so what it writes there stays root's, as for any of your processes",
             ctx.project.display()
@@ -202,6 +211,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
         force: req.force,
         remote,
         ssh: ctx.machine.connection(),
+        server: ctx.machine.describe(),
     })
 }
 
@@ -451,6 +461,7 @@ impl Up {
             open,
             detach,
             ssh: self.ssh.as_deref(),
+            unreached: (self.remote && self.ssh.is_none()).then_some(self.server.as_str()),
             made_now,
         };
         let after = match modes::after_start(&started).await {
@@ -615,6 +626,7 @@ mod tests {
             port: 8889,
             token: "t0k3n".into(),
             url: "http://127.0.0.1:8889/lab?token=t0k3n".into(),
+            forward: None,
         });
         let v = outcome(Some(ready));
         assert_eq!(v["action"], "created");
@@ -623,6 +635,10 @@ mod tests {
         assert_eq!(v["token"], "t0k3n");
         assert_eq!(v["url"], "http://127.0.0.1:8889/lab?token=t0k3n");
         assert!(v.get("code").is_none() && v.get("mode").is_none(), "{v}");
+        assert!(
+            v.get("forward").is_none(),
+            "only for a server ptenv cannot forward from: {v}"
+        );
         let shell = outcome(None);
         let keys: Vec<&String> = shell.as_object().unwrap().keys().collect();
         assert_eq!(

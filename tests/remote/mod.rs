@@ -1111,3 +1111,87 @@ fn a_projects_host_needs_trust_and_comes_after_the_flag() {
         "--host beats the profile: {flag}"
     );
 }
+
+/// The ssh connection to the server dies while the server's engine pulls the image: `up` fails
+/// with a clear error, nothing of the environment is left on the server (no container, no
+/// image under the tag), and the next `up` pulls again and starts it.
+#[test]
+fn a_connection_lost_mid_pull_fails_clearly_and_the_next_up_recovers() {
+    use std::io::{BufRead, BufReader};
+    let tb = Testbed::get();
+    let repo = crate::support::push_random_image(
+        &format!("{}/ptenv-remote-pull-cut/pytorch", tb.registry()),
+        "remote-pull-cut",
+        400,
+    );
+    let image = format!("{repo}:2.6.0-cuda12.4-cudnn9-runtime");
+    let project = Project::new("remote-pull-cut");
+    project.track_image(&image);
+    let target = format!("ssh://{}", tb.remote_host());
+    project.write(
+        "ptenv.yaml",
+        &format!("default: shell\nrepository: {repo}\ngpus: none\n"),
+    );
+    project.write("train.py", "print('hi')\n");
+
+    let mut child = project
+        .ptenv_as_laptop(&["--host", &target, "up", "--detach"])
+        .spawn_in_own_group();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut killed = false;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        // A layer line: the manifest came and the server's engine fetches the blobs.
+        if !killed && line.contains("Pulling fs layer") {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let master = ssh_master_of(child.id()).unwrap_or_else(|| panic!("no master: {seen}"));
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(master).unwrap(),
+                rustix::process::Signal::KILL,
+            );
+            killed = true;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(killed, "the pull was seen: {seen}");
+    assert_eq!(status.code(), Some(1), "{seen}");
+    assert!(
+        seen.contains(&format!(
+            "ptenv: cannot pull {image}: the connection to the engine at {target} broke off"
+        )),
+        "{seen}"
+    );
+    assert!(seen.contains("hint: check the network"), "{seen}");
+    assert!(seen.contains("run the command again"), "{seen}");
+    assert!(project.containers().is_empty(), "{seen}");
+    // The engine stops a pull whose client is gone: no half-pulled image under the tag.
+    let mut gone = false;
+    for _ in 0..50 {
+        if !crate::support::docker(&["image", "inspect", &image])
+            .status
+            .success()
+        {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(gone, "no image {image} on the server after the cut: {seen}");
+
+    let again = project
+        .ptenv_as_laptop(&["--host", &target, "up", "--detach"])
+        .run();
+    again.assert_success();
+    let ls = project
+        .ptenv_as_laptop(&["--host", &target, "exec", "--", "ls", "/workspace"])
+        .run();
+    ls.assert_success();
+    assert!(ls.stdout.contains("train.py"), "{ls}");
+    project
+        .ptenv_as_laptop(&["--host", &target, "down"])
+        .run()
+        .assert_success();
+}

@@ -21,11 +21,20 @@
 #     engine's machine ($STATE/scenario: 4 GPUs) to the GPU containers and record their requests
 #     in $STATE/records/<container id>.json;
 #   - with the small fixture image loaded (docker save | load, skipped when the same image ID is
-#     there already).
+#     there already);
+#   - listening also on tcp://127.0.0.1:2376 of its namespace with --tlsverify: certificates
+#     made here by openssl ($STATE/tls: a CA, the engine's certificate, a client's in
+#     $STATE/tls/client as DOCKER_CERT_PATH wants them, and an unrelated CA for the wrong-CA
+#     test), and a relay (socat, each connection entering the namespace with nsenter) from
+#     $TLS_ADDR:$TLS_PORT of the host's network: the address of the host's docker0 (an address
+#     of this machine that is not loopback, so that ptenv treats the engine as another
+#     machine's), else 127.0.0.1. The relay passes bytes; TLS is the engine's own.
 # start is idempotent (a running engine is reused, its settings refreshed); stop ends the daemon
 # (and so its containerd and containers). Prints nothing on stdout except `start`'s lines for
-# testbed.env: PTENV_TEST_GPU_ENGINE (the engine's address, unix://$SOCK) and
-# PTENV_TEST_GPU_ENGINE_STATE ($STATE: scenario, records/).
+# testbed.env: PTENV_TEST_GPU_ENGINE (the engine's address, unix://$SOCK),
+# PTENV_TEST_GPU_ENGINE_STATE ($STATE: scenario, records/), PTENV_TEST_GPU_ENGINE_TLS (the relay's
+# tcp:// address), PTENV_TEST_GPU_ENGINE_TLS_CERTS (the client's ca.pem, cert.pem, key.pem) and
+# PTENV_TEST_GPU_ENGINE_TLS_OTHER_CA (a CA that signed nothing of the engine's).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,6 +45,10 @@ SOCK=${PTENV_GPU_ENGINE_SOCK:-/run/ptenv-testbed/gpu-docker.sock}
 DATA="$CACHE/gpu-engine/docker"
 PIDFILE="$STATE/dockerd.pid"
 SMALL_IMAGE=ptenv-fixture/pytorch:2.6.0-cuda12.4-cudnn9-runtime
+TLS="$STATE/tls"
+TLS_PORT=${PTENV_GPU_ENGINE_TLS_PORT:-23760}
+TLS_INNER=127.0.0.1:2376
+RELAY_PIDFILE="$STATE/tls-relay.pid"
 
 log() { printf '[gpu-engine %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -77,6 +90,69 @@ SCENARIO
         '{"storage-driver": $driver, "log-driver": "json-file", "mtu": 1400}' >"$STATE/daemon.json"
 }
 
+tls_addr() { # the host address the relay listens on: docker0's IPv4, else loopback
+    local a
+    a=$(ip -4 -o addr show docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -n1)
+    echo "${a:-127.0.0.1}"
+}
+
+make_certs() { # make_certs ADDR: the CA, the engine's and a client's certificates (kept when made for ADDR)
+    local addr=$1 d
+    [ "$(cat "$TLS/address" 2>/dev/null)" = "$addr" ] && [ -f "$TLS/client/key.pem" ] && return 0
+    command -v openssl >/dev/null || die "needs openssl"
+    log "making TLS certificates for the engine (tcp://$addr:$TLS_PORT) in $TLS"
+    rm -rf "$TLS"
+    mkdir -p "$TLS/client" "$TLS/other-ca"
+    chmod 0700 "$TLS"
+    d=$(mktemp -d)
+    for ca in "$TLS" "$TLS/other-ca"; do
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+            -subj "/CN=ptenv test bed CA $(basename "$ca")" -keyout "$ca/ca-key.pem" -out "$ca/ca.pem" \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+    done
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=gpu-engine \
+        -keyout "$TLS/server-key.pem" -out "$d/server.csr" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:%s,IP:127.0.0.1,DNS:localhost\n' "$addr" >"$d/server.ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca-key.pem" -CAcreateserial \
+        -days 3650 -extfile "$d/server.ext" -out "$TLS/server-cert.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=ptenv-laptop \
+        -keyout "$TLS/client/key.pem" -out "$d/client.csr" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$d/client.ext"
+    openssl x509 -req -in "$d/client.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca-key.pem" -CAcreateserial \
+        -days 3650 -extfile "$d/client.ext" -out "$TLS/client/cert.pem" 2>/dev/null
+    cp "$TLS/ca.pem" "$TLS/client/ca.pem"
+    rm -rf "$d"
+    echo "$addr" >"$TLS/address"
+}
+
+relay_pid() { # prints the pid of our relay if it runs
+    local pid
+    pid=$(cat "$RELAY_PIDFILE" 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "TCP-LISTEN:$TLS_PORT," && echo "$pid"
+}
+
+start_relay() { # start_relay ADDR: the host's ADDR:TLS_PORT to the engine's TLS port in its namespace
+    local addr=$1 pid i
+    command -v socat >/dev/null || die "needs socat (apt-get install socat)"
+    if pid=$(relay_pid); then
+        tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "bind=$addr," && return 0
+        kill "$pid"
+    fi
+    # Each connection enters the namespace of the engine that runs now (the pid file).
+    printf '#!/bin/sh\nexec nsenter --net=/proc/"$(cat %s)"/ns/net socat STDIO TCP:%s\n' "$PIDFILE" "$TLS_INNER" >"$STATE/bin/tls-hop"
+    chmod 0755 "$STATE/bin/tls-hop"
+    setsid socat "TCP-LISTEN:$TLS_PORT,bind=$addr,reuseaddr,fork" "EXEC:$STATE/bin/tls-hop" \
+        >"$STATE/tls-relay.log" 2>&1 </dev/null 9>&- &
+    echo $! >"$RELAY_PIDFILE"
+    for i in $(seq 20); do
+        (exec 3<>"/dev/tcp/$addr/$TLS_PORT") 2>/dev/null && break
+        sleep 0.2
+    done
+    relay_pid >/dev/null || die "the TLS relay did not start (see $STATE/tls-relay.log)"
+    log "TLS relay tcp://$addr:$TLS_PORT -> the engine's $TLS_INNER (pid $(cat "$RELAY_PIDFILE"))"
+}
+
 wait_answer() { # wait_answer SECONDS PID
     local i
     for i in $(seq "$1"); do
@@ -100,6 +176,8 @@ start_daemon() {
         --config-file "$STATE/daemon.json" --host "unix://$SOCK" --data-root "$DATA" \
         --exec-root "$STATE/exec" --pidfile "$PIDFILE" --cgroup-parent /ptenv-gpu-engine \
         --iptables=false --ip-masq=false --ip-forward=false \
+        --host "tcp://$TLS_INNER" --tlsverify --tlscacert "$TLS/ca.pem" \
+        --tlscert "$TLS/server-cert.pem" --tlskey "$TLS/server-key.pem" \
         >"$STATE/dockerd.log" 2>&1 </dev/null 9>&- &
     pid=$!
     wait_answer 60 "$pid" || { tail -20 "$STATE/dockerd.log" >&2; die "dockerd did not start"; }
@@ -121,7 +199,7 @@ load_fixture() {
 }
 
 start() {
-    local lib=${1:-${PTENV_FAKE_NVML_DIR:+$PTENV_FAKE_NVML_DIR/libnvidia-ml.so.1}}
+    local lib=${1:-${PTENV_FAKE_NVML_DIR:+$PTENV_FAKE_NVML_DIR/libnvidia-ml.so.1}} addr
     [ "$(id -u)" = 0 ] || die "needs root (a second dockerd)"
     [ -n "$lib" ] && [ -f "$lib" ] || die "no fake NVML library given (gpu-engine.sh start PATH/libnvidia-ml.so.1)"
     # The hook runs in runc's working directory: only an absolute path finds the library.
@@ -132,18 +210,29 @@ start() {
     exec 9>"$STATE.lock"
     flock 9
     write_settings "$lib"
-    if our_pid >/dev/null && gdocker version >/dev/null 2>&1; then
+    addr=$(tls_addr)
+    make_certs "$addr"
+    if our_pid >/dev/null && gdocker version >/dev/null 2>&1 &&
+        tr '\0' ' ' <"/proc/$(our_pid)/cmdline" | grep -q -- "--tlscert $TLS/server-cert.pem"; then
         log "running already (pid $(our_pid)): reused"
     else
+        # An engine started before it listened on TLS (or before its certificates changed) is
+        # started again with its listener.
+        if our_pid >/dev/null; then stop; fi
         start_daemon
     fi
+    start_relay "$addr"
     load_fixture
     echo "PTENV_TEST_GPU_ENGINE=unix://$SOCK"
     echo "PTENV_TEST_GPU_ENGINE_STATE=$STATE"
+    echo "PTENV_TEST_GPU_ENGINE_TLS=tcp://$addr:$TLS_PORT"
+    echo "PTENV_TEST_GPU_ENGINE_TLS_CERTS=$TLS/client"
+    echo "PTENV_TEST_GPU_ENGINE_TLS_OTHER_CA=$TLS/other-ca/ca.pem"
 }
 
 stop() {
     local pid i
+    if pid=$(relay_pid); then kill "$pid"; rm -f "$RELAY_PIDFILE"; fi
     pid=$(our_pid) || { log "not running"; return 0; }
     log "stopping dockerd (pid $pid)"
     kill "$pid"

@@ -46,7 +46,8 @@ ensure_tools() {
     for pair in ssh:openssh-client tmux:tmux curl:curl zstd:zstd debootstrap:debootstrap \
         openssl:openssl htpasswd:apache2-utils \
         flock:util-linux chroot:coreutils update-ca-certificates:ca-certificates \
-        docker-compose:docker-compose jq:jq ip:iproute2 unshare:util-linux; do
+        docker-compose:docker-compose jq:jq ip:iproute2 unshare:util-linux \
+        socat:socat nsenter:util-linux; do
         cmd=${pair%%:*} pkg=${pair#*:}
         command -v "$cmd" >/dev/null || missing+=("$pkg")
     done

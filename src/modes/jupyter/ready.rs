@@ -34,6 +34,9 @@ pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
         ))
         .hint("the profile's `ports` must include 8888; recreate it with `ptenv down jupyter && ptenv up jupyter`")
     })?;
+    if let Some(server) = s.unreached {
+        return Ok(unreached(s, server, address, token));
+    }
     // On a server, Jupyter's port is on the server's loopback: a kept ssh forward brings it
     // to this machine's, and the URL names that.
     let tunnel = match s.ssh {
@@ -74,6 +77,7 @@ pub async fn after_start(s: &Started<'_>) -> Result<AfterStart> {
             port: address.port(),
             token,
             url,
+            forward: None,
         })),
     })
 }
@@ -84,6 +88,40 @@ pub struct Ready {
     pub port: u16,
     pub token: String,
     pub url: String,
+    /// On a server ptenv cannot forward from (a TLS engine): the ssh command that brings
+    /// Jupyter's port here, after which `url` opens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward: Option<String>,
+}
+
+/// Jupyter on a server that ptenv reaches only through the Docker API: its port is on that
+/// machine's loopback, which no URL on this machine reaches until the user forwards it. Says
+/// how, instead of printing a URL that does not open, and does not wait (ptenv cannot ask it).
+fn unreached(s: &Started<'_>, server: &str, address: SocketAddr, token: String) -> AfterStart {
+    let forward = super::forward_line(server, address);
+    let here = SocketAddr::from(([127, 0, 0, 1], address.port()));
+    let url = url(here, &token);
+    s.printer.info(format!(
+        "Jupyter starts in {} on {server}, on that machine's {address}: ptenv reaches {server} only through its Docker API, so it cannot forward the port here or check that Jupyter answers.",
+        s.container
+    ));
+    s.printer.info(format!(
+        "Forward it with ssh to that machine, then open the URL: {forward}"
+    ));
+    s.printer.info(format!(
+        "Or reach the server with --host ssh://USER@HOST: ptenv then forwards the port itself. `ptenv logs {}` shows Jupyter's output.",
+        s.profile.name
+    ));
+    s.printer.result(&url);
+    AfterStart {
+        code: 0,
+        json: Some(crate::modes::ModeJson::Jupyter(Ready {
+            port: address.port(),
+            token,
+            url,
+            forward: Some(forward),
+        })),
+    }
 }
 
 /// Polls `/api/status` until it answers 200, with a spinner; fails with the container's last

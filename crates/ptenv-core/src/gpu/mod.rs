@@ -29,6 +29,9 @@ pub enum Source {
     Procfs,
     NvidiaSmi,
     Override,
+    /// The engine's machine is reached only through its Docker API (a TLS engine, no ssh):
+    /// no source of that machine could be asked. The problem says so.
+    Unreachable,
     #[default]
     None,
 }
@@ -42,6 +45,9 @@ impl Source {
             Source::Procfs => "the kernel module (/proc/driver/nvidia/version)",
             Source::NvidiaSmi => "nvidia-smi",
             Source::Override => "the command line (--driver/--gpu or PTENV_CUDA_DRIVER_VERSION)",
+            Source::Unreachable => {
+                "nothing: the engine's machine is reached only through its Docker API"
+            }
             Source::None => "nothing: no source answered",
         }
     }
@@ -54,6 +60,7 @@ impl Source {
             Source::Procfs => "procfs",
             Source::NvidiaSmi => "nvidia-smi",
             Source::Override => "override",
+            Source::Unreachable => "unreachable",
             Source::None => "none",
         }
     }

@@ -67,6 +67,27 @@ pub fn url(address: SocketAddr, token: &str) -> String {
     format!("http://{address}/lab?token={token}")
 }
 
+/// The host part of an engine address as users see it (`tcp://gpu-box:2376 (TLS)` →
+/// `gpu-box`), for an ssh line to that machine.
+pub fn engine_host(shown: &str) -> &str {
+    let rest = shown.split_once("://").map_or(shown, |(_, r)| r);
+    let authority = rest.split([' ', '/']).next().unwrap_or(rest);
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    }
+}
+
+/// The ssh command that forwards Jupyter's `address` on the loopback of `server` (an engine
+/// address as users see it) to the same port of this machine's loopback.
+pub fn forward_line(server: &str, address: SocketAddr) -> String {
+    format!(
+        "ssh -N -L {}:{address} USER@{}",
+        address.port(),
+        engine_host(server)
+    )
+}
+
 /// The code in an HTTP status line: `HTTP/1.1 403 Forbidden\r\n…` → 403.
 pub fn parse_status_line(head: &[u8]) -> Option<u16> {
     let line = head.split(|b| *b == b'\r').next()?;
@@ -82,6 +103,17 @@ pub fn parse_status_line(head: &[u8]) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_forward_line_names_the_engine_host_and_the_port() {
+        let address: SocketAddr = "127.0.0.1:8890".parse().unwrap();
+        assert_eq!(
+            forward_line("tcp://gpu-box:2376 (TLS)", address),
+            "ssh -N -L 8890:127.0.0.1:8890 USER@gpu-box"
+        );
+        assert_eq!(engine_host("tcp://[2001:db8::5]:2376 (TLS)"), "2001:db8::5");
+        assert_eq!(engine_host("tcp://10.0.0.5:2375"), "10.0.0.5");
+    }
 
     #[test]
     fn the_command_and_url_carry_no_secret_and_the_right_place() {

@@ -116,6 +116,14 @@ pub enum SelectError {
         /// The first problem the GPU sources reported, named for devices asked by name.
         problem: Option<String>,
     },
+    /// The profile asks for GPUs of a machine whose GPUs ptenv cannot read (an engine reached
+    /// only through its Docker API), without a pinned image to take unchecked. `some`: a count
+    /// or devices rather than all; `why`: the problem the facts carry.
+    GpusUnknown {
+        profile: String,
+        some: bool,
+        why: String,
+    },
     /// More GPUs asked for than the machine has.
     TooFewGpus {
         profile: String,
@@ -185,6 +193,10 @@ impl SelectError {
     /// What went wrong, in one sentence.
     pub fn message(&self) -> String {
         match self {
+            SelectError::GpusUnknown { profile, some, why } => format!(
+                "the profile `{profile}` asks for {}, but {why}",
+                if *some { "GPUs" } else { "all GPUs" }
+            ),
             SelectError::NoGpu {
                 profile,
                 asked,
@@ -255,6 +267,10 @@ impl SelectError {
     pub fn hints(&self) -> Vec<String> {
         let mut out = Vec::new();
         match self {
+            SelectError::GpusUnknown { .. } => {
+                out.push("find the image for that machine with `ptenv select --driver VERSION --gpu CC` (its `nvidia-smi` shows both), then pin it: `image:` in ptenv.yaml or `--image`".into());
+                out.push("or run on the CPU with `--gpus none`, or reach the server over ssh (--host ssh://USER@HOST), where ptenv reads its GPUs itself".into());
+            }
             SelectError::NoGpu { asked, problem, .. } => {
                 if let (Asked::Devices(_), Some(p)) = (asked, problem) {
                     out.push(format!("what failed: {p}"));

@@ -125,6 +125,31 @@ pub fn choose(profile: &Profile, facts: &HostFacts) -> Result<Choice, SelectErro
     Ok(choice)
 }
 
+/// The GPUs of a machine ptenv cannot read (reached only through its Docker API): a pinned
+/// image gets the GPU request as the profile says it, unchecked (docker's own meaning of a
+/// count); without one there is nothing to choose an image by.
+fn unreachable_gpus(
+    profile: &Profile,
+    facts: &HostFacts,
+    some: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Target, SelectError> {
+    if let Some(image) = &profile.image {
+        warnings.push(format!(
+            "the GPUs and driver of the engine's machine are unknown, so `{image}` was not checked against them: if it does not fit, torch there sees no GPU"
+        ));
+        return Ok(Target::UnknownGpus);
+    }
+    Err(SelectError::GpusUnknown {
+        profile: profile.name.clone(),
+        some,
+        why: facts.problems.first().map_or_else(
+            || "the GPUs of the engine's machine are unknown".to_string(),
+            |p| p.to_string(),
+        ),
+    })
+}
+
 /// Which GPUs the container gets, from `gpus:` and what the host has.
 fn target(
     profile: &Profile,
@@ -137,6 +162,14 @@ fn target(
         Gpus::Count(n) => (None, Some(*n)),
         Gpus::Devices(d) => (Some(d), None),
     };
+    if facts.source == Source::Unreachable {
+        return unreachable_gpus(
+            profile,
+            facts,
+            explicit.is_some() || count.is_some(),
+            warnings,
+        );
+    }
     let why_no_gpu = if facts.driver.is_none() && facts.gpus.is_empty() {
         Some(CpuReason::NoDriver)
     } else if facts.driver.is_none() {

@@ -783,6 +783,38 @@ fn a_planned_driver_without_gpus_checks_the_driver_only() {
 }
 
 #[test]
+fn gpus_of_a_machine_out_of_reach_take_a_pinned_image_unchecked() {
+    let mut facts = host(None, &[]);
+    facts.source = Source::Unreachable;
+    facts.problems = vec!["the GPUs of tcp://gpu-box:2376 (TLS) are unknown".into()];
+    let e = choose(&want("2.6").profile(), &facts).unwrap_err();
+    assert!(
+        matches!(e, SelectError::GpusUnknown { some: false, .. }),
+        "{e:?}"
+    );
+    assert!(
+        e.message()
+            .contains("asks for all GPUs, but the GPUs of tcp://gpu-box:2376 (TLS) are unknown"),
+        "{e}"
+    );
+    assert!(
+        has(&e.hints(), "ptenv select --driver VERSION --gpu CC"),
+        "{e}"
+    );
+    let e = choose(&want("2.6").gpus("2").profile(), &facts).unwrap_err();
+    assert!(e.message().contains("asks for GPUs"), "{e}");
+    let c = pick(
+        want("2.6").image("registry.lab/pytorch:cu124"),
+        facts.clone(),
+    );
+    assert!(c.gpu, "the pinned image gets the GPU request: {c:#?}");
+    assert_eq!(c.image, "registry.lab/pytorch:cu124");
+    assert!(has(&c.warnings, "not checked"), "{c:#?}");
+    let c = pick(want("2.6").gpus("none"), facts);
+    assert!(!c.gpu);
+}
+
+#[test]
 fn pins_win_but_are_warned_about() {
     let c = pick(
         want("2.6").cuda("12.4"),
