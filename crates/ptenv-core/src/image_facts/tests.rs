@@ -1,4 +1,3 @@
-
 use super::*;
 
 /// What the probe printed in the real torch fixture (torch 2.6.0 from PyPI), and its config.
