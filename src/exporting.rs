@@ -106,6 +106,10 @@ pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
             trust_flag: req.trust,
         },
     )?;
+    // The file runs elsewhere: it requests what the profile asks for, whatever this machine
+    // has, and hides the GPUs when it asks for none (that machine's default runtime is
+    // unknown: docs/gpus.md §2). Decided once here; the renderers read it from the plan.
+    let request = plan::GpuRequest::from_profile(&profile.gpus, true);
     let overrides = req.driver.is_some() || !req.gpu.is_empty();
     let facts = if overrides {
         gpu::from_overrides(req.driver.as_deref(), &req.gpu)?
@@ -115,7 +119,7 @@ pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
     // The file runs elsewhere: on a machine without a driver, choose the image as for the CPU
     // (as `gpus: all` does there) instead of refusing GPU indexes this machine cannot have;
     // the export still requests them.
-    let choice = if facts.driver.is_none() && !overrides && profile.gpus.wants_gpu() {
+    let choice = if facts.driver.is_none() && !overrides && request.is_some() {
         let cpu = profile::Profile {
             gpus: profile::Gpus::None,
             ..profile.clone()
@@ -131,11 +135,10 @@ pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
     let locked = crate::lockfile::apply(&ctx.project, &profile, &facts, choice, false, true, p)?;
     locked.say(&profile.name, p);
     let choice = locked.choice;
-    let wants_gpu = profile.gpus.wants_gpu();
-    if wants_gpu && !choice.gpu {
+    if let (Some(wanted), false) = (&request, choice.gpu) {
         p.warn(format!(
-            "this machine has no GPU ptenv can use, so {} was chosen without checking GPUs; the export still requests the GPUs the profile asks for (`gpus: {}`)",
-            choice.image, profile.gpus
+            "this machine has no GPU ptenv can use, so {} was chosen without checking GPUs; the export still requests the GPUs the profile asks for (`gpus: {wanted}`)",
+            choice.image
         ));
         p.info("  check the image against the target machines with --driver VERSION [--gpu CC], or export for the CPU with --gpus none");
     }
@@ -198,10 +201,7 @@ pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
         project: &project,
         image: &image,
         base_image: &choice.image,
-        // The file runs elsewhere: it requests what the profile asks for, whatever this
-        // machine has, and hides the GPUs when it asks for none (that machine's default
-        // runtime is unknown: docs/gpus.md §2).
-        gpus: plan::GpuRequest::from_profile(&profile.gpus, true),
+        gpus: request,
         nvidia_default_runtime: true,
         host_ram: target_ram,
         user: &user,

@@ -412,10 +412,10 @@ pub fn render(input: &Input, layout: &Layout, node_count: Option<u32>) -> Result
         ));
     }
     if let Some(n) = &multi {
-        if spec.gpus.is_some() && n.count > 1 {
+        if let (Some(request), true) = (&spec.gpus, n.count > 1) {
             warnings.push(format!(
-                "the {} nodes run on this one machine and each reserves the profile's GPUs (`gpus: {}`): they share them",
-                n.count, input.profile.gpus
+                "the {} nodes run on this one machine and each reserves the profile's GPUs (`gpus: {request}`): they share them",
+                n.count
             ));
         }
         next.push("train: docker compose up (every node's output, prefixed by its service); then docker compose down".into());

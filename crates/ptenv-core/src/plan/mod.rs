@@ -86,6 +86,17 @@ pub enum GpuRequest {
     Devices(Vec<String>),
 }
 
+/// As the profile spells the request (`all`, `2`, `device=0,1`), for messages about it.
+impl std::fmt::Display for GpuRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GpuRequest::All => f.write_str("all"),
+            GpuRequest::Count(n) => write!(f, "{n}"),
+            GpuRequest::Devices(d) => write!(f, "device={}", d.join(",")),
+        }
+    }
+}
+
 impl GpuRequest {
     /// What the profile's `gpus:` asks of Docker, when the choice uses GPUs at all.
     pub fn from_profile(gpus: &Gpus, use_gpus: bool) -> Option<GpuRequest> {

@@ -344,3 +344,17 @@ fn on_a_server_the_workspace_is_the_project_s_volume() {
     let local = spec_for(&p, false, &setup);
     assert_ne!(local.config_hash(), spec.config_hash());
 }
+
+#[test]
+fn a_decided_request_reads_as_the_profile_spelled_it() {
+    // Messages quote the decided request where they once quoted `profile.gpus`: same text.
+    for gpus in [
+        Gpus::All,
+        Gpus::Count(2),
+        Gpus::Devices(vec!["0".into(), "2".into()]),
+    ] {
+        let request = GpuRequest::from_profile(&gpus, true).unwrap();
+        assert_eq!(request.to_string(), gpus.to_string());
+    }
+    assert_eq!(GpuRequest::from_profile(&Gpus::None, true), None);
+}
