@@ -11,7 +11,7 @@ use crate::engine::{self, Engine};
 use crate::error::Result;
 use crate::gpu::HostFacts;
 use crate::plan::GpuRequest;
-use crate::profile::{Gpus, Profile};
+use crate::profile::Profile;
 use crate::project::{Project, LABEL_PROJECT};
 use crate::select::{self, Choice, SelectError};
 
@@ -35,13 +35,9 @@ fn probe_image(
 }
 
 /// Why the probe runs without GPUs: the first broken link below Docker's GPU path, or the
-/// profile. `None` when GPUs can be requested.
-fn no_gpu_reason(
-    r: &Report,
-    profile: &Profile,
-    choice: &Choice,
-) -> Option<(String, Option<String>)> {
-    if profile.gpus == Gpus::None {
+/// profile (as the choice says). `None` when GPUs can be requested.
+fn no_gpu_reason(r: &Report, choice: &Choice) -> Option<(String, Option<String>)> {
+    if choice.cpu_reason == Some(select::CpuReason::GpusNone) {
         return Some((
             "the profile says `gpus: none`".into(),
             Some("set `gpus: all` in ptenv.yaml (or --gpus all)".into()),
@@ -137,7 +133,7 @@ pub(super) async fn probe(
                 .evidence(e.message)
         }
     }
-    let reason = no_gpu_reason(r, profile, &choice);
+    let reason = no_gpu_reason(r, &choice);
     let request = if reason.is_none() {
         device_request(path, choice.request.as_ref())
     } else {
@@ -209,7 +205,7 @@ pub(super) async fn probe(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile;
+    use crate::profile::{self, Gpus};
 
     #[test]
     fn device_requests_follow_the_gpu_path_and_the_profile() {
@@ -248,14 +244,15 @@ mod tests {
         r.push(Check::pass(id::PCI, "1 GPU"));
         r.push(Check::fail(id::KERNEL, "module missing").fix("install it"));
         r.push(Check::fail(id::GPU_PATH, "no toolkit"));
-        let (why, fix) = no_gpu_reason(&r, &profile, &choice).unwrap();
+        let (why, fix) = no_gpu_reason(&r, &choice).unwrap();
         assert_eq!(why, "`kernel-driver` failed");
         assert_eq!(fix.as_deref(), Some("install it"));
         let none = Profile {
             gpus: Gpus::None,
             ..profile.clone()
         };
-        assert!(no_gpu_reason(&Report::default(), &none, &choice)
+        let cpu = select::choose(&none, &HostFacts::default()).unwrap();
+        assert!(no_gpu_reason(&Report::default(), &cpu)
             .unwrap()
             .0
             .contains("gpus: none"));

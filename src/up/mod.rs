@@ -159,7 +159,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
     for w in &choice.warnings {
         p.warn(w);
     }
-    say_cpu(p, &choice, &facts, &profile.gpus, req.flags.gpus.as_ref());
+    say_cpu(p, &choice, &facts, req.flags.gpus.as_ref());
     // The project's dependency files, checked against the image's torch before anything is
     // pulled or built.
     let (dependencies, kept) = crate::commands::dependencies(&ctx.project, &profile, &choice)?;
@@ -548,17 +548,12 @@ fn remote_limits(profile: &Profile, server: &str) -> Result<()> {
 
 /// One line when no GPU will be used, and why; a warning when the user asked for GPUs with
 /// `--gpus` and the chain to them is broken.
-fn say_cpu(
-    p: &Printer,
-    choice: &Choice,
-    facts: &gpu::HostFacts,
-    wanted: &profile::Gpus,
-    flag: Option<&profile::Gpus>,
-) {
+fn say_cpu(p: &Printer, choice: &Choice, facts: &gpu::HostFacts, flag: Option<&profile::Gpus>) {
     let Some(why) = &choice.cpu_reason else {
         return;
     };
-    if *wanted == profile::Gpus::None {
+    // The choice says why it is the CPU: asked for (`gpus: none`), or no GPU to be had.
+    if *why == crate::select::CpuReason::GpusNone {
         p.info(format!("Running on the CPU: {why}"));
     } else if let Some(gpus) = flag.filter(|g| g.wants_gpu()) {
         let link = facts
