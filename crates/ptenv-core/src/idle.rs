@@ -59,6 +59,32 @@ impl IdleStop {
     }
 }
 
+/// What a layer says about idle stop: a duration, or `off`, which turns off what a lower
+/// layer (the user config, the project's top level) set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleSetting {
+    Off,
+    After(IdleStop),
+}
+
+impl IdleSetting {
+    /// `off`, else a duration ([`IdleStop::parse`]).
+    pub fn parse(text: &str) -> Result<IdleSetting, String> {
+        match text.trim() {
+            "off" => Ok(IdleSetting::Off),
+            t => IdleStop::parse(t).map(IdleSetting::After),
+        }
+    }
+
+    /// The profile's idle stop: none when turned off.
+    pub fn limit(self) -> Option<IdleStop> {
+        match self {
+            IdleSetting::Off => None,
+            IdleSetting::After(limit) => Some(limit),
+        }
+    }
+}
+
 /// `2h`, `1h30m`, `45s`: the shortest way to write it back.
 impl std::fmt::Display for IdleStop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -34,8 +34,9 @@ pub struct Layer {
     pub command: Option<Command>,
     pub ca_bundle: Option<String>,
     pub sudo: Option<bool>,
-    /// Stop the environment once it has been idle this long (see `crate::idle`).
-    pub idle_stop: Option<crate::idle::IdleStop>,
+    /// Stop the environment once it has been idle this long, or `off` to turn off a lower
+    /// layer's (see `crate::idle`).
+    pub idle_stop: Option<crate::idle::IdleSetting>,
     pub kubernetes: Option<Kubernetes>,
     /// How the project reaches an engine on another machine (see `crate::workspace`).
     pub workspace: Option<crate::workspace::Settings>,

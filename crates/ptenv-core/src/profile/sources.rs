@@ -266,7 +266,7 @@ pub(super) fn finish(name: &str, l: Layer) -> Result<Profile> {
         packages: l.packages.unwrap_or_default(),
         dependencies: l.dependencies,
         command: l.command.map(|c| c.0),
-        idle_stop: l.idle_stop,
+        idle_stop: l.idle_stop.and_then(crate::idle::IdleSetting::limit),
         ca_bundle: l.ca_bundle,
         sudo: l.sudo.unwrap_or(DEFAULT_SUDO),
         workdir: WORKDIR.to_string(),

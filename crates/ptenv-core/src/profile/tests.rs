@@ -40,6 +40,26 @@ fn idle_stop_is_off_unless_a_layer_sets_it_and_a_profile_may_change_it() {
     assert_eq!(on.idle_stop.map(|d| d.seconds), Some(7_200));
     let own = sources.resolve("t", &Layer::default()).unwrap();
     assert_eq!(own.idle_stop.map(|d| d.to_string()), Some("1m30s".into()));
+    // A higher layer turns off what a lower one set.
+    let sources =
+        project("idle_stop: 2h\nprofiles:\n  t:\n    mode: shell\n    idle_stop: 'off'\n");
+    assert_eq!(
+        sources.resolve("t", &Layer::default()).unwrap().idle_stop,
+        None
+    );
+    assert_eq!(
+        sources
+            .resolve("jupyter", &Layer::default())
+            .unwrap()
+            .idle_stop
+            .map(|d| d.seconds),
+        Some(7_200)
+    );
+    let sources = project("idle_stop: 2h\nprofiles:\n  t:\n    mode: shell\n    idle_stop: off\n");
+    assert_eq!(
+        sources.resolve("t", &Layer::default()).unwrap().idle_stop,
+        None
+    );
 }
 
 #[test]

@@ -228,12 +228,13 @@ impl<'de> Deserialize<'de> for ShmSize {
     }
 }
 
-impl<'de> Deserialize<'de> for crate::idle::IdleStop {
+impl<'de> Deserialize<'de> for crate::idle::IdleSetting {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         checked(d, |v| {
-            let text = scalar_string(&v)
-                .ok_or_else(|| bad("`idle_stop` must be a duration like `2h` or `30m`"))?;
-            crate::idle::IdleStop::parse(&text).map_err(bad)
+            let text = scalar_string(&v).ok_or_else(|| {
+                bad("`idle_stop` must be a duration like `2h` or `30m`, or `off`")
+            })?;
+            crate::idle::IdleSetting::parse(&text).map_err(bad)
         })
     }
 }
