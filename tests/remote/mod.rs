@@ -282,7 +282,11 @@ fn up_on_a_server_fills_a_workspace_volume_and_keeps_it_in_step() {
     let ids = project.containers();
     assert_eq!(ids.len(), 1, "{ids:?}");
     let c = docker_inspect(&ids[0]);
-    let mount = &c["Mounts"][0];
+    // The engine lists mounts in no fixed order (the home volume is there too): find /workspace.
+    let mount = c["Mounts"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["Destination"] == "/workspace"))
+        .unwrap_or_else(|| panic!("no mount at /workspace: {c}"));
     assert_eq!(mount["Type"], "volume", "{c}");
     assert_eq!(mount["Destination"], "/workspace", "{c}");
     let volume = mount["Name"].as_str().unwrap().to_owned();
@@ -1039,8 +1043,13 @@ fn workspace_settings_set_the_limit_or_use_a_server_folder() {
     assert!(!up.stderr.contains("Uploading"), "{up}");
     let ids = project.containers();
     let c = docker_inspect(&ids[0]);
-    assert_eq!(c["Mounts"][0]["Type"], "bind", "{c}");
-    assert_eq!(c["Mounts"][0]["Source"], server_path.as_str(), "{c}");
+    // The engine lists mounts in no fixed order (the home volume is there too): find /workspace.
+    let workspace = c["Mounts"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["Destination"] == "/workspace"))
+        .unwrap_or_else(|| panic!("no mount at /workspace: {c}"));
+    assert_eq!(workspace["Type"], "bind", "{c}");
+    assert_eq!(workspace["Source"], server_path.as_str(), "{c}");
     let ls = project
         .ptenv_as_laptop(&["--host", &target, "exec", "--", "cat", "server.txt"])
         .run();
