@@ -282,11 +282,7 @@ fn up_on_a_server_fills_a_workspace_volume_and_keeps_it_in_step() {
     let ids = project.containers();
     assert_eq!(ids.len(), 1, "{ids:?}");
     let c = docker_inspect(&ids[0]);
-    // The engine lists mounts in no fixed order (the home volume is there too): find /workspace.
-    let mount = c["Mounts"]
-        .as_array()
-        .and_then(|m| m.iter().find(|m| m["Destination"] == "/workspace"))
-        .unwrap_or_else(|| panic!("no mount at /workspace: {c}"));
+    let mount = workspace_mount(&c);
     assert_eq!(mount["Type"], "volume", "{c}");
     assert_eq!(mount["Destination"], "/workspace", "{c}");
     let volume = mount["Name"].as_str().unwrap().to_owned();
@@ -1043,11 +1039,7 @@ fn workspace_settings_set_the_limit_or_use_a_server_folder() {
     assert!(!up.stderr.contains("Uploading"), "{up}");
     let ids = project.containers();
     let c = docker_inspect(&ids[0]);
-    // The engine lists mounts in no fixed order (the home volume is there too): find /workspace.
-    let workspace = c["Mounts"]
-        .as_array()
-        .and_then(|m| m.iter().find(|m| m["Destination"] == "/workspace"))
-        .unwrap_or_else(|| panic!("no mount at /workspace: {c}"));
+    let workspace = workspace_mount(&c);
     assert_eq!(workspace["Type"], "bind", "{c}");
     assert_eq!(workspace["Source"], server_path.as_str(), "{c}");
     let ls = project
@@ -1203,4 +1195,13 @@ fn a_connection_lost_mid_pull_fails_clearly_and_the_next_up_recovers() {
         .ptenv_as_laptop(&["--host", &target, "down"])
         .run()
         .assert_success();
+}
+
+/// The container's mount at /workspace, from `docker inspect`: the engine lists mounts in no
+/// fixed order (the home volume is there too).
+fn workspace_mount(c: &serde_json::Value) -> &serde_json::Value {
+    c["Mounts"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["Destination"] == "/workspace"))
+        .unwrap_or_else(|| panic!("no mount at /workspace: {c}"))
 }
