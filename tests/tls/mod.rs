@@ -180,18 +180,26 @@ fn an_engine_certificate_from_another_ca_is_refused() {
     let certs = certs_copy(&engine, &p, |dir| {
         std::fs::copy(&engine.other_ca, dir.join("ca.pem")).unwrap();
     });
-    let out = engine.with(p.ptenv(&["ls"]), &certs).run();
-    out.assert_failure();
     let ca = certs.join("ca.pem").display().to_string();
-    assert!(
-        out.stderr
-            .contains(&format!("certificate that {ca} does not vouch for")),
-        "{out}"
-    );
-    assert!(
-        out.stderr.contains("hint: check that ca.pem is the CA"),
-        "{out}"
-    );
+    // Also with the engine's real CA among the system's roots (rustls reads SSL_CERT_FILE as
+    // them): as in docker, ca.pem is the only root that vouches for an engine.
+    for system_roots in [None, Some(engine.certs.join("ca.pem"))] {
+        let mut run = engine.with(p.ptenv(&["ls"]), &certs);
+        if let Some(roots) = &system_roots {
+            run = run.env("SSL_CERT_FILE", roots);
+        }
+        let out = run.run();
+        out.assert_failure();
+        assert!(
+            out.stderr
+                .contains(&format!("certificate that {ca} does not vouch for")),
+            "{out}"
+        );
+        assert!(
+            out.stderr.contains("hint: check that ca.pem is the CA"),
+            "{out}"
+        );
+    }
 }
 
 #[test]
