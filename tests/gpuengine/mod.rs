@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::support::gpus::gpu_engine_exclusive;
-use crate::support::{Project, Run, Testbed};
+use crate::support::{wait_for_state, Project, Run, Testbed};
 
 /// The GPU engine's address (`unix://…`) and its state folder (scenario, records).
 fn gpu_engine() -> (String, PathBuf) {
@@ -331,4 +332,117 @@ fn a_count_starts_on_the_free_gpus_and_a_second_count_is_refused_naming_the_hold
         "{late}"
     );
     assert!(c_left.containers().is_empty(), "nothing made: {late}");
+}
+
+impl Leftovers<'_> {
+    /// Polls the state of the project's one container until it is `want` ("exited") or
+    /// `within` passes; the last state seen.
+    fn wait_state(&self, want: &str, within: Duration) -> String {
+        let state = || {
+            self.only()["State"]["Status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        wait_for_state(state, want, within)
+    }
+}
+
+#[test]
+fn a_busy_gpu_keeps_an_environment_up_past_its_idle_limit_and_an_idle_gpu_does_not() {
+    let _engine = gpu_engine_exclusive();
+    let (address, state) = gpu_engine();
+    let engine_scenario = state.join("scenario");
+    let gpu0 = std::fs::read_to_string(&engine_scenario)
+        .expect("the engine's scenario")
+        .lines()
+        .filter(|l| !l.starts_with("gpu ") || l.contains("-000000000000 "))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    assert!(gpu0.contains("gpu 8.6"), "GPU 0 in {gpu0}");
+    // Two environments on GPU 0 with the same short limit. The busy one's NVML (the fake the
+    // hook gives the container) reports its GPU 88% busy: its scenario, bind-mounted where the
+    // hook puts the container's, adds a load line.
+    let yaml = |extra: &str| {
+        format!(
+            "default: shell\nimage: {}\npull: never\nsudo: false\ngpus: [0]\nidle_stop: 4s\n{extra}",
+            Testbed::get().small_image
+        )
+    };
+    let busy = Project::new("gpuengine-idle-busy");
+    busy.write("busy-gpu", &format!("{gpu0}load 0 88 30\n"));
+    busy.write(
+        "ptenv.yaml",
+        &yaml("mounts: ['busy-gpu:/etc/ptenv-fake-nvml/scenario:ro']\n"),
+    );
+    let idle = Project::new("gpuengine-idle-idle");
+    idle.write("ptenv.yaml", &yaml(""));
+    let busy_left = Leftovers {
+        address: &address,
+        project: &busy,
+    };
+    let idle_left = Leftovers {
+        address: &address,
+        project: &idle,
+    };
+    for p in [&busy, &idle] {
+        on(p.ptenv(&["up", "--detach"]), &address, &engine_scenario)
+            .run()
+            .assert_success();
+    }
+    let started = Instant::now();
+    // What each container's NVML says, as the watcher asks it.
+    let load = |p: &Project| {
+        let out = on(
+            p.ptenv(&[
+                "exec",
+                "--",
+                "python3",
+                "-c",
+                "import ctypes\n\
+                 class U(ctypes.Structure): _fields_ = [('gpu', ctypes.c_uint), ('memory', ctypes.c_uint)]\n\
+                 n = ctypes.CDLL('libnvidia-ml.so.1'); assert n.nvmlInit_v2() == 0\n\
+                 h = ctypes.c_void_p(); assert n.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(h)) == 0\n\
+                 u = U(); assert n.nvmlDeviceGetUtilizationRates(h, ctypes.byref(u)) == 0\n\
+                 print(u.gpu)",
+            ]),
+            &address,
+            &engine_scenario,
+        )
+        .run();
+        out.assert_success();
+        out.stdout.trim().to_owned()
+    };
+    // (A `ptenv exec` is a session, which is activity too: both are asked now, at once, and
+    // the idle one still has its whole limit of nothing afterwards.)
+    assert_eq!(load(&busy), "88");
+    assert_eq!(load(&idle), "0");
+
+    assert_eq!(
+        idle_left.wait_state("exited", Duration::from_secs(40)),
+        "exited",
+        "the idle GPU's environment stops"
+    );
+    let logs = on(idle.ptenv(&["logs"]), &address, &engine_scenario).run();
+    assert!(
+        format!("{}{}", logs.stdout, logs.stderr).contains("ptenv: stopped: idle for 4s"),
+        "{logs}"
+    );
+    // The busy one is still up at three times its limit.
+    std::thread::sleep(Duration::from_secs(12).saturating_sub(started.elapsed()));
+    assert_eq!(
+        busy_left.only()["State"]["Status"],
+        "running",
+        "a busy GPU for {:?}: never stopped while busy",
+        started.elapsed()
+    );
+    let logs = on(busy.ptenv(&["logs"]), &address, &engine_scenario).run();
+    assert!(
+        !format!("{}{}", logs.stdout, logs.stderr).contains("stopped: idle"),
+        "{logs}"
+    );
+    // Up because its watcher sees the load, not because the watcher is gone.
+    let (_, id) = busy_left.only_name_and_id();
+    let top = on_engine(&address, &["top", &id, "-eo", "pid,args"]);
+    assert!(top.contains("idle-watch.py 4 4s"), "{top}");
 }

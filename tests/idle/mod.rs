@@ -6,21 +6,17 @@
 use std::time::{Duration, Instant};
 
 use crate::lifecycle::{shell_project, warm};
-use crate::support::docker_inspect;
+use crate::support::{docker_inspect, wait_for_state};
 
 /// Polls the container's state until `want` ("running", "exited") or `within` passes.
 fn wait_state(id: &str, want: &str, within: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        let state = docker_inspect(id)["State"]["Status"]
+    let state = || {
+        docker_inspect(id)["State"]["Status"]
             .as_str()
             .unwrap_or_default()
-            .to_owned();
-        if state == want || start.elapsed() > within {
-            return state;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+            .to_owned()
+    };
+    wait_for_state(state, want, within)
 }
 
 #[test]
