@@ -83,4 +83,31 @@ impl Engine {
         }
         Ok(out)
     }
+
+    /// A regular file of a container (running or stopped), read through the archive endpoint
+    /// with no process in it. `None` when the container has no such file (the engine answers
+    /// 404) or it is not a regular file.
+    pub async fn file_of(&self, id: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let mut stream = self.docker.download_from_container(id, Some(options));
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => tar.extend_from_slice(&bytes),
+                Err(_) => return Ok(None),
+            }
+        }
+        let mut archive = tar::Archive::new(&tar[..]);
+        let Some(Ok(mut entry)) = archive.entries()?.next() else {
+            return Ok(None);
+        };
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Ok(None);
+        }
+        let mut contents = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut contents)?;
+        Ok(Some(contents))
+    }
 }

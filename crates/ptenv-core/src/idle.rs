@@ -139,6 +139,30 @@ pub fn watched(command: Vec<String>, limit: IdleStop) -> Vec<String> {
     out
 }
 
+/// Where the watcher keeps the time of the last activity it saw, for `ptenv ls` (read through
+/// the engine's archive endpoint, no process in the container).
+pub fn activity_path() -> String {
+    format!("{CONTAINER_DIR}/last-activity")
+}
+
+/// The file the watcher rewrites in place: made empty at create, owned by the user the watcher
+/// runs as (who cannot make files in /etc/ptenv).
+pub fn activity_file(uid: u32, gid: u32) -> ContainerFile {
+    ContainerFile {
+        path: activity_path(),
+        contents: Vec::new(),
+        mode: 0o644,
+        uid,
+        gid,
+    }
+}
+
+/// The watcher's last activity (seconds since the Unix epoch) from the activity file's text:
+/// none when it wrote nothing yet.
+pub fn last_activity(text: &str) -> Option<i64> {
+    text.trim().parse().ok().filter(|t| *t > 0)
+}
+
 /// The label on a container with a watcher: its `idle_stop` (`2h`).
 pub const LABEL: &str = "dev.ptenv.idle-stop";
 
@@ -205,6 +229,22 @@ mod tests {
             text.contains("say(\"stopped: idle for %s"),
             "the log line ls reads"
         );
+        assert!(
+            text.contains(&format!("ACTIVITY_FILE = \"{}\"", activity_path())),
+            "the file ls reads"
+        );
+        let activity = activity_file(1000, 1000);
+        assert_eq!(activity.path, "/etc/ptenv/last-activity");
+        assert!(activity.contents.is_empty());
+        assert_eq!((activity.uid, activity.mode), (1000, 0o644));
+    }
+
+    #[test]
+    fn the_last_activity_is_seconds_since_the_epoch_or_unknown() {
+        assert_eq!(last_activity("1796371200\n"), Some(1_796_371_200));
+        assert_eq!(last_activity(""), None, "made at create, not written yet");
+        assert_eq!(last_activity("garbage"), None);
+        assert_eq!(last_activity("0\n"), None);
     }
 
     #[test]
