@@ -3,9 +3,9 @@
 //! activity and project (from the labels `up` put on them). Without `--all-users` another
 //! user's environments are left out on this machine (an engine reached with `--host` has users
 //! of its own, so all are shown there). The last activity is known only where an idle watcher
-//! runs (`idle_stop`): it keeps the time in a file, read through the engine's archive endpoint
-//! (one small request per such container, no process in it); the engine itself records no time
-//! of the last exec or attach.
+//! runs (`idle_stop`): it keeps the time as a file's modification time, which the engine's
+//! archive endpoint states (one `HEAD` per such container, no process in it, nothing archived);
+//! the engine itself records no time of the last exec or attach.
 
 use serde::Serialize;
 
@@ -37,10 +37,8 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<i32> {
             list.retain(|c| who.may_remove(owner(&c.labels).as_deref()));
             before - list.len()
         };
-        let mut idle = Vec::new();
-        for c in &list {
-            idle.push(watched(&engine, c).await);
-        }
+        // At once: one small request each, so a long list costs about one round trip.
+        let idle = futures_util::future::join_all(list.iter().map(|c| watched(&engine, c))).await;
         Ok::<_, crate::error::Error>((list, idle, hidden))
     })?;
     let host = crate::engine::shown_endpoint();
@@ -134,11 +132,9 @@ async fn watched(engine: &Engine, c: &Found) -> Watched {
         false => None,
     };
     let last_activity = engine
-        .file_of(&c.id, &crate::idle::activity_path())
+        .stat_of(&c.id, &crate::idle::activity_path())
         .await
-        .ok()
-        .flatten()
-        .and_then(|bytes| crate::idle::last_activity(&String::from_utf8_lossy(&bytes)));
+        .and_then(|(size, mtime)| crate::idle::last_activity(size, &mtime));
     Watched {
         stopped_idle,
         last_activity,

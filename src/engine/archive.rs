@@ -110,4 +110,19 @@ impl Engine {
         std::io::Read::read_to_end(&mut entry, &mut contents)?;
         Ok(Some(contents))
     }
+
+    /// The size and modification time (RFC 3339) of a file of a container (running or
+    /// stopped): `HEAD /containers/{id}/archive?path=…`, which stats the path without reading or
+    /// archiving it. `None` when the engine cannot say (no such file: 404).
+    pub async fn stat_of(&self, id: &str, path: &str) -> Option<(i64, String)> {
+        let options = bollard::query_parameters::ContainerArchiveInfoOptionsBuilder::default()
+            .path(path)
+            .build();
+        let stat = self
+            .docker
+            .get_container_archive_info(id, Some(options))
+            .await
+            .ok()?;
+        Some((stat.size, stat.modification_time?))
+    }
 }

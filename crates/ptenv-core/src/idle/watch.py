@@ -122,16 +122,18 @@ def gpu_activity(nvml):
 
 
 def record(when):
-    """Writes `when` (whole seconds since the epoch, ten digits until 2286) over the start of
-    ACTIVITY_FILE: one small write of a fixed length, so a reader sees the old line or the new
-    one. The file is made by ptenv (the watcher's user cannot make files in /etc/ptenv); a
-    container made before it had none."""
+    """Makes `when` ACTIVITY_FILE's modification time, which `ptenv ls` reads through the
+    engine, and writes it as text for a person (whole seconds since the epoch, ten digits until
+    2286, over the start of the file: one small write of a fixed length). The file is made by
+    ptenv, owned by the watcher's user (who cannot make files in /etc/ptenv); a container made
+    before it had none."""
     try:
         fd = os.open(ACTIVITY_FILE, os.O_WRONLY)
     except OSError:
         return
     try:
         os.pwrite(fd, b"%d\n" % int(when), 0)
+        os.utime(fd, (when, when))
     except OSError:
         pass
     finally:
