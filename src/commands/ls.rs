@@ -1,9 +1,11 @@
 //! `ptenv ls [--all-users]`: ptenv's containers on the engine (this machine's, or `--host`'s),
-//! of every project: name, profile, state, ports, GPUs (index and name), owner, age and project
-//! (from the labels `up` put on them). Without `--all-users` another user's environments are
-//! left out on this machine (an engine reached with `--host` has users of its own, so all are
-//! shown there). Last activity is not shown: the engine records no time of the last
-//! exec/attach, and reading it from inside each container would cost a process per row.
+//! of every project: name, profile, state, ports, GPUs (index and name), owner, age, last
+//! activity and project (from the labels `up` put on them). Without `--all-users` another
+//! user's environments are left out on this machine (an engine reached with `--host` has users
+//! of its own, so all are shown there). The last activity is known only where an idle watcher
+//! runs (`idle_stop`): it keeps the time as a file's modification time, which the engine's
+//! archive endpoint states (one `HEAD` per such container, no process in it, nothing archived);
+//! the engine itself records no time of the last exec or attach.
 
 use serde::Serialize;
 
@@ -35,19 +37,8 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<i32> {
             list.retain(|c| who.may_remove(owner(&c.labels).as_deref()));
             before - list.len()
         };
-        // Only stopped containers that had an idle watcher: why they stopped is in their output.
-        let mut idle = Vec::new();
-        for c in &list {
-            let watched = c.state == "exited" && !c.label(crate::idle::LABEL).is_empty();
-            idle.push(match watched {
-                true => engine
-                    .log_tail(&c.id, 20)
-                    .await
-                    .ok()
-                    .and_then(|tail| crate::idle::stopped_idle(&tail)),
-                false => None,
-            });
-        }
+        // At once: one small request each, so a long list costs about one round trip.
+        let idle = futures_util::future::join_all(list.iter().map(|c| watched(&engine, c))).await;
         Ok::<_, crate::error::Error>((list, idle, hidden))
     })?;
     let host = crate::engine::shown_endpoint();
@@ -64,7 +55,7 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<i32> {
         &list
             .iter()
             .zip(&idle)
-            .map(|(c, idle)| to_json(c, &host, &facts, idle.as_deref()))
+            .map(|(c, idle)| to_json(c, &host, &facts, idle))
             .collect::<Vec<_>>(),
     );
     if hidden > 0 {
@@ -79,14 +70,14 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<i32> {
         return Ok(0);
     }
     p.info(format!("ptenv containers on the engine at {named}:"));
-    let rows: Vec<[String; 8]> = list
+    let rows: Vec<[String; 9]> = list
         .iter()
         .zip(&idle)
         .map(|(c, idle)| {
             [
                 c.name.clone(),
                 c.label(LABEL_PROFILE).to_string(),
-                match idle {
+                match &idle.stopped_idle {
                     Some(limit) => format!("stopped: idle {limit}"),
                     None => status(c),
                 },
@@ -94,16 +85,60 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<i32> {
                 gpus(c.label(LABEL_GPUS), &facts),
                 owner(&c.labels).unwrap_or_else(|| "-".into()),
                 age(now - c.created),
+                idle.last_activity
+                    .map_or_else(|| "-".into(), |t| format!("{} ago", age(now - t))),
                 c.label(LABEL_PROJECT).to_string(),
             ]
         })
         .collect();
     let header = [
-        "NAME", "PROFILE", "STATUS", "PORTS", "GPUS", "OWNER", "AGE", "PROJECT",
+        "NAME",
+        "PROFILE",
+        "STATUS",
+        "PORTS",
+        "GPUS",
+        "OWNER",
+        "AGE",
+        "LAST ACTIVITY",
+        "PROJECT",
     ]
     .map(String::from);
     p.result(crate::output::table(&header, &rows));
     Ok(0)
+}
+
+/// What a container's idle watcher left: why it stopped and when it last saw activity.
+#[derive(Default)]
+struct Watched {
+    /// The profile's `idle_stop` when the watcher stopped the container (`2h`).
+    stopped_idle: Option<String>,
+    /// Seconds since the Unix epoch.
+    last_activity: Option<i64>,
+}
+
+/// Read from a container with a watcher (its label): the activity file (any state), and for a
+/// stopped one its last output lines, where the watcher says why it stopped. Unknown where
+/// the engine cannot answer.
+async fn watched(engine: &Engine, c: &Found) -> Watched {
+    if c.label(crate::idle::LABEL).is_empty() {
+        return Watched::default();
+    }
+    let stopped_idle = match c.state == "exited" {
+        true => engine
+            .log_tail(&c.id, 20)
+            .await
+            .ok()
+            .and_then(|tail| crate::idle::stopped_idle(&tail)),
+        false => None,
+    };
+    let last_activity = engine
+        .stat_of(&c.id, &crate::idle::activity_path())
+        .await
+        .and_then(|(size, mtime)| crate::idle::last_activity(size, &mtime));
+    Watched {
+        stopped_idle,
+        last_activity,
+    }
 }
 
 /// One container in `--json` (fields in alphabetical order, as the JSON has always been
@@ -121,6 +156,9 @@ struct Json<'a> {
     host: &'a str,
     id: &'a str,
     image: &'a str,
+    /// When its idle watcher last saw activity, in seconds since the Unix epoch; null without a
+    /// watcher (no `idle_stop`) or before its first look.
+    last_activity: Option<i64>,
     mode: &'a str,
     name: &'a str,
     /// The host user who made it, when recorded.
@@ -141,12 +179,7 @@ struct GpuJson {
     name: Option<String>,
 }
 
-fn to_json<'a>(
-    c: &'a Found,
-    host: &'a str,
-    facts: &HostFacts,
-    stopped_idle: Option<&'a str>,
-) -> Json<'a> {
+fn to_json<'a>(c: &'a Found, host: &'a str, facts: &HostFacts, idle: &'a Watched) -> Json<'a> {
     Json {
         base_image: c.label(LABEL_BASE_IMAGE),
         created: c.created,
@@ -158,6 +191,7 @@ fn to_json<'a>(
         host,
         id: &c.id,
         image: &c.image,
+        last_activity: idle.last_activity,
         mode: c.label(LABEL_MODE),
         name: &c.name,
         owner: owner(&c.labels),
@@ -166,7 +200,7 @@ fn to_json<'a>(
         project: c.label(LABEL_PROJECT),
         state: &c.state,
         status: &c.status,
-        stopped_idle,
+        stopped_idle: idle.stopped_idle.as_deref(),
     }
 }
 

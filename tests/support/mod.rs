@@ -994,3 +994,16 @@ impl Drop for Tmux {
             .status();
     }
 }
+
+/// Polls `state` (a container's `State.Status`) until it is `want` ("running", "exited") or
+/// `within` passes; the last state seen.
+pub fn wait_for_state(state: impl Fn() -> String, want: &str, within: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let now = state();
+        if now == want || start.elapsed() > within {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}

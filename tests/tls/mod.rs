@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::gpus::gpu_engine_exclusive;
 use crate::support::{Project, Run, Testbed};
 
 /// The engine over TLS: its `tcp://` address, the client's certificate folder (ca.pem,
@@ -125,6 +126,8 @@ fn certs_copy(engine: &TlsEngine, p: &Project, change: impl Fn(&Path)) -> PathBu
 
 #[test]
 fn ls_up_and_exec_work_over_tls_with_the_project_in_a_volume() {
+    // Its container holds every GPU of the engine (`gpus: all`) while it runs.
+    let _gpus = gpu_engine_exclusive();
     let engine = tls_engine();
     let p = project("tls-up", true);
     let _leftovers = Leftovers {
