@@ -89,7 +89,7 @@ fn client_config(endpoint: &str, files: &TlsFiles) -> Result<rustls::ClientConfi
         .map_err(|e| unreadable("the client certificate", &files.cert, &e))?;
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|e| unreadable("the client key", &files.key, &e))?;
-    rustls::ClientConfig::builder()
+    let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
         .map_err(|e| {
@@ -99,7 +99,12 @@ fn client_config(endpoint: &str, files: &TlsFiles) -> Result<rustls::ClientConfi
                 files.key.display()
             ))
             .hint(files_hint(files))
-        })
+        })?;
+    // No session resumption, as docker's Go client (no ClientSessionCache): a server that
+    // verifies client certificates without a session ID context (an OpenSSL-based TLS front,
+    // such as socat or stunnel before an engine's socket) refuses a resumed session.
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
 }
 
 /// Whether `path` holds a PEM block whose label ends with `label` (`RSA PRIVATE KEY`, `EC

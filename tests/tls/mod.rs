@@ -332,6 +332,48 @@ fn the_servers_gpus_come_from_a_probe_container_and_the_flags_still_win() {
     assert_eq!(probes().trim(), "", "{doctor}");
 }
 
+/// An engine without the NVIDIA runtime (the machine's own engine, behind the test bed's TLS
+/// relay): the probe container cannot start, so the GPUs are unknown and ptenv says why and
+/// what to do; nothing is left on that engine.
+#[test]
+fn an_engine_without_the_nvidia_runtime_leaves_the_gpus_unknown_and_says_why() {
+    let engine = tls_engine();
+    let Some(address) = Testbed::get().var("PTENV_TEST_HOST_ENGINE_TLS") else {
+        panic!("testbed.env has no PTENV_TEST_HOST_ENGINE_TLS\nhint: run ./tests/testbed/setup.sh");
+    };
+    let p = project("tls-no-runtime", false);
+    let on_it = |run: Run| {
+        run.env("DOCKER_HOST", address)
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", &engine.certs)
+    };
+    let out = on_it(p.ptenv(&["select"])).run();
+    out.assert_exit(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "the GPUs of {address} (TLS) are unknown: ptenv reaches that engine only through its Docker API, and that engine has no NVIDIA runtime"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("could not select device driver \"\" with capabilities: [[gpu utility]]"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("ptenv select --driver VERSION --gpu CC"),
+        "{out}"
+    );
+    let up = on_it(p.ptenv(&["up", "shell", "--detach"])).run();
+    up.assert_failure();
+    assert!(up.stderr.contains("no NVIDIA runtime"), "{up}");
+    assert!(p.containers().is_empty(), "nothing made: {up}");
+    let probes =
+        crate::support::docker_ok(&["ps", "-aq", "--filter", "label=dev.ptenv.doctor=gpu-probe"]);
+    assert_eq!(probes.trim(), "", "no probe container left");
+}
+
 #[test]
 fn the_ssh_mode_on_a_tls_engine_is_refused_before_anything_is_made() {
     let engine = tls_engine();

@@ -83,6 +83,12 @@ pub fn facts(engine: &str, image: Option<&str>, outcome: &Outcome) -> HostFacts 
         Outcome::NoImage => unknown(
             "it has no image to run nvidia-smi in (a GPU container's look at its GPUs needs one; ptenv pulls none only to look)".to_string(),
         ),
+        Outcome::NotStarted(e) if e.contains("could not select device driver") => {
+            unknown(format!(
+                "that engine has no NVIDIA runtime: a container with GPUs did not start there ({image}: {}); the NVIDIA Container Toolkit is not installed there, or dockerd was started before it",
+                first_line(e)
+            ))
+        }
         Outcome::NotStarted(e) => unknown(format!(
             "a container with GPUs did not start there ({image}): {}",
             first_line(e)
@@ -187,7 +193,11 @@ mod tests {
                     "could not select device driver \"\" with capabilities: [[gpu utility]]\n"
                         .into(),
                 ),
-                "a container with GPUs did not start there (debian:bookworm): could not select device driver",
+                "that engine has no NVIDIA runtime: a container with GPUs did not start there (debian:bookworm: could not select device driver",
+            ),
+            (
+                Outcome::NotStarted("cannot create container x: no such image\n".into()),
+                "a container with GPUs did not start there (debian:bookworm): cannot create container x",
             ),
             (
                 Outcome::Ran {
