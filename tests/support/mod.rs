@@ -997,8 +997,9 @@ impl Tmux {
                 .expect("tmux display-message");
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
             match text.trim_end().split('|').collect::<Vec<_>>()[..] {
-                ["1", status, ""] => return format!("exit {status}"),
-                ["1", "", signal] => return format!("signal {signal}"),
+                // (Dead before tmux has reaped it: neither yet.)
+                ["1", status, ""] if !status.is_empty() => return format!("exit {status}"),
+                ["1", "", signal] if !signal.is_empty() => return format!("signal {signal}"),
                 _ if start.elapsed() > timeout => {
                     panic!(
                         "still running after {timeout:?}; the screen:\n{}",
