@@ -100,7 +100,7 @@ impl Machine for ApiOnly {
         report
     }
     fn gpu_facts(&self) -> HostFacts {
-        // A short container with every GPU, once per command (docs/gpus.md §6).
+        // A short container with every GPU, once per command (docs/gpus.md §7).
         self.facts
             .get_or_init(|| {
                 crate::engine::block_on_anywhere(async {

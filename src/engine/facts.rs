@@ -194,7 +194,7 @@ impl Engine {
         });
         if let Err(e) = self.start(&id).await {
             waiting.abort();
-            // The engine may not remove a container whose start failed (docs/gpus.md §6).
+            // The engine may not remove a container whose start failed (docs/gpus.md §7).
             let _ = self.remove(&id).await;
             return Err(Error::new(e.into_message()));
         }

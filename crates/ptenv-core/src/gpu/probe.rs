@@ -1,7 +1,7 @@
 //! The GPUs of a machine ptenv reaches only through its engine's Docker API (a `tcp://`
 //! engine over TLS, no ssh): a short container with every GPU and NVIDIA's `utility`
 //! capability, for which the NVIDIA container toolkit mounts the host driver's `nvidia-smi`
-//! (docs/gpus.md §6), asked the same query as on a machine ptenv runs on. What runs, in which
+//! (docs/gpus.md §7), asked the same query as on a machine ptenv runs on. What runs, in which
 //! image, and what its answer means are decided here; the engine adapter runs it.
 
 use super::{parse, HostFacts, Source};
