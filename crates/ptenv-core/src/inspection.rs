@@ -213,7 +213,7 @@ fn render(
 mod tests {
     use super::*;
     use crate::select::judge_image;
-    use crate::select::tests::{host, want};
+    use crate::testing::{host, want};
 
     fn inspected(ccs: &[crate::catalog::Cc]) -> Inspection {
         let image = "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime";
