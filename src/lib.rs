@@ -34,6 +34,20 @@ pub mod stats {
     pub use gather::gather;
 }
 
+/// `ptenv inspect`: the core's report of an image judged for a machine, and the probing here.
+pub mod inspection {
+    pub use ptenv_core::inspection::*;
+    mod gather;
+    pub use gather::gather;
+}
+
+/// `ptenv ls`: the core's rows and `--json` of ptenv's containers, and the engine's list here.
+pub mod listing {
+    pub use ptenv_core::listing::*;
+    mod gather;
+    pub use gather::{gather, Listing};
+}
+
 /// Profiles: the core's values, layers and parsing, and the reading of this machine's files.
 pub mod profile {
     pub use ptenv_core::profile::*;
