@@ -16,12 +16,14 @@ pub use ptenv_core::{
 };
 
 /// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel
-/// module's files, `nvidia-smi`).
+/// module's files, `nvidia-smi`), or through an engine with a short GPU container.
 pub mod gpu {
     pub use ptenv_core::gpu::*;
     mod detect;
     mod nvml;
+    mod through_engine;
     pub use detect::{detect, detect_with, facts_for, usage};
+    pub use through_engine::probe_engine;
 }
 
 /// `ptenv stats`: the core's attribution of GPU processes, and the reading of NVML, the

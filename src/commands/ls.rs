@@ -39,7 +39,7 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<i32> {
         return Ok(0);
     }
     p.info(format!("ptenv containers on the engine at {named}:"));
-    let rows: Vec<[String; 8]> = list.iter().map(|c| listing::row(c, &facts, now)).collect();
+    let rows: Vec<_> = list.iter().map(|c| listing::row(c, &facts, now)).collect();
     p.result(crate::output::table(
         &listing::HEADER.map(String::from),
         &rows,

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use tokio::signal::unix::{signal, SignalKind};
+
 use super::Ctx;
 use crate::cli::{StatsArgs, StatsFormat};
 use crate::engine::{block_on, Engine};
@@ -14,30 +16,48 @@ use crate::stats::{gather, prometheus, Report};
 /// As `docker stats`, which refreshes about every second or two.
 const REFRESH: Duration = Duration::from_secs(2);
 
+/// What `--watch` exits with on Ctrl-C, its normal end: 128 + SIGINT, as `docker stats` does
+/// (docs/gpus.md §6).
+const INTERRUPTED: i32 = 130;
+
 pub fn run(ctx: &Ctx, args: StatsArgs) -> Result<i32> {
-    let p = &ctx.printer;
     block_on(async {
-        let engine = Engine::connect().await?;
-        loop {
-            let (report, problems) = gather(&engine).await?;
-            if args.watch {
-                // Clear the screen and go home, as `docker stats` redraws.
-                print!("\x1b[2J\x1b[H");
-            }
-            for problem in &problems {
-                p.warn(problem);
-            }
-            p.json(&report);
-            match args.format {
-                StatsFormat::Prometheus => p.result(prometheus(&report).trim_end()),
-                StatsFormat::Table => p.result(render(&report)),
-            }
-            if !args.watch {
-                return Ok(0);
-            }
-            tokio::time::sleep(REFRESH).await;
+        if !args.watch {
+            return refresh(ctx, &args).await;
+        }
+        // Listening before the first refresh, whose NVML calls block the thread.
+        let mut interrupt = signal(SignalKind::interrupt())
+            .map_err(|e| crate::error::Error::new(format!("cannot watch for Ctrl-C: {e}")))?;
+        tokio::select! {
+            r = refresh(ctx, &args) => r,
+            _ = interrupt.recv() => Ok(INTERRUPTED),
         }
     })
+}
+
+/// One refresh, or with `--watch` one every [`REFRESH`], until an error.
+async fn refresh(ctx: &Ctx, args: &StatsArgs) -> Result<i32> {
+    let p = &ctx.printer;
+    let engine = Engine::connect().await?;
+    loop {
+        let (report, problems) = gather(&engine).await?;
+        if args.watch {
+            // Clear the screen and go home, as `docker stats` redraws.
+            print!("\x1b[2J\x1b[H");
+        }
+        for problem in &problems {
+            p.warn(problem);
+        }
+        p.json(&report);
+        match args.format {
+            StatsFormat::Prometheus => p.result(prometheus(&report).trim_end()),
+            StatsFormat::Table => p.result(render(&report)),
+        }
+        if !args.watch {
+            return Ok(0);
+        }
+        tokio::time::sleep(REFRESH).await;
+    }
 }
 
 fn render(r: &Report) -> String {

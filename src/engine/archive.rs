@@ -83,4 +83,46 @@ impl Engine {
         }
         Ok(out)
     }
+
+    /// A regular file of a container (running or stopped), read through the archive endpoint
+    /// with no process in it. `None` when the container has no such file (the engine answers
+    /// 404) or it is not a regular file.
+    pub async fn file_of(&self, id: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let mut stream = self.docker.download_from_container(id, Some(options));
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => tar.extend_from_slice(&bytes),
+                Err(_) => return Ok(None),
+            }
+        }
+        let mut archive = tar::Archive::new(&tar[..]);
+        let Some(Ok(mut entry)) = archive.entries()?.next() else {
+            return Ok(None);
+        };
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Ok(None);
+        }
+        let mut contents = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut contents)?;
+        Ok(Some(contents))
+    }
+
+    /// The size and modification time (RFC 3339) of a file of a container (running or
+    /// stopped): `HEAD /containers/{id}/archive?path=…`, which stats the path without reading or
+    /// archiving it. `None` when the engine cannot say (no such file: 404).
+    pub async fn stat_of(&self, id: &str, path: &str) -> Option<(i64, String)> {
+        let options = bollard::query_parameters::ContainerArchiveInfoOptionsBuilder::default()
+            .path(path)
+            .build();
+        let stat = self
+            .docker
+            .get_container_archive_info(id, Some(options))
+            .await
+            .ok()?;
+        Some((stat.size, stat.modification_time?))
+    }
 }

@@ -369,7 +369,6 @@ impl Engine {
     /// started. `None` when the image has no such file (or it is not a regular file).
     pub async fn image_file(&self, image: &str, path: &str) -> Result<Option<Vec<u8>>> {
         use bollard::models::ContainerCreateBody;
-        use bollard::query_parameters::DownloadFromContainerOptionsBuilder;
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             cmd: Some(vec!["true".to_string()]),
@@ -388,35 +387,9 @@ impl Engine {
                 )
             })?
             .id;
-        let options = DownloadFromContainerOptionsBuilder::default()
-            .path(path)
-            .build();
-        let mut stream = self.docker.download_from_container(&id, Some(options));
-        let mut tar = Vec::new();
-        let mut missing = false;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(bytes) => tar.extend_from_slice(&bytes),
-                Err(_) => {
-                    missing = true;
-                    break;
-                }
-            }
-        }
+        let found = self.file_of(&id, path).await;
         self.remove(&id).await?;
-        if missing {
-            return Ok(None);
-        }
-        let mut archive = tar::Archive::new(&tar[..]);
-        let Some(Ok(mut entry)) = archive.entries()?.next() else {
-            return Ok(None);
-        };
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            return Ok(None);
-        }
-        let mut contents = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut contents)?;
-        Ok(Some(contents))
+        found
     }
 }
 

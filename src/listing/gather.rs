@@ -1,8 +1,11 @@
 //! What `ptenv ls` lists: ptenv's containers on the engine (this machine's, or `--host`'s).
 //! Without `all_users` another user's environments are left out on this machine (an engine
-//! reached with `--host` has users of its own, so all are shown there).
+//! reached with `--host` has users of its own, so all are shown there). The last activity is
+//! known only where an idle watcher runs: it keeps the time as a file's modification time,
+//! which the engine's archive endpoint states (one `HEAD` per such container, no process in
+//! it, nothing archived).
 
-use super::Listed;
+use super::{Found, Listed};
 use crate::context::Ctx;
 use crate::engine::{block_on, Engine};
 use crate::error::Result;
@@ -14,7 +17,7 @@ pub struct Listing {
     pub hidden: usize,
 }
 
-/// Lists the engine's ptenv containers, with why the idle watcher stopped those it stopped.
+/// Lists the engine's ptenv containers, with what their idle watchers left.
 pub fn gather(ctx: &Ctx, all_users: bool) -> Result<Listing> {
     let me = crate::project::user();
     let who = Who {
@@ -32,24 +35,39 @@ pub fn gather(ctx: &Ctx, all_users: bool) -> Result<Listing> {
             list.retain(|c| who.may_remove(owner(&c.labels).as_deref()));
             before - list.len()
         };
-        let mut containers = Vec::with_capacity(list.len());
-        for c in list {
-            // Only stopped containers that had an idle watcher: why they stopped is in their
-            // output.
-            let watched = c.state == "exited" && !c.label(crate::idle::LABEL).is_empty();
-            let stopped_idle = match watched {
-                true => engine
-                    .log_tail(&c.id, 20)
-                    .await
-                    .ok()
-                    .and_then(|tail| crate::idle::stopped_idle(&tail)),
-                false => None,
-            };
-            containers.push(Listed {
-                found: c,
-                stopped_idle,
-            });
-        }
+        // At once: one small request each, so a long list costs about one round trip.
+        let containers =
+            futures_util::future::join_all(list.into_iter().map(|c| watched(&engine, c))).await;
         Ok(Listing { containers, hidden })
     })
+}
+
+/// Read from a container with a watcher (its label): the activity file (any state), and for a
+/// stopped one its last output lines, where the watcher says why it stopped. Unknown where
+/// the engine cannot answer.
+async fn watched(engine: &Engine, c: Found) -> Listed {
+    if c.label(crate::idle::LABEL).is_empty() {
+        return Listed {
+            found: c,
+            stopped_idle: None,
+            last_activity: None,
+        };
+    }
+    let stopped_idle = match c.state == "exited" {
+        true => engine
+            .log_tail(&c.id, 20)
+            .await
+            .ok()
+            .and_then(|tail| crate::idle::stopped_idle(&tail)),
+        false => None,
+    };
+    let last_activity = engine
+        .stat_of(&c.id, &crate::idle::activity_path())
+        .await
+        .and_then(|(size, mtime)| crate::idle::last_activity(size, &mtime));
+    Listed {
+        found: c,
+        stopped_idle,
+        last_activity,
+    }
 }

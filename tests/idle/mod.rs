@@ -6,21 +6,17 @@
 use std::time::{Duration, Instant};
 
 use crate::lifecycle::{shell_project, warm};
-use crate::support::docker_inspect;
+use crate::support::{docker_inspect, wait_for_state};
 
 /// Polls the container's state until `want` ("running", "exited") or `within` passes.
 fn wait_state(id: &str, want: &str, within: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        let state = docker_inspect(id)["State"]["Status"]
+    let state = || {
+        docker_inspect(id)["State"]["Status"]
             .as_str()
             .unwrap_or_default()
-            .to_owned();
-        if state == want || start.elapsed() > within {
-            return state;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+            .to_owned()
+    };
+    wait_for_state(state, want, within)
 }
 
 #[test]
@@ -179,4 +175,91 @@ fn an_open_ssh_session_keeps_the_environment_up_past_the_limit() {
         "an ssh session was open the whole time: never stopped while busy"
     );
     assert_eq!(wait_state(&id, "exited", Duration::from_secs(40)), "exited");
+}
+
+/// `ptenv ls --json`'s entry for container `id`.
+fn listed(p: &crate::support::Project, id: &str) -> serde_json::Value {
+    let json = p.ptenv(&["--json", "ls"]).run();
+    json.assert_success();
+    let all: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    all.as_array()
+        .expect("a list")
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not listed: {json}"))
+        .clone()
+}
+
+fn epoch_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
+}
+
+#[test]
+fn ls_shows_the_last_activity_the_watcher_saw() {
+    warm();
+    // A limit of 8 s: the watcher looks every 2 s.
+    let p = shell_project("idle-activity", "idle_stop: 8s\n");
+    let plain = shell_project("idle-activity-none", "");
+    let before = epoch_now();
+    p.ptenv(&["up", "--detach"]).run().assert_success();
+    plain.ptenv(&["up", "--detach"]).run().assert_success();
+    let id = p.containers().pop().expect("a container");
+    let plain_id = plain.containers().pop().expect("a container");
+
+    // Started: the start is the last activity.
+    let started = listed(&p, &id)["last_activity"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("a time: {}", listed(&p, &id)));
+    assert!(
+        (before..=epoch_now()).contains(&started),
+        "{before} <= {started}"
+    );
+    // Without a watcher it is unknown.
+    assert!(listed(&plain, &plain_id)["last_activity"].is_null());
+
+    // A session of 5 s moves it on.
+    p.ptenv(&["exec", "--", "sleep", "5"])
+        .run()
+        .assert_success();
+    let after = listed(&p, &id)["last_activity"].as_i64().expect("a time");
+    assert!(
+        after >= started + 2 && after <= epoch_now(),
+        "the session was seen: {started} -> {after}"
+    );
+    let table = p.ptenv(&["ls"]).run();
+    table.assert_success();
+    let header = table.stdout.lines().next().unwrap_or_default();
+    assert!(header.contains("LAST ACTIVITY"), "{table}");
+    let column = header.find("LAST ACTIVITY").unwrap();
+    let cell = |line: &str| {
+        line.get(column..)
+            .and_then(|rest| rest.split("  ").next())
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let row = |name: &str| {
+        table
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {table}"))
+            .to_owned()
+    };
+    let name = listed(&p, &id)["name"].as_str().unwrap().to_owned();
+    let plain_name = listed(&plain, &plain_id)["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(cell(&row(&name)).ends_with("s ago"), "{table}");
+    assert_eq!(cell(&row(&plain_name)), "-", "{table}");
+
+    // Once it stopped itself, the last activity it saw is still there.
+    assert_eq!(wait_state(&id, "exited", Duration::from_secs(40)), "exited");
+    let stopped = listed(&p, &id);
+    assert_eq!(stopped["stopped_idle"], "8s", "{stopped}");
+    assert_eq!(stopped["last_activity"], after, "{stopped}");
 }

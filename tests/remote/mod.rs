@@ -517,6 +517,16 @@ fn doctor_checks_the_server_through_its_agent() {
         docker["status"], "pass",
         "the laptop user reaches the server's engine: {run}"
     );
+    // The project goes to a volume there: no laptop folder is judged.
+    let workspace = checks.iter().find(|c| c["id"] == "workspace").unwrap();
+    assert_eq!(workspace["status"], "skip", "{run}");
+    assert!(
+        workspace["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("/workspace is the project's volume on ssh://gpu-server, not a folder"),
+        "{run}"
+    );
 
     let human = project
         .ptenv_as_laptop(&["--host", &target, "doctor", "--no-container"])
@@ -990,6 +1000,59 @@ fn workspace_settings_set_the_limit_or_use_a_server_folder() {
         !volumes.lines().any(|v| v.ends_with("-workspace")),
         "no workspace volume (the project's home is another): {volumes}"
     );
+
+    // Doctor judges that server folder, read on the server: writable by the container user
+    // (the server user), then not once its mode says so.
+    let workspace_check = || {
+        let run = project
+            .ptenv_as_laptop(&["--json", "--host", &target, "doctor", "--no-container"])
+            .run();
+        let v: serde_json::Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run}"));
+        let check = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "workspace")
+            .unwrap_or_else(|| panic!("no workspace check: {run}"))
+            .clone();
+        (check, run)
+    };
+    let (check, run) = workspace_check();
+    assert_eq!(check["status"], "pass", "{run}");
+    assert!(
+        check["evidence"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{server_path} on ssh://gpu-server: owner ")),
+        "{run}"
+    );
+    let chmod = |mode: &str| {
+        project
+            .as_laptop(
+                "ssh",
+                &[
+                    "-o",
+                    "BatchMode=yes",
+                    tb.remote_host(),
+                    &format!("chmod {mode} {server_path}"),
+                ],
+            )
+            .run()
+            .assert_success();
+    };
+    chmod("555");
+    let (check, run) = workspace_check();
+    chmod("755");
+    assert_eq!(check["status"], "warn", "{run}");
+    assert!(
+        check["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("log in to ssh://gpu-server as the folder's owner"),
+        "{run}"
+    );
+
     project
         .ptenv_as_laptop(&["--host", &target, "down"])
         .run()

@@ -3,8 +3,12 @@
 //! projects" are made here with plain `docker create` and ptenv's labels, as ptenv would have
 //! made them on that user's behalf; they never start (nothing here needs a GPU to run).
 
+use std::time::Duration;
+
 use crate::support::gpus::FOUR_A100;
-use crate::support::{docker_inspect, docker_ok, Project, Testbed, PROJECT_LABEL};
+use crate::support::{
+    docker_inspect, docker_ok, fake_nvml_lib, Project, Testbed, Tmux, PROJECT_LABEL,
+};
 
 /// The devices label of the containers that hold no GPU. The engine is shared by the tests
 /// running at once, and the count test counts every container's devices: only it holds any.
@@ -240,4 +244,62 @@ fn a_count_takes_the_free_gpus_and_more_than_free_is_refused_naming_the_holders(
         serde_json::json!(["1"]),
         "{named}"
     );
+}
+
+#[test]
+fn stats_watch_redraws_in_place_and_ctrl_c_ends_it_with_130_as_docker_stats() {
+    let p = Project::new("sharing-stats-watch");
+    let host = std::process::id();
+    let scenario = p.gpu_scenario(&format!(
+        "{FOUR_A100}load 0 97 40\nprocess 0 {host} 21474836480\n"
+    ));
+    let command = format!(
+        "cd '{}' && exec env {} PTENV_NVML_LIB='{}' PTENV_FAKE_NVML_SCENARIO='{}' '{}' stats --watch",
+        p.path().display(),
+        p.shell_env(),
+        fake_nvml_lib().display(),
+        scenario.display(),
+        env!("CARGO_BIN_EXE_ptenv")
+    );
+    let tmux = Tmux::start("stats-watch", 120, 30, &command);
+    tmux.remain_on_exit();
+    let first = tmux.wait_for("97%", Duration::from_secs(30));
+    assert!(first.contains("20 GiB / 80 GiB"), "{first}");
+
+    // The machine changes between two refreshes: GPU 0 idle, GPU 3 busy. (Written aside and
+    // renamed: a refresh never reads half a scenario.)
+    let next = p.home().join("nvml-scenario.next");
+    std::fs::write(
+        &next,
+        format!("{FOUR_A100}load 3 55 10\nprocess 3 {host} 1073741824\n"),
+    )
+    .unwrap();
+    std::fs::rename(&next, &scenario).unwrap();
+    let second = tmux.wait_until("55%", Duration::from_secs(30), |_| {
+        tmux.visible().contains("55%")
+    });
+    let shown = tmux.visible();
+    // Redrawn in place, as `docker stats` does: one table on the screen, the old figures gone.
+    assert_eq!(
+        shown.lines().filter(|l| l.starts_with("GPU  ")).count(),
+        1,
+        "{shown}\n(whole history:\n{second})"
+    );
+    assert!(!shown.contains("97%"), "{shown}");
+    let gpu = |i: u32| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{i}  ")) || l.starts_with(&format!("{i} ")))
+            .unwrap_or_else(|| panic!("GPU {i} in {shown}"))
+            .to_owned()
+    };
+    assert!(gpu(0).contains(" 0% "), "{shown}");
+    assert!(
+        gpu(3).contains("55%") && gpu(3).contains("other"),
+        "{shown}"
+    );
+
+    // Ctrl-C is how it ends: exit status 130 (128 + SIGINT), what `docker stats` exits with.
+    tmux.keys(&["C-c"]);
+    assert_eq!(tmux.exit_status(Duration::from_secs(10)), "exit 130");
 }

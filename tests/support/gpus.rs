@@ -104,3 +104,13 @@ gpu 8.0 85899345920 GPU-a100-0000 AMPERE NVIDIA A100-SXM4-80GB\n\
 gpu 8.0 85899345920 GPU-a100-0001 AMPERE NVIDIA A100-SXM4-80GB\n\
 gpu 8.0 85899345920 GPU-a100-0002 AMPERE NVIDIA A100-SXM4-80GB\n\
 gpu 8.0 85899345920 GPU-a100-0003 AMPERE NVIDIA A100-SXM4-80GB\n";
+
+/// Held by every test that makes containers on the test bed's GPU engine (directly or over
+/// TLS): a count takes the GPUs no other container there holds, so a test counting free GPUs
+/// must not meet another test's containers.
+pub fn gpu_engine_exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static ENGINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ENGINE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

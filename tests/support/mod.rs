@@ -960,6 +960,57 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// What the pane shows now, without the history above it.
+    pub fn visible(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-J", "-t", "0"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Keeps the pane when its command ends, so that [`Tmux::exit_status`] can read how.
+    pub fn remain_on_exit(&self) {
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "set-option",
+                "-g",
+                "remain-on-exit",
+                "on",
+            ])
+            .status()
+            .expect("tmux set-option");
+        assert!(status.success());
+    }
+
+    /// How the pane's command ended, once it did (with [`Tmux::remain_on_exit`]):
+    /// `exit N` or `signal N`; panics after `timeout`.
+    pub fn exit_status(&self, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let out = Command::new("tmux")
+                .args(["-L", &self.socket, "display-message", "-p", "-t", "0"])
+                .arg("#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}")
+                .output()
+                .expect("tmux display-message");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            match text.trim_end().split('|').collect::<Vec<_>>()[..] {
+                // (Dead before tmux has reaped it: neither yet.)
+                ["1", status, ""] if !status.is_empty() => return format!("exit {status}"),
+                ["1", "", signal] if !signal.is_empty() => return format!("signal {signal}"),
+                _ if start.elapsed() > timeout => {
+                    panic!(
+                        "still running after {timeout:?}; the screen:\n{}",
+                        self.screen()
+                    )
+                }
+                _ => thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
     /// Waits until the screen shows `text`; panics with the screen after `timeout`.
     pub fn wait_for(&self, text: &str, timeout: Duration) -> String {
         self.wait_until(text, timeout, |screen| screen.contains(text))
@@ -992,5 +1043,18 @@ impl Drop for Tmux {
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .status();
+    }
+}
+
+/// Polls `state` (a container's `State.Status`) until it is `want` ("running", "exited") or
+/// `within` passes; the last state seen.
+pub fn wait_for_state(state: impl Fn() -> String, want: &str, within: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let now = state();
+        if now == want || start.elapsed() > within {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(300));
     }
 }

@@ -139,6 +139,70 @@ pub fn watched(command: Vec<String>, limit: IdleStop) -> Vec<String> {
     out
 }
 
+/// Where the watcher keeps the time of the last activity it saw, for `ptenv ls`: as the file's
+/// modification time, which the engine's archive endpoint reports without reading the file
+/// (`HEAD /containers/{id}/archive`, docs/idle-stop.md); its text says the same for a person.
+pub fn activity_path() -> String {
+    format!("{CONTAINER_DIR}/last-activity")
+}
+
+/// The file the watcher rewrites in place: made empty at create, owned by the user the watcher
+/// runs as (who cannot make files in /etc/ptenv, and must own it to set its time).
+pub fn activity_file(uid: u32, gid: u32) -> ContainerFile {
+    ContainerFile {
+        path: activity_path(),
+        contents: Vec::new(),
+        mode: 0o644,
+        uid,
+        gid,
+    }
+}
+
+/// The watcher's last activity (seconds since the Unix epoch) from the activity file's size and
+/// modification time as the engine reports them (RFC 3339, `2026-12-04T16:19:14.205974104Z`):
+/// none while the file is still empty (the watcher has not written it yet).
+pub fn last_activity(size: i64, mtime: &str) -> Option<i64> {
+    if size <= 0 {
+        return None;
+    }
+    rfc3339_seconds(mtime)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` as seconds since the Unix epoch.
+fn rfc3339_seconds(text: &str) -> Option<i64> {
+    let num = |s: &str| -> Option<i64> {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (date, time) = text.split_once(['T', 't'])?;
+    let mut d = date.splitn(3, '-');
+    let (y, m, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
+    let (clock, offset) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
+        (c, 0)
+    } else {
+        let at = time.rfind(['+', '-'])?;
+        let (h, mm) = time[at + 1..].split_once(':')?;
+        let sign = if time.as_bytes()[at] == b'-' { -1 } else { 1 };
+        (&time[..at], sign * (num(h)? * 3600 + num(mm)? * 60))
+    };
+    let clock = clock.split('.').next()?;
+    let mut c = clock.splitn(3, ':');
+    let (h, mi, s) = (num(c.next()?)?, num(c.next()?)?, num(c.next()?)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm, proleptic Gregorian).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + s - offset)
+}
+
 /// The label on a container with a watcher: its `idle_stop` (`2h`).
 pub const LABEL: &str = "dev.ptenv.idle-stop";
 
@@ -205,6 +269,47 @@ mod tests {
             text.contains("say(\"stopped: idle for %s"),
             "the log line ls reads"
         );
+        assert!(
+            text.contains(&format!("ACTIVITY_FILE = \"{}\"", activity_path())),
+            "the file ls reads"
+        );
+        let activity = activity_file(1000, 1000);
+        assert_eq!(activity.path, "/etc/ptenv/last-activity");
+        assert!(activity.contents.is_empty());
+        assert_eq!((activity.uid, activity.mode), (1000, 0o644));
+    }
+
+    #[test]
+    fn the_last_activity_is_the_file_s_time_once_written() {
+        // `date -u -d 2026-12-04T16:19:14Z +%s`
+        assert_eq!(
+            last_activity(11, "2026-12-04T16:19:14.205974104Z"),
+            Some(1_796_401_154)
+        );
+        assert_eq!(
+            last_activity(11, "2026-12-04T17:19:14+01:00"),
+            Some(1_796_401_154)
+        );
+        assert_eq!(
+            last_activity(11, "2026-12-04T15:49:14.5-00:30"),
+            Some(1_796_401_154)
+        );
+        assert_eq!(last_activity(11, "1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(last_activity(11, "2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(
+            last_activity(0, "2026-12-04T16:19:14Z"),
+            None,
+            "made at create, not written yet"
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-12-04",
+            "2026-13-04T00:00:00Z",
+            "2026-12-04T16:19:14",
+        ] {
+            assert_eq!(last_activity(11, bad), None, "{bad}");
+        }
     }
 
     #[test]

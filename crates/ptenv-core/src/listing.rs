@@ -1,7 +1,7 @@
 //! `ptenv ls`: ptenv's containers, of every project, as the rows of its table and as its
 //! `--json`: name, profile, state, ports, GPUs (index and name), owner, age and project, read
-//! from the labels `up` put on them. Last activity is not shown: the engine records no time of
-//! the last exec/attach, and reading it from inside each container would cost a process per row.
+//! from the labels `up` put on them, and the last activity where an idle watcher runs
+//! (`idle_stop`): the engine itself records no time of the last exec or attach.
 
 use std::collections::HashMap;
 
@@ -37,21 +37,31 @@ impl Found {
     }
 }
 
-/// One line of `ptenv ls`: a container and, when the idle watcher stopped it, the profile's
-/// `idle_stop` (`2h`).
+/// One line of `ptenv ls`: a container and what its idle watcher left.
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub found: Found,
+    /// The profile's `idle_stop` (`2h`) when the watcher stopped the container.
     pub stopped_idle: Option<String>,
+    /// When the watcher last saw activity, seconds since the Unix epoch.
+    pub last_activity: Option<i64>,
 }
 
 /// The table's columns.
-pub const HEADER: [&str; 8] = [
-    "NAME", "PROFILE", "STATUS", "PORTS", "GPUS", "OWNER", "AGE", "PROJECT",
+pub const HEADER: [&str; 9] = [
+    "NAME",
+    "PROFILE",
+    "STATUS",
+    "PORTS",
+    "GPUS",
+    "OWNER",
+    "AGE",
+    "LAST ACTIVITY",
+    "PROJECT",
 ];
 
 /// One row of the table, `now` in seconds since the Unix epoch; GPUs named by `facts`.
-pub fn row(listed: &Listed, facts: &HostFacts, now: i64) -> [String; 8] {
+pub fn row(listed: &Listed, facts: &HostFacts, now: i64) -> [String; 9] {
     let c = &listed.found;
     [
         c.name.clone(),
@@ -64,6 +74,9 @@ pub fn row(listed: &Listed, facts: &HostFacts, now: i64) -> [String; 8] {
         gpus(c.label(LABEL_GPUS), facts),
         owner(&c.labels).unwrap_or_else(|| "-".into()),
         age(now - c.created),
+        listed
+            .last_activity
+            .map_or_else(|| "-".into(), |t| format!("{} ago", age(now - t))),
         c.label(LABEL_PROJECT).to_string(),
     ]
 }
@@ -83,6 +96,9 @@ pub struct Json<'a> {
     host: &'a str,
     id: &'a str,
     image: &'a str,
+    /// When its idle watcher last saw activity, in seconds since the Unix epoch; null without a
+    /// watcher (no `idle_stop`) or before its first look.
+    last_activity: Option<i64>,
     mode: &'a str,
     name: &'a str,
     /// The host user who made it, when recorded.
@@ -117,6 +133,7 @@ pub fn json<'a>(listed: &'a Listed, host: &'a str, facts: &HostFacts) -> Json<'a
         host,
         id: &c.id,
         image: &c.image,
+        last_activity: listed.last_activity,
         mode: c.label(LABEL_MODE),
         name: &c.name,
         owner: owner(&c.labels),
@@ -237,15 +254,19 @@ mod tests {
                 ..Found::default()
             },
             stopped_idle: Some("2h".into()),
+            last_activity: Some(40),
         };
         let r = row(&c, &facts, 160);
         assert_eq!(r[2], "stopped: idle 2h");
         assert_eq!(r[5], "-");
         assert_eq!(r[6], "1m");
-        assert_eq!(r[7], "/p");
+        assert_eq!(r[7], "2m ago");
+        assert_eq!(r[8], "/p");
         c.stopped_idle = None;
+        c.last_activity = None;
         c.found.status.clear();
-        assert_eq!(row(&c, &facts, 160)[2], "exited");
+        let r = row(&c, &facts, 160);
+        assert_eq!((r[2].as_str(), r[7].as_str()), ("exited", "-"));
         assert_eq!(json(&c, "unix:///s", &facts).stopped_idle, None);
     }
 }

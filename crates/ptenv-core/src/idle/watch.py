@@ -6,7 +6,8 @@
 #   - Jupyter: a busy kernel, or the server's `last_activity` (its /api/status) within LIMIT;
 #   - a GPU of the container in use (NVML's utilisation, when NVML is there).
 # It never stops a container while one of these can be seen; it says why it stopped on the
-# container's output, which `ptenv logs` shows. The facts it relies on: docs/idle-stop.md.
+# container's output, which `ptenv logs` shows. It keeps the time of the last activity it saw in
+# ACTIVITY_FILE, which `ptenv ls` reads. The facts it relies on: docs/idle-stop.md.
 import ctypes
 import datetime
 import json
@@ -21,6 +22,7 @@ SHOWN = sys.argv[2]
 MAIN = os.getppid()
 ME = os.getpid()
 TOKEN_FILE = "/etc/ptenv/jupyter/token"
+ACTIVITY_FILE = "/etc/ptenv/last-activity"
 JUPYTER = "http://127.0.0.1:8888"
 
 
@@ -119,10 +121,31 @@ def gpu_activity(nvml):
     return None
 
 
+def record(when):
+    """Makes `when` ACTIVITY_FILE's modification time, which `ptenv ls` reads through the
+    engine, and writes it as text for a person (whole seconds since the epoch, ten digits until
+    2286, over the start of the file: one small write of a fixed length). The file is made by
+    ptenv, owned by the watcher's user (who cannot make files in /etc/ptenv); a container made
+    before it had none."""
+    try:
+        fd = os.open(ACTIVITY_FILE, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.pwrite(fd, b"%d\n" % int(when), 0)
+        os.utime(fd, (when, when))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def main():
     nvml = open_nvml()
     every = max(1, min(60, LIMIT // 4))
-    last_active = time.time()
+    last_active = time.time()  # the start: `ptenv up` is activity
+    record(last_active)
+    recorded = int(last_active)
     while True:
         time.sleep(every)
         now = time.time()
@@ -135,6 +158,9 @@ def main():
             last_active = now
         elif when is not None:
             last_active = max(last_active, when)
+        if int(last_active) != recorded:
+            record(last_active)
+            recorded = int(last_active)
         if now - last_active >= LIMIT:
             break
     say("stopped: idle for %s (no session, no Jupyter activity, no GPU use since %s)"

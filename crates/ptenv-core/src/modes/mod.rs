@@ -128,9 +128,9 @@ pub fn setup_with(store: &mut dyn Secrets, profile: &Profile, input: &SetupInput
     };
     if profile.idle_stop.is_some() {
         // Owned by the user the command runs as, who must be able to end it; root can too.
-        setup
-            .files
-            .push(crate::idle::watcher_file(input.user.uid, input.user.gid));
+        let (uid, gid) = (input.user.uid, input.user.gid);
+        setup.files.push(crate::idle::watcher_file(uid, gid));
+        setup.files.push(crate::idle::activity_file(uid, gid));
     }
     setup.warnings.extend(store.take_warnings());
     Ok(setup)
