@@ -41,7 +41,16 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<i32> {
         )),
         (false, None) => Ok(()),
     };
-    let (report, facts) = engine::block_on(crate::diagnose::diagnose(ctx, &profile, &root, probe));
+    let no_container = args
+        .no_container
+        .then(|| "skipped: --no-container".to_string());
+    let (report, facts) = engine::block_on(crate::diagnose::diagnose(
+        ctx,
+        &profile,
+        &root,
+        probe,
+        no_container,
+    ));
     let p = &ctx.printer;
     // The machine whose facts the checks judged: the engine's, which may be a server.
     p.json(&Json {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::context::Ctx;
 use crate::doctor::daemon::{self, Daemon};
-use crate::doctor::gpu_path::{self, GpuPath, GpuPathFacts};
+use crate::doctor::gpu_path::{self, GpuPath, GpuPathFacts, GpuRequestTrial};
 use crate::doctor::{cgroup, docker_host};
 use crate::doctor::{container, id, image, logs, Check, Report};
 use crate::engine::{self, Engine};
@@ -20,12 +20,15 @@ use crate::select;
 
 /// The chain's report for `profile` (or why it cannot be resolved), with the GPU facts of the
 /// machine that runs the engine. `root`: where this machine's files are read
-/// (`PTENV_SYSROOT`). `probe`: whether to run torch in the image, or why not.
+/// (`PTENV_SYSROOT`). `probe`: whether to run torch in the image, or why not. `no_container`:
+/// why no container may be started at all (then the GPU path is judged without asking the
+/// engine to take a GPU request).
 pub async fn diagnose(
     ctx: &Ctx,
     profile: &Result<Profile>,
     root: &Path,
     probe: std::result::Result<(), String>,
+    no_container: Option<String>,
 ) -> (Report, HostFacts) {
     let mut r = Report::default();
 
@@ -62,11 +65,28 @@ pub async fn diagnose(
         (Some(skip), _) => r.push(skip),
         (None, Some(e)) => match e.doctor_info().await {
             Ok(i) => {
+                // Only where the answer decides: a registered runtime serves `--gpus` anyway.
+                let trial = match no_container {
+                    Some(why) => GpuRequestTrial::NotTried(why),
+                    None if i.runtimes.iter().any(|r| r == "nvidia") => {
+                        GpuRequestTrial::NotTried("the nvidia runtime is registered".into())
+                    }
+                    // An engine reached only through its API: its GPUs were read by a
+                    // container with `--gpus all`, which was the engine's answer already.
+                    None if facts.source == crate::gpu::Source::ProbeContainer => {
+                        GpuRequestTrial::Served {
+                            image: "the probe container that read the GPUs".into(),
+                            error: None,
+                        }
+                    }
+                    None => e.try_gpu_request().await,
+                };
                 let facts = GpuPathFacts {
                     engine_version: e.version.clone(),
                     info: i,
                     cdi_specs: host.cdi_specs.clone(),
                     hook: host.hook.clone(),
+                    trial,
                 };
                 let (check, p) = gpu_path::check_gpu_path(&facts);
                 path = p;

@@ -14,12 +14,86 @@ use futures_util::StreamExt;
 use super::container::Found;
 use super::{failed, Engine};
 use crate::doctor::container::ContainerShm;
-use crate::doctor::gpu_path::EngineInfo;
+use crate::doctor::gpu_path::{EngineInfo, GpuRequestTrial};
 use crate::doctor::logs::ContainerOutput;
 use crate::error::{Error, Result};
 use crate::plan::LABEL_MEMLOCK;
 
 impl Engine {
+    /// The engine's answer to `--gpus all`: a throwaway container (entrypoint `true`, no
+    /// network) of the smallest image the engine has (nothing is pulled for it), with a device
+    /// request for `[[gpu]]`, started and removed. Docker selects the device driver at start,
+    /// before the runtime runs anything, so any other failure after it means the driver took
+    /// the request.
+    pub async fn try_gpu_request(&self) -> GpuRequestTrial {
+        use super::container::{CreateError, StartError};
+        const NO_DRIVER: &str = "could not select device driver";
+        let images = match self
+            .docker
+            .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+            .await
+        {
+            Ok(list) => list,
+            Err(e) => {
+                return GpuRequestTrial::NotTried(format!(
+                    "cannot list the engine's images: {}",
+                    super::error_text(&e)
+                ))
+            }
+        };
+        let Some(image) = images.iter().min_by_key(|i| i.size) else {
+            return GpuRequestTrial::NotTried(
+                "the engine has no image to try it with (ptenv pulls none for this)".into(),
+            );
+        };
+        let shown = image
+            .repo_tags
+            .iter()
+            .find(|t| !t.starts_with("<none>"))
+            .cloned()
+            .unwrap_or_else(|| image.id.clone());
+        let body = serde_json::json!({
+            "Image": image.id,
+            "Entrypoint": ["true"],
+            "Cmd": [],
+            "NetworkDisabled": true,
+            "Labels": {"dev.ptenv.doctor": "gpu-request"},
+            "HostConfig": {
+                "DeviceRequests": [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]
+            }
+        });
+        let name = format!("ptenv-doctor-gpu-request-{}", std::process::id());
+        let id = match self.create(&name, &body).await {
+            Ok(id) => id,
+            Err(CreateError::Other(e)) if e.message.contains(NO_DRIVER) => {
+                return GpuRequestTrial::NoDriver(e.message)
+            }
+            Err(CreateError::Other(e)) => {
+                return GpuRequestTrial::NotTried(format!(
+                    "cannot create a test container: {}",
+                    e.message
+                ))
+            }
+            Err(CreateError::Conflict) => {
+                return GpuRequestTrial::NotTried(format!("a container named {name} exists"))
+            }
+        };
+        let started = self.start(&id).await;
+        let _ = self.remove(&id).await;
+        match started {
+            // The image has no `true`: the runtime got that far, so the driver took it.
+            Ok(()) | Err(StartError::ProgramNotFound(_)) => GpuRequestTrial::Served {
+                image: shown,
+                error: None,
+            },
+            Err(StartError::GpuDriver(m)) => GpuRequestTrial::NoDriver(m),
+            Err(other) => GpuRequestTrial::Served {
+                image: shown,
+                error: Some(other.into_message()),
+            },
+        }
+    }
+
     /// Runtimes, cgroup driver and CDI facts from `GET /info`.
     pub async fn doctor_info(&self) -> Result<EngineInfo> {
         let info = self

@@ -446,3 +446,57 @@ fn a_busy_gpu_keeps_an_environment_up_past_its_idle_limit_and_an_idle_gpu_does_n
     let top = on_engine(&address, &["top", &id, "-eo", "pid,args"]);
     assert!(top.contains("idle-watch.py 4 4s"), "{top}");
 }
+
+#[test]
+fn doctor_asks_the_engine_whether_it_serves_a_gpu_request() {
+    let _engine = gpu_engine_exclusive();
+    let (address, state) = gpu_engine();
+    let p = gpu_project("gpuengine-doctor", "all");
+    let gpu_path = |run: Run| {
+        let out = run.run();
+        let report: serde_json::Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("--json printed no JSON ({e}):\n{out}"));
+        crate::doctor::check(&report, "gpu-path").clone()
+    };
+    // The stand-in hook is on the GPU engine's PATH only, never on ptenv's: the engine's
+    // answer decides.
+    let here = gpu_path(on(
+        p.ptenv(&["--json", "doctor"]),
+        &address,
+        &state.join("scenario"),
+    ));
+    assert_eq!(here["status"], "pass", "{here:#}");
+    let evidence = here["evidence"].to_string();
+    assert!(
+        evidence.contains("not on ptenv's PATH")
+            && evidence.contains("nvidia device driver took a test container with `--gpus all`"),
+        "{here:#}"
+    );
+    // The machine's own engine has no hook: refused, the toolkit is missing.
+    let main = gpu_path(p.ptenv(&["--json", "doctor"]));
+    assert_eq!(main["status"], "fail", "{main:#}");
+    assert!(
+        main["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("NVIDIA Container Toolkit is missing"),
+        "{main:#}"
+    );
+    assert!(
+        main["evidence"]
+            .to_string()
+            .contains("could not select device driver"),
+        "{main:#}"
+    );
+    // The test containers are gone from both engines.
+    let left = on_engine(
+        &address,
+        &[
+            "ps",
+            "-aq",
+            "--filter",
+            "label=dev.ptenv.doctor=gpu-request",
+        ],
+    );
+    assert!(left.trim().is_empty(), "{left}");
+}

@@ -62,14 +62,41 @@ pub enum GpuPath {
     None,
 }
 
+/// The engine's own answer to a GPU request: a throwaway container with `--gpus all` (device
+/// request `[[gpu]]`, no driver named), started and removed. Docker serves it through the
+/// nvidia device driver it registered at start if the hook was on dockerd's PATH then
+/// (docs/gpu-testbed.md), which no file on the client shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GpuRequestTrial {
+    /// Not tried, and why (`--no-container`, no image on the engine, …).
+    NotTried(String),
+    /// Refused: `could not select device driver "" with capabilities: [[gpu]]`.
+    NoDriver(String),
+    /// The driver took it, on a container of `image`; `error`: how the start failed after that
+    /// (the hook, the runtime), `None` when it started.
+    Served {
+        image: String,
+        error: Option<String>,
+    },
+}
+
+impl Default for GpuRequestTrial {
+    fn default() -> Self {
+        GpuRequestTrial::NotTried("not asked".into())
+    }
+}
+
 /// Everything the GPU-path link looks at.
 #[derive(Debug, Clone, Default)]
 pub struct GpuPathFacts {
     pub engine_version: String,
     pub info: EngineInfo,
     pub cdi_specs: Vec<CdiSpec>,
-    /// `nvidia-container-runtime-hook` on this process's PATH: the toolkit is installed.
+    /// `nvidia-container-runtime-hook` on the PATH of the ptenv process that read the host
+    /// (here, or ptenv's agent on a server): the toolkit is installed there. dockerd's own PATH
+    /// may differ; [`GpuPathFacts::trial`] is the engine's answer.
     pub hook: Option<PathBuf>,
+    pub trial: GpuRequestTrial,
 }
 
 /// `docker run --gpus` (device requests served by dockerd's nvidia driver) arrived in 19.03.
@@ -118,9 +145,29 @@ pub fn check_gpu_path(f: &GpuPathFacts) -> (Check, GpuPath) {
         ));
     }
     match &f.hook {
-        Some(h) => evidence.push(format!("nvidia-container-runtime-hook: {}", h.display())),
-        None => evidence.push("nvidia-container-runtime-hook: not on PATH".into()),
+        Some(h) => evidence.push(format!(
+            "nvidia-container-runtime-hook on ptenv's PATH (not necessarily dockerd's): {}",
+            h.display()
+        )),
+        None => evidence.push(
+            "nvidia-container-runtime-hook: not on ptenv's PATH (dockerd's may differ)".into(),
+        ),
     }
+    evidence.push(match &f.trial {
+        GpuRequestTrial::NotTried(why) => format!("a GPU request was not tried on the engine: {why}"),
+        GpuRequestTrial::NoDriver(e) => {
+            format!("the engine refused a test container with `--gpus all`: {e}")
+        }
+        GpuRequestTrial::Served { image, error: None } => format!(
+            "the engine's nvidia device driver took a test container with `--gpus all` ({image})"
+        ),
+        GpuRequestTrial::Served {
+            image,
+            error: Some(e),
+        } => format!(
+            "the engine's nvidia device driver took a test container with `--gpus all` ({image}), whose start then failed: {e}"
+        ),
+    });
     if f.info.runtimes.iter().any(|r| r == "nvidia") {
         return (
             Check::pass(
@@ -148,25 +195,52 @@ pub fn check_gpu_path(f: &GpuPathFacts) -> (Check, GpuPath) {
     }
     let version = engine_version(&f.engine_version);
     // Since 19.03 dockerd serves `--gpus` itself, through the hook, when the hook was on its
-    // PATH at start: no runtime needs registering (docs/compatibility.md §7). Whether dockerd
-    // saw it cannot be asked from here; the torch link shows it if it did not.
-    if let Some(h) = f
-        .hook
-        .as_ref()
-        .filter(|_| version.is_some_and(|v| v >= GPUS_FLAG))
-    {
-        return (
-            Check::pass(
-                id::GPU_PATH,
-                format!(
-                    "the NVIDIA container hook is installed ({}): Docker's built-in nvidia device driver serves `--gpus` through it",
-                    h.display()
-                ),
-            )
-            .evidence_all(evidence)
-            .evidence("dockerd looks for the hook once, when it starts: if `--gpus` fails with `could not select device driver`, restart dockerd"),
-            GpuPath::Runtime,
-        );
+    // PATH at start: no runtime needs registering (docs/compatibility.md §7). The engine's
+    // answer to a GPU request says whether it did; without it, the hook on ptenv's PATH is
+    // the best evidence there is.
+    match &f.trial {
+        GpuRequestTrial::Served { error: None, .. } => {
+            return (
+                Check::pass(
+                    id::GPU_PATH,
+                    "Docker's nvidia device driver serves `--gpus`: the engine took a test GPU request",
+                )
+                .evidence_all(evidence),
+                GpuPath::Runtime,
+            );
+        }
+        GpuRequestTrial::Served { error: Some(e), .. } => {
+            return (
+                Check::warn(
+                    id::GPU_PATH,
+                    "Docker's nvidia device driver took a test GPU request, but the container did not start",
+                )
+                .evidence_all(evidence)
+                .fix(format!("the engine's error names the failing part: {e}")),
+                GpuPath::Runtime,
+            );
+        }
+        GpuRequestTrial::NotTried(why) => {
+            if let Some(h) = f
+                .hook
+                .as_ref()
+                .filter(|_| version.is_some_and(|v| v >= GPUS_FLAG))
+            {
+                return (
+                    Check::pass(
+                        id::GPU_PATH,
+                        format!(
+                            "the NVIDIA container hook is installed ({}): Docker's built-in nvidia device driver serves `--gpus` through it if dockerd found it too",
+                            h.display()
+                        ),
+                    )
+                    .evidence_all(evidence)
+                    .evidence(format!("dockerd looks for the hook on its own PATH once, when it starts, and the engine was not asked ({why}): if `--gpus` fails with `could not select device driver`, restart dockerd")),
+                    GpuPath::Runtime,
+                );
+            }
+        }
+        GpuRequestTrial::NoDriver(_) => {}
     }
     if !nvidia_specs.is_empty() {
         let cdi_on = version.is_some_and(|v| v >= CDI_DEFAULT)
@@ -202,11 +276,15 @@ pub fn check_gpu_path(f: &GpuPathFacts) -> (Check, GpuPath) {
             GpuPath::None,
         );
     }
-    let c = Check::fail(
-        id::GPU_PATH,
-        "no GPU path into containers: Docker has no NVIDIA runtime and there is no CDI spec for nvidia.com/gpu (the NVIDIA Container Toolkit is missing)",
-    )
-    .evidence_all(evidence);
+    let refused = matches!(f.trial, GpuRequestTrial::NoDriver(_));
+    let summary = match (&f.hook, refused) {
+        (Some(h), true) => format!(
+            "no GPU path into containers: the engine refused a GPU request (no nvidia device driver), though the NVIDIA container hook is on ptenv's PATH ({}): dockerd did not find it on its own PATH when it started",
+            h.display()
+        ),
+        _ => "no GPU path into containers: Docker has no NVIDIA runtime and there is no CDI spec for nvidia.com/gpu (the NVIDIA Container Toolkit is missing)".to_string(),
+    };
+    let c = Check::fail(id::GPU_PATH, summary).evidence_all(evidence);
     let c = match &f.hook {
         Some(h) => c.fix(format!(
             "the toolkit is installed ({}) but dockerd has not registered it: `sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`",
@@ -258,6 +336,74 @@ mod tests {
         assert!(c.fix.unwrap().contains("has not registered it"));
         let (c, p) = check_gpu_path(&facts("24.0.7", &["nvidia", "runc"]));
         assert_eq!((c.status, p), (Status::Pass, GpuPath::Runtime));
+    }
+
+    #[test]
+    fn the_engine_s_answer_to_a_gpu_request_outweighs_the_hook_on_ptenv_s_path() {
+        let hook = Some(PathBuf::from("/usr/bin/nvidia-container-runtime-hook"));
+        let served = GpuRequestTrial::Served {
+            image: "ptenv-fixture/pytorch:2.6.0-cuda12.4-cudnn9-runtime".into(),
+            error: None,
+        };
+        // The engine took it: a pass, whatever ptenv's PATH holds (the test bed's GPU engine).
+        let mut f = facts("20.10.24", &["runc"]);
+        f.trial = served.clone();
+        let (c, p) = check_gpu_path(&f);
+        assert_eq!((c.status, p), (Status::Pass, GpuPath::Runtime));
+        assert!(
+            c.summary.contains("the engine took a test GPU request"),
+            "{c:?}"
+        );
+        let all = c.evidence.join("\n");
+        assert!(
+            all.contains("not on ptenv's PATH (dockerd's may differ)"),
+            "{all}"
+        );
+        assert!(
+            all.contains("took a test container with `--gpus all` (ptenv-fixture/"),
+            "{all}"
+        );
+
+        // Taken, then the start failed: the driver is there, something after it is not.
+        f.trial = GpuRequestTrial::Served {
+            image: "x".into(),
+            error: Some("nvidia-container-cli: initialization error".into()),
+        };
+        let (c, p) = check_gpu_path(&f);
+        assert_eq!((c.status, p), (Status::Warn, GpuPath::Runtime));
+        assert!(c.fix.unwrap().contains("initialization error"));
+
+        // Refused, with the hook on ptenv's PATH: dockerd did not see it.
+        let refusal = "could not select device driver \"\" with capabilities: [[gpu]]";
+        let mut f = facts("20.10.24", &["runc"]);
+        f.hook = hook.clone();
+        f.trial = GpuRequestTrial::NoDriver(refusal.into());
+        let (c, p) = check_gpu_path(&f);
+        assert_eq!((c.status, p), (Status::Fail, GpuPath::None));
+        assert!(
+            c.summary
+                .contains("dockerd did not find it on its own PATH"),
+            "{c:?}"
+        );
+        assert!(c.evidence.join("\n").contains(refusal));
+        assert!(c.fix.unwrap().contains("restart docker"));
+
+        // Refused, no hook anywhere: the toolkit is missing, as before.
+        f.hook = None;
+        let (c, _) = check_gpu_path(&f);
+        assert!(
+            c.summary.contains("NVIDIA Container Toolkit is missing"),
+            "{c:?}"
+        );
+
+        // Not tried: the hook on ptenv's PATH, said as such.
+        let mut f = facts("20.10.24", &["runc"]);
+        f.hook = hook;
+        f.trial = GpuRequestTrial::NotTried("skipped: --no-container".into());
+        let (c, p) = check_gpu_path(&f);
+        assert_eq!((c.status, p), (Status::Pass, GpuPath::Runtime));
+        assert!(c.summary.contains("if dockerd found it too"), "{c:?}");
+        assert!(c.evidence.join("\n").contains("skipped: --no-container"));
     }
 
     #[test]
