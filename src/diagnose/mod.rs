@@ -67,17 +67,17 @@ pub async fn diagnose(
             Ok(i) => {
                 // Only where the answer decides: a registered runtime serves `--gpus` anyway.
                 let trial = match no_container {
-                    Some(why) => GpuRequestTrial::NotTried(why),
-                    None if i.runtimes.iter().any(|r| r == "nvidia") => {
-                        GpuRequestTrial::NotTried("the nvidia runtime is registered".into())
-                    }
                     // An engine reached only through its API: its GPUs were read by a
                     // container with `--gpus all`, which was the engine's answer already.
-                    None if facts.source == crate::gpu::Source::ProbeContainer => {
+                    _ if facts.source == crate::gpu::Source::ProbeContainer => {
                         GpuRequestTrial::Served {
                             image: "the probe container that read the GPUs".into(),
                             error: None,
                         }
+                    }
+                    Some(why) => GpuRequestTrial::NotTried(why),
+                    None if i.runtimes.iter().any(|r| r == "nvidia") => {
+                        GpuRequestTrial::NotTried("the nvidia runtime is registered".into())
                     }
                     None => e.try_gpu_request().await,
                 };
