@@ -112,6 +112,9 @@ fn connect(
         "engine: {} (from {})",
         target.endpoint, target.source
     ));
+    if let Some(ssh) = connection.ssh_detail() {
+        printer.detail(ssh);
+    }
     let tls = match &target.endpoint {
         crate::target::Endpoint::Tcp { tls, .. } => tls.clone(),
         _ => None,
