@@ -31,7 +31,7 @@ pub mod gpu {
 pub mod stats {
     pub use ptenv_core::stats::*;
     mod gather;
-    pub use gather::gather;
+    pub use gather::{gather, read_here, Reading};
 }
 
 /// Profiles: the core's values, layers and parsing, and the reading of this machine's files.

@@ -19,7 +19,7 @@ pub fn run(ctx: &Ctx, args: StatsArgs) -> Result<i32> {
     block_on(async {
         let engine = Engine::connect().await?;
         loop {
-            let (report, problems) = gather(&engine).await?;
+            let (report, problems) = gather(&engine, ctx.machine.as_ref()).await?;
             if args.watch {
                 // Clear the screen and go home, as `docker stats` redraws.
                 print!("\x1b[2J\x1b[H");

@@ -603,8 +603,7 @@ fn a_workspace_over_the_limit_is_refused_before_anything_is_made() {
 }
 
 /// What a server cannot do is refused before anything is made there: a mount that names a
-/// folder of the project (on the laptop), and doctor (its host checks would read this
-/// machine, not the server).
+/// folder of the project (on the laptop).
 #[test]
 fn what_a_server_cannot_do_is_refused_without_making_anything() {
     let tb = Testbed::get();
@@ -632,13 +631,45 @@ fn what_a_server_cannot_do_is_refused_without_making_anything() {
         "{:?}",
         project.containers()
     );
-    let stats = project.ptenv_as_laptop(&["--host", &target, "stats"]).run();
-    stats.assert_exit(1);
+}
+
+/// `ptenv stats` against a server reads the server's GPUs (its fake NVML, through ptenv's
+/// agent there), not the laptop's lack of one, in every format.
+#[test]
+fn stats_reads_the_servers_gpus_through_the_agent() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-stats");
+    let target = format!("ssh://{}", tb.remote_host());
+
+    let here = project.ptenv_as_laptop(&["stats"]).run();
+    here.assert_exit(1);
+
+    let json = project
+        .ptenv_as_laptop(&["--json", "--host", &target, "stats"])
+        .run();
+    json.assert_success();
+    let r: serde_json::Value = serde_json::from_str(&json.stdout).expect("stats --json is JSON");
+    let gpus = r["gpus"].as_array().expect("gpus");
+    assert_eq!(gpus.len(), 1, "{json}");
+    assert_eq!(gpus[0]["name"], "NVIDIA GeForce RTX 4090", "{json}");
+    assert_eq!(
+        gpus[0]["uuid"], "GPU-7e57a1e0-0000-4000-8000-000000000001",
+        "{json}"
+    );
+    assert_eq!(gpus[0]["memory_total"], 25757220864u64, "{json}");
+
+    let table = project.ptenv_as_laptop(&["--host", &target, "stats"]).run();
+    table.assert_success();
+    assert!(table.stdout.contains("NVIDIA GeForce RTX 4090"), "{table}");
+    let prom = project
+        .ptenv_as_laptop(&["--host", &target, "stats", "--format", "prometheus"])
+        .run();
+    prom.assert_success();
     assert!(
-        stats
-            .stderr
-            .contains("run `ptenv stats` on the server itself"),
-        "{stats}"
+        prom.stdout.contains(
+            "ptenv_gpu_utilization_percent{gpu=\"0\",uuid=\"GPU-7e57a1e0-0000-4000-8000-000000000001\"} 0"
+        ),
+        "{prom}"
     );
 }
 
