@@ -2,10 +2,11 @@
 # ptenv against the docker CLI on an engine reached over ssh (README, "GPU on another machine"):
 # a re-`up` of a running environment against `docker -H ssh://… start` of its container, and
 # `ptenv exec -- true` against `docker -H ssh://… exec NAME true`, on the test bed's second host
-# (tests/testbed/remote.sh: sshd on 127.0.0.1:2222, the laptop user ptenv-laptop). Both sides
-# pay their own ssh connection per command; ptenv's is one ControlMaster for the whole command,
-# the docker CLI's is `ssh … docker system dial-stdio`. Runs alternate; prints medians and
-# ratios as a Markdown table for benches/RESULTS.md. Needs the test bed and root (setpriv).
+# (tests/testbed/remote.sh: sshd on 127.0.0.1:2222, the laptop user ptenv-laptop). The docker
+# CLI pays its own ssh connection per command (`ssh … docker system dial-stdio`); ptenv keeps its
+# ControlMaster between commands (the default), and a second re-`up` row gives each command its
+# own (PTENV_SSH_PERSIST=0). Runs alternate; prints medians and ratios as a Markdown table for
+# benches/RESULTS.md. Needs the test bed and root (setpriv).
 #
 #   RUNS=15 ./benches/remote.sh
 set -euo pipefail
@@ -30,6 +31,9 @@ as_laptop() {
 }
 cleanup() {
     as_laptop "$work/ptenv" --host "ssh://$SERVER" down >/dev/null 2>&1 || true
+    for c in "$work"/tmp/ptenv-*/*.c; do
+        [ -S "$c" ] && as_laptop ssh -O exit -o "ControlPath=$c" "$SERVER" >/dev/null 2>&1
+    done
     docker volume ls -q --filter "label=dev.ptenv.project=$project" | xargs -r docker volume rm >/dev/null
     rm -rf "$work"
 }
@@ -44,9 +48,10 @@ as_laptop "$work/ptenv" --host "ssh://$SERVER" up --detach >/dev/null 2>&1
 name=$(docker ps --filter "label=dev.ptenv.project=$project" --format '{{.Names}}')
 [ -n "$name" ] || { echo "benches/remote.sh: the environment did not start" >&2; exit 1; }
 
-up_p=() up_d=() ex_p=() ex_d=()
+up_p=() up_o=() up_d=() ex_p=() ex_d=()
 for _ in $(seq "$RUNS"); do
     up_p+=("$(timed as_laptop "$work/ptenv" --host "ssh://$SERVER" up --detach)")
+    up_o+=("$(timed as_laptop env PTENV_SSH_PERSIST=0 "$work/ptenv" --host "ssh://$SERVER" up --detach)")
     up_d+=("$(timed as_laptop docker -H "ssh://$SERVER" start "$name")")
     ex_p+=("$(timed as_laptop "$work/ptenv" --host "ssh://$SERVER" exec -- true)")
     ex_d+=("$(timed as_laptop docker -H "ssh://$SERVER" exec "$name" true)")
@@ -60,4 +65,5 @@ row() {
 echo "| over ssh | ptenv | docker CLI | ratio | runs |"
 echo "|---|---|---|---|---|"
 row 're-`up` of a running env vs `docker -H ssh://… start`' 'up_p[@]' 'up_d[@]'
+row 're-`up`, a connection per command (`PTENV_SSH_PERSIST=0`), vs the same' 'up_o[@]' 'up_d[@]'
 row '`exec -- true` vs `docker -H ssh://… exec NAME true`' 'ex_p[@]' 'ex_d[@]'

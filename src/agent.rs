@@ -110,6 +110,23 @@ impl Machine for Remote {
     fn connection(&self) -> Option<Arc<SshConnection>> {
         Some(self.conn.clone())
     }
+    fn gpu_usage(&self) -> Result<crate::stats::Reading> {
+        let place = self.describe();
+        let answer = run_agent(&self.conn, "usage")
+            .and_then(|out| parse_answer::<UsageAnswer>(&out))
+            .map_err(|why| {
+                Error::new(format!("cannot read the GPUs' load on {place}: {why}")).hint(
+                    "`ptenv stats` on a server needs ptenv's agent there (a Linux server with this laptop's CPU); otherwise run `ptenv stats` on the server itself",
+                )
+            })?;
+        match answer {
+            UsageAnswer::Read(reading) => Ok(reading),
+            UsageAnswer::Failed(why) => Err(Error::new(format!(
+                "cannot read the GPUs' load on {place}: {why}"
+            ))
+            .hint("`ptenv stats` needs the NVIDIA driver's NVML (libnvidia-ml.so.1) on the server; `ptenv doctor` checks it")),
+        }
+    }
     fn doctor_host(&self, _root: &Path) -> crate::doctor::host::HostReport {
         // The root is this machine's (`PTENV_SYSROOT`): the agent reads the server's own.
         let place = self.describe();
@@ -314,6 +331,23 @@ fn parse_fallback(text: &str, why: &str) -> AgentFacts {
 /// `ptenv agent facts`: print this machine's facts as JSON (run by ptenv itself over ssh).
 pub fn run_facts() -> Result<i32> {
     print_json(&facts_here())
+}
+
+/// What `ptenv agent usage` prints: the reading, or why NVML could not be read there.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum UsageAnswer {
+    Read(crate::stats::Reading),
+    Failed(String),
+}
+
+/// `ptenv agent usage`: print NVML's load and processes of this machine and each process's
+/// container as JSON, for `ptenv stats` on the laptop.
+pub fn run_usage() -> Result<i32> {
+    print_json(&match crate::stats::read_here() {
+        Ok(reading) => UsageAnswer::Read(reading),
+        Err(why) => UsageAnswer::Failed(why),
+    })
 }
 
 /// `ptenv agent doctor`: print doctor's host links and the Docker links' files of this

@@ -99,6 +99,8 @@ pub enum AgentCommand {
     Facts,
     /// Print doctor's host links and the Docker links' files of this machine as JSON
     Doctor,
+    /// Print the GPUs' load and processes of this machine, with their containers, as JSON
+    Usage,
 }
 
 /// Flags that override the profile for one run (the highest layer).

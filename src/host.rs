@@ -34,6 +34,13 @@ pub trait Machine {
     fn doctor_host(&self, root: &Path) -> crate::doctor::host::HostReport {
         crate::doctor::host::gather(root, self.gpu_facts())
     }
+    /// What its GPUs are doing now and which container each GPU process is in (`ptenv stats`).
+    fn gpu_usage(&self) -> crate::error::Result<crate::stats::Reading> {
+        crate::stats::read_here().map_err(|why| {
+            crate::error::Error::new(format!("cannot read the GPUs' load: {why}"))
+                .hint("`ptenv stats` needs the NVIDIA driver's NVML (libnvidia-ml.so.1) on this machine; `ptenv doctor` checks it")
+        })
+    }
     /// The ssh connection it is reached through, for ports forwarded from there to here.
     fn connection(&self) -> Option<std::sync::Arc<crate::transport::SshConnection>> {
         None
@@ -91,6 +98,13 @@ impl ApiOnly {
 }
 
 impl Machine for ApiOnly {
+    fn gpu_usage(&self) -> crate::error::Result<crate::stats::Reading> {
+        Err(crate::error::Error::new(format!(
+            "ptenv cannot read GPU use on {}: it reaches that engine only through its Docker API, and NVML's readings and the processes' cgroups are on its machine",
+            self.shown
+        ))
+        .hint("reach the server over ssh instead (`--host ssh://USER@HOST`: ptenv reads them there with its agent), or run `ptenv stats` on the server itself"))
+    }
     fn doctor_host(&self, _root: &Path) -> crate::doctor::host::HostReport {
         let why = "ptenv reaches that engine only through its Docker API, not its machine";
         let mut report = crate::doctor::host::without_agent(self.gpu_facts(), &self.shown, why);

@@ -31,7 +31,7 @@ pub mod gpu {
 pub mod stats {
     pub use ptenv_core::stats::*;
     mod gather;
-    pub use gather::gather;
+    pub use gather::{gather, read_here, Reading};
 }
 
 /// `ptenv inspect`: the core's report of an image judged for a machine, and the probing here.

@@ -32,6 +32,7 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
     match cli.command {
         Command::Agent(AgentCommand::Facts) => return crate::agent::run_facts(),
         Command::Agent(AgentCommand::Doctor) => return crate::agent::run_doctor(),
+        Command::Agent(AgentCommand::Usage) => return crate::agent::run_usage(),
         _ => {}
     }
     let project = project_dir(cli.global.project.as_deref())?;
@@ -71,13 +72,6 @@ pub fn run(cli: Cli, printer: Printer) -> Result<i32> {
         project,
         machine,
     };
-    if ctx.machine.is_remote() && matches!(cli.command, Command::Stats(_)) {
-        return Err(Error::new(format!(
-            "this ptenv cannot read GPU use on {} yet: `stats`' NVML readings would have to run there",
-            ctx.machine.describe()
-        ))
-        .hint("`ptenv up`, `ptenv ssh`, `ptenv shell`, `ptenv exec`, `ptenv logs`, `ptenv down`, `ptenv select`, `ptenv doctor` and `ptenv ls` work with --host; meanwhile run `ptenv stats` on the server itself (ssh there)"));
-    }
     match cli.command {
         Command::Up(args) => up::run(&ctx, args),
         Command::Init(args) => init::run(&ctx, args),
@@ -112,6 +106,9 @@ fn connect(
         "engine: {} (from {})",
         target.endpoint, target.source
     ));
+    if let Some(ssh) = connection.ssh_detail() {
+        printer.detail(ssh);
+    }
     let tls = match &target.endpoint {
         crate::target::Endpoint::Tcp { tls, .. } => tls.clone(),
         _ => None,

@@ -40,7 +40,7 @@ async fn refresh(ctx: &Ctx, args: &StatsArgs) -> Result<i32> {
     let p = &ctx.printer;
     let engine = Engine::connect().await?;
     loop {
-        let (report, problems) = gather(&engine).await?;
+        let (report, problems) = gather(&engine, ctx.machine.as_ref()).await?;
         if args.watch {
             // Clear the screen and go home, as `docker stats` redraws.
             print!("\x1b[2J\x1b[H");

@@ -1,21 +1,31 @@
 //! The facts `ptenv stats` attributes: NVML's load and processes, each process's container
-//! (its `/proc/PID/cgroup`, docs/gpus.md §4) and ptenv's containers on the engine.
+//! (its `/proc/PID/cgroup`, docs/gpus.md §4), both read on the engine's machine (here, or on a
+//! server by ptenv's agent), and ptenv's containers on the engine.
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::{container_id, report, Env, Report};
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::gpu::usage::Usage;
 use crate::ownership::owner;
 use crate::project::{LABEL_PROFILE, LABEL_PROJECT};
 
-/// One refresh: NVML read now, the cgroups of the processes it lists, the engine's list.
-/// NVML's problems with one GPU come back as sentences beside the report.
-pub async fn gather(engine: &Engine) -> Result<(Report, Vec<String>)> {
-    let (usage, problems) = crate::gpu::usage().map_err(|why| {
-        Error::new(format!("cannot read the GPUs' load: {why}"))
-            .hint("`ptenv stats` needs the NVIDIA driver's NVML (libnvidia-ml.so.1) on this machine; `ptenv doctor` checks it")
-    })?;
+/// What the machine with the GPUs says at one moment: NVML's load and processes, NVML's
+/// problems with single GPUs as sentences, and the container of each process that has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reading {
+    pub usage: Vec<Usage>,
+    pub problems: Vec<String>,
+    pub containers: HashMap<u32, String>,
+}
+
+/// NVML read now on this machine, and the cgroups of the processes it lists; why not, when
+/// NVML cannot be read.
+pub fn read_here() -> std::result::Result<Reading, String> {
+    let (usage, problems) = crate::gpu::usage()?;
     let mut containers = HashMap::new();
     for p in usage.iter().flat_map(|u| &u.processes) {
         // A process that ended since NVML listed it has no cgroup file: it counts as "other".
@@ -25,6 +35,20 @@ pub async fn gather(engine: &Engine) -> Result<(Report, Vec<String>)> {
             }
         }
     }
+    Ok(Reading {
+        usage,
+        problems,
+        containers,
+    })
+}
+
+/// One refresh: the machine's reading, the engine's list. NVML's problems with one GPU come
+/// back as sentences beside the report.
+pub async fn gather(
+    engine: &Engine,
+    machine: &dyn crate::host::Machine,
+) -> Result<(Report, Vec<String>)> {
+    let reading = machine.gpu_usage()?;
     let envs: Vec<Env> = engine
         .list(None)
         .await?
@@ -37,5 +61,8 @@ pub async fn gather(engine: &Engine) -> Result<(Report, Vec<String>)> {
             id: c.id,
         })
         .collect();
-    Ok((report(&usage, &envs, &containers), problems))
+    Ok((
+        report(&reading.usage, &envs, &reading.containers),
+        reading.problems,
+    ))
 }

@@ -104,10 +104,6 @@ fn ls_reaches_the_remote_engine_over_ssh() {
         &tb.small_image,
     ]);
 
-    // ptenv's own temporary folder, to see what the connection leaves there.
-    let tmp = project.path().parent().unwrap().join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-
     let local = project.ptenv_as_laptop(&["ls"]).run();
     local.assert_failure();
     assert!(
@@ -145,18 +141,198 @@ fn ls_reaches_the_remote_engine_over_ssh() {
         .unwrap_or_else(|| panic!("{name} in {json}"));
     assert_eq!(ours["host"], "ssh://gpu-server", "{json}");
 
-    // DOCKER_HOST is read as docker reads it.
+    // DOCKER_HOST is read as docker reads it; with PTENV_SSH_PERSIST=0 the connection is the
+    // command's own and ends with it: no master left, nor its private folder.
+    for pid in project.ssh_masters() {
+        crate::support::kill(pid, rustix::process::Signal::KILL);
+    }
     let env = project
         .ptenv_as_laptop(&["ls"])
         .env("DOCKER_HOST", &target)
+        .env("PTENV_SSH_PERSIST", "0")
         .run();
     env.assert_success();
     assert!(env.stdout.contains(&name), "{env}");
     docker_ok(&["rm", "-f", &name]);
-    let leftovers: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert_eq!(project.ssh_masters(), Vec::<i32>::new(), "{env}");
+    let tmp = project.path().parent().unwrap().join("laptop-tmp");
+    let leftovers: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ptenv-ssh-"))
+        .collect();
     assert!(
         leftovers.is_empty(),
         "the ssh connection's private folder is removed: {leftovers:?}"
+    );
+}
+
+/// A directory with an `ssh` that records each of its argument lists (one line each, in
+/// `ssh.calls` beside it) and runs the real one: what ptenv asked of ssh, for `PATH`.
+fn recording_ssh(project: &Project) -> (String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let base = project.path().parent().unwrap();
+    let bin = base.join("recording-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = base.join("ssh.calls");
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v ssh"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let script = bin.join("ssh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec {} \"$@\"\n",
+            calls.display(),
+            real.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    (path, calls)
+}
+
+/// How many masters the recorded ssh calls started (`ControlMaster=yes`).
+fn masters_started(calls: &std::path::Path) -> usize {
+    std::fs::read_to_string(calls)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("ControlMaster=yes"))
+        .count()
+}
+
+/// The ssh master connection outlives the command that opened it (in the background, its
+/// output in a log file, so the command's own output ends with the command) and the next
+/// command reuses it: it starts no master and logs in no second time. It lives in a 0700
+/// folder of the laptop user's temporary folder, named after the destination.
+#[test]
+fn a_second_command_reuses_the_kept_ssh_connection() {
+    use std::os::unix::fs::PermissionsExt;
+    let tb = Testbed::get();
+    let project = Project::new("remote-keep");
+    let target = format!("ssh://{}", tb.remote_host());
+    let (path, calls) = recording_ssh(&project);
+
+    let first = project
+        .ptenv_as_laptop(&["--host", &target, "ls"])
+        .env("PATH", &path)
+        .run();
+    first.assert_success();
+    assert_eq!(masters_started(&calls), 1, "{first}");
+    let masters = project.ssh_masters();
+    assert_eq!(masters.len(), 1, "the master stays: {first}");
+    // `pid (comm) state ppid pgrp session …`: ssh -f made it a session of its own.
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", masters[0])).unwrap();
+    let session = stat.rsplit_once(") ").unwrap().1.split(' ').nth(3).unwrap();
+    assert_eq!(session, masters[0].to_string(), "in the background: {stat}");
+    let tmp = project.path().parent().unwrap().join("laptop-tmp");
+    let folders: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ptenv-"))
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let meta = folders[0].metadata().unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", masters[0])).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(
+        cmdline.contains(&format!("ControlPath={}/", folders[0].path().display()))
+            && cmdline.contains("ControlPersist=600s")
+            && cmdline.contains("BatchMode=yes"),
+        "{cmdline}"
+    );
+
+    let second = project
+        .ptenv_as_laptop(&["-v", "--host", &target, "ls"])
+        .env("PATH", &path)
+        .run();
+    second.assert_success();
+    assert_eq!(
+        masters_started(&calls),
+        1,
+        "the second command started no master: {second}"
+    );
+    assert_eq!(project.ssh_masters(), masters, "{second}");
+    assert!(
+        second
+            .stderr
+            .contains("ssh: reused the connection to ssh://gpu-server kept by an earlier command"),
+        "{second}"
+    );
+
+    // Another destination (the engine's socket named) is another connection, here with an
+    // idle time of its own.
+    let socket = format!("{target}/var/run/docker.sock");
+    let short = project
+        .ptenv_as_laptop(&["--host", &socket, "ls"])
+        .env("PATH", &path)
+        .env("PTENV_SSH_PERSIST", "90s")
+        .run();
+    short.assert_success();
+    assert_eq!(masters_started(&calls), 2, "{short}");
+    let now = project.ssh_masters();
+    assert_eq!(now.len(), 2, "{short}");
+    let new = now.iter().find(|p| !masters.contains(p)).unwrap();
+    let cmdline = std::fs::read(format!("/proc/{new}/cmdline")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("ControlPersist=90s"),
+        "{short}"
+    );
+    let bad = project
+        .ptenv_as_laptop(&["--host", &target, "ls"])
+        .env("PTENV_SSH_PERSIST", "60")
+        .run();
+    bad.assert_exit(1);
+    assert!(
+        bad.stderr
+            .contains("PTENV_SSH_PERSIST: `60` is not a duration"),
+        "{bad}"
+    );
+}
+
+/// A kept master that is gone (killed) or no longer answers (frozen: the engine's ping through
+/// it times out) is replaced by a new one, and the command works.
+#[test]
+fn a_stale_kept_ssh_connection_is_replaced() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-stale");
+    let target = format!("ssh://{}", tb.remote_host());
+    let (path, calls) = recording_ssh(&project);
+    let ls = || {
+        let run = project
+            .ptenv_as_laptop(&["--host", &target, "ls"])
+            .env("PATH", &path)
+            .run();
+        run.assert_success();
+        let masters = project.ssh_masters();
+        assert_eq!(masters.len(), 1, "{run}");
+        masters[0]
+    };
+    let first = ls();
+    crate::support::kill(first, rustix::process::Signal::KILL);
+    let second = ls();
+    assert_ne!(second, first);
+    assert_eq!(masters_started(&calls), 2);
+
+    crate::support::kill(second, rustix::process::Signal::STOP);
+    let run = project
+        .ptenv_as_laptop(&["--host", &target, "ls"])
+        .env("PATH", &path)
+        .run();
+    run.assert_success();
+    assert_eq!(masters_started(&calls), 3, "{run}");
+    let masters = project.ssh_masters();
+    assert!(
+        masters.contains(&second) && masters.len() == 2,
+        "a new master beside the frozen one: {masters:?}"
     );
 }
 
@@ -423,8 +599,7 @@ fn a_workspace_over_the_limit_is_refused_before_anything_is_made() {
 }
 
 /// What a server cannot do is refused before anything is made there: a mount that names a
-/// folder of the project (on the laptop), and doctor (its host checks would read this
-/// machine, not the server).
+/// folder of the project (on the laptop).
 #[test]
 fn what_a_server_cannot_do_is_refused_without_making_anything() {
     let (_, project, target) = remote_project(
@@ -446,13 +621,45 @@ fn what_a_server_cannot_do_is_refused_without_making_anything() {
         "{:?}",
         project.containers()
     );
-    let stats = project.ptenv_as_laptop(&["--host", &target, "stats"]).run();
-    stats.assert_exit(1);
+}
+
+/// `ptenv stats` against a server reads the server's GPUs (its fake NVML, through ptenv's
+/// agent there), not the laptop's lack of one, in every format.
+#[test]
+fn stats_reads_the_servers_gpus_through_the_agent() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-stats");
+    let target = format!("ssh://{}", tb.remote_host());
+
+    let here = project.ptenv_as_laptop(&["stats"]).run();
+    here.assert_exit(1);
+
+    let json = project
+        .ptenv_as_laptop(&["--json", "--host", &target, "stats"])
+        .run();
+    json.assert_success();
+    let r: serde_json::Value = serde_json::from_str(&json.stdout).expect("stats --json is JSON");
+    let gpus = r["gpus"].as_array().expect("gpus");
+    assert_eq!(gpus.len(), 1, "{json}");
+    assert_eq!(gpus[0]["name"], "NVIDIA GeForce RTX 4090", "{json}");
+    assert_eq!(
+        gpus[0]["uuid"], "GPU-7e57a1e0-0000-4000-8000-000000000001",
+        "{json}"
+    );
+    assert_eq!(gpus[0]["memory_total"], 25757220864u64, "{json}");
+
+    let table = project.ptenv_as_laptop(&["--host", &target, "stats"]).run();
+    table.assert_success();
+    assert!(table.stdout.contains("NVIDIA GeForce RTX 4090"), "{table}");
+    let prom = project
+        .ptenv_as_laptop(&["--host", &target, "stats", "--format", "prometheus"])
+        .run();
+    prom.assert_success();
     assert!(
-        stats
-            .stderr
-            .contains("run `ptenv stats` on the server itself"),
-        "{stats}"
+        prom.stdout.contains(
+            "ptenv_gpu_utilization_percent{gpu=\"0\",uuid=\"GPU-7e57a1e0-0000-4000-8000-000000000001\"} 0"
+        ),
+        "{prom}"
     );
 }
 
@@ -695,6 +902,18 @@ fn ssh_on_a_server_reaches_the_container_from_the_laptop() {
     let doc: serde_json::Value = serde_json::from_str(&up.stdout)
         .unwrap_or_else(|e| panic!("one JSON document ({e}):\n{up}"));
     let alias = doc["alias"].as_str().unwrap().to_owned();
+    // The forward to sshd that `ptenv ssh` waited through is not left in the kept master.
+    let masters = project.ssh_masters();
+    assert_eq!(masters.len(), 1, "{up}");
+    let listening = std::process::Command::new("ss")
+        .arg("-ltnpH")
+        .output()
+        .expect("run ss");
+    let listening = String::from_utf8_lossy(&listening.stdout);
+    assert!(
+        !listening.contains(&format!("pid={},", masters[0])),
+        "the kept master forwards nothing more: {listening}"
+    );
     let config = doc["ssh_config"].as_str().unwrap().to_owned();
     let entry = std::fs::read_to_string(&config).unwrap();
     assert!(
@@ -842,11 +1061,9 @@ fn a_connection_lost_mid_upload_fails_clearly_and_the_next_up_recovers() {
         seen.push('\n');
         if line.starts_with("Uploading ") {
             std::thread::sleep(std::time::Duration::from_millis(300));
-            let master = ssh_master_of(child.id()).unwrap_or_else(|| panic!("no master: {seen}"));
-            let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_raw(master).unwrap(),
-                rustix::process::Signal::KILL,
-            );
+            let masters = project.ssh_masters();
+            assert_eq!(masters.len(), 1, "one master: {masters:?} {seen}");
+            crate::support::kill(masters[0], rustix::process::Signal::KILL);
         }
     }
     let status = child.wait().unwrap();
@@ -886,32 +1103,6 @@ fn a_connection_lost_mid_upload_fails_clearly_and_the_next_up_recovers() {
         helpers.trim().is_empty(),
         "no upload helper is left: {helpers}"
     );
-}
-
-/// The ssh master connection `ptenv` (process `pid`) opened: its child `ssh` with
-/// `ControlMaster=yes`.
-fn ssh_master_of(pid: u32) -> Option<i32> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid …`
-        let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-        let ppid: u32 = after
-            .split(' ')
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        if ppid == pid && cmdline.contains("ControlMaster=yes") {
-            return Some(child);
-        }
-    }
-    None
 }
 
 /// `workspace:` in the profile: `upload_limit` replaces the 1 GiB limit; `host_path` mounts a
@@ -1143,11 +1334,9 @@ fn a_connection_lost_mid_pull_fails_clearly_and_the_next_up_recovers() {
         // A layer line: the manifest came and the server's engine fetches the blobs.
         if !killed && line.contains("Pulling fs layer") {
             std::thread::sleep(std::time::Duration::from_millis(300));
-            let master = ssh_master_of(child.id()).unwrap_or_else(|| panic!("no master: {seen}"));
-            let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_raw(master).unwrap(),
-                rustix::process::Signal::KILL,
-            );
+            let masters = project.ssh_masters();
+            assert_eq!(masters.len(), 1, "one master: {masters:?} {seen}");
+            crate::support::kill(masters[0], rustix::process::Signal::KILL);
             killed = true;
         }
     }

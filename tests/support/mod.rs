@@ -495,6 +495,34 @@ impl Project {
         run
     }
 
+    /// The ssh master connections of this project's laptop runs, kept or per command: the
+    /// processes whose command line has `ControlMaster=yes` and a control path in the laptop
+    /// user's temporary folder of this project.
+    pub fn ssh_masters(&self) -> Vec<i32> {
+        let base = self.dir.parent().expect("in its temporary folder");
+        let tmp = format!("ControlPath={}/", base.join("laptop-tmp").display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<_> = cmdline
+                .split(|b| *b == 0)
+                .map(String::from_utf8_lossy)
+                .collect();
+            if args.iter().any(|a| a == "ControlMaster=yes")
+                && args.iter().any(|a| a.starts_with(&tmp))
+            {
+                found.push(pid);
+            }
+        }
+        found
+    }
+
     /// Any program, run like `ptenv` would be: in the project folder, with the isolated home.
     pub fn command(&self, program: impl AsRef<OsStr>, args: &[&str]) -> Run {
         let program = program.as_ref();
@@ -540,6 +568,11 @@ impl Project {
 
 impl Drop for Project {
     fn drop(&mut self) {
+        // The ssh masters the laptop user's commands kept (their idle time would outlive the
+        // test; `pgrep -af 'ssh.*ControlMaster'` shows none after a run).
+        for pid in self.ssh_masters() {
+            kill(pid, rustix::process::Signal::KILL);
+        }
         let ids = self.containers();
         if !ids.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
@@ -792,6 +825,13 @@ pub fn send_sigint(pid: u32) {
 
 /// Ctrl-C as a terminal sends it: to the whole process group `leader` leads (see
 /// [`Run::spawn_in_own_group`]), children such as ssh included.
+/// Sends `signal` to the process `pid` (gone already: nothing).
+pub fn kill(pid: i32, signal: rustix::process::Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
 pub fn send_sigint_to_group(leader: u32) {
     use rustix::process::{kill_process_group, Pid, Signal};
     if let Some(pid) = i32::try_from(leader).ok().and_then(Pid::from_raw) {

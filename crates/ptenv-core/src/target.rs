@@ -346,6 +346,62 @@ impl SshHost {
         line.push_str(&self.host);
         line
     }
+
+    /// A short name for the kept connection to this destination (docs/remote.md §7): the same
+    /// user, host, port and engine socket give the same name, any difference another one.
+    /// Twelve hex digits keep the socket paths built from it short.
+    pub fn connection_key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        crate::project::hex(&Sha256::digest(self.to_string()))[..12].to_owned()
+    }
+}
+
+/// How long ptenv's ssh master connection to a server stays open after a command ends
+/// (docs/remote.md §7): the next command within that idle time reuses it and pays no ssh
+/// handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepConnection {
+    /// One master per command, ended with it.
+    PerCommand,
+    /// Kept in the background until it has carried nothing for this long (OpenSSH's
+    /// `ControlPersist`).
+    Idle { seconds: u64 },
+}
+
+impl KeepConnection {
+    /// The environment variable that sets it.
+    pub const VARIABLE: &'static str = "PTENV_SSH_PERSIST";
+    /// Ten minutes: the usual pause between two commands while one edits code.
+    pub const DEFAULT: KeepConnection = KeepConnection::Idle { seconds: 600 };
+
+    /// `0`, `no` or `off`: per command; else a duration such as `10m`, `90s` or `1h`.
+    pub fn parse(text: &str) -> std::result::Result<KeepConnection, String> {
+        match text.trim() {
+            "0" | "no" | "off" => Ok(KeepConnection::PerCommand),
+            t => crate::idle::IdleStop::parse(t)
+                .map(|d| KeepConnection::Idle { seconds: d.seconds })
+                .map_err(|_| {
+                    format!(
+                        "`{t}` is not a duration: write one with a unit, such as `10m`, `90s` or \
+                         `1h`, or `0` to end the connection with each command"
+                    )
+                }),
+        }
+    }
+
+    /// The setting from the environment variable's value, the default when it is unset or
+    /// empty.
+    pub fn from_env(value: Option<&str>) -> Result<KeepConnection> {
+        match value.map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(KeepConnection::DEFAULT),
+            Some(v) => KeepConnection::parse(v).map_err(|e| {
+                Error::new(format!("{}: {e}", KeepConnection::VARIABLE)).hint(format!(
+                    "set it to a duration such as `{0}=10m`, or `{0}=0`, or unset it",
+                    KeepConnection::VARIABLE
+                ))
+            }),
+        }
+    }
 }
 
 impl fmt::Display for SshHost {

@@ -1,10 +1,10 @@
 //! What the GPUs are doing now: NVML's utilisation, memory used and compute processes per GPU
 //! (docs/gpus.md §3). The binary reads them (`gpu::usage`); `allocate` and `stats` judge them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One GPU's load at the moment it was read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub index: u32,
     pub uuid: String,
@@ -19,7 +19,7 @@ pub struct Usage {
 }
 
 /// A compute process on a GPU.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {
     pub pid: u32,
     /// GPU memory it holds, when the driver says (it does not under some MIG/Windows setups).

@@ -248,3 +248,58 @@ fn errors_say_where_the_value_came_from() {
         .message
         .starts_with("--host: "));
 }
+
+#[test]
+fn the_kept_connection_is_named_by_its_whole_destination() {
+    let host = |user: Option<&str>, port, socket: Option<&str>| SshHost {
+        user: user.map(str::to_owned),
+        host: "gpu".into(),
+        port,
+        socket: socket.map(str::to_owned),
+    };
+    let key = host(Some("me"), Some(22), None).connection_key();
+    assert_eq!(key.len(), 12);
+    assert!(key.chars().all(|c| c.is_ascii_hexdigit()), "{key}");
+    assert_eq!(key, host(Some("me"), Some(22), None).connection_key());
+    for other in [
+        host(None, Some(22), None),
+        host(Some("you"), Some(22), None),
+        host(Some("me"), Some(2222), None),
+        host(Some("me"), Some(22), Some("/run/user/1000/docker.sock")),
+    ] {
+        assert_ne!(key, other.connection_key(), "{other}");
+    }
+}
+
+#[test]
+fn the_connection_is_kept_ten_minutes_unless_set() {
+    assert_eq!(
+        KeepConnection::from_env(None).unwrap(),
+        KeepConnection::Idle { seconds: 600 }
+    );
+    assert_eq!(
+        KeepConnection::from_env(Some(" ")).unwrap(),
+        KeepConnection::DEFAULT
+    );
+    for off in ["0", "no", "off"] {
+        assert_eq!(
+            KeepConnection::from_env(Some(off)).unwrap(),
+            KeepConnection::PerCommand
+        );
+    }
+    assert_eq!(
+        KeepConnection::from_env(Some("90s")).unwrap(),
+        KeepConnection::Idle { seconds: 90 }
+    );
+    assert_eq!(
+        KeepConnection::from_env(Some("1h")).unwrap(),
+        KeepConnection::Idle { seconds: 3600 }
+    );
+    let bad = KeepConnection::from_env(Some("60")).unwrap_err();
+    assert!(
+        bad.message
+            .starts_with("PTENV_SSH_PERSIST: `60` is not a duration"),
+        "{bad}"
+    );
+    assert!(bad.hints[0].contains("PTENV_SSH_PERSIST=0"), "{bad}");
+}
