@@ -88,8 +88,18 @@ impl Machine for Remote {
         let f = self.facts();
         User::for_ids(f.uid, f.gid)
     }
-    fn folder_access(&self, _folder: &Path) -> Option<((u32, u32), u32)> {
-        None
+    fn folder_access(&self, folder: &Path) -> Option<((u32, u32), u32)> {
+        // GNU stat (the servers ptenv's agent serves are Linux): owner, group, and the raw
+        // mode in hex.
+        let command = format!(
+            "stat -L -c '%u %g %f' -- {}",
+            crate::shell::quote(&folder.to_string_lossy())
+        );
+        let out = self.conn.run(&command, None).ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        parse_stat(&String::from_utf8_lossy(&out.stdout))
     }
     fn describe(&self) -> String {
         self.conn.host.to_string()
@@ -322,9 +332,29 @@ fn print_json(value: &impl Serialize) -> Result<i32> {
     Ok(0)
 }
 
+/// `stat -c '%u %g %f'`'s line: owner, group, mode (hex).
+fn parse_stat(line: &str) -> Option<((u32, u32), u32)> {
+    let mut fields = line.split_whitespace();
+    let uid = fields.next()?.parse().ok()?;
+    let gid = fields.next()?.parse().ok()?;
+    let mode = u32::from_str_radix(fields.next()?, 16).ok()?;
+    Some(((uid, gid), mode))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_lines_give_owner_group_and_mode() {
+        assert_eq!(
+            parse_stat("1000 1000 41ed\n"),
+            Some(((1000, 1000), 0o40755))
+        );
+        assert_eq!(parse_stat("0 0 41c0"), Some(((0, 0), 0o40700)));
+        assert_eq!(parse_stat("stat: cannot statx '/x': No such file"), None);
+        assert_eq!(parse_stat(""), None);
+    }
 
     #[test]
     fn the_agents_answer_round_trips() {

@@ -69,13 +69,15 @@ impl Machine for Local {
 }
 
 /// A machine ptenv reaches only through its engine's API (a `tcp://` engine over TLS, with
-/// no ssh): its files, its NVIDIA driver and its users are out of reach. Its GPUs are
-/// unknown unless the user names them; its RAM is the engine's `MemTotal`; containers run as
-/// root, as `docker run` does there.
+/// no ssh): its files and its users are out of reach. Its GPUs are read by a short container
+/// with every GPU running the NVIDIA toolkit's `nvidia-smi`, and unknown when that cannot run
+/// (the user names them then); its RAM is the engine's `MemTotal`; containers run as root, as
+/// `docker run` does there.
 pub struct ApiOnly {
     /// The engine as users know it: `tcp://gpu-box:2376 (TLS)`.
     pub shown: String,
     ram: std::sync::OnceLock<u64>,
+    facts: std::sync::OnceLock<HostFacts>,
 }
 
 impl ApiOnly {
@@ -83,6 +85,7 @@ impl ApiOnly {
         ApiOnly {
             shown,
             ram: std::sync::OnceLock::new(),
+            facts: std::sync::OnceLock::new(),
         }
     }
 }
@@ -97,20 +100,25 @@ impl Machine for ApiOnly {
         report
     }
     fn gpu_facts(&self) -> HostFacts {
-        let why = format!(
-            "the GPUs of {} are unknown: ptenv reaches that engine only through its Docker API, which does not tell the NVIDIA driver and GPUs of its machine",
-            self.shown
-        );
-        HostFacts {
-            problems: vec![why.into()],
-            source: crate::gpu::Source::Unreachable,
-            machine: std::env::consts::ARCH.to_string(),
-            ..HostFacts::default()
-        }
+        // A short container with every GPU, once per command (docs/gpus.md §7).
+        self.facts
+            .get_or_init(|| {
+                crate::engine::block_on_anywhere(async {
+                    match crate::engine::Engine::connect().await {
+                        Ok(engine) => crate::gpu::probe_engine(&engine, &self.shown).await,
+                        Err(e) => crate::gpu::probe::facts(
+                            &self.shown,
+                            None,
+                            &crate::gpu::probe::Outcome::NotStarted(e.message),
+                        ),
+                    }
+                })
+            })
+            .clone()
     }
     fn ram(&self) -> u64 {
         *self.ram.get_or_init(|| {
-            crate::engine::block_on(async {
+            crate::engine::block_on_anywhere(async {
                 crate::engine::Engine::connect().await?.mem_total().await
             })
             .unwrap_or(0)

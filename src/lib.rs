@@ -16,12 +16,14 @@ pub use ptenv_core::{
 };
 
 /// The host's NVIDIA driver and GPUs: the core's fact types, read here (NVML, the kernel
-/// module's files, `nvidia-smi`).
+/// module's files, `nvidia-smi`), or through an engine with a short GPU container.
 pub mod gpu {
     pub use ptenv_core::gpu::*;
     mod detect;
     mod nvml;
+    mod through_engine;
     pub use detect::{detect, detect_with, facts_for, usage};
+    pub use through_engine::probe_engine;
 }
 
 /// `ptenv stats`: the core's attribution of GPU processes, and the reading of NVML, the
@@ -30,6 +32,20 @@ pub mod stats {
     pub use ptenv_core::stats::*;
     mod gather;
     pub use gather::gather;
+}
+
+/// `ptenv inspect`: the core's report of an image judged for a machine, and the probing here.
+pub mod inspection {
+    pub use ptenv_core::inspection::*;
+    mod gather;
+    pub use gather::gather;
+}
+
+/// `ptenv ls`: the core's rows and `--json` of ptenv's containers, and the engine's list here.
+pub mod listing {
+    pub use ptenv_core::listing::*;
+    mod gather;
+    pub use gather::{gather, Listing};
 }
 
 /// Profiles: the core's values, layers and parsing, and the reading of this machine's files.

@@ -105,3 +105,16 @@ pub fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> Stri
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_table_lines_up() {
+        let header = ["A", "B", "C", "D", "E", "F", "G"].map(String::from);
+        let rows = [["long-name", "x", "y", "z", "all", "img", "/p"].map(String::from)];
+        let t = super::table(&header, &rows);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0].find('B'), lines[1].find('x'));
+        assert!(lines[1].ends_with("/p"));
+    }
+}

@@ -67,6 +67,14 @@ pub async fn diagnose(
             Ok(i) => {
                 // Only where the answer decides: a registered runtime serves `--gpus` anyway.
                 let trial = match no_container {
+                    // An engine reached only through its API: its GPUs were read by a
+                    // container with `--gpus all`, which was the engine's answer already.
+                    _ if facts.source == crate::gpu::Source::ProbeContainer => {
+                        GpuRequestTrial::Served {
+                            image: "the probe container that read the GPUs".into(),
+                            error: None,
+                        }
+                    }
                     Some(why) => GpuRequestTrial::NotTried(why),
                     None if i.runtimes.iter().any(|r| r == "nvidia") => {
                         GpuRequestTrial::NotTried("the nvidia runtime is registered".into())
@@ -207,15 +215,32 @@ pub async fn diagnose(
     };
     r.push(check);
 
-    // The project folder as /workspace, for the user `up` would run.
-    let folder = ctx
-        .machine
-        .folder_access(&ctx.project)
-        .map(|((uid, gid), mode)| (uid, gid, mode));
+    // /workspace as `up` would make it, for the user `up` would run: the project folder here;
+    // on a server the folder `workspace.host_path` names there, else the project's volume.
+    let server = ctx.machine.describe();
+    let here = ctx.project.display().to_string();
+    let access = |path: &str| {
+        ctx.machine
+            .folder_access(std::path::Path::new(path))
+            .map(|((uid, gid), mode)| (uid, gid, mode))
+    };
+    let host_path = profile.and_then(|p| p.workspace.host_path.as_deref());
+    let workspace = match (ctx.machine.is_remote(), host_path) {
+        (true, None) => container::Workspace::Volume { server: &server },
+        (true, Some(path)) => container::Workspace::Folder {
+            path,
+            server: Some(&server),
+            access: access(path),
+        },
+        (false, _) => container::Workspace::Folder {
+            path: &here,
+            server: None,
+            access: access(&here),
+        },
+    };
     r.push(container::check_workspace(
         &ctx.machine.container_user(&ctx.project),
-        &ctx.project.display().to_string(),
-        folder,
+        &workspace,
     ));
 
     // torch inside the image.

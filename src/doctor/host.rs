@@ -393,7 +393,8 @@ pub fn check_nvml(facts: &HostFacts) -> Check {
                 .evidence_all(problems)
                 .fix("read `nvidia-smi` and `sudo dmesg | grep -i nvidia`: the GPU may have fallen off the bus (Xid 79) and need a reboot")
         }
-        Source::Nvml | Source::Override => {
+        // The probe container's nvidia-smi is NVML's answer, read on that machine.
+        Source::Nvml | Source::Override | Source::ProbeContainer => {
             let n = facts.gpus.len();
             let c = Check::pass(
                 id::NVML,

@@ -39,30 +39,8 @@ impl Unfinished {
     }
 }
 
-/// A container the engine knows, by name or from a list.
-#[derive(Debug, Clone)]
-pub struct Found {
-    pub id: String,
-    /// Without the leading `/`.
-    pub name: String,
-    /// `running`, `exited`, `created`, ...
-    pub state: String,
-    /// `Up 5 minutes`, `Exited (0) 2 hours ago` (lists only; empty from `find`).
-    pub status: String,
-    pub image: String,
-    pub labels: HashMap<String, String>,
-    /// When the engine created it, seconds since the Unix epoch (lists only; 0 from `find`).
-    pub created: i64,
-}
-
-impl Found {
-    pub fn running(&self) -> bool {
-        self.state == "running"
-    }
-    pub fn label(&self, key: &str) -> &str {
-        self.labels.get(key).map(String::as_str).unwrap_or("")
-    }
-}
+/// A container the engine knows, by name or from a list (the core's type: `ptenv ls` shapes it).
+pub use ptenv_core::listing::Found;
 
 /// Why `create` failed, where the caller acts on the reason.
 #[derive(Debug)]

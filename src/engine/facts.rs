@@ -1,13 +1,14 @@
 //! What the engine reports about itself and the project's containers: the GPU-related parts
 //! of `GET /info`, the shared-memory settings and recent output of the containers, and a
 //! short-lived container run to its end with its output collected (doctor's torch probe; `up`
-//! reads a failed container's output too). The answers are plain structs of the doctor's
+//! reads a failed container's output too; the GPU probe of an engine reached only through its
+//! API runs as `docker run --rm` does), and the tagged images to run such a look in. The answers are plain structs of the doctor's
 //! checks, so those stay free of bollard types.
 
 use std::path::Path;
 use std::time::Duration;
 
-use bollard::query_parameters::WaitContainerOptionsBuilder;
+use bollard::query_parameters::{AttachContainerOptionsBuilder, WaitContainerOptionsBuilder};
 use futures_util::StreamExt;
 
 use super::container::Found;
@@ -15,7 +16,7 @@ use super::{failed, Engine};
 use crate::doctor::container::ContainerShm;
 use crate::doctor::gpu_path::{EngineInfo, GpuRequestTrial};
 use crate::doctor::logs::ContainerOutput;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plan::LABEL_MEMLOCK;
 
 impl Engine {
@@ -212,5 +213,95 @@ impl Engine {
         };
         let output = self.log_tail(id, 10_000).await?;
         Ok((code, output))
+    }
+
+    /// Runs a short container to its end, as `docker run --rm` does: created with
+    /// `AutoRemove`, its output attached before it starts, so the engine removes it when it
+    /// ends even if ptenv is killed meanwhile. Its exit code (`None` when it did not end within
+    /// `timeout`: then it is removed by force) and its output, stdout and stderr together.
+    /// A create or start refused by the engine is the error.
+    pub async fn run_removed(
+        &self,
+        name: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<(Option<i64>, String)> {
+        let mut body = body.clone();
+        body["HostConfig"]["AutoRemove"] = serde_json::json!(true);
+        let id = match self.create(name, &body).await {
+            Ok(id) => id,
+            Err(super::container::CreateError::Conflict) => {
+                return Err(Error::new(format!(
+                    "a container named {name} exists already"
+                )))
+            }
+            Err(super::container::CreateError::Other(e)) => return Err(e),
+        };
+        let attach = AttachContainerOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .logs(true)
+            .build();
+        let mut output = match self.docker.attach_container(&id, Some(attach)).await {
+            Ok(a) => a.output,
+            Err(e) => {
+                let _ = self.remove(&id).await;
+                return Err(failed("cannot attach to the container", &self.endpoint, &e));
+            }
+        };
+        // Asked before the start, so that the end is not missed; "removed" answers once
+        // AutoRemove has removed it, with the exit code.
+        let docker = self.docker.clone();
+        let wait_id = id.clone();
+        let waiting = tokio::spawn(async move {
+            let options = WaitContainerOptionsBuilder::default()
+                .condition("removed")
+                .build();
+            match docker.wait_container(&wait_id, Some(options)).next().await {
+                Some(Ok(r)) => Some(r.status_code),
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                    Some(code)
+                }
+                _ => None,
+            }
+        });
+        if let Err(e) = self.start(&id).await {
+            waiting.abort();
+            // The engine may not remove a container whose start failed (docs/gpus.md §7).
+            let _ = self.remove(&id).await;
+            return Err(Error::new(e.into_message()));
+        }
+        let collect = async {
+            let mut text = Vec::new();
+            while let Some(Ok(item)) = output.next().await {
+                text.extend_from_slice(&item.into_bytes());
+            }
+            let code = waiting.await.ok().flatten();
+            (code, String::from_utf8_lossy(&text).into_owned())
+        };
+        match tokio::time::timeout(timeout, collect).await {
+            Ok(done) => Ok(done),
+            Err(_) => {
+                let _ = self.remove(&id).await;
+                Ok((None, String::new()))
+            }
+        }
+    }
+
+    /// The engine's tagged images, for choosing one to run a short look in.
+    pub async fn tagged_images(&self) -> Result<Vec<ptenv_core::gpu::probe::ImageOnEngine>> {
+        let images = self
+            .docker
+            .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+            .await
+            .map_err(|e| failed("cannot list images", &self.endpoint, &e))?;
+        Ok(images
+            .into_iter()
+            .map(|i| ptenv_core::gpu::probe::ImageOnEngine {
+                tags: i.repo_tags,
+                created: i.created,
+            })
+            .collect())
     }
 }

@@ -100,6 +100,25 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
+/// [`block_on`] that may also be called from inside a runtime: a synchronous fact read
+/// lazily while a command already talks to its engine (the GPUs of a machine reached only
+/// through its engine) runs on a thread of its own, since a runtime cannot be started on a
+/// thread that drives one.
+pub fn block_on_anywhere<F>(future: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return block_on(future);
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| block_on(future))
+            .join()
+            .expect("the blocking thread does not panic")
+    })
+}
+
 impl Engine {
     /// Connect to the engine named by `DOCKER_HOST`, else the default socket, and negotiate the
     /// API version (bollard's default, 1.53, is newer than Engine 20.10's 1.41).

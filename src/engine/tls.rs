@@ -1,18 +1,24 @@
 //! A `tcp://` engine over TLS with the client's certificate, as `docker --tlsverify` reaches
-//! it: the engine's CA (`ca.pem`, beside the system's roots, as docker trusts them), the
-//! client's certificate and key (`cert.pem`, `key.pem`), from `DOCKER_CERT_PATH` or a docker
-//! context's TLS folder. Verification is always on.
+//! it: the engine's CA (`ca.pem`), the client's certificate and key (`cert.pem`, `key.pem`),
+//! from `DOCKER_CERT_PATH` or a docker context's TLS folder. Verification is always on, and
+//! ca.pem is the only root the engine's certificate may chain to, as in docker's client
+//! (docs/remote.md §6): a certificate some public CA issued for the same name is not the
+//! engine's. bollard's own `connect_with_ssl` adds the system's roots to ca.pem (and fails when
+//! a system certificate cannot be read), so the connection is built here and handed to bollard
+//! as a custom transport.
 
 use std::path::Path;
 
 use bollard::Docker;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::error::{Error, Result};
 use crate::target::TlsFiles;
 
 /// A client for the engine at `endpoint` (`tcp://host:port`) with `files`. The files are
-/// checked here, each named when it is missing or not PEM: bollard reads the client's
-/// certificate only during the handshake, where a missing file would look like a refusal.
+/// checked and read here, each named when it is missing or not PEM: a client certificate that
+/// is missing would otherwise look like the engine refusing the handshake.
 pub fn client(
     endpoint: &str,
     files: &TlsFiles,
@@ -26,21 +32,79 @@ pub fn client(
     ] {
         check_pem(endpoint, what, path, label)?;
     }
-    Docker::connect_with_ssl(
-        endpoint,
-        &files.key,
-        &files.cert,
-        &files.ca,
-        timeout,
-        version,
-    )
-    .map_err(|e| {
+    let config = client_config(endpoint, files)?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    // The connector sees `https://` addresses: TLS is the layer above it.
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnector::from((http, config));
+    let mut builder =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
+    // No idle connections kept, as bollard's own clients: an attach or exec stream takes its
+    // connection over, and the engine may close idle ones at any time.
+    builder.pool_max_idle_per_host(0);
+    let http_client = builder.build(https);
+    let transport = move |request: bollard::BollardRequest| {
+        let http_client = http_client.clone();
+        async move {
+            http_client
+                .request(request)
+                .await
+                .map_err(bollard::errors::Error::from)
+        }
+    };
+    let address = endpoint.replacen("tcp://", "https://", 1);
+    Docker::connect_with_custom_transport(transport, Some(address), timeout, version).map_err(|e| {
         Error::new(format!(
             "cannot set up TLS for the engine at {endpoint}: {}",
             super::error_text(&e)
         ))
         .hint(files_hint(files))
     })
+}
+
+/// rustls' client configuration: ca.pem as the only trusted root, the client certificate
+/// chain and key from cert.pem and key.pem.
+fn client_config(endpoint: &str, files: &TlsFiles) -> Result<rustls::ClientConfig> {
+    let unreadable = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
+        Error::new(format!(
+            "cannot connect to the engine at {endpoint} over TLS: {what} {} cannot be read as PEM ({e})",
+            path.display()
+        ))
+        .hint(files_hint(files))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let cas = CertificateDer::pem_file_iter(&files.ca)
+        .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|e| unreadable("the engine's CA certificate", &files.ca, &e))?;
+    let (added, _) = roots.add_parsable_certificates(cas);
+    if added == 0 {
+        return Err(Error::new(format!(
+            "cannot connect to the engine at {endpoint} over TLS: the engine's CA certificate {} holds no certificate ptenv can use",
+            files.ca.display()
+        ))
+        .hint(files_hint(files)));
+    }
+    let chain = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|e| unreadable("the client certificate", &files.cert, &e))?;
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| unreadable("the client key", &files.key, &e))?;
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| {
+            Error::new(format!(
+                "cannot connect to the engine at {endpoint} over TLS: the client certificate {} and key {} do not go together ({e})",
+                files.cert.display(),
+                files.key.display()
+            ))
+            .hint(files_hint(files))
+        })?;
+    // No session resumption, as docker's Go client (no ClientSessionCache): a server that
+    // verifies client certificates without a session ID context (an OpenSSL-based TLS front,
+    // such as socat or stunnel before an engine's socket) refuses a resumed session.
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
 }
 
 /// Whether `path` holds a PEM block whose label ends with `label` (`RSA PRIVATE KEY`, `EC

@@ -103,7 +103,7 @@ fn text(v: &Value) -> String {
         .unwrap_or_else(|| v.to_string())
 }
 
-use crate::support::gpus::{RTX_3090, RTX_5090};
+use crate::support::gpus::{DRIVER_NOT_LOADED, RTX_3090, RTX_3090_R470, RTX_5090, V100_5090};
 
 #[test]
 fn on_this_machine_the_missing_driver_is_the_first_broken_link() {
@@ -278,7 +278,7 @@ fn an_rtx_5090_on_2_6_is_an_architecture_mismatch_with_the_2_7_cu128_fix() {
 fn mixed_gpus_that_no_single_image_covers_fail_the_image_link() {
     let p = Project::new("doctor-mixed");
     let root = sysroot(&p, &[Some("nvidia"), Some("nvidia")], Some("570.124.06"));
-    let scenario = "driver 570.124.06\ncuda 12080\ngpu 7.0 17179869184 GPU-v100 VOLTA Tesla V100-SXM2-16GB\ngpu 12.0 34190917632 GPU-5090 BLACKWELL NVIDIA GeForce RTX 5090\n";
+    let scenario = V100_5090;
     let (_, report) = doctor(
         &p,
         &["--no-container", "--pytorch", "2.7"],
@@ -320,7 +320,7 @@ fn a_gpu_that_does_not_answer_warns_in_the_nvml_link() {
 fn an_old_driver_fails_a_pinned_cuda_12_image() {
     let p = Project::new("doctor-old-driver");
     let root = sysroot(&p, &[Some("nvidia")], Some("470.256.02"));
-    let scenario = "driver 470.256.02\ncuda 11040\ngpu 8.6 25769803776 GPU-3090 AMPERE NVIDIA GeForce RTX 3090\n";
+    let scenario = RTX_3090_R470;
     let (_, report) = doctor(
         &p,
         &["--no-container", "--cuda", "12.4"],
@@ -354,7 +354,7 @@ fn no_driver_module_and_a_broken_nvml_are_told_apart() {
         &p,
         &["--no-container"],
         Some(&root),
-        Some("init_error DRIVER_NOT_LOADED\n"),
+        Some(DRIVER_NOT_LOADED),
     );
     assert_eq!(status(&report, "pci"), "pass");
     assert_eq!(report["first_failure"]["id"], "kernel-driver", "{report:#}");
@@ -370,7 +370,7 @@ fn no_driver_module_and_a_broken_nvml_are_told_apart() {
         &p,
         &["--no-container"],
         Some(&root),
-        Some("init_error DRIVER_NOT_LOADED\n"),
+        Some(DRIVER_NOT_LOADED),
     );
     assert_eq!(report["first_failure"]["id"], "kernel-driver");
     assert!(
@@ -865,7 +865,7 @@ fn a_gpu_bound_to_vfio_pci_is_named_even_when_the_nvidia_module_is_not_loaded() 
         &p,
         &["--no-container"],
         Some(&root),
-        Some("init_error DRIVER_NOT_LOADED\n"),
+        Some(DRIVER_NOT_LOADED),
     );
     assert_eq!(status(&report, "pci"), "pass");
     assert_eq!(report["first_failure"]["id"], "kernel-driver", "{report:#}");

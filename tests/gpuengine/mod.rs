@@ -158,7 +158,7 @@ fn the_requested_gpu_indexes_reach_the_container_through_the_hook() {
     // Inside: the request in the main process's environment, and NVML sees exactly GPUs 1 and
     // 3. Docker puts the request in the OCI spec's environment only (in place of the image's
     // `NVIDIA_VISIBLE_DEVICES=all`), so it is the main process's; an exec'd process gets the
-    // container's configured environment, where ptenv puts the request too (docs/gpus.md §7).
+    // container's configured environment, where ptenv puts the request too (docs/gpus.md §8).
     let script = VISIBLE_AND_NVML;
     let out = on(
         p.ptenv(&["exec", "--", "sh", "-c", script]),

@@ -7,13 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::modes_shell::fixture_project;
 use crate::select::{json, strings, RTX_5090};
+use crate::support::gpus::H100;
 use crate::support::{docker, docker_ok, Project, Run, Testbed};
-
-const H100: &str = "\
-driver 550.54.15
-cuda 12040
-gpu 9.0 85520809984 GPU-0b4f43c9-1b5e-7d59-3f6f-1a2b3c4d5e6f HOPPER NVIDIA H100 80GB HBM3
-";
 
 /// `ptenv ARGS` on the machine the fake NVML `scenario` describes.
 fn on(p: &Project, scenario: &str, args: &[&str]) -> Run {

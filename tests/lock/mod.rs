@@ -381,8 +381,8 @@ fn a_locked_image_that_cannot_run_on_this_gpu_is_refused_with_the_fix() {
         p.read("ptenv.lock")
     );
     // A GTX 1080 (Pascal, 6.1): that line has no code for it.
-    let gtx_1080 = "driver 550.54.15\ncuda 12040\ngpu 6.1 8589934592 GPU-61616161-2222-3333-4444-555555555555 PASCAL NVIDIA GeForce GTX 1080\n";
-    let scenario = p.gpu_scenario(gtx_1080);
+    let gtx_1080 = crate::support::gpus::gtx_1080("550.54.15", 12040);
+    let scenario = p.gpu_scenario(&gtx_1080);
     let up = p
         .ptenv(&["up", "shell", "--detach"])
         .fake_gpus(&scenario)
@@ -407,7 +407,7 @@ fn a_locked_image_that_cannot_run_on_this_gpu_is_refused_with_the_fix() {
     // doctor judges the image `up` runs, the locked one (unlocked it would pass cu126), and
     // names the same fix.
     let root = crate::doctor::sysroot(&p, &[Some("nvidia")], Some("550.54.15"));
-    let (_, report) = crate::doctor::doctor(&p, &["--no-container"], Some(&root), Some(gtx_1080));
+    let (_, report) = crate::doctor::doctor(&p, &["--no-container"], Some(&root), Some(&gtx_1080));
     let image = crate::doctor::check(&report, "image");
     assert_eq!(image["status"], "fail", "{image:#}");
     let said = image.to_string();

@@ -254,7 +254,7 @@ fn create_through_api(name: &str, body: &Value) -> Value {
 }
 
 /// `visible`: the request as `NVIDIA_VISIBLE_DEVICES`, which ptenv also puts in the container's
-/// own environment for the exec'd processes (docs/gpus.md §7), as its `docker run` line says.
+/// own environment for the exec'd processes (docs/gpus.md §8), as its `docker run` line says.
 fn gpu_row(name: &str, gpus_yaml: &str, gpus_flag: &str, visible: &str) {
     warm();
     let p = shell_project(name, "");

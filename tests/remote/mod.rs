@@ -4,6 +4,26 @@
 
 use crate::support::{docker_inspect, docker_ok, Project, Testbed, PROJECT_LABEL};
 
+/// A shell profile of the small image with no GPU: what most tests run on the server.
+const SHELL: &str = "default: shell\nrepository: {repo}\ngpus: none\n";
+
+/// A laptop project `name` for the test bed's server, and the `--host` that reaches it (the
+/// registry checked first). `yaml` (none when empty) is its ptenv.yaml, with `{repo}` for the
+/// small image's repository and `{ca}` for the registry's CA bundle.
+fn remote_project(name: &str, yaml: &str) -> (&'static Testbed, Project, String) {
+    let tb = Testbed::get();
+    tb.registry();
+    let project = Project::new(name);
+    if !yaml.is_empty() {
+        let ca = tb.ca_bundle.display().to_string();
+        project.write(
+            "ptenv.yaml",
+            &yaml.replace("{repo}", &tb.small_repo).replace("{ca}", &ca),
+        );
+    }
+    (tb, project, format!("ssh://{}", tb.remote_host()))
+}
+
 /// The test bed's second host is what the remote tests rely on: the laptop user reaches the
 /// server's engine user with its pinned host key, gets the server's fake GPU through the
 /// session's environment, cannot use this machine's engine itself, and the server user cannot
@@ -71,9 +91,7 @@ fn remote_test_host_is_a_separate_machine() {
 /// the connection is left behind.
 #[test]
 fn ls_reaches_the_remote_engine_over_ssh() {
-    let tb = Testbed::get();
-    let project = Project::new("remote-ls");
-    let target = format!("ssh://{}", tb.remote_host());
+    let (tb, project, target) = remote_project("remote-ls", "");
     // A container of the server's engine with ptenv's project label: `ls` must list it.
     let name = format!("ptenv-remote-ls-{}", std::process::id());
     let label = format!("{PROJECT_LABEL}={}", project.path().display());
@@ -190,9 +208,7 @@ fn remote_faults_say_what_to_do() {
 /// server user's cache, then reused), not the laptop's lack of one.
 #[test]
 fn select_reports_the_servers_gpu() {
-    let tb = Testbed::get();
-    let project = Project::new("remote-select");
-    let target = format!("ssh://{}", tb.remote_host());
+    let (tb, project, target) = remote_project("remote-select", "");
 
     let laptop = project.ptenv_as_laptop(&["--json", "select"]).run();
     laptop.assert_success();
@@ -252,17 +268,7 @@ fn select_reports_the_servers_gpu() {
 /// next `up` sends only what changed and deletes what the laptop deleted.
 #[test]
 fn up_on_a_server_fills_a_workspace_volume_and_keeps_it_in_step() {
-    let tb = Testbed::get();
-    tb.registry();
-    let project = Project::new("remote-workspace");
-    let target = format!("ssh://{}", tb.remote_host());
-    project.write(
-        "ptenv.yaml",
-        &format!(
-            "default: shell\nrepository: {}\ngpus: none\n",
-            tb.small_repo
-        ),
-    );
+    let (_, project, target) = remote_project("remote-workspace", SHELL);
     project.write("train.py", "print('v1')\n");
     project.write("sub/a.txt", "a\n");
     project.write(".gitignore", "data/\n");
@@ -391,17 +397,7 @@ fn docker_inspect_volume(name: &str) -> serde_json::Value {
 /// volume, no container.
 #[test]
 fn a_workspace_over_the_limit_is_refused_before_anything_is_made() {
-    let tb = Testbed::get();
-    tb.registry();
-    let project = Project::new("remote-too-big");
-    let target = format!("ssh://{}", tb.remote_host());
-    project.write(
-        "ptenv.yaml",
-        &format!(
-            "default: shell\nrepository: {}\ngpus: none\n",
-            tb.small_repo
-        ),
-    );
+    let (_, project, target) = remote_project("remote-too-big", SHELL);
     // Sparse: its size counts, no disk is used.
     let big = std::fs::File::create(project.path().join("weights.bin")).unwrap();
     big.set_len(1100 << 20).unwrap();
@@ -431,15 +427,9 @@ fn a_workspace_over_the_limit_is_refused_before_anything_is_made() {
 /// machine, not the server).
 #[test]
 fn what_a_server_cannot_do_is_refused_without_making_anything() {
-    let tb = Testbed::get();
-    let project = Project::new("remote-up-refused");
-    let target = format!("ssh://{}", tb.remote_host());
-    project.write(
-        "ptenv.yaml",
-        &format!(
-            "default: shell\nrepository: {}\ngpus: none\nmounts: ['./data:/data']\n",
-            tb.small_repo
-        ),
+    let (_, project, target) = remote_project(
+        "remote-up-refused",
+        &format!("{SHELL}mounts: ['./data:/data']\n"),
     );
     let run = project
         .ptenv_as_laptop(&["--host", &target, "up", "--detach"])
@@ -470,10 +460,7 @@ fn what_a_server_cannot_do_is_refused_without_making_anything() {
 /// the server's fake GPU (the laptop has none), and every check says where it ran.
 #[test]
 fn doctor_checks_the_server_through_its_agent() {
-    let tb = Testbed::get();
-    let project = Project::new("remote-doctor");
-    project.write("ptenv.yaml", "default: shell\ngpus: none\n");
-    let target = format!("ssh://{}", tb.remote_host());
+    let (_, project, target) = remote_project("remote-doctor", "default: shell\ngpus: none\n");
 
     let laptop = project
         .ptenv_as_laptop(&["--json", "doctor", "--no-container"])
@@ -530,6 +517,16 @@ fn doctor_checks_the_server_through_its_agent() {
         docker["status"], "pass",
         "the laptop user reaches the server's engine: {run}"
     );
+    // The project goes to a volume there: no laptop folder is judged.
+    let workspace = checks.iter().find(|c| c["id"] == "workspace").unwrap();
+    assert_eq!(workspace["status"], "skip", "{run}");
+    assert!(
+        workspace["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("/workspace is the project's volume on ssh://gpu-server, not a folder"),
+        "{run}"
+    );
 
     let human = project
         .ptenv_as_laptop(&["--host", &target, "doctor", "--no-container"])
@@ -549,17 +546,7 @@ fn doctor_checks_the_server_through_its_agent() {
 #[test]
 fn ctrl_c_during_the_upload_leaves_the_volume_marked_incomplete() {
     use std::io::{BufRead, BufReader};
-    let tb = Testbed::get();
-    tb.registry();
-    let project = Project::new("remote-upload-ctrl-c");
-    let target = format!("ssh://{}", tb.remote_host());
-    project.write(
-        "ptenv.yaml",
-        &format!(
-            "default: shell\nrepository: {}\ngpus: none\n",
-            tb.small_repo
-        ),
-    );
+    let (tb, project, target) = remote_project("remote-upload-ctrl-c", SHELL);
     project.write("train.py", "print('hi')\n");
     // Sparse on the laptop, real bytes on the way: the upload takes a while.
     let big = std::fs::File::create(project.path().join("weights.bin")).unwrap();
@@ -640,18 +627,7 @@ fn ctrl_c_during_the_upload_leaves_the_volume_marked_incomplete() {
 #[test]
 fn jupyter_on_a_server_answers_on_the_laptop() {
     use crate::support::http_get;
-    let tb = Testbed::get();
-    tb.registry();
-    let project = Project::new("remote-jupyter");
-    let target = format!("ssh://{}", tb.remote_host());
-    project.write(
-        "ptenv.yaml",
-        &format!(
-            "default: jupyter\nrepository: {}\nca_bundle: {}\ngpus: none\nprofiles:\n  jupyter:\n    ports: [\"8931:8888\"]\n",
-            tb.small_repo,
-            tb.ca_bundle.display()
-        ),
-    );
+    let (_, project, target) = remote_project("remote-jupyter", "default: jupyter\nrepository: {repo}\nca_bundle: {ca}\ngpus: none\nprofiles:\n  jupyter:\n    ports: [\"8931:8888\"]\n");
     let up = || {
         let run = project
             .ptenv_as_laptop(&["--json", "--host", &target, "up", "jupyter"])
@@ -710,18 +686,7 @@ fn jupyter_on_a_server_answers_on_the_laptop() {
 /// A command through it runs as the container user in /workspace.
 #[test]
 fn ssh_on_a_server_reaches_the_container_from_the_laptop() {
-    let tb = Testbed::get();
-    tb.registry();
-    let project = Project::new("remote-ssh");
-    let target = format!("ssh://{}", tb.remote_host());
-    project.write(
-        "ptenv.yaml",
-        &format!(
-            "repository: {}\nca_bundle: {}\ngpus: none\nprofiles:\n  ssh:\n    ports: [{{container: 22, host: 2341}}]\n",
-            tb.small_repo,
-            tb.ca_bundle.display()
-        ),
-    );
+    let (tb, project, target) = remote_project("remote-ssh", "repository: {repo}\nca_bundle: {ca}\ngpus: none\nprofiles:\n  ssh:\n    ports: [{container: 22, host: 2341}]\n");
     project.write("train.py", "print('hi')\n");
     let up = project
         .ptenv_as_laptop(&["--json", "--host", &target, "ssh"])
@@ -790,17 +755,7 @@ fn ssh_on_a_server_reaches_the_container_from_the_laptop() {
 /// wrote so that the next `up` sends none of it back.
 #[test]
 fn sync_down_brings_the_containers_changes_back() {
-    let tb = Testbed::get();
-    tb.registry();
-    let project = Project::new("remote-sync");
-    let target = format!("ssh://{}", tb.remote_host());
-    project.write(
-        "ptenv.yaml",
-        &format!(
-            "default: shell\nrepository: {}\ngpus: none\n",
-            tb.small_repo
-        ),
-    );
+    let (_, project, target) = remote_project("remote-sync", SHELL);
     project.write(".gitignore", "ckpt/\n");
     project.write("train.py", "print('v1')\n");
     project.write("notes.md", "laptop\n");
@@ -871,17 +826,7 @@ fn sync_down_brings_the_containers_changes_back() {
 #[test]
 fn a_connection_lost_mid_upload_fails_clearly_and_the_next_up_recovers() {
     use std::io::{BufRead, BufReader};
-    let tb = Testbed::get();
-    tb.registry();
-    let project = Project::new("remote-upload-cut");
-    let target = format!("ssh://{}", tb.remote_host());
-    project.write(
-        "ptenv.yaml",
-        &format!(
-            "default: shell\nrepository: {}\ngpus: none\n",
-            tb.small_repo
-        ),
-    );
+    let (_, project, target) = remote_project("remote-upload-cut", SHELL);
     project.write("train.py", "print('hi')\n");
     let big = std::fs::File::create(project.path().join("weights.bin")).unwrap();
     big.set_len(900 << 20).unwrap();
@@ -974,10 +919,7 @@ fn ssh_master_of(pid: u32) -> Option<i32> {
 /// folder that is not there is refused before anything is made.
 #[test]
 fn workspace_settings_set_the_limit_or_use_a_server_folder() {
-    let tb = Testbed::get();
-    tb.registry();
-    let project = Project::new("remote-ws-settings");
-    let target = format!("ssh://{}", tb.remote_host());
+    let (tb, project, target) = remote_project("remote-ws-settings", "");
     let yaml = |workspace: &str| {
         format!(
             "default: shell\nrepository: {}\ngpus: none\nworkspace: {workspace}\n",
@@ -1058,6 +1000,59 @@ fn workspace_settings_set_the_limit_or_use_a_server_folder() {
         !volumes.lines().any(|v| v.ends_with("-workspace")),
         "no workspace volume (the project's home is another): {volumes}"
     );
+
+    // Doctor judges that server folder, read on the server: writable by the container user
+    // (the server user), then not once its mode says so.
+    let workspace_check = || {
+        let run = project
+            .ptenv_as_laptop(&["--json", "--host", &target, "doctor", "--no-container"])
+            .run();
+        let v: serde_json::Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run}"));
+        let check = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "workspace")
+            .unwrap_or_else(|| panic!("no workspace check: {run}"))
+            .clone();
+        (check, run)
+    };
+    let (check, run) = workspace_check();
+    assert_eq!(check["status"], "pass", "{run}");
+    assert!(
+        check["evidence"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{server_path} on ssh://gpu-server: owner ")),
+        "{run}"
+    );
+    let chmod = |mode: &str| {
+        project
+            .as_laptop(
+                "ssh",
+                &[
+                    "-o",
+                    "BatchMode=yes",
+                    tb.remote_host(),
+                    &format!("chmod {mode} {server_path}"),
+                ],
+            )
+            .run()
+            .assert_success();
+    };
+    chmod("555");
+    let (check, run) = workspace_check();
+    chmod("755");
+    assert_eq!(check["status"], "warn", "{run}");
+    assert!(
+        check["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("log in to ssh://gpu-server as the folder's owner"),
+        "{run}"
+    );
+
     project
         .ptenv_as_laptop(&["--host", &target, "down"])
         .run()

@@ -4,6 +4,7 @@
 //! kernel module and no nvidia-smi, so when NVML fails the real fallback chain runs to "no
 //! NVIDIA driver". These tests need no Docker engine.
 
+use crate::support::gpus::{gtx_1080, RTX_3090, RTX_3090_H100};
 use crate::support::{Outcome, Project, Run};
 
 /// How the fake library is found.
@@ -60,14 +61,6 @@ pub fn strings(v: &serde_json::Value) -> Vec<String> {
         .map(|s| s.as_str().unwrap_or_default().to_string())
         .collect()
 }
-
-const RTX_3090_H100: &str = "\
-# an RTX 3090 and an H100 on driver 550.54.15
-driver 550.54.15
-cuda 12040
-gpu 8.6 25769803776 GPU-5d2e5e6a-9b1c-4c52-a43e-0d7d5d6e8c1f AMPERE NVIDIA GeForce RTX 3090
-gpu 9.0 85520809984 GPU-0b4f43c9-1b5e-7d59-3f6f-1a2b3c4d5e6f HOPPER NVIDIA H100 80GB HBM3
-";
 
 pub use crate::support::gpus::RTX_5090;
 
@@ -247,8 +240,8 @@ fn a_gpu_that_does_not_answer_is_left_out_and_said() {
     );
 
     // When no GPU answers, the container runs on the CPU and the warning says why.
-    let scenario = "driver 550.54.15\ncuda 12040\ngpu 8.6 25769803776 GPU-3090 AMPERE NVIDIA GeForce RTX 3090\ngpu_error 0 GPU_IS_LOST\n";
-    let out = select(&p, Load::EnvLib, scenario, &[]);
+    let scenario = format!("{RTX_3090}gpu_error 0 GPU_IS_LOST\n");
+    let out = select(&p, Load::EnvLib, &scenario, &[]);
     out.assert_success();
     assert!(out.stderr.contains("reports no usable GPU"), "{out}");
     assert!(
@@ -260,7 +253,7 @@ fn a_gpu_that_does_not_answer_is_left_out_and_said() {
 #[test]
 fn without_libcuda_the_cuda_version_comes_from_the_driver_branch() {
     let p = Project::new("select-no-libcuda");
-    let scenario = "driver 535.104.05\ngpu 8.0 85899345920 GPU-a100 AMPERE NVIDIA A100-SXM4-80GB\n";
+    let scenario = crate::support::gpus::A100_R535_NO_CUDA;
     let out = select(
         &p,
         Load::EnvLib,
@@ -282,7 +275,7 @@ fn without_libcuda_the_cuda_version_comes_from_the_driver_branch() {
 #[test]
 fn listed_gpus_are_the_only_ones_checked() {
     let p = Project::new("select-listed");
-    let mixed = "driver 570.124.06\ncuda 12080\ngpu 8.6 25769803776 GPU-3090 AMPERE NVIDIA GeForce RTX 3090\ngpu 12.0 34190917632 GPU-5090 BLACKWELL NVIDIA GeForce RTX 5090\n";
+    let mixed = crate::support::gpus::RTX_3090_5090;
     let out = select(&p, Load::EnvLib, mixed, &["--gpus", "device=0", "--json"]);
     out.assert_success();
     let v = json(&out);
@@ -391,10 +384,8 @@ fn a_pinned_image_is_used_and_checked() {
 #[test]
 fn releases_and_latest_through_nvml() {
     let p = Project::new("select-releases");
-    let pascal = |driver: &str, cuda: u32| {
-        format!("driver {driver}\ncuda {cuda}\ngpu 6.1 8589934592 GPU-10800000-0000-4000-8000-000000001080 PASCAL NVIDIA GeForce GTX 1080\n")
-    };
-    let h100_r580 = "driver 580.95.05\ncuda 13000\ngpu 9.0 85520809984 GPU-0b4f43c9-1b5e-7d59-3f6f-1a2b3c4d5e6f HOPPER NVIDIA H100 80GB HBM3\n";
+    let pascal = gtx_1080;
+    let h100_r580 = crate::support::gpus::H100_R580;
     for (scenario, args, image) in [
         (
             pascal("470.256.02", 11040),

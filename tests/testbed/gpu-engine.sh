@@ -28,13 +28,19 @@
 #     test), and a relay (socat, each connection entering the namespace with nsenter) from
 #     $TLS_ADDR:$TLS_PORT of the host's network: the address of the host's docker0 (an address
 #     of this machine that is not loopback, so that ptenv treats the engine as another
-#     machine's), else 127.0.0.1. The relay passes bytes; TLS is the engine's own.
+#     machine's), else 127.0.0.1. The relay passes bytes; TLS is the engine's own;
+#   - a second TLS address, $TLS_ADDR:$HOST_TLS_PORT, for the machine's OWN engine as a server
+#     without the NVIDIA runtime would be reached: socat ends TLS there with the same server
+#     certificate and requires a client certificate of the same CA (verify=1), then passes the
+#     bytes to /var/run/docker.sock. The engine itself is not touched; only a client with the
+#     test bed's client certificate gets through.
 # start is idempotent (a running engine is reused, its settings refreshed); stop ends the daemon
 # (and so its containerd and containers). Prints nothing on stdout except `start`'s lines for
 # testbed.env: PTENV_TEST_GPU_ENGINE (the engine's address, unix://$SOCK),
 # PTENV_TEST_GPU_ENGINE_STATE ($STATE: scenario, records/), PTENV_TEST_GPU_ENGINE_TLS (the relay's
 # tcp:// address), PTENV_TEST_GPU_ENGINE_TLS_CERTS (the client's ca.pem, cert.pem, key.pem) and
-# PTENV_TEST_GPU_ENGINE_TLS_OTHER_CA (a CA that signed nothing of the engine's).
+# PTENV_TEST_GPU_ENGINE_TLS_OTHER_CA (a CA that signed nothing of the engine's), and
+# PTENV_TEST_HOST_ENGINE_TLS (the machine's own engine behind TLS, same client certificates).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,6 +55,8 @@ TLS="$STATE/tls"
 TLS_PORT=${PTENV_GPU_ENGINE_TLS_PORT:-23760}
 TLS_INNER=127.0.0.1:2376
 RELAY_PIDFILE="$STATE/tls-relay.pid"
+HOST_TLS_PORT=${PTENV_HOST_ENGINE_TLS_PORT:-23761}
+HOST_RELAY_PIDFILE="$STATE/host-tls-relay.pid"
 
 log() { printf '[gpu-engine %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -153,6 +161,30 @@ start_relay() { # start_relay ADDR: the host's ADDR:TLS_PORT to the engine's TLS
     log "TLS relay tcp://$addr:$TLS_PORT -> the engine's $TLS_INNER (pid $(cat "$RELAY_PIDFILE"))"
 }
 
+host_relay_pid() { # prints the pid of the relay to the machine's own engine if it runs
+    local pid
+    pid=$(cat "$HOST_RELAY_PIDFILE" 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "OPENSSL-LISTEN:$HOST_TLS_PORT," && echo "$pid"
+}
+
+start_host_relay() { # start_host_relay ADDR: TLS with client certificates at ADDR:HOST_TLS_PORT to this machine's own engine
+    local addr=$1 pid i
+    if pid=$(host_relay_pid); then
+        tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "bind=$addr," && return 0
+        kill "$pid"
+    fi
+    setsid socat "OPENSSL-LISTEN:$HOST_TLS_PORT,bind=$addr,reuseaddr,fork,cert=$TLS/server-cert.pem,key=$TLS/server-key.pem,cafile=$TLS/ca.pem,verify=1" \
+        UNIX-CONNECT:/var/run/docker.sock >"$STATE/host-tls-relay.log" 2>&1 </dev/null 9>&- &
+    echo $! >"$HOST_RELAY_PIDFILE"
+    for i in $(seq 20); do
+        (exec 3<>"/dev/tcp/$addr/$HOST_TLS_PORT") 2>/dev/null && break
+        sleep 0.2
+    done
+    host_relay_pid >/dev/null || die "the TLS relay to this machine's engine did not start (see $STATE/host-tls-relay.log)"
+    log "TLS relay tcp://$addr:$HOST_TLS_PORT -> this machine's own engine (pid $(cat "$HOST_RELAY_PIDFILE"))"
+}
+
 wait_answer() { # wait_answer SECONDS PID
     local i
     for i in $(seq "$1"); do
@@ -222,17 +254,20 @@ start() {
         start_daemon
     fi
     start_relay "$addr"
+    start_host_relay "$addr"
     load_fixture
     echo "PTENV_TEST_GPU_ENGINE=unix://$SOCK"
     echo "PTENV_TEST_GPU_ENGINE_STATE=$STATE"
     echo "PTENV_TEST_GPU_ENGINE_TLS=tcp://$addr:$TLS_PORT"
     echo "PTENV_TEST_GPU_ENGINE_TLS_CERTS=$TLS/client"
     echo "PTENV_TEST_GPU_ENGINE_TLS_OTHER_CA=$TLS/other-ca/ca.pem"
+    echo "PTENV_TEST_HOST_ENGINE_TLS=tcp://$addr:$HOST_TLS_PORT"
 }
 
 stop() {
     local pid i
     if pid=$(relay_pid); then kill "$pid"; rm -f "$RELAY_PIDFILE"; fi
+    if pid=$(host_relay_pid); then kill "$pid"; rm -f "$HOST_RELAY_PIDFILE"; fi
     pid=$(our_pid) || { log "not running"; return 0; }
     log "stopping dockerd (pid $pid)"
     kill "$pid"

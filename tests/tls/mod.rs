@@ -151,6 +151,31 @@ fn ls_up_and_exec_work_over_tls_with_the_project_in_a_volume() {
     let ids = engine.containers(&p);
     assert_eq!(ids.len(), 1, "one container on the TLS engine: {ids:?}");
 
+    // The container has every GPU of that machine, as the probe found them.
+    let request: serde_json::Value = serde_json::from_str(&engine.docker(&[
+        "inspect",
+        "-f",
+        "{{json .HostConfig.DeviceRequests}}",
+        &ids[0],
+    ]))
+    .unwrap();
+    assert_eq!(request[0]["Count"], -1, "{request}");
+    let smi = engine
+        .with(
+            p.ptenv(&[
+                "exec",
+                "--",
+                "nvidia-smi",
+                "--query-gpu=index,name",
+                "--format=csv,noheader,nounits",
+            ]),
+            &engine.certs,
+        )
+        .run();
+    smi.assert_success();
+    assert_eq!(smi.stdout.lines().count(), 4, "{smi}");
+    assert!(smi.stdout.starts_with("0, NVIDIA RTX A5000\n"), "{smi}");
+
     let exec = engine
         .with(p.ptenv(&["exec", "--", "ls", "/workspace"]), &engine.certs)
         .run();
@@ -183,18 +208,26 @@ fn an_engine_certificate_from_another_ca_is_refused() {
     let certs = certs_copy(&engine, &p, |dir| {
         std::fs::copy(&engine.other_ca, dir.join("ca.pem")).unwrap();
     });
-    let out = engine.with(p.ptenv(&["ls"]), &certs).run();
-    out.assert_failure();
     let ca = certs.join("ca.pem").display().to_string();
-    assert!(
-        out.stderr
-            .contains(&format!("certificate that {ca} does not vouch for")),
-        "{out}"
-    );
-    assert!(
-        out.stderr.contains("hint: check that ca.pem is the CA"),
-        "{out}"
-    );
+    // Also with the engine's real CA among the system's roots (rustls reads SSL_CERT_FILE as
+    // them): as in docker, ca.pem is the only root that vouches for an engine.
+    for system_roots in [None, Some(engine.certs.join("ca.pem"))] {
+        let mut run = engine.with(p.ptenv(&["ls"]), &certs);
+        if let Some(roots) = &system_roots {
+            run = run.env("SSL_CERT_FILE", roots);
+        }
+        let out = run.run();
+        out.assert_failure();
+        assert!(
+            out.stderr
+                .contains(&format!("certificate that {ca} does not vouch for")),
+            "{out}"
+        );
+        assert!(
+            out.stderr.contains("hint: check that ca.pem is the CA"),
+            "{out}"
+        );
+    }
 }
 
 #[test]
@@ -218,21 +251,121 @@ fn a_missing_client_certificate_is_named() {
     assert!(engine.containers(&p).is_empty(), "nothing made");
 }
 
+/// The engine's machine is reached only through the Docker API: its GPUs come from a short
+/// container with every GPU running the toolkit's `nvidia-smi` (the stand-in hook mounts the
+/// test bed's), which the engine removes; `--driver/--gpu` describe a machine instead.
 #[test]
-fn unknown_gpus_without_a_pinned_image_say_how_to_name_them() {
+fn the_servers_gpus_come_from_a_probe_container_and_the_flags_still_win() {
     let engine = tls_engine();
-    let p = project("tls-gpus", false);
-    let _leftovers = Leftovers {
-        engine: &engine,
-        project: &p,
+    let p = project("tls-select", false);
+    // No probe container is left; other tests on this engine probe at the same time, so
+    // "none left" is waited for a little.
+    let probes = || {
+        let mut left = String::new();
+        for _ in 0..20 {
+            left = engine.docker(&["ps", "-aq", "--filter", "label=dev.ptenv.doctor=gpu-probe"]);
+            if left.trim().is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        left
     };
     let out = engine
-        .with(p.ptenv(&["up", "shell", "--detach"]), &engine.certs)
+        .with(p.ptenv(&["--json", "select"]), &engine.certs)
         .run();
-    out.assert_failure();
+    out.assert_success();
+    let v: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["source"], "probe-container", "{out}");
+    assert_eq!(v["driver"], "550.54.15", "{out}");
+    let gpus = v["gpus"].as_array().unwrap();
+    assert_eq!(gpus.len(), 4, "the engine machine's four GPUs: {out}");
+    assert_eq!(gpus[3]["name"], "NVIDIA RTX A5000", "{out}");
+    assert_eq!(
+        gpus[3]["uuid"], "GPU-0a000000-0000-4000-8000-000000000003",
+        "{out}"
+    );
+    assert_eq!(
+        v["image"], "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+        "{out}"
+    );
+    assert_eq!(probes().trim(), "", "the probe container is gone: {out}");
+
+    let named = engine
+        .with(
+            p.ptenv(&["select", "--driver", "520.61.05", "--gpu", "8.6"]),
+            &engine.certs,
+        )
+        .run();
+    named.assert_success();
+    assert_eq!(
+        named.stdout.trim(),
+        "pytorch/pytorch:2.6.0-cuda11.8-cudnn9-runtime",
+        "a driver 520 machine as described, not the engine's: {named}"
+    );
+
+    // doctor reads the same facts there and says how.
+    let doctor = engine
+        .with(
+            p.ptenv(&["--json", "doctor", "--no-container"]),
+            &engine.certs,
+        )
+        .run();
+    let d: serde_json::Value =
+        serde_json::from_str(&doctor.stdout).unwrap_or_else(|e| panic!("{e}: {doctor}"));
+    let nvml = d["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "nvml")
+        .unwrap_or_else(|| panic!("no nvml check: {doctor}"));
+    assert_eq!(nvml["status"], "pass", "{doctor}");
+    // That container was also the engine's answer to a GPU request: the GPU path works there.
+    let gpu_path = d["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "gpu-path")
+        .unwrap_or_else(|| panic!("no gpu-path check: {doctor}"));
+    assert_eq!(gpu_path["status"], "pass", "{doctor}");
+    assert!(
+        nvml["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "source: nvidia-smi in a container with every GPU, through the engine"),
+        "{doctor}"
+    );
+    assert_eq!(probes().trim(), "", "{doctor}");
+}
+
+/// An engine without the NVIDIA runtime (the machine's own engine, behind the test bed's TLS
+/// relay): the probe container cannot start, so the GPUs are unknown and ptenv says why and
+/// what to do; nothing is left on that engine.
+#[test]
+fn an_engine_without_the_nvidia_runtime_leaves_the_gpus_unknown_and_says_why() {
+    let engine = tls_engine();
+    let Some(address) = Testbed::get().var("PTENV_TEST_HOST_ENGINE_TLS") else {
+        panic!("testbed.env has no PTENV_TEST_HOST_ENGINE_TLS\nhint: run ./tests/testbed/setup.sh");
+    };
+    let p = project("tls-no-runtime", false);
+    let on_it = |run: Run| {
+        run.env("DOCKER_HOST", address)
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", &engine.certs)
+    };
+    let out = on_it(p.ptenv(&["select"])).run();
+    out.assert_exit(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "the GPUs of {address} (TLS) are unknown: ptenv reaches that engine only through its Docker API, and that engine has no NVIDIA runtime"
+        )),
+        "{out}"
+    );
     assert!(
         out.stderr
-            .contains(&format!("the GPUs of {} (TLS) are unknown", engine.address)),
+            .contains("could not select device driver \"\" with capabilities: [[gpu utility]]"),
         "{out}"
     );
     assert!(
@@ -240,32 +373,13 @@ fn unknown_gpus_without_a_pinned_image_say_how_to_name_them() {
             .contains("ptenv select --driver VERSION --gpu CC"),
         "{out}"
     );
-    assert!(engine.containers(&p).is_empty(), "nothing made: {out}");
-}
-
-#[test]
-fn select_says_the_servers_gpus_are_unknown_and_takes_them_from_the_flags() {
-    let engine = tls_engine();
-    let p = project("tls-select", false);
-    let out = engine.with(p.ptenv(&["select"]), &engine.certs).run();
-    out.assert_exit(1);
-    assert!(
-        out.stderr
-            .contains(&format!("the GPUs of {} (TLS) are unknown", engine.address)),
-        "not this machine's GPUs: {out}"
-    );
-    let named = engine
-        .with(
-            p.ptenv(&["select", "--driver", "550.54.15", "--gpu", "8.6"]),
-            &engine.certs,
-        )
-        .run();
-    named.assert_success();
-    assert_eq!(
-        named.stdout.trim(),
-        "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
-        "{named}"
-    );
+    let up = on_it(p.ptenv(&["up", "shell", "--detach"])).run();
+    up.assert_failure();
+    assert!(up.stderr.contains("no NVIDIA runtime"), "{up}");
+    assert!(p.containers().is_empty(), "nothing made: {up}");
+    let probes =
+        crate::support::docker_ok(&["ps", "-aq", "--filter", "label=dev.ptenv.doctor=gpu-probe"]);
+    assert_eq!(probes.trim(), "", "no probe container left");
 }
 
 #[test]

@@ -168,18 +168,7 @@ mod tests {
     use super::*;
     use crate::gpu::usage::Process;
 
-    fn gpus(n: u32) -> Vec<Gpu> {
-        (0..n)
-            .map(|index| Gpu {
-                index,
-                name: "NVIDIA A100-SXM4-80GB".into(),
-                uuid: format!("GPU-{index}"),
-                cc: (8, 0),
-                memory_bytes: 80 << 30,
-                arch: None,
-            })
-            .collect()
-    }
+    use crate::testing::a100s as gpus;
 
     fn load(index: u32, used: u64, util: u32) -> Usage {
         Usage {

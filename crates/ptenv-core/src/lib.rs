@@ -17,6 +17,8 @@ pub mod home;
 pub mod identity;
 pub mod idle;
 pub mod image_facts;
+pub mod inspection;
+pub mod listing;
 pub mod lock;
 pub mod modes;
 pub mod ownership;

@@ -13,15 +13,50 @@ use crate::identity::User;
 /// worker"); the NGC banner's older advice was `--shm-size=1g` (docs/compatibility.md §9).
 pub const SHM_MINIMUM: i64 = 1 << 30;
 
-/// The project folder as /workspace: can the container user (the one `up` would create) write
-/// it? If not, Jupyter cannot save a notebook and training cannot write a checkpoint.
-/// `folder` is the folder's owner and mode bits, when they can be read.
-pub fn check_workspace(user: &User, path: &str, folder: Option<(u32, u32, u32)>) -> Check {
-    let Some((uid, gid, mode)) = folder else {
-        return Check::skip(id::WORKSPACE, format!("cannot read {path}'s owner"));
+/// What /workspace is on the engine's machine, for the workspace link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Workspace<'a> {
+    /// A folder mounted at /workspace: the project folder on this machine, or
+    /// `workspace.host_path` on a server (`server` names it). `access` is the folder's owner
+    /// and mode bits, when they could be read.
+    Folder {
+        path: &'a str,
+        server: Option<&'a str>,
+        access: Option<(u32, u32, u32)>,
+    },
+    /// The project's volume on a server, which ptenv fills and gives to the container user:
+    /// there is no folder whose owner could be wrong.
+    Volume { server: &'a str },
+}
+
+/// /workspace as the container user (the one `up` would create) finds it: can it write there?
+/// If not, Jupyter cannot save a notebook and training cannot write a checkpoint.
+pub fn check_workspace(user: &User, workspace: &Workspace) -> Check {
+    let (path, server, access) = match *workspace {
+        Workspace::Volume { server } => {
+            return Check::skip(
+                id::WORKSPACE,
+                format!(
+                    "/workspace is the project's volume on {server}, not a folder: ptenv copies the project there and gives it to the container user `{}` ({}:{})",
+                    user.name, user.uid, user.gid
+                ),
+            )
+        }
+        Workspace::Folder {
+            path,
+            server,
+            access,
+        } => (path, server, access),
+    };
+    let shown = match server {
+        Some(server) => format!("{path} on {server}"),
+        None => path.to_string(),
+    };
+    let Some((uid, gid, mode)) = access else {
+        return Check::skip(id::WORKSPACE, format!("cannot read the owner of {shown}"));
     };
     let evidence = format!(
-        "{path}: owner {uid}:{gid}, mode {:o}; container user `{}` {}:{}",
+        "{shown}: owner {uid}:{gid}, mode {:o}; container user `{}` {}:{}",
         mode & 0o7777,
         user.name,
         user.uid,
@@ -34,6 +69,7 @@ pub fn check_workspace(user: &User, path: &str, folder: Option<(u32, u32, u32)>)
         )
         .evidence(evidence);
     }
+    let chown = format!("`sudo chown -R {}:{} {path}`", user.uid, user.gid);
     Check::warn(
         id::WORKSPACE,
         format!(
@@ -42,10 +78,15 @@ pub fn check_workspace(user: &User, path: &str, folder: Option<(u32, u32, u32)>)
         ),
     )
     .evidence(evidence)
-    .fix(format!(
-        "run ptenv as the folder's owner (uid {uid}), or give the folder to the container user: `sudo chown -R {}:{} {path}`",
-        user.uid, user.gid
-    ))
+    .fix(match server {
+        // There the container runs as the user ptenv logs in as.
+        Some(server) => format!(
+            "log in to {server} as the folder's owner (uid {uid}), or give the folder to the container user there: {chown}"
+        ),
+        None => format!(
+            "run ptenv as the folder's owner (uid {uid}), or give the folder to the container user: {chown}"
+        ),
+    })
 }
 
 /// What the engine says about one running container of the project.

@@ -305,7 +305,6 @@ fn gpu_lines(facts: &HostFacts) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::Gpu;
     use crate::profile::{Layer, Profile, Sources, Version};
     use crate::select;
 
@@ -313,18 +312,7 @@ mod tests {
         Sources::default().resolve("jupyter", &layer).unwrap()
     }
 
-    fn gpu(index: u32, name: &str, cc: (u32, u32)) -> Gpu {
-        Gpu {
-            index,
-            name: name.into(),
-            uuid: format!("GPU-{index}"),
-            cc,
-            memory_bytes: 24 << 30,
-            arch: None,
-        }
-    }
-
-    use crate::testing::nvml_host as host;
+    use crate::testing::{gpu, nvml_host as host};
 
     fn check(layer: Layer, facts: &HostFacts) -> Check {
         let p = profile(layer);

@@ -10,6 +10,7 @@
 //! the facts of another machine instead ([`from_overrides`]).
 
 pub mod parse;
+pub mod probe;
 mod problem;
 pub mod usage;
 
@@ -29,6 +30,9 @@ pub enum Source {
     Procfs,
     NvidiaSmi,
     Override,
+    /// A short container with every GPU on the engine's machine, running the NVIDIA
+    /// toolkit's `nvidia-smi` (that machine is reached only through its Docker API).
+    ProbeContainer,
     /// The engine's machine is reached only through its Docker API (a TLS engine, no ssh):
     /// no source of that machine could be asked. The problem says so.
     Unreachable,
@@ -45,6 +49,9 @@ impl Source {
             Source::Procfs => "the kernel module (/proc/driver/nvidia/version)",
             Source::NvidiaSmi => "nvidia-smi",
             Source::Override => "the command line (--driver/--gpu or PTENV_CUDA_DRIVER_VERSION)",
+            Source::ProbeContainer => {
+                "nvidia-smi in a container with every GPU, through the engine"
+            }
             Source::Unreachable => {
                 "nothing: the engine's machine is reached only through its Docker API"
             }
@@ -60,6 +67,7 @@ impl Source {
             Source::Procfs => "procfs",
             Source::NvidiaSmi => "nvidia-smi",
             Source::Override => "override",
+            Source::ProbeContainer => "probe-container",
             Source::Unreachable => "unreachable",
             Source::None => "none",
         }

@@ -123,14 +123,7 @@ fn cudnn_versions_read_as_nvidia_counts_them() {
 }
 
 fn gpu(cc: Cc) -> Gpu {
-    Gpu {
-        index: 0,
-        name: "NVIDIA Test".into(),
-        uuid: String::new(),
-        cc,
-        memory_bytes: 0,
-        arch: None,
-    }
+    crate::testing::gpu(0, "NVIDIA Test", cc)
 }
 
 #[test]

@@ -9,6 +9,7 @@
 mod changes;
 mod policy;
 mod recorded;
+pub mod report;
 #[cfg(test)]
 pub(crate) mod tests;
 

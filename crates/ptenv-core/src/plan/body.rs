@@ -38,7 +38,7 @@ impl Spec {
     /// The container's configured environment as the engine gets it: the spec's, with the GPU
     /// request's devices as `NVIDIA_VISIBLE_DEVICES` in place of any other value. Docker puts
     /// the request only in the main process's environment, so a `docker exec` process
-    /// (`ptenv shell`, `ptenv exec`) would see the image's `all` (docs/gpus.md §7). Not for a
+    /// (`ptenv shell`, `ptenv exec`) would see the image's `all` (docs/gpus.md §8). Not for a
     /// count, whose devices the engine picks.
     pub fn engine_env(&self) -> Vec<String> {
         let visible = match &self.gpus {

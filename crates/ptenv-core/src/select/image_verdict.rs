@@ -279,7 +279,7 @@ pub(super) fn alternatives(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::select::tests::{has, host, want, RTX_5090};
+    use crate::testing::{has, host, want, RTX_5090};
 
     fn texts(refusals: &[Refusal]) -> Vec<String> {
         refusals.iter().map(|r| r.text.clone()).collect()

@@ -223,7 +223,7 @@ pub(super) fn known_releases() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::select::tests::{host, want, RTX_5090};
+    use crate::testing::{host, want, RTX_5090};
 
     #[test]
     fn an_image_pinned_elsewhere_is_judged_by_the_same_rules() {

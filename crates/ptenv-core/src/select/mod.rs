@@ -22,7 +22,7 @@ mod pinned;
 mod reasons;
 mod release;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
 
 use serde::Serialize;
 

@@ -2,29 +2,95 @@ use super::super::explain::NothingThere;
 use super::super::Status;
 use super::*;
 
+fn folder(path: &str, access: Option<(u32, u32, u32)>) -> Workspace<'_> {
+    Workspace::Folder {
+        path,
+        server: None,
+        access,
+    }
+}
+
 #[test]
 fn a_workspace_the_container_user_cannot_write_is_flagged_with_the_fix() {
     let dev = User::for_ids(1000, 1000);
-    let ok = check_workspace(&dev, "/home/ana/proj", Some((1000, 1000, 0o755)));
+    let ok = check_workspace(&dev, &folder("/home/ana/proj", Some((1000, 1000, 0o755))));
     assert_eq!(ok.status, Status::Pass);
-    let group = check_workspace(&dev, "/srv/proj", Some((0, 1000, 0o775)));
+    let group = check_workspace(&dev, &folder("/srv/proj", Some((0, 1000, 0o775))));
     assert_eq!(group.status, Status::Pass);
-    let bad = check_workspace(&dev, "/srv/proj", Some((0, 0, 0o755)));
+    let bad = check_workspace(&dev, &folder("/srv/proj", Some((0, 0, 0o755))));
     assert_eq!(bad.status, Status::Warn);
     assert!(bad.summary.contains("cannot write /workspace"), "{bad:?}");
     assert_eq!(
         bad.evidence,
         ["/srv/proj: owner 0:0, mode 755; container user `dev` 1000:1000"]
     );
-    assert!(bad
-        .fix
-        .as_deref()
-        .unwrap()
-        .contains("`sudo chown -R 1000:1000 /srv/proj`"));
-    let root = check_workspace(&User::for_ids(0, 0), "/root/proj", Some((0, 0, 0o700)));
+    let fix = bad.fix.as_deref().unwrap();
+    assert!(fix.starts_with("run ptenv as the folder's owner"), "{fix}");
+    assert!(fix.contains("`sudo chown -R 1000:1000 /srv/proj`"), "{fix}");
+    let root = check_workspace(
+        &User::for_ids(0, 0),
+        &folder("/root/proj", Some((0, 0, 0o700))),
+    );
     assert_eq!(root.status, Status::Pass);
-    let unknown = check_workspace(&dev, "/gone", None);
+    let unknown = check_workspace(&dev, &folder("/gone", None));
     assert_eq!(unknown.status, Status::Skip);
+}
+
+#[test]
+fn on_a_server_the_workspace_check_names_the_server_folder_or_the_volume() {
+    let dev = User::for_ids(1000, 1000);
+    let bad = check_workspace(
+        &dev,
+        &Workspace::Folder {
+            path: "/srv/data/proj",
+            server: Some("ssh://me@gpu-box"),
+            access: Some((0, 0, 0o755)),
+        },
+    );
+    assert_eq!(bad.status, Status::Warn);
+    assert_eq!(
+        bad.evidence,
+        ["/srv/data/proj on ssh://me@gpu-box: owner 0:0, mode 755; container user `dev` 1000:1000"]
+    );
+    let fix = bad.fix.as_deref().unwrap();
+    assert!(
+        fix.starts_with("log in to ssh://me@gpu-box as the folder's owner (uid 0)"),
+        "{fix}"
+    );
+    assert!(
+        fix.contains("`sudo chown -R 1000:1000 /srv/data/proj`"),
+        "{fix}"
+    );
+    let unread = check_workspace(
+        &dev,
+        &Workspace::Folder {
+            path: "/srv/data/proj",
+            server: Some("tcp://gpu-box:2376 (TLS)"),
+            access: None,
+        },
+    );
+    assert_eq!(unread.status, Status::Skip);
+    assert_eq!(
+        unread.summary,
+        "cannot read the owner of /srv/data/proj on tcp://gpu-box:2376 (TLS)"
+    );
+    let volume = check_workspace(
+        &dev,
+        &Workspace::Volume {
+            server: "ssh://me@gpu-box",
+        },
+    );
+    assert_eq!(volume.status, Status::Skip);
+    assert!(
+        volume
+            .summary
+            .starts_with("/workspace is the project's volume on ssh://me@gpu-box, not a folder"),
+        "{volume:?}"
+    );
+    assert!(
+        !volume.summary.contains("/home/"),
+        "no laptop path: {volume:?}"
+    );
 }
 
 /// What the real probe printed in pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime started

@@ -1,18 +1,13 @@
 use super::*;
-use crate::gpu::{Gpu, Source};
+use crate::gpu::Gpu;
 
 pub(crate) use crate::testing::rtx5090;
 
+/// A host with `driver` seen through NVML, or without a driver where NVML was not found.
 pub(crate) fn host(driver: Option<&str>, gpus: Vec<Gpu>) -> HostFacts {
     match driver {
         Some(d) => crate::testing::nvml_host(d, gpus),
-        None => HostFacts {
-            gpus,
-            source: Source::None,
-            problems: vec!["NVML: not found".into()],
-            machine: "x86_64".into(),
-            ..HostFacts::default()
-        },
+        None => crate::testing::driverless_host(gpus, &["NVML: not found"]),
     }
 }
 

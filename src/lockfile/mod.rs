@@ -4,6 +4,10 @@
 //! it) are the pure `crate::lock`; this module does the I/O around them and returns typed
 //! outcomes that the commands word.
 
+mod update;
+
+pub use update::{update, Request, Updated};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
