@@ -102,9 +102,9 @@ fn gpu_project(name: &str, gpus: &str) -> Project {
     p
 }
 
-/// Prints the main process's `NVIDIA_VISIBLE_DEVICES` (`visible=…`) and each GPU NVML sees inside
-/// the container (`gpu INDEX UUID`).
-const VISIBLE_AND_NVML: &str = "echo \"visible=$(tr '\\0' '\\n' </proc/1/environ | grep ^NVIDIA_VISIBLE_DEVICES= | paste -sd' ')\"; python3 -c '
+/// Prints the main process's `NVIDIA_VISIBLE_DEVICES` (`visible=…`), the exec'd process's own
+/// (`exec=…`), and each GPU NVML sees inside the container (`gpu INDEX UUID`).
+const VISIBLE_AND_NVML: &str = "echo \"visible=$(tr '\\0' '\\n' </proc/1/environ | grep ^NVIDIA_VISIBLE_DEVICES= | paste -sd' ')\"; echo \"exec=$NVIDIA_VISIBLE_DEVICES\"; python3 -c '
 import ctypes
 nvml = ctypes.CDLL(\"libnvidia-ml.so.1\")
 assert nvml.nvmlInit_v2() == 0
@@ -158,7 +158,7 @@ fn the_requested_gpu_indexes_reach_the_container_through_the_hook() {
     // Inside: the request in the main process's environment, and NVML sees exactly GPUs 1 and
     // 3. Docker puts the request in the OCI spec's environment only (in place of the image's
     // `NVIDIA_VISIBLE_DEVICES=all`), so it is the main process's; an exec'd process gets the
-    // container's configured environment, the image's `all`, hence /proc/1/environ.
+    // container's configured environment, where ptenv puts the request too (docs/gpus.md §8).
     let script = VISIBLE_AND_NVML;
     let out = on(
         p.ptenv(&["exec", "--", "sh", "-c", script]),
@@ -172,6 +172,7 @@ fn the_requested_gpu_indexes_reach_the_container_through_the_hook() {
         lines,
         [
             "visible=NVIDIA_VISIBLE_DEVICES=1,3",
+            "exec=1,3",
             "gpu 0 GPU-0a000000-0000-4000-8000-000000000001",
             "gpu 1 GPU-0a000000-0000-4000-8000-000000000003",
         ],
@@ -294,6 +295,7 @@ fn a_count_starts_on_the_free_gpus_and_a_second_count_is_refused_naming_the_hold
         inside.stdout.lines().collect::<Vec<_>>(),
         [
             "visible=NVIDIA_VISIBLE_DEVICES=1,3",
+            "exec=1,3",
             "gpu 0 GPU-0a000000-0000-4000-8000-000000000001",
             "gpu 1 GPU-0a000000-0000-4000-8000-000000000003",
         ],

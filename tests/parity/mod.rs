@@ -253,7 +253,9 @@ fn create_through_api(name: &str, body: &Value) -> Value {
     docker_inspect(answer["Id"].as_str().unwrap())
 }
 
-fn gpu_row(name: &str, gpus_yaml: &str, gpus_flag: &str) {
+/// `visible`: the request as `NVIDIA_VISIBLE_DEVICES`, which ptenv also puts in the container's
+/// own environment for the exec'd processes (docs/gpus.md §8), as its `docker run` line says.
+fn gpu_row(name: &str, gpus_yaml: &str, gpus_flag: &str, visible: &str) {
     warm();
     let p = shell_project(name, "");
     p.write(
@@ -285,6 +287,7 @@ fn gpu_row(name: &str, gpus_yaml: &str, gpus_flag: &str) {
     // memlock: the dry run cannot know this engine refuses it; both keep it here.
     let mut flags = strings(&["--init", "-w", "/workspace", "--user", "1000:1000"]);
     flags.extend(["--gpus".into(), gpus_flag.into()]);
+    flags.extend(["-e".into(), format!("NVIDIA_VISIBLE_DEVICES={visible}")]);
     flags.extend(["--shm-size".into(), half_ram().to_string()]);
     flags.extend(strings(&[
         "--ulimit",
@@ -302,10 +305,10 @@ fn gpu_row(name: &str, gpus_yaml: &str, gpus_flag: &str) {
 
 #[test]
 fn gpus_all_matches_docker_run_gpus_all() {
-    gpu_row("parity-gpu-all", "all", "all");
+    gpu_row("parity-gpu-all", "all", "all", "all");
 }
 
 #[test]
 fn listed_gpus_match_docker_run_gpus_device() {
-    gpu_row("parity-gpu-device", "[0]", "device=0");
+    gpu_row("parity-gpu-device", "[0]", "device=0", "0");
 }

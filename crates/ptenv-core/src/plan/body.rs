@@ -35,6 +35,25 @@ impl Spec {
             .unwrap_or("")
     }
 
+    /// The container's configured environment as the engine gets it: the spec's, with the GPU
+    /// request's devices as `NVIDIA_VISIBLE_DEVICES` in place of any other value. Docker puts
+    /// the request only in the main process's environment, so a `docker exec` process
+    /// (`ptenv shell`, `ptenv exec`) would see the image's `all` (docs/gpus.md §8). Not for a
+    /// count, whose devices the engine picks.
+    pub fn engine_env(&self) -> Vec<String> {
+        let visible = match &self.gpus {
+            Some(GpuRequest::All) => "all".to_string(),
+            Some(GpuRequest::Devices(d)) => d.join(","),
+            Some(GpuRequest::Count(_)) | None => return self.env.clone(),
+        };
+        self.env
+            .iter()
+            .filter(|e| !e.starts_with("NVIDIA_VISIBLE_DEVICES="))
+            .cloned()
+            .chain([format!("NVIDIA_VISIBLE_DEVICES={visible}")])
+            .collect()
+    }
+
     /// The `POST /containers/create` body, Engine API field names and value types (ports are
     /// strings, sizes are bytes), exactly what the engine receives.
     pub fn create_body(&self) -> Value {
@@ -44,7 +63,7 @@ impl Spec {
         if let Some(user) = &self.user {
             config.insert("User".into(), json!(user));
         }
-        config.insert("Env".into(), json!(self.env));
+        config.insert("Env".into(), json!(self.engine_env()));
         config.insert("WorkingDir".into(), json!(self.workdir));
         config.insert("Labels".into(), json!(self.labels));
         let mut host = serde_json::Map::new();
@@ -180,8 +199,8 @@ impl Spec {
         for v in &self.volumes {
             flag("--mount", v.mount_flag());
         }
-        for e in &self.env {
-            flag("-e", e.clone());
+        for e in self.engine_env() {
+            flag("-e", e);
         }
         if let Some(u) = &self.user {
             flag("--user", u.clone());

@@ -104,6 +104,48 @@ fn no_gpus_is_void_where_the_default_runtime_is_nvidia() {
 }
 
 #[test]
+fn the_request_s_devices_are_every_process_s_nvidia_visible_devices() {
+    let devices = Spec {
+        gpus: Some(GpuRequest::Devices(vec!["1".into(), "3".into()])),
+        env: vec!["A=1".into(), "NVIDIA_VISIBLE_DEVICES=all".into()],
+        ..spec_for(&profile("shell", ""), true, &Setup::default())
+    };
+    assert_eq!(
+        devices.create_body()["Env"],
+        json!(["A=1", "NVIDIA_VISIBLE_DEVICES=1,3"])
+    );
+    assert!(
+        devices
+            .docker_run_line()
+            .contains("-e A=1 -e NVIDIA_VISIBLE_DEVICES=1,3"),
+        "{}",
+        devices.docker_run_line()
+    );
+    // The spec itself (what the exports write) is unchanged: the device plugin or the
+    // machine's engine sets it there.
+    assert!(devices
+        .env
+        .contains(&"NVIDIA_VISIBLE_DEVICES=all".to_string()));
+    let all = Spec {
+        gpus: Some(GpuRequest::All),
+        ..devices.clone()
+    };
+    assert_eq!(all.create_body()["Env"][1], "NVIDIA_VISIBLE_DEVICES=all");
+    let count = Spec {
+        gpus: Some(GpuRequest::Count(2)),
+        env: vec!["A=1".into()],
+        ..devices.clone()
+    };
+    assert_eq!(count.create_body()["Env"], json!(["A=1"]));
+    let none = Spec {
+        gpus: None,
+        env: vec!["A=1".into()],
+        ..devices
+    };
+    assert_eq!(none.create_body()["Env"], json!(["A=1"]));
+}
+
+#[test]
 fn a_count_reaches_docker_as_a_count() {
     let spec = Spec {
         gpus: Some(GpuRequest::Count(2)),
