@@ -152,9 +152,7 @@ pub fn judge_image(
                 });
             }
             if v.refusals.is_empty() {
-                for g in &gpus {
-                    v.reasons.push(gpu_reason(&l, g));
-                }
+                v.reasons.extend(gpu_reasons(&l, &gpus));
                 if let Some(d) = host.driver.as_ref() {
                     v.reasons
                         .push(driver_reason(&l, Variant::Runtime, d, host));

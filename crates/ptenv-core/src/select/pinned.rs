@@ -27,9 +27,7 @@ pub(super) fn pinned_image(
             let why = misfits(l, t.variant, facts, target);
             if why.is_empty() {
                 if let Target::Gpus(gpus) = target {
-                    for g in gpus {
-                        reasons.push(gpu_reason(l, g));
-                    }
+                    reasons.extend(gpu_reasons(l, gpus));
                 }
                 if gpu {
                     if let Some(d) = facts.driver.as_ref() {

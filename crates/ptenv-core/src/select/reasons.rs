@@ -3,9 +3,31 @@
 
 use super::*;
 
+/// One sentence per kind of GPU the machine has, in the order they first appear: four
+/// identical boards are one reason ("Your 4 × RTX A5000 (…)"), not four equal lines.
+pub(super) fn gpu_reasons<'g>(line: &Line, gpus: impl IntoIterator<Item = &'g Gpu>) -> Vec<String> {
+    let mut kinds: Vec<(&Gpu, usize)> = Vec::new();
+    for g in gpus {
+        match kinds
+            .iter_mut()
+            .find(|(k, _)| describe_gpu(k) == describe_gpu(g))
+        {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((g, 1)),
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|(g, n)| gpu_reason(line, g, n))
+        .collect()
+}
+
 /// "Your RTX 3090 (Ampere, compute capability 8.6) runs this image's code for 8.6 (sm_86)."
-pub(super) fn gpu_reason(line: &Line, g: &Gpu) -> String {
-    let who = describe_gpu(g);
+fn gpu_reason(line: &Line, g: &Gpu, count: usize) -> String {
+    let who = match count {
+        1 => describe_gpu(g),
+        n => format!("{n} × {}", describe_gpu(g)),
+    };
     match line.covers(g.cc) {
         Coverage::Sass(s) if s == g.cc => format!(
             "Your {who}: a GPU runs only code compiled for its generation, and this image has code built exactly for it ({}).",

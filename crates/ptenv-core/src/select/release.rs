@@ -235,9 +235,7 @@ pub(super) fn release_choice(
             "{why} Every image runs on the CPU, so ptenv chooses as it would for a GPU of any kind; the same image then also works once a GPU is there."
         )),
         Target::Gpus(gpus) => {
-            for g in gpus {
-                reasons.push(gpu_reason(line, g));
-            }
+            reasons.extend(gpu_reasons(line, gpus));
         }
         Target::UnknownGpus => {
             warnings.push("no `--gpu` was given, so the image was checked against the driver only, not against the GPUs' compute capability".to_string());

@@ -2,6 +2,7 @@
 //! as the user reads it.
 
 use super::*;
+use crate::testing::{a100s, gpu, nvml_host};
 
 #[test]
 fn pins_win_but_are_warned_about() {
@@ -43,6 +44,21 @@ fn pins_win_but_are_warned_about() {
     assert_eq!(c.pytorch, "unknown");
     assert_eq!(c.cuda, None);
     assert!(has(&c.warnings, "cannot check it"), "{c:#?}");
+}
+
+#[test]
+fn identical_gpus_are_one_reason_and_other_kinds_their_own() {
+    let mut gpus = a100s(4);
+    gpus.insert(2, gpu(2, "NVIDIA GeForce RTX 3090", (8, 6)));
+    let c = pick(want("2.6"), nvml_host("550.54.15", gpus));
+    let about = |who: &str| c.reasons.iter().filter(|r| r.contains(who)).count();
+    assert_eq!(about("A100"), 1, "{c:#?}");
+    assert!(has(&c.reasons, "Your 4 × A100"), "{c:#?}");
+    assert_eq!(about("RTX 3090"), 1, "{c:#?}");
+    assert!(has(&c.reasons, "Your RTX 3090 (Ampere"), "{c:#?}");
+    // The kinds in the order the machine lists them.
+    let first = |who: &str| c.reasons.iter().position(|r| r.contains(who));
+    assert!(first("A100") < first("RTX 3090"), "{c:#?}");
 }
 
 #[test]
