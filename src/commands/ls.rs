@@ -51,8 +51,10 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<i32> {
         Ok::<_, crate::error::Error>((list, idle, hidden))
     })?;
     let host = crate::engine::shown_endpoint();
-    // "ssh://gpu-box (from `host:` in the profile)": which engine, and what chose it.
-    let named = match crate::engine::chosen_by() {
+    // "ssh://gpu-box (from `host:` in ~/.config/ptenv/config.yaml)": which engine, and what
+    // chose it.
+    let chosen_by = crate::engine::chosen_by();
+    let named = match &chosen_by {
         Some(by) => format!("{host} (from {by})"),
         None => host.clone(),
     };
@@ -64,7 +66,7 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<i32> {
         &list
             .iter()
             .zip(&idle)
-            .map(|(c, idle)| to_json(c, &host, &facts, idle.as_deref()))
+            .map(|(c, idle)| to_json(c, (&host, chosen_by.as_deref()), &facts, idle.as_deref()))
             .collect::<Vec<_>>(),
     );
     if hidden > 0 {
@@ -119,6 +121,8 @@ struct Json<'a> {
     gpu_devices: Vec<GpuJson>,
     /// The engine it runs on: `unix:///var/run/docker.sock`, `ssh://me@gpu-box`.
     host: &'a str,
+    /// What chose that engine, as `-v` says it: `--host`, `DOCKER_HOST`, "`host:` in FILE".
+    host_from: Option<&'a str>,
     id: &'a str,
     image: &'a str,
     mode: &'a str,
@@ -143,7 +147,7 @@ struct GpuJson {
 
 fn to_json<'a>(
     c: &'a Found,
-    host: &'a str,
+    (host, host_from): (&'a str, Option<&'a str>),
     facts: &HostFacts,
     stopped_idle: Option<&'a str>,
 ) -> Json<'a> {
@@ -156,6 +160,7 @@ fn to_json<'a>(
             .map(|(device, name)| GpuJson { device, name })
             .collect(),
         host,
+        host_from,
         id: &c.id,
         image: &c.image,
         mode: c.label(LABEL_MODE),

@@ -122,6 +122,7 @@ fn ls_reaches_the_remote_engine_over_ssh() {
         .find(|c| c["name"] == name.as_str())
         .unwrap_or_else(|| panic!("{name} in {json}"));
     assert_eq!(ours["host"], "ssh://gpu-server", "{json}");
+    assert_eq!(ours["host_from"], "--host", "{json}");
 
     // DOCKER_HOST is read as docker reads it; with PTENV_SSH_PERSIST=0 the connection is the
     // command's own and ends with it: no master left, nor its private folder.
@@ -1350,10 +1351,11 @@ fn a_projects_host_needs_trust_and_comes_after_the_flag() {
         .run();
     trusted.assert_success();
     assert!(
-        trusted
-            .stderr
-            .contains("engine: ssh://gpu-server (from `host:` in the profile)"),
-        "the profile beats DOCKER_HOST: {trusted}"
+        trusted.stderr.contains(&format!(
+            "engine: ssh://gpu-server (from `host:` in {}/ptenv.yaml)",
+            project.path().display()
+        )),
+        "the profile beats DOCKER_HOST, and -v names its file: {trusted}"
     );
 
     let flag = project
@@ -1365,6 +1367,61 @@ fn a_projects_host_needs_trust_and_comes_after_the_flag() {
             .contains("engine: unix:///nonexistent/docker.sock (from --host)"),
         "--host beats the profile: {flag}"
     );
+}
+
+/// `host:` in the user's own config.yaml chooses the engine with no `ptenv trust` (the user
+/// wrote it, not a project's author); `-v`, `ls` and `ls --json` name the file that chose it.
+#[test]
+fn a_users_host_applies_without_trust_and_names_its_file() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-user-host").untrusted();
+    let target = format!("ssh://{}", tb.remote_host());
+    let config = project.config_dir().join("ptenv/config.yaml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, format!("host: {target}\n")).unwrap();
+    let from = format!("(from `host:` in {})", config.display());
+
+    let verbose = project.ptenv_as_laptop(&["-v", "ls"]).run();
+    verbose.assert_success();
+    assert!(
+        verbose
+            .stderr
+            .contains(&format!("engine: ssh://gpu-server {from}")),
+        "{verbose}"
+    );
+    assert!(
+        verbose
+            .stderr
+            .contains(&format!("on the engine at ssh://gpu-server {from}")),
+        "{verbose}"
+    );
+
+    let name = format!("ptenv-remote-user-host-{}", std::process::id());
+    let label = format!("{PROJECT_LABEL}={}", project.path().display());
+    docker_ok(&[
+        "create",
+        "--name",
+        &name,
+        "--label",
+        &label,
+        &tb.small_image,
+    ]);
+    let json = project.ptenv_as_laptop(&["--json", "ls"]).run();
+    json.assert_success();
+    let list: serde_json::Value = serde_json::from_str(&json.stdout).expect("ls --json is JSON");
+    let ours = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|c| c["name"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} in {json}"));
+    assert_eq!(ours["host"], "ssh://gpu-server", "{json}");
+    assert_eq!(
+        ours["host_from"],
+        format!("`host:` in {}", config.display()),
+        "{json}"
+    );
+    docker_ok(&["rm", "-f", &name]);
 }
 
 /// The ssh connection to the server dies while the server's engine pulls the image: `up` fails
