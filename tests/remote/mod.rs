@@ -281,8 +281,9 @@ fn a_second_command_reuses_the_kept_ssh_connection() {
     );
 }
 
-/// A kept master that is gone (killed) or no longer answers (frozen: the engine's ping through
-/// it times out) is replaced by a new one, and the command works.
+/// A kept master that is gone (killed), lost its forwarded socket, or no longer answers
+/// (frozen: the engine's ping through it times out) is replaced by a new one, and the command
+/// works.
 #[test]
 fn a_stale_kept_ssh_connection_is_replaced() {
     let tb = Testbed::get();
@@ -305,16 +306,37 @@ fn a_stale_kept_ssh_connection_is_replaced() {
     assert_ne!(second, first);
     assert_eq!(masters_started(&calls), 2);
 
-    crate::support::kill(second, rustix::process::Signal::STOP);
+    // Its forwarded socket removed (a temporary folder cleaner): the master is asked to end
+    // and a new one takes its place (`ls` finds exactly one).
+    let tmp = project.path().parent().unwrap().join("laptop-tmp");
+    let dir = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("ptenv-"))
+        .expect("the kept connections' folder")
+        .path();
+    let forwarded: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "s"))
+        .collect();
+    assert_eq!(forwarded.len(), 1, "{forwarded:?}");
+    std::fs::remove_file(&forwarded[0]).unwrap();
+    let third = ls();
+    assert_ne!(third, second);
+    assert_eq!(masters_started(&calls), 3);
+
+    crate::support::kill(third, rustix::process::Signal::STOP);
     let run = project
         .ptenv_as_laptop(&["--host", &target, "ls"])
         .env("PATH", &path)
         .run();
     run.assert_success();
-    assert_eq!(masters_started(&calls), 3, "{run}");
+    assert_eq!(masters_started(&calls), 4, "{run}");
     let masters = project.ssh_masters();
     assert!(
-        masters.contains(&second) && masters.len() == 2,
+        masters.contains(&third) && masters.len() == 2,
         "a new master beside the frozen one: {masters:?}"
     );
 }
