@@ -12,7 +12,7 @@ use crate::target::{self, ContextEndpoint, Inputs, Target, TlsFiles};
 
 /// The engine this command talks to: `--host` (`flag`), the profile's `host:`, then docker's
 /// environment and config.
-pub fn choose(flag: Option<&str>, profile: Option<&str>) -> Result<Target> {
+pub fn choose(flag: Option<&str>, profile: Option<(&str, Option<&Path>)>) -> Result<Target> {
     let dir = config_dir();
     let config = std::fs::read_to_string(dir.join("config.json")).ok();
     let current = config.as_deref().and_then(current_context);
@@ -24,7 +24,8 @@ pub fn choose(flag: Option<&str>, profile: Option<&str>) -> Result<Target> {
         .unwrap_or_else(|| dir.clone());
     let inputs = Inputs {
         flag,
-        profile,
+        profile: profile.map(|(host, _)| host),
+        profile_file: profile.and_then(|(_, file)| file),
         docker_host: docker_host.as_deref(),
         docker_context: docker_context.as_deref(),
         current_context: current.as_deref(),

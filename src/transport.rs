@@ -208,15 +208,17 @@ impl SshConnection {
         // One command at a time opens the connection: two masters on one control path would
         // take each other's forwarded socket.
         let _held = crate::flock::exclusive(&dir.join(format!("{key}.lock")))?;
-        if conn.socket.exists() {
-            if engine_answers(&conn.socket) {
-                return Ok(conn);
-            }
-            // Stale: the master is gone (its socket refuses) or no longer reaches the server.
+        if conn.socket.exists() && engine_answers(&conn.socket) {
+            return Ok(conn);
+        }
+        // Stale: the master is gone (its socket refuses), no longer reaches the server, or
+        // lost its forward. Its control socket must go too: a new master does not take over a
+        // control path that exists (it would run without ControlPersist, for ever).
+        if conn.control.exists() {
             conn.ask("exit");
             let _ = std::fs::remove_file(&conn.control);
-            let _ = std::fs::remove_file(&conn.socket);
         }
+        let _ = std::fs::remove_file(&conn.socket);
         conn.reused = false;
         let log = dir.join(format!("{key}.log"));
         let log_file = std::fs::File::create(&log)

@@ -82,12 +82,17 @@ pub fn untrusted(project: &Path, sources: &Sources) -> Result<Option<Assessment>
 /// The engine the profile files choose (`host:`), once its file may choose it: the user's
 /// config always may; a project's `ptenv.yaml` only when trusted, since its `host:` makes ptenv
 /// connect where the project's author chose. Checked before any connection is made.
-pub fn profile_host<'a>(project: &Path, sources: &'a Sources) -> Result<Option<&'a str>> {
+pub fn profile_host<'a>(
+    project: &Path,
+    sources: &'a Sources,
+) -> Result<Option<(&'a str, Option<&'a Path>)>> {
     let Some((host, file)) = sources.host() else {
         return Ok(None);
     };
-    let Origin::Project(path) = &file.origin else {
-        return Ok(Some(host));
+    let path = match &file.origin {
+        Origin::Project(path) => path,
+        Origin::User(path) => return Ok(Some((host, Some(path.as_path())))),
+        Origin::BuiltIn => return Ok(Some((host, None))),
     };
     if untrusted(project, sources)?.is_some() {
         return Err(Error::new(format!(
@@ -97,7 +102,7 @@ pub fn profile_host<'a>(project: &Path, sources: &'a Sources) -> Result<Option<&
         .hint("`ptenv trust --show` lists the file's settings; `ptenv trust` trusts this version of it")
         .hint("or choose the engine yourself with `--host TARGET`, which comes before the project's `host:`"));
     }
-    Ok(Some(host))
+    Ok(Some((host, Some(path.as_path()))))
 }
 
 /// The project file of `sources` judged against the user's record; `None` without one. The

@@ -10,8 +10,10 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<i32> {
     let p = &ctx.printer;
     let found = listing::gather(ctx, args.all_users)?;
     let host = crate::engine::shown_endpoint();
-    // "ssh://gpu-box (from `host:` in the profile)": which engine, and what chose it.
-    let named = match crate::engine::chosen_by() {
+    // "ssh://gpu-box (from `host:` in ~/.config/ptenv/config.yaml)": which engine, and what
+    // chose it.
+    let chosen_by = crate::engine::chosen_by();
+    let named = match &chosen_by {
         Some(by) => format!("{host} (from {by})"),
         None => host.clone(),
     };
@@ -32,7 +34,7 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<i32> {
     p.json(
         &list
             .iter()
-            .map(|c| listing::json(c, &host, &facts))
+            .map(|c| listing::json(c, (&host, chosen_by.as_deref()), &facts))
             .collect::<Vec<_>>(),
     );
     if found.hidden > 0 {

@@ -140,6 +140,7 @@ fn ls_reaches_the_remote_engine_over_ssh() {
         .find(|c| c["name"] == name.as_str())
         .unwrap_or_else(|| panic!("{name} in {json}"));
     assert_eq!(ours["host"], "ssh://gpu-server", "{json}");
+    assert_eq!(ours["host_from"], "--host", "{json}");
 
     // DOCKER_HOST is read as docker reads it; with PTENV_SSH_PERSIST=0 the connection is the
     // command's own and ends with it: no master left, nor its private folder.
@@ -298,8 +299,9 @@ fn a_second_command_reuses_the_kept_ssh_connection() {
     );
 }
 
-/// A kept master that is gone (killed) or no longer answers (frozen: the engine's ping through
-/// it times out) is replaced by a new one, and the command works.
+/// A kept master that is gone (killed), lost its forwarded socket, or no longer answers
+/// (frozen: the engine's ping through it times out) is replaced by a new one, and the command
+/// works.
 #[test]
 fn a_stale_kept_ssh_connection_is_replaced() {
     let tb = Testbed::get();
@@ -322,16 +324,37 @@ fn a_stale_kept_ssh_connection_is_replaced() {
     assert_ne!(second, first);
     assert_eq!(masters_started(&calls), 2);
 
-    crate::support::kill(second, rustix::process::Signal::STOP);
+    // Its forwarded socket removed (a temporary folder cleaner): the master is asked to end
+    // and a new one takes its place (`ls` finds exactly one).
+    let tmp = project.path().parent().unwrap().join("laptop-tmp");
+    let dir = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("ptenv-"))
+        .expect("the kept connections' folder")
+        .path();
+    let forwarded: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "s"))
+        .collect();
+    assert_eq!(forwarded.len(), 1, "{forwarded:?}");
+    std::fs::remove_file(&forwarded[0]).unwrap();
+    let third = ls();
+    assert_ne!(third, second);
+    assert_eq!(masters_started(&calls), 3);
+
+    crate::support::kill(third, rustix::process::Signal::STOP);
     let run = project
         .ptenv_as_laptop(&["--host", &target, "ls"])
         .env("PATH", &path)
         .run();
     run.assert_success();
-    assert_eq!(masters_started(&calls), 3, "{run}");
+    assert_eq!(masters_started(&calls), 4, "{run}");
     let masters = project.ssh_masters();
     assert!(
-        masters.contains(&second) && masters.len() == 2,
+        masters.contains(&third) && masters.len() == 2,
         "a new master beside the frozen one: {masters:?}"
     );
 }
@@ -1282,10 +1305,11 @@ fn a_projects_host_needs_trust_and_comes_after_the_flag() {
         .run();
     trusted.assert_success();
     assert!(
-        trusted
-            .stderr
-            .contains("engine: ssh://gpu-server (from `host:` in the profile)"),
-        "the profile beats DOCKER_HOST: {trusted}"
+        trusted.stderr.contains(&format!(
+            "engine: ssh://gpu-server (from `host:` in {}/ptenv.yaml)",
+            project.path().display()
+        )),
+        "the profile beats DOCKER_HOST, and -v names its file: {trusted}"
     );
 
     let flag = project
@@ -1297,6 +1321,61 @@ fn a_projects_host_needs_trust_and_comes_after_the_flag() {
             .contains("engine: unix:///nonexistent/docker.sock (from --host)"),
         "--host beats the profile: {flag}"
     );
+}
+
+/// `host:` in the user's own config.yaml chooses the engine with no `ptenv trust` (the user
+/// wrote it, not a project's author); `-v`, `ls` and `ls --json` name the file that chose it.
+#[test]
+fn a_users_host_applies_without_trust_and_names_its_file() {
+    let tb = Testbed::get();
+    let project = Project::new("remote-user-host").untrusted();
+    let target = format!("ssh://{}", tb.remote_host());
+    let config = project.config_dir().join("ptenv/config.yaml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, format!("host: {target}\n")).unwrap();
+    let from = format!("(from `host:` in {})", config.display());
+
+    let verbose = project.ptenv_as_laptop(&["-v", "ls"]).run();
+    verbose.assert_success();
+    assert!(
+        verbose
+            .stderr
+            .contains(&format!("engine: ssh://gpu-server {from}")),
+        "{verbose}"
+    );
+    assert!(
+        verbose
+            .stderr
+            .contains(&format!("on the engine at ssh://gpu-server {from}")),
+        "{verbose}"
+    );
+
+    let name = format!("ptenv-remote-user-host-{}", std::process::id());
+    let label = format!("{PROJECT_LABEL}={}", project.path().display());
+    docker_ok(&[
+        "create",
+        "--name",
+        &name,
+        "--label",
+        &label,
+        &tb.small_image,
+    ]);
+    let json = project.ptenv_as_laptop(&["--json", "ls"]).run();
+    json.assert_success();
+    let list: serde_json::Value = serde_json::from_str(&json.stdout).expect("ls --json is JSON");
+    let ours = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|c| c["name"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} in {json}"));
+    assert_eq!(ours["host"], "ssh://gpu-server", "{json}");
+    assert_eq!(
+        ours["host_from"],
+        format!("`host:` in {}", config.display()),
+        "{json}"
+    );
+    docker_ok(&["rm", "-f", &name]);
 }
 
 /// The ssh connection to the server dies while the server's engine pulls the image: `up` fails

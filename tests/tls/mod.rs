@@ -382,6 +382,7 @@ fn an_engine_without_the_nvidia_runtime_leaves_the_gpus_unknown_and_says_why() {
     assert_eq!(probes.trim(), "", "no probe container left");
 }
 
+/// The ssh mode and `stats` need the engine's machine, which a TLS engine does not give.
 #[test]
 fn the_ssh_mode_on_a_tls_engine_is_refused_before_anything_is_made() {
     let engine = tls_engine();
@@ -398,6 +399,15 @@ fn the_ssh_mode_on_a_tls_engine_is_refused_before_anything_is_made() {
     );
     assert!(out.stderr.contains("--host ssh://USER@HOST"), "{out}");
     assert!(engine.containers(&p).is_empty(), "nothing made: {out}");
+
+    // `stats` reads NVML on the engine's machine, which a TLS engine does not reach.
+    let stats = engine.with(p.ptenv(&["stats"]), &engine.certs).run();
+    stats.assert_exit(1);
+    assert!(
+        stats.stderr.contains("ptenv cannot read GPU use on tcp://")
+            && stats.stderr.contains("--host ssh://USER@HOST"),
+        "{stats}"
+    );
 }
 
 #[test]

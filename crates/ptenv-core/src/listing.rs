@@ -95,6 +95,8 @@ pub struct Json<'a> {
     gpu_devices: Vec<GpuJson>,
     /// The engine it runs on: `unix:///var/run/docker.sock`, `ssh://me@gpu-box`.
     host: &'a str,
+    /// What chose that engine, as `-v` says it: `--host`, `DOCKER_HOST`, "`host:` in FILE".
+    host_from: Option<&'a str>,
     id: &'a str,
     image: &'a str,
     /// When its idle watcher last saw activity, in seconds since the Unix epoch; null without a
@@ -120,8 +122,12 @@ struct GpuJson {
     name: Option<String>,
 }
 
-/// `c` in `--json`, on the engine at `host`.
-pub fn json<'a>(listed: &'a Listed, host: &'a str, facts: &HostFacts) -> Json<'a> {
+/// `c` in `--json`, on the engine at `host`, chosen by `host_from`.
+pub fn json<'a>(
+    listed: &'a Listed,
+    (host, host_from): (&'a str, Option<&'a str>),
+    facts: &HostFacts,
+) -> Json<'a> {
     let c = &listed.found;
     Json {
         base_image: c.label(LABEL_BASE_IMAGE),
@@ -132,6 +138,7 @@ pub fn json<'a>(listed: &'a Listed, host: &'a str, facts: &HostFacts) -> Json<'a
             .map(|(device, name)| GpuJson { device, name })
             .collect(),
         host,
+        host_from,
         id: &c.id,
         image: &c.image,
         last_activity: listed.last_activity,
@@ -268,7 +275,7 @@ mod tests {
         c.found.status.clear();
         let r = row(&c, &facts, 160);
         assert_eq!((r[2].as_str(), r[7].as_str()), ("exited", "-"));
-        let j = json(&c, "unix:///s", &facts);
+        let j = json(&c, ("unix:///s", None), &facts);
         assert_eq!((j.stopped_idle, j.last_activity), (None, None));
     }
 }

@@ -61,7 +61,8 @@ pub struct TlsFiles {
 #[serde(tag = "from", content = "name", rename_all = "snake_case")]
 pub enum Source {
     Flag,
-    Profile,
+    /// `host:` in a profile file: its path (empty when not known).
+    Profile(String),
     DockerHost,
     DockerContext(String),
     CurrentContext(String),
@@ -91,8 +92,10 @@ pub struct ContextEndpoint {
 pub struct Inputs<'a> {
     /// `--host TARGET`
     pub flag: Option<&'a str>,
-    /// `host:` of the resolved profile, and the file that set it (for errors).
+    /// `host:` of the resolved profile.
     pub profile: Option<&'a str>,
+    /// The file that set it, said by `-v`, `ls` and `--json`.
+    pub profile_file: Option<&'a Path>,
     /// `DOCKER_HOST`
     pub docker_host: Option<&'a str>,
     /// `DOCKER_CONTEXT`
@@ -110,6 +113,7 @@ impl Default for Inputs<'_> {
         Inputs {
             flag: None,
             profile: None,
+            profile_file: None,
             docker_host: None,
             docker_context: None,
             current_context: None,
@@ -134,7 +138,11 @@ pub fn resolve(inputs: &Inputs, lookup: &Lookup) -> Result<Target> {
         (set(inputs.flag), Source::Flag, "--host"),
         (
             set(inputs.profile),
-            Source::Profile,
+            Source::Profile(
+                inputs
+                    .profile_file
+                    .map_or_else(String::new, |f| f.display().to_string()),
+            ),
             "`host:` in the profile",
         ),
     ];
@@ -450,7 +458,8 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Flag => f.write_str("--host"),
-            Source::Profile => f.write_str("`host:` in the profile"),
+            Source::Profile(file) if file.is_empty() => f.write_str("`host:` in the profile"),
+            Source::Profile(file) => write!(f, "`host:` in {file}"),
             Source::DockerHost => f.write_str("DOCKER_HOST"),
             Source::DockerContext(name) => write!(f, "DOCKER_CONTEXT={name}"),
             Source::CurrentContext(name) => write!(f, "the current docker context `{name}`"),

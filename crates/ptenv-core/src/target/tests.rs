@@ -50,7 +50,23 @@ fn first_set_wins_in_dockers_order() {
         (Source::Flag, ssh(Some("flag"), "a", None))
     );
     i.flag = None;
-    assert_eq!(resolve(&i, &lookup).unwrap().source, Source::Profile);
+    assert_eq!(
+        resolve(&i, &lookup).unwrap().source,
+        Source::Profile(String::new())
+    );
+    assert_eq!(
+        Source::Profile(String::new()).to_string(),
+        "`host:` in the profile"
+    );
+    let file = Inputs {
+        profile_file: Some(Path::new("/home/me/.config/ptenv/config.yaml")),
+        ..i.clone()
+    };
+    let chosen = resolve(&file, &lookup).unwrap().source;
+    assert_eq!(
+        chosen.to_string(),
+        "`host:` in /home/me/.config/ptenv/config.yaml"
+    );
     i.profile = Some("  ");
     let t = resolve(&i, &lookup).unwrap();
     assert_eq!(
