@@ -7,6 +7,7 @@ use crate::allocate::{allocate, Holder};
 use crate::engine::{block_on, Engine};
 use crate::error::Result;
 use crate::gpu::HostFacts;
+use crate::host::Machine;
 use crate::output::Printer;
 use crate::ownership::owner;
 use crate::plan::LABEL_GPUS;
@@ -18,6 +19,7 @@ use crate::project::{Project, LABEL_PROJECT};
 pub fn decide_count(
     profile: Profile,
     facts: &HostFacts,
+    machine: &dyn Machine,
     project: &Project,
     p: &Printer,
 ) -> Result<Profile> {
@@ -61,12 +63,11 @@ pub fn decide_count(
             devices: c.label(LABEL_GPUS).to_string(),
         })
         .collect();
-    let usage = match crate::gpu::usage() {
-        Ok((usage, _)) => usage,
+    // The load of the machine that has the GPUs: on a server, read there by ptenv's agent.
+    let usage = match machine.gpu_usage() {
+        Ok(reading) => reading.usage,
         Err(why) => {
-            p.warn(format!(
-                "the GPUs' load could not be read ({why}); free GPUs are taken by index"
-            ));
+            p.warn(format!("{}; free GPUs are taken by index", why.message));
             Vec::new()
         }
     };

@@ -142,7 +142,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
     let p = &ctx.printer;
     let facts = ctx.machine.gpu_facts();
     let project = Project::new(&ctx.project);
-    let profile = gpus::decide_count(profile, &facts, &project, p)?;
+    let profile = gpus::decide_count(profile, &facts, ctx.machine.as_ref(), &project, p)?;
     let choice = select::choose(&profile, &facts)?;
     // With a ptenv.lock, the locked digest is the base image (or a refusal says why not).
     let locked = lockfile::apply(

@@ -1323,6 +1323,43 @@ fn a_projects_host_needs_trust_and_comes_after_the_flag() {
     );
 }
 
+/// A GPU count on a server weighs the server's GPUs' load, read there by ptenv's agent (the
+/// laptop has no NVML to read): no warning that the load is unknown, and the server's GPU taken.
+#[test]
+fn a_gpu_count_on_a_server_reads_the_servers_load() {
+    let tb = Testbed::get();
+    tb.registry();
+    let project = Project::new("remote-count");
+    let target = format!("ssh://{}", tb.remote_host());
+    project.write(
+        "ptenv.yaml",
+        &format!("default: shell\nrepository: {}\n", tb.small_repo),
+    );
+    let run = project
+        .ptenv_as_laptop(&[
+            "--host",
+            &target,
+            "up",
+            "--gpus",
+            "1",
+            "--dry-run",
+            "--json",
+        ])
+        .run();
+    run.assert_success();
+    assert!(
+        !run.stderr.contains("load could not be read")
+            && !run.stderr.contains("cannot read the GPUs' load"),
+        "{run}"
+    );
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect("--json is JSON");
+    assert_eq!(
+        plan["create"]["HostConfig"]["DeviceRequests"][0]["DeviceIDs"],
+        serde_json::json!(["0"]),
+        "{run}"
+    );
+}
+
 /// `host:` in the user's own config.yaml chooses the engine with no `ptenv trust` (the user
 /// wrote it, not a project's author); `-v`, `ls` and `ls --json` name the file that chose it.
 #[test]
