@@ -43,15 +43,7 @@ fn an_idle_environment_stops_itself_says_why_and_up_starts_it_again() {
     let ls = p.ptenv(&["ls"]).run();
     ls.assert_success();
     assert!(ls.stdout.contains("stopped: idle 3s"), "{ls}");
-    let json = p.ptenv(&["--json", "ls"]).run();
-    json.assert_success();
-    let all: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
-    let mine = all
-        .as_array()
-        .expect("a list")
-        .iter()
-        .find(|c| c["id"] == id.as_str())
-        .unwrap_or_else(|| panic!("not listed: {json}"));
+    let mine = listed(&p, &id);
     assert_eq!(mine["stopped_idle"], "3s", "{mine}");
     assert_eq!(mine["state"], "exited", "{mine}");
 

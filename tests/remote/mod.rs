@@ -86,14 +86,10 @@ fn remote_test_host_is_a_separate_machine() {
     );
 }
 
-/// `ptenv ls` run by the laptop user, who cannot use this machine's engine, lists the server's
-/// containers through one ssh connection and says which engine it asked; no private folder of
-/// the connection is left behind.
-#[test]
-fn ls_reaches_the_remote_engine_over_ssh() {
-    let (tb, project, target) = remote_project("remote-ls", "");
-    // A container of the server's engine with ptenv's project label: `ls` must list it.
-    let name = format!("ptenv-remote-ls-{}", std::process::id());
+/// A container of the server's engine (the machine's own) with ptenv's project label of
+/// `project`, named `ptenv-<name>-<pid>`: what `ls` must list.
+fn labelled_container(tb: &Testbed, project: &Project, name: &str) -> String {
+    let name = format!("ptenv-{name}-{}", std::process::id());
     let label = format!("{PROJECT_LABEL}={}", project.path().display());
     docker_ok(&[
         "create",
@@ -103,6 +99,17 @@ fn ls_reaches_the_remote_engine_over_ssh() {
         &label,
         &tb.small_image,
     ]);
+    name
+}
+
+/// `ptenv ls` run by the laptop user, who cannot use this machine's engine, lists the server's
+/// containers through one ssh connection and says which engine it asked; no private folder of
+/// the connection is left behind.
+#[test]
+fn ls_reaches_the_remote_engine_over_ssh() {
+    let (tb, project, target) = remote_project("remote-ls", "");
+    // A container of the server's engine with ptenv's project label: `ls` must list it.
+    let name = labelled_container(tb, &project, "remote-ls");
 
     let local = project.ptenv_as_laptop(&["ls"]).run();
     local.assert_failure();
@@ -722,12 +729,8 @@ fn doctor_checks_the_server_through_its_agent() {
         v["host"]["facts"]["gpus"][0]["name"], "NVIDIA GeForce RTX 4090",
         "{run}"
     );
-    let checks = v["checks"].as_array().unwrap();
     let place = |id: &str| {
-        checks
-            .iter()
-            .find(|c| c["id"] == id)
-            .unwrap_or_else(|| panic!("no check {id}: {run}"))["where"]
+        crate::doctor::check(&v, id)["where"]
             .as_str()
             .unwrap_or_else(|| panic!("check {id} says not where it ran: {run}"))
             .to_owned()
@@ -742,13 +745,13 @@ fn doctor_checks_the_server_through_its_agent() {
             "{run}"
         );
     }
-    let docker = checks.iter().find(|c| c["id"] == "docker").unwrap();
+    let docker = crate::doctor::check(&v, "docker");
     assert_eq!(
         docker["status"], "pass",
         "the laptop user reaches the server's engine: {run}"
     );
     // The project goes to a volume there: no laptop folder is judged.
-    let workspace = checks.iter().find(|c| c["id"] == "workspace").unwrap();
+    let workspace = crate::doctor::check(&v, "workspace");
     assert_eq!(workspace["status"], "skip", "{run}");
     assert!(
         workspace["summary"]
@@ -1223,13 +1226,7 @@ fn workspace_settings_set_the_limit_or_use_a_server_folder() {
             .run();
         let v: serde_json::Value =
             serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run}"));
-        let check = v["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "workspace")
-            .unwrap_or_else(|| panic!("no workspace check: {run}"))
-            .clone();
+        let check = crate::doctor::check(&v, "workspace").clone();
         (check, run)
     };
     let (check, run) = workspace_check();
@@ -1387,16 +1384,7 @@ fn a_users_host_applies_without_trust_and_names_its_file() {
         "{verbose}"
     );
 
-    let name = format!("ptenv-remote-user-host-{}", std::process::id());
-    let label = format!("{PROJECT_LABEL}={}", project.path().display());
-    docker_ok(&[
-        "create",
-        "--name",
-        &name,
-        "--label",
-        &label,
-        &tb.small_image,
-    ]);
+    let name = labelled_container(tb, &project, "remote-user-host");
     let json = project.ptenv_as_laptop(&["--json", "ls"]).run();
     json.assert_success();
     let list: serde_json::Value = serde_json::from_str(&json.stdout).expect("ls --json is JSON");

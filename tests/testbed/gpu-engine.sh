@@ -141,7 +141,7 @@ relay_pid() { # prints the pid of our relay if it runs
 }
 
 start_relay() { # start_relay ADDR: the host's ADDR:TLS_PORT to the engine's TLS port in its namespace
-    local addr=$1 pid i
+    local addr=$1 pid
     command -v socat >/dev/null || die "needs socat (apt-get install socat)"
     if pid=$(relay_pid); then
         tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "bind=$addr," && return 0
@@ -153,10 +153,7 @@ start_relay() { # start_relay ADDR: the host's ADDR:TLS_PORT to the engine's TLS
     setsid socat "TCP-LISTEN:$TLS_PORT,bind=$addr,reuseaddr,fork" "EXEC:$STATE/bin/tls-hop" \
         >"$STATE/tls-relay.log" 2>&1 </dev/null 9>&- &
     echo $! >"$RELAY_PIDFILE"
-    for i in $(seq 20); do
-        (exec 3<>"/dev/tcp/$addr/$TLS_PORT") 2>/dev/null && break
-        sleep 0.2
-    done
+    wait_listening "$addr" "$TLS_PORT" || true # the check below says what failed
     relay_pid >/dev/null || die "the TLS relay did not start (see $STATE/tls-relay.log)"
     log "TLS relay tcp://$addr:$TLS_PORT -> the engine's $TLS_INNER (pid $(cat "$RELAY_PIDFILE"))"
 }
@@ -169,7 +166,7 @@ host_relay_pid() { # prints the pid of the relay to the machine's own engine if 
 }
 
 start_host_relay() { # start_host_relay ADDR: TLS with client certificates at ADDR:HOST_TLS_PORT to this machine's own engine
-    local addr=$1 pid i
+    local addr=$1 pid
     if pid=$(host_relay_pid); then
         tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "bind=$addr," && return 0
         kill "$pid"
@@ -177,12 +174,18 @@ start_host_relay() { # start_host_relay ADDR: TLS with client certificates at AD
     setsid socat "OPENSSL-LISTEN:$HOST_TLS_PORT,bind=$addr,reuseaddr,fork,cert=$TLS/server-cert.pem,key=$TLS/server-key.pem,cafile=$TLS/ca.pem,verify=1" \
         UNIX-CONNECT:/var/run/docker.sock >"$STATE/host-tls-relay.log" 2>&1 </dev/null 9>&- &
     echo $! >"$HOST_RELAY_PIDFILE"
-    for i in $(seq 20); do
-        (exec 3<>"/dev/tcp/$addr/$HOST_TLS_PORT") 2>/dev/null && break
-        sleep 0.2
-    done
+    wait_listening "$addr" "$HOST_TLS_PORT" || true
     host_relay_pid >/dev/null || die "the TLS relay to this machine's engine did not start (see $STATE/host-tls-relay.log)"
     log "TLS relay tcp://$addr:$HOST_TLS_PORT -> this machine's own engine (pid $(cat "$HOST_RELAY_PIDFILE"))"
+}
+
+wait_listening() { # wait_listening ADDR PORT: until something accepts there, at most 4 s
+    local i
+    for i in $(seq 20); do
+        (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+        sleep 0.2
+    done
+    return 1
 }
 
 wait_answer() { # wait_answer SECONDS PID

@@ -314,20 +314,10 @@ fn the_servers_gpus_come_from_a_probe_container_and_the_flags_still_win() {
         .run();
     let d: serde_json::Value =
         serde_json::from_str(&doctor.stdout).unwrap_or_else(|e| panic!("{e}: {doctor}"));
-    let nvml = d["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "nvml")
-        .unwrap_or_else(|| panic!("no nvml check: {doctor}"));
+    let nvml = crate::doctor::check(&d, "nvml");
     assert_eq!(nvml["status"], "pass", "{doctor}");
     // That container was also the engine's answer to a GPU request: the GPU path works there.
-    let gpu_path = d["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "gpu-path")
-        .unwrap_or_else(|| panic!("no gpu-path check: {doctor}"));
+    let gpu_path = crate::doctor::check(&d, "gpu-path");
     assert_eq!(gpu_path["status"], "pass", "{doctor}");
     assert!(
         nvml["evidence"]
