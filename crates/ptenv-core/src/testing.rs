@@ -137,3 +137,14 @@ impl Want {
         Sources::default().resolve("jupyter", &layer).unwrap()
     }
 }
+
+/// An NVIDIA GPU (an RTX 4090's ids, VGA class) at PCI `address`, driven by `driver`.
+pub fn pci_gpu(address: &str, driver: Option<&str>) -> crate::doctor::host::PciDevice {
+    crate::doctor::host::PciDevice {
+        address: address.into(),
+        vendor: crate::doctor::host::NVIDIA_VENDOR,
+        device: 0x2684,
+        class: 0x030000,
+        driver: driver.map(Into::into),
+    }
+}

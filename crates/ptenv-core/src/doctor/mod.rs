@@ -7,14 +7,15 @@
 //! own output. Each link is a small function in a submodule
 //! that turns facts (read elsewhere) into a [`Check`]; this module holds the types, the rule
 //! that a check whose prerequisite failed is skipped, the verdict and the two renderings. The
-//! host links, whose checks sit beside the readers of their files, are the binary's
-//! (`doctor::host`); the Docker links' files are read by the binary's `doctor::docker_host`.
+//! host links' files are read by the binary's `doctor::host`, the Docker links' files by its
+//! `doctor::docker_host`.
 
 pub mod cgroup;
 pub mod container;
 pub mod daemon;
 pub mod explain;
 pub mod gpu_path;
+pub mod host;
 pub mod image;
 pub mod logs;
 
