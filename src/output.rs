@@ -57,6 +57,14 @@ impl Printer {
         }
     }
 
+    /// Clears the screen and goes home before a result is drawn again, as `docker stats`
+    /// redraws; only for humans on a terminal (`--json` and a pipe get one result after another).
+    pub fn redraw(&self) {
+        if !self.json && std::io::stdout().is_terminal() {
+            print!("\x1b[2J\x1b[H");
+        }
+    }
+
     /// A failed command: with `--json` the error as JSON on stdout (the one document), and
     /// always `ptenv: <message>` with its hints on stderr.
     pub fn error(&self, e: &crate::error::Error) {

@@ -42,8 +42,7 @@ async fn refresh(ctx: &Ctx, args: &StatsArgs) -> Result<i32> {
     loop {
         let (report, problems) = gather(&engine, ctx.machine.as_ref()).await?;
         if args.watch {
-            // Clear the screen and go home, as `docker stats` redraws.
-            print!("\x1b[2J\x1b[H");
+            p.redraw();
         }
         for problem in &problems {
             p.warn(problem);
