@@ -144,7 +144,7 @@ pub fn export(ctx: &Ctx, req: &Request) -> Result<Exported> {
     }
     // The same dependency layers as `ptenv up` builds: Compose builds them from the
     // Dockerfile, and the image a cluster pulls is the one built here.
-    let (dependencies, kept) = crate::commands::dependencies(&ctx.project, &profile, &choice)?;
+    let (dependencies, kept) = crate::project::dependencies(&ctx.project, &profile, &choice)?;
     for s in kept.iter().chain(&dependencies.skipped) {
         p.info(s);
     }

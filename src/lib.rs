@@ -59,7 +59,9 @@ pub mod profile {
 pub mod project {
     pub use ptenv_core::project::*;
     mod data;
+    mod files;
     pub use data::{data_dir, data_root, owner, user};
+    pub use files::{dependencies, reader};
 }
 
 /// Trust in a project's `ptenv.yaml`: the core's rules, and the user's records on this machine.

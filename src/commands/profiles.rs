@@ -29,7 +29,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
     let p = &ctx.printer;
     // What each profile installs from the project's files, when it has any (the torch rule is
     // `up`'s, which knows the image).
-    let read = super::project_reader(&ctx.project);
+    let read = crate::project::reader(&ctx.project);
     let deps: Vec<Option<String>> = listed
         .iter()
         .map(|l| {

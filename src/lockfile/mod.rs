@@ -49,7 +49,7 @@ pub async fn resolve(
             .map_err(Error::from)
             .map_err(in_profile)?;
         let (deps, _) =
-            crate::commands::dependencies(project, &profile, &choice).map_err(in_profile)?;
+            crate::project::dependencies(project, &profile, &choice).map_err(in_profile)?;
         chosen.push((name, profile, choice, deps));
     }
     // Only now the engine: a profile that cannot be chosen fails without it.
@@ -318,7 +318,7 @@ pub fn apply(
 ) -> Result<Applied> {
     let path = project.join(LOCK_FILE);
     let old = read(&path)?;
-    let (deps, _) = crate::commands::dependencies(project, profile, &choice)?;
+    let (deps, _) = crate::project::dependencies(project, profile, &choice)?;
     let how = match lock::for_up(
         old.as_ref(),
         profile,

@@ -162,7 +162,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Up> {
     say_cpu(p, &choice, &facts, req.flags.gpus.as_ref());
     // The project's dependency files, checked against the image's torch before anything is
     // pulled or built.
-    let (dependencies, kept) = crate::commands::dependencies(&ctx.project, &profile, &choice)?;
+    let (dependencies, kept) = crate::project::dependencies(&ctx.project, &profile, &choice)?;
     for s in &kept {
         p.info(s);
     }
