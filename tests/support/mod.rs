@@ -1032,17 +1032,32 @@ impl Tmux {
         loop {
             let out = Command::new("tmux")
                 .args(["-L", &self.socket, "display-message", "-p", "-t", "0"])
-                .arg("#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}")
+                .arg("#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}|#{pid}")
                 .output()
                 .expect("tmux display-message");
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
             match text.trim_end().split('|').collect::<Vec<_>>()[..] {
-                // (Dead before tmux has reaped it: neither yet.)
-                ["1", status, ""] if !status.is_empty() => return format!("exit {status}"),
-                ["1", "", signal] if !signal.is_empty() => return format!("signal {signal}"),
+                ["1", status, "", _] if !status.is_empty() => return format!("exit {status}"),
+                ["1", "", signal, _] if !signal.is_empty() => return format!("signal {signal}"),
+                // Dead (its terminal closed) but not reaped: neither yet, and perhaps never by
+                // itself. tmux 3.3 built with libutempter (Debian's) removes the pane's utmp
+                // record when its terminal closes, and libutempter sets SIGCHLD to SIG_DFL
+                // while its helper runs (0.5 s under load): a command that exits in that
+                // window is a zombie whose SIGCHLD the kernel discarded, and tmux's waitpid
+                // loop runs only at the next one (tmux/tmux#311). Seen as `ptenv stats
+                // --watch` exited 130 and unreaped for over 10 s; a SIGCHLD of our own makes
+                // tmux reap it and say how it ended.
+                ["1", "", "", server] if start.elapsed() <= timeout => {
+                    if let Ok(pid) = server.parse() {
+                        kill(pid, rustix::process::Signal::CHILD);
+                    }
+                    thread::sleep(Duration::from_millis(100));
+                }
                 _ if start.elapsed() > timeout => {
                     panic!(
-                        "still running after {timeout:?}; the screen:\n{}",
+                        "still running after {timeout:?} (tmux: dead|status|signal|server \
+                         {}); the screen:\n{}",
+                        text.trim_end(),
                         self.screen()
                     )
                 }
