@@ -817,14 +817,11 @@ pub fn push_random_image(repo: &str, name: &str, megabytes: u32) -> String {
 /// Ctrl-C for a child process (`ptenv up` being interrupted). Ignores a child that has already
 /// ended.
 pub fn send_sigint(pid: u32) {
-    use rustix::process::{kill_process, Pid, Signal};
-    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
-        let _ = kill_process(pid, Signal::INT);
+    if let Ok(pid) = i32::try_from(pid) {
+        kill(pid, rustix::process::Signal::INT);
     }
 }
 
-/// Ctrl-C as a terminal sends it: to the whole process group `leader` leads (see
-/// [`Run::spawn_in_own_group`]), children such as ssh included.
 /// Sends `signal` to the process `pid` (gone already: nothing).
 pub fn kill(pid: i32, signal: rustix::process::Signal) {
     if let Some(pid) = rustix::process::Pid::from_raw(pid) {
@@ -832,6 +829,8 @@ pub fn kill(pid: i32, signal: rustix::process::Signal) {
     }
 }
 
+/// Ctrl-C as a terminal sends it: to the whole process group `leader` leads (see
+/// [`Run::spawn_in_own_group`]), children such as ssh included.
 pub fn send_sigint_to_group(leader: u32) {
     use rustix::process::{kill_process_group, Pid, Signal};
     if let Some(pid) = i32::try_from(leader).ok().and_then(Pid::from_raw) {
