@@ -102,6 +102,18 @@ fn labelled_container(tb: &Testbed, project: &Project, name: &str) -> String {
     name
 }
 
+/// The entry of container `name` in a successful `ptenv ls --json`'s answer.
+fn ls_entry(json: &crate::support::Outcome, name: &str) -> serde_json::Value {
+    json.assert_success();
+    let list: serde_json::Value = serde_json::from_str(&json.stdout).expect("ls --json is JSON");
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {json}"))
+        .clone()
+}
+
 /// `ptenv ls` run by the laptop user, who cannot use this machine's engine, lists the server's
 /// containers through one ssh connection and says which engine it asked; no private folder of
 /// the connection is left behind.
@@ -138,14 +150,7 @@ fn ls_reaches_the_remote_engine_over_ssh() {
     let json = project
         .ptenv_as_laptop(&["--json", "--host", &target, "ls"])
         .run();
-    json.assert_success();
-    let list: serde_json::Value = serde_json::from_str(&json.stdout).expect("ls --json is JSON");
-    let ours = list
-        .as_array()
-        .expect("a list")
-        .iter()
-        .find(|c| c["name"] == name.as_str())
-        .unwrap_or_else(|| panic!("{name} in {json}"));
+    let ours = ls_entry(&json, &name);
     assert_eq!(ours["host"], "ssh://gpu-server", "{json}");
     assert_eq!(ours["host_from"], "--host", "{json}");
 
@@ -1386,14 +1391,7 @@ fn a_users_host_applies_without_trust_and_names_its_file() {
 
     let name = labelled_container(tb, &project, "remote-user-host");
     let json = project.ptenv_as_laptop(&["--json", "ls"]).run();
-    json.assert_success();
-    let list: serde_json::Value = serde_json::from_str(&json.stdout).expect("ls --json is JSON");
-    let ours = list
-        .as_array()
-        .expect("a list")
-        .iter()
-        .find(|c| c["name"] == name.as_str())
-        .unwrap_or_else(|| panic!("{name} in {json}"));
+    let ours = ls_entry(&json, &name);
     assert_eq!(ours["host"], "ssh://gpu-server", "{json}");
     assert_eq!(
         ours["host_from"],
