@@ -171,15 +171,7 @@ fn an_open_ssh_session_keeps_the_environment_up_past_the_limit() {
 
 /// `ptenv ls --json`'s entry for container `id`.
 fn listed(p: &crate::support::Project, id: &str) -> serde_json::Value {
-    let json = p.ptenv(&["--json", "ls"]).run();
-    json.assert_success();
-    let all: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
-    all.as_array()
-        .expect("a list")
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("{id} not listed: {json}"))
-        .clone()
+    crate::support::ls_entry(&p.ptenv(&["--json", "ls"]).run(), "id", id)
 }
 
 fn epoch_now() -> i64 {

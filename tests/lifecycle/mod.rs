@@ -86,15 +86,7 @@ fn up_shell_detach_creates_reuses_lists_execs_and_goes_down() {
     assert_eq!(only_container(&p)["Id"], c["Id"]);
 
     // ls shows it, with its profile and project.
-    let ls = p.ptenv(&["ls", "--json"]).run();
-    ls.assert_success();
-    let list: serde_json::Value = serde_json::from_str(&ls.stdout).expect("ls --json is JSON");
-    let mine = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("{name} not in ls:\n{ls}"));
+    let mine = crate::support::ls_entry(&p.ptenv(&["ls", "--json"]).run(), "name", &name);
     assert_eq!(mine["profile"], "shell");
     assert_eq!(mine["state"], "running");
     assert_eq!(mine["project"], p.path().display().to_string());

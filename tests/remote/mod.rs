@@ -2,7 +2,7 @@
 //! (tests/testbed/remote.sh): a real sshd on loopback for the server user `ptenv-remote`, and
 //! the laptop user `ptenv-laptop` that reaches it with the real OpenSSH client.
 
-use crate::support::{docker_inspect, docker_ok, Project, Testbed, PROJECT_LABEL};
+use crate::support::{docker_inspect, docker_ok, ls_entry, Project, Testbed, PROJECT_LABEL};
 
 /// A shell profile of the small image with no GPU: what most tests run on the server.
 const SHELL: &str = "default: shell\nrepository: {repo}\ngpus: none\n";
@@ -102,18 +102,6 @@ fn labelled_container(tb: &Testbed, project: &Project, name: &str) -> String {
     name
 }
 
-/// The entry of container `name` in a successful `ptenv ls --json`'s answer.
-fn ls_entry(json: &crate::support::Outcome, name: &str) -> serde_json::Value {
-    json.assert_success();
-    let list: serde_json::Value = serde_json::from_str(&json.stdout).expect("ls --json is JSON");
-    list.as_array()
-        .expect("a list")
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("{name} in {json}"))
-        .clone()
-}
-
 /// `ptenv ls` run by the laptop user, who cannot use this machine's engine, lists the server's
 /// containers through one ssh connection and says which engine it asked; no private folder of
 /// the connection is left behind.
@@ -150,7 +138,7 @@ fn ls_reaches_the_remote_engine_over_ssh() {
     let json = project
         .ptenv_as_laptop(&["--json", "--host", &target, "ls"])
         .run();
-    let ours = ls_entry(&json, &name);
+    let ours = ls_entry(&json, "name", &name);
     assert_eq!(ours["host"], "ssh://gpu-server", "{json}");
     assert_eq!(ours["host_from"], "--host", "{json}");
 
@@ -1391,7 +1379,7 @@ fn a_users_host_applies_without_trust_and_names_its_file() {
 
     let name = labelled_container(tb, &project, "remote-user-host");
     let json = project.ptenv_as_laptop(&["--json", "ls"]).run();
-    let ours = ls_entry(&json, &name);
+    let ours = ls_entry(&json, "name", &name);
     assert_eq!(ours["host"], "ssh://gpu-server", "{json}");
     assert_eq!(
         ours["host_from"],

@@ -1112,3 +1112,16 @@ pub fn wait_for_state(state: impl Fn() -> String, want: &str, within: Duration) 
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// The entry of `ptenv ls --json`'s successful answer `json` whose `key` is `value` (a
+/// container's `name` or `id`).
+pub fn ls_entry(json: &Outcome, key: &str, value: &str) -> serde_json::Value {
+    json.assert_success();
+    let list: serde_json::Value = serde_json::from_str(&json.stdout).expect("ls --json is JSON");
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .find(|c| c[key] == value)
+        .unwrap_or_else(|| panic!("no {key} {value} in ls --json: {json}"))
+        .clone()
+}
